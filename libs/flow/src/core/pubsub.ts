@@ -1,0 +1,52 @@
+/**
+ * The port between a broker and a publish/subscribe system (NATS in
+ * production, MemoryPubSub in tests and single-process use).
+ *
+ * Byte ownership:
+ * - `publish` takes ownership of `data`: the caller must not modify the array
+ *   after the call, because an implementation may queue it before sending.
+ * - A handler receives bytes that are read-only and may be shared with other
+ *   subscribers of the same message. A handler may keep them as long as it
+ *   likes; it must copy before modifying.
+ */
+export type MessageHandler = (subject: string, data: Uint8Array) => void;
+
+export interface SubscribeOptions {
+  /** Queue group: each message goes to exactly one member of the group. */
+  queue?: string;
+}
+
+export interface Subscription {
+  readonly subject: string;
+  /** Stops delivery to this subscription. Idempotent. */
+  unsubscribe(): void;
+}
+
+/** Connection state as the transport reports it. */
+export type PubSubStatus = 'connected' | 'disconnected' | 'reconnecting' | 'reconnected' | 'closed';
+
+export type StatusListener = (status: PubSubStatus, detail?: unknown) => void;
+
+export interface PubSub {
+  /**
+   * Sends `data` on `subject`. Fire-and-forget, like core NATS: it throws
+   * synchronously (a TransportError or ClosedError) only when the message
+   * cannot even be handed to the transport.
+   */
+  publish(subject: string, data: Uint8Array): void;
+
+  /** Starts delivering messages on `subject` to `handler`. */
+  subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription;
+
+  /** Resolves when everything published so far has reached the server. */
+  flush(): Promise<void>;
+
+  /** Registers a status listener; the returned function removes it. */
+  onStatus(listener: StatusListener): () => void;
+
+  /**
+   * Stops all subscriptions. An implementation closes the underlying
+   * connection only if it created it. Idempotent.
+   */
+  close(): Promise<void>;
+}
