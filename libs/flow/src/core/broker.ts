@@ -1,0 +1,641 @@
+import { StreamMessage } from './codec';
+import { Emitter } from './emitter';
+import {
+  AbortedError,
+  ClosedError,
+  ErrorCode,
+  FlowError,
+  InvalidOptionError,
+  OverloadedError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+} from './errors';
+import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { Key, keyFromBytes } from './key';
+import { Membership, MembershipEvents } from './membership';
+import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
+import { PartitionScheduler } from './partition-scheduler';
+import { PendingTable } from './pending';
+import { PubSub, PubSubStatus, Subscription } from './pubsub';
+import { ringPositions } from './virtual-nodes';
+
+/** One message or request as a handler sees it. All byte arrays are read-only views. */
+export interface Delivery {
+  readonly stream: string;
+  /** The partition key's bytes; empty when the message has none. */
+  readonly partitionKey: Uint8Array;
+  /** The partition hash, `keyFromBytes(partitionKey)`; undefined without a key. */
+  readonly partition: Key | undefined;
+  readonly data: Uint8Array;
+  /** `partition mod syncPartitions` when synchronous partitions are on. */
+  readonly slot: number | undefined;
+  /** The local ring position that owns the partition (the node key for unkeyed messages). */
+  readonly owner: Key;
+  readonly clique: string;
+  readonly request: boolean;
+}
+
+export type MessageHandler = (delivery: Delivery) => void | PromiseLike<void>;
+export type RequestHandler = (delivery: Delivery) => Uint8Array | PromiseLike<Uint8Array>;
+
+export interface PublishOptions {
+  /** Partition key; without one, any broker of the clique handles the message. */
+  key?: string | Uint8Array;
+}
+
+export interface RequestOptions extends PublishOptions {
+  /** ms; default: the broker's `requestTimeout`. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface BrokerEvents extends MembershipEvents {
+  status: (status: PubSubStatus) => void;
+  error: (error: FlowError) => void;
+}
+
+export interface BrokerCounters {
+  /** Messages and requests taken from stream subjects. */
+  received: number;
+  /** FWD frames sent to an owner. */
+  forwarded: number;
+  /** ACKs received for our forwards. */
+  acked: number;
+  /** Forwards routed again after their owner timed out. */
+  retried: number;
+  /** Forwards and pings that got no answer within ackTimeout. */
+  timedOut: number;
+  /** Handler runs that completed. */
+  handled: number;
+  /** Handler runs that threw or rejected. */
+  failed: number;
+  /** Undecodable input on any subject. */
+  malformed: number;
+  /** Messages given up: overload, no handler, closed while in flight. */
+  dropped: number;
+}
+
+export interface RingSnapshot {
+  readonly clique: string;
+  readonly nodeKey: Key;
+  readonly positions: readonly Key[];
+  /** Every position on the ring, sorted, own positions included. Empty until joined. */
+  readonly members: readonly Key[];
+  readonly joined: boolean;
+}
+
+interface HandlerEntry {
+  readonly kind: 'message' | 'request';
+  readonly handler: MessageHandler | RequestHandler;
+}
+
+type State = 'new' | 'starting' | 'started' | 'closing' | 'closed';
+
+const utf8 = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * A member of a clique. It speaks Go flow's protocol (PROTOCOL.md), joins
+ * the ring only once it has a handler, forwards every keyed message to its
+ * owner with acknowledgement, and runs handlers in per-key order.
+ *
+ * The PubSub belongs to the caller: `close()` stops using it but does not
+ * close it.
+ */
+export class Broker {
+  readonly options: ResolvedBrokerOptions;
+  readonly nodeKey: Key;
+  readonly clique: string;
+  private readonly nodeSubject: string;
+  private readonly events: Emitter<BrokerEvents>;
+  private readonly handlers = new Map<string, HandlerEntry>();
+  private readonly forwards: PendingTable<void>;
+  private readonly replies: PendingTable<Uint8Array>;
+  private readonly scheduler: PartitionScheduler;
+  private readonly subscriptions: Subscription[] = [];
+  private readonly streamSubscriptions = new Map<string, Subscription>();
+  private readonly counterValues: BrokerCounters = {
+    received: 0,
+    forwarded: 0,
+    acked: 0,
+    retried: 0,
+    timedOut: 0,
+    handled: 0,
+    failed: 0,
+    malformed: 0,
+    dropped: 0,
+  };
+  private membership: Membership | undefined;
+  private joining: Promise<void> | undefined;
+  private state: State = 'new';
+  private closed: Promise<void> | undefined;
+  private lastId = 0;
+  private removeStatusListener: (() => void) | undefined;
+
+  constructor(
+    private readonly pubsub: PubSub,
+    options?: BrokerOptions,
+  ) {
+    this.options = resolveBrokerOptions(options);
+    this.nodeKey = this.options.nodeKey;
+    this.clique = this.options.clique;
+    this.nodeSubject = `${this.clique}.${this.nodeKey}`;
+    this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener')));
+    const { clock } = this.options;
+    this.forwards = new PendingTable(clock, 'maxInFlightForwards', this.options.maxInFlightForwards);
+    this.replies = new PendingTable(clock, 'maxPendingRequests', this.options.maxPendingRequests);
+    this.scheduler = new PartitionScheduler(this.options.concurrency, this.options.maxQueuedMessages, (error) =>
+      this.reportError(asFlowError(error, 'handler')),
+    );
+  }
+
+  /** Registers the handler of a message stream (codec-encoded messages). */
+  handle(stream: string, handler: MessageHandler): Promise<void> {
+    return this.register(stream, { kind: 'message', handler });
+  }
+
+  /** Registers the handler of a request stream (MSG frames); its result is the reply. */
+  handleRequest(stream: string, handler: RequestHandler): Promise<void> {
+    return this.register(stream, { kind: 'request', handler });
+  }
+
+  /**
+   * Subscribes the node subject (for replies and acknowledgements) and, when
+   * a handler is registered, joins the ring. A broker without handlers is a
+   * publisher: it never joins and owns nothing.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new FlowError(ErrorCode.Closed, `broker cannot start: it is ${this.state}`);
+    this.state = 'starting';
+    this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
+    this.subscriptions.push(
+      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
+    );
+    this.state = 'started';
+    if (this.handlers.size > 0) await this.join();
+    await this.pubsub.flush();
+  }
+
+  publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    try {
+      this.assertUsable();
+      const message: StreamMessage = { stream, partitionKey: partitionKeyBytes(options.key), data };
+      this.pubsub.publish(checkStream(stream), this.options.codec.encode(message));
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  request(stream: string, data: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.assertUsable();
+      checkStream(stream);
+      const timeout = options.timeout ?? this.options.requestTimeout;
+      if (!Number.isInteger(timeout) || timeout <= 0) {
+        throw new InvalidOptionError('timeout', 'must be a positive integer (ms)', timeout);
+      }
+      const { signal } = options;
+      if (signal?.aborted) throw new AbortedError(`request on "${stream}"`, signal.reason);
+      const id = this.nextId();
+      const onAbort = () => this.replies.fail(id, new AbortedError(`request on "${stream}"`, signal?.reason));
+      this.replies.add(
+        id,
+        timeout,
+        () => new TimeoutError('request', timeout, stream),
+        (error, reply) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (error === undefined) resolve(reply!);
+          else reject(error instanceof RemoteError ? new RemoteError(error.code, error.message, error.details, stream) : error);
+        },
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
+      try {
+        this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }));
+      } catch (error) {
+        this.replies.fail(id, asFlowError(error, 'publish'));
+      }
+    });
+  }
+
+  /** The position that owns `partitionKey` in this broker's view; undefined until joined. */
+  ownerOf(partitionKey: string | Uint8Array): Key | undefined {
+    return this.membership?.table.ownerOf(keyFromBytes(partitionKeyBytes(partitionKey)));
+  }
+
+  snapshot(): RingSnapshot {
+    const membership = this.membership;
+    return Object.freeze({
+      clique: this.clique,
+      nodeKey: this.nodeKey,
+      positions: membership?.positions ?? [],
+      members: membership?.table.members() ?? [],
+      joined: membership !== undefined,
+    });
+  }
+
+  get counters(): Readonly<BrokerCounters> {
+    return { ...this.counterValues };
+  }
+
+  /** Handlers running or waiting. */
+  get inFlight(): number {
+    return this.scheduler.active + this.scheduler.queued;
+  }
+
+  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * Leaves the ring, stops all subscriptions and fails everything pending
+   * with FLOW_CLOSED. Handlers already running finish on their own; their
+   * replies are not sent. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closed === undefined) this.closed = this.closeNow();
+    return this.closed;
+  }
+
+  /**
+   * Leaves the ring and stops taking messages, then waits for running and
+   * queued handlers and outstanding forwards, at most `timeout` ms, and
+   * closes. Rejects with FLOW_TIMEOUT when work was still in flight.
+   */
+  async shutdown(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = options.timeout ?? 10_000;
+    if (this.closed !== undefined || this.state === 'new') return this.close();
+    this.state = 'closing';
+    this.membership?.leave();
+    for (const subscription of this.streamSubscriptions.values()) subscription.unsubscribe();
+    this.streamSubscriptions.clear();
+    const { clock } = this.options;
+    let timer: unknown;
+    const expired = new Promise<boolean>((resolve) => {
+      timer = clock.setTimeout(() => resolve(true), timeout);
+    });
+    const drained = this.drain().then(() => false);
+    const timedOut = await Promise.race([drained, expired]);
+    clock.clearTimeout(timer);
+    await this.close();
+    if (timedOut) throw new TimeoutError('shutdown', timeout);
+  }
+
+  private async drain(): Promise<void> {
+    await this.scheduler.idle();
+    // Forwards settle within ackTimeout each (a retry adds another); poll on that scale.
+    while (this.forwards.size > 0 && this.closed === undefined) {
+      await new Promise((resolve) => this.options.clock.setTimeout(() => resolve(undefined), 10));
+      await this.scheduler.idle();
+    }
+  }
+
+  private async closeNow(): Promise<void> {
+    const wasJoined = this.membership !== undefined;
+    this.state = 'closing';
+    this.membership?.leave();
+    this.membership?.stop();
+    for (const subscription of this.streamSubscriptions.values()) subscription.unsubscribe();
+    this.streamSubscriptions.clear();
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+    this.removeStatusListener?.();
+    const closed = new ClosedError();
+    this.forwards.failAll(closed);
+    this.replies.failAll(closed);
+    this.state = 'closed';
+    if (wasJoined) {
+      // LEAV frames were handed to the transport; make sure they reach the server.
+      await this.pubsub.flush().catch(() => undefined);
+    }
+  }
+
+  private register(stream: string, entry: HandlerEntry): Promise<void> {
+    checkStream(stream);
+    if (typeof entry.handler !== 'function') throw new InvalidOptionError('handler', 'must be a function', entry.handler);
+    if (stream === this.clique) throw new InvalidOptionError('stream', 'must differ from the clique subject', stream);
+    if (stream.startsWith(`${this.clique}.`)) {
+      throw new InvalidOptionError('stream', 'must not be a node subject of the clique', stream);
+    }
+    if (this.handlers.has(stream)) throw new InvalidOptionError('stream', 'already has a handler', stream);
+    if (this.state === 'closing' || this.state === 'closed') return Promise.reject(new ClosedError());
+    this.handlers.set(stream, entry);
+    if (this.state !== 'started') return Promise.resolve();
+    if (this.membership === undefined) return this.join();
+    this.subscribeStream(stream);
+    return Promise.resolve();
+  }
+
+  private join(): Promise<void> {
+    this.joining ??= this.joinNow();
+    return this.joining;
+  }
+
+  private async joinNow(): Promise<void> {
+    const positions = ringPositions(this.nodeKey, this.options.virtualNodes);
+    const membership = new Membership(
+      {
+        options: this.options,
+        emit: (event, key) => this.events.emit(event, key),
+        nextId: () => this.nextId(),
+        sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
+        broadcast: (frame) => this.send(this.clique, frame),
+        reportError: (error) => this.reportError(error),
+        countTimeout: () => this.counterValues.timedOut++,
+      },
+      positions,
+    );
+    this.membership = membership;
+    this.subscriptions.push(
+      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)),
+    );
+    for (const position of positions) {
+      if (position.equals(this.nodeKey)) continue;
+      this.subscriptions.push(
+        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.onNodeFrame(data, position)),
+      );
+    }
+    // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.
+    await this.pubsub.flush();
+    membership.announce();
+    for (const stream of this.handlers.keys()) this.subscribeStream(stream);
+    membership.startStabilization();
+  }
+
+  private subscribeStream(stream: string): void {
+    const entry = this.handlers.get(stream)!;
+    const onData =
+      entry.kind === 'message'
+        ? (subject: string, data: Uint8Array) => this.onStreamMessage(subject, data)
+        : (_subject: string, data: Uint8Array) => this.onStreamRequest(data);
+    this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
+  }
+
+  private onStatus(status: PubSubStatus): void {
+    this.events.emit('status', status);
+    // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
+    if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
+  }
+
+  private onStreamMessage(subject: string, data: Uint8Array): void {
+    this.counterValues.received++;
+    let message: StreamMessage;
+    try {
+      message = this.options.codec.decode(subject, data);
+    } catch (error) {
+      this.malformed(error, 'stream message');
+      return;
+    }
+    this.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data });
+  }
+
+  private onStreamRequest(data: Uint8Array): void {
+    this.counterValues.received++;
+    const frame = this.decode(data);
+    if (frame === undefined) return;
+    if (frame.type !== FrameType.Msg) {
+      this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
+      return;
+    }
+    this.route(frame.msg);
+  }
+
+  private onCliqueFrame(data: Uint8Array): void {
+    const frame = this.decode(data);
+    if (frame !== undefined) this.membership?.onCliqueFrame(frame);
+  }
+
+  /** A frame on one of our node subjects; `at` is the key of that subject. */
+  private onNodeFrame(data: Uint8Array, at: Key): void {
+    const frame = this.decode(data);
+    if (frame === undefined) return;
+    switch (frame.type) {
+      case FrameType.Ack:
+        if (this.forwards.resolve(frame.id, undefined)) this.counterValues.acked++;
+        else this.replies.resolve(frame.id, frame.data);
+        return;
+      case FrameType.Err:
+        this.replies.fail(frame.id, new RemoteError(frame.code, frame.message, parseDetails(frame.details)));
+        return;
+      case FrameType.Fwd:
+        // Acknowledge on receipt, as Go flow does, then route by our own view.
+        this.send(`${this.clique}.${frame.ackTo}`, encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }));
+        if (this.membership !== undefined) this.route(frame.msg);
+        else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
+        return;
+      case FrameType.Info:
+        this.membership?.onInfo(frame.id, frame.neighbours);
+        return;
+      case FrameType.Ping:
+        this.membership?.onPing(frame.id, frame.sender, at);
+        return;
+      default:
+        this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');
+    }
+  }
+
+  /** Sends the message to its owner, or runs it here when this broker owns it. */
+  private route(msg: MsgPayload): void {
+    const membership = this.membership;
+    if (membership === undefined || this.state !== 'started') {
+      this.drop(msg, new ClosedError());
+      return;
+    }
+    if (msg.partitionKey.length === 0) {
+      this.dispatch(msg, undefined, this.nodeKey);
+      return;
+    }
+    const partition = keyFromBytes(msg.partitionKey);
+    const owner = membership.table.ownerOf(partition);
+    if (membership.table.isLocal(owner)) {
+      this.dispatch(msg, partition, owner);
+      return;
+    }
+    this.forward(msg, owner);
+  }
+
+  private forward(msg: MsgPayload, owner: Key): void {
+    const id = this.nextId();
+    const { ackTimeout } = this.options;
+    try {
+      this.forwards.add(
+        id,
+        ackTimeout,
+        () => new TimeoutError('forward', ackTimeout, msg.stream),
+        (error) => {
+          if (error === undefined) return;
+          if (error instanceof TimeoutError) {
+            // At-least-once inside the clique: the owner may have handled it and lost only the ACK.
+            this.counterValues.timedOut++;
+            this.counterValues.retried++;
+            this.membership?.suspect(owner);
+            this.route(msg);
+          } else {
+            this.drop(msg, error);
+          }
+        },
+      );
+    } catch (error) {
+      this.drop(msg, asFlowError(error, 'forward'));
+      return;
+    }
+    this.counterValues.forwarded++;
+    this.send(`${this.clique}.${owner}`, encodeFrame({ type: FrameType.Fwd, id, ackTo: this.nodeKey, msg }));
+  }
+
+  private dispatch(msg: MsgPayload, partition: Key | undefined, owner: Key): void {
+    const isRequest = msg.reply.length > 0;
+    const entry = this.handlers.get(msg.stream);
+    if (entry === undefined || (entry.kind === 'request') !== isRequest) {
+      this.drop(msg, new FlowError(ErrorCode.NoHandler, `no ${isRequest ? 'request' : 'message'} handler for stream "${msg.stream}"`));
+      return;
+    }
+    const { syncPartitions } = this.options;
+    const slot = partition !== undefined && syncPartitions > 0 ? partition.mod(syncPartitions) : undefined;
+    const delivery: Delivery = {
+      stream: msg.stream,
+      partitionKey: msg.partitionKey,
+      partition,
+      data: msg.data,
+      slot,
+      owner,
+      clique: this.clique,
+      request: isRequest,
+    };
+    // Per-key order: one lane per partition hash, or per slot when slots are on.
+    const lane = slot ?? (partition === undefined ? undefined : partition.hi * 0x100000000 + partition.lo);
+    const task = isRequest
+      ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg)
+      : () => this.runMessage(entry.handler as MessageHandler, delivery);
+    if (!this.scheduler.submit(lane, task)) {
+      this.drop(msg, new OverloadedError('maxQueuedMessages', this.options.maxQueuedMessages));
+    }
+  }
+
+  private runMessage(handler: MessageHandler, delivery: Delivery): void | PromiseLike<void> {
+    const done = () => void this.counterValues.handled++;
+    const failed = (error: unknown) => {
+      this.counterValues.failed++;
+      this.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`));
+    };
+    try {
+      const result = handler(delivery);
+      if (result === undefined || typeof result.then !== 'function') return done();
+      return result.then(done, failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  private async runRequest(handler: RequestHandler, delivery: Delivery, msg: MsgPayload): Promise<void> {
+    let frame: Frame;
+    try {
+      const reply = await handler(delivery);
+      this.counterValues.handled++;
+      frame = { type: FrameType.Ack, id: msg.id, data: reply ?? NO_BYTES };
+    } catch (error) {
+      this.counterValues.failed++;
+      frame = errFrame(msg.id, error);
+    }
+    if (this.state !== 'closed') this.send(msg.reply, encodeFrame(frame));
+  }
+
+  /** Gives up on a message: requests get an error reply, messages are counted and reported. */
+  private drop(msg: MsgPayload, error: FlowError): void {
+    this.counterValues.dropped++;
+    if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errFrame(msg.id, error)));
+    this.reportError(error);
+  }
+
+  private decode(data: Uint8Array): Frame | undefined {
+    try {
+      return decodeFrame(data);
+    } catch (error) {
+      this.malformed(error, 'frame');
+      return undefined;
+    }
+  }
+
+  private malformed(error: unknown, what: string): void {
+    this.counterValues.malformed++;
+    this.reportError(asFlowError(error, what));
+  }
+
+  private send(subject: string, frame: Uint8Array): void {
+    try {
+      this.pubsub.publish(subject, frame);
+    } catch (error) {
+      this.reportError(asFlowError(error, `publish to ${subject}`));
+    }
+  }
+
+  private reportError(error: FlowError): void {
+    try {
+      this.options.onError?.(error);
+    } catch {
+      // The error callback is the last stop: a failing callback has nowhere to report to.
+    }
+    if (this.events.hasListeners('error')) this.events.emit('error', error);
+  }
+
+  private assertUsable(): void {
+    if (this.state === 'new' || this.state === 'starting') {
+      throw new FlowError(ErrorCode.Closed, 'broker is not started: await start() first');
+    }
+    if (this.state !== 'started') throw new ClosedError();
+  }
+
+  private nextId(): number {
+    return ++this.lastId;
+  }
+}
+
+function checkStream(stream: string): string {
+  if (typeof stream !== 'string' || stream.length === 0 || /[\s*>]/.test(stream)) {
+    throw new InvalidOptionError('stream', 'must be a non-empty NATS subject without spaces or wildcards', stream);
+  }
+  return stream;
+}
+
+function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Array {
+  if (key === undefined) return NO_BYTES;
+  if (typeof key === 'string') return utf8.encode(key);
+  if (key instanceof Uint8Array) return key;
+  throw new InvalidOptionError('key', 'must be a string or a Uint8Array', key);
+}
+
+/** The ERR reply for a failed request; keeps the handler's own code and details when it has them. */
+function errFrame(id: number, error: unknown): Frame {
+  const { code, message, details } = error as { code?: unknown; message?: unknown; details?: unknown };
+  let detailsText = '';
+  if (details !== undefined) {
+    try {
+      detailsText = JSON.stringify(details) ?? '';
+    } catch {
+      detailsText = '';
+    }
+  }
+  return {
+    type: FrameType.Err,
+    id,
+    code: typeof code === 'string' && code.length > 0 ? code : ErrorCode.Remote,
+    message: typeof message === 'string' ? message : String(error),
+    details: detailsText,
+  };
+}
+
+function parseDetails(text: string): unknown {
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function asFlowError(error: unknown, what: string): FlowError {
+  if (error instanceof FlowError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new FlowError(ErrorCode.Remote, `${what} failed: ${message}`, { cause: error });
+}

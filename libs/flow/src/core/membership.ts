@@ -1,0 +1,162 @@
+import { FlowError, ProtocolError, TimeoutError } from './errors';
+import { encodeFrame, Frame, FrameType } from './frame';
+import { Key } from './key';
+import { ResolvedBrokerOptions } from './options';
+import { PendingTable } from './pending';
+import { RoutingTable } from './routing-table';
+
+/** Membership events, emitted once per ring position. */
+export interface MembershipEvents {
+  joined: (key: Key) => void;
+  left: (key: Key) => void;
+  suspected: (key: Key) => void;
+}
+
+/** What membership needs from its broker. */
+export interface MembershipHost {
+  readonly options: ResolvedBrokerOptions;
+  emit(event: keyof MembershipEvents, key: Key): void;
+  nextId(): number;
+  /** Sends a frame to `<clique>.<key>`. */
+  sendTo(key: Key, frame: Uint8Array): void;
+  /** Broadcasts a frame on the clique subject. */
+  broadcast(frame: Uint8Array): void;
+  reportError(error: FlowError): void;
+  countTimeout(): void;
+}
+
+/**
+ * The clique protocol of one joined broker: JOIN and INFO on join, LEAV on
+ * leave, periodic stabilization by PING, and suspicion of members that stop
+ * answering. The routing table is owned here; the broker only reads it.
+ */
+export class Membership {
+  readonly table: RoutingTable;
+  private readonly pings: PendingTable<void>;
+  private stabilizationTimer: unknown;
+  private stopped = false;
+
+  constructor(
+    private readonly host: MembershipHost,
+    /** This broker's ring positions (one per virtual node); fixed for its life. */
+    readonly positions: readonly Key[],
+  ) {
+    const { stabilization, clock } = host.options;
+    this.table = new RoutingTable({
+      local: positions,
+      successors: stabilization.successors,
+      stabilizers: stabilization.stabilizers,
+    });
+    this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
+  announce(): void {
+    for (const position of this.positions) this.host.broadcast(encodeFrame({ type: FrameType.Join, sender: position }));
+  }
+
+  startStabilization(): void {
+    const { interval } = this.host.options.stabilization;
+    if (interval > 0 && !this.stopped) this.scheduleRound(interval);
+  }
+
+  /** Broadcasts LEAV for every position and stops stabilization. Idempotent. */
+  leave(): void {
+    if (this.stopped) return;
+    this.stop();
+    for (const position of this.positions) this.host.broadcast(encodeFrame({ type: FrameType.Leave, node: position }));
+  }
+
+  /** Stops timers and abandons pending pings, without telling anyone. */
+  stop(): void {
+    this.stopped = true;
+    if (this.stabilizationTimer !== undefined) this.host.options.clock.clearTimeout(this.stabilizationTimer);
+    this.stabilizationTimer = undefined;
+    this.pings.failAll(new FlowError('FLOW_CLOSED', 'membership stopped'));
+  }
+
+  /** Removes a member that failed to answer; true when it was on the ring. */
+  suspect(key: Key): boolean {
+    if (!this.table.unregister(key)) return false;
+    this.host.emit('suspected', key);
+    return true;
+  }
+
+  /** A frame that arrived on the clique subject. */
+  onCliqueFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Join:
+        return this.onJoin(frame.sender);
+      case FrameType.Leave:
+        if (this.table.unregister(frame.node)) this.host.emit('left', frame.node);
+        return;
+      default:
+        this.host.reportError(new ProtocolError(frame.type, 'unexpected on the clique subject'));
+    }
+  }
+
+  /** INFO answers a JOIN (id 0) or one of our PINGs (its id). */
+  onInfo(id: number, neighbours: readonly Key[]): void {
+    this.register(neighbours);
+    if (id !== 0) this.pings.resolve(id, undefined);
+  }
+
+  /** PING addressed to our position `at`: answer with that position's neighbours. */
+  onPing(id: number, sender: Key, at: Key): void {
+    const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
+    this.host.sendTo(sender, encodeFrame({ type: FrameType.Info, id, neighbours }));
+  }
+
+  private onJoin(sender: Key): void {
+    if (this.table.isLocal(sender)) return;
+    // Like Go flow, answer with the view from before the joiner arrived, and
+    // list every position of ours so the joiner learns all of them at once.
+    const listed = new Set<string>();
+    const neighbours: Key[] = [];
+    for (const key of [...this.table.neighbours(this.positions[0]), ...this.positions]) {
+      const text = key.toString();
+      if (!listed.has(text)) {
+        listed.add(text);
+        neighbours.push(key);
+      }
+    }
+    this.register([sender]);
+    this.host.sendTo(sender, encodeFrame({ type: FrameType.Info, id: 0, neighbours }));
+  }
+
+  private register(keys: readonly Key[]): void {
+    for (const key of this.table.register(keys)) this.host.emit('joined', key);
+  }
+
+  private scheduleRound(interval: number): void {
+    this.stabilizationTimer = this.host.options.clock.setTimeout(() => {
+      this.stabilizationTimer = undefined;
+      if (this.stopped) return;
+      for (const target of this.table.stabilizers()) this.ping(target);
+      this.scheduleRound(interval);
+    }, interval);
+  }
+
+  /**
+   * PINGs `target`; on timeout it is suspected and the member that now
+   * follows it is pinged at once, so a run of dead positions (a crashed
+   * broker's virtual nodes) is walked without waiting for later rounds.
+   */
+  private ping(target: Key): void {
+    const { ackTimeout } = this.host.options;
+    const id = this.host.nextId();
+    this.pings.add(
+      id,
+      ackTimeout,
+      () => new TimeoutError('ping', ackTimeout),
+      (error) => {
+        if (error === undefined || !(error instanceof TimeoutError) || this.stopped) return;
+        this.host.countTimeout();
+        if (!this.suspect(target)) return;
+        const next = this.table.ownerOf(target);
+        if (!this.table.isLocal(next)) this.ping(next);
+      },
+    );
+    this.host.sendTo(target, encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey }));
+  }
+}

@@ -1,0 +1,132 @@
+import { Fifo } from './fifo';
+
+/** A unit of work; a returned promise holds the task's turn until it settles. */
+export type Task = () => void | PromiseLike<unknown>;
+
+interface Ready {
+  readonly lane: number | undefined;
+  readonly task: Task;
+}
+
+/**
+ * Runs tasks with per-lane order and a global concurrency limit.
+ *
+ * Guarantees:
+ * - Tasks of one lane (a partition key, or a synchronous slot) run one at a
+ *   time, in submission order; a task's turn ends when it returns or, for a
+ *   promise, when the promise settles.
+ * - Tasks without a lane are unordered.
+ * - At most `concurrency` tasks run at once. A lane that finishes a task
+ *   goes to the back of the ready queue, so a busy key cannot starve others.
+ * - At most `maxQueued` tasks wait (running ones excluded); `submit` returns
+ *   false beyond that and the caller decides what overload means.
+ */
+export class PartitionScheduler {
+  /** Lanes with a running task; the array holds that lane's waiting tasks. */
+  private readonly lanes = new Map<number, Task[]>();
+  private readonly ready = new Fifo<Ready>();
+  private running = 0;
+  private waiting = 0;
+  private pumping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly maxQueued: number,
+    /** Receives what a task threw or rejected with; tasks should not throw. */
+    private readonly onTaskError: (error: unknown) => void,
+  ) {}
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Tasks accepted and not yet started. */
+  get queued(): number {
+    return this.waiting;
+  }
+
+  submit(lane: number | undefined, task: Task): boolean {
+    if (lane !== undefined) {
+      const waitingInLane = this.lanes.get(lane);
+      if (waitingInLane !== undefined) {
+        if (this.waiting >= this.maxQueued) return false;
+        waitingInLane.push(task);
+        this.waiting++;
+        return true;
+      }
+    }
+    if (this.running >= this.concurrency) {
+      if (this.waiting >= this.maxQueued) return false;
+      if (lane !== undefined) this.lanes.set(lane, []);
+      this.ready.push({ lane, task });
+      this.waiting++;
+      return true;
+    }
+    if (lane !== undefined) this.lanes.set(lane, []);
+    this.start(lane, task);
+    return true;
+  }
+
+  /** Resolves once nothing runs or waits. */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.waiting === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private start(lane: number | undefined, task: Task): void {
+    this.running++;
+    let result: void | PromiseLike<unknown>;
+    try {
+      result = task();
+    } catch (error) {
+      this.onTaskError(error);
+      this.finish(lane);
+      return;
+    }
+    if (result !== undefined && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        () => this.finish(lane),
+        (error: unknown) => {
+          this.onTaskError(error);
+          this.finish(lane);
+        },
+      );
+    } else {
+      this.finish(lane);
+    }
+  }
+
+  private finish(lane: number | undefined): void {
+    this.running--;
+    if (lane !== undefined) {
+      const waitingInLane = this.lanes.get(lane)!;
+      const next = waitingInLane.shift();
+      if (next === undefined) this.lanes.delete(lane);
+      else this.ready.push({ lane, task: next });
+    }
+    this.pump();
+  }
+
+  /** Starts ready tasks while slots are free. A loop, not recursion: synchronous tasks would nest deeply. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.running < this.concurrency) {
+        const next = this.ready.shift();
+        if (next === undefined) break;
+        this.waiting--;
+        this.start(next.lane, next.task);
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.running === 0 && this.waiting === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
