@@ -1,12 +1,15 @@
+import { BrokerCounters, newCounters } from './broker-counters';
 import { StreamMessage } from './codec';
+import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions } from './delivery';
+import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
+import { asFlowError, errorReply, parseDetails } from './error-reply';
 import {
   AbortedError,
   ClosedError,
   ErrorCode,
   FlowError,
   InvalidOptionError,
-  OverloadedError,
   ProtocolError,
   RemoteError,
   TimeoutError,
@@ -15,65 +18,15 @@ import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame'
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
-import { PartitionScheduler } from './partition-scheduler';
 import { PendingTable } from './pending';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
 import { ringPositions } from './virtual-nodes';
 
-/** One message or request as a handler sees it. All byte arrays are read-only views. */
-export interface Delivery {
-  readonly stream: string;
-  /** The partition key's bytes; empty when the message has none. */
-  readonly partitionKey: Uint8Array;
-  /** The partition hash, `keyFromBytes(partitionKey)`; undefined without a key. */
-  readonly partition: Key | undefined;
-  readonly data: Uint8Array;
-  /** `partition mod syncPartitions` when synchronous partitions are on. */
-  readonly slot: number | undefined;
-  /** The local ring position that owns the partition (the node key for unkeyed messages). */
-  readonly owner: Key;
-  readonly clique: string;
-  readonly request: boolean;
-}
-
-export type MessageHandler = (delivery: Delivery) => void | PromiseLike<void>;
-export type RequestHandler = (delivery: Delivery) => Uint8Array | PromiseLike<Uint8Array>;
-
-export interface PublishOptions {
-  /** Partition key; without one, any broker of the clique handles the message. */
-  key?: string | Uint8Array;
-}
-
-export interface RequestOptions extends PublishOptions {
-  /** ms; default: the broker's `requestTimeout`. */
-  timeout?: number;
-  signal?: AbortSignal;
-}
+export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
 
 export interface BrokerEvents extends MembershipEvents {
   status: (status: PubSubStatus) => void;
   error: (error: FlowError) => void;
-}
-
-export interface BrokerCounters {
-  /** Messages and requests taken from stream subjects. */
-  received: number;
-  /** FWD frames sent to an owner. */
-  forwarded: number;
-  /** ACKs received for our forwards. */
-  acked: number;
-  /** Forwards routed again after their owner timed out. */
-  retried: number;
-  /** Forwards and pings that got no answer within ackTimeout. */
-  timedOut: number;
-  /** Handler runs that completed. */
-  handled: number;
-  /** Handler runs that threw or rejected. */
-  failed: number;
-  /** Undecodable input on any subject. */
-  malformed: number;
-  /** Messages given up: overload, no handler, closed while in flight. */
-  dropped: number;
 }
 
 export interface RingSnapshot {
@@ -83,11 +36,6 @@ export interface RingSnapshot {
   /** Every position on the ring, sorted, own positions included. Empty until joined. */
   readonly members: readonly Key[];
   readonly joined: boolean;
-}
-
-interface HandlerEntry {
-  readonly kind: 'message' | 'request';
-  readonly handler: MessageHandler | RequestHandler;
 }
 
 type State = 'new' | 'starting' | 'started' | 'closing' | 'closed';
@@ -109,23 +57,12 @@ export class Broker {
   readonly clique: string;
   private readonly nodeSubject: string;
   private readonly events: Emitter<BrokerEvents>;
-  private readonly handlers = new Map<string, HandlerEntry>();
+  private readonly dispatcher: Dispatcher;
   private readonly forwards: PendingTable<void>;
   private readonly replies: PendingTable<Uint8Array>;
-  private readonly scheduler: PartitionScheduler;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
-  private readonly counterValues: BrokerCounters = {
-    received: 0,
-    forwarded: 0,
-    acked: 0,
-    retried: 0,
-    timedOut: 0,
-    handled: 0,
-    failed: 0,
-    malformed: 0,
-    dropped: 0,
-  };
+  private readonly counterValues: BrokerCounters = newCounters();
   private membership: Membership | undefined;
   private joining: Promise<void> | undefined;
   private state: State = 'new';
@@ -145,9 +82,13 @@ export class Broker {
     const { clock } = this.options;
     this.forwards = new PendingTable(clock, 'maxInFlightForwards', this.options.maxInFlightForwards);
     this.replies = new PendingTable(clock, 'maxPendingRequests', this.options.maxPendingRequests);
-    this.scheduler = new PartitionScheduler(this.options.concurrency, this.options.maxQueuedMessages, (error) =>
-      this.reportError(asFlowError(error, 'handler')),
-    );
+    this.dispatcher = new Dispatcher({
+      options: this.options,
+      counters: this.counterValues,
+      sendReply: (subject, frame) => this.state !== 'closed' && this.send(subject, frame),
+      drop: (msg, error) => this.drop(msg, error),
+      reportError: (error) => this.reportError(error),
+    });
   }
 
   /** Registers the handler of a message stream (codec-encoded messages). */
@@ -173,7 +114,7 @@ export class Broker {
       this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
     );
     this.state = 'started';
-    if (this.handlers.size > 0) await this.join();
+    if (this.dispatcher.size > 0) await this.join();
     await this.pubsub.flush();
   }
 
@@ -242,7 +183,7 @@ export class Broker {
 
   /** Handlers running or waiting. */
   get inFlight(): number {
-    return this.scheduler.active + this.scheduler.queued;
+    return this.dispatcher.inFlight;
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
@@ -283,12 +224,12 @@ export class Broker {
     if (timedOut) throw new TimeoutError('shutdown', timeout);
   }
 
+  /** Handlers idle and no forward awaiting its ACK; a forward that times out re-routes, so loop. */
   private async drain(): Promise<void> {
-    await this.scheduler.idle();
-    // Forwards settle within ackTimeout each (a retry adds another); poll on that scale.
-    while (this.forwards.size > 0 && this.closed === undefined) {
-      await new Promise((resolve) => this.options.clock.setTimeout(() => resolve(undefined), 10));
-      await this.scheduler.idle();
+    while (this.closed === undefined) {
+      await this.dispatcher.idle();
+      await this.forwards.drained();
+      if (this.dispatcher.inFlight === 0 && this.forwards.size === 0) return;
     }
   }
 
@@ -318,9 +259,9 @@ export class Broker {
     if (stream.startsWith(`${this.clique}.`)) {
       throw new InvalidOptionError('stream', 'must not be a node subject of the clique', stream);
     }
-    if (this.handlers.has(stream)) throw new InvalidOptionError('stream', 'already has a handler', stream);
+    if (this.dispatcher.kindOf(stream) !== undefined) throw new InvalidOptionError('stream', 'already has a handler', stream);
     if (this.state === 'closing' || this.state === 'closed') return Promise.reject(new ClosedError());
-    this.handlers.set(stream, entry);
+    this.dispatcher.add(stream, entry);
     if (this.state !== 'started') return Promise.resolve();
     if (this.membership === undefined) return this.join();
     this.subscribeStream(stream);
@@ -359,14 +300,13 @@ export class Broker {
     // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.
     await this.pubsub.flush();
     membership.announce();
-    for (const stream of this.handlers.keys()) this.subscribeStream(stream);
+    for (const stream of this.dispatcher.streams) this.subscribeStream(stream);
     membership.startStabilization();
   }
 
   private subscribeStream(stream: string): void {
-    const entry = this.handlers.get(stream)!;
     const onData =
-      entry.kind === 'message'
+      this.dispatcher.kindOf(stream) === 'message'
         ? (subject: string, data: Uint8Array) => this.onStreamMessage(subject, data)
         : (_subject: string, data: Uint8Array) => this.onStreamRequest(data);
     this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
@@ -443,13 +383,13 @@ export class Broker {
       return;
     }
     if (msg.partitionKey.length === 0) {
-      this.dispatch(msg, undefined, this.nodeKey);
+      this.dispatcher.dispatch(msg, undefined, this.nodeKey, this.clique);
       return;
     }
     const partition = keyFromBytes(msg.partitionKey);
     const owner = membership.table.ownerOf(partition);
     if (membership.table.isLocal(owner)) {
-      this.dispatch(msg, partition, owner);
+      this.dispatcher.dispatch(msg, partition, owner, this.clique);
       return;
     }
     this.forward(msg, owner);
@@ -484,67 +424,10 @@ export class Broker {
     this.send(`${this.clique}.${owner}`, encodeFrame({ type: FrameType.Fwd, id, ackTo: this.nodeKey, msg }));
   }
 
-  private dispatch(msg: MsgPayload, partition: Key | undefined, owner: Key): void {
-    const isRequest = msg.reply.length > 0;
-    const entry = this.handlers.get(msg.stream);
-    if (entry === undefined || (entry.kind === 'request') !== isRequest) {
-      this.drop(msg, new FlowError(ErrorCode.NoHandler, `no ${isRequest ? 'request' : 'message'} handler for stream "${msg.stream}"`));
-      return;
-    }
-    const { syncPartitions } = this.options;
-    const slot = partition !== undefined && syncPartitions > 0 ? partition.mod(syncPartitions) : undefined;
-    const delivery: Delivery = {
-      stream: msg.stream,
-      partitionKey: msg.partitionKey,
-      partition,
-      data: msg.data,
-      slot,
-      owner,
-      clique: this.clique,
-      request: isRequest,
-    };
-    // Per-key order: one lane per partition hash, or per slot when slots are on.
-    const lane = slot ?? (partition === undefined ? undefined : partition.hi * 0x100000000 + partition.lo);
-    const task = isRequest
-      ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg)
-      : () => this.runMessage(entry.handler as MessageHandler, delivery);
-    if (!this.scheduler.submit(lane, task)) {
-      this.drop(msg, new OverloadedError('maxQueuedMessages', this.options.maxQueuedMessages));
-    }
-  }
-
-  private runMessage(handler: MessageHandler, delivery: Delivery): void | PromiseLike<void> {
-    const done = () => void this.counterValues.handled++;
-    const failed = (error: unknown) => {
-      this.counterValues.failed++;
-      this.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`));
-    };
-    try {
-      const result = handler(delivery);
-      if (result === undefined || typeof result.then !== 'function') return done();
-      return result.then(done, failed);
-    } catch (error) {
-      failed(error);
-    }
-  }
-
-  private async runRequest(handler: RequestHandler, delivery: Delivery, msg: MsgPayload): Promise<void> {
-    let frame: Frame;
-    try {
-      const reply = await handler(delivery);
-      this.counterValues.handled++;
-      frame = { type: FrameType.Ack, id: msg.id, data: reply ?? NO_BYTES };
-    } catch (error) {
-      this.counterValues.failed++;
-      frame = errFrame(msg.id, error);
-    }
-    if (this.state !== 'closed') this.send(msg.reply, encodeFrame(frame));
-  }
-
   /** Gives up on a message: requests get an error reply, messages are counted and reported. */
   private drop(msg: MsgPayload, error: FlowError): void {
     this.counterValues.dropped++;
-    if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errFrame(msg.id, error)));
+    if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
     this.reportError(error);
   }
 
@@ -562,11 +445,13 @@ export class Broker {
     this.reportError(asFlowError(error, what));
   }
 
-  private send(subject: string, frame: Uint8Array): void {
+  private send(subject: string, frame: Uint8Array): boolean {
     try {
       this.pubsub.publish(subject, frame);
+      return true;
     } catch (error) {
       this.reportError(asFlowError(error, `publish to ${subject}`));
+      return false;
     }
   }
 
@@ -603,39 +488,4 @@ function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Array {
   if (typeof key === 'string') return utf8.encode(key);
   if (key instanceof Uint8Array) return key;
   throw new InvalidOptionError('key', 'must be a string or a Uint8Array', key);
-}
-
-/** The ERR reply for a failed request; keeps the handler's own code and details when it has them. */
-function errFrame(id: number, error: unknown): Frame {
-  const { code, message, details } = error as { code?: unknown; message?: unknown; details?: unknown };
-  let detailsText = '';
-  if (details !== undefined) {
-    try {
-      detailsText = JSON.stringify(details) ?? '';
-    } catch {
-      detailsText = '';
-    }
-  }
-  return {
-    type: FrameType.Err,
-    id,
-    code: typeof code === 'string' && code.length > 0 ? code : ErrorCode.Remote,
-    message: typeof message === 'string' ? message : String(error),
-    details: detailsText,
-  };
-}
-
-function parseDetails(text: string): unknown {
-  if (text.length === 0) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function asFlowError(error: unknown, what: string): FlowError {
-  if (error instanceof FlowError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new FlowError(ErrorCode.Remote, `${what} failed: ${message}`, { cause: error });
 }

@@ -21,6 +21,7 @@ interface Entry<T> {
  */
 export class PendingTable<T> {
   private readonly entries = new Map<number, Entry<T>>();
+  private emptyWaiters: (() => void)[] = [];
 
   constructor(
     private readonly clock: Clock,
@@ -63,6 +64,12 @@ export class PendingTable<T> {
     return true;
   }
 
+  /** Resolves once nothing is pending. */
+  drained(): Promise<void> {
+    if (this.entries.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
   /** Settles every pending entry with `error` (on close). */
   failAll(error: FlowError): void {
     for (const id of [...this.entries.keys()]) this.fail(id, error);
@@ -73,6 +80,12 @@ export class PendingTable<T> {
     if (entry === undefined) return undefined;
     this.entries.delete(id);
     this.clock.clearTimeout(entry.timer);
+    if (this.entries.size === 0 && this.emptyWaiters.length > 0) {
+      const waiters = this.emptyWaiters;
+      this.emptyWaiters = [];
+      // Settle first, so a waiter sees the entry's consequences (a retry re-adds one).
+      queueMicrotask(() => waiters.forEach((resolve) => resolve()));
+    }
     return entry;
   }
 }

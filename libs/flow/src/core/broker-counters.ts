@@ -1,0 +1,35 @@
+/** What a broker counts. Every field only grows. */
+export interface BrokerCounters {
+  /** Messages and requests taken from stream subjects. */
+  received: number;
+  /** FWD frames sent to an owner. */
+  forwarded: number;
+  /** ACKs received for our forwards. */
+  acked: number;
+  /** Forwards routed again after their owner timed out. */
+  retried: number;
+  /** Forwards and pings that got no answer within ackTimeout. */
+  timedOut: number;
+  /** Handler runs that completed. */
+  handled: number;
+  /** Handler runs that threw or rejected. */
+  failed: number;
+  /** Undecodable input on any subject. */
+  malformed: number;
+  /** Messages given up: overload, no handler, closed while in flight. */
+  dropped: number;
+}
+
+export function newCounters(): BrokerCounters {
+  return {
+    received: 0,
+    forwarded: 0,
+    acked: 0,
+    retried: 0,
+    timedOut: 0,
+    handled: 0,
+    failed: 0,
+    malformed: 0,
+    dropped: 0,
+  };
+}

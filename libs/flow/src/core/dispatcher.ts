@@ -1,0 +1,130 @@
+import { BrokerCounters } from './broker-counters';
+import { Delivery, MessageHandler, RequestHandler } from './delivery';
+import { ErrorCode, FlowError, OverloadedError } from './errors';
+import { asFlowError, errorReply } from './error-reply';
+import { encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { Key } from './key';
+import { ResolvedBrokerOptions } from './options';
+import { PartitionScheduler } from './partition-scheduler';
+
+export interface HandlerEntry {
+  readonly kind: 'message' | 'request';
+  readonly handler: MessageHandler | RequestHandler;
+}
+
+/** What the dispatcher needs from its broker. */
+export interface DispatcherHost {
+  readonly options: ResolvedBrokerOptions;
+  readonly counters: BrokerCounters;
+  /** Publishes a reply frame; false once the broker is closed (the reply is then discarded). */
+  sendReply(subject: string, frame: Uint8Array): boolean;
+  /** Gives up on a message (counted, reported, error reply for a request). */
+  drop(msg: MsgPayload, error: FlowError): void;
+  reportError(error: FlowError): void;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Runs the handlers of the messages this broker owns: looks the handler up,
+ * queues the message in its partition key's lane (or its slot's, with
+ * synchronous partitions), runs it, and sends the reply of a request.
+ */
+export class Dispatcher {
+  private readonly handlers = new Map<string, HandlerEntry>();
+  private readonly scheduler: PartitionScheduler;
+
+  constructor(private readonly host: DispatcherHost) {
+    const { concurrency, maxQueuedMessages } = host.options;
+    this.scheduler = new PartitionScheduler(concurrency, maxQueuedMessages, (error) =>
+      host.reportError(asFlowError(error, 'handler')),
+    );
+  }
+
+  get streams(): IterableIterator<string> {
+    return this.handlers.keys();
+  }
+
+  get size(): number {
+    return this.handlers.size;
+  }
+
+  /** Handlers running or waiting. */
+  get inFlight(): number {
+    return this.scheduler.active + this.scheduler.queued;
+  }
+
+  kindOf(stream: string): HandlerEntry['kind'] | undefined {
+    return this.handlers.get(stream)?.kind;
+  }
+
+  add(stream: string, entry: HandlerEntry): void {
+    this.handlers.set(stream, entry);
+  }
+
+  /** Resolves once no handler runs or waits. */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  /** Queues `msg`, owned here by position `owner`, for its handler. */
+  dispatch(msg: MsgPayload, partition: Key | undefined, owner: Key, clique: string): void {
+    const isRequest = msg.reply.length > 0;
+    const entry = this.handlers.get(msg.stream);
+    if (entry === undefined || (entry.kind === 'request') !== isRequest) {
+      const kind = isRequest ? 'request' : 'message';
+      this.host.drop(msg, new FlowError(ErrorCode.NoHandler, `no ${kind} handler for stream "${msg.stream}"`));
+      return;
+    }
+    const { syncPartitions } = this.host.options;
+    const slot = partition !== undefined && syncPartitions > 0 ? partition.mod(syncPartitions) : undefined;
+    const delivery: Delivery = {
+      stream: msg.stream,
+      partitionKey: msg.partitionKey,
+      partition,
+      data: msg.data,
+      slot,
+      owner,
+      clique,
+      request: isRequest,
+    };
+    // One lane per partition hash, or per slot when slots are on. The lane id
+    // may round above 2^53; a collision only merges two lanes, never reorders one.
+    const lane = slot ?? (partition === undefined ? undefined : partition.hi * 0x100000000 + partition.lo);
+    const task = isRequest
+      ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg)
+      : () => this.runMessage(entry.handler as MessageHandler, delivery);
+    if (!this.scheduler.submit(lane, task)) {
+      this.host.drop(msg, new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages));
+    }
+  }
+
+  private runMessage(handler: MessageHandler, delivery: Delivery): void | PromiseLike<void> {
+    const { counters } = this.host;
+    const done = () => void counters.handled++;
+    const failed = (error: unknown) => {
+      counters.failed++;
+      this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`));
+    };
+    try {
+      const result = handler(delivery);
+      if (result === undefined || typeof result.then !== 'function') return done();
+      return result.then(done, failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  private async runRequest(handler: RequestHandler, delivery: Delivery, msg: MsgPayload): Promise<void> {
+    let frame: Frame;
+    try {
+      const reply = await handler(delivery);
+      this.host.counters.handled++;
+      frame = { type: FrameType.Ack, id: msg.id, data: reply ?? NO_BYTES };
+    } catch (error) {
+      this.host.counters.failed++;
+      frame = errorReply(msg.id, error);
+    }
+    this.host.sendReply(msg.reply, encodeFrame(frame));
+  }
+}
