@@ -2,7 +2,7 @@
  * Two projects: `unit` (specs beside the code, in-memory transport, fast) and
  * `e2e` (test/, real nats-server processes started by the suites themselves).
  */
-const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -21,6 +21,7 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
       globalSetup: '<rootDir>/test/harness/global-setup.js',
+      globalTeardown: '<rootDir>/test/harness/global-teardown.js',
       testTimeout: 120000,
     },
   ],

@@ -1,0 +1,62 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/**
+ * Dependencies point one way (DESIGN.md): nest -> nats -> core, nest -> core,
+ * testing -> core. This spec is the enforcement: it reads every source file
+ * of a layer and fails on an import that crosses the line.
+ */
+const SRC = __dirname;
+
+const FORBIDDEN: Record<string, { packages: RegExp; layers: string[] }> = {
+  core: { packages: /^(@nestjs\/|rxjs|nats$|nats\/|@nats-io\/|node:|fs$|net$|crypto$)/, layers: ['nats', 'nest', 'testing'] },
+  nats: { packages: /^(@nestjs\/|rxjs)/, layers: ['nest', 'testing'] },
+  testing: { packages: /^(@nestjs\/|rxjs|nats$|@nats-io\/)/, layers: ['nats', 'nest'] },
+  nest: { packages: /^$/, layers: ['testing'] },
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return name.endsWith('.ts') && !name.endsWith('.spec.ts') ? [path] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers: string[] = [];
+  for (const match of text.matchAll(/(?:from\s+|import\s*\(\s*|require\(\s*|import\s+)['"]([^'"]+)['"]/g)) {
+    specifiers.push(match[1]);
+  }
+  return specifiers;
+}
+
+function violations(layer: string): string[] {
+  const rule = FORBIDDEN[layer];
+  const found: string[] = [];
+  for (const file of sourceFiles(join(SRC, layer))) {
+    for (const specifier of importsOf(file)) {
+      const crossesLayer = specifier.startsWith('.') && rule.layers.some((other) => {
+        const target = relative(SRC, join(file, '..', specifier)).split('/')[0];
+        return target === other;
+      });
+      if (rule.packages.test(specifier) || crossesLayer) found.push(`${relative(SRC, file)} imports '${specifier}'`);
+    }
+  }
+  return found;
+}
+
+describe('layer boundaries', () => {
+  it.each(Object.keys(FORBIDDEN))('keeps %s/ free of imports it must not have', (layer) => {
+    expect(violations(layer)).toEqual([]);
+  });
+
+  it('recognises a forbidden import when one is present', () => {
+    const rule = FORBIDDEN.core;
+    expect(["@nestjs/common", 'rxjs', 'nats', '@nats-io/transport-node', 'node:fs'].every((s) => rule.packages.test(s))).toBe(
+      true,
+    );
+    expect(rule.packages.test('./key')).toBe(false);
+  });
+});
