@@ -80,8 +80,13 @@ export class Broker {
     this.nodeSubject = `${this.clique}.${this.nodeKey}`;
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener')));
     const { clock } = this.options;
-    this.forwards = new PendingTable(clock, 'maxInFlightForwards', this.options.maxInFlightForwards);
-    this.replies = new PendingTable(clock, 'maxPendingRequests', this.options.maxPendingRequests);
+    this.forwards = new PendingTable(clock, 'maxInFlightForwards', this.options.maxInFlightForwards, this.options.ackTimeout);
+    this.replies = new PendingTable(
+      clock,
+      'maxPendingRequests',
+      this.options.maxPendingRequests,
+      this.options.requestTimeout,
+    );
     this.dispatcher = new Dispatcher({
       options: this.options,
       counters: this.counterValues,

@@ -47,7 +47,7 @@ export class Membership {
       successors: stabilization.successors,
       stabilizers: stabilization.stabilizers,
     });
-    this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER);
+    this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER, host.options.ackTimeout);
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */

@@ -9,18 +9,29 @@ export type Settle<T> = (error: FlowError | undefined, value: T | undefined) => 
 
 interface Entry<T> {
   readonly settle: Settle<T>;
+  readonly onTimeout: () => FlowError;
+  /** Clock time at which the entry expires. */
+  readonly deadline: number;
+  /** A timer of its own, for an entry whose timeout differs from the table's. */
   readonly timer: unknown;
 }
 
 /**
  * Exchanges awaiting an answer, by id: forwards awaiting their ACK, pings
- * awaiting INFO, requests awaiting their reply. Bounded: `add` throws an
- * OverloadedError once `limit` entries are pending, before any timer starts.
- * Callback-based rather than promise-based because a forward is on the hot
- * path and most of them settle within a millisecond.
+ * awaiting INFO, requests awaiting their reply.
+ *
+ * Bounded: `add` throws an OverloadedError once `limit` entries are pending,
+ * before anything is registered.
+ *
+ * Timers: a forward is on the hot path and most settle within a millisecond,
+ * so entries with the table's usual timeout share one timer. They expire in
+ * insertion order (a Map iterates in that order and their deadlines grow
+ * with it), so the timer only ever looks at the oldest entries. An entry
+ * with any other timeout gets a timer of its own.
  */
 export class PendingTable<T> {
   private readonly entries = new Map<number, Entry<T>>();
+  private sharedTimer: unknown;
   private emptyWaiters: (() => void)[] = [];
 
   constructor(
@@ -28,6 +39,8 @@ export class PendingTable<T> {
     /** Name of the bound in errors, e.g. `maxInFlightForwards`. */
     private readonly limitName: string,
     private readonly limit: number,
+    /** The usual timeout, ms; entries with it share one timer. */
+    private readonly usualTimeout: number,
   ) {}
 
   get size(): number {
@@ -40,8 +53,10 @@ export class PendingTable<T> {
    */
   add(id: number, timeoutMs: number, onTimeout: () => FlowError, settle: Settle<T>): void {
     if (this.entries.size >= this.limit) throw new OverloadedError(this.limitName, this.limit);
-    const timer = this.clock.setTimeout(() => this.fail(id, onTimeout()), timeoutMs);
-    this.entries.set(id, { settle, timer });
+    const shared = timeoutMs === this.usualTimeout;
+    const timer = shared ? undefined : this.clock.setTimeout(() => this.expire(id), timeoutMs);
+    this.entries.set(id, { settle, onTimeout, deadline: this.clock.now() + timeoutMs, timer });
+    if (shared && this.sharedTimer === undefined) this.armSharedTimer(timeoutMs);
   }
 
   has(id: number): boolean {
@@ -73,19 +88,51 @@ export class PendingTable<T> {
   /** Settles every pending entry with `error` (on close). */
   failAll(error: FlowError): void {
     for (const id of [...this.entries.keys()]) this.fail(id, error);
+    if (this.sharedTimer !== undefined) this.clock.clearTimeout(this.sharedTimer);
+    this.sharedTimer = undefined;
+  }
+
+  private expire(id: number): void {
+    const entry = this.entries.get(id);
+    if (entry !== undefined) this.fail(id, entry.onTimeout());
+  }
+
+  private armSharedTimer(delay: number): void {
+    this.sharedTimer = this.clock.setTimeout(() => this.onSharedTimer(), Math.max(0, delay));
+  }
+
+  /** Expires the oldest shared-timer entries that are due, then waits for the next one. */
+  private onSharedTimer(): void {
+    this.sharedTimer = undefined;
+    const now = this.clock.now();
+    for (const [id, entry] of this.entries) {
+      if (entry.timer !== undefined) continue;
+      if (entry.deadline > now) {
+        if (this.sharedTimer === undefined) this.armSharedTimer(entry.deadline - now);
+        return;
+      }
+      this.fail(id, entry.onTimeout());
+    }
   }
 
   private take(id: number): Entry<T> | undefined {
     const entry = this.entries.get(id);
     if (entry === undefined) return undefined;
     this.entries.delete(id);
-    this.clock.clearTimeout(entry.timer);
-    if (this.entries.size === 0 && this.emptyWaiters.length > 0) {
-      const waiters = this.emptyWaiters;
-      this.emptyWaiters = [];
-      // Settle first, so a waiter sees the entry's consequences (a retry re-adds one).
-      queueMicrotask(() => waiters.forEach((resolve) => resolve()));
-    }
+    if (entry.timer !== undefined) this.clock.clearTimeout(entry.timer);
+    if (this.entries.size === 0) this.onEmpty();
     return entry;
+  }
+
+  private onEmpty(): void {
+    if (this.sharedTimer !== undefined) {
+      this.clock.clearTimeout(this.sharedTimer);
+      this.sharedTimer = undefined;
+    }
+    if (this.emptyWaiters.length === 0) return;
+    const waiters = this.emptyWaiters;
+    this.emptyWaiters = [];
+    // Resolve after the settle callback ran, so a waiter sees its consequences (a retry re-adds one).
+    queueMicrotask(() => waiters.forEach((resolve) => resolve()));
   }
 }
