@@ -1,0 +1,267 @@
+import type { MessageHandler, Subscription } from './pubsub';
+
+/** One message on its way to one subscriber, as fault and error hooks see it. */
+export interface Delivery {
+  readonly subject: string;
+  /** Shared with the other receivers of the message: read-only. */
+  readonly data: Uint8Array;
+  /** Name of the publishing connection. */
+  readonly from: string;
+  /** Name of the receiving connection. */
+  readonly to: string;
+  /** Queue group of the receiving subscription, if any. */
+  readonly queue?: string;
+}
+
+/** What happens to one delivery: as usual, lost, or handed over `delayMs` later. */
+export type FaultDecision = 'deliver' | 'drop' | { delayMs: number };
+
+/** Decides the fate of each delivery while set. Runs inside the drain: it must not throw. */
+export type FaultHook = (delivery: Delivery) => FaultDecision;
+
+/** Receives what a subscription handler threw. Must not throw itself. */
+export type HandlerErrorHook = (error: unknown, delivery: Delivery) => void;
+
+export interface MemoryBusStats {
+  /** Messages accepted by publish() on live connections. */
+  published: number;
+  /** Handler invocations, including those that threw. */
+  delivered: number;
+  /** Deliveries the fault hook dropped, plus messages published by killed connections. */
+  dropped: number;
+  /** Handler invocations that threw. */
+  handlerErrors: number;
+}
+
+/**
+ * Deliveries per drain callback. Yielding to the event loop between batches
+ * lets timers (ack timeouts, delayed deliveries) and I/O run during long
+ * bursts, while one setImmediate per batch keeps the per-message cost low.
+ */
+const DRAIN_BATCH = 1024;
+
+/** @internal A subscription of a MemoryPubSub; not exported from the package index. */
+export class MemorySubscription implements Subscription {
+  /** False once unsubscribed: checked before each delivery, so it stops mid-drain. */
+  active = true;
+  readonly #exchange: MemoryExchange;
+  readonly #owner: Set<MemorySubscription>;
+
+  constructor(
+    readonly subject: string,
+    readonly queue: string | undefined,
+    readonly handler: MessageHandler,
+    /** Name of the owning connection. */
+    readonly to: string,
+    exchange: MemoryExchange,
+    /** The owning connection's live subscriptions; unsubscribe() leaves it. */
+    owner: Set<MemorySubscription>,
+  ) {
+    this.#exchange = exchange;
+    this.#owner = owner;
+  }
+
+  unsubscribe(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.#exchange.remove(this);
+    this.#owner.delete(this);
+  }
+}
+
+interface QueueGroup {
+  readonly queue: string;
+  /** Replaced, never mutated, so that a drain iterating a snapshot is safe. */
+  members: MemorySubscription[];
+  next: number;
+}
+
+interface Route {
+  /** Copy-on-write, like QueueGroup.members. */
+  plain: MemorySubscription[];
+  groups: QueueGroup[];
+}
+
+/**
+ * @internal The routing state and delivery queue behind one MemoryBus; not
+ * exported from the package index.
+ */
+export class MemoryExchange {
+  readonly stats: MemoryBusStats = { published: 0, delivered: 0, dropped: 0, handlerErrors: 0 };
+  fault: FaultHook | undefined;
+  onHandlerError: HandlerErrorHook | undefined;
+
+  readonly #routes = new Map<string, Route>();
+  // The FIFO as parallel arrays: no object allocated per queued message.
+  readonly #subjects: string[] = [];
+  readonly #payloads: (Uint8Array | undefined)[] = [];
+  readonly #senders: string[] = [];
+  #head = 0;
+  #enqueued = 0;
+  #dispatched = 0;
+  #delayed = 0;
+  #scheduled = false;
+  #flushWaiters: { sequence: number; resolve: () => void }[] = [];
+  #idleWaiters: (() => void)[] = [];
+
+  /** Queues a message and returns its sequence number. */
+  enqueue(subject: string, data: Uint8Array, from: string): number {
+    this.#subjects.push(subject);
+    this.#payloads.push(data);
+    this.#senders.push(from);
+    this.stats.published++;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#drain);
+    }
+    return ++this.#enqueued;
+  }
+
+  add(subscription: MemorySubscription): void {
+    let route = this.#routes.get(subscription.subject);
+    if (route === undefined) {
+      route = { plain: [], groups: [] };
+      this.#routes.set(subscription.subject, route);
+    }
+    if (subscription.queue === undefined) {
+      route.plain = [...route.plain, subscription];
+      return;
+    }
+    const group = route.groups.find((g) => g.queue === subscription.queue);
+    if (group === undefined) {
+      route.groups = [...route.groups, { queue: subscription.queue, members: [subscription], next: 0 }];
+    } else {
+      group.members = [...group.members, subscription];
+    }
+  }
+
+  remove(subscription: MemorySubscription): void {
+    const route = this.#routes.get(subscription.subject);
+    if (route === undefined) return;
+    if (subscription.queue === undefined) {
+      route.plain = route.plain.filter((s) => s !== subscription);
+    } else {
+      const group = route.groups.find((g) => g.queue === subscription.queue);
+      if (group !== undefined) {
+        group.members = group.members.filter((s) => s !== subscription);
+        if (group.members.length === 0) route.groups = route.groups.filter((g) => g !== group);
+      }
+    }
+    if (route.plain.length === 0 && route.groups.length === 0) this.#routes.delete(subscription.subject);
+  }
+
+  flushed(sequence: number): Promise<void> {
+    if (sequence <= this.#dispatched) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push({ sequence, resolve }));
+  }
+
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  readonly #drain = (): void => {
+    this.#scheduled = false;
+    const end = Math.min(this.#subjects.length, this.#head + DRAIN_BATCH);
+    while (this.#head < end) {
+      const i = this.#head++;
+      const data = this.#payloads[i] as Uint8Array;
+      this.#payloads[i] = undefined;
+      this.#dispatched++;
+      this.#dispatch(this.#subjects[i], data, this.#senders[i]);
+    }
+    this.#compact();
+    if (this.#head < this.#subjects.length && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#drain);
+    }
+    this.#settle();
+  };
+
+  #dispatch(subject: string, data: Uint8Array, from: string): void {
+    const route = this.#routes.get(subject);
+    if (route === undefined) return;
+    const plain = route.plain;
+    for (let i = 0; i < plain.length; i++) {
+      if (plain[i].active) this.#offer(plain[i], subject, data, from);
+    }
+    const groups = route.groups;
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i];
+      const members = group.members;
+      if (members.length === 0) continue;
+      if (group.next >= members.length) group.next = 0;
+      const member = members[group.next++];
+      if (member.active) this.#offer(member, subject, data, from);
+    }
+  }
+
+  #offer(subscription: MemorySubscription, subject: string, data: Uint8Array, from: string): void {
+    if (this.fault === undefined) {
+      this.#deliver(subscription, subject, data, from);
+      return;
+    }
+    const delivery: Delivery = { subject, data, from, to: subscription.to, queue: subscription.queue };
+    const decision = this.fault(delivery);
+    if (decision === 'deliver') {
+      this.#deliver(subscription, subject, data, from);
+    } else if (decision === 'drop') {
+      this.stats.dropped++;
+    } else {
+      this.#delayed++;
+      setTimeout(this.#deliverLate, decision.delayMs, subscription, delivery);
+    }
+  }
+
+  readonly #deliverLate = (subscription: MemorySubscription, delivery: Delivery): void => {
+    this.#delayed--;
+    if (subscription.active) this.#deliver(subscription, delivery.subject, delivery.data, delivery.from);
+    this.#settle();
+  };
+
+  #deliver(subscription: MemorySubscription, subject: string, data: Uint8Array, from: string): void {
+    this.stats.delivered++;
+    try {
+      subscription.handler(subject, data);
+    } catch (error) {
+      this.stats.handlerErrors++;
+      this.onHandlerError?.(error, { subject, data, from, to: subscription.to, queue: subscription.queue });
+    }
+  }
+
+  /** Drops consumed slots: all of them when the queue ran dry, else once they are the majority. */
+  #compact(): void {
+    const length = this.#subjects.length;
+    if (this.#head === length) {
+      this.#subjects.length = 0;
+      this.#payloads.length = 0;
+      this.#senders.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= DRAIN_BATCH && this.#head * 2 >= length) {
+      this.#subjects.splice(0, this.#head);
+      this.#payloads.splice(0, this.#head);
+      this.#senders.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #isIdle(): boolean {
+    return this.#head === this.#subjects.length && this.#delayed === 0;
+  }
+
+  #settle(): void {
+    if (this.#flushWaiters.length > 0) {
+      const dispatched = this.#dispatched;
+      const due = this.#flushWaiters.filter((w) => w.sequence <= dispatched);
+      if (due.length > 0) {
+        this.#flushWaiters = this.#flushWaiters.filter((w) => w.sequence > dispatched);
+        for (const waiter of due) waiter.resolve();
+      }
+    }
+    if (this.#idleWaiters.length > 0 && this.#isIdle()) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}

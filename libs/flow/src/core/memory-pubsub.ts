@@ -1,0 +1,169 @@
+import { ClosedError, InvalidOptionError, TransportError } from './errors';
+import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
+import { MemoryExchange, MemorySubscription } from './memory-exchange';
+import type { MessageHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+
+export type { Delivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
+
+export interface MemoryBusOptions {
+  /** Called for each handler that throws; without it such errors are only counted. */
+  onHandlerError?: HandlerErrorHook;
+}
+
+/**
+ * A process-local message bus with NATS core semantics: exact subject match,
+ * fan-out to every plain subscriber, and one member per queue group.
+ *
+ * Guarantees:
+ * - Delivery is asynchronous: never inside publish(). Published messages wait
+ *   in one FIFO drained from setImmediate, so messages of one publisher on one
+ *   subject arrive in publish order (delayed deliveries excepted, see below).
+ * - Each queue group hands its messages to its members in turn, in
+ *   subscription order (round-robin per group and subject).
+ * - A handler that throws does not affect other deliveries: the error is
+ *   counted in `stats.handlerErrors` and passed to `onHandlerError` if set.
+ * - A delivery the fault hook delays runs from its own setTimeout, so it may
+ *   overtake or trail other messages; it is skipped if its subscription has
+ *   ended by then.
+ *
+ * Each bus is independent: brokers on different buses never see each other.
+ */
+export class MemoryBus {
+  readonly #exchange = new MemoryExchange();
+  #connections = 0;
+
+  constructor(options: MemoryBusOptions = {}) {
+    this.#exchange.onHandlerError = options.onHandlerError;
+  }
+
+  /** Live counters; read-only for callers. */
+  get stats(): Readonly<MemoryBusStats> {
+    return this.#exchange.stats;
+  }
+
+  get onHandlerError(): HandlerErrorHook | undefined {
+    return this.#exchange.onHandlerError;
+  }
+
+  set onHandlerError(hook: HandlerErrorHook | undefined) {
+    this.#exchange.onHandlerError = hook;
+  }
+
+  /** A new connection to this bus. `name` (default `conn-<n>`) appears in Delivery.from/to. */
+  connect(name?: string): MemoryPubSub {
+    this.#connections++;
+    if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
+      throw new InvalidOptionError('name', 'must be a non-empty string', name);
+    }
+    return new MemoryPubSub(this.#exchange, name ?? `conn-${this.#connections}`);
+  }
+
+  /** Installs (or with undefined removes) the hook consulted for every later delivery. */
+  setFault(hook: FaultHook | undefined): void {
+    this.#exchange.fault = hook;
+  }
+
+  /** Resolves once no message is queued and no delayed delivery is pending. */
+  idle(): Promise<void> {
+    return this.#exchange.idle();
+  }
+}
+
+type ConnectionState = 'open' | 'killed' | 'closed';
+
+/**
+ * One connection to a MemoryBus; obtain it from `MemoryBus.connect`.
+ * Owns its subscriptions: close() and kill() end all of them.
+ */
+export class MemoryPubSub implements PubSub {
+  readonly #exchange: MemoryExchange;
+  readonly #subscriptions = new Set<MemorySubscription>();
+  readonly #listeners = new Set<StatusListener>();
+  #state: ConnectionState = 'open';
+  /** Sequence number of the last message this connection queued, for flush(). */
+  #lastSequence = 0;
+
+  /** @internal Use MemoryBus.connect. */
+  constructor(
+    exchange: MemoryExchange,
+    readonly name: string,
+  ) {
+    this.#exchange = exchange;
+  }
+
+  /** Queues `data` for the subscribers of `subject`; a killed connection drops it silently. */
+  publish(subject: string, data: Uint8Array): void {
+    if (this.#state === 'closed') throw new ClosedError('pubsub');
+    if (subject.length === 0) throw new TransportError('cannot publish on an empty subject');
+    if (this.#state === 'killed') {
+      this.#exchange.stats.dropped++;
+      return;
+    }
+    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name);
+  }
+
+  subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription {
+    if (this.#state === 'closed') throw new ClosedError('pubsub');
+    if (typeof subject !== 'string' || subject.length === 0) {
+      throw new InvalidOptionError('subject', 'must be a non-empty string', subject);
+    }
+    const queue = options.queue === undefined || options.queue === '' ? undefined : options.queue;
+    const subscription = new MemorySubscription(
+      subject,
+      queue,
+      handler,
+      this.name,
+      this.#exchange,
+      this.#subscriptions,
+    );
+    if (this.#state === 'killed') {
+      // A crashed process subscribes nothing: the subscription is born ended.
+      subscription.active = false;
+    } else {
+      this.#subscriptions.add(subscription);
+      this.#exchange.add(subscription);
+    }
+    return subscription;
+  }
+
+  /** Resolves once the messages this connection published so far have left the queue. */
+  flush(): Promise<void> {
+    if (this.#state === 'closed') return Promise.reject(new ClosedError('pubsub'));
+    return this.#exchange.flushed(this.#lastSequence);
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Simulates a crash seen by the server: the subscriptions vanish (queue
+   * groups carry on with the other members), later publishes are dropped, and
+   * nobody is told. Messages already queued by this connection are still
+   * delivered, as a server would. close() still works afterwards.
+   */
+  kill(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'killed';
+    this.#endSubscriptions();
+  }
+
+  /** Ends every subscription and emits 'closed' once. Queued messages are still delivered. */
+  close(): Promise<void> {
+    if (this.#state === 'closed') return Promise.resolve();
+    this.#state = 'closed';
+    this.#endSubscriptions();
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) listener('closed');
+    return Promise.resolve();
+  }
+
+  #endSubscriptions(): void {
+    for (const subscription of [...this.#subscriptions]) subscription.unsubscribe();
+  }
+}
+

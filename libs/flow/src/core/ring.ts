@@ -1,0 +1,79 @@
+import { lowerBound } from './binary-search';
+import type { Key } from './key';
+
+/**
+ * The consistent-hashing ring: a sorted set of distinct member keys.
+ *
+ * The owner of a partition `p` is the first member `k` with `p <= k`, or the
+ * smallest member when there is none (wrap around); a member therefore owns
+ * `(predecessor, itself]` (PROTOCOL.md, "Ring ownership"). Lookups are
+ * O(log n); add and remove are a binary search plus an array splice, which is
+ * cheap for rings of thousands of members and keeps lookups allocation-free.
+ */
+export class Ring {
+  readonly #keys: Key[] = [];
+
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  /** Adds `key`; false when it is already a member. */
+  add(key: Key): boolean {
+    const i = lowerBound(this.#keys, key);
+    if (i < this.#keys.length && this.#keys[i].equals(key)) return false;
+    this.#keys.splice(i, 0, key);
+    return true;
+  }
+
+  /** Removes `key`; false when it was not a member. */
+  remove(key: Key): boolean {
+    const i = this.indexOf(key);
+    if (i < 0) return false;
+    this.#keys.splice(i, 1);
+    return true;
+  }
+
+  has(key: Key): boolean {
+    return this.indexOf(key) >= 0;
+  }
+
+  /** The member owning `partition`; undefined only when the ring is empty. */
+  ownerOf(partition: Key): Key | undefined {
+    const keys = this.#keys;
+    if (keys.length === 0) return undefined;
+    const i = lowerBound(keys, partition);
+    return keys[i === keys.length ? 0 : i];
+  }
+
+  /** The position of `key` in ring order, or -1 when it is not a member. */
+  indexOf(key: Key): number {
+    const i = lowerBound(this.#keys, key);
+    return i < this.#keys.length && this.#keys[i].equals(key) ? i : -1;
+  }
+
+  /**
+   * The position of the first member `k` with `key <= k`, wrapping to 0: the
+   * index of `key` itself when it is a member, else of its successor; 0 on
+   * an empty ring.
+   */
+  ceilingIndex(key: Key): number {
+    const i = lowerBound(this.#keys, key);
+    return i === this.#keys.length ? 0 : i;
+  }
+
+  /**
+   * The member at position `i` taken modulo `size` (negative `i` counts back
+   * from the end), so that walks around the ring need no bounds checks.
+   * Undefined when the ring is empty.
+   */
+  at(i: number): Key | undefined {
+    const n = this.#keys.length;
+    if (n === 0) return undefined;
+    return this.#keys[((i % n) + n) % n];
+  }
+
+  /** The members in ascending order, as a copy the caller may keep. */
+  keys(): readonly Key[] {
+    return this.#keys.slice();
+  }
+}
