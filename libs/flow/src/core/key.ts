@@ -103,7 +103,9 @@ export function randomKey(): Key {
 /** Parses the text form. Anything but exactly 16 hex digits is a ProtocolError. */
 export function parseKey(hex: string): Key {
   if (typeof hex !== 'string' || !HEX_KEY.test(hex)) {
-    throw new ProtocolError('key', `expected 16 hex digits, received ${JSON.stringify(hex)}`);
+    // JSON.stringify would throw on a BigInt or a cyclic object: describe non-strings by type.
+    const received = typeof hex === 'string' ? JSON.stringify(hex) : hex === null ? 'null' : `a ${typeof hex}`;
+    throw new ProtocolError('key', `expected 16 hex digits, received ${received}`);
   }
   return new Key(parseInt(hex.slice(0, 8), 16) >>> 0, parseInt(hex.slice(8), 16) >>> 0);
 }

@@ -1,0 +1,363 @@
+/**
+ * Clique protocol frames (PROTOCOL.md, "Frames"), byte for byte as Go flow
+ * writes them, plus ERR, our reply to a request whose handler failed (Go brokers
+ * ignore frame types they do not know).
+ *
+ * All integers are unsigned big-endian; a key is 8 bytes.
+ *
+ * | offset | size | field                                                  |
+ * |--------|------|--------------------------------------------------------|
+ * | 0      | 4    | version, written as 1, never checked                   |
+ * | 4      | 4    | type: four ASCII bytes ('JOIN', 'MSG ', ...)           |
+ * | 8      | 4    | payload length P; bytes after 12 + P are ignored       |
+ * | 12     | P    | payload, by type:                                      |
+ *
+ * | type   | payload                                                             |
+ * |--------|---------------------------------------------------------------------|
+ * | JOIN   | key sender                                   (exactly 8 bytes)      |
+ * | LEAV   | key node                                     (exactly 8 bytes)      |
+ * | INFO   | u64 id, then n keys (neighbours)             (8 + 8n bytes)         |
+ * | PING   | u64 id, key sender                           (exactly 16 bytes)     |
+ * | MSG    | msg                                                                 |
+ * | FWD    | u64 id, key ackTo, msg                                              |
+ * | ACK    | u64 id, reply data (the rest, may be empty)                         |
+ * | ERR    | u64 id, u32 codeLen, code, u32 messageLen, message, details (rest)  |
+ *
+ * msg = u64 id | u32 replyLen | reply | u32 streamLen | stream | u32 pkeyLen | pkey | data (rest).
+ * `reply` is the requester's node subject for a request, empty for a plain message.
+ * ERR `details` is JSON text or empty; ERR replaces ACK as the answer to a failed request.
+ *
+ * Ids are u64 on the wire and JS numbers here: our ids are counters, so encoding
+ * requires a safe non-negative integer; an id above 2^53 from a foreign broker
+ * decodes rounded to the nearest double.
+ */
+import { ProtocolError } from './errors';
+import { Key, KEY_SIZE } from './key';
+import {
+  fieldEnd,
+  fieldOverrun,
+  readU32,
+  readU64,
+  readUtf8,
+  utf8Length,
+  writeBytesField,
+  writeTextField,
+  writeU32,
+  writeU64,
+  writeUtf8,
+} from './bytes';
+
+export const FrameType = {
+  Join: 'JOIN',
+  Leave: 'LEAV',
+  Info: 'INFO',
+  Ping: 'PING',
+  Msg: 'MSG ',
+  Fwd: 'FWD ',
+  Ack: 'ACK ',
+  Err: 'ERR ',
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_SIZE = 12;
+
+// The type field read as a big-endian u32: the four ASCII bytes of the name.
+const JOIN = 0x4a4f494e;
+const LEAV = 0x4c454156;
+const INFO = 0x494e464f;
+const PING = 0x50494e47;
+const MSG = 0x4d534720;
+const FWD = 0x46574420;
+const ACK = 0x41434b20;
+const ERR = 0x45525220;
+
+/** u64 id + three u32 lengths: the smallest msg payload. */
+const MSG_MIN = 8 + 4 + 4 + 4;
+
+export interface MsgPayload {
+  id: number;
+  /** The requester's node subject for a request; '' for a plain message. */
+  reply: string;
+  stream: string;
+  partitionKey: Uint8Array;
+  data: Uint8Array;
+}
+
+export interface JoinFrame { type: 'JOIN'; sender: Key }
+export interface LeaveFrame { type: 'LEAV'; node: Key }
+export interface InfoFrame { type: 'INFO'; id: number; neighbours: Key[] }
+export interface PingFrame { type: 'PING'; id: number; sender: Key }
+export interface MsgFrame { type: 'MSG '; msg: MsgPayload }
+export interface FwdFrame { type: 'FWD '; id: number; ackTo: Key; msg: MsgPayload }
+export interface AckFrame { type: 'ACK '; id: number; data: Uint8Array }
+export interface ErrFrame { type: 'ERR '; id: number; code: string; message: string; details: string }
+
+export type Frame = JoinFrame | LeaveFrame | InfoFrame | PingFrame | MsgFrame | FwdFrame | AckFrame | ErrFrame;
+
+/**
+ * Returns `size` zeroed bytes that nobody else holds. A broker passes a
+ * Slab's allocator (slab.ts) to spare the per-frame backing store.
+ */
+export type Allocate = (size: number) => Uint8Array;
+
+const newBytes: Allocate = (size) => new Uint8Array(size);
+
+/**
+ * Encodes `frame` into one array of exactly the frame's size, owned by the caller.
+ * Throws ProtocolError when an id is not a safe non-negative integer.
+ */
+export function encodeFrame(frame: Frame, allocate: Allocate = newBytes): Uint8Array {
+  switch (frame.type) {
+    case 'JOIN':
+      return keyFrame(JOIN, frame.sender, allocate);
+    case 'LEAV':
+      return keyFrame(LEAV, frame.node, allocate);
+    case 'INFO': {
+      const n = frame.neighbours.length;
+      const out = header(INFO, 8 + n * KEY_SIZE, allocate);
+      writeU64(out, 12, checkId(frame.id, frame.type));
+      for (let i = 0; i < n; i++) frame.neighbours[i].write(out, 20 + i * KEY_SIZE);
+      return out;
+    }
+    case 'PING': {
+      const out = header(PING, 16, allocate);
+      writeU64(out, 12, checkId(frame.id, frame.type));
+      frame.sender.write(out, 20);
+      return out;
+    }
+    case 'MSG ':
+      return encodeMsg(MSG, 0, frame.msg, frame.type, allocate);
+    case 'FWD ': {
+      const id = checkId(frame.id, frame.type);
+      const out = encodeMsg(FWD, 16, frame.msg, frame.type, allocate);
+      writeU64(out, 12, id);
+      frame.ackTo.write(out, 20);
+      return out;
+    }
+    case 'ACK ': {
+      const out = header(ACK, 8 + frame.data.length, allocate);
+      writeU64(out, 12, checkId(frame.id, frame.type));
+      out.set(frame.data, 20);
+      return out;
+    }
+    case 'ERR ':
+      return encodeErr(frame, allocate);
+    default:
+      throw new ProtocolError('frame', `cannot encode unknown type ${JSON.stringify((frame as { type: unknown }).type)}`);
+  }
+}
+
+/**
+ * Builds a FWD frame around the payload of an already-encoded MSG frame, copying
+ * its bytes instead of re-encoding the strings. `msgFrame` must be a frame that
+ * decodeFrame accepted as MSG; only its header is checked here.
+ */
+export function encodeFwdFromMsg(
+  id: number,
+  ackTo: Key,
+  msgFrame: Uint8Array,
+  allocate: Allocate = newBytes,
+): Uint8Array {
+  checkId(id, FrameType.Fwd);
+  if (msgFrame.length < FRAME_HEADER_SIZE || readU32(msgFrame, 4) !== MSG) {
+    throw new ProtocolError('MSG', `expected an encoded MSG frame, received ${describeType(msgFrame)}`);
+  }
+  const payloadLength = readU32(msgFrame, 8);
+  if (payloadLength > msgFrame.length - FRAME_HEADER_SIZE || payloadLength < MSG_MIN) {
+    throw new ProtocolError('MSG', `payload length ${payloadLength} does not fit the ${msgFrame.length}-byte frame`);
+  }
+  const out = header(FWD, 16 + payloadLength, allocate);
+  writeU64(out, 12, id);
+  ackTo.write(out, 20);
+  out.set(msgFrame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + payloadLength), 28);
+  return out;
+}
+
+/** The type of a frame from its header alone, or undefined if short or unknown. Does not allocate. */
+export function peekFrameType(bytes: Uint8Array): FrameType | undefined {
+  return bytes.length < FRAME_HEADER_SIZE ? undefined : typeName(readU32(bytes, 4));
+}
+
+/**
+ * Decodes one frame. Throws ProtocolError, and nothing else, for any malformed
+ * input; its `frameType` is the type's name without padding ('MSG'), or 'frame'
+ * when the header itself is unusable.
+ *
+ * The Uint8Array fields of the result (ACK data, msg partitionKey and data) are
+ * views into `bytes`, not copies: they change if `bytes` is modified, and they keep
+ * the whole input alive while referenced. Copy them to keep them past that.
+ */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ProtocolError('frame', `expected a Uint8Array, received ${bytes === null ? 'null' : typeof bytes}`);
+  }
+  if (bytes.length < FRAME_HEADER_SIZE) {
+    throw new ProtocolError('frame', `${bytes.length} bytes is shorter than the ${FRAME_HEADER_SIZE}-byte header`);
+  }
+  const code = readU32(bytes, 4);
+  const type = typeName(code);
+  if (type === undefined) throw new ProtocolError('frame', `unknown type ${describeType(bytes)}`);
+  const payloadLength = readU32(bytes, 8);
+  if (payloadLength > bytes.length - FRAME_HEADER_SIZE) {
+    throw malformed(type, `payload length ${payloadLength} exceeds the ${bytes.length - FRAME_HEADER_SIZE} bytes present`);
+  }
+  const start = FRAME_HEADER_SIZE;
+  const end = start + payloadLength;
+
+  switch (code) {
+    case JOIN:
+      checkSize(type, payloadLength, KEY_SIZE, true);
+      return { type: FrameType.Join, sender: Key.read(bytes, start) };
+    case LEAV:
+      checkSize(type, payloadLength, KEY_SIZE, true);
+      return { type: FrameType.Leave, node: Key.read(bytes, start) };
+    case INFO: {
+      checkSize(type, payloadLength, 8);
+      if ((payloadLength - 8) % KEY_SIZE !== 0) {
+        throw malformed(type, `neighbour bytes ${payloadLength - 8} are not a multiple of ${KEY_SIZE}`);
+      }
+      const neighbours: Key[] = [];
+      for (let at = start + 8; at < end; at += KEY_SIZE) neighbours.push(Key.read(bytes, at));
+      return { type: FrameType.Info, id: readU64(bytes, start), neighbours };
+    }
+    case PING:
+      checkSize(type, payloadLength, 16, true);
+      return { type: FrameType.Ping, id: readU64(bytes, start), sender: Key.read(bytes, start + 8) };
+    case MSG:
+      return { type: FrameType.Msg, msg: decodeMsg(bytes, start, end, type) };
+    case FWD:
+      checkSize(type, payloadLength, 16);
+      return {
+        type: FrameType.Fwd,
+        id: readU64(bytes, start),
+        ackTo: Key.read(bytes, start + 8),
+        msg: decodeMsg(bytes, start + 16, end, type),
+      };
+    case ACK:
+      checkSize(type, payloadLength, 8);
+      return { type: FrameType.Ack, id: readU64(bytes, start), data: bytes.subarray(start + 8, end) };
+    default: // ERR, the only type left
+      return decodeErr(bytes, start, end, type);
+  }
+}
+
+function typeName(code: number): FrameType | undefined {
+  switch (code) {
+    case JOIN: return FrameType.Join;
+    case LEAV: return FrameType.Leave;
+    case INFO: return FrameType.Info;
+    case PING: return FrameType.Ping;
+    case MSG: return FrameType.Msg;
+    case FWD: return FrameType.Fwd;
+    case ACK: return FrameType.Ack;
+    case ERR: return FrameType.Err;
+    default: return undefined;
+  }
+}
+
+/** Header with `payloadLength` bytes of zeroed payload after it. */
+function header(code: number, payloadLength: number, allocate: Allocate): Uint8Array {
+  const out = allocate(FRAME_HEADER_SIZE + payloadLength);
+  writeU32(out, 0, FRAME_VERSION);
+  writeU32(out, 4, code);
+  writeU32(out, 8, payloadLength);
+  return out;
+}
+
+function keyFrame(code: number, key: Key, allocate: Allocate): Uint8Array {
+  const out = header(code, KEY_SIZE, allocate);
+  key.write(out, FRAME_HEADER_SIZE);
+  return out;
+}
+
+/** A msg frame of type `code`, leaving `prefix` payload bytes before the msg for the caller. */
+function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameType, allocate: Allocate): Uint8Array {
+  const id = checkId(msg.id, type);
+  const replyLength = utf8Length(msg.reply);
+  const streamLength = utf8Length(msg.stream);
+  const payloadLength = prefix + MSG_MIN + replyLength + streamLength + msg.partitionKey.length + msg.data.length;
+  const out = header(code, payloadLength, allocate);
+  writeU64(out, FRAME_HEADER_SIZE + prefix, id);
+  let at = writeTextField(out, FRAME_HEADER_SIZE + prefix + 8, msg.reply, replyLength);
+  at = writeTextField(out, at, msg.stream, streamLength);
+  out.set(msg.data, writeBytesField(out, at, msg.partitionKey));
+  return out;
+}
+
+function encodeErr(frame: ErrFrame, allocate: Allocate): Uint8Array {
+  const id = checkId(frame.id, frame.type);
+  const codeLength = utf8Length(frame.code);
+  const messageLength = utf8Length(frame.message);
+  const detailsLength = utf8Length(frame.details);
+  const out = header(ERR, 16 + codeLength + messageLength + detailsLength, allocate);
+  writeU64(out, 12, id);
+  const at = writeTextField(out, 20, frame.code, codeLength);
+  writeUtf8(frame.details, out, writeTextField(out, at, frame.message, messageLength), detailsLength);
+  return out;
+}
+
+function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameType): MsgPayload {
+  checkSize(type, end - start, MSG_MIN);
+  const replyEnd = field(bytes, start + 8, end, type, 'reply');
+  const streamEnd = field(bytes, replyEnd, end, type, 'stream');
+  const pkeyEnd = field(bytes, streamEnd, end, type, 'partition key');
+  return {
+    id: readU64(bytes, start),
+    reply: readUtf8(bytes, start + 12, replyEnd),
+    stream: readUtf8(bytes, replyEnd + 4, streamEnd),
+    partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
+    data: bytes.subarray(pkeyEnd, end),
+  };
+}
+
+function decodeErr(bytes: Uint8Array, start: number, end: number, type: FrameType): ErrFrame {
+  checkSize(type, end - start, 16);
+  const codeEnd = field(bytes, start + 8, end, type, 'code');
+  const messageEnd = field(bytes, codeEnd, end, type, 'message');
+  return {
+    type: FrameType.Err,
+    id: readU64(bytes, start),
+    code: readUtf8(bytes, start + 12, codeEnd),
+    message: readUtf8(bytes, codeEnd + 4, messageEnd),
+    details: readUtf8(bytes, messageEnd, end),
+  };
+}
+
+/** The end offset of the length-prefixed field at `at`; throws ProtocolError when it does not fit before `end`. */
+function field(bytes: Uint8Array, at: number, end: number, type: FrameType, name: string): number {
+  const fieldEndAt = fieldEnd(bytes, at, end);
+  if (fieldEndAt < 0) throw malformed(type, fieldOverrun(bytes, at, end, name));
+  return fieldEndAt;
+}
+
+/** The payload must be `min` bytes long, or at least `min` unless `exact`. */
+function checkSize(type: FrameType, length: number, min: number, exact = false): void {
+  if (exact ? length !== min : length < min) {
+    throw malformed(type, `payload length ${length}, expected ${exact ? 'exactly' : 'at least'} ${min}`);
+  }
+}
+
+function checkId(id: number, type: FrameType): number {
+  if (!Number.isSafeInteger(id) || id < 0) {
+    throw malformed(type, `id must be a safe non-negative integer, received ${String(id)}`);
+  }
+  return id;
+}
+
+/** Errors name the type without its padding space ('MSG'). Only called on failure paths. */
+function malformed(type: FrameType, reason: string): ProtocolError {
+  return new ProtocolError(type.trimEnd(), reason);
+}
+
+/** The type field for error messages: printable ASCII as text, anything else in hex. */
+function describeType(bytes: Uint8Array): string {
+  if (bytes.length < FRAME_HEADER_SIZE) return `a ${bytes.length}-byte buffer`;
+  const code = readU32(bytes, 4);
+  let text = '';
+  for (let i = 4; i < 8; i++) {
+    if (bytes[i] < 0x20 || bytes[i] > 0x7e) return `0x${code.toString(16).padStart(8, '0')}`;
+    text += String.fromCharCode(bytes[i]);
+  }
+  return JSON.stringify(text);
+}
