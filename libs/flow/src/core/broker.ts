@@ -20,6 +20,7 @@ import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
+import { Slab } from './slab';
 import { ringPositions } from './virtual-nodes';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
@@ -69,6 +70,9 @@ export class Broker {
   private closed: Promise<void> | undefined;
   private lastId = 0;
   private removeStatusListener: (() => void) | undefined;
+  /** Hot-path frames (MSG, FWD, ACK) are carved from this broker's slab. */
+  private readonly slab = new Slab();
+  private readonly allocate = (size: number): Uint8Array => this.slab.allocate(size);
 
   constructor(
     private readonly pubsub: PubSub,
@@ -90,6 +94,7 @@ export class Broker {
     this.dispatcher = new Dispatcher({
       options: this.options,
       counters: this.counterValues,
+      allocate: this.allocate,
       sendReply: (subject, frame) => this.state !== 'closed' && this.send(subject, frame),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
@@ -159,7 +164,7 @@ export class Broker {
       signal?.addEventListener('abort', onAbort, { once: true });
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
       try {
-        this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }));
+        this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
       } catch (error) {
         this.replies.fail(id, asFlowError(error, 'publish'));
       }
@@ -178,7 +183,7 @@ export class Broker {
       nodeKey: this.nodeKey,
       positions: membership?.positions ?? [],
       members: membership?.table.members() ?? [],
-      joined: membership !== undefined,
+      joined: membership !== undefined && this.state === 'started',
     });
   }
 
@@ -348,7 +353,9 @@ export class Broker {
 
   private onCliqueFrame(data: Uint8Array): void {
     const frame = this.decode(data);
-    if (frame !== undefined) this.membership?.onCliqueFrame(frame);
+    if (frame === undefined) return;
+    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame);
+    else this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
   }
 
   /** A frame on one of our node subjects; `at` is the key of that subject. */
@@ -365,7 +372,7 @@ export class Broker {
         return;
       case FrameType.Fwd:
         // Acknowledge on receipt, as Go flow does, then route by our own view.
-        this.send(`${this.clique}.${frame.ackTo}`, encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }));
+        this.send(`${this.clique}.${frame.ackTo}`, encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
         if (this.membership !== undefined) this.route(frame.msg);
         else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
@@ -426,7 +433,7 @@ export class Broker {
       return;
     }
     this.counterValues.forwarded++;
-    this.send(`${this.clique}.${owner}`, encodeFrame({ type: FrameType.Fwd, id, ackTo: this.nodeKey, msg }));
+    this.send(`${this.clique}.${owner}`, encodeFrame({ type: FrameType.Fwd, id, ackTo: this.nodeKey, msg }, this.allocate));
   }
 
   /** Gives up on a message: requests get an error reply, messages are counted and reported. */

@@ -2,7 +2,7 @@ import { BrokerCounters } from './broker-counters';
 import { Delivery, MessageHandler, RequestHandler } from './delivery';
 import { ErrorCode, FlowError, OverloadedError } from './errors';
 import { asFlowError, errorReply } from './error-reply';
-import { encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { Allocate, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PartitionScheduler } from './partition-scheduler';
@@ -16,6 +16,7 @@ export interface HandlerEntry {
 export interface DispatcherHost {
   readonly options: ResolvedBrokerOptions;
   readonly counters: BrokerCounters;
+  readonly allocate: Allocate;
   /** Publishes a reply frame; false once the broker is closed (the reply is then discarded). */
   sendReply(subject: string, frame: Uint8Array): boolean;
   /** Gives up on a message (counted, reported, error reply for a request). */
@@ -88,9 +89,10 @@ export class Dispatcher {
       clique,
       request: isRequest,
     };
-    // One lane per partition hash, or per slot when slots are on. The lane id
-    // may round above 2^53; a collision only merges two lanes, never reorders one.
-    const lane = slot ?? (partition === undefined ? undefined : partition.hi * 0x100000000 + partition.lo);
+    // One lane per partition hash, or per slot when slots are on. Lane ids are
+    // 30-bit so that they stay small integers (fast Map keys); two partitions
+    // that share one only share a lane: less concurrency, never reordering.
+    const lane = slot ?? (partition === undefined ? undefined : (partition.lo ^ partition.hi) & 0x3fffffff);
     const task = isRequest
       ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg)
       : () => this.runMessage(entry.handler as MessageHandler, delivery);
@@ -125,6 +127,6 @@ export class Dispatcher {
       this.host.counters.failed++;
       frame = errorReply(msg.id, error);
     }
-    this.host.sendReply(msg.reply, encodeFrame(frame));
+    this.host.sendReply(msg.reply, encodeFrame(frame, this.host.allocate));
   }
 }

@@ -1,5 +1,5 @@
-import { FlowError, ProtocolError, TimeoutError } from './errors';
-import { encodeFrame, Frame, FrameType } from './frame';
+import { FlowError, TimeoutError } from './errors';
+import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
@@ -35,6 +35,15 @@ export class Membership {
   private readonly pings: PendingTable<void>;
   private stabilizationTimer: unknown;
   private stopped = false;
+  /**
+   * Members we removed (suspected or left), by key text, with the clock time
+   * until which INFO may not bring them back. Without this, a member that has
+   * not noticed the departure yet lists the dead key in its INFO and every
+   * other member re-learns it: the ring flaps instead of converging. A JOIN
+   * from the key itself lifts the ban at once.
+   */
+  private readonly removed = new Map<string, number>();
+  private readonly banMs: number;
 
   constructor(
     private readonly host: MembershipHost,
@@ -48,6 +57,7 @@ export class Membership {
       stabilizers: stabilization.stabilizers,
     });
     this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER, host.options.ackTimeout);
+    this.banMs = Math.max(3 * stabilization.interval, 10 * host.options.ackTimeout);
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
@@ -78,20 +88,18 @@ export class Membership {
   /** Removes a member that failed to answer; true when it was on the ring. */
   suspect(key: Key): boolean {
     if (!this.table.unregister(key)) return false;
+    this.ban(key);
     this.host.emit('suspected', key);
     return true;
   }
 
-  /** A frame that arrived on the clique subject. */
-  onCliqueFrame(frame: Frame): void {
-    switch (frame.type) {
-      case FrameType.Join:
-        return this.onJoin(frame.sender);
-      case FrameType.Leave:
-        if (this.table.unregister(frame.node)) this.host.emit('left', frame.node);
-        return;
-      default:
-        this.host.reportError(new ProtocolError(frame.type, 'unexpected on the clique subject'));
+  /** A JOIN or LEAV that arrived on the clique subject. */
+  onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
+    if (frame.type === FrameType.Join) {
+      this.onJoin(frame.sender);
+    } else if (this.table.unregister(frame.node)) {
+      this.ban(frame.node);
+      this.host.emit('left', frame.node);
     }
   }
 
@@ -109,6 +117,7 @@ export class Membership {
 
   private onJoin(sender: Key): void {
     if (this.table.isLocal(sender)) return;
+    this.removed.delete(sender.toString());
     // Like Go flow, answer with the view from before the joiner arrived, and
     // list every position of ours so the joiner learns all of them at once.
     const listed = new Set<string>();
@@ -125,7 +134,21 @@ export class Membership {
   }
 
   private register(keys: readonly Key[]): void {
-    for (const key of this.table.register(keys)) this.host.emit('joined', key);
+    const admitted = this.removed.size === 0 ? keys : keys.filter((key) => !this.isBanned(key));
+    for (const key of this.table.register(admitted)) this.host.emit('joined', key);
+  }
+
+  private ban(key: Key): void {
+    this.removed.set(key.toString(), this.host.options.clock.now() + this.banMs);
+  }
+
+  private isBanned(key: Key): boolean {
+    const text = key.toString();
+    const until = this.removed.get(text);
+    if (until === undefined) return false;
+    if (until > this.host.options.clock.now()) return true;
+    this.removed.delete(text);
+    return false;
   }
 
   private scheduleRound(interval: number): void {

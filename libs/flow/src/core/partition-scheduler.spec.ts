@@ -1,0 +1,191 @@
+import { seededRandom } from '../testing/seeded-random';
+import { PartitionScheduler, Task } from './partition-scheduler';
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Resolves after `turns` trips through the macrotask queue: an async handler of varying duration, without timers. */
+async function busy(turns: number): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+const noErrors = (error: unknown): never => {
+  throw error;
+};
+
+describe('PartitionScheduler', () => {
+  it('runs the tasks of one lane one at a time, in submission order, whatever their durations', async () => {
+    const scheduler = new PartitionScheduler(8, 10_000, noErrors);
+    const random = seededRandom(1);
+    const seen = new Map<number, number[]>();
+    const running = new Map<number, number>();
+    let overlaps = 0;
+    for (let i = 0; i < 600; i++) {
+      const lane = i % 6;
+      const duration = random.int(4);
+      scheduler.submit(lane, async () => {
+        running.set(lane, (running.get(lane) ?? 0) + 1);
+        if (running.get(lane)! > 1) overlaps++;
+        (seen.get(lane) ?? seen.set(lane, []).get(lane)!).push(i);
+        await busy(duration);
+        running.set(lane, running.get(lane)! - 1);
+      });
+    }
+    await scheduler.idle();
+
+    expect(overlaps).toBe(0);
+    for (let lane = 0; lane < 6; lane++) {
+      const expected = Array.from({ length: 100 }, (_, j) => j * 6 + lane);
+      expect(seen.get(lane)).toEqual(expected);
+    }
+  });
+
+  it('runs different lanes concurrently, never more than the concurrency limit at once', async () => {
+    const scheduler = new PartitionScheduler(4, 10_000, noErrors);
+    const random = seededRandom(2);
+    let running = 0;
+    let maxRunning = 0;
+    let done = 0;
+    for (let i = 0; i < 400; i++) {
+      const duration = 1 + random.int(3);
+      scheduler.submit(i % 50, async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await busy(duration);
+        running--;
+        done++;
+      });
+    }
+    await scheduler.idle();
+
+    expect(done).toBe(400);
+    expect(maxRunning).toBe(4);
+  });
+
+  it('bounds tasks without a lane by the concurrency limit too', async () => {
+    const scheduler = new PartitionScheduler(3, 10_000, noErrors);
+    let running = 0;
+    let maxRunning = 0;
+    for (let i = 0; i < 30; i++) {
+      scheduler.submit(undefined, async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await busy(2);
+        running--;
+      });
+    }
+    await scheduler.idle();
+    expect(maxRunning).toBe(3);
+  });
+
+  it('lets a waiting lane run before the next task of a busy lane', async () => {
+    const scheduler = new PartitionScheduler(1, 100, noErrors);
+    const order: string[] = [];
+    const first = deferred();
+    const step = (name: string, gate?: Promise<void>): Task => () => {
+      order.push(name);
+      return gate;
+    };
+    scheduler.submit(1, step('a1', first.promise));
+    scheduler.submit(1, step('a2'));
+    scheduler.submit(1, step('a3'));
+    scheduler.submit(2, step('b1'));
+    first.resolve();
+    await scheduler.idle();
+
+    expect(order).toEqual(['a1', 'b1', 'a2', 'a3']);
+  });
+
+  it('refuses a task once maxQueued tasks wait, counting running tasks out', async () => {
+    const scheduler = new PartitionScheduler(1, 3, noErrors);
+    const gate = deferred();
+    const ran: number[] = [];
+    const accepted: boolean[] = [];
+    for (let i = 0; i < 6; i++) {
+      accepted.push(
+        scheduler.submit(i % 2, () => {
+          ran.push(i);
+          return gate.promise;
+        }),
+      );
+    }
+
+    expect(accepted).toEqual([true, true, true, true, false, false]);
+    expect(scheduler.active).toBe(1);
+    expect(scheduler.queued).toBe(3);
+    gate.resolve();
+    await scheduler.idle();
+    expect(ran.sort()).toEqual([0, 1, 2, 3]);
+    expect(scheduler.queued).toBe(0);
+  });
+
+  it('resolves idle() at once when nothing runs, and only after the last task otherwise', async () => {
+    const scheduler = new PartitionScheduler(2, 10, noErrors);
+    await expect(scheduler.idle()).resolves.toBeUndefined();
+
+    const gate = deferred();
+    scheduler.submit(1, () => gate.promise);
+    scheduler.submit(1, () => undefined);
+    let idle = false;
+    const waiting = scheduler.idle().then(() => {
+      idle = true;
+    });
+    await busy(3);
+    expect(idle).toBe(false);
+    expect(scheduler.active + scheduler.queued).toBe(2);
+
+    gate.resolve();
+    await waiting;
+    expect(idle).toBe(true);
+    expect(scheduler.active + scheduler.queued).toBe(0);
+  });
+
+  it('reports a task that throws or rejects and carries on with its lane', async () => {
+    const errors: unknown[] = [];
+    const scheduler = new PartitionScheduler(2, 10, (error) => errors.push(error));
+    const ran: string[] = [];
+    scheduler.submit(1, () => {
+      ran.push('throws');
+      throw new Error('sync failure');
+    });
+    scheduler.submit(1, () => {
+      ran.push('rejects');
+      return Promise.reject(new Error('async failure'));
+    });
+    scheduler.submit(1, () => {
+      ran.push('after');
+    });
+    await scheduler.idle();
+
+    expect(ran).toEqual(['throws', 'rejects', 'after']);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['sync failure', 'async failure']);
+  });
+
+  it('drains a long queue of synchronous tasks without deep recursion', async () => {
+    const scheduler = new PartitionScheduler(1, 100_000, noErrors);
+    const gate = deferred();
+    let count = 0;
+    scheduler.submit(7, () => gate.promise);
+    for (let i = 0; i < 50_000; i++) {
+      scheduler.submit(i % 2 === 0 ? 7 : undefined, () => {
+        count++;
+      });
+    }
+    gate.resolve();
+    await scheduler.idle();
+    expect(count).toBe(50_000);
+  });
+});
