@@ -1,0 +1,202 @@
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { BehaviorSubject, Observable, distinctUntilChanged } from 'rxjs';
+import {
+  Broker,
+  BrokerEvents,
+  ClosedError,
+  ErrorCode,
+  FlowError,
+  MemoryBus,
+  PubSub,
+  PubSubStatus,
+  TransportError,
+} from '../core';
+import { NatsErrorHandler, NatsPubSub, connectNats } from '../nats';
+import { FLOW_MODULE_OPTIONS } from './flow.constants';
+import { FlowModuleOptions, ResolvedFlowModuleOptions, resolveFlowModuleOptions } from './flow.options';
+
+/** Connection state as FlowServer and FlowClient report it through `status`. */
+export const FlowStatus = {
+  Connected: 'connected',
+  Disconnected: 'disconnected',
+  Reconnecting: 'reconnecting',
+} as const;
+
+export type FlowStatus = (typeof FlowStatus)[keyof typeof FlowStatus];
+
+type Listener = BrokerEvents[keyof BrokerEvents];
+
+/**
+ * Owns the app's PubSub and Broker: one per app (per FlowModule.forRoot),
+ * shared by FlowServer, FlowClient and FlowHealthIndicator, so an app opens
+ * one NATS connection and holds one set of ring positions.
+ *
+ * Lifecycle: `start()` connects and starts the broker once; it runs at module
+ * init, or earlier when FlowServer.listen or a FlowClient call needs it
+ * (`startAllMicroservices()` may run before the app's init hooks). `shutdown()`
+ * leaves the ring, lets in-flight handlers finish within `shutdownGracePeriod`,
+ * then closes the transport (draining NATS); it runs at module destroy and
+ * from FlowServer.close, and every call after the first returns the same promise.
+ */
+@Injectable()
+export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
+  readonly options: ResolvedFlowModuleOptions;
+  readonly #logger = new Logger('FlowModule');
+  readonly #status$ = new BehaviorSubject<FlowStatus>(FlowStatus.Disconnected);
+  /** Listeners added before the broker existed, attached when it starts. */
+  readonly #pending = new Set<{ event: keyof BrokerEvents; listener: Listener; remove?: () => void }>();
+  #broker: Broker | undefined;
+  #pubsub: PubSub | undefined;
+  #started: Promise<Broker> | undefined;
+  #stopped: Promise<void> | undefined;
+
+  /** Throws InvalidOptionError naming the option: Nest reports it and the app does not boot. */
+  constructor(@Inject(FLOW_MODULE_OPTIONS) options: FlowModuleOptions) {
+    this.options = resolveFlowModuleOptions(options);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.start();
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.shutdown();
+  }
+
+  /** The broker once started; undefined before start() resolved or when it failed. */
+  get broker(): Broker | undefined {
+    return this.#broker;
+  }
+
+  /** True once shutdown() was called. */
+  get stopping(): boolean {
+    return this.#stopped !== undefined;
+  }
+
+  /** Connection state; replays the current value to new subscribers, completes after shutdown. */
+  get status(): Observable<FlowStatus> {
+    return this.#status$.pipe(distinctUntilChanged());
+  }
+
+  get currentStatus(): FlowStatus {
+    return this.#status$.value;
+  }
+
+  /** Connects and starts the broker; every call returns the same promise. Rejects with ClosedError after shutdown(). */
+  start(): Promise<Broker> {
+    if (this.#stopped !== undefined) return Promise.reject(new ClosedError('Flow broker host'));
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  shutdown(): Promise<void> {
+    this.#stopped ??= this.#shutdown();
+    return this.#stopped;
+  }
+
+  /** Subscribes to broker events, also before the broker exists; the returned function unsubscribes. */
+  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
+    if (this.#broker !== undefined) return this.#broker.on(event, listener);
+    const entry: { event: keyof BrokerEvents; listener: Listener; remove?: () => void } = { event, listener };
+    this.#pending.add(entry);
+    return () => {
+      this.#pending.delete(entry);
+      entry.remove?.();
+    };
+  }
+
+  /** Where asynchronous errors end up: the `onError` option, else Nest's Logger. */
+  reportError(error: FlowError): void {
+    if (this.options.onError === undefined) {
+      this.#logger.error(`${error.code}: ${error.message}`, error.stack);
+      return;
+    }
+    try {
+      this.options.onError(error);
+    } catch (failure) {
+      this.#logger.error(`onError threw while reporting ${error.code}: ${String(failure)}`);
+    }
+  }
+
+  async #start(): Promise<Broker> {
+    const pubsub = await this.#connect();
+    this.#pubsub = pubsub;
+    const broker = new Broker(pubsub, { ...this.options.broker, onError: (error) => this.reportError(error) });
+    broker.on('status', (status) => this.#onTransportStatus(status));
+    for (const entry of this.#pending) entry.remove = broker.on(entry.event, entry.listener as never);
+    this.#pending.clear();
+    this.#broker = broker;
+    try {
+      await broker.start();
+    } catch (error) {
+      this.#broker = undefined;
+      await pubsub.close();
+      throw error;
+    }
+    this.#status$.next(FlowStatus.Connected);
+    return broker;
+  }
+
+  async #connect(): Promise<PubSub> {
+    const { transport } = this.options;
+    const onError: NatsErrorHandler = (error, subject) => this.reportError(asTransportError(error, subject));
+    switch (transport.kind) {
+      case 'servers':
+        return connectNats({ ...transport.nats, onError });
+      case 'connection':
+        return NatsPubSub.fromConnection(transport.connection, {
+          owned: false,
+          onError,
+          drainTimeoutMs: transport.drainTimeoutMs,
+        });
+      case 'embedded': {
+        this.#logger.log(
+          'No NATS servers or connection configured: using the embedded in-memory transport (this process only)',
+        );
+        return (transport.bus ?? new MemoryBus()).connect();
+      }
+    }
+  }
+
+  async #shutdown(): Promise<void> {
+    const started = this.#started;
+    try {
+      if (started === undefined) return;
+      const broker = await started.catch(() => undefined);
+      if (broker === undefined) return;
+      await broker.shutdown({ timeout: this.options.shutdownGracePeriod }).catch((error: unknown) => {
+        const cause = error instanceof FlowError ? error : undefined;
+        this.reportError(cause ?? new FlowError(ErrorCode.Closed, `broker shutdown failed: ${String(error)}`, { cause: error }));
+      });
+      await this.#pubsub?.close();
+    } finally {
+      this.#status$.next(FlowStatus.Disconnected);
+      this.#status$.complete();
+    }
+  }
+
+  #onTransportStatus(status: PubSubStatus): void {
+    if (this.#stopped !== undefined) return;
+    this.#status$.next(toFlowStatus(status));
+  }
+}
+
+function toFlowStatus(status: PubSubStatus): FlowStatus {
+  switch (status) {
+    case 'connected':
+    case 'reconnected':
+      return FlowStatus.Connected;
+    case 'reconnecting':
+      return FlowStatus.Reconnecting;
+    case 'disconnected':
+    case 'closed':
+      return FlowStatus.Disconnected;
+  }
+}
+
+function asTransportError(error: unknown, subject: string | undefined): FlowError {
+  if (error instanceof FlowError) return error;
+  const where = subject === undefined ? '' : ` on "${subject}"`;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new TransportError(`NATS error${where}: ${reason}`, { cause: error });
+}

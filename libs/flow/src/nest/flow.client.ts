@@ -1,0 +1,138 @@
+import { Injectable } from '@nestjs/common';
+import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
+import { Subscription } from 'rxjs';
+import { Broker, ErrorCode, FlowError, InvalidOptionError } from '../core';
+import { FlowBrokerHost, FlowStatus } from './broker-host';
+import { FlowRecord } from './flow-record';
+import type { FlowServerEvents } from './flow.server';
+
+export interface FlowPublishOptions {
+  /** Partition key (a string is UTF-8 encoded). Overrides a FlowRecord's key. */
+  readonly key?: string | Uint8Array;
+}
+
+export interface FlowRequestOptions extends FlowPublishOptions {
+  /** ms; default: the module's `requestTimeout`. */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+  /** Resolve to the reply's bytes instead of the deserialized reply. Default false. */
+  readonly raw?: boolean;
+}
+
+interface OutgoingMessage {
+  readonly stream: string;
+  readonly data: Uint8Array;
+  readonly key: string | Uint8Array | undefined;
+}
+
+/**
+ * Publishes messages and sends requests through the app's broker (the same
+ * NATS connection as FlowServer). An app with a FlowClient and no handlers is a
+ * publisher: its broker never joins the ring and owns no partitions.
+ *
+ * Everyday API: `publish(stream, payload, { key })` and
+ * `request(stream, payload, { key, timeout })`, both promises.
+ * Nest's API: `emit(stream, payload)` publishes at once, whether or not the
+ * returned Observable is subscribed (hot, as in Nest); `send(stream, payload)`
+ * sends the request on subscription and emits the reply (cold). Pass a
+ * FlowRecord as the payload to give either a partition key.
+ */
+@Injectable()
+export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
+  readonly #statusSubscription: Subscription;
+
+  constructor(private readonly host: FlowBrokerHost) {
+    super();
+    this.#statusSubscription = host.status.subscribe((status) => this._status$.next(status));
+  }
+
+  /** Starts the app's broker if it has not started yet; resolves to it. */
+  connect(): Promise<Broker> {
+    return this.host.start();
+  }
+
+  /**
+   * Does not close anything: the broker and its connection belong to the app
+   * (FlowModule), which shuts them down with the app. Only stops status updates.
+   */
+  close(): void {
+    this.#statusSubscription.unsubscribe();
+  }
+
+  /** The app's Broker. Throws before it has started (any call of connect(), emit, send, publish or request starts it). */
+  unwrap<T = Broker>(): T {
+    const broker = this.host.broker;
+    if (broker === undefined) {
+      throw new FlowError(ErrorCode.Closed, 'FlowClient.unwrap(): the broker is not started; call connect() first');
+    }
+    return broker as T;
+  }
+
+  /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error'); returns the unsubscribe function. */
+  override on<E extends keyof FlowServerEvents = keyof FlowServerEvents, C extends FlowServerEvents[E] = FlowServerEvents[E]>(
+    event: E,
+    callback: C,
+  ): () => void {
+    return this.host.on(event, callback);
+  }
+
+  /** Publishes a message on a message stream; resolves once it is handed to the transport. */
+  override publish(stream: string, payload: unknown, options?: FlowPublishOptions): Promise<void>;
+  /** @internal ClientProxy's request primitive, behind `send()`. */
+  override publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void;
+  override publish(
+    target: string | ReadPacket,
+    payloadOrCallback: unknown,
+    options: FlowPublishOptions = {},
+  ): Promise<void> | (() => void) {
+    if (typeof target === 'string') return this.#publish(target, payloadOrCallback, options);
+    return this.#sendPacket(target, payloadOrCallback as (packet: WritePacket) => void);
+  }
+
+  /**
+   * Sends a request and resolves to the deserialized reply (or its bytes with
+   * `raw`). Rejects with RemoteError when the handler failed (its code,
+   * message and details), TimeoutError, or AbortedError.
+   */
+  async request<TResult = unknown>(stream: string, payload: unknown, options: FlowRequestOptions = {}): Promise<TResult> {
+    const broker = await this.connect();
+    const message = this.#outgoing(stream, payload, options.key);
+    const reply = await broker.request(message.stream, message.data, {
+      key: message.key,
+      timeout: options.timeout,
+      signal: options.signal,
+    });
+    if (options.raw === true) return reply as TResult;
+    return (await this.host.options.deserializer.deserialize(reply, { stream })) as TResult;
+  }
+
+  protected dispatchEvent<T = void>(packet: ReadPacket): Promise<T> {
+    return this.#publish(packet.pattern, packet.data, {}) as Promise<T>;
+  }
+
+  async #publish(stream: unknown, payload: unknown, options: FlowPublishOptions): Promise<void> {
+    const broker = await this.connect();
+    const message = this.#outgoing(stream, payload, options.key);
+    await broker.publish(message.stream, message.data, { key: message.key });
+  }
+
+  #sendPacket(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    const abort = new AbortController();
+    this.request(packet.pattern, packet.data, { signal: abort.signal }).then(
+      (response) => callback({ response, isDisposed: true }),
+      (err: unknown) => callback({ err }),
+    );
+    // Unsubscribing before the reply abandons the request; after it, aborting is a no-op.
+    return () => abort.abort();
+  }
+
+  #outgoing(stream: unknown, payload: unknown, key: string | Uint8Array | undefined): OutgoingMessage {
+    if (typeof stream !== 'string') {
+      throw new InvalidOptionError('pattern', 'must be a stream name (a string)', stream);
+    }
+    if (payload instanceof FlowRecord) {
+      return { stream, data: this.host.options.serializer.serialize(payload.data), key: key ?? payload.options.key };
+    }
+    return { stream, data: this.host.options.serializer.serialize(payload), key };
+  }
+}

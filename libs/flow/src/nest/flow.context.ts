@@ -1,0 +1,56 @@
+import { BaseRpcContext } from '@nestjs/microservices';
+import type { Delivery } from '../core';
+
+type FlowContextArgs = [delivery: Delivery];
+
+/** Stateless outside streaming mode, so one instance serves every context. */
+const UTF8 = new TextDecoder();
+
+/**
+ * What `@Ctx()` gives a Flow handler: where the message came from and which
+ * ring position it was routed to. One instance per delivery.
+ */
+export class FlowContext extends BaseRpcContext<FlowContextArgs> {
+  constructor(args: FlowContextArgs) {
+    super(args);
+  }
+
+  /** The stream (NATS subject) the message was published on. */
+  getStream(): string {
+    return this.args[0].stream;
+  }
+
+  /** The partition key decoded as UTF-8; '' when the message has none. */
+  getPartitionKey(): string {
+    return UTF8.decode(this.args[0].partitionKey);
+  }
+
+  /** The partition key as sent (read-only view; empty when none). */
+  getPartitionKeyBytes(): Uint8Array {
+    return this.args[0].partitionKey;
+  }
+
+  /** The partition key's ring hash as 16 hex digits; undefined for unkeyed messages. */
+  getPartition(): string | undefined {
+    return this.args[0].partition?.toString();
+  }
+
+  /** The synchronous partition slot (hash mod `syncPartitions`); undefined when slots are off or unkeyed. */
+  getSlot(): number | undefined {
+    return this.args[0].slot;
+  }
+
+  /** The node key (16 hex digits) of the local ring position that owns the message. */
+  getOwner(): string {
+    return this.args[0].owner.toString();
+  }
+
+  getClique(): string {
+    return this.args[0].clique;
+  }
+
+  /** True on request streams (a reply is expected), false on message streams. */
+  isRequest(): boolean {
+    return this.args[0].request;
+  }
+}

@@ -1,0 +1,199 @@
+import {
+  BrokerOptions,
+  FlowError,
+  InvalidOptionError,
+  LIMITS,
+  MemoryBus,
+  ResolvedBrokerOptions,
+  resolveBrokerOptions,
+} from '../core';
+import { NatsConnectionLike, NatsOptions, resolveNatsOptions, resolveNatsPubSubOptions } from '../nats';
+import { FlowDeserializer, FlowSerializer, JsonFlowDeserializer, JsonFlowSerializer } from './flow.serializer';
+
+/** The embedded (in-process) transport. */
+export interface FlowEmbeddedOptions {
+  /**
+   * The bus to join. App instances in one process that pass the same bus form
+   * one clique, as separate processes would over NATS. Default: a new bus of
+   * this app's own.
+   */
+  readonly bus?: MemoryBus;
+}
+
+/**
+ * Options of `FlowModule.forRoot` / `forRootAsync`.
+ *
+ * Transport: `servers` (connect to NATS), `connection` (use an existing NATS
+ * connection, left open on shutdown), or neither (the embedded in-memory
+ * transport, optionally configured through `embedded`). The NATS settings
+ * `name`, `tls`, `user`/`pass`, `token`, `reconnect` and `pingIntervalMs`
+ * apply only with `servers`; `drainTimeoutMs` applies to both NATS forms.
+ *
+ * Broker settings (`clique`, `nodeKey`/`nodeName`, `virtualNodes`,
+ * `concurrency`, `syncPartitions`, `stabilization`, `ackTimeout`,
+ * `requestTimeout`, `codec`, limits, `onError`) are BrokerOptions, with its
+ * defaults. `onError` defaults to logging through Nest's Logger.
+ */
+export interface FlowModuleOptions extends BrokerOptions, Omit<NatsOptions, 'servers' | 'onError'> {
+  /** NATS server URL(s): a list or a comma-separated string. Excludes `connection` and `embedded`. */
+  readonly servers?: string | readonly string[];
+  /** An open NATS connection (from `nats` or `@nats-io/transport-node`). Excludes `servers` and `embedded`. */
+  readonly connection?: NatsConnectionLike;
+  /** Settings of the embedded transport, used when neither `servers` nor `connection` is given. */
+  readonly embedded?: FlowEmbeddedOptions;
+  /** Payload to bytes, for published messages, requests and replies. Default: JsonFlowSerializer. */
+  readonly serializer?: FlowSerializer;
+  /** Bytes to payload, for handlers and replies. Default: JsonFlowDeserializer. */
+  readonly deserializer?: FlowDeserializer;
+  /**
+   * On shutdown, how long in-flight handlers may run after the broker has left
+   * the ring, ms, 0..2^31-1. Default 10000.
+   */
+  readonly shutdownGracePeriod?: number;
+}
+
+/** Defaults of the Nest-level options, with their units. */
+export const FLOW_MODULE_DEFAULTS = Object.freeze({
+  shutdownGracePeriodMs: 10_000,
+});
+
+export type FlowTransportOptions =
+  | { readonly kind: 'servers'; readonly nats: NatsOptions }
+  | { readonly kind: 'connection'; readonly connection: NatsConnectionLike; readonly drainTimeoutMs: number | undefined }
+  | { readonly kind: 'embedded'; readonly bus: MemoryBus | undefined };
+
+/** Validated, complete options; produced once per app, frozen. */
+export interface ResolvedFlowModuleOptions {
+  readonly transport: FlowTransportOptions;
+  /** Complete broker options; `onError` is the user's (or undefined). */
+  readonly broker: ResolvedBrokerOptions;
+  readonly serializer: FlowSerializer;
+  readonly deserializer: FlowDeserializer;
+  readonly shutdownGracePeriod: number;
+  readonly onError: ((error: FlowError) => void) | undefined;
+}
+
+const BROKER_KEYS = [
+  'clique',
+  'nodeKey',
+  'nodeName',
+  'virtualNodes',
+  'codec',
+  'ackTimeout',
+  'requestTimeout',
+  'stabilization',
+  'concurrency',
+  'syncPartitions',
+  'maxPendingRequests',
+  'maxInFlightForwards',
+  'maxQueuedMessages',
+  'onError',
+  'clock',
+] as const satisfies readonly (keyof BrokerOptions)[];
+
+/** NATS client settings that only make sense when Flow opens the connection itself. */
+const CONNECT_KEYS = ['name', 'tls', 'user', 'pass', 'token', 'reconnect', 'pingIntervalMs'] as const;
+
+const MODULE_KEYS = [
+  'servers',
+  'connection',
+  'embedded',
+  'drainTimeoutMs',
+  'serializer',
+  'deserializer',
+  'shutdownGracePeriod',
+  // Consumed by ConfigurableModuleBuilder's extras; tolerated if it slips through.
+  'isGlobal',
+] as const;
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set([...BROKER_KEYS, ...CONNECT_KEYS, ...MODULE_KEYS]);
+
+/**
+ * Validates every option and fills in defaults. Throws InvalidOptionError
+ * naming the first offending option; FlowModule calls it while the app is
+ * bootstrapping, so a bad option stops the app before it connects anywhere.
+ */
+export function resolveFlowModuleOptions(input: FlowModuleOptions = {}): ResolvedFlowModuleOptions {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidOptionError('options', 'must be an object', input);
+  }
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.has(key)) throw new InvalidOptionError(key, 'is not a Flow module option', (input as never)[key]);
+  }
+  const brokerInput: Record<string, unknown> = {};
+  for (const key of BROKER_KEYS) if (input[key] !== undefined) brokerInput[key] = input[key];
+  return Object.freeze({
+    transport: resolveTransport(input),
+    broker: resolveBrokerOptions(brokerInput as BrokerOptions),
+    serializer: resolveCodecPart('serializer', input.serializer, 'serialize') ?? new JsonFlowSerializer(),
+    deserializer: resolveCodecPart('deserializer', input.deserializer, 'deserialize') ?? new JsonFlowDeserializer(),
+    shutdownGracePeriod: resolveGracePeriod(input.shutdownGracePeriod),
+    onError: input.onError,
+  });
+}
+
+function resolveTransport(input: FlowModuleOptions): FlowTransportOptions {
+  const { servers, connection, embedded } = input;
+  if (servers !== undefined && connection !== undefined) {
+    throw new InvalidOptionError('connection', 'cannot be combined with servers', '<connection>');
+  }
+  if (embedded !== undefined && (servers !== undefined || connection !== undefined)) {
+    throw new InvalidOptionError('embedded', `cannot be combined with ${servers !== undefined ? 'servers' : 'connection'}`, embedded);
+  }
+  if (servers === undefined) {
+    for (const key of CONNECT_KEYS) {
+      if (input[key] !== undefined) {
+        throw new InvalidOptionError(key, 'applies only with servers (Flow opening the NATS connection)', redact(key, input[key]));
+      }
+    }
+  }
+  if (servers !== undefined) {
+    const nats: NatsOptions = { servers, drainTimeoutMs: input.drainTimeoutMs };
+    for (const key of CONNECT_KEYS) if (input[key] !== undefined) Object.assign(nats, { [key]: input[key] });
+    resolveNatsOptions(nats);
+    return Object.freeze({ kind: 'servers', nats: Object.freeze(nats) });
+  }
+  if (connection !== undefined) {
+    // The full shape check happens when the adapter wraps the connection at init.
+    if (connection === null || typeof connection !== 'object') {
+      throw new InvalidOptionError('connection', 'must be a NATS connection', connection);
+    }
+    const { drainTimeoutMs } = resolveNatsPubSubOptions({ drainTimeoutMs: input.drainTimeoutMs });
+    return Object.freeze({ kind: 'connection', connection, drainTimeoutMs });
+  }
+  if (input.drainTimeoutMs !== undefined) {
+    throw new InvalidOptionError('drainTimeoutMs', 'applies only with servers or connection', input.drainTimeoutMs);
+  }
+  return Object.freeze({ kind: 'embedded', bus: resolveEmbedded(embedded) });
+}
+
+function resolveEmbedded(embedded: FlowEmbeddedOptions | undefined): MemoryBus | undefined {
+  if (embedded === undefined) return undefined;
+  if (embedded === null || typeof embedded !== 'object') {
+    throw new InvalidOptionError('embedded', 'must be an object', embedded);
+  }
+  if (embedded.bus !== undefined && !(embedded.bus instanceof MemoryBus)) {
+    throw new InvalidOptionError('embedded.bus', 'must be a MemoryBus', embedded.bus);
+  }
+  return embedded.bus;
+}
+
+function resolveCodecPart<T>(option: string, value: T | undefined, method: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || typeof (value as Record<string, unknown>)[method] !== 'function') {
+    throw new InvalidOptionError(option, `must be an object with a ${method}() method`, value);
+  }
+  return value;
+}
+
+function resolveGracePeriod(value: unknown): number {
+  if (value === undefined) return FLOW_MODULE_DEFAULTS.shutdownGracePeriodMs;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > LIMITS.timeoutMs) {
+    throw new InvalidOptionError('shutdownGracePeriod', `must be an integer from 0 to ${LIMITS.timeoutMs}`, value);
+  }
+  return value;
+}
+
+function redact(key: string, value: unknown): unknown {
+  return key === 'pass' || key === 'token' ? '<redacted>' : value;
+}

@@ -1,0 +1,149 @@
+import { Injectable } from '@nestjs/common';
+import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { lastValueFrom, Subscription } from 'rxjs';
+import { Broker, BrokerEvents, Delivery, ErrorCode, FlowError } from '../core';
+import { FlowBrokerHost, FlowStatus } from './broker-host';
+import { FLOW_EXTRAS_KEY, FLOW_TRANSPORT, FlowHandlerExtras, StreamKind } from './flow.constants';
+import { FlowContext } from './flow.context';
+import { FlowHandlerError, toFlowHandlerError } from './flow-handler.error';
+
+/** Events of FlowServer.on: the broker's membership, status and error events. */
+export type FlowServerEvents = { [E in keyof BrokerEvents]: BrokerEvents[E] };
+
+/**
+ * The Nest transport strategy of Flow. Attach it with
+ * `app.connectMicroservice({ strategy: app.get(FlowServer) }, { inheritAppConfig: true })`,
+ * or `NestFactory.createMicroservice(AppModule, { inject: [FlowServer], useFactory: (strategy) => ({ strategy }) })`.
+ *
+ * `listen()` registers every pattern handler Nest bound to it (those declared
+ * with `@StreamHandler`/`@RequestHandler`, plus transport-less
+ * `@EventPattern`/`@MessagePattern` string patterns, as every Nest transport
+ * does) with the app's broker, which then joins the ring. Each handler run is
+ * awaited to completion, so a partition key's next message waits for it, a
+ * forwarded message is acknowledged after it, and its failure is reported.
+ *
+ * Failures: a request gets an error reply (see FlowHandlerError); a message's
+ * failure goes to the module's `onError` (default: the Logger) and is counted
+ * in the broker's `failed` counter, and processing continues.
+ */
+@Injectable()
+export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements CustomTransportStrategy {
+  override transportId = FLOW_TRANSPORT;
+  readonly #statusSubscription: Subscription;
+  #listening: Promise<void> | undefined;
+
+  constructor(private readonly host: FlowBrokerHost) {
+    super();
+    this.#statusSubscription = host.status.subscribe((status) => this._status$.next(status));
+  }
+
+  /** Starts the broker if needed and registers the handlers; `callback(error)` reports failure. */
+  listen(callback: (error?: unknown) => void): void {
+    // Nest calls listen once per microservice start; a second FlowServer start must not register twice.
+    this.#listening ??= this.#register();
+    this.#listening.then(
+      () => callback(),
+      (error: unknown) => callback(error),
+    );
+  }
+
+  /** Shuts the app's broker down (leave, drain in-flight handlers, close the transport). Idempotent. */
+  async close(): Promise<void> {
+    await this.host.shutdown();
+    this.#statusSubscription.unsubscribe();
+  }
+
+  /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error'); returns the unsubscribe function. */
+  on<E extends keyof FlowServerEvents = keyof FlowServerEvents, C extends FlowServerEvents[E] = FlowServerEvents[E]>(
+    event: E,
+    callback: C,
+  ): () => void {
+    return this.host.on(event, callback);
+  }
+
+  /** The app's Broker. Throws before the broker has started (listen() or app init). */
+  unwrap<T = Broker>(): T {
+    const broker = this.host.broker;
+    if (broker === undefined) {
+      throw new FlowError(ErrorCode.Closed, 'FlowServer.unwrap(): the broker is not started; call listen() or init the app first');
+    }
+    return broker as T;
+  }
+
+  async #register(): Promise<void> {
+    const broker = await this.host.start();
+    const registrations: Promise<void>[] = [];
+    for (const [stream, handler] of this.messageHandlers) {
+      const extras = extrasOf(handler);
+      registrations.push(
+        extras.kind === StreamKind.Request
+          ? broker.handleRequest(stream, (delivery) => this.#reply(handler, extras, delivery))
+          : broker.handle(stream, (delivery) => this.#consume(handler, extras, delivery)),
+      );
+    }
+    await Promise.all(registrations);
+  }
+
+  async #consume(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<void> {
+    try {
+      await this.#invoke(handler, extras, delivery);
+    } catch (failure) {
+      const error = toFlowHandlerError(failure);
+      throw new FlowHandlerError(error.code, `handler of stream "${delivery.stream}" failed: ${error.message}`, {
+        details: error.details,
+        cause: error.cause,
+      });
+    }
+  }
+
+  async #reply(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<Uint8Array> {
+    try {
+      const result = await this.#invoke(handler, extras, delivery);
+      return this.host.options.serializer.serialize(result);
+    } catch (failure) {
+      throw toFlowHandlerError(failure);
+    }
+  }
+
+  /** Runs the Nest handler (guards, interceptors, pipes, filters) and waits for its last value. */
+  async #invoke(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<unknown> {
+    const context = new FlowContext([delivery]);
+    const payload = extras.raw
+      ? delivery.data
+      : await this.host.options.deserializer.deserialize(delivery.data, { stream: delivery.stream });
+    return this.#process(context, async () => {
+      const result = this.transformToObservable(await handler(payload, context));
+      return lastValueFrom(result, { defaultValue: undefined });
+    });
+  }
+
+  /**
+   * Runs `work` inside Nest's processing hooks (instrumentation). A start hook
+   * need not return `done()`'s promise, so completion is taken from `work` itself.
+   */
+  #process<T>(context: FlowContext, work: () => Promise<T>): Promise<T> {
+    const transportId = this.transportId;
+    const run = new Promise<T>((resolve, reject) => {
+      const done = () => {
+        const running = work();
+        running.then(resolve, reject);
+        return running;
+      };
+      try {
+        const returned: unknown = this.onProcessingStartHook(transportId, context, done);
+        // The hook's own promise may reject with the handler's error, which is reported here instead.
+        if (returned instanceof Promise) returned.catch(() => undefined);
+      } catch (error) {
+        reject(error);
+      }
+    });
+    const end = this.onProcessingEndHook;
+    return end === undefined ? run : run.finally(() => end(transportId, context));
+  }
+}
+
+/** A handler's Flow settings; transport-less patterns take their kind from the decorator Nest saw. */
+function extrasOf(handler: MessageHandler): FlowHandlerExtras {
+  const extras = handler.extras?.[FLOW_EXTRAS_KEY] as FlowHandlerExtras | undefined;
+  return extras ?? { kind: handler.isEventHandler ? StreamKind.Message : StreamKind.Request, raw: false };
+}
