@@ -22,7 +22,8 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       globalSetup: '<rootDir>/test/harness/global-setup.js',
       globalTeardown: '<rootDir>/test/harness/global-teardown.js',
-      testTimeout: 120000,
+      // A project's own testTimeout is ignored by jest; this file sets 120 s.
+      setupFilesAfterEnv: ['<rootDir>/test/harness/e2e-timeout.js'],
     },
   ],
 };

@@ -1,0 +1,51 @@
+/**
+ * The part of a NATS connection the adapter uses, written structurally so that
+ * a connection from `nats` (v2) and one from `@nats-io/transport-node` (v3)
+ * both fit without either library's types entering Flow's public API.
+ */
+export interface NatsMsgLike {
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+export type NatsMsgCallback = (error: Error | null, msg: NatsMsgLike) => void;
+
+export interface NatsSubscriptionLike {
+  unsubscribe(): void;
+  drain(): Promise<void>;
+  isClosed(): boolean;
+}
+
+/**
+ * A status event. v2 puts the server or message in `data`; v3 uses `server`
+ * and `error`. Both name the connection events 'disconnect', 'reconnecting'
+ * and 'reconnect'; only v3 reports 'close'.
+ */
+export interface NatsStatusLike {
+  readonly type: string;
+  readonly data?: unknown;
+  readonly server?: string;
+  readonly error?: unknown;
+}
+
+export interface NatsConnectionLike {
+  publish(subject: string, payload?: Uint8Array): void;
+  subscribe(subject: string, options?: { queue?: string; callback?: NatsMsgCallback }): NatsSubscriptionLike;
+  flush(): Promise<void>;
+  /** Drains every subscription, flushes, then closes. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+  /** Resolves when the connection has closed, to the Error that closed it, if any. */
+  closed(): Promise<void | Error>;
+  isClosed(): boolean;
+  /** A new iterator per call; it sees only events after the call. */
+  status(): AsyncIterable<NatsStatusLike>;
+}
+
+const METHODS = ['publish', 'subscribe', 'flush', 'drain', 'close', 'closed', 'isClosed', 'status'] as const;
+
+export function isNatsConnectionLike(value: unknown): value is NatsConnectionLike {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return METHODS.every((method) => typeof record[method] === 'function');
+}

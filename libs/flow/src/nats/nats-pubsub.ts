@@ -1,0 +1,270 @@
+import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
+import type {
+  MessageHandler,
+  PubSub,
+  PubSubStatus,
+  StatusListener,
+  SubscribeOptions,
+  Subscription,
+} from '../core/pubsub';
+import { isClosedConnectionError, reasonOf } from './client-errors';
+import {
+  isNatsConnectionLike,
+  type NatsConnectionLike,
+  type NatsMsgCallback,
+  type NatsStatusLike,
+  type NatsSubscriptionLike,
+} from './nats-connection';
+import { resolveNatsPubSubOptions, type NatsPubSubOptions, type ResolvedNatsPubSubOptions } from './nats-options';
+
+/** Client status event types (the same in v2 and v3) and what the port calls them. */
+const CLIENT_STATUS: ReadonlyMap<string, PubSubStatus> = new Map([
+  ['disconnect', 'disconnected'],
+  ['reconnecting', 'reconnecting'],
+  ['reconnect', 'reconnected'],
+  ['close', 'closed'],
+]);
+
+const ADAPTER = 'NATS pub/sub';
+const CONNECTION = 'NATS connection';
+
+/**
+ * PubSub over a NATS connection (`nats` v2 or `@nats-io/transport-node` v3).
+ *
+ * Contracts:
+ * - Handlers run inside the client's callback, one message at a time per
+ *   subscription. An exception from a handler goes to `onError` with the
+ *   subject and never reaches the client, so later messages keep coming.
+ * - `close()` drains this adapter's subscriptions (messages already received
+ *   are handled), and for an owned connection drains and closes the connection
+ *   too. It is bounded by `drainTimeoutMs`, always resolves, and returns the
+ *   same promise when called again.
+ * - Status listeners hear 'disconnected', 'reconnecting' (once per attempt),
+ *   'reconnected', and 'closed' exactly once: when this adapter closes or its
+ *   connection closes, whichever comes first. Nothing is reported after it.
+ */
+export class NatsPubSub implements PubSub {
+  private readonly subscriptions = new Set<NatsSubscription>();
+  private readonly listeners = new Set<StatusListener>();
+  private readonly statusEvents: AsyncIterable<NatsStatusLike>;
+  private closing = false;
+  private closedReported = false;
+  private closePromise: Promise<void> | undefined;
+
+  /**
+   * Wraps a connection the caller created. Unless `owned` is true, close()
+   * leaves the connection open for its other users.
+   */
+  static fromConnection(connection: NatsConnectionLike, options?: NatsPubSubOptions): NatsPubSub {
+    if (!isNatsConnectionLike(connection)) {
+      throw new InvalidOptionError(
+        'connection',
+        'must be a NATS connection with publish, subscribe, flush, drain, close, closed, isClosed and status',
+        typeof connection,
+      );
+    }
+    return new NatsPubSub(connection, resolveNatsPubSubOptions(options));
+  }
+
+  private constructor(
+    private readonly nc: NatsConnectionLike,
+    private readonly options: ResolvedNatsPubSubOptions,
+  ) {
+    // Subscribed before anything can happen: a status iterator only sees later events.
+    this.statusEvents = nc.status();
+    void this.watchStatus();
+    void nc.closed().then(
+      (error) => {
+        if (error instanceof Error) {
+          this.report(new TransportError(`${CONNECTION} closed: ${reasonOf(error)}`, { cause: error }));
+        }
+        this.reportClosed(error ?? undefined);
+      },
+      (error: unknown) => this.report(error),
+    );
+  }
+
+  /** The connection underneath, for callers that need the client's own API. */
+  get connection(): NatsConnectionLike {
+    return this.nc;
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    if (this.closing) throw new ClosedError(ADAPTER);
+    try {
+      this.nc.publish(subject, data);
+    } catch (error) {
+      throw this.failure(`cannot publish on "${subject}"`, error);
+    }
+  }
+
+  subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription {
+    if (this.closing) throw new ClosedError(ADAPTER);
+    const callback: NatsMsgCallback = (error, msg) => {
+      if (error !== null) {
+        this.report(new TransportError(`subscription on "${subject}" failed: ${reasonOf(error)}`, { cause: error }), subject);
+        return;
+      }
+      try {
+        handler(msg.subject, msg.data);
+      } catch (handlerError) {
+        this.report(handlerError, msg.subject);
+      }
+    };
+    let sub: NatsSubscriptionLike;
+    try {
+      sub = this.nc.subscribe(subject, options.queue === undefined ? { callback } : { queue: options.queue, callback });
+    } catch (error) {
+      throw this.failure(`cannot subscribe to "${subject}"`, error);
+    }
+    const subscription = new NatsSubscription(subject, sub, this.subscriptions);
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async flush(): Promise<void> {
+    if (this.closing) throw new ClosedError(ADAPTER);
+    try {
+      await this.nc.flush();
+    } catch (error) {
+      throw this.failure('cannot flush', error);
+    }
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    const subscriptions = [...this.subscriptions];
+    this.subscriptions.clear();
+    const drained = this.options.owned
+      ? attempt(() => this.nc.drain())
+      : Promise.allSettled(subscriptions.map((s) => attempt(() => s.drain()))).then(firstRejection);
+    const outcome = await settleWithin(drained, this.options.drainTimeoutMs);
+    if (outcome !== 'drained') {
+      if (outcome === 'timeout') {
+        this.report(new TimeoutError(`draining the ${ADAPTER}`, this.options.drainTimeoutMs));
+      } else if (!isClosedConnectionError(outcome.error) && !this.nc.isClosed()) {
+        this.report(new TransportError(`cannot drain the ${ADAPTER}: ${reasonOf(outcome.error)}`, { cause: outcome.error }));
+      }
+      if (!this.options.owned) for (const subscription of subscriptions) subscription.stop();
+    }
+    // nats v2's drain resolves without closing when its final flush fails (server down).
+    if (this.options.owned && !this.nc.isClosed()) await attempt(() => this.nc.close()).catch(() => undefined);
+    (this.statusEvents as { stop?: () => void }).stop?.();
+    this.reportClosed(undefined);
+  }
+
+  private async watchStatus(): Promise<void> {
+    try {
+      for await (const status of this.statusEvents) this.onClientStatus(status);
+    } catch (error) {
+      if (!this.closedReported) {
+        this.report(new TransportError(`${CONNECTION} status stream failed: ${reasonOf(error)}`, { cause: error }));
+      }
+    }
+  }
+
+  private onClientStatus(status: NatsStatusLike): void {
+    const mapped = CLIENT_STATUS.get(status.type);
+    if (mapped === 'closed') {
+      this.reportClosed(undefined);
+    } else if (mapped !== undefined) {
+      this.emit(mapped, status.server ?? status.data);
+    } else if (status.type === 'error') {
+      const cause = status.error ?? status.data;
+      this.report(new TransportError(`NATS server reported: ${reasonOf(cause)}`, { cause }));
+    }
+  }
+
+  private reportClosed(detail: unknown): void {
+    if (this.closedReported) return;
+    this.closedReported = true;
+    this.emit('closed', detail);
+    this.listeners.clear();
+  }
+
+  private emit(status: PubSubStatus, detail: unknown): void {
+    if (this.closedReported && status !== 'closed') return;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(status, detail);
+      } catch (error) {
+        this.report(error);
+      }
+    }
+  }
+
+  private report(error: unknown, subject?: string): void {
+    try {
+      this.options.onError(error, subject);
+    } catch {
+      // onError must not throw; there is no one left to tell.
+    }
+  }
+
+  private failure(what: string, error: unknown): Error {
+    if (isClosedConnectionError(error) || this.nc.isClosed()) return new ClosedError(CONNECTION);
+    return new TransportError(`${what}: ${reasonOf(error)}`, { cause: error });
+  }
+}
+
+class NatsSubscription implements Subscription {
+  constructor(
+    readonly subject: string,
+    private readonly sub: NatsSubscriptionLike,
+    private readonly active: Set<NatsSubscription>,
+  ) {}
+
+  unsubscribe(): void {
+    if (this.active.delete(this)) this.stop();
+  }
+
+  drain(): Promise<void> {
+    return this.sub.isClosed() ? Promise.resolve() : this.sub.drain();
+  }
+
+  stop(): void {
+    try {
+      if (!this.sub.isClosed()) this.sub.unsubscribe();
+    } catch {
+      // The connection closed first, and the server dropped the subscription with it.
+    }
+  }
+}
+
+type DrainOutcome = 'drained' | 'timeout' | { error: unknown };
+
+/** Runs `operation`, turning a synchronous throw into a rejection. */
+function attempt(operation: () => Promise<void>): Promise<void> {
+  try {
+    return operation();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function firstRejection(results: PromiseSettledResult<void>[]): void {
+  const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (rejected !== undefined) throw rejected.reason;
+}
+
+function settleWithin(promise: Promise<void>, timeoutMs: number): Promise<DrainOutcome> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    promise.then(
+      () => resolve('drained'),
+      (error: unknown) => resolve({ error }),
+    ).finally(() => clearTimeout(timer));
+  });
+}
