@@ -3,6 +3,7 @@ import { StreamMessage } from './codec';
 import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions } from './delivery';
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
+import { Forwarder } from './forwarder';
 import { asFlowError, errorReply, parseDetails } from './error-reply';
 import {
   AbortedError,
@@ -42,6 +43,7 @@ export interface RingSnapshot {
 type State = 'new' | 'starting' | 'started' | 'closing' | 'closed';
 
 const utf8 = new TextEncoder();
+
 const NO_BYTES = new Uint8Array(0);
 
 /**
@@ -59,11 +61,12 @@ export class Broker {
   private readonly nodeSubject: string;
   private readonly events: Emitter<BrokerEvents>;
   private readonly dispatcher: Dispatcher;
-  private readonly forwards: PendingTable<void>;
+  private readonly forwarder: Forwarder;
   private readonly replies: PendingTable<Uint8Array>;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
+  private readonly subjectCache = new Map<number, { readonly lo: number; readonly subject: string }>();
   private membership: Membership | undefined;
   private joining: Promise<void> | undefined;
   private state: State = 'new';
@@ -84,7 +87,18 @@ export class Broker {
     this.nodeSubject = `${this.clique}.${this.nodeKey}`;
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener')));
     const { clock } = this.options;
-    this.forwards = new PendingTable(clock, 'maxInFlightForwards', this.options.maxInFlightForwards, this.options.ackTimeout);
+    this.forwarder = new Forwarder({
+      options: this.options,
+      counters: this.counterValues,
+      allocate: this.allocate,
+      send: (subject, frame) => this.send(subject, frame),
+      route: (msg) => this.route(msg),
+      drop: (msg, error) => this.drop(msg, error),
+      suspect: (key) => this.membership?.suspect(key) ?? false,
+      readmit: (key) => this.membership?.readmit(key),
+      probe: (key) => this.probe(key),
+      reportError: (error) => this.reportError(error),
+    });
     this.replies = new PendingTable(
       clock,
       'maxPendingRequests',
@@ -238,8 +252,8 @@ export class Broker {
   private async drain(): Promise<void> {
     while (this.closed === undefined) {
       await this.dispatcher.idle();
-      await this.forwards.drained();
-      if (this.dispatcher.inFlight === 0 && this.forwards.size === 0) return;
+      await this.forwarder.drained();
+      if (this.dispatcher.inFlight === 0 && this.forwarder.inFlight === 0) return;
     }
   }
 
@@ -253,7 +267,7 @@ export class Broker {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
     this.removeStatusListener?.();
     const closed = new ClosedError();
-    this.forwards.failAll(closed);
+    this.forwarder.failAll(closed);
     this.replies.failAll(closed);
     this.state = 'closed';
     if (wasJoined) {
@@ -294,6 +308,8 @@ export class Broker {
         broadcast: (frame) => this.send(this.clique, frame),
         reportError: (error) => this.reportError(error),
         countTimeout: () => this.counterValues.timedOut++,
+        heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
+        probe: (key) => this.probe(key),
       },
       positions,
     );
@@ -364,7 +380,7 @@ export class Broker {
     if (frame === undefined) return;
     switch (frame.type) {
       case FrameType.Ack:
-        if (this.forwards.resolve(frame.id, undefined)) this.counterValues.acked++;
+        if (this.forwarder.onAck(frame.id)) this.counterValues.acked++;
         else this.replies.resolve(frame.id, frame.data);
         return;
       case FrameType.Err:
@@ -372,7 +388,7 @@ export class Broker {
         return;
       case FrameType.Fwd:
         // Acknowledge on receipt, as Go flow does, then route by our own view.
-        this.send(`${this.clique}.${frame.ackTo}`, encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
+        this.send(this.nodeSubjectOf(frame.ackTo), encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
         if (this.membership !== undefined) this.route(frame.msg);
         else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
@@ -404,36 +420,7 @@ export class Broker {
       this.dispatcher.dispatch(msg, partition, owner, this.clique);
       return;
     }
-    this.forward(msg, owner);
-  }
-
-  private forward(msg: MsgPayload, owner: Key): void {
-    const id = this.nextId();
-    const { ackTimeout } = this.options;
-    try {
-      this.forwards.add(
-        id,
-        ackTimeout,
-        () => new TimeoutError('forward', ackTimeout, msg.stream),
-        (error) => {
-          if (error === undefined) return;
-          if (error instanceof TimeoutError) {
-            // At-least-once inside the clique: the owner may have handled it and lost only the ACK.
-            this.counterValues.timedOut++;
-            this.counterValues.retried++;
-            this.membership?.suspect(owner);
-            this.route(msg);
-          } else {
-            this.drop(msg, error);
-          }
-        },
-      );
-    } catch (error) {
-      this.drop(msg, asFlowError(error, 'forward'));
-      return;
-    }
-    this.counterValues.forwarded++;
-    this.send(`${this.clique}.${owner}`, encodeFrame({ type: FrameType.Fwd, id, ackTo: this.nodeKey, msg }, this.allocate));
+    this.forwarder.forward(msg, owner, () => this.nextId());
   }
 
   /** Gives up on a message: requests get an error reply, messages are counted and reported. */
@@ -441,6 +428,30 @@ export class Broker {
     this.counterValues.dropped++;
     if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
     this.reportError(error);
+  }
+
+  /**
+   * Asks the transport whether `key`'s node subject still has a subscriber;
+   * the probe message a live one receives is a harmless PING (it answers INFO).
+   */
+  private probe(key: Key): Promise<boolean | undefined> {
+    if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
+    const ping = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
+    return this.pubsub.hasSubscribers(this.nodeSubjectOf(key), ping, this.options.ackTimeout);
+  }
+
+  /**
+   * `<clique>.<key>`, cached by the key's high half: an ACK goes out per
+   * forwarded message, to one of a handful of senders, and each decoded FWD
+   * brings a fresh Key whose hex would otherwise be rebuilt every time.
+   */
+  private nodeSubjectOf(key: Key): string {
+    const cached = this.subjectCache.get(key.hi);
+    if (cached !== undefined && cached.lo === key.lo) return cached.subject;
+    const subject = `${this.clique}.${key}`;
+    if (this.subjectCache.size >= 4096) this.subjectCache.clear();
+    this.subjectCache.set(key.hi, { lo: key.lo, subject });
+    return subject;
   }
 
   private decode(data: Uint8Array): Frame | undefined {

@@ -5,6 +5,9 @@ import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { RoutingTable } from './routing-table';
 
+/** Unanswered PINGs after which a member that is still subscribed (hung, not crashed) is suspected. */
+const MAX_SILENT_ROUNDS = 3;
+
 /** Membership events, emitted once per ring position. */
 export interface MembershipEvents {
   joined: (key: Key) => void;
@@ -23,6 +26,10 @@ export interface MembershipHost {
   broadcast(frame: Uint8Array): void;
   reportError(error: FlowError): void;
   countTimeout(): void;
+  /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
+  heardWithin(key: Key, ms: number): boolean;
+  /** Whether `key`'s node subject still has a subscriber; undefined when the transport cannot tell. */
+  probe(key: Key): Promise<boolean | undefined>;
 }
 
 /**
@@ -44,6 +51,8 @@ export class Membership {
    */
   private readonly removed = new Map<string, number>();
   private readonly banMs: number;
+  /** Consecutive unanswered PINGs to members whose node subject still has a subscriber. */
+  private readonly silentRounds = new Map<string, number>();
 
   constructor(
     private readonly host: MembershipHost,
@@ -93,6 +102,12 @@ export class Membership {
     return true;
   }
 
+  /** A suspected position proved alive (a late ACK): back on the ring, ban lifted. */
+  readmit(key: Key): void {
+    this.removed.delete(key.toString());
+    this.register([key]);
+  }
+
   /** A JOIN or LEAV that arrived on the clique subject. */
   onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
     if (frame.type === FrameType.Join) {
@@ -138,7 +153,15 @@ export class Membership {
     for (const key of this.table.register(admitted)) this.host.emit('joined', key);
   }
 
+  private noteSilence(key: Key): number {
+    const text = key.toString();
+    const rounds = (this.silentRounds.get(text) ?? 0) + 1;
+    this.silentRounds.set(text, rounds);
+    return rounds;
+  }
+
   private ban(key: Key): void {
+    this.silentRounds.delete(key.toString());
     this.removed.set(key.toString(), this.host.options.clock.now() + this.banMs);
   }
 
@@ -173,11 +196,18 @@ export class Membership {
       ackTimeout,
       () => new TimeoutError('ping', ackTimeout),
       (error) => {
+        if (error === undefined) this.silentRounds.delete(target.toString());
         if (error === undefined || !(error instanceof TimeoutError) || this.stopped) return;
         this.host.countTimeout();
-        if (!this.suspect(target)) return;
-        const next = this.table.ownerOf(target);
-        if (!this.table.isLocal(next)) this.ping(next);
+        // A member busy acknowledging our forwards is alive; its INFO is queued behind them.
+        if (this.host.heardWithin(target, ackTimeout)) return;
+        void this.host.probe(target).then((alive) => {
+          // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
+          if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
+          if (!this.suspect(target)) return;
+          const next = this.table.ownerOf(target);
+          if (!this.table.isLocal(next)) this.ping(next);
+        });
       },
     );
     this.host.sendTo(target, encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey }));

@@ -150,6 +150,11 @@ export class MemoryExchange {
     if (route.plain.length === 0 && route.groups.length === 0) this.#routes.delete(subscription.subject);
   }
 
+  /** True when `subject` has at least one live subscription. */
+  hasRoute(subject: string): boolean {
+    return this.#routes.has(subject);
+  }
+
   flushed(sequence: number): Promise<void> {
     if (sequence <= this.#dispatched) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push({ sequence, resolve }));

@@ -102,6 +102,11 @@ export class MemoryPubSub implements PubSub {
     this.#lastSequence = this.#exchange.enqueue(subject, data, this.name);
   }
 
+  /** Exact: a killed or closed connection's subscriptions are gone at once. The probe is not sent. */
+  hasSubscribers(subject: string): Promise<boolean | undefined> {
+    return Promise.resolve(this.#state === 'open' ? this.#exchange.hasRoute(subject) : undefined);
+  }
+
   subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (typeof subject !== 'string' || subject.length === 0) {

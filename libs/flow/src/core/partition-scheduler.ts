@@ -64,7 +64,8 @@ export class PartitionScheduler {
       this.waiting++;
       return true;
     }
-    if (lane !== undefined) this.lanes.set(lane, []);
+    // The lane is registered only if the task turns out asynchronous: a
+    // synchronous task cannot be overtaken, and most handlers are synchronous.
     this.start(lane, task);
     return true;
   }
@@ -85,26 +86,27 @@ export class PartitionScheduler {
       this.finish(lane);
       return;
     }
-    if (result !== undefined && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(
-        () => this.finish(lane),
-        (error: unknown) => {
-          this.onTaskError(error);
-          this.finish(lane);
-        },
-      );
-    } else {
+    if (result === undefined || typeof (result as PromiseLike<unknown>).then !== 'function') {
       this.finish(lane);
+      return;
     }
+    if (lane !== undefined && !this.lanes.has(lane)) this.lanes.set(lane, []);
+    (result as PromiseLike<unknown>).then(
+      () => this.finish(lane),
+      (error: unknown) => {
+        this.onTaskError(error);
+        this.finish(lane);
+      },
+    );
   }
 
   private finish(lane: number | undefined): void {
     this.running--;
     if (lane !== undefined) {
-      const waitingInLane = this.lanes.get(lane)!;
-      const next = waitingInLane.shift();
-      if (next === undefined) this.lanes.delete(lane);
-      else this.ready.push({ lane, task: next });
+      const waitingInLane = this.lanes.get(lane);
+      const next = waitingInLane?.shift();
+      if (next !== undefined) this.ready.push({ lane, task: next });
+      else if (waitingInLane !== undefined) this.lanes.delete(lane);
     }
     this.pump();
   }

@@ -41,6 +41,15 @@ export interface PubSub {
   /** Resolves when everything published so far has reached the server. */
   flush(): Promise<void>;
 
+  /**
+   * Optional liveness probe: resolves false when nobody subscribes to
+   * `subject` (the subscriber's connection is gone), true when someone does,
+   * undefined when the transport cannot tell. `probe` is the message a live
+   * subscriber may receive in the process; `timeoutMs` bounds the wait. A
+   * broker uses it to tell a dead member from a slow one before suspecting it.
+   */
+  hasSubscribers?(subject: string, probe: Uint8Array, timeoutMs: number): Promise<boolean | undefined>;
+
   /** Registers a status listener; the returned function removes it. */
   onStatus(listener: StatusListener): () => void;
 

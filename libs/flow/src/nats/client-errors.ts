@@ -38,3 +38,20 @@ function fields(error: unknown): { code: unknown; name: unknown; message: string
   const record = error as { code?: unknown; name?: unknown; message?: unknown };
   return { code: record.code, name: record.name, message: typeof record.message === 'string' ? record.message : '' };
 }
+
+/**
+ * A request found no subscriber on its subject. v2: NatsError code "503";
+ * v3: NoRespondersError, or a RequestError whose cause is one.
+ */
+export function isNoRespondersError(error: unknown): boolean {
+  const { code, name, message } = fields(error);
+  if (code === '503' || name === 'NoRespondersError' || /no responders/i.test(message)) return true;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause !== undefined && cause !== error && isNoRespondersError(cause);
+}
+
+/** A request got no reply in time. v2: NatsError code "TIMEOUT"; v3: TimeoutError. */
+export function isTimeoutError(error: unknown): boolean {
+  const { code, name } = fields(error);
+  return code === 'TIMEOUT' || name === 'TimeoutError';
+}

@@ -40,6 +40,8 @@ export interface NatsConnectionLike {
   isClosed(): boolean;
   /** A new iterator per call; it sees only events after the call. */
   status(): AsyncIterable<NatsStatusLike>;
+  /** Optional: used only to probe whether a subject has subscribers (no-responders). */
+  request?(subject: string, payload?: Uint8Array, options?: { timeout: number }): Promise<unknown>;
 }
 
 const METHODS = ['publish', 'subscribe', 'flush', 'drain', 'close', 'closed', 'isClosed', 'status'] as const;

@@ -7,7 +7,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../core/pubsub';
-import { isClosedConnectionError, reasonOf } from './client-errors';
+import { isClosedConnectionError, isNoRespondersError, isTimeoutError, reasonOf } from './client-errors';
 import {
   isNatsConnectionLike,
   type NatsConnectionLike,
@@ -128,6 +128,25 @@ export class NatsPubSub implements PubSub {
       await this.nc.flush();
     } catch (error) {
       throw this.failure('cannot flush', error);
+    }
+  }
+
+  /**
+   * A NATS request to `subject`: the server answers "no responders" at once
+   * when nothing subscribes to it (a crashed broker's subscriptions vanish
+   * with its connection), so a rejection saying so means false. Our brokers
+   * never answer on NATS reply subjects, so a live subscriber lets the
+   * request time out: true. Anything else: undefined (cannot tell).
+   */
+  async hasSubscribers(subject: string, probe: Uint8Array, timeoutMs: number): Promise<boolean | undefined> {
+    if (this.closing || typeof this.nc.request !== 'function') return undefined;
+    try {
+      await this.nc.request(subject, probe, { timeout: timeoutMs });
+      return true;
+    } catch (error) {
+      if (isNoRespondersError(error)) return false;
+      if (isTimeoutError(error)) return true;
+      return undefined;
     }
   }
 

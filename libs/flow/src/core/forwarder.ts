@@ -1,0 +1,211 @@
+import { BrokerCounters } from './broker-counters';
+import { Fifo } from './fifo';
+import { asFlowError } from './error-reply';
+import { FlowError, OverloadedError, TimeoutError } from './errors';
+import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
+import { Key } from './key';
+import { ResolvedBrokerOptions } from './options';
+import { PendingTable } from './pending';
+
+/** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
+export const ACK_PATIENCE = 8;
+
+/** How many given-up forwards are remembered for late ACKs. */
+const GIVEN_UP_MEMORY = 4096;
+
+/** What the forwarder needs from its broker. */
+export interface ForwarderHost {
+  readonly options: ResolvedBrokerOptions;
+  readonly counters: BrokerCounters;
+  readonly allocate: Allocate;
+  send(subject: string, frame: Uint8Array): void;
+  /** Routes a message again, by the broker's current view of the ring. */
+  route(msg: MsgPayload): void;
+  drop(msg: MsgPayload, error: FlowError): void;
+  /** Removes a ring position; true when it was a member. */
+  suspect(key: Key): boolean;
+  /** Puts back a ring position that proved alive after being suspected. */
+  readmit(key: Key): void;
+  /** Whether a ring position's node subject still has a subscriber (see PubSub.hasSubscribers). */
+  probe(key: Key): Promise<boolean | undefined>;
+  reportError(error: FlowError): void;
+}
+
+/**
+ * Acknowledged forwarding (PROTOCOL.md, "Routing"): sends FWD to the owner,
+ * waits for its ACK, and when none comes suspects the owner and routes the
+ * message again, to the next owner.
+ *
+ * Flow control: at most `maxInFlightForwards` forwards await their ACK.
+ * Beyond that, messages wait here in arrival order (at most
+ * `maxQueuedMessages`, then they are dropped with an OverloadedError) and
+ * go out as ACKs come back. The window keeps the owners' queues, and so the
+ * ACK delay, bounded; waiting in order keeps each key's order.
+ *
+ * One deviation from Go flow, against false suspicion: a missing ACK is not
+ * proof of death, since under a backlog the ACK queues behind other traffic,
+ * and suspecting a healthy owner splits its keys. After an ackTimeout
+ * without the ACK the forward keeps waiting, up to ACK_PATIENCE
+ * ackTimeouts in all, while the owner shows signs of life: ACKs for other
+ * forwards, or a subscriber on its node subject (the transport's probe;
+ * a crashed broker's subscriptions vanish with its connection). An owner
+ * that shows neither is suspected at once, as in Go flow.
+ */
+export class Forwarder {
+  private readonly pending: PendingTable<void>;
+  /** Messages waiting for a free slot in the window, oldest first. */
+  private readonly waiting = new Fifo<MsgPayload>();
+  private releasing = false;
+  /** When each ring position last acknowledged one of our forwards (clock time, by key text). */
+  private readonly lastHeard = new Map<string, number>();
+  /**
+   * Forwards given up on, by id, with their owner: an ACK that arrives after
+   * all proves the owner alive, and it is re-admitted at once instead of
+   * waiting for stabilization. Bounded; the oldest entries go first.
+   */
+  private readonly givenUp = new Map<number, Key>();
+  /** One probe per owner at a time, shared by all its overdue forwards. */
+  private readonly probes = new Map<string, Promise<boolean | undefined>>();
+  /** Settles a forward whose owner the probe found gone. */
+  private readonly ownerGone = new TimeoutError('forward (owner gone)', 0);
+
+  constructor(private readonly host: ForwarderHost) {
+    const { clock, maxInFlightForwards, ackTimeout } = host.options;
+    this.pending = new PendingTable(clock, 'maxInFlightForwards', maxInFlightForwards, ackTimeout);
+  }
+
+  /** Forwards awaiting their ACK or a free slot. */
+  get inFlight(): number {
+    return this.pending.size + this.waiting.length;
+  }
+
+  forward(msg: MsgPayload, owner: Key, nextId: () => number): void {
+    const { maxInFlightForwards, maxQueuedMessages } = this.host.options;
+    // Behind waiting messages unless this is one of them being released.
+    if (this.pending.size >= maxInFlightForwards || (this.waiting.length > 0 && !this.releasing)) {
+      if (this.waiting.length >= maxQueuedMessages) {
+        this.host.drop(msg, new OverloadedError('maxQueuedMessages (forwards waiting for the window)', maxQueuedMessages));
+      } else {
+        this.waiting.push(msg);
+      }
+      return;
+    }
+    const id = nextId();
+    if (!this.awaitAck(id, msg, owner, this.host.options.clock.now())) return;
+    this.host.counters.forwarded++;
+    const frame = encodeFrame({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, this.host.allocate);
+    this.host.send(`${this.host.options.clique}.${owner}`, frame);
+  }
+
+  /** An ACK arrived; true when it answered one of our forwards in time. */
+  onAck(id: number): boolean {
+    if (this.pending.resolve(id, undefined)) return true;
+    const owner = this.givenUp.get(id);
+    if (owner !== undefined) {
+      this.givenUp.delete(id);
+      this.lastHeard.set(owner.toString(), this.host.options.clock.now());
+      this.host.readmit(owner);
+    }
+    return false;
+  }
+
+  /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
+  heardWithin(key: Key, ms: number): boolean {
+    const heard = this.lastHeard.get(key.toString());
+    return heard !== undefined && this.host.options.clock.now() - heard < ms;
+  }
+
+  drained(): Promise<void> {
+    return this.pending.drained();
+  }
+
+  /** Drops everything waiting and fails everything in flight with `error` (on close). */
+  failAll(error: FlowError): void {
+    for (let msg = this.waiting.shift(); msg !== undefined; msg = this.waiting.shift()) this.host.drop(msg, error);
+    this.pending.failAll(error);
+  }
+
+  /** A slot came free: send the oldest waiting messages, routed by the current view. */
+  private release(): void {
+    if (this.releasing) return;
+    const { maxInFlightForwards } = this.host.options;
+    this.releasing = true;
+    try {
+      while (this.pending.size < maxInFlightForwards) {
+        const msg = this.waiting.shift();
+        if (msg === undefined) return;
+        this.host.route(msg);
+      }
+    } finally {
+      this.releasing = false;
+    }
+  }
+
+  private awaitAck(id: number, msg: MsgPayload, owner: Key, sentAt: number): boolean {
+    const { ackTimeout, clock } = this.host.options;
+    try {
+      this.pending.add(
+        id,
+        ackTimeout,
+        () => new TimeoutError('forward', ackTimeout, msg.stream),
+        (error) => {
+          if (error === undefined) this.lastHeard.set(owner.toString(), clock.now());
+          else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
+          else if (error instanceof TimeoutError) this.onOverdue(id, msg, owner, sentAt);
+          else this.host.drop(msg, error);
+          if (this.waiting.length > 0) this.release();
+        },
+      );
+      return true;
+    } catch (error) {
+      this.host.drop(msg, asFlowError(error, 'forward'));
+      return false;
+    }
+  }
+
+  /** The ACK is an ackTimeout late: keep waiting while the owner looks alive. */
+  private onOverdue(id: number, msg: MsgPayload, owner: Key, sentAt: number): void {
+    const { ackTimeout, clock } = this.host.options;
+    const waited = clock.now() - sentAt;
+    if (waited >= ACK_PATIENCE * ackTimeout) return this.giveUp(id, msg, owner, waited);
+    if (this.heardWithin(owner, ackTimeout)) {
+      this.awaitAck(id, msg, owner, sentAt);
+      return;
+    }
+    // Keep the forward pending while the probe runs, so an ACK on the way still counts.
+    if (!this.awaitAck(id, msg, owner, sentAt)) return;
+    void this.probe(owner).then((alive) => {
+      if (alive !== true) this.pending.fail(id, this.ownerGone);
+    });
+  }
+
+  private probe(owner: Key): Promise<boolean | undefined> {
+    const text = owner.toString();
+    let probe = this.probes.get(text);
+    if (probe === undefined) {
+      probe = this.host.probe(owner).then(
+        (alive) => alive,
+        () => undefined,
+      );
+      this.probes.set(text, probe);
+      void probe.finally(() => this.probes.delete(text));
+    }
+    return probe;
+  }
+
+  /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
+  private giveUp(id: number, msg: MsgPayload, owner: Key, silentMs: number): void {
+    const { counters } = this.host;
+    this.givenUp.set(id, owner);
+    if (this.givenUp.size > GIVEN_UP_MEMORY) this.givenUp.delete(this.givenUp.keys().next().value!);
+    counters.timedOut++;
+    counters.retried++;
+    this.lastHeard.delete(owner.toString());
+    if (this.host.suspect(owner)) {
+      this.host.reportError(
+        new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs),
+      );
+    }
+    this.host.route(msg);
+  }
+}
