@@ -1,0 +1,338 @@
+/**
+ * Flow core on a real nats-server against raw nats.js, each side in its own
+ * processes, measured in one run.
+ *
+ *   npx ts-node --transpile-only bench/nats-core.bench.ts [messages] [--profile] [--await-each]
+ *
+ * (a) raw nats.js: 1 publisher process, 3 queue-subscriber processes.
+ * (b) Flow core: 1 publisher-only broker process (Broker.publish with one of
+ *     10,000 partition keys per message), 3 handler broker processes with the
+ *     default options (about 2/3 of the messages are forwarded to their owner).
+ *
+ * Both publish `messages` 256-byte payloads, in two modes:
+ * - flushed: the publisher awaits a flush every 5,000 messages, so that the
+ *   server is not overrun; nothing else holds it back.
+ * - paced: in addition, at most WINDOW messages are outstanding (published
+ *   and not yet received or handled): the parent relays the receivers'
+ *   progress to the publisher. This is the rate a clique sustains.
+ * End to end = first publish until every message has been received (raw) or
+ * handled (Flow) once, across processes on one clock; duplicates are counted
+ * apart. Printed, never asserted;
+ * DESIGN.md's target is (b)/(a) >= 0.35.
+ *
+ * The Flow publisher awaits each batch's publish() promises together;
+ * --await-each awaits every publish() instead (see PublishPlan.awaitEach).
+ * --profile runs the first Flow broker and the Flow publisher under
+ * `node --cpu-prof` and prints their top self-time functions and files.
+ *
+ * It starts its own nats-server on a free loopback port and stops it, and
+ * every worker, by PID.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS } from '../libs/flow/src/core/options';
+import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
+import { BenchProcess } from './support/bench-process';
+import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
+import { summarizeProfile } from './support/cpu-profile';
+
+const MESSAGES = Math.min(Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300_000), 5_000_000);
+const PROFILE = process.argv.includes('--profile');
+/**
+ * Outstanding messages in paced mode; FLOW_BENCH_WINDOW overrides. Beyond
+ * about 15,000, a 3-broker clique on 2 cores queues its ACKs past the 500 ms
+ * ackTimeout: forwards are retried and members suspected.
+ */
+const WINDOW = Number(process.env.FLOW_BENCH_WINDOW ?? 10_000);
+const BASE_PLAN: Omit<PublishPlan, 'window'> = {
+  payloadBytes: 256,
+  batch: 5_000,
+  keys: 10_000,
+  maxMs: 120_000,
+  awaitEach: process.argv.includes('--await-each'),
+};
+const MODES = [
+  { mode: 'flushed', window: undefined },
+  { mode: 'paced', window: WINDOW },
+] as const;
+const SUBJECT = 'orders';
+/** A run ends when every message has arrived, or when nothing has arrived for this long (drops). */
+const STALL_MS = 10_000;
+const MAX_WAIT_MS = 180_000;
+const MIB = 1024 * 1024;
+/** USER_HZ of /proc/<pid>/stat: 100 on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+type Stats = WorkerStats & { seen: Uint8Array };
+
+interface RunResult {
+  name: string;
+  mode: string;
+  published: number;
+  publishMs: number;
+  received: number;
+  distinct: number;
+  elapsedMs: number;
+  forwarded: number | undefined;
+  retried: number | undefined;
+  /** Ring members each broker knew at the end (Flow). */
+  members: (number | undefined)[];
+  receivers: WorkerStats[];
+  publisher: WorkerStats;
+  slowConsumers: number;
+  /** CPU seconds spent during the run by the receivers together, the publisher and nats-server. */
+  cpu: { receivers: number; publisher: number; server: number };
+}
+
+async function launch(
+  label: string,
+  role: BenchRole,
+  server: NatsServer,
+  spawned: BenchProcess[],
+  nodeFlags: readonly string[],
+): Promise<BenchProcess> {
+  const worker = await BenchProcess.spawn(label, nodeFlags);
+  spawned.push(worker);
+  await worker.call({
+    type: 'start',
+    config: { role, servers: server.url, subject: SUBJECT, queue: 'bench', nodeName: label, messages: MESSAGES },
+  });
+  return worker;
+}
+
+/**
+ * Resolves once the receivers' distinct counts add up to `total`, or once
+ * their sum has not moved for STALL_MS. The sum can exceed the union when
+ * two brokers handled the same message: collectStats() then waits for the rest.
+ */
+async function awaitReceivers(receivers: readonly BenchProcess[], total: number): Promise<void> {
+  const started = Date.now();
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const sum = receivers.reduce((n, r) => n + r.distinct, 0);
+    if (sum >= total) return;
+    if (sum !== last) {
+      last = sum;
+      lastChange = Date.now();
+    }
+    if (Date.now() - lastChange > STALL_MS || Date.now() - started > MAX_WAIT_MS) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * The receivers' final stats and how many distinct messages they took
+ * together; polls until that union reaches `total` or stops growing for
+ * STALL_MS (only duplicates across brokers make it lag the sum).
+ */
+async function collectStats(receivers: readonly BenchProcess[], total: number): Promise<{ stats: Stats[]; union: number }> {
+  let lastUnion = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const stats = await Promise.all(receivers.map((r) => r.call<Stats>({ type: 'stats' })));
+    const seen = new Uint8Array(MESSAGES);
+    for (const s of stats) for (let i = 0; i < MESSAGES; i++) seen[i] |= s.seen[i]!;
+    const union = seen.reduce((n, v) => n + (v === 0 ? 0 : 1), 0);
+    if (union !== lastUnion) {
+      lastUnion = union;
+      lastChange = Date.now();
+    }
+    if (union >= total || Date.now() - lastChange > STALL_MS) return { stats, union };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Polls the brokers until each knows all 3 x virtual-nodes members (bounded). */
+async function awaitRing(brokers: readonly BenchProcess[]): Promise<void> {
+  const expected = brokers.length * DEFAULTS.virtualNodes;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const members = (await Promise.all(brokers.map((b) => b.call<Stats>({ type: 'stats' })))).map((s) => s.members);
+    if (members.every((m) => m === expected)) return;
+    if (Date.now() > deadline) throw new Error(`ring did not converge to ${expected} members: ${members.join('/')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** utime + stime of a process from /proc (Linux), in seconds; NaN elsewhere. */
+function processCpuSeconds(pid: number): number {
+  try {
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function countSlowConsumers(server: NatsServer): number {
+  return (server.logs().match(/Slow Consumer/gi) ?? []).length;
+}
+
+async function run(
+  name: string,
+  server: NatsServer,
+  roles: { receiver: BenchRole; publisher: BenchRole },
+  mode: (typeof MODES)[number],
+  profileDir: string | undefined,
+): Promise<RunResult> {
+  const spawned: BenchProcess[] = [];
+  const profile = (what: string): string[] =>
+    profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, what)];
+  try {
+    const receivers = await Promise.all(
+      [1, 2, 3].map((i) =>
+        launch(`${roles.receiver}-${i}`, roles.receiver, server, spawned, i === 1 ? profile('receiver') : []),
+      ),
+    );
+    const publisher = await launch(roles.publisher, roles.publisher, server, spawned, profile('publisher'));
+    if (roles.receiver === 'flow-broker') await awaitRing(receivers);
+    if (mode.window !== undefined) {
+      const relay = (): void => publisher.sendCredit(receivers.reduce((n, r) => n + r.distinct, 0));
+      for (const receiver of receivers) receiver.onProgress = relay;
+    }
+    const slowBefore = countSlowConsumers(server);
+    const cpuBefore = await Promise.all([...receivers, publisher].map((w) => w.call<Stats>({ type: 'stats' })));
+    const serverCpuBefore = processCpuSeconds(server.pid);
+
+    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window };
+    const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
+    await awaitReceivers(receivers, report.published);
+    const { stats, union } = await collectStats(receivers, report.published);
+    const publisherStats = await publisher.call<Stats>({ type: 'stats' });
+    const serverCpu = processCpuSeconds(server.pid) - serverCpuBefore;
+    const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
+    const counters = stats.map((s) => s.counters);
+    const sum = (field: string): number | undefined =>
+      counters[0] === undefined ? undefined : counters.reduce((n, c) => n + (c?.[field] ?? 0), 0);
+    return {
+      name,
+      mode: mode.window === undefined ? mode.mode : `${mode.mode} (${mode.window.toLocaleString('en')})`,
+      published: report.published,
+      publishMs: report.lastAt - report.firstAt,
+      received: stats.reduce((n, s) => n + s.count, 0),
+      distinct: union,
+      elapsedMs: Math.max(...stats.map((s) => s.lastNewAt)) - report.firstAt,
+      forwarded: sum('forwarded'),
+      retried: sum('retried'),
+      members: stats.map((s) => s.members),
+      receivers: stats.map(({ seen: _seen, ...rest }) => rest),
+      publisher: publisherStats,
+      slowConsumers: countSlowConsumers(server) - slowBefore,
+      cpu: {
+        receivers: stats.reduce((n, s, i) => n + cpuOf(s, i), 0),
+        publisher: cpuOf(publisherStats, stats.length),
+        server: serverCpu,
+      },
+    };
+  } finally {
+    await Promise.all(spawned.map((w) => w.exit()));
+  }
+}
+
+function rate(r: RunResult): number {
+  return (r.distinct / r.elapsedMs) * 1000;
+}
+
+function printResults(results: RunResult[]): void {
+  const mib = (bytes: number): string => (bytes / MIB).toFixed(0);
+  const header = [
+    'run', 'mode', 'published', 'pub ms', 'received', 'distinct', 'e2e ms', 'msgs/s', 'fwd', 'retried',
+    'ring at end', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
+  ];
+  const rows = results.map((r) => [
+    r.name,
+    r.mode,
+    r.published.toLocaleString('en'),
+    r.publishMs.toFixed(0),
+    r.received.toLocaleString('en'),
+    r.distinct.toLocaleString('en'),
+    r.elapsedMs.toFixed(0),
+    Math.round(rate(r)).toLocaleString('en'),
+    r.forwarded === undefined ? '-' : `${((100 * r.forwarded) / Math.max(r.received, 1)).toFixed(1)} %`,
+    r.retried === undefined ? '-' : String(r.retried),
+    r.members[0] === undefined ? '-' : r.members.join('/'),
+    String(r.slowConsumers),
+    r.receivers.map((s) => mib(s.rssBytes)).join('/'),
+    mib(r.publisher.rssBytes),
+    [r.cpu.receivers, r.cpu.publisher, r.cpu.server].map((s) => s.toFixed(1)).join('/'),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  console.log('');
+  for (const { mode } of MODES) {
+    const [raw, flow] = results.filter((r) => r.mode.startsWith(mode));
+    if (raw !== undefined && flow !== undefined) {
+      const cpuPerMessage = (r: RunResult): number => ((r.cpu.receivers + r.cpu.publisher + r.cpu.server) * 1e6) / r.distinct;
+      console.log(
+        `Flow / raw nats.js, ${mode}: msgs/s end to end ${(rate(flow) / rate(raw)).toFixed(3)} (target >= 0.35); ` +
+          `CPU per message, all processes: ${cpuPerMessage(flow).toFixed(1)} µs / ${cpuPerMessage(raw).toFixed(1)} µs ` +
+          `= ${(cpuPerMessage(flow) / cpuPerMessage(raw)).toFixed(2)} x`,
+      );
+    }
+  }
+  for (const r of results) {
+    const lost = r.published - r.distinct;
+    const errors = [...r.receivers, r.publisher].map((s) => s.errors).filter((e) => Object.keys(e).length > 0);
+    if (lost > 0 || r.received !== r.distinct || errors.length > 0) {
+      console.log(
+        `${r.name}, ${r.mode}: ${lost} never received, ${r.received - r.distinct} duplicates, ` +
+          `errors ${JSON.stringify(errors)}`,
+      );
+    }
+  }
+  console.log(
+    `${MESSAGES.toLocaleString('en')} messages of ${BASE_PLAN.payloadBytes} bytes, flush every ` +
+      `${BASE_PLAN.batch.toLocaleString('en')}, ${BASE_PLAN.keys.toLocaleString('en')} partition keys (Flow)` +
+      `${BASE_PLAN.awaitEach ? ', each publish awaited' : ''}; node ${process.version}`,
+  );
+}
+
+function printProfile(dir: string, label: string): void {
+  const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.cpuprofile')) : undefined;
+  if (file === undefined) {
+    console.log(`\nno CPU profile of ${label} was written`);
+    return;
+  }
+  const { functions, files, busyMs } = summarizeProfile(join(dir, file));
+  console.log(`\nCPU profile of ${label}: ${busyMs.toFixed(0)} ms busy. Top self time by function:`);
+  for (const f of functions.slice(0, 25)) console.log(`  ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.frame}`);
+  console.log('By file:');
+  for (const f of files.slice(0, 15)) console.log(`  ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.frame}`);
+}
+
+async function main(): Promise<void> {
+  const server = await startNatsServer();
+  const profileRoot = PROFILE ? mkdtempSync(join(tmpdir(), 'flow-bench-prof-')) : undefined;
+  try {
+    const results: RunResult[] = [];
+    for (const mode of MODES) {
+      const profileDir = profileRoot === undefined ? undefined : join(profileRoot, mode.mode);
+      const raw = { receiver: 'raw-subscriber', publisher: 'raw-publisher' } as const;
+      const flow = { receiver: 'flow-broker', publisher: 'flow-publisher' } as const;
+      results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, undefined));
+      results.push(await run('(b) Flow core, 3 brokers, keyed', server, flow, mode, profileDir));
+    }
+    printResults(results);
+    if (profileRoot !== undefined) {
+      for (const { mode } of MODES) {
+        printProfile(join(profileRoot, mode, 'receiver'), `flow-broker-1 (${mode})`);
+        printProfile(join(profileRoot, mode, 'publisher'), `flow-publisher (${mode})`);
+      }
+    }
+  } finally {
+    await server.stop();
+    if (profileRoot !== undefined) rmSync(profileRoot, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
