@@ -1,0 +1,59 @@
+import { BadRequestException, Controller, UsePipes, ValidationPipe } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { FlowBrokerHost, FlowContext, RequestHandler, StreamHandler } from '../../../libs/flow/src';
+import { BalanceQueryDto } from './dto/balance-query.dto';
+import { BalanceReply } from './dto/balance-reply';
+import { LedgerCommandDto } from './dto/ledger-command.dto';
+import { LedgerStore } from './ledger.store';
+import { LedgerStream } from './ledger.streams';
+
+/**
+ * The ledger's Flow handlers. Each runs on the node that owns the account,
+ * one command of an account at a time. Payloads are validated (unknown fields
+ * are refused too): an invalid command is reported to the node's `onError`
+ * and counted by Flow; an invalid query gets an HTTP_400 error reply that
+ * carries the validation messages.
+ */
+@Controller()
+@UsePipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }))
+export class LedgerController {
+  readonly #node: string;
+
+  constructor(
+    private readonly store: LedgerStore,
+    host: FlowBrokerHost,
+  ) {
+    this.#node = host.options.broker.nodeKey.toString();
+  }
+
+  @StreamHandler(LedgerStream.Deposit)
+  deposit(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): void {
+    assertRoutedBy(command.accountId, context);
+    this.store.apply('deposit', command);
+  }
+
+  @StreamHandler(LedgerStream.Withdraw)
+  withdraw(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): void {
+    assertRoutedBy(command.accountId, context);
+    this.store.apply('withdraw', command);
+  }
+
+  @RequestHandler(LedgerStream.Balance)
+  balance(@Payload() query: BalanceQueryDto, @Ctx() context: FlowContext): BalanceReply {
+    assertRoutedBy(query.accountId, context);
+    const { balance, applied } = this.store.balanceOf(query.accountId);
+    return { accountId: query.accountId, balance, node: this.#node, applied };
+  }
+}
+
+/**
+ * The partition key decides which node handles a message. One published under
+ * another key would land on a node that does not own the account and split its
+ * balance across nodes, so it is refused.
+ */
+function assertRoutedBy(accountId: string, context: FlowContext): void {
+  const key = context.getPartitionKey();
+  if (key !== accountId) {
+    throw new BadRequestException(`partition key "${key}" must equal accountId "${accountId}"`);
+  }
+}
