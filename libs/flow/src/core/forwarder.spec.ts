@@ -1,0 +1,142 @@
+import { createMemoryClique, MemoryClique, waitFor } from '../testing';
+import { Broker } from './broker';
+import { decodeFrame, FrameType } from './frame';
+import { MemoryPubSub } from './memory-pubsub';
+
+const ACK_TIMEOUT = 40;
+const text = new TextEncoder();
+const fromUtf8 = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** True for a delivery that carries an ACK frame. */
+function isAck(data: Uint8Array): boolean {
+  try {
+    return decodeFrame(data).type === FrameType.Ack;
+  } catch {
+    return false;
+  }
+}
+
+describe('acknowledged forwarding', () => {
+  let clique: MemoryClique | undefined;
+  afterEach(async () => {
+    await clique?.close();
+    clique = undefined;
+  });
+
+  async function twoHandlersAndAPublisher(
+    handled: string[],
+    options: { maxInFlightForwards?: number } = {},
+    wrap?: (connection: MemoryPubSub) => void,
+  ): Promise<{ publisher: Broker; members: Broker[] }> {
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 8, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, ...options },
+      setup: (broker, i) => {
+        if (i === 2) return undefined;
+        return broker.handle('orders', (d) => {
+          handled.push(fromUtf8(d.data));
+        });
+      },
+      start: false,
+    });
+    clique.connections.forEach((connection) => wrap?.(connection));
+    for (const broker of clique.brokers) await broker.start();
+    await clique.converged();
+    return { publisher: clique.brokers[2], members: clique.brokers.slice(0, 2) };
+  }
+
+  it('keeps waiting for a late ACK while the owner is still subscribed, and suspects nobody', async () => {
+    const handled: string[] = [];
+    const { publisher, members } = await twoHandlersAndAPublisher(handled);
+    // Every ACK arrives three ackTimeouts late: a slow owner, not a dead one.
+    clique!.bus.setFault((delivery) => (isAck(delivery.data) ? { delayMs: 3 * ACK_TIMEOUT } : 'deliver'));
+    const suspected: string[] = [];
+    members.forEach((m) => m.on('suspected', (key) => suspected.push(String(key))));
+
+    for (let i = 0; i < 40; i++) await publisher.publish('orders', text.encode(`m${i}`), { key: `k${i}` });
+    await waitFor(() => handled.length >= 40 && members.every((m) => m.counters.acked === m.counters.forwarded), {
+      bus: clique!.bus,
+      timeoutMs: 5_000,
+    });
+
+    expect(handled.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `m${i}`).sort());
+    expect(suspected).toEqual([]);
+    expect(members.map((m) => m.counters.retried)).toEqual([0, 0]);
+    expect(members.reduce((sum, m) => sum + m.counters.forwarded, 0)).toBeGreaterThan(0);
+  });
+
+  it('suspects an owner whose node subjects lost their subscriber after one ackTimeout, and re-routes', async () => {
+    const handled: string[] = [];
+    const { publisher, members } = await twoHandlersAndAPublisher(handled);
+    const [survivor, victim] = members;
+    const victimPositions = new Set(victim.snapshot().positions.map(String));
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => victimPositions.has(String(survivor.ownerOf(k))));
+    clique!.crash(1);
+
+    const started = Date.now();
+    for (const key of keys) await publisher.publish('orders', text.encode(key), { key });
+    await waitFor(() => survivor.counters.handled >= keys.length, { bus: clique!.bus, timeoutMs: 5_000 });
+
+    // Only the messages that reached the survivor count; the victim's share of the stream is gone with it.
+    const viaSurvivor = survivor.counters.received;
+    expect(survivor.counters.handled).toBe(viaSurvivor);
+    expect(survivor.counters.retried).toBeGreaterThan(0);
+    const survivorPositions = new Set(survivor.snapshot().positions.map(String));
+    expect(keys.filter((k) => !survivorPositions.has(String(survivor.ownerOf(k))))).toEqual([]);
+    // Detection needs the probe, not the patience limit (8 ackTimeouts).
+    expect(Date.now() - started).toBeLessThan(8 * ACK_TIMEOUT + 2_000);
+  });
+
+  it('re-admits an owner given up on when its ACK arrives after all', async () => {
+    const handled: string[] = [];
+    // Without a probe the transport cannot tell slow from dead: Go flow's behaviour applies.
+    const hideProbe = (connection: MemoryPubSub) => {
+      (connection as { hasSubscribers?: unknown }).hasSubscribers = undefined;
+    };
+    const { members } = await twoHandlersAndAPublisher(handled, {}, hideProbe);
+    const [forwarder, owner] = members;
+    const ownerPositions = new Set(owner.snapshot().positions.map(String));
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => ownerPositions.has(String(forwarder.ownerOf(k))))!;
+    const position = forwarder.ownerOf(key)!;
+    // ACKs arrive after the patience limit (8 ackTimeouts): the owner is given up on, then proves alive.
+    clique!.bus.setFault((delivery) => (isAck(delivery.data) ? { delayMs: 10 * ACK_TIMEOUT } : 'deliver'));
+    const suspected = new Promise<string>((resolve) => forwarder.on('suspected', (k) => resolve(String(k))));
+    const readmitted = new Promise<string>((resolve) => forwarder.on('joined', (k) => resolve(String(k))));
+
+    // The queue group alternates between the two members, so one of these two reaches the forwarder.
+    await forwarder.publish('orders', text.encode('late-1'), { key });
+    await forwarder.publish('orders', text.encode('late-2'), { key });
+
+    expect(await suspected).toBe(String(position));
+    expect(await readmitted).toBe(String(position));
+    expect(forwarder.snapshot().members.some((k) => k.equals(position))).toBe(true);
+  });
+
+  it('holds forwards beyond maxInFlightForwards back in order instead of dropping them', async () => {
+    const handled: string[] = [];
+    const { publisher, members } = await twoHandlersAndAPublisher(handled, { maxInFlightForwards: 2 });
+    // What reaches the owner inside FWD frames, in arrival order.
+    const forwarded: number[] = [];
+    clique!.bus.setFault((delivery) => {
+      const frame = isAck(delivery.data) ? undefined : tryDecode(delivery.data);
+      if (frame?.type === FrameType.Fwd) forwarded.push(Number(fromUtf8(frame.msg.data).slice(1)));
+      return 'deliver';
+    });
+    for (let i = 0; i < 300; i++) void publisher.publish('orders', text.encode(`m${i}`), { key: 'one-key' });
+    await waitFor(() => handled.length >= 300, { bus: clique!.bus, timeoutMs: 10_000 });
+
+    expect(members.map((m) => m.counters.dropped)).toEqual([0, 0]);
+    expect(new Set(handled).size).toBe(300);
+    // Half the stream entered through the other member and waited for the window of 2.
+    expect(forwarded).toHaveLength(150);
+    expect(forwarded).toEqual([...forwarded].sort((a, b) => a - b));
+  });
+});
+
+function tryDecode(data: Uint8Array): ReturnType<typeof decodeFrame> | undefined {
+  try {
+    return decodeFrame(data);
+  } catch {
+    return undefined;
+  }
+}
