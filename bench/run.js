@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Runs the benchmarks one after another (never in parallel: they would
+// measure each other). `npm run bench` runs all; `npm run bench -- hash ring`
+// runs those named. Each prints its own table with the ratio against the
+// peer it measures in the same run. Nothing here passes or fails on timing.
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const ALL = ['hash', 'ring', 'balance', 'broker', 'nats-core', 'nest-flow'];
+const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const names = chosen.length > 0 ? chosen : ALL;
+const unknown = names.filter((n) => !ALL.includes(n));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; choose from ${ALL.join(', ')}`);
+  process.exit(2);
+}
+
+const tsNode = path.join(__dirname, '..', 'node_modules', 'ts-node', 'dist', 'bin.js');
+let failed = 0;
+for (const name of names) {
+  console.log(`\n=== bench/${name}.bench.ts`);
+  const run = spawnSync(process.execPath, [tsNode, '--transpile-only', path.join(__dirname, `${name}.bench.ts`)], {
+    stdio: 'inherit',
+    cwd: path.join(__dirname, '..'),
+  });
+  if (run.status !== 0) {
+    failed++;
+    console.error(`bench/${name}.bench.ts exited with ${run.status ?? run.signal}`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
