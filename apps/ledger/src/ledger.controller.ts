@@ -1,6 +1,6 @@
 import { BadRequestException, Controller, UsePipes, ValidationPipe } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { FlowBrokerHost, FlowContext, RequestHandler, StreamHandler } from '../../../libs/flow/src';
+import { FlowContext, RequestHandler, StreamHandler } from '../../../libs/flow/src';
 import { BalanceQueryDto } from './dto/balance-query.dto';
 import { BalanceReply } from './dto/balance-reply';
 import { LedgerCommandDto } from './dto/ledger-command.dto';
@@ -17,14 +17,7 @@ import { LedgerStream } from './ledger.streams';
 @Controller()
 @UsePipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }))
 export class LedgerController {
-  readonly #node: string;
-
-  constructor(
-    private readonly store: LedgerStore,
-    host: FlowBrokerHost,
-  ) {
-    this.#node = host.options.broker.nodeKey.toString();
-  }
+  constructor(private readonly store: LedgerStore) {}
 
   @StreamHandler(LedgerStream.Deposit)
   deposit(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): void {
@@ -42,7 +35,7 @@ export class LedgerController {
   balance(@Payload() query: BalanceQueryDto, @Ctx() context: FlowContext): BalanceReply {
     assertRoutedBy(query.accountId, context);
     const { balance, applied } = this.store.balanceOf(query.accountId);
-    return { accountId: query.accountId, balance, node: this.#node, applied };
+    return { accountId: query.accountId, balance, node: context.getNodeKey(), applied };
   }
 }
 

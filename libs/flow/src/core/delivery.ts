@@ -12,6 +12,8 @@ export interface Delivery {
   readonly slot: number | undefined;
   /** The local ring position that owns the partition (the node key for unkeyed messages). */
   readonly owner: Key;
+  /** The node key of the broker running the handler (one broker holds many positions). */
+  readonly nodeKey: Key;
   readonly clique: string;
   readonly request: boolean;
 }

@@ -86,6 +86,7 @@ export class Dispatcher {
       data: msg.data,
       slot,
       owner,
+      nodeKey: this.host.options.nodeKey,
       clique,
       request: isRequest,
     };

@@ -10,6 +10,7 @@ function delivery(overrides: Partial<Delivery> = {}): Delivery {
     data: new Uint8Array(0),
     slot: 3,
     owner: parseKey('00000000000000ff'),
+    nodeKey: parseKey('d1601808ef7260a1'),
     clique: 'ledger',
     request: false,
     ...overrides,
@@ -27,6 +28,7 @@ describe('FlowContext', () => {
     expect(context.getPartition()).toMatch(/^[0-9a-f]{16}$/);
     expect(context.getSlot()).toBe(3);
     expect(context.getOwner()).toBe('00000000000000ff');
+    expect(context.getNodeKey()).toBe('d1601808ef7260a1');
     expect(context.getClique()).toBe('ledger');
     expect(context.isRequest()).toBe(false);
     expect(context.getArgs()).toEqual([source]);

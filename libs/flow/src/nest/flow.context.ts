@@ -45,6 +45,11 @@ export class FlowContext extends BaseRpcContext<FlowContextArgs> {
     return this.args[0].owner.toString();
   }
 
+  /** The node key (16 hex digits) of the broker running the handler; it holds many ring positions. */
+  getNodeKey(): string {
+    return this.args[0].nodeKey.toString();
+  }
+
   getClique(): string {
     return this.args[0].clique;
   }
