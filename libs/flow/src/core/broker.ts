@@ -4,7 +4,7 @@ import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOption
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
-import { asFlowError, errorReply, parseDetails } from './error-reply';
+import { asFlowError, errorReply } from './error-reply';
 import {
   AbortedError,
   ClosedError,
@@ -12,17 +12,17 @@ import {
   FlowError,
   InvalidOptionError,
   ProtocolError,
-  RemoteError,
   TimeoutError,
 } from './errors';
 import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
-import { PendingTable } from './pending';
+import { PendingReplies } from './pending-replies';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { ringPositions } from './virtual-nodes';
+import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
 
@@ -40,9 +40,9 @@ export interface RingSnapshot {
   readonly joined: boolean;
 }
 
-type State = 'new' | 'starting' | 'started' | 'closing' | 'closed';
+/** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
+type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
 
-const utf8 = new TextEncoder();
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -62,11 +62,11 @@ export class Broker {
   private readonly events: Emitter<BrokerEvents>;
   private readonly dispatcher: Dispatcher;
   private readonly forwarder: Forwarder;
-  private readonly replies: PendingTable<Uint8Array>;
+  private readonly replies: PendingReplies;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
-  private readonly subjectCache = new Map<number, { readonly lo: number; readonly subject: string }>();
+  private readonly nodeSubjects: NodeSubjects;
   private membership: Membership | undefined;
   private joining: Promise<void> | undefined;
   private state: State = 'new';
@@ -84,7 +84,8 @@ export class Broker {
     this.options = resolveBrokerOptions(options);
     this.nodeKey = this.options.nodeKey;
     this.clique = this.options.clique;
-    this.nodeSubject = `${this.clique}.${this.nodeKey}`;
+    this.nodeSubjects = new NodeSubjects(this.clique);
+    this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener')));
     const { clock } = this.options;
     this.forwarder = new Forwarder({
@@ -99,12 +100,7 @@ export class Broker {
       probe: (key) => this.probe(key),
       reportError: (error) => this.reportError(error),
     });
-    this.replies = new PendingTable(
-      clock,
-      'maxPendingRequests',
-      this.options.maxPendingRequests,
-      this.options.requestTimeout,
-    );
+    this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
     this.dispatcher = new Dispatcher({
       options: this.options,
       counters: this.counterValues,
@@ -154,7 +150,7 @@ export class Broker {
   }
 
   request(stream: string, data: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
-    return new Promise<Uint8Array>((resolve, reject) => {
+    try {
       this.assertUsable();
       checkStream(stream);
       const timeout = options.timeout ?? this.options.requestTimeout;
@@ -164,25 +160,17 @@ export class Broker {
       const { signal } = options;
       if (signal?.aborted) throw new AbortedError(`request on "${stream}"`, signal.reason);
       const id = this.nextId();
-      const onAbort = () => this.replies.fail(id, new AbortedError(`request on "${stream}"`, signal?.reason));
-      this.replies.add(
-        id,
-        timeout,
-        () => new TimeoutError('request', timeout, stream),
-        (error, reply) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (error === undefined) resolve(reply!);
-          else reject(error instanceof RemoteError ? new RemoteError(error.code, error.message, error.details, stream) : error);
-        },
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const reply = this.replies.await(id, stream, timeout, signal);
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
       try {
         this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
       } catch (error) {
         this.replies.fail(id, asFlowError(error, 'publish'));
       }
-    });
+      return reply;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** The position that owns `partitionKey` in this broker's view; undefined until joined. */
@@ -232,20 +220,36 @@ export class Broker {
   async shutdown(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout ?? 10_000;
     if (this.closed !== undefined || this.state === 'new') return this.close();
-    this.state = 'closing';
+    this.state = 'draining';
     this.membership?.leave();
-    for (const subscription of this.streamSubscriptions.values()) subscription.unsubscribe();
-    this.streamSubscriptions.clear();
     const { clock } = this.options;
     let timer: unknown;
     const expired = new Promise<boolean>((resolve) => {
       timer = clock.setTimeout(() => resolve(true), timeout);
     });
-    const drained = this.drain().then(() => false);
+    // Messages the transport already holds for us are still ours to route; a
+    // forward that reaches us before its sender saw our LEAV is handled here.
+    const drained = this.drainStreams()
+      .then(() => this.drain())
+      .then(() => false);
     const timedOut = await Promise.race([drained, expired]);
     clock.clearTimeout(timer);
     await this.close();
     if (timedOut) throw new TimeoutError('shutdown', timeout);
+  }
+
+  private async drainStreams(): Promise<void> {
+    const subscriptions = [...this.streamSubscriptions.values()];
+    this.streamSubscriptions.clear();
+    await Promise.all(
+      subscriptions.map((subscription) => {
+        if (subscription.drain === undefined) {
+          subscription.unsubscribe();
+          return undefined;
+        }
+        return subscription.drain().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream')));
+      }),
+    );
   }
 
   /** Handlers idle and no forward awaiting its ACK; a forward that times out re-routes, so loop. */
@@ -284,7 +288,9 @@ export class Broker {
       throw new InvalidOptionError('stream', 'must not be a node subject of the clique', stream);
     }
     if (this.dispatcher.kindOf(stream) !== undefined) throw new InvalidOptionError('stream', 'already has a handler', stream);
-    if (this.state === 'closing' || this.state === 'closed') return Promise.reject(new ClosedError());
+    if (this.state === 'draining' || this.state === 'closing' || this.state === 'closed') {
+      return Promise.reject(new ClosedError());
+    }
     this.dispatcher.add(stream, entry);
     if (this.state !== 'started') return Promise.resolve();
     if (this.membership === undefined) return this.join();
@@ -381,14 +387,16 @@ export class Broker {
     switch (frame.type) {
       case FrameType.Ack:
         if (this.forwarder.onAck(frame.id)) this.counterValues.acked++;
-        else this.replies.resolve(frame.id, frame.data);
+        else this.replies.onAck(frame);
         return;
       case FrameType.Err:
-        this.replies.fail(frame.id, new RemoteError(frame.code, frame.message, parseDetails(frame.details)));
+        this.replies.onErr(frame);
         return;
       case FrameType.Fwd:
+        // Closing: no ACK, so the sender routes the message to the next owner.
+        if (!this.isRouting()) return;
         // Acknowledge on receipt, as Go flow does, then route by our own view.
-        this.send(this.nodeSubjectOf(frame.ackTo), encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
+        this.send(this.nodeSubjects.of(frame.ackTo), encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
         if (this.membership !== undefined) this.route(frame.msg);
         else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
@@ -406,7 +414,7 @@ export class Broker {
   /** Sends the message to its owner, or runs it here when this broker owns it. */
   private route(msg: MsgPayload): void {
     const membership = this.membership;
-    if (membership === undefined || this.state !== 'started') {
+    if (membership === undefined || !this.isRouting()) {
       this.drop(msg, new ClosedError());
       return;
     }
@@ -437,21 +445,7 @@ export class Broker {
   private probe(key: Key): Promise<boolean | undefined> {
     if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
     const ping = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
-    return this.pubsub.hasSubscribers(this.nodeSubjectOf(key), ping, this.options.ackTimeout);
-  }
-
-  /**
-   * `<clique>.<key>`, cached by the key's high half: an ACK goes out per
-   * forwarded message, to one of a handful of senders, and each decoded FWD
-   * brings a fresh Key whose hex would otherwise be rebuilt every time.
-   */
-  private nodeSubjectOf(key: Key): string {
-    const cached = this.subjectCache.get(key.hi);
-    if (cached !== undefined && cached.lo === key.lo) return cached.subject;
-    const subject = `${this.clique}.${key}`;
-    if (this.subjectCache.size >= 4096) this.subjectCache.clear();
-    this.subjectCache.set(key.hi, { lo: key.lo, subject });
-    return subject;
+    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), ping, this.options.ackTimeout);
   }
 
   private decode(data: Uint8Array): Frame | undefined {
@@ -487,28 +481,18 @@ export class Broker {
     if (this.events.hasListeners('error')) this.events.emit('error', error);
   }
 
+  private isRouting(): boolean {
+    return this.state === 'started' || this.state === 'draining';
+  }
+
   private assertUsable(): void {
     if (this.state === 'new' || this.state === 'starting') {
       throw new FlowError(ErrorCode.Closed, 'broker is not started: await start() first');
     }
-    if (this.state !== 'started') throw new ClosedError();
+    if (!this.isRouting()) throw new ClosedError();
   }
 
   private nextId(): number {
     return ++this.lastId;
   }
-}
-
-function checkStream(stream: string): string {
-  if (typeof stream !== 'string' || stream.length === 0 || /[\s*>]/.test(stream)) {
-    throw new InvalidOptionError('stream', 'must be a non-empty NATS subject without spaces or wildcards', stream);
-  }
-  return stream;
-}
-
-function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Array {
-  if (key === undefined) return NO_BYTES;
-  if (typeof key === 'string') return utf8.encode(key);
-  if (key instanceof Uint8Array) return key;
-  throw new InvalidOptionError('key', 'must be a string or a Uint8Array', key);
 }

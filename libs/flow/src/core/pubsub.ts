@@ -20,6 +20,13 @@ export interface Subscription {
   readonly subject: string;
   /** Stops delivery to this subscription. Idempotent. */
   unsubscribe(): void;
+  /**
+   * Optional: stops taking new messages but delivers those the transport
+   * already holds for this subscription, then ends it. On NATS a plain
+   * unsubscribe discards what the server had already sent to a queue member,
+   * so a graceful shutdown drains its stream subscriptions instead.
+   */
+  drain?(): Promise<void>;
 }
 
 /** Connection state as the transport reports it. */

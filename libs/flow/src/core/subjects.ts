@@ -1,0 +1,43 @@
+import { InvalidOptionError } from './errors';
+import { Key } from './key';
+
+const utf8 = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
+const INVALID_SUBJECT = /[\s*>]/;
+
+/** Returns `stream` when it is a usable NATS subject for a stream; throws InvalidOptionError otherwise. */
+export function checkStream(stream: string): string {
+  if (typeof stream !== 'string' || stream.length === 0 || INVALID_SUBJECT.test(stream)) {
+    throw new InvalidOptionError('stream', 'must be a non-empty NATS subject without spaces or wildcards', stream);
+  }
+  return stream;
+}
+
+/** The bytes of a partition key as given to publish/request: UTF-8 for text, as-is for bytes, empty for none. */
+export function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Array {
+  if (key === undefined) return NO_BYTES;
+  if (typeof key === 'string') return utf8.encode(key);
+  if (key instanceof Uint8Array) return key;
+  throw new InvalidOptionError('key', 'must be a string or a Uint8Array', key);
+}
+
+/**
+ * Node subjects `<clique>.<key>`, cached by the key's high half: an ACK goes
+ * out per forwarded message to one of a handful of senders, and each decoded
+ * FWD brings a fresh Key whose hex would otherwise be rebuilt every time.
+ */
+export class NodeSubjects {
+  private readonly cache = new Map<number, { readonly lo: number; readonly subject: string }>();
+
+  constructor(private readonly clique: string) {}
+
+  of(key: Key): string {
+    const cached = this.cache.get(key.hi);
+    if (cached !== undefined && cached.lo === key.lo) return cached.subject;
+    const subject = `${this.clique}.${key}`;
+    // Bounded: a clique has far fewer senders; a flood of foreign keys only costs rebuilds.
+    if (this.cache.size >= 4096) this.cache.clear();
+    this.cache.set(key.hi, { lo: key.lo, subject });
+    return subject;
+  }
+}
