@@ -94,6 +94,16 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     return this.#stopped;
   }
 
+  /**
+   * Resolves once everything published so far has reached the transport's
+   * server (a NATS round trip; immediate work on the embedded bus). Starts
+   * the broker if needed.
+   */
+  async flush(): Promise<void> {
+    await this.start();
+    await this.#pubsub!.flush();
+  }
+
   /** Subscribes to broker events, also before the broker exists; the returned function unsubscribes. */
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
     if (this.#broker !== undefined) return this.#broker.on(event, listener);

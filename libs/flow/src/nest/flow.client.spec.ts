@@ -63,6 +63,14 @@ describe('FlowClient', () => {
     expect(entry).toEqual({ stream: 'events', payload: { n: 1 }, key: '' });
   });
 
+  it('flushes: once flush() resolves, what was published before it has been taken off the bus', async () => {
+    const before = bus.stats.delivered;
+    for (let n = 0; n < 20; n++) void publisher.client.publish('events', { n });
+    await publisher.client.flush();
+    // The embedded bus has dispatched the 20 publishes by then (their handling may still run).
+    expect(bus.stats.delivered - before).toBeGreaterThanOrEqual(20);
+  });
+
   it('sends nothing on send() until subscribed (cold), then emits the reply and completes', async () => {
     const before = seen.entries.length;
     const reply$ = publisher.client.send('echo', { n: 2 });

@@ -90,6 +90,15 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
   }
 
   /**
+   * Resolves once every message published so far has reached the NATS
+   * server. `publish` only hands a message to the connection; a publisher
+   * sending a burst can await this every few thousand messages to pace itself.
+   */
+  flush(): Promise<void> {
+    return this.host.flush();
+  }
+
+  /**
    * Sends a request and resolves to the deserialized reply (or its bytes with
    * `raw`). Rejects with RemoteError when the handler failed (its code,
    * message and details), TimeoutError, or AbortedError.
