@@ -66,7 +66,11 @@ export class Forwarder {
   private readonly givenUp = new Map<number, Key>();
   /** One probe per owner at a time, shared by all its overdue forwards. */
   private readonly probes = new Map<string, Promise<boolean | undefined>>();
-  /** Settles a forward whose owner the probe found gone. */
+  /**
+   * Settle reasons that never leave the forwarder, built once: under a backlog
+   * many forwards go overdue at once, and an Error's stack trace is costly.
+   */
+  private readonly overdue = new TimeoutError('forward', this.host.options.ackTimeout);
   private readonly ownerGone = new TimeoutError('forward (owner gone)', 0);
 
   constructor(private readonly host: ForwarderHost) {
@@ -147,11 +151,11 @@ export class Forwarder {
       this.pending.add(
         id,
         ackTimeout,
-        () => new TimeoutError('forward', ackTimeout, msg.stream),
+        () => this.overdue,
         (error) => {
           if (error === undefined) this.lastHeard.set(owner.toString(), clock.now());
           else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
-          else if (error instanceof TimeoutError) this.onOverdue(id, msg, owner, sentAt);
+          else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);
           else this.host.drop(msg, error);
           if (this.waiting.length > 0) this.release();
         },
