@@ -1,3 +1,4 @@
+import { seq, readSeq, fromUtf8 } from '../testing/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { seededRandom } from '../testing/seeded-random';
@@ -12,14 +13,7 @@ import { keyFromString } from './key';
 const SLOW_TEST_MS = 30_000;
 
 const utf8 = new TextEncoder();
-const fromUtf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-function seq(n: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, n);
-  return bytes;
-}
-const readSeq = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 
 interface Deferred {

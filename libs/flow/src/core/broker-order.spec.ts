@@ -1,3 +1,4 @@
+import { seq, readSeq, fromUtf8 } from '../testing/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { seededRandom } from '../testing/seeded-random';
 import { waitFor } from '../testing/wait-for';
@@ -10,14 +11,7 @@ import { BrokerOptions } from './options';
 /** Runs of thousands of messages: ample for a loaded CI machine, still bounded. */
 const SLOW_TEST_MS = 30_000;
 
-const fromUtf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-function seq(n: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, n);
-  return bytes;
-}
-const readSeq = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
 
 /** An async handler's work: `turns` trips through the macrotask queue, no timers. */
 async function busy(turns: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { seq, readSeq, fromUtf8 } from '../testing/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { seededRandom } from '../testing/seeded-random';
 import { waitFor } from '../testing/wait-for';
@@ -8,15 +9,7 @@ import { keyFromString } from './key';
 const SLOW_TEST_MS = 30_000;
 
 const utf8 = new TextEncoder();
-const fromUtf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-/** A 4-byte big-endian sequence number, and back. */
-function seq(n: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, n);
-  return bytes;
-}
-const readSeq = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
 
 interface Handled {
   seq: number;

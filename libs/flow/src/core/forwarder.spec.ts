@@ -1,3 +1,4 @@
+import { fromUtf8 } from '../testing/sequence';
 import { createMemoryClique, MemoryClique, waitFor } from '../testing';
 import { Broker } from './broker';
 import { decodeFrame, FrameType } from './frame';
@@ -5,7 +6,6 @@ import { MemoryPubSub } from './memory-pubsub';
 
 const ACK_TIMEOUT = 40;
 const text = new TextEncoder();
-const fromUtf8 = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** True for a delivery that carries an ACK frame. */
 function isAck(data: Uint8Array): boolean {
