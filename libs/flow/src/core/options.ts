@@ -33,9 +33,13 @@ export interface BrokerOptions {
   syncPartitions?: number;
   /** Requests awaiting a reply from this broker. Default 10000. */
   maxPendingRequests?: number;
-  /** Forwards awaiting an ACK from their owner. Default 10000. */
+  /** Forwards awaiting an ACK from their owner (the window); more wait in order. Default 10000. */
   maxInFlightForwards?: number;
-  /** Messages accepted for handling but waiting for their turn. Default 100000. */
+  /**
+   * Messages accepted for handling but waiting for their turn, and (a second,
+   * separate bound) forwards waiting for the window; beyond it they are
+   * dropped with an OverloadedError. Default 100000.
+   */
   maxQueuedMessages?: number;
   /** Receives asynchronous errors (malformed input, handler failures, overload). Default: none. */
   onError?: (error: FlowError) => void;
