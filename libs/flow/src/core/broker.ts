@@ -138,6 +138,12 @@ export class Broker {
     await this.pubsub.flush();
   }
 
+  /**
+   * Publishes a message on a message stream. The work is synchronous: the
+   * promise is settled when this returns (rejected for a bad stream or key, or
+   * a closed broker). It does not wait for delivery; a publisher sending a
+   * burst paces itself on the transport's flush(), not on each promise.
+   */
   publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     try {
       this.assertUsable();
@@ -241,15 +247,10 @@ export class Broker {
   private async drainStreams(): Promise<void> {
     const subscriptions = [...this.streamSubscriptions.values()];
     this.streamSubscriptions.clear();
-    await Promise.all(
-      subscriptions.map((subscription) => {
-        if (subscription.drain === undefined) {
-          subscription.unsubscribe();
-          return undefined;
-        }
-        return subscription.drain().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream')));
-      }),
-    );
+    const drain = (subscription: Subscription) =>
+      subscription.drain?.().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream'))) ??
+      subscription.unsubscribe();
+    await Promise.all(subscriptions.map(drain));
   }
 
   /** Handlers idle and no forward awaiting its ACK; a forward that times out re-routes, so loop. */
