@@ -1,9 +1,12 @@
-import { FlowError, TimeoutError } from './errors';
+import { FlowError, OverloadedError, TimeoutError } from './errors';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { RoutingTable } from './routing-table';
+
+/** Remote ring positions a broker keeps at most: 16 brokers at the largest virtualNodes (4096). */
+export const MAX_REMOTE_MEMBERS = 1 << 16;
 
 /** Unanswered PINGs after which a member that is still subscribed (hung, not crashed) is suspected. */
 const MAX_SILENT_ROUNDS = 3;
@@ -149,7 +152,15 @@ export class Membership {
   }
 
   private register(keys: readonly Key[]): void {
-    const admitted = this.removed.size === 0 ? keys : keys.filter((key) => !this.isBanned(key));
+    let admitted = this.removed.size === 0 ? keys : keys.filter((key) => !this.isBanned(key));
+    const room = MAX_REMOTE_MEMBERS - this.table.remoteCount();
+    if (admitted.length > room) {
+      // A frame from the network must not grow the ring without limit: keep what fits, say so.
+      this.host.reportError(
+        new OverloadedError(`ring members (an INFO or JOIN listed ${admitted.length}, room for ${Math.max(0, room)})`, MAX_REMOTE_MEMBERS),
+      );
+      admitted = admitted.slice(0, Math.max(0, room));
+    }
     for (const key of this.table.register(admitted)) this.host.emit('joined', key);
   }
 

@@ -172,3 +172,34 @@ describe('Ring', () => {
     expect(model.length).toBeGreaterThan(100);
   });
 });
+
+describe('Ring.addAll', () => {
+  const randomKeys = (seed: number, n: number): Key[] => {
+    const random = seededRandom(seed);
+    return Array.from({ length: n }, () => new Key((random() * 2 ** 32) >>> 0, (random() * 2 ** 32) >>> 0));
+  };
+
+  it.each([10, 1_000])('ends in the same ring as adding %i keys one by one, and returns only the new ones', (n) => {
+    const existing = randomKeys(7, 50);
+    const incoming = [...randomKeys(8, n), ...existing.slice(0, 10), ...randomKeys(8, 5)]; // repeats and members
+    const one = new Ring();
+    const bulk = new Ring();
+    for (const key of existing) {
+      one.add(key);
+      bulk.add(key);
+    }
+    const addedOne = incoming.filter((key) => one.add(key));
+    const addedBulk = bulk.addAll(incoming);
+
+    expect(bulk.keys().map(String)).toEqual(one.keys().map(String));
+    expect(addedBulk.map(String)).toEqual(addedOne.map(String));
+  });
+
+  it('takes 65,536 keys in one call and keeps them sorted', () => {
+    const ring = new Ring();
+    expect(ring.addAll(randomKeys(9, 65_536))).toHaveLength(65_536);
+    const keys = ring.keys();
+    expect(keys).toHaveLength(65_536);
+    expect(keys.every((key, i) => i === 0 || keys[i - 1].compare(key) < 0)).toBe(true);
+  });
+});

@@ -10,8 +10,11 @@ import type { Key } from './key';
  * O(log n); add and remove are a binary search plus an array splice, which is
  * cheap for rings of thousands of members and keeps lookups allocation-free.
  */
+/** Above this many keys, addAll sorts once instead of splicing each. */
+const BULK_THRESHOLD = 32;
+
 export class Ring {
-  readonly #keys: Key[] = [];
+  #keys: Key[] = [];
 
   get size(): number {
     return this.#keys.length;
@@ -23,6 +26,24 @@ export class Ring {
     if (i < this.#keys.length && this.#keys[i].equals(key)) return false;
     this.#keys.splice(i, 0, key);
     return true;
+  }
+
+  /**
+   * Adds every key not yet a member and returns those, in input order. Many
+   * at once (a JOIN answer lists hundreds) are merged in one sort instead of
+   * one splice each, which would be quadratic.
+   */
+  addAll(keys: readonly Key[]): Key[] {
+    if (keys.length <= BULK_THRESHOLD) return keys.filter((key) => this.add(key));
+    const seen = new Set<string>();
+    const added = keys.filter((key) => {
+      const text = key.toString();
+      if (seen.has(text) || this.has(key)) return false;
+      seen.add(text);
+      return true;
+    });
+    if (added.length > 0) this.#keys = [...this.#keys, ...added].sort((a, b) => a.compare(b));
+    return added;
   }
 
   /** Removes `key`; false when it was not a member. */

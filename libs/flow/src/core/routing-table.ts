@@ -47,11 +47,7 @@ export class RoutingTable {
 
   /** Adds the keys not yet known and returns the remote ones among them, in input order. */
   register(keys: Iterable<Key>): Key[] {
-    const added: Key[] = [];
-    for (const key of keys) {
-      if (this.#ring.add(key)) added.push(key);
-    }
-    return added;
+    return this.#ring.addAll([...keys]);
   }
 
   /** Removes a remote member; false for unknown keys and for local positions. */
