@@ -10,23 +10,15 @@
  */
 import { Key } from '../libs/flow/src/core/key';
 import { Ring } from '../libs/flow/src/core/ring';
+import { seededRandom as seededSource } from '../libs/flow/src/testing/seeded-random';
 
 const SIZES = [3, 100, 1000];
 const LOOKUPS = 1 << 16;
 const WARMUP_MS = 200;
 const MEASURE_MS = 1000;
 
-/** mulberry32, seeded so that runs compare. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
-}
+/** Seeded so that runs compare. */
+const seededRandom = (seed: number): (() => number) => seededSource(seed).next;
 
 /**
  * Runs `pass` (which performs LOOKUPS lookups and returns a checksum) until

@@ -8,7 +8,7 @@ import { Ctx, Payload } from '@nestjs/microservices';
 import { FlowContext, FlowError, StreamHandler } from '../libs/flow/src';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { APP_NAME, closeApps, keysOwnedBy, startFlowApp, type FlowApp } from './support/nest/flow-app';
-import { Gate } from './support/nest/gate';
+import { Gate } from '../libs/flow/src/testing/gate';
 import { Recorder } from './support/nest/recorder';
 import { awaitRing } from './support/nest/ring-waits';
 

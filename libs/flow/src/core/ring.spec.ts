@@ -1,30 +1,12 @@
-import { readFileSync } from 'fs';
-import { resolve } from 'path';
+import { loadGoVectors } from '../testing/go-vectors';
+import { seededRandom as seededSource } from '../testing/seeded-random';
 import { Key, keyFromString, parseKey } from './key';
 import { Ring } from './ring';
 
-interface RingVectors {
-  ring: {
-    nodes: { node: string; key: string }[];
-    owners: { partitionKey: string; partitionHash: string; owner: string }[];
-  };
-}
+const vectors = loadGoVectors();
 
-const vectors: RingVectors = JSON.parse(
-  readFileSync(resolve(__dirname, '../../../..', '../shared/testdata/go-flow-vectors.json'), 'utf8'),
-);
-
-/** mulberry32: a tiny seeded PRNG, so failures reproduce. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
-}
+/** A seeded float source in [0, 1), so failures reproduce. */
+const seededRandom = (seed: number): (() => number) => seededSource(seed).next;
 
 /** The specification, scanned linearly: the first member >= p, else the smallest. */
 function naiveOwner(members: readonly Key[], partition: Key): Key | undefined {

@@ -51,17 +51,7 @@ export class Recorder<T> {
   }
 }
 
-/** A promise with its resolve function exposed, to hold a handler until the spec releases it. */
-export class Gate {
-  readonly opened: Promise<void>;
-  open!: () => void;
-
-  constructor() {
-    this.opened = new Promise((resolve) => {
-      this.open = resolve;
-    });
-  }
-}
+export { Gate } from '../testing/gate';
 
 export interface FlowTestApp {
   readonly name: string;

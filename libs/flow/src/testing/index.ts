@@ -8,3 +8,4 @@ export type { SeededRandom } from './seeded-random';
 export { waitFor } from './wait-for';
 export type { WaitForOptions } from './wait-for';
 export { fromUtf8, readSeq, seq } from './sequence';
+export { Gate } from './gate';
