@@ -19,7 +19,8 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith('.ts') && !name.endsWith('.spec.ts') ? [path] : [];
+    // Specs and their helpers are test code, left out of the build as well (tsconfig.lib.json).
+    return name.endsWith('.ts') && !name.endsWith('.spec.ts') && !name.endsWith('.spec-helper.ts') ? [path] : [];
   });
 }
 
