@@ -76,6 +76,8 @@ export class Broker {
   /** Hot-path frames (MSG, FWD, ACK) are carved from this broker's slab. */
   private readonly slab = new Slab();
   private readonly allocate = (size: number): Uint8Array => this.slab.allocate(size);
+  /** What a liveness probe delivers to a live member: a PING it answers with INFO. Built once. */
+  private readonly probePing: Uint8Array;
 
   constructor(
     private readonly pubsub: PubSub,
@@ -86,12 +88,14 @@ export class Broker {
     this.clique = this.options.clique;
     this.nodeSubjects = new NodeSubjects(this.clique);
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
+    this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener')));
     const { clock } = this.options;
     this.forwarder = new Forwarder({
       options: this.options,
       counters: this.counterValues,
       allocate: this.allocate,
+      nextId: () => this.nextId(),
       send: (subject, frame) => this.send(subject, frame),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
@@ -266,7 +270,6 @@ export class Broker {
     const wasJoined = this.membership !== undefined;
     this.state = 'closing';
     this.membership?.leave();
-    this.membership?.stop();
     for (const subscription of this.streamSubscriptions.values()) subscription.unsubscribe();
     this.streamSubscriptions.clear();
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
@@ -429,7 +432,7 @@ export class Broker {
       this.dispatcher.dispatch(msg, partition, owner, this.clique);
       return;
     }
-    this.forwarder.forward(msg, owner, () => this.nextId());
+    this.forwarder.forward(msg, owner);
   }
 
   /** Gives up on a message: requests get an error reply, messages are counted and reported. */
@@ -439,14 +442,10 @@ export class Broker {
     this.reportError(error);
   }
 
-  /**
-   * Asks the transport whether `key`'s node subject still has a subscriber;
-   * the probe message a live one receives is a harmless PING (it answers INFO).
-   */
+  /** Asks the transport whether `key`'s node subject still has a subscriber (see probePing). */
   private probe(key: Key): Promise<boolean | undefined> {
     if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
-    const ping = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
-    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), ping, this.options.ackTimeout);
+    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout);
   }
 
   private decode(data: Uint8Array): Frame | undefined {

@@ -18,6 +18,8 @@ export interface ForwarderHost {
   readonly options: ResolvedBrokerOptions;
   readonly counters: BrokerCounters;
   readonly allocate: Allocate;
+  /** The broker's id counter: forward ids share one space with requests and pings. */
+  nextId(): number;
   send(subject: string, frame: Uint8Array): void;
   /** Routes a message again, by the broker's current view of the ring. */
   route(msg: MsgPayload): void;
@@ -83,7 +85,7 @@ export class Forwarder {
     return this.pending.size + this.waiting.length;
   }
 
-  forward(msg: MsgPayload, owner: Key, nextId: () => number): void {
+  forward(msg: MsgPayload, owner: Key): void {
     const { maxInFlightForwards, maxQueuedMessages } = this.host.options;
     // Behind waiting messages unless this is one of them being released.
     if (this.pending.size >= maxInFlightForwards || (this.waiting.length > 0 && !this.releasing)) {
@@ -94,7 +96,7 @@ export class Forwarder {
       }
       return;
     }
-    const id = nextId();
+    const id = this.host.nextId();
     if (!this.awaitAck(id, msg, owner, this.host.options.clock.now())) return;
     this.host.counters.forwarded++;
     const frame = encodeFrame({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, this.host.allocate);

@@ -1,5 +1,5 @@
 import { ErrorCode, ProtocolError } from './errors';
-import { decodeFrame, encodeFrame, Frame, FRAME_HEADER_SIZE, FrameType, peekFrameType } from './frame';
+import { decodeFrame, encodeFrame, Frame, FRAME_HEADER_SIZE, FrameType } from './frame';
 import { Key } from './key';
 import { fromHex, loadGoVectors, toHex } from '../testing/go-vectors';
 import { SeededRandom, seededRandom } from '../testing/seeded-random';
@@ -94,9 +94,8 @@ describe('decodeFrame under fuzzing', () => {
     for (let i = 0; i < CASES && failures.length < 5; i++) {
       const input = mutate(random, valid);
       try {
-        const frame = decodeFrame(input);
+        decodeFrame(input);
         decoded++;
-        if (peekFrameType(input) !== frame.type) failures.push(`case ${i}: type ${frame.type} from ${toHex(input)}`);
       } catch (error) {
         if (!(error instanceof ProtocolError) || error.code !== ErrorCode.Protocol) {
           failures.push(`case ${i}: ${String(error)} from ${toHex(input)}`);

@@ -149,37 +149,6 @@ export function encodeFrame(frame: Frame, allocate: Allocate = newBytes): Uint8A
 }
 
 /**
- * Builds a FWD frame around the payload of an already-encoded MSG frame, copying
- * its bytes instead of re-encoding the strings. `msgFrame` must be a frame that
- * decodeFrame accepted as MSG; only its header is checked here.
- */
-export function encodeFwdFromMsg(
-  id: number,
-  ackTo: Key,
-  msgFrame: Uint8Array,
-  allocate: Allocate = newBytes,
-): Uint8Array {
-  checkId(id, FrameType.Fwd);
-  if (msgFrame.length < FRAME_HEADER_SIZE || readU32(msgFrame, 4) !== MSG) {
-    throw new ProtocolError('MSG', `expected an encoded MSG frame, received ${describeType(msgFrame)}`);
-  }
-  const payloadLength = readU32(msgFrame, 8);
-  if (payloadLength > msgFrame.length - FRAME_HEADER_SIZE || payloadLength < MSG_MIN) {
-    throw new ProtocolError('MSG', `payload length ${payloadLength} does not fit the ${msgFrame.length}-byte frame`);
-  }
-  const out = header(FWD, 16 + payloadLength, allocate);
-  writeU64(out, 12, id);
-  ackTo.write(out, 20);
-  out.set(msgFrame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + payloadLength), 28);
-  return out;
-}
-
-/** The type of a frame from its header alone, or undefined if short or unknown. Does not allocate. */
-export function peekFrameType(bytes: Uint8Array): FrameType | undefined {
-  return bytes.length < FRAME_HEADER_SIZE ? undefined : typeName(readU32(bytes, 4));
-}
-
-/**
  * Decodes one frame. Throws ProtocolError, and nothing else, for any malformed
  * input; its `frameType` is the type's name without padding ('MSG'), or 'frame'
  * when the header itself is unusable.
