@@ -48,6 +48,7 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   #broker: Broker | undefined;
   #pubsub: PubSub | undefined;
   #started: Promise<Broker> | undefined;
+  #ready: Broker | undefined;
   #stopped: Promise<void> | undefined;
 
   /** Throws InvalidOptionError naming the option: Nest reports it and the app does not boot. */
@@ -63,9 +64,14 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     return this.shutdown();
   }
 
-  /** The broker once started; undefined before start() resolved or when it failed. */
+  /** The broker once created (its start may still be running); undefined before start() or when it failed. */
   get broker(): Broker | undefined {
     return this.#broker;
+  }
+
+  /** The broker once its start() resolved: publishers take this synchronous path per message. */
+  get ready(): Broker | undefined {
+    return this.#ready;
   }
 
   /** True once shutdown() was called. */
@@ -143,6 +149,7 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
       await pubsub.close();
       throw error;
     }
+    this.#ready = broker;
     this.#status$.next(FlowStatus.Connected);
     return broker;
   }

@@ -119,10 +119,16 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
     return this.#publish(packet.pattern, packet.data, {}) as Promise<T>;
   }
 
-  async #publish(stream: unknown, payload: unknown, options: FlowPublishOptions): Promise<void> {
-    const broker = await this.connect();
-    const message = this.#outgoing(stream, payload, options.key);
-    await broker.publish(message.stream, message.data, { key: message.key });
+  #publish(stream: unknown, payload: unknown, options: FlowPublishOptions): Promise<void> {
+    const broker = this.host.ready;
+    // Only the first publishes wait for the broker; after that, no extra await per message.
+    if (broker === undefined) return this.connect().then(() => this.#publish(stream, payload, options));
+    try {
+      const message = this.#outgoing(stream, payload, options.key);
+      return broker.publish(message.stream, message.data, { key: message.key });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #sendPacket(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
