@@ -8,10 +8,10 @@
  *
  * Run: npx ts-node --transpile-only bench/balance.bench.ts
  */
-import { Key, keyFromBytes, keyFromString } from '../libs/flow/src/core/key';
-import { DEFAULTS } from '../libs/flow/src/core/options';
+import { Key, keyFromBytes, keyFromString } from 'nestjs-flow/core';
+import { DEFAULTS } from 'nestjs-flow/core';
 import { ringPositions } from '../libs/flow/src/core/virtual-nodes';
-import { seededRandom } from '../libs/flow/src/testing/seeded-random';
+import { seededRandom } from 'nestjs-flow/testing';
 
 const PARTITION_KEYS = 100_000;
 const DRAWS = 50;

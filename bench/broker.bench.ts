@@ -15,9 +15,9 @@
  *
  * Run: npx ts-node --transpile-only bench/broker.bench.ts [messages] [window]
  */
-import { Broker } from '../libs/flow/src/core/broker';
-import { MemoryBus } from '../libs/flow/src/core/memory-pubsub';
-import { seededRandom } from '../libs/flow/src/testing/seeded-random';
+import { Broker } from 'nestjs-flow/core';
+import { MemoryBus } from 'nestjs-flow';
+import { seededRandom } from 'nestjs-flow/testing';
 
 const MESSAGES = Math.min(Number(process.argv[2] ?? 200_000), 2_000_000);
 const WARMUP = 20_000;

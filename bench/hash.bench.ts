@@ -7,7 +7,7 @@
  * Each row runs for about 1 s (or 50M operations, whichever ends first) after a
  * 0.2 s warm-up; all rows run in the same process, so the ratios are comparable.
  */
-import { keyFromBytes } from '../libs/flow/src/core/key';
+import { keyFromBytes } from 'nestjs-flow/core';
 import { murmur3Hi64 } from '../libs/flow/src/core/murmur3';
 
 const MASK = (1n << 64n) - 1n;

@@ -31,7 +31,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULTS } from '../libs/flow/src/core/options';
+import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';

@@ -37,7 +37,7 @@ import { get } from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULTS } from '../libs/flow/src';
+import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';

@@ -8,9 +8,9 @@
  * The baseline looks up the same number of pre-built string keys in a Map of
  * the same size: the cost of the cheapest routing table one could write.
  */
-import { Key } from '../libs/flow/src/core/key';
+import { Key } from 'nestjs-flow/core';
 import { Ring } from '../libs/flow/src/core/ring';
-import { seededRandom as seededSource } from '../libs/flow/src/testing/seeded-random';
+import { seededRandom as seededSource } from 'nestjs-flow/testing';
 
 const SIZES = [3, 100, 1000];
 const LOOKUPS = 1 << 16;

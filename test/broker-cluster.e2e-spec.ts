@@ -2,7 +2,7 @@
  * The core broker's guarantees across processes: three handler brokers and a
  * publisher-only broker, each in its own process, on one real nats-server.
  */
-import { DEFAULTS } from '../libs/flow/src/core/options';
+import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { BrokerFleet } from './support/broker-fleet';
 import type { BrokerProcess } from './support/broker-process';

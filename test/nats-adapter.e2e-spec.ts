@@ -1,6 +1,6 @@
 import { connect as connectV3 } from '@nats-io/transport-node';
-import { ClosedError, TransportError } from '../libs/flow/src/core/errors';
-import { connectNats, NatsPubSub, type NatsConnectionLike, type NatsOptions } from '../libs/flow/src/nats';
+import { ClosedError, TransportError } from 'nestjs-flow';
+import { connectNats, NatsPubSub, type NatsConnectionLike, type NatsOptions } from 'nestjs-flow/nats';
 import { createTestCertificates, type TestCertificates } from './harness/certs';
 import { Inbox } from './harness/inbox';
 import { startNatsCluster, startNatsServer, waitForRouteInterest, type NatsCluster, type NatsServer } from './harness/nats-server';

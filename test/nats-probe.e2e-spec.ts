@@ -1,5 +1,5 @@
 import { connect as connectV3 } from '@nats-io/transport-node';
-import { connectNats, NatsPubSub, type NatsConnectionLike } from '../libs/flow/src/nats';
+import { connectNats, NatsPubSub, type NatsConnectionLike } from 'nestjs-flow/nats';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 
 /**

@@ -21,7 +21,7 @@ import {
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsIn, IsInt, IsString, Length, Min } from 'class-validator';
 import { finalize, map, Observable, throwError } from 'rxjs';
-import { FlowContext, FlowError, RemoteError, RequestHandler, StreamHandler } from '../libs/flow/src';
+import { FlowContext, FlowError, RemoteError, RequestHandler, StreamHandler } from 'nestjs-flow';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { APP_NAME, closeApps, startFlowApp, type FlowApp } from './support/nest/flow-app';
 import { Recorder } from './support/nest/recorder';

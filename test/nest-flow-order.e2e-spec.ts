@@ -9,7 +9,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { defer, Observable } from 'rxjs';
-import { FlowContext, StreamHandler } from '../libs/flow/src';
+import { FlowContext, StreamHandler } from 'nestjs-flow';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { closeApps, startFlowApp, type FlowApp } from './support/nest/flow-app';
 import { Recorder } from './support/nest/recorder';

@@ -5,7 +5,7 @@
  */
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { FlowContext, RequestHandler, StreamHandler } from '../libs/flow/src';
+import { FlowContext, RequestHandler, StreamHandler } from 'nestjs-flow';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { APP_NAME, appAt, closeApps, startFlowApp, type FlowApp } from './support/nest/flow-app';
 import { Recorder } from './support/nest/recorder';

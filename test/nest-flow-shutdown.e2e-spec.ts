@@ -5,10 +5,10 @@
  */
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { FlowContext, FlowError, StreamHandler } from '../libs/flow/src';
+import { FlowContext, FlowError, StreamHandler } from 'nestjs-flow';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { APP_NAME, closeApps, keysOwnedBy, startFlowApp, type FlowApp } from './support/nest/flow-app';
-import { Gate } from '../libs/flow/src/testing/gate';
+import { Gate } from '../libs/flow/test/gate';
 import { Recorder } from './support/nest/recorder';
 import { awaitRing } from './support/nest/ring-waits';
 

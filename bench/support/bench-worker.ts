@@ -8,8 +8,8 @@
  * and exits on `exit` or when the parent goes away.
  */
 import { connect, type NatsConnection } from 'nats';
-import { Broker } from '../../libs/flow/src/core/broker';
-import { connectNats, type NatsPubSub } from '../../libs/flow/src/nats';
+import { Broker } from 'nestjs-flow/core';
+import { connectNats, type NatsPubSub } from 'nestjs-flow/nats';
 import {
   PROGRESS_MS,
   wallClock,

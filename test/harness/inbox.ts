@@ -1,4 +1,4 @@
-import type { MessageHandler } from '../../libs/flow/src/core/pubsub';
+import type { PubSubHandler } from 'nestjs-flow/core';
 import { within } from './within';
 
 export interface ReceivedMessage {
@@ -11,7 +11,7 @@ export class Inbox {
   readonly messages: ReceivedMessage[] = [];
   private readonly waiters: { count: number; resolve: () => void }[] = [];
 
-  readonly handler: MessageHandler = (subject, data) => {
+  readonly handler: PubSubHandler = (subject, data) => {
     this.messages.push({ subject, data });
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const waiter = this.waiters[i]!;

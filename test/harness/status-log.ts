@@ -1,4 +1,4 @@
-import type { PubSub, PubSubStatus } from '../../libs/flow/src/core/pubsub';
+import type { PubSub, PubSubStatus } from 'nestjs-flow/core';
 import { within } from './within';
 
 /** Records the status events of a PubSub and lets a test await one. */

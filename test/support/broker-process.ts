@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import type { PubSubStatus } from '../../libs/flow/src/core/pubsub';
+import type { PubSubStatus } from 'nestjs-flow/core';
 import { within } from '../harness/within';
 import type {
   PublishSpec,

@@ -9,10 +9,10 @@
  * or `shutdown`, after which it exits. It exits at once when the parent goes
  * away, so a crashed test leaves no broker behind.
  */
-import { Broker } from '../../libs/flow/src/core/broker';
-import type { Delivery } from '../../libs/flow/src/core/delivery';
-import { DefaultCodec, type Codec, type StreamMessage } from '../../libs/flow/src/core/codec';
-import { connectNats, type NatsOptions, type NatsPubSub } from '../../libs/flow/src/nats';
+import { Broker } from 'nestjs-flow/core';
+import type { Delivery } from 'nestjs-flow/core';
+import { DefaultCodec, type Codec, type StreamMessage } from 'nestjs-flow/core';
+import { connectNats, type NatsOptions, type NatsPubSub } from 'nestjs-flow/nats';
 import { JournalWriter } from './journal';
 import {
   REJECTION,

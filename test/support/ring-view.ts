@@ -1,4 +1,4 @@
-import { keyFromString, parseKey } from '../../libs/flow/src/core/key';
+import { keyFromString, parseKey } from 'nestjs-flow/core';
 import { Ring } from '../../libs/flow/src/core/ring';
 import type { RingView } from './worker-protocol';
 

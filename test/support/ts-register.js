@@ -10,6 +10,10 @@
  * no compiler at all: a worker is up in about a third of a second instead of
  * one and a half, which matters when a test run spawns dozens of them on two
  * cores. Plain JavaScript because it runs before any TypeScript can.
+ *
+ * It also resolves the package name (`nestjs-flow`, `nestjs-flow/core`, ...)
+ * to the library's sources, as tsconfig.json's paths and jest's
+ * moduleNameMapper do, so workers run the code under test, not a build.
  */
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -21,6 +25,8 @@ const TSCONFIG = path.join(ROOT, 'tsconfig.json');
 const CACHE_DIR = path.join(os.tmpdir(), `flow-ts-cache-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
 const TYPESCRIPT_VERSION = require(require.resolve('typescript/package.json', { paths: [ROOT] })).version;
 const CONFIG_TEXT = fs.readFileSync(TSCONFIG, 'utf8');
+const LIBRARY_SOURCES = path.join(ROOT, 'libs', 'flow', 'src');
+const PACKAGE_NAME = /^nestjs-flow(?:\/(core|nats|testing))?$/;
 
 let compilerOptions; // Loaded with the compiler on the first cache miss.
 
@@ -58,6 +64,14 @@ function compiled(source, filename) {
   fs.renameSync(partial, cached);
   return output;
 }
+
+const Module = require('node:module');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function resolveToSources(request, ...rest) {
+  const match = PACKAGE_NAME.exec(request);
+  if (match) return resolveFilename.call(this, path.join(LIBRARY_SOURCES, match[1] ?? ''), ...rest);
+  return resolveFilename.call(this, request, ...rest);
+};
 
 require.extensions['.ts'] = function loadTypeScript(module, filename) {
   module._compile(compiled(fs.readFileSync(filename, 'utf8'), filename), filename);

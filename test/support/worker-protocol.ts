@@ -7,8 +7,8 @@
  * command id, and unsolicited `event`s (ring changes, connection status,
  * progress counts), each stamped with the child's wall-clock time.
  */
-import type { BrokerCounters } from '../../libs/flow/src/core/broker-counters';
-import type { PubSubStatus } from '../../libs/flow/src/core/pubsub';
+import type { BrokerCounters } from 'nestjs-flow';
+import type { PubSubStatus } from 'nestjs-flow/core';
 
 export interface WorkerNatsConfig {
   /** One URL or a comma-separated list. */

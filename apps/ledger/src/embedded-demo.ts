@@ -1,5 +1,6 @@
 import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
-import { Broker, BrokerCounters, FlowClient, FlowServer, MemoryBus, RemoteError } from '../../../libs/flow/src';
+import { BrokerCounters, FlowClient, FlowServer, MemoryBus, RemoteError } from 'nestjs-flow';
+import { Broker } from 'nestjs-flow/core';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerAppLogger, startLedgerNode, startPublisher } from './ledger-apps';
 import { LedgerLogger } from './ledger.logger';

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { FlowError, TimeoutError } from '../../../libs/flow/src';
+import { FlowError, TimeoutError } from 'nestjs-flow';
 import { FlowErrorTally } from './flow-error-tally';
 
 describe('FlowErrorTally', () => {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { FlowError } from '../../../libs/flow/src';
+import type { FlowError } from 'nestjs-flow';
 
 /** The code Flow gives a handler failure caused by ValidationPipe (a BadRequestException). */
 export const VALIDATION_FAILED = 'HTTP_400';

@@ -1,7 +1,7 @@
 import { INestApplicationContext, INestMicroservice, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AsyncMicroserviceOptions } from '@nestjs/microservices';
-import { FlowModule, FlowModuleOptions, FlowServer } from '../../../libs/flow/src';
+import { FlowModule, FlowModuleOptions, FlowServer } from 'nestjs-flow';
 import { LedgerModule } from './ledger.module';
 
 /** What Nest accepts as `logger`: a service, levels, or false for silence. */

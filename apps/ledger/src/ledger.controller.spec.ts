@@ -1,5 +1,5 @@
 import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
-import { FlowClient, FlowError, FlowServer, MemoryBus, RemoteError } from '../../../libs/flow/src';
+import { FlowClient, FlowError, FlowServer, MemoryBus, RemoteError } from 'nestjs-flow';
 import { BalanceReply } from './dto/balance-reply';
 import { FlowErrorTally } from './flow-error-tally';
 import { startLedgerNode, startPublisher } from './ledger-apps';

@@ -1,6 +1,6 @@
 import { BadRequestException, Controller, UsePipes, ValidationPipe } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { FlowContext, RequestHandler, StreamHandler } from '../../../libs/flow/src';
+import { FlowContext, RequestHandler, StreamHandler } from 'nestjs-flow';
 import { BalanceQueryDto } from './dto/balance-query.dto';
 import { BalanceReply } from './dto/balance-reply';
 import { LedgerCommandDto } from './dto/ledger-command.dto';

@@ -1,5 +1,5 @@
 import { DynamicModule, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import { FlowError, FlowModule, FlowModuleOptions } from '../../../libs/flow/src';
+import { FlowError, FlowModule, FlowModuleOptions } from 'nestjs-flow';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerController } from './ledger.controller';
 import { LedgerStore } from './ledger.store';

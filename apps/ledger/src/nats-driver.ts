@@ -1,7 +1,7 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FlowClient, FlowError, RemoteError, TimeoutError } from '../../../libs/flow/src';
+import { FlowClient, FlowError, RemoteError, TimeoutError } from 'nestjs-flow';
 import { BalanceReply } from './dto/balance-reply';
 import { LedgerAppLogger, startPublisher } from './ledger-apps';
 import { LEDGER_CLIQUE, LedgerStream } from './ledger.streams';

@@ -1,5 +1,5 @@
 import { INestMicroservice, Logger } from '@nestjs/common';
-import { FlowServer } from '../../../libs/flow/src';
+import { FlowServer } from 'nestjs-flow';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerAppLogger, startLedgerNode } from './ledger-apps';
 import { LedgerStore } from './ledger.store';

@@ -1,5 +1,5 @@
 import { INestMicroservice } from '@nestjs/common';
-import { FlowServer, MemoryBus } from '../../../libs/flow/src';
+import { FlowServer, MemoryBus } from 'nestjs-flow';
 import { startLedgerNode } from './ledger-apps';
 import { logRingChanges } from './ring-log';
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { Broker, FlowServer } from '../../../libs/flow/src';
+import type { FlowServer } from 'nestjs-flow';
+import type { Broker } from 'nestjs-flow/core';
 
 /** How long membership must stay quiet before a change is logged, ms: one node joining is 256 events. */
 const SETTLE_MS = 250;

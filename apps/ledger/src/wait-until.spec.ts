@@ -1,4 +1,4 @@
-import { TimeoutError } from '../../../libs/flow/src';
+import { TimeoutError } from 'nestjs-flow';
 import { waitUntil, WakeSource } from './wait-until';
 
 /** An event source whose listeners the spec can count and fire. */

@@ -1,4 +1,4 @@
-import { TimeoutError } from '../../../libs/flow/src';
+import { TimeoutError } from 'nestjs-flow';
 
 /** Registers a wake-up call with some event source; returns the function that unregisters it. */
 export type WakeSource = (wake: () => void) => () => void;

@@ -1,4 +1,4 @@
-import { FlowClient, InvalidOptionError } from '../../../libs/flow/src';
+import { FlowClient, InvalidOptionError } from 'nestjs-flow';
 import { BalanceReply } from './dto/balance-reply';
 import { MAX_AMOUNT } from './dto/ledger-command.dto';
 import { LedgerStream } from './ledger.streams';

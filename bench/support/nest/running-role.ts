@@ -1,4 +1,4 @@
-import type { Broker } from '../../../libs/flow/src';
+import type { Broker } from 'nestjs-flow/core';
 import type { LoadTarget } from './load-driver';
 
 /** A started role of a bench worker. */

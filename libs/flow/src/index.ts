@@ -1,96 +1,42 @@
-// The public entry of Flow. Every export is named; anything not listed is internal.
-// Broker-level handler types are renamed here because `RequestHandler` is the Nest decorator.
+// The public entry of Flow (`nestjs-flow`): what a Nest app writes against.
+// The framework-free broker is `nestjs-flow/core`, the NATS adapter
+// `nestjs-flow/nats`, test helpers `nestjs-flow/testing`. Every export is
+// named; anything not listed is internal.
 
-// core: the framework-free broker
-export { Broker } from './core';
-export type {
-  BrokerCounters,
-  BrokerEvents,
-  Delivery,
-  MessageHandler as BrokerMessageHandler,
-  PublishOptions,
-  RequestHandler as BrokerRequestHandler,
-  RequestOptions,
-  RingSnapshot,
-} from './core';
-export { DEFAULTS, LIMITS, resolveBrokerOptions } from './core';
-export type { BrokerOptions, ResolvedBrokerOptions } from './core';
-export { systemClock } from './core';
-export type { Clock } from './core';
-export { DefaultCodec } from './core';
-export type { Codec, StreamMessage } from './core';
+// Module, transport, client and handlers
+export { FlowModule } from './nest/flow.module';
+export type { FlowModuleAsyncOptions, FlowOptionsFactory } from './nest/flow.module-definition';
+export type { FlowModuleOptions } from './nest/flow.options';
+export { FLOW_TRANSPORT } from './nest/flow.constants';
+export { FlowServer } from './nest/flow.server';
+export type { FlowServerEvents } from './nest/flow.server';
+export { FlowStatus } from './nest/broker-host';
+export { FlowClient } from './nest/flow.client';
+export type { FlowPublishOptions, FlowRequestOptions } from './nest/flow.client';
+export { FlowContext } from './nest/flow.context';
+export { FlowRecord, FlowRecordBuilder } from './nest/flow-record';
+export type { FlowRecordOptions } from './nest/flow-record';
+export { RequestHandler, StreamHandler } from './nest/stream-handler.decorator';
+export type { StreamHandlerOptions } from './nest/stream-handler.decorator';
+
+// Serialization, errors and health
+export { JsonFlowDeserializer, JsonFlowSerializer } from './nest/flow.serializer';
+export type { FlowDeserializer, FlowSerializer } from './nest/flow.serializer';
+export { FlowHandlerError } from './nest/flow-handler.error';
+export { FlowExceptionFilter } from './nest/flow-exception.filter';
+export { FlowHealthIndicator } from './nest/flow.health';
+export type { FlowHealthDetails } from './nest/flow.health';
 export {
-  AbortedError,
   ClosedError,
-  CodecError,
   ErrorCode,
   FlowError,
   InvalidOptionError,
   OverloadedError,
-  ProtocolError,
   RemoteError,
   TimeoutError,
   TransportError,
-} from './core';
-export type { FlowErrorOptions } from './core';
-export { Key, KEY_SIZE, keyFromBytes, keyFromString, parseKey, randomKey } from './core';
-export { MemoryBus, MemoryPubSub } from './core';
-export type { BusDelivery, FaultDecision, FaultHook } from './core';
-export type { PubSub, PubSubHandler, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './core';
+} from './core/errors';
 
-// nats: the NATS adapter
-export { connectNats, NatsPubSub, NATS_DEFAULTS, resolveNatsOptions, resolveNatsPubSubOptions } from './nats';
-export type {
-  NatsConnectionLike,
-  NatsErrorHandler,
-  NatsOptions,
-  NatsPubSubOptions,
-  NatsReconnectOptions,
-  NatsTlsOptions,
-  ResolvedNatsOptions,
-  ResolvedNatsPubSubOptions,
-} from './nats';
-
-// nest: the Nest integration
-export {
-  FLOW_EXTRAS_KEY,
-  FLOW_MODULE_DEFAULTS,
-  FLOW_MODULE_OPTIONS,
-  FLOW_TRANSPORT,
-  FlowBrokerHost,
-  FlowClient,
-  FlowContext,
-  FlowExceptionFilter,
-  FlowHandlerError,
-  FlowHandlerErrorCode,
-  FlowHealthIndicator,
-  FlowModule,
-  FlowRecord,
-  FlowRecordBuilder,
-  FlowServer,
-  FlowStatus,
-  JsonFlowDeserializer,
-  JsonFlowSerializer,
-  RequestHandler,
-  resolveFlowModuleOptions,
-  StreamHandler,
-  StreamKind,
-} from './nest';
-export type {
-  FlowDeserializer,
-  FlowEmbeddedOptions,
-  FlowHandlerExtras,
-  FlowHealthDetails,
-  FlowModuleAsyncOptions,
-  FlowModuleExtras,
-  FlowModuleOptions,
-  FlowOptionsFactory,
-  FlowPublishOptions,
-  FlowRecordOptions,
-  FlowRequestOptions,
-  FlowSerializer,
-  FlowServerEvents,
-  FlowTransportOptions,
-  ResolvedFlowModuleOptions,
-  StreamHandlerOptions,
-} from './nest';
+// What a Nest app meets of the broker: the shared in-memory bus and the ring
+export { MemoryBus } from './core/memory-pubsub';
+export type { BrokerCounters, RingSnapshot } from './core/broker';

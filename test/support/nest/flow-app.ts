@@ -6,15 +6,9 @@
  */
 import { INestMicroservice, Provider, Type } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
-import {
-  Broker,
-  FlowBrokerHost,
-  FlowClient,
-  FlowHealthIndicator,
-  FlowModule,
-  FlowModuleOptions,
-  FlowServer,
-} from '../../../libs/flow/src';
+import { FlowClient, FlowHealthIndicator, FlowModule, FlowModuleOptions, FlowServer } from 'nestjs-flow';
+import { Broker } from 'nestjs-flow/core';
+import { FlowBrokerHost } from '../../../libs/flow/src/nest/broker-host';
 
 /** Injection token of the app's name, so that a handler can say which app ran it. */
 export const APP_NAME = Symbol('APP_NAME');

@@ -1,5 +1,5 @@
 import { createMemoryClique, MemoryClique } from '../testing/clique';
-import { loadGoVectors } from '../testing/go-vectors';
+import { loadGoVectors } from '../../test/go-vectors';
 import { ManualClock } from '../testing/manual-clock';
 import { seededRandom } from '../testing/seeded-random';
 import { waitFor } from '../testing/wait-for';

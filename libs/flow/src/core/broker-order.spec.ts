@@ -1,4 +1,4 @@
-import { seq, readSeq, fromUtf8 } from '../testing/sequence';
+import { seq, readSeq, fromUtf8 } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { seededRandom } from '../testing/seeded-random';
 import { waitFor } from '../testing/wait-for';

@@ -89,7 +89,7 @@ export class Broker {
     this.nodeSubjects = new NodeSubjects(this.clique);
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
     this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
-    this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener')));
+    this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
     const { clock } = this.options;
     this.forwarder = new Forwarder({
       options: this.options,
@@ -175,7 +175,7 @@ export class Broker {
       try {
         this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
       } catch (error) {
-        this.replies.fail(id, asFlowError(error, 'publish'));
+        this.replies.fail(id, asFlowError(error, 'publish', ErrorCode.Transport));
       }
       return reply;
     } catch (error) {
@@ -252,7 +252,7 @@ export class Broker {
     const subscriptions = [...this.streamSubscriptions.values()];
     this.streamSubscriptions.clear();
     const drain = (subscription: Subscription) =>
-      subscription.drain?.().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream'))) ??
+      subscription.drain?.().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream', ErrorCode.Transport))) ??
       subscription.unsubscribe();
     await Promise.all(subscriptions.map(drain));
   }
@@ -459,7 +459,7 @@ export class Broker {
 
   private malformed(error: unknown, what: string): void {
     this.counterValues.malformed++;
-    this.reportError(asFlowError(error, what));
+    this.reportError(asFlowError(error, what, ErrorCode.Protocol));
   }
 
   private send(subject: string, frame: Uint8Array): boolean {
@@ -467,7 +467,7 @@ export class Broker {
       this.pubsub.publish(subject, frame);
       return true;
     } catch (error) {
-      this.reportError(asFlowError(error, `publish to ${subject}`));
+      this.reportError(asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));
       return false;
     }
   }

@@ -1,6 +1,6 @@
 import { CodecError, ErrorCode } from './errors';
 import { DefaultCodec, StreamMessage } from './codec';
-import { fromHex, loadGoVectors, toHex } from '../testing/go-vectors';
+import { fromHex, loadGoVectors, toHex } from '../../test/go-vectors';
 import { seededRandom } from '../testing/seeded-random';
 
 const vectors = loadGoVectors();

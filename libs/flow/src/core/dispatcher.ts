@@ -38,7 +38,7 @@ export class Dispatcher {
   constructor(private readonly host: DispatcherHost) {
     const { concurrency, maxQueuedMessages } = host.options;
     this.scheduler = new PartitionScheduler(concurrency, maxQueuedMessages, (error) =>
-      host.reportError(asFlowError(error, 'handler')),
+      host.reportError(asFlowError(error, 'handler', ErrorCode.Handler)),
     );
   }
 
@@ -107,7 +107,7 @@ export class Dispatcher {
     const done = () => void counters.handled++;
     const failed = (error: unknown) => {
       counters.failed++;
-      this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`));
+      this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`, ErrorCode.Handler));
     };
     try {
       const result = handler(delivery);

@@ -33,9 +33,12 @@ export function parseDetails(text: string): unknown {
   }
 }
 
-/** Wraps anything thrown into a FlowError that says where it came from. */
-export function asFlowError(error: unknown, what: string): FlowError {
+/**
+ * Wraps anything thrown into a FlowError that says where it came from. `code`
+ * names the kind of local failure; a FlowError keeps its own code.
+ */
+export function asFlowError(error: unknown, what: string, code: ErrorCode): FlowError {
   if (error instanceof FlowError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new FlowError(ErrorCode.Remote, `${what} failed: ${message}`, { cause: error });
+  return new FlowError(code, `${what} failed: ${message}`, { cause: error });
 }

@@ -1,7 +1,8 @@
 /**
  * Flow's error hierarchy. Every error carries a stable string `code` that
  * callers may switch on; the code survives the wire (see ERR frames in
- * docs/PROTOCOL-EXTENSIONS.md), the class does not.
+ * docs/PROTOCOL.md), the class does not. ErrorCode is the one list of the
+ * codes Flow itself gives; a handler's own codes (`HTTP_400`, ...) pass through.
  */
 export const ErrorCode = {
   /** A frame or stream message could not be decoded. */
@@ -18,8 +19,14 @@ export const ErrorCode = {
   Overloaded: 'FLOW_OVERLOADED',
   /** No handler is registered for the stream on the broker that owns the message. */
   NoHandler: 'FLOW_NO_HANDLER',
-  /** A remote request handler failed; the message and code come from the handler. */
+  /** A remote request handler failed and its failure carried no code of its own. */
   Remote: 'FLOW_REMOTE',
+  /** A handler failed with an error that has no string `code` (FlowServer, the dispatcher). */
+  Handler: 'FLOW_HANDLER_ERROR',
+  /** A Nest RpcException, or what an RPC exception filter produced without a `code`. */
+  Rpc: 'FLOW_RPC_ERROR',
+  /** A local failure outside any handler: an event listener threw, a stream did not drain. */
+  Internal: 'FLOW_INTERNAL',
   /** The transport (NATS) failed to connect or to publish. */
   Transport: 'FLOW_TRANSPORT',
   /** Codec failure while encoding or decoding a stream message. */

@@ -1,4 +1,4 @@
-import { fromUtf8 } from '../testing/sequence';
+import { fromUtf8 } from '../../test/sequence';
 import { createMemoryClique, MemoryClique, waitFor } from '../testing';
 import { Broker } from './broker';
 import { decodeFrame, FrameType } from './frame';

@@ -1,7 +1,7 @@
 import { BrokerCounters } from './broker-counters';
 import { Fifo } from './fifo';
 import { asFlowError } from './error-reply';
-import { FlowError, OverloadedError, TimeoutError } from './errors';
+import { ErrorCode, FlowError, OverloadedError, TimeoutError } from './errors';
 import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
@@ -164,7 +164,7 @@ export class Forwarder {
       );
       return true;
     } catch (error) {
-      this.host.drop(msg, asFlowError(error, 'forward'));
+      this.host.drop(msg, asFlowError(error, 'forward', ErrorCode.Transport));
       return false;
     }
   }

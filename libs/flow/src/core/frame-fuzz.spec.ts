@@ -1,7 +1,7 @@
 import { ErrorCode, ProtocolError } from './errors';
 import { decodeFrame, encodeFrame, Frame, FRAME_HEADER_SIZE, FrameType } from './frame';
 import { Key } from './key';
-import { fromHex, loadGoVectors, toHex } from '../testing/go-vectors';
+import { fromHex, loadGoVectors, toHex } from '../../test/go-vectors';
 import { SeededRandom, seededRandom } from '../testing/seeded-random';
 
 /** Change the seed to explore; a failure report names the seed and case to replay. */

@@ -8,7 +8,7 @@ import {
   MsgPayload,
 } from './frame';
 import { keyFromString, parseKey } from './key';
-import { fromHex, loadGoVectors, toHex } from '../testing/go-vectors';
+import { fromHex, loadGoVectors, toHex } from '../../test/go-vectors';
 
 const vectors = loadGoVectors();
 const utf8 = new TextEncoder();

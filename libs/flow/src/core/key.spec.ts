@@ -1,5 +1,5 @@
 import { ErrorCode, ProtocolError } from './errors';
-import { fromHex, loadGoVectors } from '../testing/go-vectors';
+import { fromHex, loadGoVectors } from '../../test/go-vectors';
 import { Key, KEY_SIZE, keyFromBytes, keyFromString, parseKey, randomKey } from './key';
 
 const vectors = loadGoVectors();

@@ -1,7 +1,7 @@
-import type { MessageHandler, Subscription } from './pubsub';
+import type { PubSubHandler, Subscription } from './pubsub';
 
 /** One message on its way to one subscriber, as fault and error hooks see it. */
-export interface Delivery {
+export interface BusDelivery {
   readonly subject: string;
   /** Shared with the other receivers of the message: read-only. */
   readonly data: Uint8Array;
@@ -17,10 +17,10 @@ export interface Delivery {
 export type FaultDecision = 'deliver' | 'drop' | { delayMs: number };
 
 /** Decides the fate of each delivery while set. Runs inside the drain: it must not throw. */
-export type FaultHook = (delivery: Delivery) => FaultDecision;
+export type FaultHook = (delivery: BusDelivery) => FaultDecision;
 
 /** Receives what a subscription handler threw. Must not throw itself. */
-export type HandlerErrorHook = (error: unknown, delivery: Delivery) => void;
+export type HandlerErrorHook = (error: unknown, delivery: BusDelivery) => void;
 
 export interface MemoryBusStats {
   /** Messages accepted by publish() on live connections. */
@@ -50,7 +50,7 @@ export class MemorySubscription implements Subscription {
   constructor(
     readonly subject: string,
     readonly queue: string | undefined,
-    readonly handler: MessageHandler,
+    readonly handler: PubSubHandler,
     /** Name of the owning connection. */
     readonly to: string,
     exchange: MemoryExchange,
@@ -206,7 +206,7 @@ export class MemoryExchange {
       this.#deliver(subscription, subject, data, from);
       return;
     }
-    const delivery: Delivery = { subject, data, from, to: subscription.to, queue: subscription.queue };
+    const delivery: BusDelivery = { subject, data, from, to: subscription.to, queue: subscription.queue };
     const decision = this.fault(delivery);
     if (decision === 'deliver') {
       this.#deliver(subscription, subject, data, from);
@@ -218,7 +218,7 @@ export class MemoryExchange {
     }
   }
 
-  readonly #deliverLate = (subscription: MemorySubscription, delivery: Delivery): void => {
+  readonly #deliverLate = (subscription: MemorySubscription, delivery: BusDelivery): void => {
     this.#delayed--;
     if (subscription.active) this.#deliver(subscription, delivery.subject, delivery.data, delivery.from);
     this.#settle();

@@ -1,5 +1,5 @@
 import { ClosedError } from './errors';
-import { Delivery, MemoryBus } from './memory-pubsub';
+import { BusDelivery, MemoryBus } from './memory-pubsub';
 import type { PubSubStatus, Subscription } from './pubsub';
 
 const utf8 = new TextEncoder();
@@ -122,7 +122,7 @@ describe('MemoryBus and MemoryPubSub', () => {
   });
 
   it('keeps delivering to others when a handler throws, and reports the error', async () => {
-    const errors: [unknown, Delivery][] = [];
+    const errors: [unknown, BusDelivery][] = [];
     const bus = new MemoryBus({ onHandlerError: (error, delivery) => errors.push([error, delivery]) });
     const bad = bus.connect('bad');
     const good = bus.connect('good');
@@ -143,7 +143,7 @@ describe('MemoryBus and MemoryPubSub', () => {
 
   it('lets the fault hook drop deliveries to one connection', async () => {
     const bus = new MemoryBus();
-    const seen: Delivery[] = [];
+    const seen: BusDelivery[] = [];
     bus.setFault((d) => {
       seen.push(d);
       return d.to === 'b' ? 'drop' : 'deliver';

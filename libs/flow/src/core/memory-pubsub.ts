@@ -1,9 +1,9 @@
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
-import type { MessageHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+import type { PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from './pubsub';
 
-export type { Delivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
+export type { BusDelivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 
 export interface MemoryBusOptions {
   /** Called for each handler that throws; without it such errors are only counted. */
@@ -15,7 +15,7 @@ export interface MemoryBusOptions {
  * fan-out to every plain subscriber, and one member per queue group.
  *
  * Guarantees:
- * - Delivery is asynchronous: never inside publish(). Published messages wait
+ * - BusDelivery is asynchronous: never inside publish(). Published messages wait
  *   in one FIFO drained from setImmediate, so messages of one publisher on one
  *   subject arrive in publish order (delayed deliveries excepted, see below).
  * - Each queue group hands its messages to its members in turn, in
@@ -49,7 +49,7 @@ export class MemoryBus {
     this.#exchange.onHandlerError = hook;
   }
 
-  /** A new connection to this bus. `name` (default `conn-<n>`) appears in Delivery.from/to. */
+  /** A new connection to this bus. `name` (default `conn-<n>`) appears in BusDelivery.from/to. */
   connect(name?: string): MemoryPubSub {
     this.#connections++;
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
@@ -107,7 +107,7 @@ export class MemoryPubSub implements PubSub {
     return Promise.resolve(this.#state === 'open' ? this.#exchange.hasRoute(subject) : undefined);
   }
 
-  subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription {
+  subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (typeof subject !== 'string' || subject.length === 0) {
       throw new InvalidOptionError('subject', 'must be a non-empty string', subject);

@@ -1,4 +1,4 @@
-import { fromHex, loadGoVectors, toHex } from '../testing/go-vectors';
+import { fromHex, loadGoVectors, toHex } from '../../test/go-vectors';
 import { murmur3Hi64 } from './murmur3';
 
 const vectors = loadGoVectors();

@@ -9,7 +9,7 @@
  *   subscribers of the same message. A handler may keep them as long as it
  *   likes; it must copy before modifying.
  */
-export type MessageHandler = (subject: string, data: Uint8Array) => void;
+export type PubSubHandler = (subject: string, data: Uint8Array) => void;
 
 export interface SubscribeOptions {
   /** Queue group: each message goes to exactly one member of the group. */
@@ -43,7 +43,7 @@ export interface PubSub {
   publish(subject: string, data: Uint8Array): void;
 
   /** Starts delivering messages on `subject` to `handler`. */
-  subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription;
+  subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription;
 
   /** Resolves when everything published so far has reached the server. */
   flush(): Promise<void>;

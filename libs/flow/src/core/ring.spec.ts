@@ -1,4 +1,4 @@
-import { loadGoVectors } from '../testing/go-vectors';
+import { loadGoVectors } from '../../test/go-vectors';
 import { seededRandom as seededSource } from '../testing/seeded-random';
 import { Key, keyFromString, parseKey } from './key';
 import { Ring } from './ring';

@@ -1,21 +1,13 @@
+// The NATS adapter (`nestjs-flow/nats`): a PubSub over a `nats` v2 or an
+// `@nats-io/transport-node` v3 connection. Every export is named.
 export { connectNats } from './connect';
 export { NatsPubSub } from './nats-pubsub';
-export {
-  NATS_DEFAULTS,
-  resolveNatsOptions,
-  resolveNatsPubSubOptions,
-  type NatsErrorHandler,
-  type NatsOptions,
-  type NatsPubSubOptions,
-  type NatsReconnectOptions,
-  type NatsTlsOptions,
-  type ResolvedNatsOptions,
-  type ResolvedNatsPubSubOptions,
-} from './nats-options';
+export { NATS_DEFAULTS } from './nats-options';
 export type {
-  NatsConnectionLike,
-  NatsMsgCallback,
-  NatsMsgLike,
-  NatsStatusLike,
-  NatsSubscriptionLike,
-} from './nats-connection';
+  NatsErrorHandler,
+  NatsOptions,
+  NatsPubSubOptions,
+  NatsReconnectOptions,
+  NatsTlsOptions,
+} from './nats-options';
+export type { NatsConnectionLike } from './nats-connection';

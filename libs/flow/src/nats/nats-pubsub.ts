@@ -1,6 +1,6 @@
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import type {
-  MessageHandler,
+  PubSubHandler,
   PubSub,
   PubSubStatus,
   StatusListener,
@@ -98,7 +98,7 @@ export class NatsPubSub implements PubSub {
     }
   }
 
-  subscribe(subject: string, options: SubscribeOptions, handler: MessageHandler): Subscription {
+  subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription {
     if (this.closing) throw new ClosedError(ADAPTER);
     const callback: NatsMsgCallback = (error, msg) => {
       if (error !== null) {

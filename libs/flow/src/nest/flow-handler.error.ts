@@ -1,14 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
-import { FlowError } from '../core';
-
-/** Codes FlowServer gives handler failures that carry no code of their own. */
-export const FlowHandlerErrorCode = {
-  /** An RpcException, or what an RPC exception filter produced without a `code`. */
-  Rpc: 'FLOW_RPC_ERROR',
-  /** Any other failure without a string `code`. */
-  Handler: 'FLOW_HANDLER_ERROR',
-} as const;
+import { ErrorCode, FlowError } from '../core';
 
 /**
  * A Nest handler's failure in the form the broker sends back: a request's
@@ -42,7 +34,7 @@ export function toFlowHandlerError(failure: unknown): FlowHandlerError {
   if (failure instanceof FlowHandlerError) return failure;
   if (failure instanceof RpcException) {
     const error = failure.getError();
-    return new FlowHandlerError(FlowHandlerErrorCode.Rpc, messageOf(error, failure.message), {
+    return new FlowHandlerError(ErrorCode.Rpc, messageOf(error, failure.message), {
       details: error,
       cause: failure,
     });
@@ -56,14 +48,14 @@ export function toFlowHandlerError(failure: unknown): FlowHandlerError {
   }
   if (failure instanceof Error) {
     const fields = failure as Error & { code?: unknown; details?: unknown };
-    const code = typeof fields.code === 'string' ? fields.code : FlowHandlerErrorCode.Handler;
+    const code = typeof fields.code === 'string' ? fields.code : ErrorCode.Handler;
     return new FlowHandlerError(code, failure.message, { details: fields.details, cause: failure });
   }
   if (isRecord(failure)) {
-    const code = typeof failure['code'] === 'string' ? failure['code'] : FlowHandlerErrorCode.Rpc;
+    const code = typeof failure['code'] === 'string' ? failure['code'] : ErrorCode.Rpc;
     return new FlowHandlerError(code, messageOf(failure, 'RPC exception filter error'), { details: failure });
   }
-  return new FlowHandlerError(FlowHandlerErrorCode.Handler, String(failure), { cause: failure });
+  return new FlowHandlerError(ErrorCode.Handler, String(failure), { cause: failure });
 }
 
 /** A readable message from an error body: its `message` (lists joined with "; ") or the body itself. */

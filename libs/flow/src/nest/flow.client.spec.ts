@@ -4,7 +4,7 @@ import { lastValueFrom } from 'rxjs';
 import { MemoryBus } from '../core';
 import { FlowContext } from './flow.context';
 import { FlowRecord } from './flow-record';
-import { closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from './flow-apps.spec-helper';
+import { closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
 import { FlowDeserializer, FlowSerializer } from './flow.serializer';
 import { RequestHandler, StreamHandler } from './stream-handler.decorator';
 

@@ -21,7 +21,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { map, Observable, throwError } from 'rxjs';
 import { FlowError, MemoryBus, RemoteError } from '../core';
 import { FlowContext } from './flow.context';
-import { APP_NAME, closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from './flow-apps.spec-helper';
+import { APP_NAME, closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
 import { RequestHandler, StreamHandler } from './stream-handler.decorator';
 
 class DepositDto {

@@ -1,13 +1,7 @@
-import {
-  BrokerOptions,
-  FlowError,
-  InvalidOptionError,
-  LIMITS,
-  MemoryBus,
-  ResolvedBrokerOptions,
-  resolveBrokerOptions,
-} from '../core';
-import { NatsConnectionLike, NatsOptions, resolveNatsOptions, resolveNatsPubSubOptions } from '../nats';
+import { FlowError, InvalidOptionError, MemoryBus } from '../core';
+import { BrokerOptions, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from '../core/options';
+import { NatsConnectionLike } from '../nats';
+import { NatsOptions, resolveNatsOptions, resolveNatsPubSubOptions } from '../nats/nats-options';
 import { FlowDeserializer, FlowSerializer, JsonFlowDeserializer, JsonFlowSerializer } from './flow.serializer';
 
 /** The embedded (in-process) transport. */

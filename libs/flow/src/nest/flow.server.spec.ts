@@ -4,7 +4,7 @@ import { MemoryBus } from '../core';
 import { FlowContext } from './flow.context';
 import { FlowRecordBuilder } from './flow-record';
 import { FlowStatus } from './broker-host';
-import { APP_NAME, closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from './flow-apps.spec-helper';
+import { APP_NAME, closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
 import { RequestHandler, StreamHandler } from './stream-handler.decorator';
 
 interface Handled {

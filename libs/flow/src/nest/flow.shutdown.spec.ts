@@ -3,7 +3,7 @@ import { Payload } from '@nestjs/microservices';
 import { FlowError, MemoryBus } from '../core';
 import { FlowStatus } from './broker-host';
 import { FlowHealthIndicator } from './flow.health';
-import { closeAll, FlowTestApp, Gate, RECORDER, Recorder, startFlowApp, startFlowApps } from './flow-apps.spec-helper';
+import { closeAll, FlowTestApp, Gate, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
 import { StreamHandler } from './stream-handler.decorator';
 
 interface Job {

@@ -7,5 +7,3 @@ export { seededRandom } from './seeded-random';
 export type { SeededRandom } from './seeded-random';
 export { waitFor } from './wait-for';
 export type { WaitForOptions } from './wait-for';
-export { fromUtf8, readSeq, seq } from './sequence';
-export { Gate } from './gate';

@@ -1,6 +1,7 @@
 /**
- * The interop vectors produced by running Go flow (PROTOCOL.md). They live in the
- * `shared` folder beside the repository and are read at run time, never copied in.
+ * The interop vectors produced by running Go flow (docs/PROTOCOL.md): hash,
+ * frame, codec, node-subject and ring-owner cases, kept as data in
+ * test/fixtures/go-flow-vectors.json.
  */
 import { readFileSync } from 'fs';
 import * as path from 'path';
@@ -45,8 +46,8 @@ export interface GoVectors {
   ring: GoRingVectors;
 }
 
-/** Repository root (libs/flow/src/testing is four levels down), then ../shared. */
-export const GO_VECTORS_PATH = path.resolve(__dirname, '../../../..', '../shared/testdata/go-flow-vectors.json');
+/** The repository root is three levels above libs/flow/test. */
+export const GO_VECTORS_PATH = path.resolve(__dirname, '../../../test/fixtures/go-flow-vectors.json');
 
 /** Reads and parses the vectors file; each call reads it afresh. */
 export function loadGoVectors(): GoVectors {

@@ -5,12 +5,12 @@
  */
 import { INestApplication, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Broker, MemoryBus } from '../core';
-import { FlowBrokerHost } from './broker-host';
-import { FlowClient } from './flow.client';
-import { FlowModule } from './flow.module';
-import { FlowModuleOptions } from './flow.options';
-import { FlowServer } from './flow.server';
+import { Broker, MemoryBus } from '../src/core';
+import { FlowBrokerHost } from '../src/nest/broker-host';
+import { FlowClient } from '../src/nest/flow.client';
+import { FlowModule } from '../src/nest/flow.module';
+import { FlowModuleOptions } from '../src/nest/flow.options';
+import { FlowServer } from '../src/nest/flow.server';
 
 export const APP_NAME = Symbol('APP_NAME');
 export const RECORDER = Symbol('RECORDER');
@@ -51,7 +51,7 @@ export class Recorder<T> {
   }
 }
 
-export { Gate } from '../testing/gate';
+export { Gate } from './gate';
 
 export interface FlowTestApp {
   readonly name: string;
