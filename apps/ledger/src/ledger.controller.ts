@@ -1,6 +1,6 @@
-import { BadRequestException, Controller, UsePipes, ValidationPipe } from '@nestjs/common';
+import { BadRequestException, Controller, UseFilters, UsePipes, ValidationPipe } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { FlowContext, RequestHandler, StreamHandler } from 'nestjs-flow';
+import { FlowContext, FlowExceptionFilter, RequestHandler, StreamHandler } from 'nestjs-flow';
 import { BalanceQueryDto } from './dto/balance-query.dto';
 import { BalanceReply } from './dto/balance-reply';
 import { LedgerCommandDto } from './dto/ledger-command.dto';
@@ -12,9 +12,11 @@ import { LedgerStream } from './ledger.streams';
  * one command of an account at a time. Payloads are validated (unknown fields
  * are refused too): an invalid command is reported to the node's `onError`
  * and counted by Flow; an invalid query gets an HTTP_400 error reply that
- * carries the validation messages.
+ * carries the validation messages (FlowExceptionFilter keeps them: without
+ * it, Nest's default would reply "Internal server error").
  */
 @Controller()
+@UseFilters(FlowExceptionFilter)
 @UsePipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }))
 export class LedgerController {
   constructor(private readonly store: LedgerStore) {}

@@ -1,48 +1,34 @@
-import { Catch, RpcExceptionFilter } from '@nestjs/common';
-import { EXCEPTION_FILTERS_METADATA, FILTER_CATCH_EXCEPTIONS } from '@nestjs/common/constants';
+import { ArgumentsHost, Catch } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
+import { BaseRpcExceptionFilter } from '@nestjs/microservices';
 import { Observable, throwError } from 'rxjs';
+import { FlowContext } from './flow.context';
 
 /**
- * Hands any exception to FlowServer unchanged, which turns it into the error
- * reply or error report (see FlowHandlerError): HttpExceptions keep their
- * status and body, so ValidationPipe's messages reach the requester. Nest's
- * own fallback, BaseRpcExceptionFilter, would flatten them to
- * "Internal server error". Apply it to plain `@EventPattern`/`@MessagePattern`
- * handlers served by FlowServer to get the same behaviour there.
+ * Opt-in: hands an exception of a Flow handler to FlowServer unchanged, which
+ * turns it into the error reply or error report (see FlowHandlerError), so an
+ * HttpException keeps its status and body and ValidationPipe's messages reach
+ * the requester as `HTTP_400` with details. Without it (or a filter of your
+ * own), Nest's default RPC handling replies "Internal server error".
+ *
+ * Where to put it:
+ * - `@UseFilters(FlowExceptionFilter)` on a controller or method: filters on
+ *   the method rank above those on the class, which rank above global ones,
+ *   as everywhere in Nest.
+ * - As a global filter: `{ provide: APP_FILTER, useClass: FlowExceptionFilter }`,
+ *   or `app.useGlobalFilters(new FlowExceptionFilter(httpAdapter))`. It is
+ *   safe in hybrid apps: for HTTP it behaves as Nest's BaseExceptionFilter
+ *   (hence the adapter), and for other RPC transports as Nest's
+ *   BaseRpcExceptionFilter. Global filters of your own registered after it
+ *   rank above it.
  */
 @Catch()
-export class FlowExceptionFilter implements RpcExceptionFilter<unknown> {
-  catch(exception: unknown): Observable<never> {
-    return throwError(() => exception);
+export class FlowExceptionFilter extends BaseExceptionFilter {
+  readonly #rpc = new BaseRpcExceptionFilter();
+
+  override catch(exception: unknown, host: ArgumentsHost): Observable<never> | void {
+    if (host.getType() !== 'rpc') return super.catch(exception, host);
+    if (host.switchToRpc().getContext() instanceof FlowContext) return throwError(() => exception);
+    return this.#rpc.catch(exception, host);
   }
-}
-
-/**
- * The FlowExceptionFilter `@StreamHandler` installs on a handler method, at
- * the lowest priority among the method's filters. It steps aside (its catch
- * test fails) for an exception that a filter on the controller class catches,
- * so controller filters keep working as in Nest. Global filters rank below
- * method filters in Nest, so they do not see exceptions of Flow handlers.
- *
- * Reads the controller's filters when an exception occurs, because class
- * decorators run after method decorators. Only failures pay for this: no
- * interceptor is added, which would cost every message (Nest binds an
- * AsyncResource per interceptor call).
- */
-export function controllerFallbackFilter(controller: object): FlowExceptionFilter {
-  const notCaughtByController = {
-    [Symbol.hasInstance]: (exception: unknown): boolean => !controllerCatches(controller, exception),
-  };
-  @Catch(notCaughtByController as never)
-  class ControllerFallbackFilter extends FlowExceptionFilter {}
-  return new ControllerFallbackFilter();
-}
-
-function controllerCatches(controller: object, exception: unknown): boolean {
-  const filters: unknown[] = Reflect.getMetadata(EXCEPTION_FILTERS_METADATA, controller) ?? [];
-  return filters.some((filter) => {
-    const type: unknown = typeof filter === 'function' ? filter : (filter as object | undefined)?.constructor;
-    const catches: unknown[] = (type !== undefined && Reflect.getMetadata(FILTER_CATCH_EXCEPTIONS, type as object)) || [];
-    return catches.length === 0 || catches.some((caught) => exception instanceof (caught as new () => unknown));
-  });
 }

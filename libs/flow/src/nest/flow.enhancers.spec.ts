@@ -16,6 +16,7 @@ import {
   UseInterceptors,
   ValidationPipe,
 } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { Payload, RpcException } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
 import { map, Observable, throwError } from 'rxjs';
@@ -23,6 +24,7 @@ import { FlowError, MemoryBus, RemoteError } from '../core';
 import { FlowContext } from './flow.context';
 import { APP_NAME, closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
 import { RequestHandler, StreamHandler } from './stream-handler.decorator';
+import { FlowExceptionFilter } from './flow-exception.filter';
 
 class DepositDto {
   @IsString()
@@ -43,6 +45,16 @@ class InsufficientFunds extends Error {
 class InsufficientFundsFilter implements RpcExceptionFilter<InsufficientFunds> {
   catch(exception: InsufficientFunds, _host: ArgumentsHost): Observable<never> {
     return throwError(() => ({ code: 'INSUFFICIENT_FUNDS', message: exception.message, balance: exception.balance }));
+  }
+}
+
+class QuotaExceeded extends Error {}
+
+/** A global filter of the app's own: it must see Flow handlers' exceptions too. */
+@Catch(QuotaExceeded)
+class QuotaFilter implements RpcExceptionFilter<QuotaExceeded> {
+  catch(): Observable<never> {
+    return throwError(() => ({ code: 'QUOTA', message: 'caught by a global filter' }));
   }
 }
 
@@ -115,6 +127,11 @@ class AccountsController {
   rpc(): never {
     throw new RpcException({ message: 'quota exceeded', limit: 10 });
   }
+
+  @RequestHandler('quota')
+  quota(): never {
+    throw new QuotaExceeded('over quota');
+  }
 }
 
 class LedgerClosed extends Error {}
@@ -182,7 +199,10 @@ describe('Nest enhancers on Flow handlers', () => {
         controllers: [AccountsController, ClosingController],
         providers: [{ provide: RECORDER, useValue: recorder }],
         flow: { onError: (error) => errors.push(error) },
-        configure: (app) => app.useGlobalPipes(new ValidationPipe({ transform: true })),
+        configure: (app) =>
+          app
+            .useGlobalPipes(new ValidationPipe({ transform: true }))
+            .useGlobalFilters(new FlowExceptionFilter(), new QuotaFilter()),
       },
       ['accounts-1', 'accounts-2', 'accounts-3'],
     );
@@ -261,7 +281,14 @@ describe('Nest enhancers on Flow handlers', () => {
     });
   });
 
-  it('ranks a filter on the method above the fallback, wherever it is declared', async () => {
+  it('applies a global exception filter of the app to Flow handlers', async () => {
+    expect(await remoteErrorOf(publisher.client.request('quota', {}))).toMatchObject({
+      code: 'QUOTA',
+      message: 'caught by a global filter',
+    });
+  });
+
+  it('ranks a filter on the method above those on the class and the global ones', async () => {
     const error = await remoteErrorOf(publisher.client.request('close-with-overdraft', {}));
     expect(error).toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
     expect(error.details).toMatchObject({ balance: -5 });
@@ -278,5 +305,37 @@ describe('Nest enhancers on Flow handlers', () => {
     const error = await remoteErrorOf(publisher.client.request('rpc', {}));
     expect(error).toMatchObject({ code: 'FLOW_RPC_ERROR', message: 'quota exceeded' });
     expect(error.details).toEqual({ message: 'quota exceeded', limit: 10 });
+  });
+});
+
+describe('Nest enhancers on Flow handlers without FlowExceptionFilter', () => {
+  @Controller()
+  class LookupController {
+    @RequestHandler('lookup')
+    lookup(@Payload() account: string): never {
+      throw new NotFoundException(`no account ${account}`);
+    }
+  }
+
+  async function lookupError(providers: { provide: typeof APP_FILTER; useClass: unknown }[]): Promise<RemoteError> {
+    const bus = new MemoryBus();
+    const [app] = await startFlowApps(bus, { controllers: [LookupController], providers: providers as never[] }, ['lookup-1']);
+    const publisher = await startFlowApp({ bus, name: 'publisher' });
+    try {
+      return await remoteErrorOf(publisher.client.request('lookup', 'acc-9'));
+    } finally {
+      await closeAll([app, publisher]);
+    }
+  }
+
+  it("replies with Nest's default \"Internal server error\" when no filter catches", async () => {
+    expect(await lookupError([])).toMatchObject({ code: 'FLOW_RPC_ERROR', message: 'Internal server error' });
+  });
+
+  it('keeps the HttpException status with FlowExceptionFilter provided as APP_FILTER', async () => {
+    expect(await lookupError([{ provide: APP_FILTER, useClass: FlowExceptionFilter }])).toMatchObject({
+      code: 'HTTP_404',
+      message: 'no account acc-9',
+    });
   });
 });

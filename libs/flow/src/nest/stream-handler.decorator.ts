@@ -1,8 +1,6 @@
-import { EXCEPTION_FILTERS_METADATA } from '@nestjs/common/constants';
 import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import { InvalidOptionError } from '../core';
 import { FLOW_EXTRAS_KEY, FLOW_TRANSPORT, FlowHandlerExtras, StreamKind } from './flow.constants';
-import { controllerFallbackFilter } from './flow-exception.filter';
 
 export interface StreamHandlerOptions {
   /**
@@ -24,10 +22,10 @@ export interface StreamHandlerOptions {
  * FlowContext) work as with any transport. The handler's completion, including
  * a returned Promise or Observable, ends the turn of its partition key.
  *
- * Exceptions: filters on the method, then filters on the controller, handle
- * them as in Nest; what they do not catch goes to FlowServer as thrown (see
- * FlowExceptionFilter), keeping HttpException status and validation messages.
- * Global exception filters are not consulted for Flow handlers.
+ * Exceptions: method, controller and global exception filters apply as with
+ * any Nest transport. Add FlowExceptionFilter (on the controller, or as a
+ * global filter) to keep HttpException status and validation messages in the
+ * error reply; without a filter Nest's default replies "Internal server error".
  *
  * `stream` is the NATS subject, a plain string. Message streams are the default;
  * pass `{ request: true }`, or use `@RequestHandler`, for request streams.
@@ -43,16 +41,8 @@ export function StreamHandler(stream: string, options: StreamHandlerOptions = {}
     kind: flag('request', options.request) ? StreamKind.Request : StreamKind.Message,
     raw: flag('raw', options.raw),
   });
-  const pattern = (extras.kind === StreamKind.Request ? MessagePattern : EventPattern)(stream, FLOW_TRANSPORT, {
-    [FLOW_EXTRAS_KEY]: extras,
-  });
-  return (target, key, descriptor) => {
-    pattern(target, key, descriptor);
-    // First in the list = last consulted: every filter declared on the method ranks above the fallback.
-    const declared: unknown[] = Reflect.getMetadata(EXCEPTION_FILTERS_METADATA, descriptor.value as object) ?? [];
-    const fallback = controllerFallbackFilter(target.constructor);
-    Reflect.defineMetadata(EXCEPTION_FILTERS_METADATA, [fallback, ...declared], descriptor.value as object);
-  };
+  const pattern = extras.kind === StreamKind.Request ? MessagePattern : EventPattern;
+  return pattern(stream, FLOW_TRANSPORT, { [FLOW_EXTRAS_KEY]: extras });
 }
 
 /** Declares a controller method as the handler of a Flow request stream: `@StreamHandler(stream, { request: true })`. */
