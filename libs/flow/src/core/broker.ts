@@ -17,7 +17,7 @@ import {
 import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
-import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
+import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { PendingReplies } from './pending-replies';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
@@ -163,10 +163,7 @@ export class Broker {
     try {
       this.assertUsable();
       checkStream(stream);
-      const timeout = options.timeout ?? this.options.requestTimeout;
-      if (!Number.isInteger(timeout) || timeout <= 0) {
-        throw new InvalidOptionError('timeout', 'must be a positive integer (ms)', timeout);
-      }
+      const timeout = integerOption('timeout', options.timeout, this.options.requestTimeout, 1, LIMITS.timeoutMs);
       const { signal } = options;
       if (signal?.aborted) throw new AbortedError(`request on "${stream}"`, signal.reason);
       const id = this.nextId();

@@ -113,20 +113,20 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
   return Object.freeze({
     clique,
     nodeKey: resolveNodeKey(input),
-    virtualNodes: integer('virtualNodes', input.virtualNodes, DEFAULTS.virtualNodes, 1, LIMITS.virtualNodes),
+    virtualNodes: integerOption('virtualNodes', input.virtualNodes, DEFAULTS.virtualNodes, 1, LIMITS.virtualNodes),
     codec,
-    ackTimeout: integer('ackTimeout', input.ackTimeout, DEFAULTS.ackTimeoutMs, 1, LIMITS.timeoutMs),
-    requestTimeout: integer('requestTimeout', input.requestTimeout, DEFAULTS.requestTimeoutMs, 1, LIMITS.timeoutMs),
+    ackTimeout: integerOption('ackTimeout', input.ackTimeout, DEFAULTS.ackTimeoutMs, 1, LIMITS.timeoutMs),
+    requestTimeout: integerOption('requestTimeout', input.requestTimeout, DEFAULTS.requestTimeoutMs, 1, LIMITS.timeoutMs),
     stabilization: Object.freeze({
-      interval: integer(
+      interval: integerOption(
         'stabilization.interval',
         stabilization.interval,
         DEFAULTS.stabilizationIntervalMs,
         0,
         LIMITS.timeoutMs,
       ),
-      successors: integer('stabilization.successors', stabilization.successors, DEFAULTS.successors, 1, LIMITS.successors),
-      stabilizers: integer(
+      successors: integerOption('stabilization.successors', stabilization.successors, DEFAULTS.successors, 1, LIMITS.successors),
+      stabilizers: integerOption(
         'stabilization.stabilizers',
         stabilization.stabilizers,
         DEFAULTS.stabilizers,
@@ -134,17 +134,17 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
         LIMITS.stabilizers,
       ),
     }),
-    concurrency: integer('concurrency', input.concurrency, DEFAULTS.concurrency, 1, 2 ** 20),
-    syncPartitions: integer('syncPartitions', input.syncPartitions, DEFAULTS.syncPartitions, 0, LIMITS.syncPartitions),
-    maxPendingRequests: integer('maxPendingRequests', input.maxPendingRequests, DEFAULTS.maxPendingRequests, 1, 2 ** 24),
-    maxInFlightForwards: integer(
+    concurrency: integerOption('concurrency', input.concurrency, DEFAULTS.concurrency, 1, 2 ** 20),
+    syncPartitions: integerOption('syncPartitions', input.syncPartitions, DEFAULTS.syncPartitions, 0, LIMITS.syncPartitions),
+    maxPendingRequests: integerOption('maxPendingRequests', input.maxPendingRequests, DEFAULTS.maxPendingRequests, 1, 2 ** 24),
+    maxInFlightForwards: integerOption(
       'maxInFlightForwards',
       input.maxInFlightForwards,
       DEFAULTS.maxInFlightForwards,
       1,
       2 ** 24,
     ),
-    maxQueuedMessages: integer('maxQueuedMessages', input.maxQueuedMessages, DEFAULTS.maxQueuedMessages, 1, 2 ** 26),
+    maxQueuedMessages: integerOption('maxQueuedMessages', input.maxQueuedMessages, DEFAULTS.maxQueuedMessages, 1, 2 ** 26),
     onError: input.onError,
     clock: input.clock ?? systemClock,
   });
@@ -169,7 +169,18 @@ function resolveNodeKey(input: BrokerOptions): Key {
   return randomKey();
 }
 
-function integer(option: string, value: unknown, fallback: number, min: number, max: number): number {
+/**
+ * The one integer-option check of the library (core, nats and nest options
+ * use it): `fallback` when the value is undefined, the value when it is an
+ * integer from `min` to `max`, else an InvalidOptionError naming the option.
+ */
+export function integerOption<F extends number | undefined>(
+  option: string,
+  value: unknown,
+  fallback: F,
+  min: number,
+  max: number,
+): number | F {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidOptionError(option, `must be an integer from ${min} to ${max}`, value);

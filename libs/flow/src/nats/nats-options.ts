@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../core/errors';
+import { integerOption } from '../core/options';
 
 /**
  * Receives what the adapter cannot throw to anyone: exceptions from message
@@ -124,7 +125,7 @@ export function resolveNatsOptions(options: NatsOptions): ResolvedNatsOptions {
     pass,
     token,
     reconnect: resolveReconnect(options.reconnect),
-    pingIntervalMs: optionalInteger('pingIntervalMs', options.pingIntervalMs, 1000, HOUR_MS),
+    pingIntervalMs: integerOption('pingIntervalMs', options.pingIntervalMs, undefined, 1000, HOUR_MS),
     onError: adapter.onError,
     drainTimeoutMs: adapter.drainTimeoutMs,
   });
@@ -144,7 +145,7 @@ export function resolveNatsPubSubOptions(options: NatsPubSubOptions = {}): Resol
     owned: owned ?? false,
     onError: (onError as NatsErrorHandler | undefined) ?? NATS_DEFAULTS.onError,
     drainTimeoutMs:
-      optionalInteger('drainTimeoutMs', options.drainTimeoutMs, 1, HOUR_MS) ?? NATS_DEFAULTS.drainTimeoutMs,
+      integerOption('drainTimeoutMs', options.drainTimeoutMs, NATS_DEFAULTS.drainTimeoutMs, 1, HOUR_MS),
   });
 }
 
@@ -193,10 +194,14 @@ function resolveReconnect(value: unknown): Readonly<Required<NatsReconnectOption
   if (value === undefined) value = {};
   if (!isRecord(value)) throw new InvalidOptionError('reconnect', 'must be false or an object', value);
   return Object.freeze({
-    maxAttempts:
-      optionalInteger('reconnect.maxAttempts', value['maxAttempts'], -1, Number.MAX_SAFE_INTEGER) ??
+    maxAttempts: integerOption(
+      'reconnect.maxAttempts',
+      value['maxAttempts'],
       NATS_DEFAULTS.reconnectMaxAttempts,
-    waitMs: optionalInteger('reconnect.waitMs', value['waitMs'], 1, 600_000) ?? NATS_DEFAULTS.reconnectWaitMs,
+      -1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    waitMs: integerOption('reconnect.waitMs', value['waitMs'], NATS_DEFAULTS.reconnectWaitMs, 1, 600_000),
   });
 }
 
@@ -204,14 +209,6 @@ function optionalString(option: string, value: unknown, { nonEmpty }: { nonEmpty
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new InvalidOptionError(option, 'must be a string', value);
   if (nonEmpty && value.trim() === '') throw new InvalidOptionError(option, 'must not be empty', value);
-  return value;
-}
-
-function optionalInteger(option: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(option, `must be an integer from ${min} to ${max}`, value);
-  }
   return value;
 }
 

@@ -69,6 +69,17 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     return this.#broker;
   }
 
+  /**
+   * The broker for `unwrap()` of FlowServer and FlowClient (`caller` names
+   * which, `hint` how to start it). Throws FLOW_CLOSED before it exists.
+   */
+  unwrap(caller: string, hint: string): Broker {
+    if (this.#broker === undefined) {
+      throw new FlowError(ErrorCode.Closed, `${caller}.unwrap(): the broker is not started; ${hint}`);
+    }
+    return this.#broker;
+  }
+
   /** The broker once its start() resolved: publishers take this synchronous path per message. */
   get ready(): Broker | undefined {
     return this.#ready;

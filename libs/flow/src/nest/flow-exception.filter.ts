@@ -26,7 +26,7 @@ import { FlowContext } from './flow.context';
 export class FlowExceptionFilter extends BaseExceptionFilter {
   readonly #rpc = new BaseRpcExceptionFilter();
 
-  override catch(exception: unknown, host: ArgumentsHost): Observable<never> | void {
+  override catch(exception: unknown, host: ArgumentsHost): Observable<unknown> | void {
     if (host.getType() !== 'rpc') return super.catch(exception, host);
     if (host.switchToRpc().getContext() instanceof FlowContext) return throwError(() => exception);
     return this.#rpc.catch(exception, host);

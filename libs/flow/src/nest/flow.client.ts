@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { Subscription } from 'rxjs';
-import { Broker, ErrorCode, FlowError, InvalidOptionError } from '../core';
+import { Broker, InvalidOptionError } from '../core';
 import { FlowBrokerHost, FlowStatus } from './broker-host';
 import { FlowRecord } from './flow-record';
 import type { FlowServerEvents } from './flow.server';
@@ -61,11 +61,7 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
 
   /** The app's Broker. Throws before it has started (any call of connect(), emit, send, publish or request starts it). */
   unwrap<T = Broker>(): T {
-    const broker = this.host.broker;
-    if (broker === undefined) {
-      throw new FlowError(ErrorCode.Closed, 'FlowClient.unwrap(): the broker is not started; call connect() first');
-    }
-    return broker as T;
+    return this.host.unwrap('FlowClient', 'call connect() first') as T;
   }
 
   /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error'); returns the unsubscribe function. */

@@ -1,5 +1,5 @@
 import { FlowError, InvalidOptionError, MemoryBus } from '../core';
-import { BrokerOptions, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from '../core/options';
+import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from '../core/options';
 import { NatsConnectionLike } from '../nats';
 import { NatsOptions, resolveNatsOptions, resolveNatsPubSubOptions } from '../nats/nats-options';
 import { FlowDeserializer, FlowSerializer, JsonFlowDeserializer, JsonFlowSerializer } from './flow.serializer';
@@ -121,7 +121,13 @@ export function resolveFlowModuleOptions(input: FlowModuleOptions = {}): Resolve
     broker: resolveBrokerOptions(brokerInput as BrokerOptions),
     serializer: resolveCodecPart('serializer', input.serializer, 'serialize') ?? new JsonFlowSerializer(),
     deserializer: resolveCodecPart('deserializer', input.deserializer, 'deserialize') ?? new JsonFlowDeserializer(),
-    shutdownGracePeriod: resolveGracePeriod(input.shutdownGracePeriod),
+    shutdownGracePeriod: integerOption(
+      'shutdownGracePeriod',
+      input.shutdownGracePeriod,
+      FLOW_MODULE_DEFAULTS.shutdownGracePeriodMs,
+      0,
+      LIMITS.timeoutMs,
+    ),
     onError: input.onError,
   });
 }
@@ -176,14 +182,6 @@ function resolveCodecPart<T>(option: string, value: T | undefined, method: strin
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object' || typeof (value as Record<string, unknown>)[method] !== 'function') {
     throw new InvalidOptionError(option, `must be an object with a ${method}() method`, value);
-  }
-  return value;
-}
-
-function resolveGracePeriod(value: unknown): number {
-  if (value === undefined) return FLOW_MODULE_DEFAULTS.shutdownGracePeriodMs;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > LIMITS.timeoutMs) {
-    throw new InvalidOptionError('shutdownGracePeriod', `must be an integer from 0 to ${LIMITS.timeoutMs}`, value);
   }
   return value;
 }

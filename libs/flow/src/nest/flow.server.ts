@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { lastValueFrom, Subscription } from 'rxjs';
-import { Broker, BrokerEvents, Delivery, ErrorCode, FlowError } from '../core';
+import { Broker, BrokerEvents, Delivery } from '../core';
 import { FlowBrokerHost, FlowStatus } from './broker-host';
 import { FLOW_EXTRAS_KEY, FLOW_TRANSPORT, FlowHandlerExtras, StreamKind } from './flow.constants';
 import { FlowContext } from './flow.context';
@@ -63,11 +63,7 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
 
   /** The app's Broker. Throws before the broker has started (listen() or app init). */
   unwrap<T = Broker>(): T {
-    const broker = this.host.broker;
-    if (broker === undefined) {
-      throw new FlowError(ErrorCode.Closed, 'FlowServer.unwrap(): the broker is not started; call listen() or init the app first');
-    }
-    return broker as T;
+    return this.host.unwrap('FlowServer', 'call listen() or init the app first') as T;
   }
 
   async #register(): Promise<void> {
