@@ -1,13 +1,13 @@
 import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { BrokerCounters, FlowClient, FlowServer, MemoryBus, RemoteError } from 'nestjs-flow';
 import { Broker } from 'nestjs-flow/core';
+import { waitFor } from 'nestjs-flow/testing';
+import { LedgerStats, LedgerStore } from '../src/ledger.store';
+import { LedgerStream } from '../src/ledger.streams';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerAppLogger, startLedgerNode, startPublisher } from './ledger-apps';
 import { LedgerLogger } from './ledger.logger';
-import { LedgerStats, LedgerStore } from './ledger.store';
-import { LedgerStream } from './ledger.streams';
 import { textTable } from './text-table';
-import { waitUntil, WakeSource } from './wait-until';
 import { BalanceMismatch, compareBalances, planWorkload, publishWorkload, queryBalances, WorkloadOptions } from './workload';
 
 export interface EmbeddedDemoOptions {
@@ -105,10 +105,10 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     const client = publisher.get(FlowClient);
 
     const positions = nodes.reduce((sum, node) => sum + node.broker.options.virtualNodes, 0);
-    await waitUntil(() => nodes.every((node) => node.broker.snapshot().members.length === positions), {
-      sources: nodes.map((node) => (wake) => node.broker.on('joined', wake)),
+    await waitFor(() => nodes.every((node) => node.broker.snapshot().members.length === positions), {
+      bus,
       timeoutMs,
-      describe: () => `a ring of ${positions} positions (seen: ${nodes.map((node) => node.broker.snapshot().members.length)})`,
+      what: `a ring of ${positions} positions on every node`,
     });
     print(
       `ring converged: ${positions} positions (${count} nodes x ${positions / count} virtual nodes) after ${Date.now() - started} ms`,
@@ -124,10 +124,10 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     const total = (of: (node: Node) => number): number => nodes.reduce((sum, node) => sum + of(node), 0);
     const applied = () => total((node) => node.store.stats.applied);
     const rejected = () => total((node) => node.errors.rejected);
-    await waitUntil(() => applied() >= plan.valid && rejected() >= plan.invalid, {
-      sources: nodes.flatMap((node): WakeSource[] => [(wake) => node.store.onChange(wake), (wake) => node.errors.onChange(wake)]),
+    await waitFor(() => applied() >= plan.valid && rejected() >= plan.invalid, {
+      bus,
       timeoutMs,
-      describe: () => `${plan.valid} applied and ${plan.invalid} rejected commands (so far ${applied()} and ${rejected()})`,
+      what: `${plan.valid} applied and ${plan.invalid} rejected commands`,
     });
     print(`settled after ${Date.now() - publishing} ms: ${applied()} commands applied, ${rejected()} rejected by validation`);
     print('');

@@ -2,15 +2,16 @@ import { INestApplicationContext, INestMicroservice, LoggerService, LogLevel } f
 import { NestFactory } from '@nestjs/core';
 import { AsyncMicroserviceOptions } from '@nestjs/microservices';
 import { FlowModule, FlowModuleOptions, FlowServer } from 'nestjs-flow';
-import { LedgerModule } from './ledger.module';
+import { DemoNodeModule } from './demo-node.module';
 
 /** What Nest accepts as `logger`: a service, levels, or false for silence. */
 export type LedgerAppLogger = LoggerService | LogLevel[] | false;
 
 /**
- * Boots one ledger node: a Nest microservice whose transport strategy is the
- * node's own FlowServer (taken from its FlowModule through the async
- * microservice options), listening once this resolves: it has joined the ring.
+ * Boots one ledger node of the demo (DemoNodeModule): a Nest microservice
+ * whose transport strategy is the node's own FlowServer (taken from its
+ * FlowModule through the async microservice options, as src/main.ts does),
+ * listening once this resolves: it has joined the ring.
  * `beforeListen` sees the app first, to attach listeners that must not miss
  * the first membership events.
  */
@@ -19,7 +20,7 @@ export async function startLedgerNode(
   logger: LedgerAppLogger,
   beforeListen?: (app: INestMicroservice) => void,
 ): Promise<INestMicroservice> {
-  const app = await NestFactory.createMicroservice<AsyncMicroserviceOptions>(LedgerModule.forNode({ flow }), {
+  const app = await NestFactory.createMicroservice<AsyncMicroserviceOptions>(DemoNodeModule.forNode(flow), {
     inject: [FlowServer],
     useFactory: (strategy: FlowServer) => ({ strategy }),
     logger,

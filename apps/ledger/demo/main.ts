@@ -6,10 +6,11 @@ import { runNatsDriver } from './nats-driver';
 import { runNatsNode } from './nats-node';
 
 /**
- * The ledger service.
+ * The ledger demo (the example itself is ../src; src/main.ts boots one plain node).
  *
  *   npm start                                   3 nodes + a publisher in this process (embedded bus), self-check, exit 0/1
- *   NATS_URL=nats://host:4222 npm start         one node on NATS (NODE_NAME, default random) until SIGTERM/SIGINT
+ *   NATS_URL=nats://host:4222 npm start         one node on NATS (NODE_NAME, default random) that logs ring changes
+ *                                               and its activity, until SIGTERM/SIGINT
  *   NATS_URL=... npm start -- --drive           (or DRIVE=1) a publisher that drives a workload and checks balances, exit 0/1
  *
  * `--accounts=N`, `--commands=N` and `--seed=N` size the workload of the demo and the driver.

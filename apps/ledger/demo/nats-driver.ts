@@ -2,9 +2,9 @@ import { INestApplicationContext } from '@nestjs/common';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FlowClient, FlowError, RemoteError, TimeoutError } from 'nestjs-flow';
-import { BalanceReply } from './dto/balance-reply';
+import { BalanceReply } from '../src/dto/balance-reply';
+import { LEDGER_CLIQUE, LedgerStream } from '../src/ledger.streams';
 import { LedgerAppLogger, startPublisher } from './ledger-apps';
-import { LEDGER_CLIQUE, LedgerStream } from './ledger.streams';
 import { textTable } from './text-table';
 import { compareBalances, planWorkload, publishWorkload, queryBalances, WorkloadPlan } from './workload';
 

@@ -1,9 +1,9 @@
 import { INestMicroservice, Logger } from '@nestjs/common';
 import { FlowServer } from 'nestjs-flow';
+import { LedgerStore } from '../src/ledger.store';
+import { LEDGER_CLIQUE, LedgerStream } from '../src/ledger.streams';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerAppLogger, startLedgerNode } from './ledger-apps';
-import { LedgerStore } from './ledger.store';
-import { LEDGER_CLIQUE, LedgerStream } from './ledger.streams';
 import { logRingChanges } from './ring-log';
 
 export interface NatsNodeOptions {

@@ -1,9 +1,8 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { BalanceReply } from './dto/balance-reply';
-import { LedgerCommandDto } from './dto/ledger-command.dto';
-import { LedgerStream } from './ledger.streams';
-import { Prng } from './prng';
+import { BalanceReply } from '../src/dto/balance-reply';
+import { LedgerCommandDto } from '../src/dto/ledger-command.dto';
+import { LedgerStream } from '../src/ledger.streams';
 import { compareBalances, planWorkload } from './workload';
 
 /** The fields that break LedgerCommandDto under the ValidationPipe settings of LedgerController. */
@@ -21,19 +20,6 @@ function reply(accountId: string, balance: number, applied: number): BalanceRepl
   return { accountId, balance, applied, node: '0000000000000001' };
 }
 
-describe('Prng', () => {
-  it('repeats its sequence for a seed and stays within the bounds asked for', () => {
-    const a = new Prng(7);
-    const b = new Prng(7);
-    const draws = Array.from({ length: 1000 }, () => a.int(3, 9));
-
-    expect(Array.from({ length: 1000 }, () => b.int(3, 9))).toEqual(draws);
-    expect(Math.min(...draws)).toBe(3);
-    expect(Math.max(...draws)).toBe(9);
-    expect(new Prng(8).uint32()).not.toBe(new Prng(7).uint32());
-  });
-});
-
 describe('planWorkload', () => {
   const plan = planWorkload({ seed: 42, accounts: 30, commands: 3000, invalidRate: 0.05 });
 
@@ -50,6 +36,12 @@ describe('planWorkload', () => {
     expect(new Set(valid.map((command) => command.key))).toEqual(new Set(plan.accounts));
     expect(valid.every((command) => command.key === command.payload['accountId'])).toBe(true);
     expect(new Set(valid.map((command) => command.payload['reference'])).size).toBe(valid.length);
+    const amounts = (stream: string) => valid.filter((command) => command.stream === stream).map((c) => c.payload['amount'] as number);
+    expect(Math.min(...amounts(LedgerStream.Deposit), ...amounts(LedgerStream.Withdraw))).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...amounts(LedgerStream.Deposit))).toBeLessThanOrEqual(10_000);
+    expect(Math.max(...amounts(LedgerStream.Withdraw))).toBeLessThanOrEqual(8_000);
+    expect(Math.max(...amounts(LedgerStream.Deposit))).toBeGreaterThan(8_000);
+    expect([...amounts(LedgerStream.Deposit), ...amounts(LedgerStream.Withdraw)].every(Number.isInteger)).toBe(true);
   });
 
   it('makes every valid command pass the DTO validation and every invalid one break it in one field', () => {

@@ -1,11 +1,11 @@
 import { FlowClient, InvalidOptionError } from 'nestjs-flow';
-import { BalanceReply } from './dto/balance-reply';
-import { MAX_AMOUNT } from './dto/ledger-command.dto';
-import { LedgerStream } from './ledger.streams';
-import { Prng } from './prng';
+import { seededRandom } from 'nestjs-flow/testing';
+import { BalanceReply } from '../src/dto/balance-reply';
+import { MAX_AMOUNT } from '../src/dto/ledger-command.dto';
+import { LedgerStream } from '../src/ledger.streams';
 
 export interface WorkloadOptions {
-  /** PRNG seed: the same options give the same commands. */
+  /** Seed of the random source (`seededRandom`): the same options give the same commands. */
   readonly seed: number;
   readonly accounts: number;
   readonly commands: number;
@@ -76,7 +76,8 @@ export function planWorkload(options: WorkloadOptions): WorkloadPlan {
   }
   const first = options.firstAccount ?? 1;
   const runId = options.runId ?? `w${seed}`;
-  const random = new Prng(seed);
+  const random = seededRandom(seed);
+  const between = (min: number, max: number): number => min + random.int(max - min + 1);
   const accounts = Array.from({ length: accountCount }, (_, i) => `acc-${first + i}`);
   const expected = new Map<string, { balance: number; applied: number }>(
     accounts.map((id) => [id, { balance: 0, applied: 0 }]),
@@ -84,13 +85,13 @@ export function planWorkload(options: WorkloadOptions): WorkloadPlan {
   const commands: PlannedCommand[] = [];
   let invalid = 0;
   for (let i = 0; i < commandCount; i++) {
-    const accountId = random.pick(accounts);
+    const accountId = accounts[random.int(accounts.length)];
     const deposit = random.next() < 0.55;
-    const amount = deposit ? random.int(1, 10_000) : random.int(1, 8_000);
+    const amount = deposit ? between(1, 10_000) : between(1, 8_000);
     const payload = { accountId, amount, reference: `${runId}-${i}` };
     const stream = deposit ? LedgerStream.Deposit : LedgerStream.Withdraw;
     if (random.next() < invalidRate) {
-      const spoiled = random.pick(SPOILERS)(payload);
+      const spoiled = SPOILERS[random.int(SPOILERS.length)](payload);
       const claimed = typeof spoiled['accountId'] === 'string' ? spoiled['accountId'] : accountId;
       commands.push({ stream, key: claimed, payload: spoiled, valid: false });
       invalid++;

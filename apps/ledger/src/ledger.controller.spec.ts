@@ -1,34 +1,46 @@
-import { INestApplicationContext, INestMicroservice } from '@nestjs/common';
-import { FlowClient, FlowError, FlowServer, MemoryBus, RemoteError } from 'nestjs-flow';
+import { INestMicroservice } from '@nestjs/common';
+import { Test, TestingModule } from '@nestjs/testing';
+import { FlowClient, FlowError, FlowModule, FlowModuleOptions, FlowServer, MemoryBus, RemoteError } from 'nestjs-flow';
+import { waitFor } from 'nestjs-flow/testing';
 import { BalanceReply } from './dto/balance-reply';
-import { FlowErrorTally } from './flow-error-tally';
-import { startLedgerNode, startPublisher } from './ledger-apps';
+import { LedgerModule } from './ledger.module';
 import { LedgerStore } from './ledger.store';
 import { LedgerStream } from './ledger.streams';
-import { waitUntil } from './wait-until';
 
-const WAIT_MS = 5_000;
+/** A ledger node on the embedded transport, served by its FlowServer as main.ts serves it. */
+async function startNode(flow: FlowModuleOptions): Promise<INestMicroservice> {
+  const moduleRef = await Test.createTestingModule({ imports: [LedgerModule.forNode({ flow })] }).compile();
+  const app = moduleRef.createNestMicroservice({ strategy: moduleRef.get(FlowServer) });
+  await app.listen();
+  return app;
+}
+
+/** A publisher: FlowModule without handlers, so its broker never joins the ring. */
+async function startPublisher(flow: FlowModuleOptions): Promise<TestingModule> {
+  const moduleRef = await Test.createTestingModule({ imports: [FlowModule.forRoot(flow)] }).compile();
+  await moduleRef.init();
+  return moduleRef;
+}
 
 describe('LedgerController on two nodes', () => {
   const bus = new MemoryBus();
   const reported: FlowError[] = [];
   let nodes: INestMicroservice[];
-  let publisher: INestApplicationContext;
+  let publisher: TestingModule;
   let client: FlowClient;
 
   const stores = () => nodes.map((node) => node.get(LedgerStore));
-  const tallies = () => nodes.map((node) => node.get(FlowErrorTally));
   const applied = () => stores().reduce((sum, store) => sum + store.stats.applied + store.stats.duplicates, 0);
-  const rejected = () => tallies().reduce((sum, tally) => sum + tally.rejected, 0);
+  const rejected = () => reported.filter((error) => error.code === 'HTTP_400').length;
 
   /** Resolves once the nodes have taken `count` more commands (applied or duplicate) and `rejections` more rejections. */
   function settled(count: number, rejections = 0): Promise<void> {
     const target = applied() + count;
     const rejectedTarget = rejected() + rejections;
-    return waitUntil(() => applied() >= target && rejected() >= rejectedTarget, {
-      sources: [...stores(), ...tallies()].map((source) => (wake: () => void) => source.onChange(wake)),
-      timeoutMs: WAIT_MS,
-      describe: () => `${target} commands and ${rejectedTarget} rejections (so far ${applied()} and ${rejected()})`,
+    return waitFor(() => applied() >= target && rejected() >= rejectedTarget, {
+      bus,
+      timeoutMs: 5_000,
+      what: `${target} commands and ${rejectedTarget} rejections`,
     });
   }
 
@@ -46,8 +58,8 @@ describe('LedgerController on two nodes', () => {
     const onError = (error: FlowError): void => void reported.push(error);
     const flow = { embedded: { bus }, virtualNodes: 8, stabilization: { interval: 0 }, onError };
     nodes = [];
-    for (const nodeName of ['ledger-1', 'ledger-2']) nodes.push(await startLedgerNode({ ...flow, nodeName }, false));
-    publisher = await startPublisher({ embedded: { bus }, nodeName: 'publisher' }, false);
+    for (const nodeName of ['ledger-1', 'ledger-2']) nodes.push(await startNode({ ...flow, nodeName }));
+    publisher = await startPublisher({ embedded: { bus }, nodeName: 'publisher' });
     client = publisher.get(FlowClient);
     await bus.idle();
   });
