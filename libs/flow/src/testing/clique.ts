@@ -2,7 +2,7 @@ import { Broker } from '../core/broker';
 import { InvalidOptionError } from '../core/errors';
 import type { Key } from '../core/key';
 import { MemoryBus, MemoryPubSub } from '../core/memory-pubsub';
-import type { BrokerOptions } from '../core/options';
+import { BrokerOptions, integerOption } from '../core/options';
 import { waitFor, WaitForOptions } from './wait-for';
 
 /** Large enough for any test, small enough that a typo cannot exhaust memory. */
@@ -67,9 +67,7 @@ export interface MemoryClique {
  */
 export async function createMemoryClique(config: MemoryCliqueOptions): Promise<MemoryClique> {
   const { size, setup, start = true } = config;
-  if (!Number.isInteger(size) || size < 1 || size > MAX_SIZE) {
-    throw new InvalidOptionError('size', `must be an integer from 1 to ${MAX_SIZE}`, size);
-  }
+  integerOption('size', size, undefined, 1, MAX_SIZE);
   const startOrder = config.startOrder ?? Array.from({ length: size }, (_, i) => i);
   if (startOrder.length !== size || [...startOrder].sort((a, b) => a - b).some((v, i) => v !== i)) {
     throw new InvalidOptionError('startOrder', `must be a permutation of 0..${size - 1}`, startOrder);
@@ -102,9 +100,7 @@ export async function createMemoryClique(config: MemoryCliqueOptions): Promise<M
     });
   };
   const checkIndex = (index: number): void => {
-    if (!Number.isInteger(index) || index < 0 || index >= size) {
-      throw new InvalidOptionError('index', `must be an integer from 0 to ${size - 1}`, index);
-    }
+    integerOption('index', index, undefined, 0, size - 1);
   };
 
   return {

@@ -1,5 +1,8 @@
-// Helpers for users' tests: an in-memory clique, a manual clock, bounded waiting
-// and a seeded random source. Every export is named.
+// Helpers for users' tests (`nestjs-flow/testing`): several instances of a Nest
+// app on one in-memory bus, an in-memory clique of brokers, a manual clock,
+// bounded waiting and a seeded random source. Every export is named.
+export { startFlowTestingApps } from './flow-testing';
+export type { FlowTestingApp, FlowTestingClique, FlowTestingOptions } from './flow-testing';
 export { createMemoryClique } from './clique';
 export type { MemoryClique, MemoryCliqueOptions } from './clique';
 export { ManualClock } from './manual-clock';
