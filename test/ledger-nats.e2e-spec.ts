@@ -3,28 +3,30 @@ import { join } from 'node:path';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 
 /**
- * The example service as an operator runs it: two ledger nodes and a driver,
- * each its own process on one nats-server, then SIGTERM to one node. Covers
- * the NATS modes of apps/ledger and the shutdown path through
- * enableShutdownHooks with a real signal.
+ * The example service as an operator runs it: ledger nodes and a driver, each
+ * its own process on one nats-server, then SIGTERM to the nodes. Covers the
+ * NATS modes of the demo (apps/ledger/demo/main.ts), the example's own
+ * one-node bootstrap (apps/ledger/src/main.ts) in the same clique, and the
+ * shutdown path through enableShutdownHooks with a real signal.
  */
 const ROOT = join(__dirname, '..');
-const MAIN = join(ROOT, 'apps', 'ledger', 'src', 'main.ts');
+const DEMO_MAIN = join(ROOT, 'apps', 'ledger', 'demo', 'main.ts');
+const EXAMPLE_MAIN = join(ROOT, 'apps', 'ledger', 'src', 'main.ts');
 const TS_REGISTER = join(ROOT, 'test', 'support', 'ts-register.js');
 
 interface Running {
   readonly child: ChildProcess;
   output(): string;
-  /** Resolves once the output contains `text`; rejects after `ms`. */
-  waitFor(text: string, ms: number): Promise<void>;
-  /** Resolves with the exit code; rejects after `ms`. */
-  exit(ms: number): Promise<number | null>;
+  /** Resolves once the output from offset `since` (default 0) on contains `text`; rejects after `ms`. */
+  waitFor(text: string, ms: number, since?: number): Promise<void>;
+  /** Resolves with the exit code, or the signal that ended the process; rejects after `ms`. */
+  exit(ms: number): Promise<number | NodeJS.Signals | null>;
 }
 
 const started: ChildProcess[] = [];
 
-function run(args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['-r', TS_REGISTER, MAIN, ...args], {
+function run(main: string, args: string[], env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ['-r', TS_REGISTER, main, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,14 +40,14 @@ function run(args: string[], env: Record<string, string>): Running {
   };
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   return {
     child,
     output: () => text,
-    waitFor: (wanted, ms) =>
+    waitFor: (wanted, ms, since = 0) =>
       new Promise<void>((resolve, reject) => {
         const check = (): void => {
-          if (!text.includes(wanted)) return;
+          if (text.indexOf(wanted, since) < 0) return;
           listeners.delete(check);
           clearTimeout(timer);
           resolve();
@@ -75,17 +77,19 @@ describe('the ledger example on NATS', () => {
   });
 
   afterAll(async () => {
-    for (const child of started) if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    for (const child of started) {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }
     await server.stop();
   });
 
   it('serves a driver from two nodes, and a SIGTERM makes a node leave the ring and exit 0', async () => {
     const env = { NATS_URL: server.url };
-    const a = run([], { ...env, NODE_NAME: 'ledger-a' });
-    const b = run([], { ...env, NODE_NAME: 'ledger-b' });
+    const a = run(DEMO_MAIN, [], { ...env, NODE_NAME: 'ledger-a' });
+    const b = run(DEMO_MAIN, [], { ...env, NODE_NAME: 'ledger-b' });
     await Promise.all([a.waitFor('512 positions, 2 nodes', 30_000), b.waitFor('512 positions, 2 nodes', 30_000)]);
 
-    const driver = run(['--drive', '--accounts=40', '--commands=2000', '--seed=3'], env);
+    const driver = run(DEMO_MAIN, ['--drive', '--accounts=40', '--commands=2000', '--seed=3'], env);
     expect(await driver.exit(60_000)).toBe(0);
     // Each node logs what it applied within a second of the last command.
     await Promise.all([a.waitFor('commands on', 5_000), b.waitFor('commands on', 5_000)]);
@@ -96,10 +100,45 @@ describe('the ledger example on NATS', () => {
     await b.waitFor('256 positions, 1 node', 10_000);
 
     // The survivor now owns every account: a fresh workload still checks out.
-    const again = run(['--drive', '--accounts=20', '--commands=500', '--seed=4'], env);
+    const again = run(DEMO_MAIN, ['--drive', '--accounts=20', '--commands=500', '--seed=4'], env);
     expect(await again.exit(60_000)).toBe(0);
 
     b.child.kill('SIGINT');
     expect(await b.exit(20_000)).toBe(0);
+  });
+
+  it("takes the example's own main.ts as a node of the same clique, which serves a driver and leaves the ring on SIGTERM", async () => {
+    const env = { NATS_URL: server.url };
+    const demo = run(DEMO_MAIN, [], { ...env, NODE_NAME: 'ledger-d' });
+    await demo.waitFor('holds 256 ring positions', 30_000);
+    const joined = demo.output().length;
+    const example = run(EXAMPLE_MAIN, [], { ...env, NODE_NAME: 'ledger-e' });
+    await example.waitFor(`node ledger-e (key `, 30_000);
+    expect(example.output()).toContain(`serving on ${server.url}`);
+    await demo.waitFor('512 positions, 2 nodes', 10_000, joined);
+
+    const driver = run(DEMO_MAIN, ['--drive', '--accounts=40', '--commands=1000', '--seed=5'], env);
+    expect(await driver.exit(60_000)).toBe(0);
+    // Both nodes answered: the driver's table has a row per owner node key.
+    expect(driver.output().match(/^[0-9a-f]{16}\s+\d+\s+\d+$/gm)).toHaveLength(2);
+
+    // Nest's default shutdown hook closes the app, then raises the signal again: the process ends by SIGTERM.
+    const left = demo.output().length;
+    example.child.kill('SIGTERM');
+    expect(await example.exit(20_000)).toBe('SIGTERM');
+    // "left", not "suspected": the node said goodbye (LEAV) while closing, it did not just vanish.
+    await demo.waitFor('ring changed (256 positions left): 256 positions, 1 node', 10_000, left);
+
+    demo.child.kill('SIGTERM');
+    expect(await demo.exit(20_000)).toBe(0);
+  });
+
+  it("runs the example's main.ts on the embedded transport without NATS_URL, until SIGTERM", async () => {
+    const example = run(EXAMPLE_MAIN, [], { NATS_URL: '', NODE_NAME: 'ledger-alone' });
+    await example.waitFor('node ledger-alone (key ', 30_000);
+    expect(example.output()).toContain('serving on the embedded transport');
+
+    example.child.kill('SIGTERM');
+    expect(await example.exit(20_000)).toBe('SIGTERM');
   });
 });
