@@ -90,11 +90,6 @@ describe('three broker processes and a publisher-only process on one nats-server
       const forwarded = run.counters.reduce((sum, c) => sum + c.forwarded, 0);
       expect(received).toBe(MESSAGES);
       expect(forwarded).toBeGreaterThan(0);
-      console.log(
-        `exactly-once, 16 virtual nodes: ${MESSAGES} messages in ${run.elapsedMs} ms, ` +
-          `forwarded ${((100 * forwarded) / received).toFixed(1)} %, handled per broker ` +
-          run.counters.map((c) => c.handled).join('/'),
-      );
     });
 
     it('routes every request to the owner of its key and returns its reply', async () => {
@@ -167,11 +162,9 @@ describe('three broker processes and a publisher-only process on one nats-server
       expect(run.tally.missing).toEqual([]);
       expect(run.tally.duplicates).toBe(0);
       expect(run.misrouted.slice(0, 5)).toEqual([]);
+      // 256 virtual nodes balance 3 brokers within about 10 % of the mean (bench/balance.bench.ts).
       const shares = run.counters.map((c) => c.handled / MESSAGES);
-      console.log(
-        `exactly-once, ${DEFAULT_VIRTUAL_NODES} virtual nodes: ${MESSAGES} messages in ${run.elapsedMs} ms, ` +
-          `shares ${shares.map((s) => (100 * s).toFixed(1)).join('/')} %`,
-      );
+      expect(Math.min(...shares)).toBeGreaterThan(0.25);
     });
 
     it(`loses nothing when ${MESSAGES} messages arrive in one burst, and every duplicate is a retried forward`, async () => {
@@ -180,10 +173,6 @@ describe('three broker processes and a publisher-only process on one nats-server
       const { retried } = run;
       expect(run.tally.missing).toEqual([]);
       expect(run.tally.duplicates).toBeLessThanOrEqual(retried);
-      console.log(
-        `burst of ${MESSAGES}: ${run.elapsedMs} ms, ${run.tally.duplicates} duplicates, ${retried} forwards retried ` +
-          `after an ACK timeout, ${run.misrouted.length} handled off the converged owner`,
-      );
     });
   });
 });

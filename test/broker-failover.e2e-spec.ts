@@ -6,8 +6,8 @@ import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { BrokerFleet } from './support/broker-fleet';
 import type { BrokerProcess } from './support/broker-process';
 import { awaitConvergence, quiesce } from './support/clique-waits';
-import { readJournal, seqRange, tally, type Journal } from './support/journal';
-import { misrouted, runKeyedStream } from './support/keyed-stream';
+import { readJournal, seqRange, tally } from './support/journal';
+import { runKeyedStream } from './support/keyed-stream';
 import { ownerLookup } from './support/ring-view';
 import type { RingView } from './support/worker-protocol';
 import { FAST_TIMERS, handlerConfig, MESSAGE_STREAM, publisherConfig } from './support/worker-configs';
@@ -55,14 +55,12 @@ describe('a clique of three broker processes when one of them is killed with SIG
     );
     await publisher.until((p) => p.published >= KILL_AFTER_PUBLISHED, 20_000, `${KILL_AFTER_PUBLISHED} published`);
 
-    const killedAt = await victim.kill();
+    await victim.kill();
     const views = await awaitConvergence(survivors, 2 * VIRTUAL_NODES, 20_000);
-    const takeoverMs = Math.max(...survivors.map((s) => s.ringAt)) - killedAt;
     const published = await streaming;
     await quiesce(survivors);
 
     expect(views.flatMap((v) => v.members).filter((m) => victimPositions.has(m))).toEqual([]);
-    const after = survivors.map((s, i) => ({ label: s.label, view: views[i]! }));
     const journals = handlers.map((h) => readJournal(h.config!.journal, h.label));
     const survivorJournals = journals.filter((j) => j.by !== victim.label);
     const result = tally(journals, seqRange(0, STREAM.count));
@@ -70,22 +68,17 @@ describe('a clique of three broker processes when one of them is killed with SIG
     const lostAfterReachingLiveBroker = result.missing.filter((seq) => reachedLiveBroker.has(seq));
     expect(published.published).toBe(STREAM.count);
     expect(lostAfterReachingLiveBroker).toEqual([]);
-    // Reported, not asserted: with a 200 ms ackTimeout a loaded machine suspects live members now and then,
-    // and their keys are handled by a successor until stabilization brings them back. broker-cluster asserts
-    // ownership with patient timers.
-    const offRing = offBothRings(journals, before, after).length;
+    // Not asserted: with a 200 ms ackTimeout a loaded machine suspects live members now and then, and their
+    // keys are handled by a successor until stabilization brings them back. broker-cluster asserts ownership
+    // with patient timers.
     const ownerAfter = ownerLookup(views[0]!.members);
     const victimKeys = keysOwnedBy(before, victimPositions);
     expect(victimKeys.filter((key) => victimPositions.has(ownerAfter(key)))).toEqual([]);
     const handledAfterKill = survivorJournals.flatMap((j) => j.handled).filter((r) => victimKeys.includes(r.key));
     expect(handledAfterKill.length).toBeGreaterThan(0);
+    // At least once: every duplicate is a forward retried after the kill.
     const retried = (await Promise.all(survivors.map((s) => s.counters()))).reduce((sum, c) => sum + c.retried, 0);
-    console.log(
-      `kill -9 of ${victim.label}: takeover (kill to last of its ${victimPositions.size} positions gone from ` +
-        `both survivors' rings) ${takeoverMs} ms; ${STREAM.count} published, ${result.missing.length} lost ` +
-        `(none of them had reached a live broker), ${result.duplicates} duplicates, ${retried} forwards retried, ` +
-        `${offRing} handled by a position that owned the key on neither the ring before nor the ring after`,
-    );
+    expect(result.duplicates).toBeLessThanOrEqual(retried);
   });
 
   it('gives a broker restarted with the same node key its positions and its keys back on every broker', async () => {
@@ -118,10 +111,6 @@ describe('a clique of three broker processes when one of them is killed with SIG
     expect(run.tally.missing).toEqual([]);
     expect(run.tally.duplicates).toBeLessThanOrEqual(retried);
     expect(journal.handled.filter((r) => victimKeys.includes(r.key)).length).toBeGreaterThan(0);
-    console.log(
-      `restart with the same node key: ${run.tally.duplicates} duplicates, ${retried} retried, ` +
-        `${run.misrouted.length} of 3000 handled off the converged owner, ${journal.handled.length} by ${restarted.label}`,
-    );
   });
 });
 
@@ -129,11 +118,4 @@ describe('a clique of three broker processes when one of them is killed with SIG
 function keysOwnedBy(ring: Ring, positions: ReadonlySet<string>): string[] {
   const ownerOf = ownerLookup(ring[0]!.view.members);
   return Array.from({ length: KEYS }, (_, i) => `customer-${i}`).filter((key) => positions.has(ownerOf(key)));
-}
-
-/** Handled records that belong to their key's owner neither on the ring before nor on the ring after. */
-function offBothRings(journals: readonly Journal[], before: Ring, after: Ring) {
-  return misrouted(journals, before).filter(
-    (record) => misrouted([{ by: record.by, received: [], handled: [record] }], after).length > 0,
-  );
 }

@@ -50,10 +50,7 @@ describe('three broker processes attached to the three servers of a NATS cluster
     expect(run.tally.duplicates).toBe(0);
     expect(run.misrouted.slice(0, 5)).toEqual([]);
     expect(run.counters.every((c) => c.handled > 0)).toBe(true);
-    const forwarded = run.counters.reduce((sum, c) => sum + c.forwarded, 0);
-    console.log(
-      `NATS cluster: ${MESSAGES} messages in ${run.elapsedMs} ms, ${forwarded} forwarded across routes, ` +
-        `received per broker ${run.counters.map((c) => c.received).join('/')}`,
-    );
+    // Brokers sit on different servers, so forwards cross the cluster's routes.
+    expect(run.counters.reduce((sum, c) => sum + c.forwarded, 0)).toBeGreaterThan(0);
   });
 });

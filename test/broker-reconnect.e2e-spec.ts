@@ -45,13 +45,10 @@ describe('a clique of three broker processes when its nats-server restarts durin
     );
     await publisher.until((p) => p.published >= RESTART_AFTER_PUBLISHED, 20_000, `${RESTART_AFTER_PUBLISHED} published`);
 
-    const restartedAt = Date.now();
     await server.restart();
     await Promise.all(
       everyone.map((w) => w.until((x) => x.statuses.some((s) => s.status === 'reconnected'), 20_000, 'reconnected')),
     );
-    const reconnectedAt = everyone.map((w) => w.statuses.find((s) => s.status === 'reconnected')!.at);
-    const reconnectedMs = Math.max(...reconnectedAt) - restartedAt;
     const published = await streaming;
     const views = await awaitConvergence(handlers, 3 * VIRTUAL_NODES, 20_000);
     await quiesce(handlers);
@@ -63,13 +60,10 @@ describe('a clique of three broker processes when its nats-server restarts durin
       handlers.map((h) => readJournal(h.config!.journal, h.label)),
       seqRange(0, STREAM.count),
     );
-    const lost = duringRestart.missing.length;
-    console.log(
-      `nats-server restart: all reconnected ${reconnectedMs} ms after the restart began; of ${published.published} ` +
-        `published during the stream (${published.failed} publish calls failed), ${lost} lost ` +
-        `(seq ${duringRestart.missing[0] ?? '-'}..${duringRestart.missing[lost - 1] ?? '-'}), ` +
-        `${duringRestart.duplicates} duplicates`,
-    );
+    // Messages published while the connection was down may be lost (a publish that reached no server);
+    // nothing is handled twice, and no more is lost than was published.
+    expect(duringRestart.duplicates).toBe(0);
+    expect(duringRestart.missing.length).toBeLessThanOrEqual(published.published);
 
     const after = await runKeyedStream({
       publisher,

@@ -96,12 +96,9 @@ describe('broker faults', () => {
     const duplicates = handledTimes.filter((t) => t > 1).length;
     const survivors = brokers.filter((_, i) => i !== CRASHED && i !== PUBLISHER);
     const counters = survivors.map((b) => b.counters);
-    console.log(
-      `crash mid-stream: ${reachedLive.size} of 10,000 reached a live broker, 0 lost, ${duplicates} handled twice, ` +
-        `${sum(counters.map((c) => c.retried))} forwards retried, ` +
-        `${handledByCrashedAfterCrash} handler runs on the crashed broker after its crash (not counted)`,
-    );
     expect(lost()).toEqual([]);
+    // At least once: a message runs twice only when its forward was retried after the crash.
+    expect(duplicates).toBeLessThanOrEqual(sum(counters.map((c) => c.retried)));
     expect(reachedLive.size).toBe(10_000);
   }, SLOW_TEST_MS);
 
