@@ -6,7 +6,7 @@
  * summarised as mean and percentiles. DESIGN.md's target: 3 brokers at the
  * default virtual nodes, largest share <= 1.10 x the mean.
  *
- * Run: npx ts-node --transpile-only bench/balance.bench.ts
+ * Run: node -r ./test/support/ts-register.js bench/balance.bench.ts
  */
 import { Key, keyFromBytes, keyFromString } from 'nestjs-flow/core';
 import { DEFAULTS } from 'nestjs-flow/core';

@@ -13,7 +13,7 @@
  * CPU µs per message (process.cpuUsage, user + system, whole process), the
  * forwarded fraction, and Flow / baseline. Printed, never asserted.
  *
- * Run: npx ts-node --transpile-only bench/broker.bench.ts [messages] [window]
+ * Run: node -r ./test/support/ts-register.js bench/broker.bench.ts [messages] [window]
  */
 import { Broker } from 'nestjs-flow/core';
 import { MemoryBus } from 'nestjs-flow';

@@ -3,7 +3,7 @@
  * same Go flow hash, and a Map.get on string keys as the baseline for "cheap".
  * This measurement chose the representation of keys (two uint32 halves).
  *
- * Run: npx ts-node --transpile-only bench/hash.bench.ts
+ * Run: node -r ./test/support/ts-register.js bench/hash.bench.ts
  * Each row runs for about 1 s (or 50M operations, whichever ends first) after a
  * 0.2 s warm-up; all rows run in the same process, so the ratios are comparable.
  */

@@ -2,7 +2,7 @@
  * Flow core on a real nats-server against raw nats.js, each side in its own
  * processes, measured in one run.
  *
- *   npx ts-node --transpile-only bench/nats-core.bench.ts [messages] [--profile] [--await-each]
+ *   node -r ./test/support/ts-register.js bench/nats-core.bench.ts [messages] [--profile] [--await-each]
  *
  * (a) raw nats.js: 1 publisher process, 3 queue-subscriber processes.
  * (b) Flow core: 1 publisher-only broker process (Broker.publish with one of

@@ -2,7 +2,7 @@
  * Flow through Nest against Nest's built-in NATS transport, each in its own
  * processes on one real nats-server, measured in one run.
  *
- *   npx ts-node --transpile-only bench/nest-flow.bench.ts [--events N] [--requests N]
+ *   node -r ./test/support/ts-register.js bench/nest-flow.bench.ts [--events N] [--requests N]
  *     [--sequential N] [--keys N] [--window N] [--growth] [--profile]
  *
  * Setups (1 publisher process, 3 consumer processes each):

@@ -1,7 +1,7 @@
 /**
  * Owner lookups on the ring against a `Map.get` baseline, measured in one run.
  *
- *   npx ts-node --transpile-only bench/ring.bench.ts
+ *   node -r ./test/support/ts-register.js bench/ring.bench.ts
  *
  * For each ring size: random member keys, 65,536 random partition keys
  * generated up front, then `Ring.ownerOf` in a loop for about one second.

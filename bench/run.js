@@ -8,6 +8,7 @@ const path = require('node:path');
 
 const ALL = ['hash', 'ring', 'balance', 'broker', 'nats-core', 'nest-flow'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
 const names = chosen.length > 0 ? chosen : ALL;
 const unknown = names.filter((n) => !ALL.includes(n));
 if (unknown.length > 0) {
@@ -15,11 +16,12 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
-const tsNode = path.join(__dirname, '..', 'node_modules', 'ts-node', 'dist', 'bin.js');
+// The same TypeScript hook as the end-to-end workers: it also maps `nestjs-flow` to the library's sources.
+const tsRegister = path.join(__dirname, '..', 'test', 'support', 'ts-register.js');
 let failed = 0;
 for (const name of names) {
   console.log(`\n=== bench/${name}.bench.ts`);
-  const run = spawnSync(process.execPath, [tsNode, '--transpile-only', path.join(__dirname, `${name}.bench.ts`)], {
+  const run = spawnSync(process.execPath, ['-r', tsRegister, path.join(__dirname, `${name}.bench.ts`), ...flags], {
     stdio: 'inherit',
     cwd: path.join(__dirname, '..'),
   });

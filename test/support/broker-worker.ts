@@ -2,7 +2,7 @@
  * A broker in its own process, driven by an end-to-end test over IPC
  * (worker-protocol.ts). Spawned by BrokerProcess:
  *
- *   node -r ts-node/register/transpile-only test/support/broker-worker.ts
+ *   node -r ./test/support/ts-register.js test/support/broker-worker.ts
  *
  * It says hello, waits for `start`, connects to NATS, registers the handlers
  * the config names, starts the broker and then answers commands until `close`
