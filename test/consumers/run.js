@@ -82,13 +82,7 @@ async function pack() {
   if (!fs.existsSync(tarball)) throw new Error(`npm run pack:lib did not write ${path.relative(ROOT, tarball)}`);
 
   const files = listTarball(fs.readFileSync(tarball));
-  const problems = [];
-  for (const file of files) {
-    for (const [pattern, reason, extra] of FORBIDDEN) {
-      if (pattern.test(file) && (extra === undefined || extra(file))) problems.push(`${file}: ${reason}`);
-    }
-  }
-  for (const file of REQUIRED) if (!files.includes(file)) problems.push(`${file}: missing`);
+  const problems = tarballProblems(files);
   const size = fs.statSync(tarball).size;
   console.log(
     `tarball: ${path.relative(ROOT, tarball)}, ${(size / 1024).toFixed(1)} KiB, ${files.length} files ` +
@@ -98,14 +92,26 @@ async function pack() {
   return tarball;
 }
 
+/** What is wrong with a package's file list: forbidden files present, required ones missing. */
+function tarballProblems(files) {
+  const problems = [];
+  for (const file of files) {
+    for (const [pattern, reason, extra] of FORBIDDEN) {
+      if (pattern.test(file) && (extra === undefined || extra(file))) problems.push(`${file}: ${reason}`);
+    }
+  }
+  for (const file of REQUIRED) if (!files.includes(file)) problems.push(`${file}: missing`);
+  return problems;
+}
+
 /**
  * Lists the regular files of a gzipped tar (paths without npm's `package/`
- * prefix). Reads ustar headers and pax `path` records; enough for npm pack.
+ * prefix). Reads ustar headers, pax `path` records and GNU long names.
  */
 function listTarball(gzipped) {
   const tar = zlib.gunzipSync(gzipped);
   const files = [];
-  let paxPath;
+  let longName;
   for (let offset = 0; offset + 512 <= tar.length; ) {
     const header = tar.subarray(offset, offset + 512);
     if (header.every((byte) => byte === 0)) break;
@@ -115,11 +121,13 @@ function listTarball(gzipped) {
     const body = tar.subarray(offset + 512, offset + 512 + size);
     if (type === 'x') {
       const match = /\d+ path=([^\n]*)\n/.exec(body.toString('utf8'));
-      paxPath = match ? match[1] : undefined;
+      longName = match ? match[1] : undefined;
+    } else if (type === 'L') {
+      longName = body.toString('utf8').replace(/\0.*$/s, ''); // GNU long name
     } else {
       const prefix = field(345, 155);
-      const name = paxPath ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-      paxPath = undefined;
+      const name = longName ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
+      longName = undefined;
       if (type === '0') files.push(name.replace(/^package\//, ''));
     }
     offset += 512 + Math.ceil(size / 512) * 512;
@@ -231,7 +239,11 @@ function indent(text) {
     .join('\n');
 }
 
-main().catch((error) => {
-  console.error(`consumers: ${error.message}`);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(`consumers: ${error.message}`);
+    process.exitCode = 1;
+  });
+}
+
+module.exports = { listTarball, tarballProblems };
