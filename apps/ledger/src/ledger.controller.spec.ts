@@ -1,35 +1,16 @@
-import { INestMicroservice } from '@nestjs/common';
-import { Test, TestingModule } from '@nestjs/testing';
-import { FlowClient, FlowError, FlowModule, FlowModuleOptions, FlowServer, MemoryBus, RemoteError } from 'nestjs-flow';
-import { waitFor } from 'nestjs-flow/testing';
+import { FlowClient, FlowError, RemoteError } from 'nestjs-flow';
+import { FlowTestingClique, startFlowTestingApps, waitFor } from 'nestjs-flow/testing';
 import { BalanceReply } from './dto/balance-reply';
 import { LedgerModule } from './ledger.module';
 import { LedgerStore } from './ledger.store';
 import { LedgerStream } from './ledger.streams';
 
-/** A ledger node on the embedded transport, served by its FlowServer as main.ts serves it. */
-async function startNode(flow: FlowModuleOptions): Promise<INestMicroservice> {
-  const moduleRef = await Test.createTestingModule({ imports: [LedgerModule.forNode({ flow })] }).compile();
-  const app = moduleRef.createNestMicroservice({ strategy: moduleRef.get(FlowServer) });
-  await app.listen();
-  return app;
-}
-
-/** A publisher: FlowModule without handlers, so its broker never joins the ring. */
-async function startPublisher(flow: FlowModuleOptions): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({ imports: [FlowModule.forRoot(flow)] }).compile();
-  await moduleRef.init();
-  return moduleRef;
-}
-
 describe('LedgerController on two nodes', () => {
-  const bus = new MemoryBus();
   const reported: FlowError[] = [];
-  let nodes: INestMicroservice[];
-  let publisher: TestingModule;
+  let clique: FlowTestingClique;
   let client: FlowClient;
 
-  const stores = () => nodes.map((node) => node.get(LedgerStore));
+  const stores = () => clique.apps.map(({ app }) => app.get(LedgerStore));
   const applied = () => stores().reduce((sum, store) => sum + store.stats.applied + store.stats.duplicates, 0);
   const rejected = () => reported.filter((error) => error.code === 'HTTP_400').length;
 
@@ -38,7 +19,7 @@ describe('LedgerController on two nodes', () => {
     const target = applied() + count;
     const rejectedTarget = rejected() + rejections;
     return waitFor(() => applied() >= target && rejected() >= rejectedTarget, {
-      bus,
+      bus: clique.bus,
       timeoutMs: 5_000,
       what: `${target} commands and ${rejectedTarget} rejections`,
     });
@@ -55,16 +36,16 @@ describe('LedgerController on two nodes', () => {
   }
 
   beforeAll(async () => {
-    const onError = (error: FlowError): void => void reported.push(error);
-    const flow = { embedded: { bus }, virtualNodes: 8, stabilization: { interval: 0 }, onError };
-    nodes = [];
-    for (const nodeName of ['ledger-1', 'ledger-2']) nodes.push(await startNode({ ...flow, nodeName }));
-    publisher = await startPublisher({ embedded: { bus }, nodeName: 'publisher' });
-    client = publisher.get(FlowClient);
-    await bus.idle();
+    // Two nodes of the ledger on one in-memory bus; the options given to forNode are replaced by `flow` (plus bus and name).
+    clique = await startFlowTestingApps({
+      imports: [LedgerModule.forNode({ flow: {} })],
+      instances: ['ledger-1', 'ledger-2'],
+      flow: { onError: (error) => void reported.push(error) },
+    });
+    client = clique.apps[0].client;
   });
 
-  afterAll(() => Promise.all([publisher.close(), ...nodes.map((node) => node.close())]));
+  afterAll(() => clique.close());
 
   it('applies the deposits and withdrawals of an account on its owner, which answers its balance', async () => {
     const done = settled(3);
@@ -74,9 +55,9 @@ describe('LedgerController on two nodes', () => {
     await done;
 
     const reply = await balance('acc-1');
-    const owner = nodes.find((node) => node.get(LedgerStore).accountIds().includes('acc-1'))!;
-    expect(reply).toEqual({ accountId: 'acc-1', balance: 380, applied: 2, node: owner.get(FlowServer).unwrap().nodeKey.toString() });
-    expect(nodes.filter((node) => node.get(LedgerStore).accountIds().includes('acc-1'))).toHaveLength(1);
+    const owner = clique.ownerOf('acc-1');
+    expect(reply).toEqual({ accountId: 'acc-1', balance: 380, applied: 2, node: owner.broker.nodeKey.toString() });
+    expect(stores().filter((store) => store.accountIds().includes('acc-1'))).toEqual([owner.app.get(LedgerStore)]);
   });
 
   it('answers balance 0 for an account without commands', async () => {
@@ -84,14 +65,15 @@ describe('LedgerController on two nodes', () => {
   });
 
   it('rejects an invalid command: reported with HTTP_400 and its validation message, counted, not applied', async () => {
-    const failedBefore = nodes.reduce((sum, node) => sum + node.get(FlowServer).unwrap().counters.failed, 0);
+    const failed = () => clique.apps.reduce((sum, { broker }) => sum + broker.counters.failed, 0);
+    const failedBefore = failed();
     const done = settled(1, 1);
     await client.publish(LedgerStream.Deposit, { accountId: 'acc-3', amount: -5 }, { key: 'acc-3' });
     await client.publish(LedgerStream.Deposit, { accountId: 'acc-3', amount: 5 }, { key: 'acc-3' });
     await done;
 
     expect(await balance('acc-3')).toMatchObject({ balance: 5, applied: 1 });
-    expect(nodes.reduce((sum, node) => sum + node.get(FlowServer).unwrap().counters.failed, 0)).toBe(failedBefore + 1);
+    expect(failed()).toBe(failedBefore + 1);
     expect(reported.at(-1)).toMatchObject({ code: 'HTTP_400' });
     expect(reported.at(-1)!.message).toContain('amount must be a positive number');
   });
