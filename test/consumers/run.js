@@ -6,7 +6,8 @@
 // repository), compiles the app with its own tsc and tsconfig, and runs it.
 // Each app exits 0 once its own checks pass (see its src/main.ts).
 //
-// Usage: node test/consumers/run.js [app ...]   (default: every folder here with a package.json)
+// Usage: node test/consumers/run.js [--verbose] [app ...]
+//   app: a folder here with a package.json (default: all); --verbose prints each app's own output.
 // Prints one line per app with its time and closes with
 // `consumers: N passed, M failed`; exits 1 on any failure.
 // Plain Node, no dependencies. npm's cache is reused (--prefer-offline).
@@ -39,7 +40,9 @@ const REQUIRED = ['package.json', 'dist/index.js', 'dist/index.d.ts'].concat(
 
 async function main() {
   const started = Date.now();
-  const apps = selectApps(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const verbose = args.includes('--verbose');
+  const apps = selectApps(args.filter((arg) => arg !== '--verbose'));
   let tarball;
   try {
     tarball = await pack();
@@ -51,7 +54,7 @@ async function main() {
   let passed = 0;
   let failed = 0;
   for (const app of apps) {
-    if (await runApp(app, tarball)) passed++;
+    if (await runApp(app, tarball, verbose)) passed++;
     else failed++;
   }
   finish(passed, failed, started);
@@ -136,7 +139,7 @@ function listTarball(gzipped) {
 }
 
 /** Copies the app to a temporary folder, installs the tarball and its deps, compiles and runs it. */
-async function runApp(app, tarball) {
+async function runApp(app, tarball, verbose) {
   const t0 = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flow-consumer-${app}-`));
   const skip = new Set(['node_modules', 'dist', 'package-lock.json']);
@@ -150,9 +153,11 @@ async function runApp(app, tarball) {
     ['run', process.execPath, ['dist/main.js']],
   ];
   const times = [];
+  let lastOutput = '';
   for (const [name, command, args] of steps) {
     const result = await step(command, args, dir, TIMEOUT_MS[name]);
     times.push(`${name} ${seconds(result.ms)}`);
+    lastOutput = result.output;
     if (!result.ok) {
       console.log(
         `${app}: FAILED at ${name} (${result.reason}) after ${seconds(Date.now() - t0)} (${times.join(', ')}); ` +
@@ -164,6 +169,7 @@ async function runApp(app, tarball) {
   }
   fs.rmSync(dir, { recursive: true, force: true });
   console.log(`${app}: passed in ${seconds(Date.now() - t0)} (${times.join(', ')})`);
+  if (verbose) console.log(indent(lastOutput));
   return true;
 }
 

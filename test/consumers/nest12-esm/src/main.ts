@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { FlowClient, FlowServer } from 'nestjs-flow';
 import { AppModule } from './app.module.js';
 import { consumerChecks } from './checks.js';
+import { cliqueCheck } from './clique-check.js';
 import { OrderLockedFilter } from './enhancers.js';
 import { Probe } from './probe.js';
 
@@ -30,6 +31,11 @@ async function main(): Promise<void> {
   }
 
   await app.close();
+
+  await cliqueCheck.run().catch((error: unknown) => {
+    throw new Error(`${cliqueCheck.name}: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  console.log(`${APP}: ok  ${cliqueCheck.name}`);
   clearTimeout(deadline);
   // Nothing may keep the process alive after close(): exit 0 comes from an empty event loop.
   setTimeout(() => fail(new Error(`still running ${EXIT_GRACE_MS} ms after app.close()`)), EXIT_GRACE_MS).unref();
