@@ -1,7 +1,6 @@
 import { DynamicModule, ForwardReference, INestMicroservice, ModuleMetadata, Provider, Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import type { Broker } from '../core/broker';
-import { InvalidOptionError } from '../core/errors';
+import { ErrorCode, FlowError, InvalidOptionError } from '../core/errors';
 import { MemoryBus } from '../core/memory-pubsub';
 import { integerOption } from '../core/options';
 import { FLOW_MODULE_OPTIONS } from '../nest/flow.constants';
@@ -120,7 +119,7 @@ async function startInstance(
     embedded: { bus },
     nodeName: name,
   };
-  const moduleRef = await Test.createTestingModule({
+  const moduleRef = await (await nestTesting()).Test.createTestingModule({
     imports: [...(options.imports ?? []), ...(addFlowModule ? [FlowModule.forRoot(flow)] : [])],
     controllers: options.controllers ?? [],
     providers: options.providers ?? [],
@@ -133,6 +132,22 @@ async function startInstance(
   options.configure?.(app, name);
   await app.listen();
   return { name, app, server, client: moduleRef.get(FlowClient, { strict: false }), broker: server.unwrap() };
+}
+
+/**
+ * `@nestjs/testing` is an optional peer: loaded on first use, so the rest of
+ * `nestjs-flow/testing` works without it.
+ */
+async function nestTesting(): Promise<typeof import('@nestjs/testing')> {
+  try {
+    return await import('@nestjs/testing');
+  } catch (error) {
+    throw new FlowError(
+      ErrorCode.InvalidOption,
+      'startFlowTestingApps needs @nestjs/testing: install it (npm install -D @nestjs/testing)',
+      { cause: error },
+    );
+  }
 }
 
 function instanceNames(instances: number | readonly string[]): readonly string[] {
