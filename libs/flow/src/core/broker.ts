@@ -185,7 +185,7 @@ export class Broker {
 
   /** The position that owns `partitionKey` in this broker's view; undefined until joined. */
   ownerOf(partitionKey: string | Uint8Array): Key | undefined {
-    return this.membership?.table.ownerOf(keyFromBytes(partitionKeyBytes(partitionKey)));
+    return this.membership?.table.ownerOf(keyFromBytes(partitionKeyBytes(partitionKey), this.options.partitionHash));
   }
 
   snapshot(): RingSnapshot {
@@ -426,7 +426,7 @@ export class Broker {
       this.dispatcher.dispatch(msg, undefined, this.nodeKey, this.clique);
       return;
     }
-    const partition = keyFromBytes(msg.partitionKey);
+    const partition = keyFromBytes(msg.partitionKey, this.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
     if (membership.table.isLocal(owner)) {
       this.dispatcher.dispatch(msg, partition, owner, this.clique);

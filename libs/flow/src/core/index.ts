@@ -33,6 +33,7 @@ export {
 } from './errors';
 export type { FlowErrorOptions } from './errors';
 export { Key, KEY_SIZE, keyFromBytes, keyFromString, parseKey, randomKey } from './key';
+export type { PartitionHash } from './key';
 export { MemoryBus, MemoryPubSub } from './memory-pubsub';
 export type { BusDelivery, FaultDecision, FaultHook, MemoryBusOptions } from './memory-pubsub';
 export type { PubSub, PubSubHandler, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';

@@ -17,13 +17,13 @@ function expectProtocolError(run: () => unknown): void {
 
 describe('keyFromString', () => {
   it.each(vectors.keyFromBytes.map((v) => [v.input, v.key]))('gives %j the Go flow key %s', (input, key) => {
-    expect(String(keyFromString(input as string))).toBe(key);
+    expect(String(keyFromString(input as string, 'go-flow'))).toBe(key);
   });
 });
 
 describe('keyFromBytes', () => {
   it.each(vectors.keyFromBinary.map((v) => [v.input_hex, v.key]))('gives bytes %s the Go flow key %s', (hex, key) => {
-    expect(keyFromBytes(fromHex(hex)).toString()).toBe(key);
+    expect(keyFromBytes(fromHex(hex), 'go-flow').toString()).toBe(key);
   });
 });
 
@@ -31,7 +31,7 @@ describe('node subjects', () => {
   it.each(vectors.nodeStream.map((v) => [v.clique, v.node, v.subject]))(
     'names the node subject of %s / %s as Go flow does (%s)',
     (clique, node, subject) => {
-      expect(`${clique}.${keyFromString(node)}`).toBe(subject);
+      expect(`${clique}.${keyFromString(node, 'go-flow')}`).toBe(subject);
     },
   );
 });
