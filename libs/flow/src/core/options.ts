@@ -125,7 +125,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
   if (input.onError !== undefined && typeof input.onError !== 'function') {
     throw new InvalidOptionError('onError', 'must be a function', input.onError);
   }
-  const partitionHash = input.partitionHash ?? DEFAULTS.partitionHash;
+  const partitionHash = input.partitionHash === undefined ? DEFAULTS.partitionHash : input.partitionHash;
   if (!PARTITION_HASHES.includes(partitionHash)) {
     throw new InvalidOptionError('partitionHash', `must be one of ${PARTITION_HASHES.map((m) => `'${m}'`).join(', ')}`, partitionHash);
   }
