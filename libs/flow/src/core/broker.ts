@@ -4,6 +4,7 @@ import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOption
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
+import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
 import {
   AbortedError,
@@ -26,7 +27,7 @@ import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
 
-export interface BrokerEvents extends MembershipEvents {
+export interface BrokerEvents extends MembershipEvents, IdentityEvents {
   status: (status: PubSubStatus) => void;
   error: (error: FlowError) => void;
 }
@@ -43,7 +44,6 @@ export interface RingSnapshot {
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
 type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
 
-
 const NO_BYTES = new Uint8Array(0);
 
 /**
@@ -58,6 +58,8 @@ export class Broker {
   readonly options: ResolvedBrokerOptions;
   readonly nodeKey: Key;
   readonly clique: string;
+  /** Announcement, identity check, conflicts and incompatible members. */
+  readonly identity: Identity;
   private readonly nodeSubject: string;
   private readonly events: Emitter<BrokerEvents>;
   private readonly dispatcher: Dispatcher;
@@ -90,6 +92,7 @@ export class Broker {
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
     this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
+    this.identity = new Identity(this.options, pubsub, (event, error) => this.events.emit(event, error), (error) => this.reportError(error));
     const { clock } = this.options;
     this.forwarder = new Forwarder({
       options: this.options,
@@ -133,6 +136,8 @@ export class Broker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new FlowError(ErrorCode.Closed, `broker cannot start: it is ${this.state}`);
     this.state = 'starting';
+    // Refused before subscribing anything: the live broker keeps its identity (FLOW_NODE_CONFLICT).
+    await this.identity.check([this.nodeKey]).catch((error: unknown) => this.close().then(() => Promise.reject(error)));
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
     this.subscriptions.push(
       this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
@@ -309,9 +314,11 @@ export class Broker {
 
   private async joinNow(): Promise<void> {
     const positions = ringPositions(this.nodeKey, this.options.virtualNodes);
+    await this.identity.check(positions.filter((position) => !position.equals(this.nodeKey)));
     const membership = new Membership(
       {
         options: this.options,
+        identity: this.identity,
         emit: (event, key) => this.events.emit(event, key),
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
@@ -380,7 +387,7 @@ export class Broker {
   private onCliqueFrame(data: Uint8Array): void {
     const frame = this.decode(data);
     if (frame === undefined) return;
-    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame);
+    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame, data);
     else this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
   }
 
@@ -405,10 +412,10 @@ export class Broker {
         else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
       case FrameType.Info:
-        this.membership?.onInfo(frame.id, frame.neighbours);
+        this.membership?.onInfo(frame.id, frame.neighbours, data);
         return;
       case FrameType.Ping:
-        this.membership?.onPing(frame.id, frame.sender, at);
+        if (!this.identity.onPing(frame.sender, at)) this.membership?.onPing(frame.id, frame.sender, at, data);
         return;
       default:
         this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');
