@@ -58,7 +58,6 @@ export class Broker {
   readonly options: ResolvedBrokerOptions;
   readonly nodeKey: Key;
   readonly clique: string;
-  /** Announcement, identity check, conflicts and incompatible members. */
   readonly identity: Identity;
   private readonly nodeSubject: string;
   private readonly events: Emitter<BrokerEvents>;
@@ -92,7 +91,7 @@ export class Broker {
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
     this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
-    this.identity = new Identity(this.options, pubsub, (event, error) => this.events.emit(event, error), (error) => this.reportError(error));
+    this.identity = new Identity(this.options, pubsub, this.events, (error) => this.reportError(error));
     const { clock } = this.options;
     this.forwarder = new Forwarder({
       options: this.options,
@@ -131,17 +130,15 @@ export class Broker {
   /**
    * Subscribes the node subject (for replies and acknowledgements) and, when
    * a handler is registered, joins the ring. A broker without handlers is a
-   * publisher: it never joins and owns nothing.
+   * publisher: it never joins and owns nothing. Rejects with FLOW_NODE_CONFLICT,
+   * before subscribing anything, when its node key or a position is live.
    */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new FlowError(ErrorCode.Closed, `broker cannot start: it is ${this.state}`);
     this.state = 'starting';
-    // Refused before subscribing anything: the live broker keeps its identity (FLOW_NODE_CONFLICT).
     await this.identity.check([this.nodeKey]).catch((error: unknown) => this.close().then(() => Promise.reject(error)));
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
-    this.subscriptions.push(
-      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
-    );
+    this.subscriptions.push(this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)));
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
     await this.pubsub.flush();
@@ -331,9 +328,7 @@ export class Broker {
       positions,
     );
     this.membership = membership;
-    this.subscriptions.push(
-      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)),
-    );
+    this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)));
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(

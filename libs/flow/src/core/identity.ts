@@ -48,8 +48,8 @@ export class Identity {
   constructor(
     private readonly options: ResolvedBrokerOptions,
     private readonly pubsub: PubSub,
-    /** Emits the broker's `conflict` event. */
-    private readonly emit: (event: 'conflict', error: NodeConflictError) => void,
+    /** The broker's events, for `conflict`. */
+    private readonly events: { emit(event: 'conflict', error: NodeConflictError): void },
     private readonly reportError: (error: FlowError) => void,
   ) {
     const { nodeKey, virtualNodes, partitionHash } = options;
@@ -144,7 +144,7 @@ export class Identity {
     this.conflictCount++;
     this.lastConflict = error;
     if (notify) {
-      this.emit('conflict', error);
+      this.events.emit('conflict', error);
       this.reportError(error);
     }
     return error;
