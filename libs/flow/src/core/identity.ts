@@ -139,7 +139,7 @@ export class Identity {
 
   /** Records a conflict; `notify` emits and reports it (a refused start only rejects, its caller reports). */
   private conflict(key: Key, message: string, notify: boolean): NodeConflictError {
-    const { nodeKey, nodeName } = this.options;
+    const { nodeKey, nodeKeyFrom: nodeName } = this.options;
     const error = new NodeConflictError(String(nodeKey), nodeName, String(key), message);
     this.conflictCount++;
     this.lastConflict = error;
@@ -151,7 +151,7 @@ export class Identity {
   }
 
   private describeSelf(): string {
-    const { nodeKey, nodeName } = this.options;
+    const { nodeKey, nodeKeyFrom: nodeName } = this.options;
     return `node key ${nodeKey}${nodeName === undefined ? '' : ` (nodeName "${nodeName}")`}`;
   }
 

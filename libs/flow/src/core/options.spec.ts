@@ -173,7 +173,7 @@ describe('resolveBrokerOptions: partitionHash', () => {
     const resolved = resolveBrokerOptions({ nodeName: 'node-1' });
     expect(resolved.partitionHash).toBe('murmur3');
     expect(String(resolved.nodeKey)).toBe(String(keyFromString('node-1', 'murmur3')));
-    expect(resolved.nodeName).toBe('node-1');
+    expect(resolved.nodeKeyFrom).toBe('node-1');
   });
 
   it("keeps Go flow's node key for a name in go-flow mode", () => {

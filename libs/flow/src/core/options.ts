@@ -87,8 +87,8 @@ export const LIMITS = Object.freeze({
 export interface ResolvedBrokerOptions {
   readonly clique: string;
   readonly nodeKey: Key;
-  /** The node name the key was derived from; undefined for an explicit or random key. */
-  readonly nodeName: string | undefined;
+  /** The `nodeName` the node key was derived from; undefined for an explicit or random key. */
+  readonly nodeKeyFrom: string | undefined;
   readonly partitionHash: PartitionHash;
   readonly virtualNodes: number;
   readonly codec: Codec;
@@ -132,7 +132,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
   return Object.freeze({
     clique,
     nodeKey: resolveNodeKey(input, partitionHash),
-    nodeName: input.nodeKey === undefined ? input.nodeName : undefined,
+    nodeKeyFrom: input.nodeKey === undefined ? input.nodeName : resolvedName(input),
     partitionHash,
     virtualNodes: integer('virtualNodes', input.virtualNodes, DEFAULTS.virtualNodes, 1, LIMITS.virtualNodes),
     codec,
@@ -188,6 +188,11 @@ function resolveNodeKey(input: BrokerOptions, partitionHash: PartitionHash): Key
     return keyFromString(input.nodeName, partitionHash);
   }
   return randomKey();
+}
+
+/** Resolving resolved options again (the Nest host does) keeps the name their key came from. */
+function resolvedName(input: BrokerOptions & { nodeKeyFrom?: unknown }): string | undefined {
+  return typeof input.nodeKeyFrom === 'string' ? input.nodeKeyFrom : undefined;
 }
 
 function integer(option: string, value: unknown, fallback: number, min: number, max: number): number {
