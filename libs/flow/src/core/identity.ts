@@ -95,8 +95,9 @@ export class Identity {
     const { clique } = this.options;
     this.conflict(
       at,
-      `a broker tried to join clique "${clique}" as ${this.describeKey(at)}, which this broker holds ` +
-        `(${this.describeSelf()}); it was refused. Give each broker a distinct nodeName or nodeKey`,
+      `a broker tried to join clique "${clique}" with key ${at}, which this broker holds as its ` +
+        `${this.describeKey(at).replace(/ [0-9a-f]{16}$/, '')} (${this.describeSelf()}); it was refused. ` +
+        'Give each broker a distinct nodeName or nodeKey',
       true,
     );
     return true;

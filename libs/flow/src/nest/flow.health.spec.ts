@@ -29,7 +29,7 @@ describe('FlowHealthIndicator: identity and compatibility', () => {
     expect(reported.map((e) => e.code)).toEqual([ErrorCode.NodeConflict]);
     const details = started[0].app.get(FlowHealthIndicator).check().flow;
     expect(details).toMatchObject({ status: 'up', conflicts: 1, incompatibleMembers: 0 });
-    expect(details.lastProblem).toMatch(/^FLOW_NODE_CONFLICT: a broker tried to join clique "_global" as node key [0-9a-f]{16}/);
+    expect(details.lastProblem).toMatch(/^FLOW_NODE_CONFLICT: a broker tried to join clique "_global" with key [0-9a-f]{16}, which this broker holds as its node key/);
   });
 
   it('passes partitionHash through and reports a member with another mode as incompatible', async () => {
