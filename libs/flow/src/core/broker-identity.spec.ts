@@ -148,6 +148,28 @@ describe('broker identity conflicts', () => {
   });
 });
 
+describe('broker announcements from the network', () => {
+  it('reports a malformed announcement, still admits the JOIN it followed, and carries on', async () => {
+    const bus = new MemoryBus();
+    const { broker, errors } = brokerOn(bus, { nodeName: 'flow-1', partitionHash: 'go-flow' });
+    await broker.handle('orders', noop);
+    await broker.start();
+    const sender = keyFromString('go-like', 'go-flow');
+    const join = encodeFrame({ type: FrameType.Join, sender });
+    // Magic, then a body length far beyond the bytes present.
+    const trailer = new Uint8Array([0x46, 0x43, 0x41, 0x50, 0xff, 0xff, 1, 0]);
+    const raw = new Uint8Array(join.length + trailer.length);
+    raw.set(join);
+    raw.set(trailer, join.length);
+    bus.connect().publish('_global', raw);
+    await bus.idle();
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.Protocol]);
+    expect(errors[0].message).toContain('malformed announcement');
+    expect(text(broker.snapshot().members)).toContain(String(sender));
+    await broker.close();
+  });
+});
+
 describe('broker hash modes and Go members', () => {
   const opened: Broker[] = [];
   const open = (bus: MemoryBus, options: BrokerOptions) => {

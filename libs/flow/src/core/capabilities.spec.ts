@@ -75,6 +75,29 @@ describe('capability announcements', () => {
     expect(() => readAnnouncement(bytes)).toThrow(message);
   });
 
+  it('only ever throws ProtocolError on mutated announcements, also inside a larger buffer', () => {
+    let seed = 7;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16;
+    const base = encodeAnnouncement(announcement);
+    for (let round = 0; round < 2_000; round++) {
+      const mutated = base.slice(0, 4 + (next() % (base.length - 3)));
+      for (let flips = next() % 4; flips > 0; flips--) {
+        const at = 4 + (next() % Math.max(1, mutated.length - 4));
+        if (at < mutated.length) mutated[at] = next() & 0xff;
+      }
+      const framed = appendAnnouncement(join, mutated);
+      const padded = new Uint8Array(framed.length + 16);
+      padded.set(framed, 8);
+      for (const bytes of [framed, padded.subarray(8, 8 + framed.length)]) {
+        try {
+          readAnnouncement(bytes);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ProtocolError);
+        }
+      }
+    }
+  });
+
   it('tells which extensions a member speaks, and none for a member that never announced', () => {
     expect(supports(announcement, Capability.ErrorReplies)).toBe(true);
     expect(supports(announcement, Capability.IdentityCheck)).toBe(true);
