@@ -2,6 +2,7 @@ import { GoBrokerStandIn } from '../../test/go-broker';
 import { ManualClock } from '../testing/manual-clock';
 import { Broker } from './broker';
 import { ErrorCode, FlowError, IncompatibleMemberError, NodeConflictError } from './errors';
+import { appendAnnouncement, encodeAnnouncement } from './capabilities';
 import { encodeFrame, FrameType } from './frame';
 import { Key, keyFromString } from './key';
 import { MemoryBus } from './memory-pubsub';
@@ -167,6 +168,60 @@ describe('broker announcements from the network', () => {
     expect(errors[0].message).toContain('malformed announcement');
     expect(text(broker.snapshot().members)).toContain(String(sender));
     await broker.close();
+  });
+});
+
+describe('broker announcements under a flood', () => {
+  it('bounds the work of forged announcements and still learns a real member that joined during the flood', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const a = brokerOn(bus, { nodeName: 'flow-a', clock, ackTimeout: 100 });
+    await a.broker.handle('orders', noop);
+    await a.broker.start();
+    const forger = bus.connect();
+    for (let i = 0; i < 100; i++) {
+      const nodeKey = keyFromString(`forged-${i}`);
+      const announcement = { nodeKey, virtualNodes: 4096, partitionHash: 'go-flow' as const, capabilities: 0, instance: nodeKey };
+      forger.publish('_global', appendAnnouncement(encodeFrame({ type: FrameType.Join, sender: nodeKey }), encodeAnnouncement(announcement)));
+    }
+    const b = brokerOn(bus, { nodeName: 'flow-b', clock, ackTimeout: 100 });
+    await b.broker.handle('orders', noop);
+    await b.broker.start();
+    await bus.idle();
+    // 16,384 derived positions per second: four forged members of 4096, the rest deferred.
+    const incompatible = () => a.errors.filter((e) => e instanceof IncompatibleMemberError) as IncompatibleMemberError[];
+    expect(incompatible()).toHaveLength(4);
+
+    for (let step = 0; step < 10; step++) {
+      clock.advance(400);
+      await bus.idle();
+    }
+    const bPositions = text(b.broker.snapshot().positions);
+    expect(text(a.broker.snapshot().members)).toEqual(expect.arrayContaining(bPositions));
+    expect(incompatible().map((e) => e.member)).not.toContain(String(b.broker.nodeKey));
+    expect(b.errors.filter((e) => e.message.includes(String(a.broker.nodeKey)))).toEqual([]);
+    // Forged members never answer and nobody subscribes their subjects: suspected, not taken for Go brokers.
+    expect(b.errors.filter((e) => e.message.includes('announced no capabilities'))).toEqual([]);
+    expect(text(b.broker.snapshot().members).sort()).toEqual(text([...a.broker.snapshot().positions, ...b.broker.snapshot().positions]).sort());
+    await Promise.all([a.broker.close(), b.broker.close()]);
+  });
+
+  it('counts every conflict notice but reports at most one per second', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const live = brokerOn(bus, { nodeName: 'live', clock });
+    await live.broker.start();
+    const forger = bus.connect();
+    const notice = encodeFrame({ type: FrameType.Ping, id: 0, sender: live.broker.nodeKey });
+    for (let i = 0; i < 50; i++) forger.publish(`_global.${live.broker.nodeKey}`, notice);
+    await bus.idle();
+    expect(live.broker.identity.report().conflicts).toBe(50);
+    expect(live.conflicts).toHaveLength(1);
+    clock.advance(1000);
+    forger.publish(`_global.${live.broker.nodeKey}`, notice);
+    await bus.idle();
+    expect(live.conflicts).toHaveLength(2);
+    await live.broker.close();
   });
 });
 

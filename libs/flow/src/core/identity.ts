@@ -24,6 +24,9 @@ export interface IdentityReport {
 /** Incompatible members remembered for the report; beyond it the oldest is forgotten. */
 const MAX_REMEMBERED = 1024;
 
+/** Conflicts are counted always, but emitted and reported at most once per interval (forged notices). */
+const CONFLICT_REPORT_INTERVAL_MS = 1000;
+
 /**
  * One broker's identity in its clique: its announcement (capabilities.ts), the
  * check that refuses a start when its node key or a ring position is already
@@ -43,6 +46,7 @@ export class Identity {
   private lastConflict: NodeConflictError | undefined;
   private readonly incompatible = new Map<string, IncompatibleMemberError>();
   private lastIncompatible: IncompatibleMemberError | undefined;
+  private lastReportedConflictAt = Number.NEGATIVE_INFINITY;
   private readonly probe = encodeFrame({ type: FrameType.Info, id: 0, neighbours: [] });
 
   constructor(
@@ -144,7 +148,9 @@ export class Identity {
     const error = new NodeConflictError(String(nodeKey), nodeName, String(key), message);
     this.conflictCount++;
     this.lastConflict = error;
-    if (notify) {
+    const now = this.options.clock.now();
+    if (notify && now - this.lastReportedConflictAt >= CONFLICT_REPORT_INTERVAL_MS) {
+      this.lastReportedConflictAt = now;
       this.events.emit('conflict', error);
       this.reportError(error);
     }

@@ -15,6 +15,10 @@ export interface MemberCapabilitiesHost {
   isMember(position: Key): boolean;
   /** Sends `position` a PING carrying our announcement; returns its id. */
   query(position: Key): number;
+  /** Whether `position`'s node subject has a subscriber; undefined when the transport cannot tell. */
+  probe(position: Key): Promise<boolean | undefined>;
+  /** Removes a dead position (as a suspicion). */
+  suspect(position: Key): void;
 }
 
 /** Per-member state kept at most; beyond it a cache is cleared (only forged traffic gets there). */
@@ -24,6 +28,13 @@ const MAX_ENTRIES = 1 << 16;
 const ANNOUNCE_WAIT_ACK_TIMEOUTS = 4;
 
 type Verdict = 'twin' | 'compatible' | 'incompatible';
+
+/**
+ * Positions derived from announcements of new members per second, at most.
+ * Deriving 4096 positions takes about 16 ms, so forged announcements could
+ * otherwise keep a broker busy; 16,384 is 64 brokers of 256 positions.
+ */
+const MAX_DERIVED_PER_SECOND = 16_384;
 
 interface Unannounced {
   readonly key: Key;
@@ -57,6 +68,10 @@ export class MemberCapabilities {
   private readonly waitMs: number;
   private timer: unknown;
   private stopped = false;
+  private budgetWindow = Number.NEGATIVE_INFINITY;
+  private budgetUsed = 0;
+  /** When an announcement was last deferred for lack of budget: silence proves nothing for a while after. */
+  private lastDeferral = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly host: MemberCapabilitiesHost,
@@ -84,9 +99,10 @@ export class MemberCapabilities {
    * Learns a member's announcement. 'self' for our own (an echo of our JOIN),
    * 'twin' for another instance holding our node key or one of our positions
    * (reported once; its keys must not be registered), otherwise whether it is
-   * compatible. Runs the full work once per instance of a member.
+   * compatible. Runs the full work once per instance of a member; 'deferred'
+   * when the derivation budget is spent (the member is queried again later).
    */
-  learn(a: Announcement): 'self' | Verdict {
+  learn(a: Announcement): 'self' | 'deferred' | Verdict {
     const local = this.host.identity.announcement;
     if (a.instance.equals(local.instance) && a.nodeKey.equals(local.nodeKey)) return 'self';
     const node = a.nodeKey.toString();
@@ -99,6 +115,7 @@ export class MemberCapabilities {
     ) {
       return this.members.get(node)!.verdict;
     }
+    if (!this.spend(a.virtualNodes)) return 'deferred';
     const positions = ringPositions(a.nodeKey, a.virtualNodes);
     const clash = a.nodeKey.equals(local.nodeKey) ? a.nodeKey : positions.find((p) => this.localPositions.has(p.toString()));
     if (clash !== undefined) {
@@ -164,6 +181,20 @@ export class MemberCapabilities {
     this.timer = undefined;
   }
 
+  private spend(positions: number): boolean {
+    const now = this.host.options.clock.now();
+    if (now - this.budgetWindow >= 1000) {
+      this.budgetWindow = now;
+      this.budgetUsed = 0;
+    }
+    if (this.budgetUsed + positions > MAX_DERIVED_PER_SECOND) {
+      this.lastDeferral = now;
+      return false;
+    }
+    this.budgetUsed += positions;
+    return true;
+  }
+
   private remember(node: string, announcement: Announcement, verdict: Verdict): void {
     if (this.members.size >= MAX_ENTRIES) this.members.clear();
     if (this.nodeOf.size >= MAX_ENTRIES) this.nodeOf.clear();
@@ -188,6 +219,17 @@ export class MemberCapabilities {
           "owners. To share a clique with Go brokers, set partitionHash: 'go-flow' on every Flow broker (docs/MIGRATION.md)",
       ),
     );
+  }
+
+  /** Silent after the wait and a query: a dead position is suspected, a live one is a Go member. */
+  private onSilence(text: string, entry: Unannounced): void {
+    this.unannounced.delete(text);
+    if (entry.queryId !== undefined) this.queries.delete(entry.queryId);
+    void this.host.probe(entry.key).then((alive) => {
+      if (this.stopped || !this.host.isMember(entry.key)) return;
+      if (alive === false) this.host.suspect(entry.key);
+      else this.declareGo(entry.key, `announced no capabilities within ${2 * this.waitMs} ms`);
+    });
   }
 
   private refuse(positions: readonly Key[], error: IncompatibleMemberError): void {
@@ -219,7 +261,13 @@ export class MemberCapabilities {
         entry.queryId = this.host.query(entry.key);
         this.queries.set(entry.queryId, text);
       } else if (now - entry.queriedAt >= this.waitMs) {
-        this.declareGo(entry.key, `announced no capabilities within ${2 * this.waitMs} ms`);
+        if (now - this.lastDeferral < 2 * this.waitMs) {
+          // Announcements were deferred meanwhile: this one may be among them. Ask again later.
+          entry.queriedAt = undefined;
+          if (entry.queryId !== undefined) this.queries.delete(entry.queryId);
+        } else {
+          this.onSilence(text, entry);
+        }
       }
     }
     if (this.unannounced.size > 0) this.schedule();

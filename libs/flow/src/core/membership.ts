@@ -88,6 +88,8 @@ export class Membership {
           host.sendTo(key, this.signed(encodeFrame({ type: FrameType.Ping, id, sender: host.options.nodeKey })));
           return id;
         },
+        probe: (key) => host.probe(key),
+        suspect: (key) => void this.suspect(key),
       },
       positions,
     );
