@@ -171,13 +171,23 @@ describe('Flow apps on a real nats-server: routing by partition key', () => {
   });
 
   it('reports the publisher as healthy but not joined, and the handler apps as joined with their positions', () => {
-    expect(publisher.health.check().flow).toEqual({ status: 'up', connected: true, joined: false, ringSize: 0, positions: 0 });
+    expect(publisher.health.check().flow).toEqual({
+      status: 'up',
+      connected: true,
+      joined: false,
+      ringSize: 0,
+      positions: 0,
+      conflicts: 0,
+      incompatibleMembers: 0,
+    });
     expect(handlers[0]!.health.check().flow).toEqual({
       status: 'up',
       connected: true,
       joined: true,
       ringSize: POSITIONS,
       positions: 16,
+      conflicts: 0,
+      incompatibleMembers: 0,
     });
   });
 });

@@ -53,6 +53,8 @@ export class BrokerProcess {
   received = 0;
   published = 0;
   readonly statuses: { status: PubSubStatus; at: number }[] = [];
+  /** Identity conflicts and incompatible members the broker reported, in order. */
+  readonly problems: { code: string; message: string; at: number }[] = [];
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private readonly listeners = new Set<() => void>();
   private readonly exited: Promise<void>;
@@ -221,6 +223,9 @@ export class BrokerProcess {
         this.handled = event.handled;
         this.received = event.received;
         this.published = event.published;
+        return;
+      case 'problem':
+        this.problems.push({ code: event.code, message: event.message, at: event.at });
         return;
     }
   }

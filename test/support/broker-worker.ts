@@ -9,7 +9,7 @@
  * or `shutdown`, after which it exits. It exits at once when the parent goes
  * away, so a crashed test leaves no broker behind.
  */
-import { Broker } from 'nestjs-flow/core';
+import { Broker, ErrorCode, type FlowError } from 'nestjs-flow/core';
 import type { Delivery } from 'nestjs-flow/core';
 import { DefaultCodec, type Codec, type StreamMessage } from 'nestjs-flow/core';
 import { connectNats, type NatsOptions, type NatsPubSub } from 'nestjs-flow/nats';
@@ -120,7 +120,7 @@ class BrokerWorker {
       ...options,
       stabilization: { interval: stabilizationInterval },
       codec: new ObservingCodec((message) => this.onReceived(message)),
-      onError: (error) => this.countError(error),
+      onError: (error) => this.onError(error),
     });
     this.broker = broker;
     for (const event of ['joined', 'left', 'suspected'] as const) broker.on(event, () => this.onRingChange());
@@ -238,6 +238,13 @@ class BrokerWorker {
   private countersNow(): WorkerCounters {
     const broker = this.started();
     return { ...broker.counters, inFlight: broker.inFlight, errors: { ...this.errors } };
+  }
+
+  private onError(error: FlowError): void {
+    this.countError(error);
+    if (error.code === ErrorCode.NodeConflict || error.code === ErrorCode.IncompatibleMember) {
+      this.emit({ type: 'problem', code: error.code, message: error.message, at: Date.now() });
+    }
   }
 
   private countError(error: unknown): void {

@@ -31,6 +31,7 @@ export interface WorkerBrokerConfig {
   requestTimeout?: number;
   /** Stabilization interval, ms. */
   stabilizationInterval?: number;
+  partitionHash?: 'murmur3' | 'go-flow';
 }
 
 export interface WorkerConfig {
@@ -144,7 +145,9 @@ export type WorkerEvent =
   | { type: 'ring'; size: number; at: number }
   | { type: 'status'; status: PubSubStatus; at: number }
   /** Throttled counts; `published` counts this worker's publish() calls. */
-  | { type: 'progress'; handled: number; received: number; published: number; at: number };
+  | { type: 'progress'; handled: number; received: number; published: number; at: number }
+  /** An identity conflict or an incompatible member the broker reported (FLOW_NODE_CONFLICT, FLOW_INCOMPATIBLE_MEMBER). */
+  | { type: 'problem'; code: string; message: string; at: number };
 
 export type WorkerMessage =
   | { kind: 'hello'; pid: number }

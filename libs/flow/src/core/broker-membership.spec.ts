@@ -81,11 +81,11 @@ describe('broker membership', () => {
     expect(clique.brokers[0].snapshot().members).toHaveLength(3 * VIRTUAL_NODES);
   });
 
-  it('with one virtual node, builds exactly the ring of Go flow and agrees with its owners', async () => {
+  it('in go-flow mode with one virtual node, builds exactly the ring of Go flow and agrees with its owners', async () => {
     const vectors = loadGoVectors().ring;
     clique = await createMemoryClique({
       size: vectors.nodes.length,
-      options: (i) => ({ nodeName: vectors.nodes[i].node, virtualNodes: 1, stabilization: { interval: 0 } }),
+      options: (i) => ({ nodeName: vectors.nodes[i].node, partitionHash: 'go-flow', virtualNodes: 1, stabilization: { interval: 0 } }),
       setup: handleOrders,
       startOrder: [2, 0, 4, 1, 3],
     });

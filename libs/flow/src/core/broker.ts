@@ -4,6 +4,7 @@ import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOption
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
+import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
 import {
   AbortedError,
@@ -26,7 +27,7 @@ import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
 
-export interface BrokerEvents extends MembershipEvents {
+export interface BrokerEvents extends MembershipEvents, IdentityEvents {
   status: (status: PubSubStatus) => void;
   error: (error: FlowError) => void;
 }
@@ -43,7 +44,6 @@ export interface RingSnapshot {
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
 type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
 
-
 const NO_BYTES = new Uint8Array(0);
 
 /**
@@ -58,6 +58,7 @@ export class Broker {
   readonly options: ResolvedBrokerOptions;
   readonly nodeKey: Key;
   readonly clique: string;
+  readonly identity: Identity;
   private readonly nodeSubject: string;
   private readonly events: Emitter<BrokerEvents>;
   private readonly dispatcher: Dispatcher;
@@ -90,6 +91,7 @@ export class Broker {
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
     this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
+    this.identity = new Identity(this.options, pubsub, this.events, (error) => this.reportError(error));
     const { clock } = this.options;
     this.forwarder = new Forwarder({
       options: this.options,
@@ -128,15 +130,15 @@ export class Broker {
   /**
    * Subscribes the node subject (for replies and acknowledgements) and, when
    * a handler is registered, joins the ring. A broker without handlers is a
-   * publisher: it never joins and owns nothing.
+   * publisher: it never joins and owns nothing. Rejects with FLOW_NODE_CONFLICT,
+   * before subscribing anything, when its node key or a position is live.
    */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new FlowError(ErrorCode.Closed, `broker cannot start: it is ${this.state}`);
     this.state = 'starting';
+    await this.identity.check([this.nodeKey]).catch((error: unknown) => this.close().then(() => Promise.reject(error)));
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
-    this.subscriptions.push(
-      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
-    );
+    this.subscriptions.push(this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)));
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
     await this.pubsub.flush();
@@ -182,7 +184,7 @@ export class Broker {
 
   /** The position that owns `partitionKey` in this broker's view; undefined until joined. */
   ownerOf(partitionKey: string | Uint8Array): Key | undefined {
-    return this.membership?.table.ownerOf(keyFromBytes(partitionKeyBytes(partitionKey)));
+    return this.membership?.table.ownerOf(keyFromBytes(partitionKeyBytes(partitionKey), this.options.partitionHash));
   }
 
   snapshot(): RingSnapshot {
@@ -306,9 +308,11 @@ export class Broker {
 
   private async joinNow(): Promise<void> {
     const positions = ringPositions(this.nodeKey, this.options.virtualNodes);
+    await this.identity.check(positions.filter((position) => !position.equals(this.nodeKey)));
     const membership = new Membership(
       {
         options: this.options,
+        identity: this.identity,
         emit: (event, key) => this.events.emit(event, key),
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
@@ -321,9 +325,7 @@ export class Broker {
       positions,
     );
     this.membership = membership;
-    this.subscriptions.push(
-      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)),
-    );
+    this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)));
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
@@ -377,7 +379,7 @@ export class Broker {
   private onCliqueFrame(data: Uint8Array): void {
     const frame = this.decode(data);
     if (frame === undefined) return;
-    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame);
+    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame, data);
     else this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
   }
 
@@ -402,10 +404,10 @@ export class Broker {
         else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
       case FrameType.Info:
-        this.membership?.onInfo(frame.id, frame.neighbours);
+        this.membership?.onInfo(frame.id, frame.neighbours, data);
         return;
       case FrameType.Ping:
-        this.membership?.onPing(frame.id, frame.sender, at);
+        if (!this.identity.onPing(frame.sender, at)) this.membership?.onPing(frame.id, frame.sender, at, data);
         return;
       default:
         this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');
@@ -423,7 +425,7 @@ export class Broker {
       this.dispatcher.dispatch(msg, undefined, this.nodeKey, this.clique);
       return;
     }
-    const partition = keyFromBytes(msg.partitionKey);
+    const partition = keyFromBytes(msg.partitionKey, this.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
     if (membership.table.isLocal(owner)) {
       this.dispatcher.dispatch(msg, partition, owner, this.clique);

@@ -31,6 +31,10 @@ export const ErrorCode = {
   Transport: 'FLOW_TRANSPORT',
   /** Codec failure while encoding or decoding a stream message. */
   Codec: 'FLOW_CODEC',
+  /** A node key or ring position is already live in the clique: another broker has this identity. */
+  NodeConflict: 'FLOW_NODE_CONFLICT',
+  /** A member hashes partition keys differently (partitionHash) or is a Go broker outside 'go-flow' mode. */
+  IncompatibleMember: 'FLOW_INCOMPATIBLE_MEMBER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -150,6 +154,34 @@ export class CodecError extends FlowError {
     options?: FlowErrorOptions,
   ) {
     super(ErrorCode.Codec, `cannot decode stream message on "${subject}": ${reason}`, options);
+  }
+}
+
+/**
+ * A broker identity (`nodeKey`, from `nodeName` or explicit) that is already
+ * live in the clique. `key` is the node key or ring position found live.
+ */
+export class NodeConflictError extends FlowError {
+  override readonly name = 'NodeConflictError';
+  constructor(
+    readonly nodeKey: string,
+    readonly nodeName: string | undefined,
+    readonly key: string,
+    message: string,
+  ) {
+    super(ErrorCode.NodeConflict, message);
+  }
+}
+
+/** A member this broker refuses to route to, because ownership would split (see `partitionHash`). */
+export class IncompatibleMemberError extends FlowError {
+  override readonly name = 'IncompatibleMemberError';
+  constructor(
+    /** The member's node key (a Go broker's only position). */
+    readonly member: string,
+    message: string,
+  ) {
+    super(ErrorCode.IncompatibleMember, message);
   }
 }
 

@@ -24,7 +24,9 @@ export {
   CodecError,
   ErrorCode,
   FlowError,
+  IncompatibleMemberError,
   InvalidOptionError,
+  NodeConflictError,
   OverloadedError,
   ProtocolError,
   RemoteError,
@@ -33,6 +35,7 @@ export {
 } from './errors';
 export type { FlowErrorOptions } from './errors';
 export { Key, KEY_SIZE, keyFromBytes, keyFromString, parseKey, randomKey } from './key';
+export type { PartitionHash } from './key';
 export { MemoryBus, MemoryPubSub } from './memory-pubsub';
 export type { BusDelivery, FaultDecision, FaultHook, MemoryBusOptions } from './memory-pubsub';
 export type { PubSub, PubSubHandler, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';

@@ -17,13 +17,13 @@ function expectProtocolError(run: () => unknown): void {
 
 describe('keyFromString', () => {
   it.each(vectors.keyFromBytes.map((v) => [v.input, v.key]))('gives %j the Go flow key %s', (input, key) => {
-    expect(String(keyFromString(input as string))).toBe(key);
+    expect(String(keyFromString(input as string, 'go-flow'))).toBe(key);
   });
 });
 
 describe('keyFromBytes', () => {
   it.each(vectors.keyFromBinary.map((v) => [v.input_hex, v.key]))('gives bytes %s the Go flow key %s', (hex, key) => {
-    expect(keyFromBytes(fromHex(hex)).toString()).toBe(key);
+    expect(keyFromBytes(fromHex(hex), 'go-flow').toString()).toBe(key);
   });
 });
 
@@ -31,7 +31,7 @@ describe('node subjects', () => {
   it.each(vectors.nodeStream.map((v) => [v.clique, v.node, v.subject]))(
     'names the node subject of %s / %s as Go flow does (%s)',
     (clique, node, subject) => {
-      expect(`${clique}.${keyFromString(node)}`).toBe(subject);
+      expect(`${clique}.${keyFromString(node, 'go-flow')}`).toBe(subject);
     },
   );
 });
@@ -111,5 +111,33 @@ describe('randomKey', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 1000; i++) seen.add(String(randomKey()));
     expect(seen.size).toBe(1000);
+  });
+});
+
+describe('partition hash modes', () => {
+  const orderKeys = Array.from({ length: 10_000 }, (_, i) => `order-2026-11-30-${String(100_000_000_000_000 + i * 7919)}`);
+
+  it('gives 10,000 distinct hashes for 10,000 32-byte order keys by default, and one in go-flow mode', () => {
+    for (const key of orderKeys) expect(new TextEncoder().encode(key)).toHaveLength(32);
+    const standard = new Set(orderKeys.map((key) => String(keyFromString(key))));
+    const goFlow = new Set(orderKeys.map((key) => String(keyFromString(key, 'go-flow'))));
+    expect(standard.size).toBe(10_000);
+    // Go flow's variant never reads bytes 24..31, where these keys differ.
+    expect(goFlow.size).toBe(1);
+  });
+
+  it('gives distinct node keys to statefulset pod names that differ only in bytes 24..31 by default', () => {
+    const names = ['ledger-worker-statefulset-pod-01', 'ledger-worker-statefulset-pod-02', 'ledger-worker-statefulset-pod-03'];
+    expect(new Set(names.map((name) => String(keyFromString(name)))).size).toBe(3);
+    expect(new Set(names.map((name) => String(keyFromString(name, 'go-flow')))).size).toBe(1);
+  });
+
+  it('hashes in standard MurmurHash3 unless go-flow is asked for', () => {
+    expect(String(keyFromString('hello'))).toBe('cbd8a7b341bd9b02');
+    expect(String(keyFromString('hello', 'murmur3'))).toBe('cbd8a7b341bd9b02');
+    // The modes agree below 16 bytes (no body block, and the tail is folded alike).
+    expect(String(keyFromString('node-1'))).toBe('d1601808ef7260a1');
+    expect(String(keyFromString('0123456789abcdef', 'go-flow'))).toBe('76f4ba5ee96e2167');
+    expect(String(keyFromString('0123456789abcdef'))).not.toBe('76f4ba5ee96e2167');
   });
 });

@@ -80,17 +80,30 @@ function hex32(n: number): string {
   return s;
 }
 
-/** The Go implementation's hash of arbitrary bytes (PROTOCOL.md, "the hash"). */
-export function keyFromBytes(bytes: Uint8Array): Key {
-  const [hi, lo] = murmur3Hi64(bytes);
+/**
+ * How partition keys (and node names) become ring keys:
+ * - `'murmur3'`: standard MurmurHash3 x64-128, seed 0, first 64-bit half; reads every byte.
+ * - `'go-flow'`: Go flow's variant (PROTOCOL.md, "the hash"), which skips bytes 24..31
+ *   of a 32-byte input; for cliques that include Go brokers.
+ */
+export type PartitionHash = 'murmur3' | 'go-flow';
+
+export const PARTITION_HASHES: readonly PartitionHash[] = Object.freeze(['murmur3', 'go-flow']);
+
+/** The 64-bit hash of arbitrary bytes in mode `hash` (default: standard MurmurHash3). */
+export function keyFromBytes(bytes: Uint8Array, hash: PartitionHash = 'murmur3'): Key {
+  const [hi, lo] = murmur3Hi64(bytes, hash === 'go-flow');
   return new Key(hi, lo);
 }
 
 const utf8 = new TextEncoder();
 
-/** `keyFromBytes` of the UTF-8 encoding of `s`: how a node name becomes a node key. */
-export function keyFromString(s: string): Key {
-  return keyFromBytes(utf8.encode(s));
+/**
+ * `keyFromBytes` of the UTF-8 encoding of `s`: how a node name becomes a node key.
+ * `keyFromString(name, 'go-flow')` is Go flow's node key for `name`.
+ */
+export function keyFromString(s: string, hash: PartitionHash = 'murmur3'): Key {
+  return keyFromBytes(utf8.encode(s), hash);
 }
 
 /** 8 random bytes: the node key of a broker configured with neither name nor key. */

@@ -1,6 +1,9 @@
-import { FlowError, OverloadedError, TimeoutError } from './errors';
+import { Announcement, appendAnnouncement, readAnnouncement } from './capabilities';
+import { FlowError, OverloadedError, ProtocolError, TimeoutError } from './errors';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
+import { Identity } from './identity';
 import { Key } from './key';
+import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { RoutingTable } from './routing-table';
@@ -21,6 +24,8 @@ export interface MembershipEvents {
 /** What membership needs from its broker. */
 export interface MembershipHost {
   readonly options: ResolvedBrokerOptions;
+  /** Our announcement, conflicts and incompatible members (identity.ts). */
+  readonly identity: Identity;
   emit(event: keyof MembershipEvents, key: Key): void;
   nextId(): number;
   /** Sends a frame to `<clique>.<key>`. */
@@ -42,6 +47,8 @@ export interface MembershipHost {
  */
 export class Membership {
   readonly table: RoutingTable;
+  /** Hash mode and capabilities of every member; refuses incompatible ones (member-capabilities.ts). */
+  readonly capabilities: MemberCapabilities;
   private readonly pings: PendingTable<void>;
   private stabilizationTimer: unknown;
   private stopped = false;
@@ -70,11 +77,27 @@ export class Membership {
     });
     this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER, host.options.ackTimeout);
     this.banMs = Math.max(3 * stabilization.interval, 10 * host.options.ackTimeout);
+    this.capabilities = new MemberCapabilities(
+      {
+        options: host.options,
+        identity: host.identity,
+        unregister: (keys) => keys.forEach((key) => this.table.unregister(key)),
+        isMember: (key) => this.table.ownerOf(key).equals(key),
+        query: (key) => {
+          const id = host.nextId();
+          host.sendTo(key, this.signed(encodeFrame({ type: FrameType.Ping, id, sender: host.options.nodeKey })));
+          return id;
+        },
+        probe: (key) => host.probe(key),
+        suspect: (key) => void this.suspect(key),
+      },
+      positions,
+    );
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
   announce(): void {
-    for (const position of this.positions) this.host.broadcast(encodeFrame({ type: FrameType.Join, sender: position }));
+    for (const position of this.positions) this.host.broadcast(this.signed(encodeFrame({ type: FrameType.Join, sender: position })));
   }
 
   startStabilization(): void {
@@ -92,6 +115,7 @@ export class Membership {
   /** Stops timers and abandons pending pings, without telling anyone. */
   stop(): void {
     this.stopped = true;
+    this.capabilities.stop();
     if (this.stabilizationTimer !== undefined) this.host.options.clock.clearTimeout(this.stabilizationTimer);
     this.stabilizationTimer = undefined;
     this.pings.failAll(new FlowError('FLOW_CLOSED', 'membership stopped'));
@@ -111,10 +135,10 @@ export class Membership {
     this.register([key]);
   }
 
-  /** A JOIN or LEAV that arrived on the clique subject. */
-  onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
+  /** A JOIN or LEAV that arrived on the clique subject; `data` is the whole message (for its announcement). */
+  onCliqueFrame(frame: JoinFrame | LeaveFrame, data?: Uint8Array): void {
     if (frame.type === FrameType.Join) {
-      this.onJoin(frame.sender);
+      this.onJoin(frame.sender, data);
     } else if (this.table.unregister(frame.node)) {
       this.ban(frame.node);
       this.host.emit('left', frame.node);
@@ -122,19 +146,27 @@ export class Membership {
   }
 
   /** INFO answers a JOIN (id 0) or one of our PINGs (its id). */
-  onInfo(id: number, neighbours: readonly Key[]): void {
+  onInfo(id: number, neighbours: readonly Key[], data?: Uint8Array): void {
+    const announced = this.announcementIn(data);
+    if (announced === undefined) this.capabilities.onSilentInfo(id);
+    else this.capabilities.learn(announced);
     this.register(neighbours);
     if (id !== 0) this.pings.resolve(id, undefined);
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
-  onPing(id: number, sender: Key, at: Key): void {
+  onPing(id: number, sender: Key, at: Key, data?: Uint8Array): void {
+    const announced = this.announcementIn(data);
+    if (announced !== undefined) this.capabilities.learn(announced);
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
-    this.host.sendTo(sender, encodeFrame({ type: FrameType.Info, id, neighbours }));
+    this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id, neighbours })));
   }
 
-  private onJoin(sender: Key): void {
-    if (this.table.isLocal(sender)) return;
+  private onJoin(sender: Key, data: Uint8Array | undefined): void {
+    const announced = this.announcementIn(data);
+    const verdict = announced === undefined ? undefined : this.capabilities.learn(announced);
+    if (verdict === 'self' || verdict === 'twin' || this.table.isLocal(sender)) return;
+    if (announced === undefined) this.capabilities.onSilentJoin(sender);
     this.removed.delete(sender.toString());
     // Like Go flow, answer with the view from before the joiner arrived, and
     // list every position of ours so the joiner learns all of them at once.
@@ -148,11 +180,29 @@ export class Membership {
       }
     }
     this.register([sender]);
-    this.host.sendTo(sender, encodeFrame({ type: FrameType.Info, id: 0, neighbours }));
+    this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id: 0, neighbours })));
+  }
+
+  /** `frame` with our announcement after it: every JOIN, INFO and PING carries it (capabilities.ts). */
+  private signed(frame: Uint8Array): Uint8Array {
+    return appendAnnouncement(frame, this.host.identity.encoded);
+  }
+
+  private announcementIn(data: Uint8Array | undefined): Announcement | undefined {
+    if (data === undefined) return undefined;
+    try {
+      return readAnnouncement(data);
+    } catch (error) {
+      this.host.reportError(error instanceof FlowError ? error : new ProtocolError('announcement', String(error)));
+      return undefined;
+    }
   }
 
   private register(keys: readonly Key[]): void {
-    let admitted = this.removed.size === 0 ? keys : keys.filter((key) => !this.isBanned(key));
+    let admitted =
+      this.removed.size === 0 && !this.capabilities.refusesAny()
+        ? keys
+        : keys.filter((key) => !this.isBanned(key) && !this.capabilities.isRefused(key));
     const room = MAX_REMOTE_MEMBERS - this.table.remoteCount();
     if (admitted.length > room) {
       // A frame from the network must not grow the ring without limit: keep what fits, say so.
@@ -161,7 +211,9 @@ export class Membership {
       );
       admitted = admitted.slice(0, Math.max(0, room));
     }
-    for (const key of this.table.register(admitted)) this.host.emit('joined', key);
+    const added = this.table.register(admitted);
+    for (const key of added) this.host.emit('joined', key);
+    this.capabilities.onRegistered(added);
   }
 
   private noteSilence(key: Key): number {
@@ -221,6 +273,6 @@ export class Membership {
         });
       },
     );
-    this.host.sendTo(target, encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey }));
+    this.host.sendTo(target, this.signed(encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey })));
   }
 }

@@ -1,11 +1,16 @@
 /**
- * MurmurHash3 x64-128 with seed 0, as Go flow computes it (PROTOCOL.md, "the hash").
- * Two deviations from the reference, both fixed by the Go vectors:
- * - body block words are read BIG-endian (the reference reads little-endian);
- * - body block `b` (of `floor(len / 16)`) is the 16 bytes at offset `8 * b`, not
- *   `16 * b`: Go flow steps through the body in u64 units, so consecutive blocks
- *   overlap by 8 bytes and the second half of the body is only partly read.
- * The tail (the last `len % 16` bytes) is folded exactly as in the reference.
+ * MurmurHash3 x64-128 with seed 0, in two variants that differ only in how the
+ * body blocks are read:
+ * - standard (`goFlow` false): the reference algorithm. Body block `b` (of
+ *   `floor(len / 16)`) is the 16 bytes at offset `16 * b`, read as two
+ *   little-endian u64 words; every byte of the input is read.
+ * - Go flow's (`goFlow` true), fixed by the Go vectors (PROTOCOL.md, "the hash"):
+ *   the words are read BIG-endian and block `b` starts at offset `8 * b`, because
+ *   Go flow steps through the body in u64 units. Consecutive blocks overlap by 8
+ *   bytes, so the second half of a body of two or more blocks is only partly read:
+ *   bytes 24..31 of a 32-byte input never reach the hash.
+ * The tail (the last `len % 16` bytes) is folded exactly as in the reference in
+ * both. Both return h1 (the first 64-bit half of the 128-bit result).
  *
  * Every 64-bit value is held as two 32-bit halves in int32 locals, so the hash runs
  * on V8's integer fast paths without BigInt: bench/hash.bench.ts measures it against
@@ -43,13 +48,15 @@ function mulHi(aHi: number, aLo: number, bHi: number, bLo: number): number {
 
 /**
  * Hashes `bytes` and returns the first 64-bit half of the result (h1) as unsigned
- * 32-bit [high, low] halves. Pure: reads `bytes` only.
+ * 32-bit [high, low] halves; `goFlow` selects Go flow's variant (header comment).
+ * Pure: reads `bytes` only.
  */
-export function murmur3Hi64(bytes: Uint8Array): [hi: number, lo: number] {
+export function murmur3Hi64(bytes: Uint8Array, goFlow: boolean): [hi: number, lo: number] {
   const len = bytes.length;
   const bodyEnd = len - (len & 15);
-  // Block b starts at 8 * b (see the header comment), so the last block starts here.
-  const lastBlock = bodyEnd / 2 - 8;
+  // Block b starts at step * b, so the last block starts here.
+  const step = goFlow ? 8 : 16;
+  const lastBlock = goFlow ? bodyEnd / 2 - 8 : bodyEnd - 16;
   let h1h = 0;
   let h1l = 0;
   let h2h = 0;
@@ -61,11 +68,18 @@ export function murmur3Hi64(bytes: Uint8Array): [hi: number, lo: number] {
   let th = 0;
   let tl = 0;
 
-  for (let i = 0; i <= lastBlock; i += 8) {
-    k1h = (bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3];
-    k1l = (bytes[i + 4] << 24) | (bytes[i + 5] << 16) | (bytes[i + 6] << 8) | bytes[i + 7];
-    k2h = (bytes[i + 8] << 24) | (bytes[i + 9] << 16) | (bytes[i + 10] << 8) | bytes[i + 11];
-    k2l = (bytes[i + 12] << 24) | (bytes[i + 13] << 16) | (bytes[i + 14] << 8) | bytes[i + 15];
+  for (let i = 0; i <= lastBlock; i += step) {
+    if (goFlow) {
+      k1h = (bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3];
+      k1l = (bytes[i + 4] << 24) | (bytes[i + 5] << 16) | (bytes[i + 6] << 8) | bytes[i + 7];
+      k2h = (bytes[i + 8] << 24) | (bytes[i + 9] << 16) | (bytes[i + 10] << 8) | bytes[i + 11];
+      k2l = (bytes[i + 12] << 24) | (bytes[i + 13] << 16) | (bytes[i + 14] << 8) | bytes[i + 15];
+    } else {
+      k1l = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+      k1h = bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24);
+      k2l = bytes[i + 8] | (bytes[i + 9] << 8) | (bytes[i + 10] << 16) | (bytes[i + 11] << 24);
+      k2h = bytes[i + 12] | (bytes[i + 13] << 8) | (bytes[i + 14] << 16) | (bytes[i + 15] << 24);
+    }
 
     // k1 *= c1; k1 = rotl(k1, 31); k1 *= c2; h1 ^= k1
     th = mulHi(k1h, k1l, C1_HI, C1_LO);

@@ -167,3 +167,22 @@ describe('handler registration', () => {
     await expect(broker.handle('shopping', handler)).resolves.toBeUndefined();
   });
 });
+
+describe('resolveBrokerOptions: partitionHash', () => {
+  it('defaults to standard murmur3 and derives node keys from names in that mode', () => {
+    const resolved = resolveBrokerOptions({ nodeName: 'node-1' });
+    expect(resolved.partitionHash).toBe('murmur3');
+    expect(String(resolved.nodeKey)).toBe(String(keyFromString('node-1', 'murmur3')));
+    expect(resolved.nodeKeyFrom).toBe('node-1');
+  });
+
+  it("keeps Go flow's node key for a name in go-flow mode", () => {
+    const resolved = resolveBrokerOptions({ nodeName: 'node-1', partitionHash: 'go-flow' });
+    expect(resolved.partitionHash).toBe('go-flow');
+    expect(String(resolved.nodeKey)).toBe('d1601808ef7260a1');
+  });
+
+  it.each([['sha1'], [''], [1], [null]])('rejects partitionHash %p, naming the option', (value) => {
+    expect(() => resolveBrokerOptions({ partitionHash: value as never })).toThrow(/partitionHash: must be one of 'murmur3', 'go-flow'/);
+  });
+});

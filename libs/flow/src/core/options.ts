@@ -1,7 +1,7 @@
 import { Clock, systemClock } from './clock';
 import { Codec, DefaultCodec } from './codec';
 import { FlowError, InvalidOptionError } from './errors';
-import { Key, keyFromString, parseKey, randomKey } from './key';
+import { Key, keyFromString, PARTITION_HASHES, PartitionHash, parseKey, randomKey } from './key';
 
 /** What a user may pass to `new Broker(pubsub, options)`. Every field is optional. */
 export interface BrokerOptions {
@@ -9,8 +9,19 @@ export interface BrokerOptions {
   clique?: string;
   /** Explicit node key (a Key or its 16-hex text form). Excludes `nodeName`. */
   nodeKey?: Key | string;
-  /** The node key becomes `keyFromString(nodeName)`, as in Go flow. Excludes `nodeKey`. */
+  /**
+   * The node key becomes `keyFromString(nodeName, partitionHash)`: distinct names give
+   * distinct keys by default; with `partitionHash: 'go-flow'` it is Go flow's key for
+   * the name. Excludes `nodeKey`.
+   */
   nodeName?: string;
+  /**
+   * How partition keys and node names are hashed. `'murmur3'` (default) is standard
+   * MurmurHash3 x64-128 and reads every byte. `'go-flow'` is Go flow's variant, which
+   * skips bytes 24..31 of 32-byte keys: required in a clique with Go brokers. Every
+   * broker of a clique must use the same mode (docs/MIGRATION.md).
+   */
+  partitionHash?: PartitionHash;
   /** Ring positions this broker holds. 1 reproduces Go flow exactly. Default 256. */
   virtualNodes?: number;
   /** Encoding of plain stream messages. Default: DefaultCodec (Go wire format). */
@@ -50,6 +61,7 @@ export interface BrokerOptions {
 /** Defaults, with their units. */
 export const DEFAULTS = Object.freeze({
   clique: '_global',
+  partitionHash: 'murmur3' as PartitionHash,
   virtualNodes: 256,
   ackTimeoutMs: 500,
   requestTimeoutMs: 1000,
@@ -75,6 +87,9 @@ export const LIMITS = Object.freeze({
 export interface ResolvedBrokerOptions {
   readonly clique: string;
   readonly nodeKey: Key;
+  /** The `nodeName` the node key was derived from; undefined for an explicit or random key. */
+  readonly nodeKeyFrom: string | undefined;
+  readonly partitionHash: PartitionHash;
   readonly virtualNodes: number;
   readonly codec: Codec;
   readonly ackTimeout: number;
@@ -110,9 +125,15 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
   if (input.onError !== undefined && typeof input.onError !== 'function') {
     throw new InvalidOptionError('onError', 'must be a function', input.onError);
   }
+  const partitionHash = input.partitionHash === undefined ? DEFAULTS.partitionHash : input.partitionHash;
+  if (!PARTITION_HASHES.includes(partitionHash)) {
+    throw new InvalidOptionError('partitionHash', `must be one of ${PARTITION_HASHES.map((m) => `'${m}'`).join(', ')}`, partitionHash);
+  }
   return Object.freeze({
     clique,
-    nodeKey: resolveNodeKey(input),
+    nodeKey: resolveNodeKey(input, partitionHash),
+    nodeKeyFrom: input.nodeKey === undefined ? input.nodeName : resolvedName(input),
+    partitionHash,
     virtualNodes: integerOption('virtualNodes', input.virtualNodes, DEFAULTS.virtualNodes, 1, LIMITS.virtualNodes),
     codec,
     ackTimeout: integerOption('ackTimeout', input.ackTimeout, DEFAULTS.ackTimeoutMs, 1, LIMITS.timeoutMs),
@@ -150,7 +171,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
   });
 }
 
-function resolveNodeKey(input: BrokerOptions): Key {
+function resolveNodeKey(input: BrokerOptions, partitionHash: PartitionHash): Key {
   if (input.nodeKey instanceof Key) return input.nodeKey;
   if (typeof input.nodeKey === 'string') {
     try {
@@ -164,9 +185,14 @@ function resolveNodeKey(input: BrokerOptions): Key {
     if (typeof input.nodeName !== 'string' || input.nodeName.length === 0) {
       throw new InvalidOptionError('nodeName', 'must be a non-empty string', input.nodeName);
     }
-    return keyFromString(input.nodeName);
+    return keyFromString(input.nodeName, partitionHash);
   }
   return randomKey();
+}
+
+/** Resolving resolved options again (the Nest host does) keeps the name their key came from. */
+function resolvedName(input: BrokerOptions & { nodeKeyFrom?: unknown }): string | undefined {
+  return typeof input.nodeKeyFrom === 'string' ? input.nodeKeyFrom : undefined;
 }
 
 /**

@@ -55,7 +55,7 @@ describe('ringPositions', () => {
   });
 
   it('keeps a broker within 1.10 x the mean share among 3 named brokers at the default virtual nodes', () => {
-    const nodeKeys = ['node-1', 'node-2', 'node-3'].map(keyFromString);
+    const nodeKeys = ['node-1', 'node-2', 'node-3'].map((name) => keyFromString(name));
     const measured = shares(nodeKeys, DEFAULTS.virtualNodes, 100_000, 42);
     const maxOverMean = Math.max(...measured) * nodeKeys.length;
     expect(measured.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
@@ -63,7 +63,7 @@ describe('ringPositions', () => {
   });
 
   it('spreads ownership less evenly with one virtual node than with the default', () => {
-    const nodeKeys = ['node-1', 'node-2', 'node-3'].map(keyFromString);
+    const nodeKeys = ['node-1', 'node-2', 'node-3'].map((name) => keyFromString(name));
     const single = Math.max(...shares(nodeKeys, 1, 20_000, 42)) * 3;
     const many = Math.max(...shares(nodeKeys, DEFAULTS.virtualNodes, 20_000, 42)) * 3;
     expect(single).toBeGreaterThan(many);

@@ -23,7 +23,7 @@ export interface FlowEmbeddedOptions {
  * `name`, `tls`, `user`/`pass`, `token`, `reconnect` and `pingIntervalMs`
  * apply only with `servers`; `drainTimeoutMs` applies to both NATS forms.
  *
- * Broker settings (`clique`, `nodeKey`/`nodeName`, `virtualNodes`,
+ * Broker settings (`clique`, `nodeKey`/`nodeName`, `partitionHash`, `virtualNodes`,
  * `concurrency`, `syncPartitions`, `stabilization`, `ackTimeout`,
  * `requestTimeout`, `codec`, limits, `onError`) are BrokerOptions, with its
  * defaults. `onError` defaults to logging through Nest's Logger.
@@ -71,6 +71,7 @@ const BROKER_KEYS = [
   'clique',
   'nodeKey',
   'nodeName',
+  'partitionHash',
   'virtualNodes',
   'codec',
   'ackTimeout',

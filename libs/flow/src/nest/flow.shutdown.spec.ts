@@ -119,13 +119,13 @@ describe('FlowHealthIndicator', () => {
     const health = apps[0].app.get(FlowHealthIndicator);
     expect(health.isHealthy()).toBe(true);
     expect(health.check()).toEqual({
-      flow: { status: 'up', connected: true, joined: true, ringSize: 16, positions: 8 },
+      flow: { status: 'up', connected: true, joined: true, ringSize: 16, positions: 8, conflicts: 0, incompatibleMembers: 0 },
     });
   });
 
   it('reports a publisher as up without ring positions, under the key given', () => {
     expect(apps[2].app.get(FlowHealthIndicator).check('nats-flow')).toEqual({
-      'nats-flow': { status: 'up', connected: true, joined: false, ringSize: 0, positions: 0 },
+      'nats-flow': { status: 'up', connected: true, joined: false, ringSize: 0, positions: 0, conflicts: 0, incompatibleMembers: 0 },
     });
   });
 

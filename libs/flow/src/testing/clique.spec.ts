@@ -16,7 +16,7 @@ describe('createMemoryClique', () => {
       setup: (broker) => broker.handle('orders', () => undefined),
     });
     await clique.converged();
-    expect(clique.brokers.map((b) => b.nodeKey)).toEqual(['node-1', 'node-2', 'node-3'].map(keyFromString));
+    expect(clique.brokers.map((b) => b.nodeKey)).toEqual(['node-1', 'node-2', 'node-3'].map((name) => keyFromString(name)));
     expect(clique.expectedMembers()).toHaveLength(6);
     expect(clique.isConverged()).toBe(true);
   });

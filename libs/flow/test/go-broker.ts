@@ -1,0 +1,59 @@
+/**
+ * A stand-in for a Go flow broker in specs: it speaks the clique protocol the
+ * way Go flow does (plain JOIN, INFO answers to JOIN and PING, LEAV), with no
+ * announcement after any frame and no stabilization of its own. It owns
+ * nothing and handles no streams: enough to be a member that never announces.
+ */
+import { decodeFrame, encodeFrame, FrameType } from '../src/core/frame';
+import { Key } from '../src/core/key';
+import { PubSub, Subscription } from '../src/core/pubsub';
+
+export class GoBrokerStandIn {
+  /** Every frame type received, in order (for assertions). */
+  readonly received: string[] = [];
+  private readonly members = new Map<string, Key>();
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(
+    private readonly pubsub: PubSub,
+    readonly clique: string,
+    readonly key: Key,
+  ) {}
+
+  start(): void {
+    const onFrame = (_subject: string, data: Uint8Array): void => this.onFrame(data);
+    this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, onFrame));
+    this.subscriptions.push(this.pubsub.subscribe(`${this.clique}.${this.key}`, {}, onFrame));
+    this.pubsub.publish(this.clique, encodeFrame({ type: FrameType.Join, sender: this.key }));
+  }
+
+  close(): void {
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  }
+
+  private neighbours(): Key[] {
+    return [this.key, ...this.members.values()];
+  }
+
+  private onFrame(data: Uint8Array): void {
+    const frame = decodeFrame(data);
+    this.received.push(frame.type);
+    switch (frame.type) {
+      case FrameType.Join:
+        if (frame.sender.equals(this.key)) return;
+        this.pubsub.publish(`${this.clique}.${frame.sender}`, encodeFrame({ type: FrameType.Info, id: 0, neighbours: this.neighbours() }));
+        this.members.set(String(frame.sender), frame.sender);
+        return;
+      case FrameType.Info:
+        for (const key of frame.neighbours) if (!key.equals(this.key)) this.members.set(String(key), key);
+        return;
+      case FrameType.Ping:
+        this.pubsub.publish(`${this.clique}.${frame.sender}`, encodeFrame({ type: FrameType.Info, id: frame.id, neighbours: this.neighbours() }));
+        return;
+      case FrameType.Leave:
+        this.members.delete(String(frame.node));
+        return;
+      default:
+    }
+  }
+}
