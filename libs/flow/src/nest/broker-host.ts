@@ -78,6 +78,11 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     return this.#ready;
   }
 
+  /** The app's transport once connected (tests simulate outages on the embedded one). */
+  get transport(): PubSub | undefined {
+    return this.#pubsub;
+  }
+
   /** True once shutdown() was called. */
   get stopping(): boolean {
     return this.#stopped !== undefined;
@@ -112,6 +117,11 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   async flush(): Promise<void> {
     await this.start();
     await this.#pubsub!.flush();
+  }
+
+  /** FlowServer registered its handlers: the broker is on the ring now. Logs it once. */
+  handlersRegistered(): void {
+    this.#log.joined();
   }
 
   /** Subscribes to broker events, also before the broker exists; the returned function unsubscribes. */

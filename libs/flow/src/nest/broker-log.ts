@@ -34,6 +34,8 @@ export class BrokerLog {
   private readonly pending = new Map<MembershipEvent, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private broker: Broker | undefined;
+  private nodeName: string | undefined;
+  private joinLogged = false;
   /** True from a disconnect to the first reconnect attempt: one debug line per outage. */
   private reconnecting = false;
 
@@ -62,19 +64,34 @@ export class BrokerLog {
     this.log(`Connected: ${description}`);
   }
 
-  /** After the broker started: on the ring (with handlers) or a publisher. */
+  /** After the broker started: joined (it had handlers) or, until handlers come, a publisher. */
   started(broker: Broker, nodeName: string | undefined): void {
     this.broker = broker;
+    this.nodeName = nodeName;
     const snapshot = broker.snapshot();
-    const name = nodeName === undefined ? '' : ` (${nodeName})`;
-    if (!snapshot.joined) {
-      this.log(`Broker ${snapshot.nodeKey}${name} is a publisher in clique "${snapshot.clique}": no handlers, not on the ring`);
+    if (snapshot.joined) {
+      this.joined();
       return;
     }
     this.log(
-      `Joined clique "${snapshot.clique}" as node ${snapshot.nodeKey}${name} with ${snapshot.positions.length} ring positions; ` +
-        `ring size ${snapshot.members.length}`,
+      `Broker ${snapshot.nodeKey}${this.describeName()} started in clique "${snapshot.clique}" as a publisher ` +
+        '(it joins the ring when handlers are registered)',
     );
+  }
+
+  /** Once the broker is on the ring (FlowServer registered its handlers); logged once. */
+  joined(): void {
+    const snapshot = this.broker?.snapshot();
+    if (snapshot === undefined || !snapshot.joined || this.joinLogged) return;
+    this.joinLogged = true;
+    this.log(
+      `Joined clique "${snapshot.clique}" as node ${snapshot.nodeKey}${this.describeName()} with ` +
+        `${snapshot.positions.length} ring positions; ring size ${snapshot.members.length}`,
+    );
+  }
+
+  private describeName(): string {
+    return this.nodeName === undefined ? '' : ` (${this.nodeName})`;
   }
 
   /** One broker membership event (per ring position); logged in bursts. */
