@@ -128,21 +128,6 @@ export class NatsPubSub implements PubSub {
     };
   }
 
-  private openInbox(): string {
-    const bytes = new Uint8Array(12);
-    randomFillSync(bytes);
-    const inbox = `_INBOX.${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
-    this.subscribeRaw(`${inbox}.*`, {}, (msg) => {
-      if (msg.data.length !== 0 || msg.headers?.code !== 503) return;
-      const token = Number(msg.subject.slice(inbox.length + 1));
-      const onNoResponders = this.noResponders.get(token);
-      if (onNoResponders === undefined) return;
-      this.noResponders.delete(token);
-      onNoResponders();
-    });
-    return inbox;
-  }
-
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription {
     return this.subscribeRaw(subject, options, (msg) => handler(msg.subject, msg.data));
   }
@@ -209,6 +194,21 @@ export class NatsPubSub implements PubSub {
   close(): Promise<void> {
     this.closePromise ??= this.shutdown();
     return this.closePromise;
+  }
+
+  private openInbox(): string {
+    const bytes = new Uint8Array(12);
+    randomFillSync(bytes);
+    const inbox = `_INBOX.${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+    this.subscribeRaw(`${inbox}.*`, {}, (msg) => {
+      if (msg.data.length !== 0 || msg.headers?.code !== 503) return;
+      const token = Number(msg.subject.slice(inbox.length + 1));
+      const onNoResponders = this.noResponders.get(token);
+      if (onNoResponders === undefined) return;
+      this.noResponders.delete(token);
+      onNoResponders();
+    });
+    return inbox;
   }
 
   private async shutdown(): Promise<void> {

@@ -115,7 +115,10 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
   /**
    * Sends a request and resolves to the deserialized reply (or its bytes with
    * `raw`). Rejects with RemoteError when the handler failed (its code,
-   * message and details), TimeoutError, or AbortedError.
+   * message and details); FLOW_NO_HANDLER at once when no broker handles the
+   * stream (or it is a message stream); FLOW_TRANSPORT at once while the
+   * transport is down; TimeoutError; or AbortedError. A pending request
+   * keeps the process alive until it settles.
    */
   async request<TResult = unknown>(stream: string, payload: unknown, options: FlowRequestOptions = {}): Promise<TResult> {
     const broker = await this.connect();
