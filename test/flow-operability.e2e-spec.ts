@@ -34,11 +34,19 @@ describe('a broker on NATS: fast errors and no silent loss while disconnected', 
   let publisher: Broker;
   const statuses = new Recorder<PubSubStatus>();
   const handlerStatuses = new Recorder<PubSubStatus>();
+  let buffered: Broker;
+  const bufferedStatuses = new Recorder<PubSubStatus>();
 
-  async function broker(name: string): Promise<Broker> {
-    const pubsub = await connectNats({ servers: server.url, reconnect: { waitMs: 50 }, onError: () => undefined });
+  async function broker(name: string, reconnectBuffer = 0, reconnectWaitMs = 50): Promise<Broker> {
+    const pubsub = await connectNats({ servers: server.url, reconnect: { waitMs: reconnectWaitMs }, onError: () => undefined });
     pubsubs.push(pubsub);
-    const b = new Broker(pubsub, { nodeName: name, virtualNodes: 4, requestTimeout: REQUEST_TIMEOUT_MS, onError: () => undefined });
+    const b = new Broker(pubsub, {
+      nodeName: name,
+      virtualNodes: 4,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      reconnectBuffer,
+      onError: () => undefined,
+    });
     brokers.push(b);
     return b;
   }
@@ -53,6 +61,10 @@ describe('a broker on NATS: fast errors and no silent loss while disconnected', 
     publisher = await broker('ops-publisher');
     publisher.on('status', (status) => statuses.push(status));
     await publisher.start();
+    // Reconnects well after the handler has (its subscriptions back), or core NATS drops what it releases.
+    buffered = await broker('ops-buffered', 2, 1_500);
+    buffered.on('status', (status) => bufferedStatuses.push(status));
+    await buffered.start();
   });
 
   afterAll(async () => {
@@ -87,6 +99,12 @@ describe('a broker on NATS: fast errors and no silent loss while disconnected', 
     expect(published.code).toBe('FLOW_TRANSPORT');
     const requested = await rejection(publisher.request('ops.echo', utf8.encode('during'), { key: 'k' }));
     expect(requested.code).toBe('FLOW_TRANSPORT');
+    // With reconnectBuffer 2: two messages wait for the reconnect, the third is refused.
+    await bufferedStatuses.untilTrue((s) => s.includes('disconnected'), 10_000, 'buffered publisher disconnected');
+    let heldSent = 0;
+    const held = ['held-1', 'held-2'].map((m) => buffered.publish('ops.events', utf8.encode(m), { key: 'k' }).then(() => heldSent++));
+    expect((await rejection(buffered.publish('ops.events', utf8.encode('held-3'), { key: 'k' }))).code).toBe('FLOW_OVERLOADED');
+    expect(heldSent).toBe(0);
 
     await server.restart();
     await statuses.untilTrue((s) => s.includes('reconnected'), 20_000, 'publisher reconnected');
@@ -96,5 +114,8 @@ describe('a broker on NATS: fast errors and no silent loss while disconnected', 
     await publisher.publish('ops.events', utf8.encode('after'), { key: 'k' });
     await received.untilTrue((r) => r.includes('after'), 10_000, 'the event published after the restart');
     expect(received.entries).not.toContain('during');
+    await within(Promise.all(held), 20_000, 'held messages sent after the reconnect');
+    await received.untilTrue((r) => r.includes('held-2'), 10_000, 'the held messages');
+    expect(received.entries.filter((m) => m.startsWith('held'))).toEqual(['held-1', 'held-2']);
   });
 });
