@@ -104,6 +104,15 @@ describe('Flow logs through a Nest LoggerService', () => {
     return first.matching(pattern).length > 0 ? first : second;
   }
 
+  it('logs a transport that closed on its own as an error', async () => {
+    const spare = new RecordingLogger();
+    const app = await startFlowApp({ bus, name: 'log-closing', flow: { logger: spare } });
+    await app.host.transport!.close();
+    expect(spare.matching(/^NATS connection closed/).map((l) => l.level)).toEqual(['error']);
+    await app.app.close();
+    expect(spare.matching(/^NATS connection closed/)).toHaveLength(1);
+  });
+
   it('logs a handler failure as one error line, with its stack only at debug level', async () => {
     await apps[1].client.publish('orders', { fail: true });
     const logger = await loggerOf(/FLOW_HANDLER_ERROR/);
@@ -132,6 +141,7 @@ describe('Flow logs through a Nest LoggerService', () => {
       'Shutting down: leaving the ring; waiting up to 10000 ms for 0 in-flight handler(s)',
       'Shut down: left the ring, transport closed',
     ]);
+    expect(second.matching(/^NATS connection closed/)).toEqual([]);
     const left = await first.until(/^Ring changed: 8 positions left/);
     expect(left.map((l) => l.message)).toEqual(['Ring changed: 8 positions left; ring size 8']);
   });

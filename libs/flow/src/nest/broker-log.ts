@@ -130,8 +130,11 @@ export class BrokerLog {
       case 'reconnected':
         this.log('Reconnected to NATS');
         return;
-      case 'connected':
       case 'closed':
+        // The broker stops listening before the app closes the transport: this is the connection giving up.
+        this.error('NATS connection closed (reconnect attempts exhausted?): nothing is published or received any more');
+        return;
+      case 'connected':
         return;
     }
   }
