@@ -22,6 +22,8 @@ export interface NatsServerOptions {
   tls?: { cert: string; key: string; ca?: string };
   /** Start the HTTP monitoring endpoint on a free loopback port. */
   monitor?: boolean;
+  /** Listen on this port (from freePorts) instead of a fresh free one. */
+  port?: number;
 }
 
 export interface NatsServer {
@@ -55,7 +57,8 @@ const POLL_INTERVAL_MS = 50;
 const LOG_LIMIT = 64 * 1024;
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
-  const [port, monitorPort] = await freePorts(options.monitor === true ? 2 : 1);
+  const [freePort, monitorPort] = await freePorts(options.monitor === true ? 2 : 1);
+  const port = options.port ?? freePort;
   const args = [...serverArgs(port, options), ...(monitorPort === undefined ? [] : ['-m', String(monitorPort)])];
   const server = new NatsServerProcess(natsServerBinary(), args, port, monitorPort);
   await server.start();

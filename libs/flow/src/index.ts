@@ -6,7 +6,7 @@
 // Module, transport, client and handlers
 export { FlowModule } from './nest/flow.module';
 export type { FlowModuleAsyncOptions, FlowOptionsFactory } from './nest/flow.module-definition';
-export type { FlowModuleOptions } from './nest/flow.options';
+export type { FlowConnectOptions, FlowKeyOf, FlowModuleOptions } from './nest/flow.options';
 export { FLOW_TRANSPORT } from './nest/flow.constants';
 export { FlowServer } from './nest/flow.server';
 export type { FlowServerEvents } from './nest/flow.server';
@@ -24,6 +24,7 @@ export { JsonFlowDeserializer, JsonFlowSerializer } from './nest/flow.serializer
 export type { FlowDeserializer, FlowSerializer } from './nest/flow.serializer';
 export { FlowHandlerError } from './nest/flow-handler.error';
 export { FlowExceptionFilter } from './nest/flow-exception.filter';
+export { FlowRemoteErrorFilter } from './nest/flow-remote-error.filter';
 export { FlowHealthIndicator } from './nest/flow.health';
 export type { FlowHealthDetails } from './nest/flow.health';
 export {

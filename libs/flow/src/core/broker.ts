@@ -22,6 +22,8 @@ import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBro
 import { PendingReplies } from './pending-replies';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
+import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
+import { TransportGate } from './transport-gate';
 import { ringPositions } from './virtual-nodes';
 import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
@@ -64,6 +66,7 @@ export class Broker {
   private readonly dispatcher: Dispatcher;
   private readonly forwarder: Forwarder;
   private readonly replies: PendingReplies;
+  private readonly gate: TransportGate;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
@@ -107,6 +110,7 @@ export class Broker {
       reportError: (error) => this.reportError(error),
     });
     this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
+    this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data) => this.pubsub.publish(subject, data));
     this.dispatcher = new Dispatcher({
       options: this.options,
       counters: this.counterValues,
@@ -145,17 +149,17 @@ export class Broker {
   }
 
   /**
-   * Publishes a message on a message stream. The work is synchronous: the
-   * promise is settled when this returns (rejected for a bad stream or key, or
-   * a closed broker). It does not wait for delivery; a publisher sending a
-   * burst paces itself on the transport's flush(), not on each promise.
+   * Publishes a message on a message stream. It resolves once the message is
+   * handed to the transport: while connected, before this returns (rejected for
+   * a bad stream or key, or a closed broker); while the transport is down, see
+   * TransportGate (reject at once, or held within `reconnectBuffer`). It does
+   * not wait for delivery; a burst paces itself on the transport's flush().
    */
   publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     try {
       this.assertUsable();
       const message: StreamMessage = { stream, partitionKey: partitionKeyBytes(options.key), data };
-      this.pubsub.publish(checkStream(stream), this.options.codec.encode(message));
-      return Promise.resolve();
+      return this.gate.publish(checkStream(stream), this.options.codec.encode(message));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -168,14 +172,11 @@ export class Broker {
       const timeout = integerOption('timeout', options.timeout, this.options.requestTimeout, 1, LIMITS.timeoutMs);
       const { signal } = options;
       if (signal?.aborted) throw new AbortedError(`request on "${stream}"`, signal.reason);
+      this.gate.check('request', stream);
       const id = this.nextId();
       const reply = this.replies.await(id, stream, timeout, signal);
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
-      try {
-        this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
-      } catch (error) {
-        this.replies.fail(id, asFlowError(error, 'publish', ErrorCode.Transport));
-      }
+      this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
       return reply;
     } catch (error) {
       return Promise.reject(error);
@@ -276,6 +277,7 @@ export class Broker {
     const closed = new ClosedError();
     this.forwarder.failAll(closed);
     this.replies.failAll(closed);
+    this.gate.failAll(closed);
     this.state = 'closed';
     if (wasJoined) {
       // LEAV frames were handed to the transport; make sure they reach the server.
@@ -343,11 +345,12 @@ export class Broker {
     const onData =
       this.dispatcher.kindOf(stream) === 'message'
         ? (subject: string, data: Uint8Array) => this.onStreamMessage(subject, data)
-        : (_subject: string, data: Uint8Array) => this.onStreamRequest(data);
+        : (subject: string, data: Uint8Array) => this.onStreamRequest(subject, data);
     this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
   }
 
   private onStatus(status: PubSubStatus): void {
+    this.gate.onStatus(status);
     this.events.emit('status', status);
     // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
@@ -359,15 +362,17 @@ export class Broker {
     try {
       message = this.options.codec.decode(subject, data);
     } catch (error) {
-      this.malformed(error, 'stream message');
+      const request = requestFrameIn(data);
+      if (request === undefined) this.malformed(error, 'stream message');
+      else this.drop(request, requestOnMessageStream(subject));
       return;
     }
     this.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data });
   }
 
-  private onStreamRequest(data: Uint8Array): void {
+  private onStreamRequest(subject: string, data: Uint8Array): void {
     this.counterValues.received++;
-    const frame = this.decode(data);
+    const frame = this.decode(data, (error) => undecodableRequest(subject, data, this.options.codec, error));
     if (frame === undefined) return;
     if (frame.type !== FrameType.Msg) {
       this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
@@ -447,11 +452,11 @@ export class Broker {
     return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout);
   }
 
-  private decode(data: Uint8Array): Frame | undefined {
+  private decode(data: Uint8Array, explain = (error: unknown) => error): Frame | undefined {
     try {
       return decodeFrame(data);
     } catch (error) {
-      this.malformed(error, 'frame');
+      this.malformed(explain(error), 'frame');
       return undefined;
     }
   }

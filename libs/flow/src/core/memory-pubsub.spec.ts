@@ -245,6 +245,44 @@ describe('MemoryBus and MemoryPubSub', () => {
     expect(statuses).toEqual(['closed']);
   });
 
+  it('simulates an outage: reports disconnected and reconnecting, holds publishes, sends them in order on reconnect', async () => {
+    const bus = new MemoryBus();
+    const client = bus.connect('client');
+    const other = bus.connect('other');
+    const statuses: PubSubStatus[] = [];
+    client.onStatus((s) => statuses.push(s));
+    const got: number[] = [];
+    other.subscribe('out', {}, (_s, d) => got.push(readSeq(d)));
+
+    client.disconnect();
+    for (let i = 0; i < 3; i++) client.publish('out', seq(i));
+    await bus.idle();
+    expect(got).toEqual([]);
+    expect(statuses).toEqual(['disconnected', 'reconnecting']);
+
+    client.reconnect();
+    client.publish('out', seq(3));
+    await bus.idle();
+    expect(got).toEqual([0, 1, 2, 3]);
+    expect(statuses).toEqual(['disconnected', 'reconnecting', 'reconnected']);
+  });
+
+  it('tells a request publisher, after the call, when nobody subscribes to the subject', async () => {
+    const bus = new MemoryBus();
+    const client = bus.connect();
+    const server = bus.connect();
+    server.subscribe('served', { queue: 'q' }, () => undefined);
+    let noResponders = 0;
+    client.publishRequest('nobody', bytes('x'), () => noResponders++);
+    expect(noResponders).toBe(0);
+    client.publishRequest('served', bytes('x'), () => noResponders++);
+    const stop = client.publishRequest('nobody', bytes('y'), () => noResponders++);
+    stop();
+    await bus.idle();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(noResponders).toBe(1);
+  });
+
   it('refuses to publish after close, emits closed once and ends its subscriptions', async () => {
     const bus = new MemoryBus();
     const c = bus.connect();

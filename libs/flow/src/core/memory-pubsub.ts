@@ -1,7 +1,7 @@
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
-import type { PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+import type { PubSubHandler, PubSub, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';
 
 export type { BusDelivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 
@@ -69,7 +69,9 @@ export class MemoryBus {
   }
 }
 
-type ConnectionState = 'open' | 'killed' | 'closed';
+const NO_WATCH = (): void => undefined;
+
+type ConnectionState = 'open' | 'disconnected' | 'killed' | 'closed';
 
 /**
  * One connection to a MemoryBus; obtain it from `MemoryBus.connect`.
@@ -80,6 +82,8 @@ export class MemoryPubSub implements PubSub {
   readonly #subscriptions = new Set<MemorySubscription>();
   readonly #listeners = new Set<StatusListener>();
   #state: ConnectionState = 'open';
+  /** What was published while disconnected, sent on reconnect(). */
+  #held: { subject: string; data: Uint8Array }[] = [];
   /** Sequence number of the last message this connection queued, for flush(). */
   #lastSequence = 0;
 
@@ -91,7 +95,11 @@ export class MemoryPubSub implements PubSub {
     this.#exchange = exchange;
   }
 
-  /** Queues `data` for the subscribers of `subject`; a killed connection drops it silently. */
+  /**
+   * Queues `data` for the subscribers of `subject`; a killed connection drops
+   * it silently; a disconnected one holds it until reconnect(), as a NATS
+   * client buffers what is published while it reconnects.
+   */
   publish(subject: string, data: Uint8Array): void {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (subject.length === 0) throw new TransportError('cannot publish on an empty subject');
@@ -99,7 +107,22 @@ export class MemoryPubSub implements PubSub {
       this.#exchange.stats.dropped++;
       return;
     }
+    if (this.#state === 'disconnected') {
+      this.#held.push({ subject, data });
+      return;
+    }
     this.#lastSequence = this.#exchange.enqueue(subject, data, this.name);
+  }
+
+  /** Publishes; `onNoResponders` runs (from a later macrotask) when `subject` has no subscriber now. */
+  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void): () => void {
+    this.publish(subject, data);
+    if (this.#state !== 'open' || this.#exchange.hasRoute(subject)) return NO_WATCH;
+    let watching = true;
+    setImmediate(() => watching && onNoResponders());
+    return () => {
+      watching = false;
+    };
   }
 
   /** Exact: a killed or closed connection's subscriptions are gone at once. The probe is not sent. */
@@ -145,13 +168,36 @@ export class MemoryPubSub implements PubSub {
   }
 
   /**
+   * Simulates a transport outage as the client sees it: status listeners hear
+   * 'disconnected' then 'reconnecting', and publishes are held until
+   * reconnect(). Subscriptions stay in place. Only from the open state.
+   */
+  disconnect(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'disconnected';
+    this.#emit('disconnected');
+    this.#emit('reconnecting');
+  }
+
+  /** Ends a simulated outage: sends what was held, in order, then emits 'reconnected'. */
+  reconnect(): void {
+    if (this.#state !== 'disconnected') return;
+    this.#state = 'open';
+    const held = this.#held;
+    this.#held = [];
+    for (const { subject, data } of held) this.publish(subject, data);
+    this.#emit('reconnected');
+  }
+
+  /**
    * Simulates a crash seen by the server: the subscriptions vanish (queue
    * groups carry on with the other members), later publishes are dropped, and
    * nobody is told. Messages already queued by this connection are still
    * delivered, as a server would. close() still works afterwards.
    */
   kill(): void {
-    if (this.#state !== 'open') return;
+    if (this.#state !== 'open' && this.#state !== 'disconnected') return;
+    this.#held = [];
     this.#state = 'killed';
     this.#endSubscriptions();
   }
@@ -165,6 +211,10 @@ export class MemoryPubSub implements PubSub {
     this.#listeners.clear();
     for (const listener of listeners) listener('closed');
     return Promise.resolve();
+  }
+
+  #emit(status: PubSubStatus): void {
+    for (const listener of [...this.#listeners]) listener(status);
   }
 
   #endSubscriptions(): void {

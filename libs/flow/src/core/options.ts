@@ -52,6 +52,13 @@ export interface BrokerOptions {
    * dropped with an OverloadedError. Default 100000.
    */
   maxQueuedMessages?: number;
+  /**
+   * Messages publish() holds while the transport is down (disconnected or
+   * reconnecting), sent when it is back; beyond them publish() rejects with
+   * FLOW_OVERLOADED. 0 rejects every publish and request at once with
+   * FLOW_TRANSPORT while the transport is down. 0..1000000, default 0.
+   */
+  reconnectBuffer?: number;
   /** Receives asynchronous errors (malformed input, handler failures, overload). Default: none. */
   onError?: (error: FlowError) => void;
   /** Timers; tests inject a fake clock. Default: the system clock. */
@@ -73,6 +80,7 @@ export const DEFAULTS = Object.freeze({
   maxPendingRequests: 10_000,
   maxInFlightForwards: 10_000,
   maxQueuedMessages: 100_000,
+  reconnectBuffer: 0,
 });
 
 /** Upper bounds that keep one broker's resource use sane. */
@@ -100,6 +108,7 @@ export interface ResolvedBrokerOptions {
   readonly maxPendingRequests: number;
   readonly maxInFlightForwards: number;
   readonly maxQueuedMessages: number;
+  readonly reconnectBuffer: number;
   readonly onError: ((error: FlowError) => void) | undefined;
   readonly clock: Clock;
 }
@@ -166,6 +175,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
       2 ** 24,
     ),
     maxQueuedMessages: integerOption('maxQueuedMessages', input.maxQueuedMessages, DEFAULTS.maxQueuedMessages, 1, 2 ** 26),
+    reconnectBuffer: integerOption('reconnectBuffer', input.reconnectBuffer, DEFAULTS.reconnectBuffer, 0, 1_000_000),
     onError: input.onError,
     clock: input.clock ?? systemClock,
   });

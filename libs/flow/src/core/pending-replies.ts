@@ -1,20 +1,45 @@
 import { Clock } from './clock';
-import { AbortedError, FlowError, RemoteError, TimeoutError } from './errors';
-import { parseDetails } from './error-reply';
+import { AbortedError, ErrorCode, FlowError, RemoteError, TimeoutError } from './errors';
+import { asFlowError, parseDetails } from './error-reply';
 import { AckFrame, ErrFrame } from './frame';
 import { PendingTable } from './pending';
+import { PubSub } from './pubsub';
 
 /**
  * The requests this broker sent and awaits replies for, by request id.
  * Bounded by `maxPendingRequests`; each request ends exactly once: with its
  * reply, an error reply (RemoteError carrying the handler's code, message
- * and details), a timeout, an abort, or close.
+ * and details), FLOW_NO_HANDLER when the transport reports that nobody
+ * subscribes to the stream, a timeout, an abort, or close. A pending request
+ * keeps the process alive until it ends: a caller awaiting it is never left
+ * behind by an exiting process.
  */
 export class PendingReplies {
   private readonly table: PendingTable<Uint8Array>;
+  /** Stops the transport's no-responders watch of a pending request (transports with publishRequest). */
+  private readonly unwatch = new Map<number, () => void>();
 
   constructor(clock: Clock, maxPendingRequests: number, requestTimeout: number) {
-    this.table = new PendingTable(clock, 'maxPendingRequests', maxPendingRequests, requestTimeout);
+    this.table = new PendingTable(clock, 'maxPendingRequests', maxPendingRequests, requestTimeout, true);
+  }
+
+  /**
+   * Publishes the MSG frame of pending request `id` on `stream`. A failure to
+   * publish ends the request with it; a transport that learns that nobody
+   * subscribes to the stream ends it with FLOW_NO_HANDLER at once.
+   */
+  publish(pubsub: PubSub, id: number, stream: string, frame: Uint8Array): void {
+    try {
+      if (pubsub.publishRequest === undefined) {
+        pubsub.publish(stream, frame);
+        return;
+      }
+      const stop = pubsub.publishRequest(stream, frame, () => this.table.fail(id, noHandler(stream)));
+      if (this.table.has(id)) this.unwatch.set(id, stop);
+      else stop();
+    } catch (error) {
+      this.table.fail(id, asFlowError(error, 'publish', ErrorCode.Transport));
+    }
   }
 
   /**
@@ -30,6 +55,7 @@ export class PendingReplies {
         () => new TimeoutError('request', timeout, stream),
         (error, reply) => {
           signal?.removeEventListener('abort', onAbort);
+          if (this.unwatch.size > 0) this.stopWatching(id);
           if (error === undefined) resolve(reply!);
           else reject(error instanceof RemoteError ? new RemoteError(error.code, error.message, error.details, stream) : error);
         },
@@ -54,4 +80,15 @@ export class PendingReplies {
   failAll(error: FlowError): void {
     this.table.failAll(error);
   }
+
+  private stopWatching(id: number): void {
+    const stop = this.unwatch.get(id);
+    if (stop === undefined) return;
+    this.unwatch.delete(id);
+    stop();
+  }
+}
+
+function noHandler(stream: string): FlowError {
+  return new FlowError(ErrorCode.NoHandler, `no broker handles stream "${stream}" (nobody subscribes to it)`);
 }

@@ -41,6 +41,8 @@ export class PendingTable<T> {
     private readonly limit: number,
     /** The usual timeout, ms; entries with it share one timer. */
     private readonly usualTimeout: number,
+    /** Whether a pending entry keeps the process alive (someone awaits it), see Clock. */
+    private readonly holdsProcess = false,
   ) {}
 
   get size(): number {
@@ -54,7 +56,7 @@ export class PendingTable<T> {
   add(id: number, timeoutMs: number, onTimeout: () => FlowError, settle: Settle<T>): void {
     if (this.entries.size >= this.limit) throw new OverloadedError(this.limitName, this.limit);
     const shared = timeoutMs === this.usualTimeout;
-    const timer = shared ? undefined : this.clock.setTimeout(() => this.expire(id), timeoutMs);
+    const timer = shared ? undefined : this.clock.setTimeout(() => this.expire(id), timeoutMs, this.holdsProcess);
     this.entries.set(id, { settle, onTimeout, deadline: this.clock.now() + timeoutMs, timer });
     if (shared && this.sharedTimer === undefined) this.armSharedTimer(timeoutMs);
   }
@@ -98,7 +100,7 @@ export class PendingTable<T> {
   }
 
   private armSharedTimer(delay: number): void {
-    this.sharedTimer = this.clock.setTimeout(() => this.onSharedTimer(), Math.max(0, delay));
+    this.sharedTimer = this.clock.setTimeout(() => this.onSharedTimer(), Math.max(0, delay), this.holdsProcess);
   }
 
   /** Expires the oldest shared-timer entries that are due, then waits for the next one. */

@@ -42,6 +42,15 @@ export interface PubSub {
    */
   publish(subject: string, data: Uint8Array): void;
 
+  /**
+   * Optional: publishes a request and calls `onNoResponders` (once, never
+   * inside this call) when the transport learns that nobody subscribes to
+   * `subject` (NATS: the server's 503 no-responders status; the embedded bus:
+   * no route). The returned function stops listening; the caller calls it
+   * once the request has settled. Throws as publish() does.
+   */
+  publishRequest?(subject: string, data: Uint8Array, onNoResponders: () => void): () => void;
+
   /** Starts delivering messages on `subject` to `handler`. */
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription;
 

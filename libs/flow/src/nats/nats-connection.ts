@@ -6,6 +6,8 @@
 export interface NatsMsgLike {
   readonly subject: string;
   readonly data: Uint8Array;
+  /** Present on messages with headers; `code` 503 with no data is the server's "no responders". */
+  readonly headers?: { readonly code?: number };
 }
 
 export type NatsMsgCallback = (error: Error | null, msg: NatsMsgLike) => void;
@@ -29,7 +31,7 @@ export interface NatsStatusLike {
 }
 
 export interface NatsConnectionLike {
-  publish(subject: string, payload?: Uint8Array): void;
+  publish(subject: string, payload?: Uint8Array, options?: { reply?: string }): void;
   subscribe(subject: string, options?: { queue?: string; callback?: NatsMsgCallback }): NatsSubscriptionLike;
   flush(): Promise<void>;
   /** Drains every subscription, flushes, then closes. */

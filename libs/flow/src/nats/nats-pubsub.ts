@@ -1,4 +1,5 @@
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
+import { randomFillSync } from '../core/random';
 import type {
   PubSubHandler,
   PubSub,
@@ -12,6 +13,7 @@ import {
   isNatsConnectionLike,
   type NatsConnectionLike,
   type NatsMsgCallback,
+  type NatsMsgLike,
   type NatsStatusLike,
   type NatsSubscriptionLike,
 } from './nats-connection';
@@ -48,6 +50,10 @@ export class NatsPubSub implements PubSub {
   private readonly listeners = new Set<StatusListener>();
   private readonly statusEvents: AsyncIterable<NatsStatusLike>;
   private closing = false;
+  /** Requests awaiting a possible "no responders", by reply token; see publishRequest. */
+  private readonly noResponders = new Map<number, () => void>();
+  private inbox: string | undefined;
+  private lastToken = 0;
   private closedReported = false;
   private closePromise: Promise<void> | undefined;
 
@@ -98,7 +104,35 @@ export class NatsPubSub implements PubSub {
     }
   }
 
+  /**
+   * Publishes with a NATS reply subject of this adapter's own inbox
+   * (`_INBOX.<random>.<token>`, one wildcard subscription for all): when
+   * nothing subscribes to `subject`, the server answers there with a 503
+   * status at once (no-responders, on by default with servers that support
+   * headers) and `onNoResponders` runs. Flow brokers, like Go ones, reply on
+   * the requester's node subject and ignore the NATS reply subject, so a
+   * served request leaves the token for the returned function to remove.
+   */
+  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void): () => void {
+    if (this.closing) throw new ClosedError(ADAPTER);
+    const inbox = (this.inbox ??= this.openInbox());
+    const token = ++this.lastToken;
+    try {
+      this.nc.publish(subject, data, { reply: `${inbox}.${token}` });
+    } catch (error) {
+      throw this.failure(`cannot publish on "${subject}"`, error);
+    }
+    this.noResponders.set(token, onNoResponders);
+    return () => {
+      this.noResponders.delete(token);
+    };
+  }
+
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription {
+    return this.subscribeRaw(subject, options, (msg) => handler(msg.subject, msg.data));
+  }
+
+  private subscribeRaw(subject: string, options: SubscribeOptions, handler: (msg: NatsMsgLike) => void): Subscription {
     if (this.closing) throw new ClosedError(ADAPTER);
     const callback: NatsMsgCallback = (error, msg) => {
       if (error !== null) {
@@ -106,7 +140,7 @@ export class NatsPubSub implements PubSub {
         return;
       }
       try {
-        handler(msg.subject, msg.data);
+        handler(msg);
       } catch (handlerError) {
         this.report(handlerError, msg.subject);
       }
@@ -160,6 +194,21 @@ export class NatsPubSub implements PubSub {
   close(): Promise<void> {
     this.closePromise ??= this.shutdown();
     return this.closePromise;
+  }
+
+  private openInbox(): string {
+    const bytes = new Uint8Array(12);
+    randomFillSync(bytes);
+    const inbox = `_INBOX.${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+    this.subscribeRaw(`${inbox}.*`, {}, (msg) => {
+      if (msg.data.length !== 0 || msg.headers?.code !== 503) return;
+      const token = Number(msg.subject.slice(inbox.length + 1));
+      const onNoResponders = this.noResponders.get(token);
+      if (onNoResponders === undefined) return;
+      this.noResponders.delete(token);
+      onNoResponders();
+    });
+    return inbox;
   }
 
   private async shutdown(): Promise<void> {

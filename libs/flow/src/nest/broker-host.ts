@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { BehaviorSubject, Observable, distinctUntilChanged } from 'rxjs';
 import {
   Broker,
@@ -12,6 +12,7 @@ import {
   TransportError,
 } from '../core';
 import { NatsErrorHandler, NatsPubSub, connectNats } from '../nats';
+import { BrokerLog } from './broker-log';
 import { FLOW_MODULE_OPTIONS } from './flow.constants';
 import { FlowModuleOptions, ResolvedFlowModuleOptions, resolveFlowModuleOptions } from './flow.options';
 
@@ -41,7 +42,8 @@ type Listener = BrokerEvents[keyof BrokerEvents];
 @Injectable()
 export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   readonly options: ResolvedFlowModuleOptions;
-  readonly #logger = new Logger('FlowModule');
+  readonly #log: BrokerLog;
+  readonly #nodeName: string | undefined;
   readonly #status$ = new BehaviorSubject<FlowStatus>(FlowStatus.Disconnected);
   /** Listeners added before the broker existed, attached when it starts. */
   readonly #pending = new Set<{ event: keyof BrokerEvents; listener: Listener; remove?: () => void }>();
@@ -54,6 +56,8 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   /** Throws InvalidOptionError naming the option: Nest reports it and the app does not boot. */
   constructor(@Inject(FLOW_MODULE_OPTIONS) options: FlowModuleOptions) {
     this.options = resolveFlowModuleOptions(options);
+    this.#log = new BrokerLog(this.options.logger);
+    this.#nodeName = options?.nodeName;
   }
 
   async onModuleInit(): Promise<void> {
@@ -83,6 +87,11 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   /** The broker once its start() resolved: publishers take this synchronous path per message. */
   get ready(): Broker | undefined {
     return this.#ready;
+  }
+
+  /** The app's transport once connected (tests simulate outages on the embedded one). */
+  get transport(): PubSub | undefined {
+    return this.#pubsub;
   }
 
   /** True once shutdown() was called. */
@@ -121,6 +130,11 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     await this.#pubsub!.flush();
   }
 
+  /** FlowServer registered its handlers: the broker is on the ring now. Logs it once. */
+  handlersRegistered(): void {
+    this.#log.joined();
+  }
+
   /** Subscribes to broker events, also before the broker exists; the returned function unsubscribes. */
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
     if (this.#broker !== undefined) return this.#broker.on(event, listener);
@@ -132,16 +146,16 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  /** Where asynchronous errors end up: the `onError` option, else Nest's Logger. */
+  /** Where asynchronous errors end up: the `onError` option, else the `logger` (one line each). */
   reportError(error: FlowError): void {
     if (this.options.onError === undefined) {
-      this.#logger.error(`${error.code}: ${error.message}`, error.stack);
+      this.#log.reportedError(error);
       return;
     }
     try {
       this.options.onError(error);
     } catch (failure) {
-      this.#logger.error(`onError threw while reporting ${error.code}: ${String(failure)}`);
+      this.#log.error(`onError threw while reporting ${error.code}: ${String(failure)}`);
     }
   }
 
@@ -150,6 +164,7 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     this.#pubsub = pubsub;
     const broker = new Broker(pubsub, { ...this.options.broker, onError: (error) => this.reportError(error) });
     broker.on('status', (status) => this.#onTransportStatus(status));
+    if (this.#log.enabled) this.#logBrokerEvents(broker);
     for (const entry of this.#pending) entry.remove = broker.on(entry.event, entry.listener as never);
     this.#pending.clear();
     this.#broker = broker;
@@ -162,25 +177,41 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     }
     this.#ready = broker;
     this.#status$.next(FlowStatus.Connected);
+    this.#log.started(broker, this.#nodeName);
     return broker;
+  }
+
+  #logBrokerEvents(broker: Broker): void {
+    const log = this.#log;
+    broker.on('joined', (key) => log.membership('joined', key));
+    broker.on('left', (key) => log.membership('left', key));
+    broker.on('suspected', (key) => log.membership('suspected', key));
+    broker.on('status', (status) => log.status(status));
+    // HOOK(conflict): the broker's `conflict` event (identity or capability clash) is logged when the core emits it.
+    (broker.on as (event: string, listener: (detail: unknown) => void) => () => void).call(broker, 'conflict', (detail) =>
+      log.conflict(detail),
+    );
   }
 
   async #connect(): Promise<PubSub> {
     const { transport } = this.options;
     const onError: NatsErrorHandler = (error, subject) => this.reportError(asTransportError(error, subject));
     switch (transport.kind) {
-      case 'servers':
-        return connectNats({ ...transport.nats, onError });
+      case 'servers': {
+        const connect = () => connectNats({ ...transport.nats, onError });
+        const pubsub = await connectWithRetry(connect, transport.connect, this.#log, () => this.stopping);
+        this.#log.connected(describeServers(transport.nats));
+        return pubsub;
+      }
       case 'connection':
+        this.#log.connected('using the NATS connection given in the options (left open on shutdown)');
         return NatsPubSub.fromConnection(transport.connection, {
           owned: false,
           onError,
           drainTimeoutMs: transport.drainTimeoutMs,
         });
       case 'embedded': {
-        this.#logger.log(
-          'No NATS servers or connection configured: using the embedded in-memory transport (this process only)',
-        );
+        this.#log.connected('no NATS servers or connection configured: the embedded in-memory transport (this process only)');
         return (transport.bus ?? new MemoryBus()).connect();
       }
     }
@@ -192,11 +223,13 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
       if (started === undefined) return;
       const broker = await started.catch(() => undefined);
       if (broker === undefined) return;
+      this.#log.shuttingDown(broker.inFlight, this.options.shutdownGracePeriod);
       await broker.shutdown({ timeout: this.options.shutdownGracePeriod }).catch((error: unknown) => {
         const cause = error instanceof FlowError ? error : undefined;
         this.reportError(cause ?? new FlowError(ErrorCode.Closed, `broker shutdown failed: ${String(error)}`, { cause: error }));
       });
       await this.#pubsub?.close();
+      this.#log.shutDown();
     } finally {
       this.#status$.next(FlowStatus.Disconnected);
       this.#status$.complete();
@@ -207,6 +240,37 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
     if (this.#stopped !== undefined) return;
     this.#status$.next(toFlowStatus(status));
   }
+}
+
+/**
+ * Connects, trying `attempts` times `intervalMs` apart while the failure is a
+ * TransportError (NATS not reachable); an invalid option fails at once.
+ */
+async function connectWithRetry<T>(
+  connect: () => Promise<T>,
+  { attempts, intervalMs }: { attempts: number; intervalMs: number },
+  log: BrokerLog,
+  stopping: () => boolean,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect();
+    } catch (error) {
+      if (attempt >= attempts || stopping() || !(error instanceof TransportError)) throw error;
+      log.waitingForTransport(attempt, attempts, intervalMs, error);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }
+}
+
+function describeServers(nats: { servers: string | readonly string[]; name?: string }): string {
+  const servers = (typeof nats.servers === 'string' ? nats.servers.split(',') : nats.servers).map(withoutCredentials);
+  return `NATS ${servers.join(', ')}${nats.name === undefined ? '' : ` as client "${nats.name}"`}`;
+}
+
+/** Hides user:password@ in a server URL. */
+function withoutCredentials(server: string): string {
+  return server.trim().replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1***@');
 }
 
 function toFlowStatus(status: PubSubStatus): FlowStatus {

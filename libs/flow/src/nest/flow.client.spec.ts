@@ -4,7 +4,7 @@ import { lastValueFrom } from 'rxjs';
 import { MemoryBus } from '../core';
 import { FlowContext } from './flow.context';
 import { FlowRecord } from './flow-record';
-import { closeAll, FlowTestApp, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
+import { closeAll, FlowTestApp, Gate, RECORDER, Recorder, startFlowApp, startFlowApps } from '../../test/flow-apps';
 import { FlowDeserializer, FlowSerializer } from './flow.serializer';
 import { RequestHandler, StreamHandler } from './stream-handler.decorator';
 
@@ -13,6 +13,8 @@ interface Seen {
   payload: unknown;
   key: string;
 }
+
+const heldGate = new Gate();
 
 @Controller()
 class EchoController {
@@ -32,6 +34,13 @@ class EchoController {
   echo(@Payload() payload: unknown): unknown {
     this.seen.push({ stream: 'echo', payload, key: '' });
     return payload;
+  }
+
+  /** Answers only once the spec opens the gate: a request to it can only time out. */
+  @RequestHandler('held')
+  async held(): Promise<string> {
+    await heldGate.opened;
+    return 'late';
   }
 
   @StreamHandler('reverse', { request: true, raw: true })
@@ -101,10 +110,20 @@ describe('FlowClient', () => {
   });
 
   it('rejects a request with TimeoutError when the timeout passes before a reply', async () => {
-    await expect(publisher.client.request('nobody-serves-this', {}, { timeout: 20 })).rejects.toMatchObject({
+    await expect(publisher.client.request('held', {}, { timeout: 20 })).rejects.toMatchObject({
       code: 'FLOW_TIMEOUT',
-      message: 'request on stream "nobody-serves-this" timed out after 20 ms',
+      message: 'request on stream "held" timed out after 20 ms',
     });
+    heldGate.open();
+  });
+
+  it('rejects a request on a stream nobody handles with FLOW_NO_HANDLER, long before its timeout', async () => {
+    const started = Date.now();
+    await expect(publisher.client.request('nobody-serves-this', {}, { timeout: 60_000 })).rejects.toMatchObject({
+      code: 'FLOW_NO_HANDLER',
+      message: 'no broker handles stream "nobody-serves-this" (nobody subscribes to it)',
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('rejects a pattern that is not a stream name', async () => {

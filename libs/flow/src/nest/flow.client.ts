@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { Subscription } from 'rxjs';
-import { Broker, InvalidOptionError } from '../core';
+import { Broker, ErrorCode, FlowError, InvalidOptionError } from '../core';
 import { FlowBrokerHost, FlowStatus } from './broker-host';
 import { FlowRecord } from './flow-record';
 import type { FlowServerEvents } from './flow.server';
@@ -36,6 +36,14 @@ interface OutgoingMessage {
  * returned Observable is subscribed (hot, as in Nest); `send(stream, payload)`
  * sends the request on subscription and emits the reply (cold). Pass a
  * FlowRecord as the payload to give either a partition key.
+ *
+ * Partition keys are the publisher's choice: the `key` option, a FlowRecord,
+ * or the module's `keys` option (a function per stream). A message with none
+ * is unkeyed: allowed, handled by whichever broker receives it, with no
+ * per-key order.
+ *
+ * While the transport is down, publish/emit and request/send reject at once
+ * with FLOW_TRANSPORT (or publish waits in the `reconnectBuffer`, if set).
  */
 @Injectable()
 export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
@@ -72,7 +80,13 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
     return this.host.on(event, callback);
   }
 
-  /** Publishes a message on a message stream; resolves once it is handed to the transport. */
+  /**
+   * Publishes a message on a message stream. Resolves once it is handed to
+   * the transport (not on delivery): at once while connected. While the
+   * transport is down it rejects at once with FLOW_TRANSPORT, or, with
+   * `reconnectBuffer` > 0, resolves when the held message is sent after the
+   * reconnect (FLOW_OVERLOADED beyond the buffer, FLOW_CLOSED on shutdown).
+   */
   override publish(stream: string, payload: unknown, options?: FlowPublishOptions): Promise<void>;
   /** @internal ClientProxy's request primitive, behind `send()`. */
   override publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void;
@@ -97,7 +111,10 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
   /**
    * Sends a request and resolves to the deserialized reply (or its bytes with
    * `raw`). Rejects with RemoteError when the handler failed (its code,
-   * message and details), TimeoutError, or AbortedError.
+   * message and details); FLOW_NO_HANDLER at once when no broker handles the
+   * stream (or it is a message stream); FLOW_TRANSPORT at once while the
+   * transport is down; TimeoutError; or AbortedError. A pending request
+   * keeps the process alive until it settles.
    */
   async request<TResult = unknown>(stream: string, payload: unknown, options: FlowRequestOptions = {}): Promise<TResult> {
     const broker = await this.connect();
@@ -137,13 +154,37 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
     return () => abort.abort();
   }
 
+  /**
+   * The key is, in order: the `key` option, a FlowRecord's key, the module's
+   * `keys[stream]` applied to the payload; else the message is unkeyed.
+   */
   #outgoing(stream: unknown, payload: unknown, key: string | Uint8Array | undefined): OutgoingMessage {
     if (typeof stream !== 'string') {
       throw new InvalidOptionError('pattern', 'must be a stream name (a string)', stream);
     }
-    if (payload instanceof FlowRecord) {
-      return { stream, data: this.host.options.serializer.serialize(payload.data), key: key ?? payload.options.key };
+    const record = payload instanceof FlowRecord ? payload : undefined;
+    const data = record === undefined ? payload : record.data;
+    return {
+      stream,
+      data: this.host.options.serializer.serialize(data),
+      key: key ?? record?.options.key ?? this.#keyOf(stream, data),
+    };
+  }
+
+  #keyOf(stream: string, payload: unknown): string | Uint8Array | undefined {
+    const keyOf = this.host.options.keys.get(stream);
+    if (keyOf === undefined) return undefined;
+    let key: unknown;
+    try {
+      key = keyOf(payload);
+    } catch (error) {
+      throw new FlowError(ErrorCode.InvalidOption, `keys.${stream} threw: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
-    return { stream, data: this.host.options.serializer.serialize(payload), key };
+    if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+      throw new InvalidOptionError(`keys.${stream}`, 'must return a string or a Uint8Array', key);
+    }
+    return key;
   }
 }

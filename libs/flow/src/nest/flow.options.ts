@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import { FlowError, InvalidOptionError, MemoryBus } from '../core';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from '../core/options';
 import { NatsConnectionLike } from '../nats';
@@ -44,15 +45,46 @@ export interface FlowModuleOptions extends BrokerOptions, Omit<NatsOptions, 'ser
    * the ring, ms, 0..2^31-1. Default 10000.
    */
   readonly shutdownGracePeriod?: number;
+  /**
+   * Where Flow logs (context `Flow`): a Nest LoggerService (the app's logger,
+   * pino, ...), or false for silence. Default: Nest's Logger. Errors go to
+   * `onError` instead when it is set.
+   */
+  readonly logger?: LoggerService | false;
+  /**
+   * Waiting for NATS at start-up (with `servers`): `attempts` connection
+   * attempts (1..1000000, default 1: fail at once), `intervalMs` apart
+   * (1..600000, default 1000), each logged. Once connected, the `reconnect`
+   * policy applies.
+   */
+  readonly connect?: FlowConnectOptions;
+  /**
+   * Partition keys chosen by the publisher, per stream: FlowClient's emit,
+   * send, publish and request derive the key of a payload on that stream
+   * from it when no key is given (no `key` option, not a FlowRecord with a
+   * key). A payload on a stream without an entry and without a key is sent
+   * unkeyed: any broker may handle it, with no per-key order.
+   */
+  readonly keys?: Readonly<Record<string, FlowKeyOf>>;
+}
+
+/** Derives a partition key from a payload about to be published. */
+export type FlowKeyOf = (payload: unknown) => string | Uint8Array;
+
+export interface FlowConnectOptions {
+  readonly attempts?: number;
+  readonly intervalMs?: number;
 }
 
 /** Defaults of the Nest-level options, with their units. */
 export const FLOW_MODULE_DEFAULTS = Object.freeze({
   shutdownGracePeriodMs: 10_000,
+  connectAttempts: 1,
+  connectIntervalMs: 1000,
 });
 
 export type FlowTransportOptions =
-  | { readonly kind: 'servers'; readonly nats: NatsOptions }
+  | { readonly kind: 'servers'; readonly nats: NatsOptions; readonly connect: Readonly<Required<FlowConnectOptions>> }
   | { readonly kind: 'connection'; readonly connection: NatsConnectionLike; readonly drainTimeoutMs: number | undefined }
   | { readonly kind: 'embedded'; readonly bus: MemoryBus | undefined };
 
@@ -65,6 +97,9 @@ export interface ResolvedFlowModuleOptions {
   readonly deserializer: FlowDeserializer;
   readonly shutdownGracePeriod: number;
   readonly onError: ((error: FlowError) => void) | undefined;
+  /** undefined: Nest's Logger; false: silent. */
+  readonly logger: LoggerService | false | undefined;
+  readonly keys: ReadonlyMap<string, FlowKeyOf>;
 }
 
 const BROKER_KEYS = [
@@ -82,12 +117,13 @@ const BROKER_KEYS = [
   'maxPendingRequests',
   'maxInFlightForwards',
   'maxQueuedMessages',
+  'reconnectBuffer',
   'onError',
   'clock',
 ] as const satisfies readonly (keyof BrokerOptions)[];
 
 /** NATS client settings that only make sense when Flow opens the connection itself. */
-const CONNECT_KEYS = ['name', 'tls', 'user', 'pass', 'token', 'reconnect', 'pingIntervalMs'] as const;
+const CONNECT_KEYS = ['name', 'tls', 'user', 'pass', 'token', 'reconnect', 'pingIntervalMs', 'connect'] as const;
 
 const MODULE_KEYS = [
   'servers',
@@ -97,6 +133,8 @@ const MODULE_KEYS = [
   'serializer',
   'deserializer',
   'shutdownGracePeriod',
+  'logger',
+  'keys',
   // Consumed by ConfigurableModuleBuilder's extras; tolerated if it slips through.
   'isGlobal',
 ] as const;
@@ -130,6 +168,8 @@ export function resolveFlowModuleOptions(input: FlowModuleOptions = {}): Resolve
       LIMITS.timeoutMs,
     ),
     onError: input.onError,
+    logger: resolveLogger(input.logger),
+    keys: resolveKeys(input.keys),
   });
 }
 
@@ -150,9 +190,11 @@ function resolveTransport(input: FlowModuleOptions): FlowTransportOptions {
   }
   if (servers !== undefined) {
     const nats: NatsOptions = { servers, drainTimeoutMs: input.drainTimeoutMs };
-    for (const key of CONNECT_KEYS) if (input[key] !== undefined) Object.assign(nats, { [key]: input[key] });
+    for (const key of CONNECT_KEYS) {
+      if (key !== 'connect' && input[key] !== undefined) Object.assign(nats, { [key]: input[key] });
+    }
     resolveNatsOptions(nats);
-    return Object.freeze({ kind: 'servers', nats: Object.freeze(nats) });
+    return Object.freeze({ kind: 'servers', nats: Object.freeze(nats), connect: resolveConnect(input.connect) });
   }
   if (connection !== undefined) {
     // The full shape check happens when the adapter wraps the connection at init.
@@ -185,6 +227,40 @@ function resolveCodecPart<T>(option: string, value: T | undefined, method: strin
     throw new InvalidOptionError(option, `must be an object with a ${method}() method`, value);
   }
   return value;
+}
+
+function resolveConnect(value: unknown): Readonly<Required<FlowConnectOptions>> {
+  if (value === undefined) value = {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError('connect', 'must be an object ({ attempts, intervalMs })', value);
+  }
+  const { attempts, intervalMs } = value as Record<string, unknown>;
+  return Object.freeze({
+    attempts: integerOption('connect.attempts', attempts, FLOW_MODULE_DEFAULTS.connectAttempts, 1, 1_000_000),
+    intervalMs: integerOption('connect.intervalMs', intervalMs, FLOW_MODULE_DEFAULTS.connectIntervalMs, 1, 600_000),
+  });
+}
+
+function resolveLogger(value: unknown): LoggerService | false | undefined {
+  if (value === undefined || value === false) return value;
+  const methods = ['log', 'error', 'warn'] as const;
+  if (value === null || typeof value !== 'object' || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
+    throw new InvalidOptionError('logger', 'must be false or a Nest LoggerService (with log, error and warn)', value);
+  }
+  return value as LoggerService;
+}
+
+function resolveKeys(value: unknown): ReadonlyMap<string, FlowKeyOf> {
+  if (value === undefined) return new Map();
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError('keys', 'must be an object of stream name to (payload) => key', value);
+  }
+  const keys = new Map<string, FlowKeyOf>();
+  for (const [stream, keyOf] of Object.entries(value)) {
+    if (typeof keyOf !== 'function') throw new InvalidOptionError(`keys.${stream}`, 'must be a function (payload) => key', keyOf);
+    keys.set(stream, keyOf as FlowKeyOf);
+  }
+  return keys;
 }
 
 function redact(key: string, value: unknown): unknown {

@@ -78,6 +78,7 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
       );
     }
     await Promise.all(registrations);
+    this.host.handlersRegistered();
   }
 
   async #consume(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<void> {
