@@ -225,6 +225,11 @@ describe('broker requests', () => {
     const { requester } = await requestClique(1, (broker) => broker.handleRequest('slow', never), {
       maxPendingRequests: 2,
     });
+    let sent = 0;
+    clique!.bus.setFault((delivery) => {
+      if (delivery.subject === 'slow') sent++;
+      return 'deliver';
+    });
     const first = rejection(requester.request('slow', utf8.encode('1')));
     const second = rejection(requester.request('slow', utf8.encode('2')));
     const third = await rejection(requester.request('slow', utf8.encode('3')));
@@ -232,6 +237,8 @@ describe('broker requests', () => {
     expect(third).toBeInstanceOf(OverloadedError);
     expect(third).toMatchObject({ code: 'FLOW_OVERLOADED', limit: 'maxPendingRequests', max: 2 });
     await clique!.bus.idle();
+    // The refused request never reached the wire: no handler runs for an id nobody awaits.
+    expect(sent).toBe(2);
     clock.advance(1000);
     expect((await first).code).toBe('FLOW_TIMEOUT');
     expect((await second).code).toBe('FLOW_TIMEOUT');

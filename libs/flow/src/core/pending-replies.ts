@@ -24,11 +24,13 @@ export class PendingReplies {
   }
 
   /**
-   * Publishes the MSG frame of pending request `id` on `stream`. A failure to
-   * publish ends the request with it; a transport that learns that nobody
-   * subscribes to the stream ends it with FLOW_NO_HANDLER at once.
+   * Publishes the MSG frame of pending request `id` on `stream`, unless it
+   * already ended (refused at the bound, aborted): nothing goes out for it
+   * then. A failure to publish ends the request with it; a transport that
+   * learns that nobody subscribes to the stream ends it with FLOW_NO_HANDLER.
    */
   publish(pubsub: PubSub, id: number, stream: string, frame: Uint8Array): void {
+    if (!this.table.has(id)) return;
     try {
       if (pubsub.publishRequest === undefined) {
         pubsub.publish(stream, frame);
@@ -43,8 +45,9 @@ export class PendingReplies {
   }
 
   /**
-   * Registers request `id` and resolves with its reply. Throws OverloadedError
-   * synchronously at the bound, before anything is registered.
+   * Registers request `id` and resolves with its reply. At the bound it
+   * rejects with OverloadedError and registers nothing (so `publish` sends
+   * nothing for it).
    */
   await(id: number, stream: string, timeout: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
