@@ -23,10 +23,10 @@ describe('LedgerLogger', () => {
     expect(written[0]).toContain('[Ledger ledger-1] applied 10 commands');
   });
 
-  it('prints a FlowModule notice once however many nodes give it', () => {
+  it('prints a Flow line once however many nodes give it alike', () => {
     const logger = new LedgerLogger();
-    for (let i = 0; i < 3; i++) logger.log('using the embedded in-memory transport', 'FlowModule');
-    logger.log('another notice', 'FlowModule');
+    for (let i = 0; i < 3; i++) logger.log('using the embedded in-memory transport', 'Flow');
+    logger.log('another notice', 'Flow');
 
     expect(written.map((line) => line.includes('embedded'))).toEqual([true, false]);
   });

@@ -1,15 +1,15 @@
 import { ConsoleLogger } from '@nestjs/common';
 
-/** Contexts whose log-level lines are shown: the Flow module's notices and the ledger's own. */
+/** Contexts whose log-level lines are shown: Flow's and the ledger's own. */
 function shown(context: unknown): boolean {
-  return typeof context === 'string' && (context === 'FlowModule' || context.startsWith('Ledger'));
+  return typeof context === 'string' && (context === 'Flow' || context.startsWith('Ledger'));
 }
 
 /**
  * Nest's console logger, quiet: warnings and errors from everyone, but
- * log-level lines only from FlowModule and the ledger (`Ledger*` contexts).
- * A FlowModule notice (such as "using the embedded in-memory transport")
- * is printed once per logger, not once per node of the process.
+ * log-level lines only from Flow and the ledger (`Ledger*` contexts). A Flow
+ * line that several nodes of the process print alike (such as "using the
+ * embedded in-memory transport") is printed once per logger.
  */
 export class LedgerLogger extends ConsoleLogger {
   readonly #noticed = new Set<string>();
@@ -21,7 +21,7 @@ export class LedgerLogger extends ConsoleLogger {
   override log(message: unknown, ...rest: unknown[]): void {
     const context = rest.length > 0 ? rest[rest.length - 1] : this.context;
     if (!shown(context)) return;
-    if (context === 'FlowModule') {
+    if (context === 'Flow') {
       const notice = String(message);
       if (this.#noticed.has(notice)) return;
       this.#noticed.add(notice);

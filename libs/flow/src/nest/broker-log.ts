@@ -64,7 +64,7 @@ export class BrokerLog {
     this.log(`Connected: ${description}`);
   }
 
-  /** After the broker started: joined (it had handlers) or, until handlers come, a publisher. */
+  /** After the broker started: joined (it had handlers), or not on the ring until handlers come (a publisher has none). */
   started(broker: Broker, nodeName: string | undefined): void {
     this.broker = broker;
     this.nodeName = nodeName;
@@ -74,8 +74,8 @@ export class BrokerLog {
       return;
     }
     this.log(
-      `Broker ${snapshot.nodeKey}${this.describeName()} started in clique "${snapshot.clique}" as a publisher ` +
-        '(it joins the ring when handlers are registered)',
+      `Broker ${snapshot.nodeKey}${this.describeName()} started in clique "${snapshot.clique}"; ` +
+        'it joins the ring once handlers are registered, and owns nothing until then',
     );
   }
 
