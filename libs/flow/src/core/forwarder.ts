@@ -1,3 +1,4 @@
+import type { U64 } from './bytes';
 import { BrokerCounters } from './broker-counters';
 import { Fifo } from './fifo';
 import { asFlowError } from './error-reply';
@@ -65,7 +66,7 @@ export class Forwarder {
    * all proves the owner alive, and it is re-admitted at once instead of
    * waiting for stabilization. Bounded; the oldest entries go first.
    */
-  private readonly givenUp = new Map<number, Key>();
+  private readonly givenUp = new Map<U64, Key>();
   /** One probe per owner at a time, shared by all its overdue forwards. */
   private readonly probes = new Map<string, Promise<boolean | undefined>>();
   /**
@@ -104,7 +105,7 @@ export class Forwarder {
   }
 
   /** An ACK arrived; true when it answered one of our forwards in time. */
-  onAck(id: number): boolean {
+  onAck(id: U64): boolean {
     if (this.pending.resolve(id, undefined)) return true;
     const owner = this.givenUp.get(id);
     if (owner !== undefined) {
@@ -147,7 +148,7 @@ export class Forwarder {
     }
   }
 
-  private awaitAck(id: number, msg: MsgPayload, owner: Key, sentAt: number): boolean {
+  private awaitAck(id: U64, msg: MsgPayload, owner: Key, sentAt: number): boolean {
     const { ackTimeout, clock } = this.host.options;
     try {
       this.pending.add(
@@ -170,7 +171,7 @@ export class Forwarder {
   }
 
   /** The ACK is an ackTimeout late: keep waiting while the owner looks alive. */
-  private onOverdue(id: number, msg: MsgPayload, owner: Key, sentAt: number): void {
+  private onOverdue(id: U64, msg: MsgPayload, owner: Key, sentAt: number): void {
     const { ackTimeout, clock } = this.host.options;
     const waited = clock.now() - sentAt;
     if (waited >= ACK_PATIENCE * ackTimeout) return this.giveUp(id, msg, owner, waited);
@@ -200,7 +201,7 @@ export class Forwarder {
   }
 
   /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
-  private giveUp(id: number, msg: MsgPayload, owner: Key, silentMs: number): void {
+  private giveUp(id: U64, msg: MsgPayload, owner: Key, silentMs: number): void {
     const { counters } = this.host;
     this.givenUp.set(id, owner);
     if (this.givenUp.size > GIVEN_UP_MEMORY) this.givenUp.delete(this.givenUp.keys().next().value!);

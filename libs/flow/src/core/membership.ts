@@ -1,3 +1,4 @@
+import type { U64 } from './bytes';
 import { FlowError, OverloadedError, TimeoutError } from './errors';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Key } from './key';
@@ -122,13 +123,13 @@ export class Membership {
   }
 
   /** INFO answers a JOIN (id 0) or one of our PINGs (its id). */
-  onInfo(id: number, neighbours: readonly Key[]): void {
+  onInfo(id: U64, neighbours: readonly Key[]): void {
     this.register(neighbours);
     if (id !== 0) this.pings.resolve(id, undefined);
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
-  onPing(id: number, sender: Key, at: Key): void {
+  onPing(id: U64, sender: Key, at: Key): void {
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
     this.host.sendTo(sender, encodeFrame({ type: FrameType.Info, id, neighbours }));
   }

@@ -1,3 +1,4 @@
+import type { U64 } from './bytes';
 import { Clock } from './clock';
 import { AbortedError, FlowError, RemoteError, TimeoutError } from './errors';
 import { parseDetails } from './error-reply';
@@ -21,7 +22,7 @@ export class PendingReplies {
    * Registers request `id` and resolves with its reply. Throws OverloadedError
    * synchronously at the bound, before anything is registered.
    */
-  await(id: number, stream: string, timeout: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  await(id: U64, stream: string, timeout: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = () => this.table.fail(id, new AbortedError(`request on "${stream}"`, signal?.reason));
       this.table.add(
@@ -47,7 +48,7 @@ export class PendingReplies {
     this.table.fail(frame.id, new RemoteError(frame.code, frame.message, parseDetails(frame.details)));
   }
 
-  fail(id: number, error: FlowError): void {
+  fail(id: U64, error: FlowError): void {
     this.table.fail(id, error);
   }
 
