@@ -16,6 +16,8 @@ export interface BrokerCounters {
   failed: number;
   /** Undecodable input on any subject. */
   malformed: number;
+  /** Errors thrown while acting on network input, or by timers and probes acting on it later: caught, reported. */
+  contained: number;
   /** Messages given up: overload, no handler, closed while in flight. */
   dropped: number;
 }
@@ -30,6 +32,7 @@ export function newCounters(): BrokerCounters {
     handled: 0,
     failed: 0,
     malformed: 0,
+    contained: 0,
     dropped: 0,
   };
 }

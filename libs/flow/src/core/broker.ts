@@ -5,16 +5,11 @@ import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
 import { asFlowError, errorReply } from './error-reply';
-import {
-  AbortedError,
-  ClosedError,
-  ErrorCode,
-  FlowError,
-  InvalidOptionError,
-  ProtocolError,
-  TimeoutError,
-} from './errors';
-import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TimeoutError } from './errors';
+import { ErrorReporter } from './error-reporter';
+import { encodeFrame, FrameType, MsgPayload } from './frame';
+import { guardedClock } from './guarded-clock';
+import { Inbound } from './inbound';
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
@@ -43,8 +38,8 @@ export interface RingSnapshot {
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
 type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
 
-
-const NO_BYTES = new Uint8Array(0);
+/** Errors caused by network input: the first of a kind at once, then one summary per this many ms. */
+export const ERROR_REPORT_INTERVAL = 10_000;
 
 /**
  * A member of a clique. It speaks Go flow's protocol (PROTOCOL.md), joins
@@ -63,6 +58,8 @@ export class Broker {
   private readonly dispatcher: Dispatcher;
   private readonly forwarder: Forwarder;
   private readonly replies: PendingReplies;
+  private readonly inbound: Inbound;
+  private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
@@ -83,7 +80,10 @@ export class Broker {
     private readonly pubsub: PubSub,
     options?: BrokerOptions,
   ) {
-    this.options = resolveBrokerOptions(options);
+    const resolved = resolveBrokerOptions(options);
+    // Every timer of this broker (forwards, pings, replies) contains what it throws.
+    this.options = Object.freeze({ ...resolved, clock: guardedClock(resolved.clock, (error) => this.inbound.contain(error, 'timer')) });
+    this.networkErrors = new ErrorReporter(resolved.clock, ERROR_REPORT_INTERVAL, (error) => this.reportError(error));
     this.nodeKey = this.options.nodeKey;
     this.clique = this.options.clique;
     this.nodeSubjects = new NodeSubjects(this.clique);
@@ -103,6 +103,7 @@ export class Broker {
       readmit: (key) => this.membership?.readmit(key),
       probe: (key) => this.probe(key),
       reportError: (error) => this.reportError(error),
+      contain: (error, what) => this.inbound.contain(error, what),
     });
     this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
     this.dispatcher = new Dispatcher({
@@ -112,6 +113,20 @@ export class Broker {
       sendReply: (subject, frame) => this.state !== 'closed' && this.send(subject, frame),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
+    });
+    this.inbound = new Inbound({
+      options: this.options,
+      counters: this.counterValues,
+      allocate: this.allocate,
+      forwarder: this.forwarder,
+      replies: this.replies,
+      nodeSubjects: this.nodeSubjects,
+      membership: () => this.membership,
+      isRouting: () => this.isRouting(),
+      route: (msg) => this.route(msg),
+      drop: (msg, error) => this.drop(msg, error),
+      send: (subject, frame) => this.send(subject, frame),
+      report: (kind, error) => this.networkErrors.report(kind, error),
     });
   }
 
@@ -135,7 +150,7 @@ export class Broker {
     this.state = 'starting';
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
     this.subscriptions.push(
-      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
+      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.inbound.onNodeFrame(data, this.nodeKey)),
     );
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
@@ -277,6 +292,7 @@ export class Broker {
     const closed = new ClosedError();
     this.forwarder.failAll(closed);
     this.replies.failAll(closed);
+    this.networkErrors.stop();
     this.state = 'closed';
     if (wasJoined) {
       // LEAV frames were handed to the transport; make sure they reach the server.
@@ -320,17 +336,18 @@ export class Broker {
         countTimeout: () => this.counterValues.timedOut++,
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
         probe: (key) => this.probe(key),
+        contain: (error, what) => this.inbound.contain(error, what),
       },
       positions,
     );
     this.membership = membership;
     this.subscriptions.push(
-      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)),
+      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)),
     );
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
-        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.onNodeFrame(data, position)),
+        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.inbound.onNodeFrame(data, position)),
       );
     }
     // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.
@@ -343,8 +360,8 @@ export class Broker {
   private subscribeStream(stream: string): void {
     const onData =
       this.dispatcher.kindOf(stream) === 'message'
-        ? (subject: string, data: Uint8Array) => this.onStreamMessage(subject, data)
-        : (_subject: string, data: Uint8Array) => this.onStreamRequest(data);
+        ? (subject: string, data: Uint8Array) => this.inbound.onStreamMessage(subject, data)
+        : (_subject: string, data: Uint8Array) => this.inbound.onStreamRequest(data);
     this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
   }
 
@@ -352,67 +369,6 @@ export class Broker {
     this.events.emit('status', status);
     // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
-  }
-
-  private onStreamMessage(subject: string, data: Uint8Array): void {
-    this.counterValues.received++;
-    let message: StreamMessage;
-    try {
-      message = this.options.codec.decode(subject, data);
-    } catch (error) {
-      this.malformed(error, 'stream message');
-      return;
-    }
-    this.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data });
-  }
-
-  private onStreamRequest(data: Uint8Array): void {
-    this.counterValues.received++;
-    const frame = this.decode(data);
-    if (frame === undefined) return;
-    if (frame.type !== FrameType.Msg) {
-      this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
-      return;
-    }
-    this.route(frame.msg);
-  }
-
-  private onCliqueFrame(data: Uint8Array): void {
-    const frame = this.decode(data);
-    if (frame === undefined) return;
-    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame);
-    else this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
-  }
-
-  /** A frame on one of our node subjects; `at` is the key of that subject. */
-  private onNodeFrame(data: Uint8Array, at: Key): void {
-    const frame = this.decode(data);
-    if (frame === undefined) return;
-    switch (frame.type) {
-      case FrameType.Ack:
-        if (this.forwarder.onAck(frame.id)) this.counterValues.acked++;
-        else this.replies.onAck(frame);
-        return;
-      case FrameType.Err:
-        this.replies.onErr(frame);
-        return;
-      case FrameType.Fwd:
-        // Closing: no ACK, so the sender routes the message to the next owner.
-        if (!this.isRouting()) return;
-        // Acknowledge on receipt, as Go flow does, then route by our own view.
-        this.send(this.nodeSubjects.of(frame.ackTo), encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
-        if (this.membership !== undefined) this.route(frame.msg);
-        else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
-        return;
-      case FrameType.Info:
-        this.membership?.onInfo(frame.id, frame.neighbours);
-        return;
-      case FrameType.Ping:
-        this.membership?.onPing(frame.id, frame.sender, at);
-        return;
-      default:
-        this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');
-    }
   }
 
   /** Sends the message to its owner, or runs it here when this broker owns it. */
@@ -439,27 +395,14 @@ export class Broker {
   private drop(msg: MsgPayload, error: FlowError): void {
     this.counterValues.dropped++;
     if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
-    this.reportError(error);
+    // A flood of input can cause a flood of drops: rate limited like network errors.
+    this.networkErrors.report(`drop:${error.code}`, error);
   }
 
   /** Asks the transport whether `key`'s node subject still has a subscriber (see probePing). */
   private probe(key: Key): Promise<boolean | undefined> {
     if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
-    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout);
-  }
-
-  private decode(data: Uint8Array): Frame | undefined {
-    try {
-      return decodeFrame(data);
-    } catch (error) {
-      this.malformed(error, 'frame');
-      return undefined;
-    }
-  }
-
-  private malformed(error: unknown, what: string): void {
-    this.counterValues.malformed++;
-    this.reportError(asFlowError(error, what, ErrorCode.Protocol));
+    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout).catch(() => undefined);
   }
 
   private send(subject: string, frame: Uint8Array): boolean {
@@ -467,7 +410,7 @@ export class Broker {
       this.pubsub.publish(subject, frame);
       return true;
     } catch (error) {
-      this.reportError(asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));
+      this.networkErrors.report('publish', asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));
       return false;
     }
   }

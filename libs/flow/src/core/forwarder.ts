@@ -32,6 +32,8 @@ export interface ForwarderHost {
   /** Whether a ring position's node subject still has a subscriber (see PubSub.hasSubscribers). */
   probe(key: Key): Promise<boolean | undefined>;
   reportError(error: FlowError): void;
+  /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
+  contain(error: unknown, what: string): void;
 }
 
 /**
@@ -181,9 +183,11 @@ export class Forwarder {
     }
     // Keep the forward pending while the probe runs, so an ACK on the way still counts.
     if (!this.awaitAck(id, msg, owner, sentAt)) return;
-    void this.probe(owner).then((alive) => {
-      if (alive !== true) this.pending.fail(id, this.ownerGone);
-    });
+    this.probe(owner)
+      .then((alive) => {
+        if (alive !== true) this.pending.fail(id, this.ownerGone);
+      })
+      .catch((error: unknown) => this.host.contain(error, 'forward probe'));
   }
 
   private probe(owner: Key): Promise<boolean | undefined> {

@@ -34,6 +34,8 @@ export interface MembershipHost {
   heardWithin(key: Key, ms: number): boolean;
   /** Whether `key`'s node subject still has a subscriber; undefined when the transport cannot tell. */
   probe(key: Key): Promise<boolean | undefined>;
+  /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
+  contain(error: unknown, what: string): void;
 }
 
 /**
@@ -213,13 +215,16 @@ export class Membership {
         this.host.countTimeout();
         // A member busy acknowledging our forwards is alive; its INFO is queued behind them.
         if (this.host.heardWithin(target, ackTimeout)) return;
-        void this.host.probe(target).then((alive) => {
+        void this.host
+          .probe(target)
+          .then((alive) => {
           // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
           if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
           if (!this.suspect(target)) return;
           const next = this.table.ownerOf(target);
           if (!this.table.isLocal(next)) this.ping(next);
-        });
+          })
+          .catch((error: unknown) => this.host.contain(error, 'ping probe'));
       },
     );
     this.host.sendTo(target, encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey }));
