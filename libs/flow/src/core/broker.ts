@@ -17,7 +17,7 @@ import { PendingReplies } from './pending-replies';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { ringPositions } from './virtual-nodes';
-import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
+import { checkHandlerStream, checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
 
@@ -301,12 +301,8 @@ export class Broker {
   }
 
   private register(stream: string, entry: HandlerEntry): Promise<void> {
-    checkStream(stream);
+    checkHandlerStream(stream, this.clique);
     if (typeof entry.handler !== 'function') throw new InvalidOptionError('handler', 'must be a function', entry.handler);
-    if (stream === this.clique) throw new InvalidOptionError('stream', 'must differ from the clique subject', stream);
-    if (stream.startsWith(`${this.clique}.`)) {
-      throw new InvalidOptionError('stream', 'must not be a node subject of the clique', stream);
-    }
     if (this.dispatcher.kindOf(stream) !== undefined) throw new InvalidOptionError('stream', 'already has a handler', stream);
     if (this.state === 'draining' || this.state === 'closing' || this.state === 'closed') {
       return Promise.reject(new ClosedError());
