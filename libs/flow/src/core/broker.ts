@@ -328,7 +328,7 @@ export class Broker {
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
         broadcast: (frame) => this.send(this.clique, frame),
-        reportError: (error) => this.reportError(error),
+        reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
         countTimeout: () => this.counterValues.timedOut++,
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
         probe: (key) => this.probe(key),

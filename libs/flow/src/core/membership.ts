@@ -4,10 +4,21 @@ import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
+import { PositionCheck } from './position-check';
 import { RoutingTable } from './routing-table';
 
 /** Remote ring positions a broker keeps at most: 16 brokers at the largest virtualNodes (4096). */
 export const MAX_REMOTE_MEMBERS = 1 << 16;
+
+/**
+ * Unknown positions one INFO may add: what a peer with this broker's number of
+ * virtual nodes lists when it answers a JOIN (its predecessor, `successors`
+ * successors, itself, and each of its positions). The rest of a longer INFO is
+ * ignored and reported: a single frame cannot flood the ring.
+ */
+export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
+  return options.stabilization.successors + 2 + options.virtualNodes;
+}
 
 /** Unanswered PINGs after which a member that is still subscribed (hung, not crashed) is suspected. */
 const MAX_SILENT_ROUNDS = 3;
@@ -59,6 +70,9 @@ export class Membership {
   private readonly banMs: number;
   /** Consecutive unanswered PINGs to members whose node subject still has a subscriber. */
   private readonly silentRounds = new Map<string, number>();
+  /** New positions from the network are checked once; those without a subscriber leave in batches. */
+  private readonly check: PositionCheck;
+  private readonly maxNewPerInfo: number;
 
   constructor(
     private readonly host: MembershipHost,
@@ -73,6 +87,15 @@ export class Membership {
     });
     this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER, host.options.ackTimeout);
     this.banMs = Math.max(3 * stabilization.interval, 10 * host.options.ackTimeout);
+    this.maxNewPerInfo = maxNewPerInfo(host.options);
+    this.check = new PositionCheck({
+      clock,
+      delayMs: host.options.ackTimeout,
+      probe: (key) => host.probe(key),
+      isMember: (key) => !this.table.isLocal(key) && this.table.ownerOf(key).equals(key),
+      remove: (dead) => this.removeDead(dead),
+      contain: (error, what) => host.contain(error, what),
+    });
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
@@ -95,6 +118,7 @@ export class Membership {
   /** Stops timers and abandons pending pings, without telling anyone. */
   stop(): void {
     this.stopped = true;
+    this.check.stop();
     if (this.stabilizationTimer !== undefined) this.host.options.clock.clearTimeout(this.stabilizationTimer);
     this.stabilizationTimer = undefined;
     this.pings.failAll(new FlowError('FLOW_CLOSED', 'membership stopped'));
@@ -118,6 +142,9 @@ export class Membership {
   onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
     if (frame.type === FrameType.Join) {
       this.onJoin(frame.sender);
+    } else if (this.table.isLocal(frame.node)) {
+      // A LEAV for one of our positions that we did not send (forged, or stale): say we are here.
+      if (!this.stopped) this.host.broadcast(encodeFrame({ type: FrameType.Join, sender: frame.node }));
     } else if (this.table.unregister(frame.node)) {
       this.ban(frame.node);
       this.host.emit('left', frame.node);
@@ -126,7 +153,7 @@ export class Membership {
 
   /** INFO answers a JOIN (id 0) or one of our PINGs (its id). */
   onInfo(id: U64, neighbours: readonly Key[]): void {
-    this.register(neighbours);
+    this.register(this.boundUnknown(neighbours));
     if (id !== 0) this.pings.resolve(id, undefined);
   }
 
@@ -164,7 +191,37 @@ export class Membership {
       );
       admitted = admitted.slice(0, Math.max(0, room));
     }
-    for (const key of this.table.register(admitted)) this.host.emit('joined', key);
+    const added = this.table.register(admitted);
+    for (const key of added) this.host.emit('joined', key);
+    this.check.enqueue(added);
+  }
+
+  /** At most maxNewPerInfo positions not on the ring yet; the known ones all pass. */
+  private boundUnknown(keys: readonly Key[]): readonly Key[] {
+    if (keys.length <= this.maxNewPerInfo) return keys;
+    const kept: Key[] = [];
+    let unknown = 0;
+    for (const key of keys) {
+      const known = this.table.ownerOf(key).equals(key);
+      if (known || unknown++ < this.maxNewPerInfo) kept.push(key);
+    }
+    if (unknown > this.maxNewPerInfo) {
+      this.host.reportError(
+        new OverloadedError(`new ring positions in one INFO (it listed ${unknown} unknown, kept ${this.maxNewPerInfo})`, this.maxNewPerInfo),
+      );
+    }
+    return kept;
+  }
+
+  /** Positions without a subscriber on their node subject: never brokers, or gone. Removed and banned together. */
+  private removeDead(dead: readonly Key[]): void {
+    let removed = 0;
+    for (const key of dead) if (this.suspect(key)) removed++;
+    if (removed > 0) {
+      this.host.reportError(
+        new FlowError('FLOW_PROTOCOL', `removed ${removed} ring positions learned from the network that have no subscriber (forged or stale)`),
+      );
+    }
   }
 
   private noteSilence(key: Key): number {
@@ -218,11 +275,11 @@ export class Membership {
         void this.host
           .probe(target)
           .then((alive) => {
-          // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
-          if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
-          if (!this.suspect(target)) return;
-          const next = this.table.ownerOf(target);
-          if (!this.table.isLocal(next)) this.ping(next);
+            // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
+            if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
+            if (!this.suspect(target)) return;
+            const next = this.table.ownerOf(target);
+            if (!this.table.isLocal(next)) this.ping(next);
           })
           .catch((error: unknown) => this.host.contain(error, 'ping probe'));
       },
