@@ -324,7 +324,10 @@ export class Broker {
     const membership = new Membership(
       {
         options: this.options,
-        emit: (event, key) => this.events.emit(event, key),
+        emit: (event, key) => {
+          if (event === 'suspected') this.forwarder.ownerLost(key);
+          this.events.emit(event, key);
+        },
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
         broadcast: (frame) => this.send(this.clique, frame),

@@ -31,6 +31,12 @@ export const ErrorCode = {
   Transport: 'FLOW_TRANSPORT',
   /** Codec failure while encoding or decoding a stream message. */
   Codec: 'FLOW_CODEC',
+  /**
+   * The broker that received a request died before it replied: the requester
+   * is told at once instead of waiting for its timeout. The handler may or may
+   * not have run.
+   */
+  OwnerLost: 'FLOW_OWNER_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,7 +1,8 @@
 import type { U64 } from './bytes';
 import { BrokerCounters } from './broker-counters';
 import { Fifo } from './fifo';
-import { asFlowError } from './error-reply';
+import { DeliveredRequests } from './delivered-requests';
+import { asFlowError, errorReply } from './error-reply';
 import { ErrorCode, FlowError, OverloadedError, TimeoutError } from './errors';
 import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
 import { Key } from './key';
@@ -71,6 +72,8 @@ export class Forwarder {
   private readonly givenUp = new Map<U64, Key>();
   /** One probe per owner at a time, shared by all its overdue forwards. */
   private readonly probes = new Map<string, Promise<boolean | undefined>>();
+  /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
+  private readonly delivered: DeliveredRequests;
   /**
    * Settle reasons that never leave the forwarder, built once: under a backlog
    * many forwards go overdue at once, and an Error's stack trace is costly.
@@ -81,6 +84,7 @@ export class Forwarder {
   constructor(private readonly host: ForwarderHost) {
     const { clock, maxInFlightForwards, ackTimeout } = host.options;
     this.pending = new PendingTable(clock, 'maxInFlightForwards', maxInFlightForwards, ackTimeout);
+    this.delivered = new DeliveredRequests(clock, host.options.requestTimeout);
   }
 
   /** Forwards awaiting their ACK or a free slot. */
@@ -116,6 +120,19 @@ export class Forwarder {
       this.host.readmit(owner);
     }
     return false;
+  }
+
+  /**
+   * `owner` was found dead (suspected): every request it acknowledged and may
+   * not have answered fails at once with FLOW_OWNER_LOST, sent to its requester.
+   * Requests not yet acknowledged are re-routed by the usual retry instead.
+   */
+  ownerLost(owner: Key): void {
+    const lost = this.delivered.take(owner.toString());
+    if (lost.length === 0) return;
+    const error = new FlowError(ErrorCode.OwnerLost, `the broker at ring position ${owner} was lost before it replied`);
+    for (const { reply, id } of lost) this.host.send(reply, encodeFrame(errorReply(id, error), this.host.allocate));
+    this.host.counters.ownerLost += lost.length;
   }
 
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
@@ -158,7 +175,10 @@ export class Forwarder {
         ackTimeout,
         () => this.overdue,
         (error) => {
-          if (error === undefined) this.lastHeard.set(owner.toString(), clock.now());
+          if (error === undefined) {
+            this.lastHeard.set(owner.toString(), clock.now());
+            if (msg.reply.length > 0) this.delivered.record(owner.toString(), msg.reply, msg.id);
+          }
           else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
           else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);
           else this.host.drop(msg, error);
