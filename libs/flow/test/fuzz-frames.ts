@@ -44,13 +44,21 @@ export const FUZZ_MARK = 0xff;
 const ONE_MIB = 1 << 20;
 const HUGE_LENGTHS = [0xffffffff, 0x80000000, 0x7fffffff, 0xfffffff8, 0x10000];
 
+export interface FuzzOptions {
+  /** One frame in this many is oversized. Default 500. */
+  oversizedEvery?: number;
+  /** Payload bytes of an oversized frame. Default 1 MiB; NATS needs it under the server's max_payload. */
+  oversizedBytes?: number;
+}
+
 /**
- * `count` fuzz frames from `random`. One in `oversizedEvery` carries a 1 MiB
- * payload. Fuzz never LEAVs or JOINs a real position (that is membership
+ * `count` fuzz frames from `random`. One in `oversizedEvery` carries an
+ * oversized payload. Fuzz never LEAVs or JOINs a real position (that is membership
  * forgery, which NATS permissions prevent; see docs/SECURITY.md) except as
  * mutated bytes.
  */
-export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: number, oversizedEvery = 500): FuzzFrame[] {
+export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: number, options: FuzzOptions = {}): FuzzFrame[] {
+  const { oversizedEvery = 500, oversizedBytes = ONE_MIB } = options;
   const pick = <T>(items: readonly T[]): T => items[random.int(items.length)];
   const key = () => new Key(random.int(2 ** 32), random.int(2 ** 32));
   const payload = (max: number) => {
@@ -84,7 +92,7 @@ export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: nu
   const frames: FuzzFrame[] = [];
   for (let i = 0; i < count; i++) {
     const oversized = i % oversizedEvery === oversizedEvery - 1;
-    const frame = valid(oversized ? ONE_MIB : 64);
+    const frame = valid(oversized ? oversizedBytes : 64);
     const bytes = encodeFrame(frame);
     const how = oversized ? 5 : random.int(6);
     const subject = subjects();
@@ -114,7 +122,7 @@ export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: nu
         frames.push({ subject, bytes: random.bytes(random.int(96)), kind: 'random bytes' });
         break;
       default:
-        frames.push({ subject, bytes, kind: `${type} ${oversized ? 'oversized (1 MiB)' : 'valid'}` });
+        frames.push({ subject, bytes, kind: `${type} ${oversized ? 'oversized' : 'valid'}` });
     }
   }
   return frames;
