@@ -24,7 +24,7 @@ const POLL_LIMIT = 400;
 /** Victim handlers running when it is killed: forwards to it have been acknowledged. */
 const KILL_AT_IN_FLIGHT = 40;
 
-export interface RequestSplit {
+interface RequestSplit {
   succeeded: number;
   /** Forwards the survivors routed again after the kill (their answers count as succeeded). */
   rerouted: number;
