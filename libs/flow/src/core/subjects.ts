@@ -7,12 +7,20 @@ const INVALID_SUBJECT = /[\s*>]/;
 /** A node key as node subjects spell it: 16 lowercase hex digits. */
 const NODE_KEY = /^[0-9a-f]{16}$/;
 
+/**
+ * The one subject check: returns `value` when it is a non-empty NATS subject
+ * without spaces or wildcards; throws InvalidOptionError naming `option` otherwise.
+ */
+export function checkSubject(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || INVALID_SUBJECT.test(value)) {
+    throw new InvalidOptionError(option, 'must be a non-empty NATS subject without spaces or wildcards', value);
+  }
+  return value;
+}
+
 /** Returns `stream` when it is a usable NATS subject for a stream; throws InvalidOptionError otherwise. */
 export function checkStream(stream: string): string {
-  if (typeof stream !== 'string' || stream.length === 0 || INVALID_SUBJECT.test(stream)) {
-    throw new InvalidOptionError('stream', 'must be a non-empty NATS subject without spaces or wildcards', stream);
-  }
-  return stream;
+  return checkSubject('stream', stream);
 }
 
 /**
