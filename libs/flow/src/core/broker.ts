@@ -102,7 +102,8 @@ export class Broker {
       suspect: (key) => this.membership?.suspect(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
       probe: (key) => this.probe(key),
-      reportError: (error) => this.reportError(error),
+      // Suspicions follow from network input (a crash, forged positions): rate limited.
+      reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
       contain: (error, what) => this.inbound.contain(error, what),
     });
     this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
