@@ -69,5 +69,8 @@ describe('ErrorReporter', () => {
     expect(clock.pending).toBe(0);
     reporter.stop();
     expect(seen).toHaveLength(2);
+    reporter.report('a', bad(3));
+    expect(seen).toHaveLength(3);
+    expect(clock.pending).toBe(0);
   });
 });

@@ -24,9 +24,11 @@ interface KindState {
  * whole interval reports its next error at once again.
  *
  * `sink` must not throw. `stop()` sends the pending summaries and clears the timers.
+ * (A broker stops its reporter on close, when network input has stopped.)
  */
 export class ErrorReporter {
   private readonly kinds = new Map<string, KindState>();
+  private stopped = false;
 
   constructor(
     private readonly clock: Clock,
@@ -35,6 +37,11 @@ export class ErrorReporter {
   ) {}
 
   report(kind: string, error: FlowError): void {
+    if (this.stopped) {
+      // After stop() nothing may hold a timer: the rare late error goes out at once.
+      this.sink(error);
+      return;
+    }
     if (!this.kinds.has(kind) && this.kinds.size >= MAX_KINDS) kind = OVERFLOW_KIND;
     const now = this.clock.now();
     const state = this.kinds.get(kind);
@@ -55,8 +62,9 @@ export class ErrorReporter {
     return n;
   }
 
-  /** Reports every pending summary now and clears the timers. Idempotent. */
+  /** Reports every pending summary now and clears the timers; later errors go out unlimited. Idempotent. */
   stop(): void {
+    this.stopped = true;
     for (const [kind, state] of this.kinds) {
       if (state.timer !== undefined) this.clock.clearTimeout(state.timer);
       this.summarize(kind);
