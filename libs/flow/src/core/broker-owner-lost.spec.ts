@@ -39,7 +39,7 @@ describe('requests whose owner dies', () => {
   });
 
   /** Brokers 0..2 handle `quote`; broker 2's handler never finishes; broker 3 is a publisher-only requester. */
-  async function setup() {
+  async function setup(interval = INTERVAL) {
     const clock = new ManualClock();
     const started: string[] = [];
     clique = await createMemoryClique({
@@ -49,7 +49,7 @@ describe('requests whose owner dies', () => {
         clock,
         ackTimeout: ACK_TIMEOUT,
         requestTimeout: REQUEST_TIMEOUT,
-        stabilization: { interval: INTERVAL },
+        stabilization: { interval },
       },
       setup: (broker, i) => {
         if (i === 3) return undefined;
@@ -109,6 +109,24 @@ describe('requests whose owner dies', () => {
     for (const key of direct) expect(outcomes.has(key)).toBe(false);
     expect(took).toBeLessThanOrEqual(2 * INTERVAL + 2 * ACK_TIMEOUT);
     expect(clique.brokers[0].counters.ownerLost + clique.brokers[1].counters.ownerLost).toBe(forwarded.length);
+  });
+
+  it('finds the dead owner of waiting requests within a few ackTimeouts without stabilization or other traffic', async () => {
+    const { clock, clique, started, keysOf2, receivedBy } = await setup(3_600_000);
+    const requester = clique.brokers[3];
+    const outcomes = new Map<string, Outcome>();
+    for (const key of keysOf2) track(requester.request('quote', utf8.encode(key), { key }), outcomes, key);
+    await advanceUntil(clock, clique, () => started.length === keysOf2.length, 10 * ACK_TIMEOUT);
+    // Past the check of newly learned positions: nothing but the waiting requests looks at broker 2 any more.
+    await advanceUntil(clock, clique, () => false, 5 * ACK_TIMEOUT);
+
+    clique.crash(2);
+    const forwarded = keysOf2.filter((k) => receivedBy.get(k) !== 'broker-2');
+    const took = await advanceUntil(clock, clique, () => forwarded.every((k) => outcomes.has(k)), 20 * ACK_TIMEOUT);
+
+    expect(forwarded.length).toBeGreaterThan(0);
+    for (const key of forwarded) expect(outcomes.get(key)).toEqual({ code: ErrorCode.OwnerLost });
+    expect(took).toBeLessThanOrEqual(2 * ACK_TIMEOUT);
   });
 
   it('re-routes a request whose owner died before acknowledging it, and the new owner answers it', async () => {

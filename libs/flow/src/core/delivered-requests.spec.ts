@@ -33,3 +33,20 @@ describe('DeliveredRequests', () => {
     expect(kept[0].id).toBe(10);
   });
 });
+
+describe('DeliveredRequests.ownersWaitingSince', () => {
+  it('lists the owners whose oldest remembered request is at least that old, up to the limit', () => {
+    const clock = new ManualClock();
+    const delivered = new DeliveredRequests(clock, 10_000);
+    delivered.record('a', 'r', 1);
+    clock.advance(100);
+    delivered.record('b', 'r', 2);
+    delivered.record('c', 'r', 3);
+    expect(delivered.ownersWaitingSince(0, 10)).toEqual(['a']);
+    expect(delivered.ownersWaitingSince(100, 10)).toEqual(['a', 'b', 'c']);
+    expect(delivered.ownersWaitingSince(100, 2)).toEqual(['a', 'b']);
+    delivered.take('a');
+    expect(delivered.ownersWaitingSince(100, 10)).toEqual(['b', 'c']);
+    expect(delivered.count).toBe(2);
+  });
+});

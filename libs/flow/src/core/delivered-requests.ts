@@ -46,6 +46,24 @@ export class DeliveredRequests {
     this.prune();
   }
 
+  /** Requests remembered, over all owners. */
+  get count(): number {
+    return this.size;
+  }
+
+  /** Up to `limit` owners holding a request recorded before `before` (clock time), oldest first per owner. */
+  ownersWaitingSince(before: number, limit: number): string[] {
+    this.prune();
+    const owners: string[] = [];
+    for (const [owner, set] of this.byOwner) {
+      if (owners.length >= limit) break;
+      // A Set iterates in insertion order: its first entry is its oldest.
+      const oldest = set.values().next().value as Entry;
+      if (oldest.at <= before) owners.push(owner);
+    }
+    return owners;
+  }
+
   /** Takes (and forgets) the requests still remembered for `owner`. */
   take(owner: string): DeliveredRequest[] {
     this.prune();

@@ -5,12 +5,15 @@ import { DeliveredRequests } from './delivered-requests';
 import { asFlowError, errorReply } from './error-reply';
 import { ErrorCode, FlowError, OverloadedError, TimeoutError } from './errors';
 import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
-import { Key } from './key';
+import { Key, parseKey } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 
 /** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
 export const ACK_PATIENCE = 8;
+
+/** Owners of waiting requests probed per watch round, at most. */
+const WATCHED_OWNERS = 64;
 
 /** How many given-up forwards are remembered for late ACKs. */
 const GIVEN_UP_MEMORY = 4096;
@@ -74,6 +77,7 @@ export class Forwarder {
   private readonly probes = new Map<string, Promise<boolean | undefined>>();
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
   private readonly delivered: DeliveredRequests;
+  private watchTimer: unknown;
   /**
    * Settle reasons that never leave the forwarder, built once: under a backlog
    * many forwards go overdue at once, and an Error's stack trace is costly.
@@ -147,8 +151,37 @@ export class Forwarder {
 
   /** Drops everything waiting and fails everything in flight with `error` (on close). */
   failAll(error: FlowError): void {
+    if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
     for (let msg = this.waiting.shift(); msg !== undefined; msg = this.waiting.shift()) this.host.drop(msg, error);
     this.pending.failAll(error);
+  }
+
+  private recordDelivered(owner: Key, msg: MsgPayload): void {
+    this.delivered.record(owner.toString(), msg.reply, msg.id);
+    this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
+  }
+
+  /**
+   * Every ackTimeout while acknowledged requests wait: an owner holding one for
+   * an ackTimeout that acknowledged nothing in that time is probed, and found
+   * dead, suspected at once (which fails its requests with FLOW_OWNER_LOST)
+   * instead of at the next stabilization round. A busy owner acknowledges
+   * forwards all the time and is never probed.
+   */
+  private watch(): void {
+    this.watchTimer = undefined;
+    const { ackTimeout, clock } = this.host.options;
+    for (const text of this.delivered.ownersWaitingSince(clock.now() - ackTimeout, WATCHED_OWNERS)) {
+      const owner = parseKey(text);
+      if (this.heardWithin(owner, ackTimeout)) continue;
+      this.probe(owner)
+        .then((alive) => {
+          if (alive === false && !this.host.suspect(owner)) this.ownerLost(owner);
+        })
+        .catch((error: unknown) => this.host.contain(error, 'owner probe'));
+    }
+    if (this.delivered.count > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
   }
 
   /** A slot came free: send the oldest waiting messages, routed by the current view. */
@@ -177,7 +210,7 @@ export class Forwarder {
         (error) => {
           if (error === undefined) {
             this.lastHeard.set(owner.toString(), clock.now());
-            if (msg.reply.length > 0) this.delivered.record(owner.toString(), msg.reply, msg.id);
+            if (msg.reply.length > 0) this.recordDelivered(owner, msg);
           }
           else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
           else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);
