@@ -24,6 +24,11 @@ export interface NatsServerOptions {
   monitor?: boolean;
   /** Listen on this port (from freePorts) instead of a fresh free one. */
   port?: number;
+  /**
+   * A nats-server configuration file (`-c`), e.g. users and permissions. The
+   * harness's own flags (loopback address, free port) take precedence over it.
+   */
+  configFile?: string;
 }
 
 export interface NatsServer {
@@ -114,7 +119,7 @@ export function natsServerBinary(): string {
 }
 
 function serverArgs(port: number, options: NatsServerOptions): string[] {
-  const args = ['-a', HOST, '-p', String(port)];
+  const args = [...(options.configFile === undefined ? [] : ['-c', options.configFile]), '-a', HOST, '-p', String(port)];
   if (options.token !== undefined) args.push('--auth', options.token);
   if (options.user !== undefined) args.push('--user', options.user, '--pass', options.pass ?? '');
   if (options.tls !== undefined) {

@@ -155,7 +155,9 @@ class BrokerWorker {
       return new Promise<Uint8Array>(() => undefined);
     }
     const reply: EchoReply = { text: body.text, owner, node: this.started().nodeKey.toString() };
-    return utf8.encode(JSON.stringify(reply));
+    const bytes = utf8.encode(JSON.stringify(reply));
+    if (body.mode === 'delay') return new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(bytes), body.delayMs ?? 0));
+    return bytes;
   }
 
   private async request(

@@ -47,9 +47,13 @@ export interface WorkerConfig {
 
 /** What a request carries, as JSON: how the remote handler should answer. */
 export interface RequestBody {
-  /** echo: reply with `text` and the handling position; fail: throw a coded error; silent: never answer. */
-  mode: 'echo' | 'fail' | 'silent';
+  /**
+   * echo: reply with `text` and the handling position; delay: the same after
+   * `delayMs`; fail: throw a coded error; silent: never answer.
+   */
+  mode: 'echo' | 'delay' | 'fail' | 'silent';
   text: string;
+  delayMs?: number;
 }
 
 /** The JSON reply of an 'echo' request. */

@@ -16,6 +16,10 @@ export interface BrokerCounters {
   failed: number;
   /** Undecodable input on any subject. */
   malformed: number;
+  /** Forwarded requests failed fast with FLOW_OWNER_LOST: acknowledged by an owner later found dead. */
+  ownerLost: number;
+  /** Errors thrown while acting on network input, or by timers and probes acting on it later: caught, reported. */
+  contained: number;
   /** Messages given up: overload, no handler, closed while in flight. */
   dropped: number;
 }
@@ -30,6 +34,8 @@ export function newCounters(): BrokerCounters {
     handled: 0,
     failed: 0,
     malformed: 0,
+    ownerLost: 0,
+    contained: 0,
     dropped: 0,
   };
 }

@@ -1,5 +1,6 @@
 import { GoBrokerStandIn } from '../../test/go-broker';
 import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
 import { ErrorCode, FlowError, IncompatibleMemberError, NodeConflictError } from './errors';
 import { appendAnnouncement, encodeAnnouncement } from './capabilities';
@@ -190,7 +191,9 @@ describe('broker announcements under a flood', () => {
     await bus.idle();
     // 16,384 derived positions per second: four forged members of 4096, the rest deferred.
     const incompatible = () => a.errors.filter((e) => e instanceof IncompatibleMemberError) as IncompatibleMemberError[];
-    expect(incompatible()).toHaveLength(4);
+    expect(a.broker.identity.report().incompatibleMembers).toBe(4);
+    // Reports of network-caused problems are rate limited: the first at once, the rest summarised later.
+    expect(incompatible()).toHaveLength(1);
 
     for (let step = 0; step < 10; step++) {
       clock.advance(400);
@@ -354,7 +357,8 @@ describe('broker hash modes and Go members', () => {
     await bus.idle();
     expect(incompatible(flow.errors)).toHaveLength(0);
     clock.advance(400);
-    await bus.idle();
+    // The verdict follows the transport's answer to a probe (the position is subscribed, so not dead).
+    await waitFor(() => incompatible(flow.errors).length > 0, { bus, what: 'the silent member to be declared Go' });
     expect(incompatible(flow.errors).map((e) => e.member)).toEqual([String(mute)]);
     expect(incompatible(flow.errors)[0].message).toContain('announced no capabilities within 800 ms');
     expect(text(flow.broker.snapshot().members)).not.toContain(String(mute));

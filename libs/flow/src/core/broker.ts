@@ -6,26 +6,20 @@ import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
 import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
-import {
-  AbortedError,
-  ClosedError,
-  ErrorCode,
-  FlowError,
-  InvalidOptionError,
-  ProtocolError,
-  TimeoutError,
-} from './errors';
-import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TimeoutError } from './errors';
+import { ErrorReporter } from './error-reporter';
+import { encodeFrame, FrameType, MsgPayload } from './frame';
+import { guardedClock } from './guarded-clock';
+import { Inbound } from './inbound';
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { PendingReplies } from './pending-replies';
 import { PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
-import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
 import { TransportGate } from './transport-gate';
 import { ringPositions } from './virtual-nodes';
-import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
+import { checkHandlerStream, checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
 
@@ -46,7 +40,8 @@ export interface RingSnapshot {
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
 type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
 
-const NO_BYTES = new Uint8Array(0);
+/** Errors caused by network input: the first of a kind at once, then one summary per this many ms. */
+export const ERROR_REPORT_INTERVAL = 10_000;
 
 /**
  * A member of a clique. It speaks Go flow's protocol (PROTOCOL.md), joins
@@ -67,6 +62,8 @@ export class Broker {
   private readonly forwarder: Forwarder;
   private readonly replies: PendingReplies;
   private readonly gate: TransportGate;
+  private readonly inbound: Inbound;
+  private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
@@ -87,14 +84,20 @@ export class Broker {
     private readonly pubsub: PubSub,
     options?: BrokerOptions,
   ) {
-    this.options = resolveBrokerOptions(options);
+    const resolved = resolveBrokerOptions(options);
+    // Every timer of this broker (forwards, pings, replies) contains what it throws.
+    this.options = Object.freeze({ ...resolved, clock: guardedClock(resolved.clock, (error) => this.inbound.contain(error, 'timer')) });
+    this.networkErrors = new ErrorReporter(resolved.clock, ERROR_REPORT_INTERVAL, (error) => this.reportError(error));
     this.nodeKey = this.options.nodeKey;
     this.clique = this.options.clique;
     this.nodeSubjects = new NodeSubjects(this.clique);
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
     this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
-    this.identity = new Identity(this.options, pubsub, this.events, (error) => this.reportError(error));
+    // Identity problems follow from network input too (conflict notices, members' announcements): rate limited.
+    this.identity = new Identity(this.options, pubsub, this.events, (error) =>
+      this.networkErrors.report(`identity:${error.code}`, error),
+    );
     const { clock } = this.options;
     this.forwarder = new Forwarder({
       options: this.options,
@@ -107,7 +110,9 @@ export class Broker {
       suspect: (key) => this.membership?.suspect(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
       probe: (key) => this.probe(key),
-      reportError: (error) => this.reportError(error),
+      // Suspicions follow from network input (a crash, forged positions): rate limited.
+      reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
+      contain: (error, what) => this.inbound.contain(error, what),
     });
     this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
     this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data) => this.pubsub.publish(subject, data));
@@ -118,6 +123,21 @@ export class Broker {
       sendReply: (subject, frame) => this.state !== 'closed' && this.send(subject, frame),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
+    });
+    this.inbound = new Inbound({
+      options: this.options,
+      counters: this.counterValues,
+      allocate: this.allocate,
+      forwarder: this.forwarder,
+      replies: this.replies,
+      nodeSubjects: this.nodeSubjects,
+      identity: this.identity,
+      membership: () => this.membership,
+      isRouting: () => this.isRouting(),
+      route: (msg) => this.route(msg),
+      drop: (msg, error) => this.drop(msg, error),
+      send: (subject, frame) => this.send(subject, frame),
+      report: (kind, error) => this.networkErrors.report(kind, error),
     });
   }
 
@@ -142,7 +162,9 @@ export class Broker {
     this.state = 'starting';
     await this.identity.check([this.nodeKey]).catch((error: unknown) => this.close().then(() => Promise.reject(error)));
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
-    this.subscriptions.push(this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)));
+    this.subscriptions.push(
+      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.inbound.onNodeFrame(data, this.nodeKey)),
+    );
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
     await this.pubsub.flush();
@@ -278,6 +300,7 @@ export class Broker {
     this.forwarder.failAll(closed);
     this.replies.failAll(closed);
     this.gate.failAll(closed);
+    this.networkErrors.stop();
     this.state = 'closed';
     if (wasJoined) {
       // LEAV frames were handed to the transport; make sure they reach the server.
@@ -286,12 +309,8 @@ export class Broker {
   }
 
   private register(stream: string, entry: HandlerEntry): Promise<void> {
-    checkStream(stream);
+    checkHandlerStream(stream, this.clique);
     if (typeof entry.handler !== 'function') throw new InvalidOptionError('handler', 'must be a function', entry.handler);
-    if (stream === this.clique) throw new InvalidOptionError('stream', 'must differ from the clique subject', stream);
-    if (stream.startsWith(`${this.clique}.`)) {
-      throw new InvalidOptionError('stream', 'must not be a node subject of the clique', stream);
-    }
     if (this.dispatcher.kindOf(stream) !== undefined) throw new InvalidOptionError('stream', 'already has a handler', stream);
     if (this.state === 'draining' || this.state === 'closing' || this.state === 'closed') {
       return Promise.reject(new ClosedError());
@@ -315,23 +334,29 @@ export class Broker {
       {
         options: this.options,
         identity: this.identity,
-        emit: (event, key) => this.events.emit(event, key),
+        emit: (event, key) => {
+          if (event === 'suspected') this.forwarder.ownerLost(key);
+          this.events.emit(event, key);
+        },
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
         broadcast: (frame) => this.send(this.clique, frame),
-        reportError: (error) => this.reportError(error),
+        reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
         countTimeout: () => this.counterValues.timedOut++,
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
         probe: (key) => this.probe(key),
+        contain: (error, what) => this.inbound.contain(error, what),
       },
       positions,
     );
     this.membership = membership;
-    this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.onCliqueFrame(data)));
+    this.subscriptions.push(
+      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)),
+    );
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
-        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.onNodeFrame(data, position)),
+        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.inbound.onNodeFrame(data, position)),
       );
     }
     // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.
@@ -344,8 +369,8 @@ export class Broker {
   private subscribeStream(stream: string): void {
     const onData =
       this.dispatcher.kindOf(stream) === 'message'
-        ? (subject: string, data: Uint8Array) => this.onStreamMessage(subject, data)
-        : (subject: string, data: Uint8Array) => this.onStreamRequest(subject, data);
+        ? (subject: string, data: Uint8Array) => this.inbound.onStreamMessage(subject, data)
+        : (subject: string, data: Uint8Array) => this.inbound.onStreamRequest(subject, data);
     this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
   }
 
@@ -354,69 +379,6 @@ export class Broker {
     this.events.emit('status', status);
     // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
-  }
-
-  private onStreamMessage(subject: string, data: Uint8Array): void {
-    this.counterValues.received++;
-    let message: StreamMessage;
-    try {
-      message = this.options.codec.decode(subject, data);
-    } catch (error) {
-      const request = requestFrameIn(data);
-      if (request === undefined) this.malformed(error, 'stream message');
-      else this.drop(request, requestOnMessageStream(subject));
-      return;
-    }
-    this.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data });
-  }
-
-  private onStreamRequest(subject: string, data: Uint8Array): void {
-    this.counterValues.received++;
-    const frame = this.decode(data, (error) => undecodableRequest(subject, data, this.options.codec, error));
-    if (frame === undefined) return;
-    if (frame.type !== FrameType.Msg) {
-      this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
-      return;
-    }
-    this.route(frame.msg);
-  }
-
-  private onCliqueFrame(data: Uint8Array): void {
-    const frame = this.decode(data);
-    if (frame === undefined) return;
-    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) this.membership?.onCliqueFrame(frame, data);
-    else this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
-  }
-
-  /** A frame on one of our node subjects; `at` is the key of that subject. */
-  private onNodeFrame(data: Uint8Array, at: Key): void {
-    const frame = this.decode(data);
-    if (frame === undefined) return;
-    switch (frame.type) {
-      case FrameType.Ack:
-        if (this.forwarder.onAck(frame.id)) this.counterValues.acked++;
-        else this.replies.onAck(frame);
-        return;
-      case FrameType.Err:
-        this.replies.onErr(frame);
-        return;
-      case FrameType.Fwd:
-        // Closing: no ACK, so the sender routes the message to the next owner.
-        if (!this.isRouting()) return;
-        // Acknowledge on receipt, as Go flow does, then route by our own view.
-        this.send(this.nodeSubjects.of(frame.ackTo), encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
-        if (this.membership !== undefined) this.route(frame.msg);
-        else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
-        return;
-      case FrameType.Info:
-        this.membership?.onInfo(frame.id, frame.neighbours, data);
-        return;
-      case FrameType.Ping:
-        if (!this.identity.onPing(frame.sender, at)) this.membership?.onPing(frame.id, frame.sender, at, data);
-        return;
-      default:
-        this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');
-    }
   }
 
   /** Sends the message to its owner, or runs it here when this broker owns it. */
@@ -443,27 +405,14 @@ export class Broker {
   private drop(msg: MsgPayload, error: FlowError): void {
     this.counterValues.dropped++;
     if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
-    this.reportError(error);
+    // A flood of input can cause a flood of drops: rate limited like network errors.
+    this.networkErrors.report(`drop:${error.code}`, error);
   }
 
   /** Asks the transport whether `key`'s node subject still has a subscriber (see probePing). */
   private probe(key: Key): Promise<boolean | undefined> {
     if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
-    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout);
-  }
-
-  private decode(data: Uint8Array, explain = (error: unknown) => error): Frame | undefined {
-    try {
-      return decodeFrame(data);
-    } catch (error) {
-      this.malformed(explain(error), 'frame');
-      return undefined;
-    }
-  }
-
-  private malformed(error: unknown, what: string): void {
-    this.counterValues.malformed++;
-    this.reportError(asFlowError(error, what, ErrorCode.Protocol));
+    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout).catch(() => undefined);
   }
 
   private send(subject: string, frame: Uint8Array): boolean {
@@ -471,7 +420,7 @@ export class Broker {
       this.pubsub.publish(subject, frame);
       return true;
     } catch (error) {
-      this.reportError(asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));
+      this.networkErrors.report('publish', asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));
       return false;
     }
   }

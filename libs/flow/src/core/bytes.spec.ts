@@ -64,9 +64,13 @@ describe('big-endian integers', () => {
     expect(Array.from(bytes)).toEqual([0, 1, 2, 3, 4, 0]);
   });
 
-  it('write and read u64 values up to 2^53 - 1 exactly', () => {
+  it('write and read u64 values exactly: numbers up to 2^53 - 1, bigints from 2^53 to 2^64 - 1', () => {
     const bytes = new Uint8Array(8);
     for (const value of [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
+      writeU64(bytes, 0, value);
+      expect(readU64(bytes, 0)).toBe(value);
+    }
+    for (const value of [2n ** 53n, 2n ** 53n + 1n, 2n ** 60n, 2n ** 64n - 1n]) {
       writeU64(bytes, 0, value);
       expect(readU64(bytes, 0)).toBe(value);
     }

@@ -6,6 +6,18 @@
  */
 
 const TWO_32 = 0x100000000;
+/** The high half of 2^53: a u64 whose high half is below this is a safe JS integer. */
+const SAFE_HI = 0x200000;
+
+/**
+ * A u64 from the wire, in its canonical form: a number up to 2^53 - 1, a bigint
+ * from 2^53 on. Canonical, so equal values are equal Map keys; our own ids are
+ * small counters and stay numbers, while a foreign id round-trips byte for byte.
+ */
+export type U64 = number | bigint;
+
+/** The largest u64, 2^64 - 1. */
+export const U64_MAX = (1n << 64n) - 1n;
 
 const encoder = new TextEncoder();
 // ignoreBOM keeps a leading U+FEFF as text instead of silently dropping it;
@@ -28,17 +40,27 @@ export function writeU32(bytes: Uint8Array, offset: number, value: number): void
   bytes[offset + 3] = value;
 }
 
-/**
- * A u64 as a JS number: exact up to 2^53, rounded to the nearest double above.
- */
-export function readU64(bytes: Uint8Array, offset: number): number {
-  return readU32(bytes, offset) * TWO_32 + readU32(bytes, offset + 4);
+/** A u64 in its canonical form (see U64): exact over the whole range. */
+export function readU64(bytes: Uint8Array, offset: number): U64 {
+  const hi = readU32(bytes, offset);
+  const lo = readU32(bytes, offset + 4);
+  return hi < SAFE_HI ? hi * TWO_32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
-/** `value` must be a safe non-negative integer (the caller checks). */
-export function writeU64(bytes: Uint8Array, offset: number, value: number): void {
-  writeU32(bytes, offset, Math.floor(value / TWO_32));
-  writeU32(bytes, offset + 4, value >>> 0);
+/** `value` must pass isU64 (the caller checks). */
+export function writeU64(bytes: Uint8Array, offset: number, value: U64): void {
+  if (typeof value === 'number') {
+    writeU32(bytes, offset, Math.floor(value / TWO_32));
+    writeU32(bytes, offset + 4, value >>> 0);
+  } else {
+    writeU32(bytes, offset, Number(value >> 32n));
+    writeU32(bytes, offset + 4, Number(value & 0xffffffffn));
+  }
+}
+
+/** A safe non-negative integer, or a bigint in [0, 2^64). */
+export function isU64(value: unknown): value is U64 {
+  return typeof value === 'bigint' ? value >= 0n && value <= U64_MAX : Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 /**

@@ -1,8 +1,9 @@
+import type { U64 } from './bytes';
 import { ErrorCode, FlowError } from './errors';
 import { ErrFrame, FrameType } from './frame';
 
 /** The ERR frame answering request `id` whose handler failed with `error`. */
-export function errorReply(id: number, error: unknown): ErrFrame {
+export function errorReply(id: U64, error: unknown): ErrFrame {
   const { code, message, details } = (error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
   return {
     type: FrameType.Err,

@@ -35,6 +35,12 @@ export const ErrorCode = {
   NodeConflict: 'FLOW_NODE_CONFLICT',
   /** A member hashes partition keys differently (partitionHash) or is a Go broker outside 'go-flow' mode. */
   IncompatibleMember: 'FLOW_INCOMPATIBLE_MEMBER',
+  /**
+   * The broker that received a request died before it replied: the requester
+   * is told at once instead of waiting for its timeout. The handler may or may
+   * not have run.
+   */
+  OwnerLost: 'FLOW_OWNER_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

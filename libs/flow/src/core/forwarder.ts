@@ -1,14 +1,19 @@
+import type { U64 } from './bytes';
 import { BrokerCounters } from './broker-counters';
 import { Fifo } from './fifo';
-import { asFlowError } from './error-reply';
+import { DeliveredRequests } from './delivered-requests';
+import { asFlowError, errorReply } from './error-reply';
 import { ErrorCode, FlowError, OverloadedError, TimeoutError } from './errors';
 import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
-import { Key } from './key';
+import { Key, parseKey } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 
 /** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
 export const ACK_PATIENCE = 8;
+
+/** Owners of waiting requests probed per watch round, at most. */
+const WATCHED_OWNERS = 64;
 
 /** How many given-up forwards are remembered for late ACKs. */
 const GIVEN_UP_MEMORY = 4096;
@@ -31,6 +36,8 @@ export interface ForwarderHost {
   /** Whether a ring position's node subject still has a subscriber (see PubSub.hasSubscribers). */
   probe(key: Key): Promise<boolean | undefined>;
   reportError(error: FlowError): void;
+  /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
+  contain(error: unknown, what: string): void;
 }
 
 /**
@@ -65,9 +72,12 @@ export class Forwarder {
    * all proves the owner alive, and it is re-admitted at once instead of
    * waiting for stabilization. Bounded; the oldest entries go first.
    */
-  private readonly givenUp = new Map<number, Key>();
+  private readonly givenUp = new Map<U64, Key>();
   /** One probe per owner at a time, shared by all its overdue forwards. */
   private readonly probes = new Map<string, Promise<boolean | undefined>>();
+  /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
+  private readonly delivered: DeliveredRequests;
+  private watchTimer: unknown;
   /**
    * Settle reasons that never leave the forwarder, built once: under a backlog
    * many forwards go overdue at once, and an Error's stack trace is costly.
@@ -78,6 +88,7 @@ export class Forwarder {
   constructor(private readonly host: ForwarderHost) {
     const { clock, maxInFlightForwards, ackTimeout } = host.options;
     this.pending = new PendingTable(clock, 'maxInFlightForwards', maxInFlightForwards, ackTimeout);
+    this.delivered = new DeliveredRequests(clock, host.options.requestTimeout);
   }
 
   /** Forwards awaiting their ACK or a free slot. */
@@ -104,7 +115,7 @@ export class Forwarder {
   }
 
   /** An ACK arrived; true when it answered one of our forwards in time. */
-  onAck(id: number): boolean {
+  onAck(id: U64): boolean {
     if (this.pending.resolve(id, undefined)) return true;
     const owner = this.givenUp.get(id);
     if (owner !== undefined) {
@@ -113,6 +124,19 @@ export class Forwarder {
       this.host.readmit(owner);
     }
     return false;
+  }
+
+  /**
+   * `owner` was found dead (suspected): every request it acknowledged and may
+   * not have answered fails at once with FLOW_OWNER_LOST, sent to its requester.
+   * Requests not yet acknowledged are re-routed by the usual retry instead.
+   */
+  ownerLost(owner: Key): void {
+    const lost = this.delivered.take(owner.toString());
+    if (lost.length === 0) return;
+    const error = new FlowError(ErrorCode.OwnerLost, `the broker at ring position ${owner} was lost before it replied`);
+    for (const { reply, id } of lost) this.host.send(reply, encodeFrame(errorReply(id, error), this.host.allocate));
+    this.host.counters.ownerLost += lost.length;
   }
 
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
@@ -127,8 +151,37 @@ export class Forwarder {
 
   /** Drops everything waiting and fails everything in flight with `error` (on close). */
   failAll(error: FlowError): void {
+    if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
     for (let msg = this.waiting.shift(); msg !== undefined; msg = this.waiting.shift()) this.host.drop(msg, error);
     this.pending.failAll(error);
+  }
+
+  private recordDelivered(owner: Key, msg: MsgPayload): void {
+    this.delivered.record(owner.toString(), msg.reply, msg.id);
+    this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
+  }
+
+  /**
+   * Every ackTimeout while acknowledged requests wait: an owner holding one for
+   * an ackTimeout that acknowledged nothing in that time is probed, and found
+   * dead, suspected at once (which fails its requests with FLOW_OWNER_LOST)
+   * instead of at the next stabilization round. A busy owner acknowledges
+   * forwards all the time and is never probed.
+   */
+  private watch(): void {
+    this.watchTimer = undefined;
+    const { ackTimeout, clock } = this.host.options;
+    for (const text of this.delivered.ownersWaitingSince(clock.now() - ackTimeout, WATCHED_OWNERS)) {
+      const owner = parseKey(text);
+      if (this.heardWithin(owner, ackTimeout)) continue;
+      this.probe(owner)
+        .then((alive) => {
+          if (alive === false && !this.host.suspect(owner)) this.ownerLost(owner);
+        })
+        .catch((error: unknown) => this.host.contain(error, 'owner probe'));
+    }
+    if (this.delivered.count > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
   }
 
   /** A slot came free: send the oldest waiting messages, routed by the current view. */
@@ -147,7 +200,7 @@ export class Forwarder {
     }
   }
 
-  private awaitAck(id: number, msg: MsgPayload, owner: Key, sentAt: number): boolean {
+  private awaitAck(id: U64, msg: MsgPayload, owner: Key, sentAt: number): boolean {
     const { ackTimeout, clock } = this.host.options;
     try {
       this.pending.add(
@@ -155,7 +208,10 @@ export class Forwarder {
         ackTimeout,
         () => this.overdue,
         (error) => {
-          if (error === undefined) this.lastHeard.set(owner.toString(), clock.now());
+          if (error === undefined) {
+            this.lastHeard.set(owner.toString(), clock.now());
+            if (msg.reply.length > 0) this.recordDelivered(owner, msg);
+          }
           else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
           else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);
           else this.host.drop(msg, error);
@@ -170,7 +226,7 @@ export class Forwarder {
   }
 
   /** The ACK is an ackTimeout late: keep waiting while the owner looks alive. */
-  private onOverdue(id: number, msg: MsgPayload, owner: Key, sentAt: number): void {
+  private onOverdue(id: U64, msg: MsgPayload, owner: Key, sentAt: number): void {
     const { ackTimeout, clock } = this.host.options;
     const waited = clock.now() - sentAt;
     if (waited >= ACK_PATIENCE * ackTimeout) return this.giveUp(id, msg, owner, waited);
@@ -180,9 +236,11 @@ export class Forwarder {
     }
     // Keep the forward pending while the probe runs, so an ACK on the way still counts.
     if (!this.awaitAck(id, msg, owner, sentAt)) return;
-    void this.probe(owner).then((alive) => {
-      if (alive !== true) this.pending.fail(id, this.ownerGone);
-    });
+    this.probe(owner)
+      .then((alive) => {
+        if (alive !== true) this.pending.fail(id, this.ownerGone);
+      })
+      .catch((error: unknown) => this.host.contain(error, 'forward probe'));
   }
 
   private probe(owner: Key): Promise<boolean | undefined> {
@@ -200,7 +258,7 @@ export class Forwarder {
   }
 
   /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
-  private giveUp(id: number, msg: MsgPayload, owner: Key, silentMs: number): void {
+  private giveUp(id: U64, msg: MsgPayload, owner: Key, silentMs: number): void {
     const { counters } = this.host;
     this.givenUp.set(id, owner);
     if (this.givenUp.size > GIVEN_UP_MEMORY) this.givenUp.delete(this.givenUp.keys().next().value!);

@@ -11,6 +11,8 @@ const CASES = 100_000;
 const TYPES = Object.values(FrameType);
 const TEXTS = ['', 's', 'orders', '_global.d1601808ef7260a1', 'ünïcödé ✓', '🚀', 'x'.repeat(70)];
 const HUGE = [0xffffffff, 0x80000000, 0x7fffffff, 0xfffffff8, 0x10000];
+/** Ids across the u64 range: numbers below 2^53, bigints from there on (bytes.ts, U64). */
+const IDS: readonly (number | bigint)[] = [0, 1, 2 ** 32, 2 ** 53 - 1, 2n ** 53n, 2n ** 53n + 1n, 2n ** 60n, 2n ** 64n - 1n];
 
 function validFrames(random: SeededRandom): Uint8Array[] {
   const pick = <T>(items: readonly T[]): T => items[random.int(items.length)];
@@ -25,7 +27,7 @@ function validFrames(random: SeededRandom): Uint8Array[] {
   });
   const frames: Frame[] = [];
   for (let i = 0; i < 64; i++) {
-    const id = random.int(2 ** 32) * 2048 + random.int(2048); // up to 2^43: past 32 bits, still safe
+    const id = pick(IDS);
     frames.push(
       [
         { type: 'JOIN', sender: key() },
@@ -86,20 +88,28 @@ function mutate(random: SeededRandom, valid: Uint8Array[]): Uint8Array {
 }
 
 describe('decodeFrame under fuzzing', () => {
-  it(`either decodes or throws a ProtocolError for ${CASES} random and mutated buffers (seed ${SEED.toString(16)})`, () => {
+  it(`either decodes (and re-encodes) or throws a ProtocolError for ${CASES} random and mutated buffers (seed ${SEED.toString(16)})`, () => {
     const random = seededRandom(SEED);
     const valid = validFrames(random);
     const failures: string[] = [];
     let decoded = 0;
     for (let i = 0; i < CASES && failures.length < 5; i++) {
       const input = mutate(random, valid);
+      let frame: Frame;
       try {
-        decodeFrame(input);
+        frame = decodeFrame(input);
         decoded++;
       } catch (error) {
         if (!(error instanceof ProtocolError) || error.code !== ErrorCode.Protocol) {
           failures.push(`case ${i}: ${String(error)} from ${toHex(input)}`);
         }
+        continue;
+      }
+      // Whatever decodes can be sent on (a forward re-encodes a foreign message from a timer).
+      try {
+        encodeFrame(frame);
+      } catch (error) {
+        failures.push(`case ${i}: re-encoding threw ${String(error)} for ${toHex(input)}`);
       }
     }
     expect(failures).toEqual([]);

@@ -254,12 +254,38 @@ describe('decodeFrame', () => {
     expect(new TextDecoder().decode(frame.msg.data)).toBe('{"amount":10!');
   });
 
-  it('decodes a u64 id beyond 2^32 exactly and one beyond 2^53 rounded', () => {
+  it('decodes a u64 id beyond 2^32 as a number and one from 2^53 on as an exact bigint', () => {
     const big = 2 ** 40 + 5;
     expect(decodeFrame(encodeFrame({ type: 'ACK ', id: big, data: new Uint8Array(0) }))).toMatchObject({ id: big });
     const foreign = fromHex('0000000141434b2000000008' + 'ffffffffffffffff');
-    expect(decodeFrame(foreign)).toMatchObject({ id: 2 ** 64 });
+    expect(decodeFrame(foreign)).toMatchObject({ id: 2n ** 64n - 1n });
+    expect((decodeFrame(fromHex('0000000141434b2000000008' + '001fffffffffffff')) as { id: unknown }).id).toBe(2 ** 53 - 1);
+    expect((decodeFrame(fromHex('0000000141434b2000000008' + '0020000000000000')) as { id: unknown }).id).toBe(2n ** 53n);
   });
+
+  it.each([0n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 60n, 2n ** 64n - 1n])(
+    're-encodes every frame type with the foreign id %p to the same bytes',
+    (wide) => {
+      const id = wide < 2n ** 53n ? Number(wide) : wide;
+      const key = parseKey('d1601808ef7260a1');
+      const msg = { ...requestMsg, id };
+      const frames: Frame[] = [
+        { type: 'INFO', id, neighbours: [key] },
+        { type: 'PING', id, sender: key },
+        { type: 'MSG ', msg },
+        { type: 'FWD ', id, ackTo: key, msg },
+        { type: 'ACK ', id, data: new Uint8Array([1]) },
+        { type: 'ERR ', id, code: 'X', message: 'm', details: '' },
+      ];
+      for (const frame of frames) {
+        const bytes = encodeFrame(frame);
+        expect(toHex(bytes.subarray(12, 20))).toBe(wide.toString(16).padStart(16, '0'));
+        const decoded = decodeFrame(bytes);
+        expect(plain(decoded)).toEqual(plain(frame));
+        expect(toHex(encodeFrame(decoded))).toBe(toHex(bytes));
+      }
+    },
+  );
 });
 
 describe('encodeFrame', () => {
@@ -268,7 +294,7 @@ describe('encodeFrame', () => {
     expect(toHex(bytes.subarray(12))).toBe('0000000100000102' + '00000000000000ff');
   });
 
-  it.each([[-1], [1.5], [2 ** 53], [Number.NaN], [Infinity]])('rejects the id %p with a ProtocolError', (id) => {
+  it.each([[-1], [1.5], [2 ** 53], [Number.NaN], [Infinity], [-1n], [2n ** 64n]])('rejects the id %p with a ProtocolError', (id) => {
     const error = protocolError(() => encodeFrame({ type: 'ACK ', id, data: new Uint8Array(0) }));
     expect(error.message).toContain(`received ${id}`);
     protocolError(() => encodeFrame({ type: 'MSG ', msg: { ...requestMsg, id } }));

@@ -27,9 +27,9 @@
  * `reply` is the requester's node subject for a request, empty for a plain message.
  * ERR `details` is JSON text or empty; ERR replaces ACK as the answer to a failed request.
  *
- * Ids are u64 on the wire and JS numbers here: our ids are counters, so encoding
- * requires a safe non-negative integer; an id above 2^53 from a foreign broker
- * decodes rounded to the nearest double.
+ * Ids are u64 on the wire and U64 here (bytes.ts): a number below 2^53, a bigint
+ * from there to 2^64 - 1. Go brokers may use the whole range; every id decoded
+ * re-encodes to the same 8 bytes.
  */
 import { ProtocolError } from './errors';
 import { Key, KEY_SIZE } from './key';
@@ -37,8 +37,10 @@ import {
   fieldEnd,
   fieldOverrun,
   readU32,
+  isU64,
   readU64,
   readUtf8,
+  U64,
   utf8Length,
   writeBytesField,
   writeTextField,
@@ -76,7 +78,7 @@ const ERR = 0x45525220;
 const MSG_MIN = 8 + 4 + 4 + 4;
 
 export interface MsgPayload {
-  id: number;
+  id: U64;
   /** The requester's node subject for a request; '' for a plain message. */
   reply: string;
   stream: string;
@@ -86,12 +88,12 @@ export interface MsgPayload {
 
 export interface JoinFrame { type: 'JOIN'; sender: Key }
 export interface LeaveFrame { type: 'LEAV'; node: Key }
-export interface InfoFrame { type: 'INFO'; id: number; neighbours: Key[] }
-export interface PingFrame { type: 'PING'; id: number; sender: Key }
+export interface InfoFrame { type: 'INFO'; id: U64; neighbours: Key[] }
+export interface PingFrame { type: 'PING'; id: U64; sender: Key }
 export interface MsgFrame { type: 'MSG '; msg: MsgPayload }
-export interface FwdFrame { type: 'FWD '; id: number; ackTo: Key; msg: MsgPayload }
-export interface AckFrame { type: 'ACK '; id: number; data: Uint8Array }
-export interface ErrFrame { type: 'ERR '; id: number; code: string; message: string; details: string }
+export interface FwdFrame { type: 'FWD '; id: U64; ackTo: Key; msg: MsgPayload }
+export interface AckFrame { type: 'ACK '; id: U64; data: Uint8Array }
+export interface ErrFrame { type: 'ERR '; id: U64; code: string; message: string; details: string }
 
 export type Frame = JoinFrame | LeaveFrame | InfoFrame | PingFrame | MsgFrame | FwdFrame | AckFrame | ErrFrame;
 
@@ -105,7 +107,7 @@ const newBytes: Allocate = (size) => new Uint8Array(size);
 
 /**
  * Encodes `frame` into one array of exactly the frame's size, owned by the caller.
- * Throws ProtocolError when an id is not a safe non-negative integer.
+ * Throws ProtocolError when an id is not a u64 (isU64).
  */
 export function encodeFrame(frame: Frame, allocate: Allocate = newBytes): Uint8Array {
   switch (frame.type) {
@@ -307,10 +309,8 @@ function checkSize(type: FrameType, length: number, min: number, exact = false):
   }
 }
 
-function checkId(id: number, type: FrameType): number {
-  if (!Number.isSafeInteger(id) || id < 0) {
-    throw malformed(type, `id must be a safe non-negative integer, received ${String(id)}`);
-  }
+function checkId(id: U64, type: FrameType): U64 {
+  if (!isU64(id)) throw malformed(type, `id must be a u64 (a safe integer or a bigint below 2^64), received ${String(id)}`);
   return id;
 }
 

@@ -1,3 +1,4 @@
+import type { U64 } from './bytes';
 import { Announcement } from './capabilities';
 import { IncompatibleMemberError } from './errors';
 import { Identity } from './identity';
@@ -60,7 +61,7 @@ export class MemberCapabilities {
   /** Position text -> node key text, for every announced position. */
   private readonly nodeOf = new Map<string, string>();
   private readonly unannounced = new Map<string, Unannounced>();
-  private readonly queries = new Map<number, string>();
+  private readonly queries = new Map<U64, string>();
   private readonly refused = new Set<string>();
   /** Positions known to be Go brokers (they never announce). */
   private readonly go = new Set<string>();
@@ -155,7 +156,7 @@ export class MemberCapabilities {
   }
 
   /** An INFO without an announcement: if it answers one of our queries, the member is a Go broker. */
-  onSilentInfo(id: number): void {
+  onSilentInfo(id: U64): void {
     const text = this.queries.get(id);
     if (text === undefined) return;
     this.queries.delete(id);

@@ -1,8 +1,36 @@
-import { createMemoryClique, MemoryClique, waitFor } from '../testing';
+import { createMemoryClique, MemoryClique } from '../testing';
+import { ManualClock } from '../testing/manual-clock';
+import { seededRandom } from '../testing/seeded-random';
 import { FlowError } from './errors';
 import { encodeFrame, FrameType } from './frame';
 import { Key } from './key';
-import { MAX_REMOTE_MEMBERS } from './membership';
+import { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './membership';
+import { resolveBrokerOptions } from './options';
+
+const ACK_TIMEOUT = 100;
+const INTERVAL = 1_000;
+
+/** Lets the bus deliver and the probes' promises settle (no timer runs). */
+async function settle(clique: MemoryClique): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await clique.bus.idle();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Moves the manual clock in `step` ms steps, letting the bus settle after each, until `done` or `limitMs`. Returns the ms taken. */
+async function advanceUntil(clock: ManualClock, clique: MemoryClique, done: () => boolean, limitMs: number, step = 10): Promise<number> {
+  let elapsed = 0;
+  await settle(clique);
+  while (!done() && elapsed < limitMs) {
+    clock.advance(step);
+    elapsed += step;
+    await settle(clique);
+  }
+  return elapsed;
+}
+
+const ringSizes = (clique: MemoryClique): number[] => clique.brokers.map((b) => b.snapshot().members.length);
 
 describe('membership bounds', () => {
   let clique: MemoryClique | undefined;
@@ -11,21 +39,141 @@ describe('membership bounds', () => {
     clique = undefined;
   });
 
-  it('keeps at most MAX_REMOTE_MEMBERS positions when an INFO lists more, and reports it', async () => {
+  it('lets one INFO add at most successors + 2 + virtualNodes unknown positions, and reports the rest', async () => {
     const errors: FlowError[] = [];
-    clique = await createMemoryClique({
-      size: 1,
-      options: { virtualNodes: 1, stabilization: { interval: 0 }, onError: (error) => errors.push(error) },
+    const clock = new ManualClock();
+    const options = { virtualNodes: 1, clock, stabilization: { interval: 0 }, onError: (error: FlowError) => errors.push(error) };
+    clique = await createMemoryClique({ size: 1, options, setup: (broker) => broker.handle('orders', () => undefined) });
+    const [broker] = clique.brokers;
+    const bound = maxNewPerInfo(resolveBrokerOptions(options));
+    expect(bound).toBe(5 + 2 + 1);
+    const neighbours = Array.from({ length: 2_000 }, (_, i) => new Key(0x10000000 + i, i));
+    clique.bus.connect('attacker').publish(`_global.${broker.nodeKey}`, encodeFrame({ type: FrameType.Info, id: 0, neighbours }));
+    await settle(clique);
+
+    expect(broker.snapshot().members).toHaveLength(1 + bound);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'FLOW_OVERLOADED' });
+    expect(errors[0].message).toContain(`listed 2000 unknown, kept ${bound}`);
+  });
+
+  it('keeps at most MAX_REMOTE_MEMBERS remote positions however many INFOs arrive, and reports it', async () => {
+    const errors: FlowError[] = [];
+    const clock = new ManualClock();
+    const options = { virtualNodes: 4096, clock, stabilization: { interval: 0 }, onError: (error: FlowError) => errors.push(error) };
+    clique = await createMemoryClique({ size: 1, options, setup: (broker) => broker.handle('orders', () => undefined) });
+    const [broker] = clique.brokers;
+    const bound = maxNewPerInfo(resolveBrokerOptions(options));
+    const frames = Math.ceil(MAX_REMOTE_MEMBERS / bound) + 1;
+    const attacker = clique.bus.connect('attacker');
+    for (let f = 0; f < frames; f++) {
+      const neighbours = Array.from({ length: bound }, (_, i) => new Key(0x10000000 + f, i));
+      attacker.publish(`_global.${broker.nodeKey}`, encodeFrame({ type: FrameType.Info, id: 0, neighbours }));
+    }
+    await settle(clique);
+
+    expect(broker.snapshot().members).toHaveLength(MAX_REMOTE_MEMBERS + 4096);
+    expect(errors[0]).toMatchObject({ code: 'FLOW_OVERLOADED' });
+    expect(errors[0].message).toContain('ring members');
+  });
+});
+
+describe('forged and stale ring positions', () => {
+  let clique: MemoryClique | undefined;
+  afterEach(async () => {
+    await clique?.close();
+    clique = undefined;
+  });
+
+  async function threeBrokers(
+    clock: ManualClock,
+    errors: FlowError[] = [],
+    partitionHash: 'murmur3' | 'go-flow' = 'murmur3',
+  ): Promise<MemoryClique> {
+    const created = await createMemoryClique({
+      size: 3,
+      options: {
+        partitionHash,
+        virtualNodes: 8,
+        clock,
+        ackTimeout: ACK_TIMEOUT,
+        stabilization: { interval: INTERVAL },
+        onError: (error) => errors.push(error),
+      },
       setup: (broker) => broker.handle('orders', () => undefined),
     });
-    const [broker] = clique.brokers;
-    const neighbours = Array.from({ length: MAX_REMOTE_MEMBERS + 10 }, (_, i) => new Key(0x10000000 + i, i));
-    const attacker = clique.bus.connect('attacker');
-    attacker.publish(`_global.${broker.nodeKey}`, encodeFrame({ type: FrameType.Info, id: 0, neighbours }));
-    await waitFor(() => errors.length > 0, { bus: clique.bus, timeoutMs: 20_000 });
+    await advanceUntil(clock, created, () => created.isConverged(), 10 * ACK_TIMEOUT);
+    expect(created.isConverged()).toBe(true);
+    return created;
+  }
 
-    expect(broker.snapshot().members).toHaveLength(MAX_REMOTE_MEMBERS + 1);
-    expect(errors[0]).toMatchObject({ code: 'FLOW_OVERLOADED' });
-    expect(errors[0].message).toContain(`listed ${MAX_REMOTE_MEMBERS + 10}`);
+  it('drops 2,000 positions forged by INFO on every node subject within 2 ackTimeouts, in batches, for good', async () => {
+    const clock = new ManualClock();
+    const errors: FlowError[] = [];
+    clique = await threeBrokers(clock, errors);
+    const truth = clique.expectedMembers().map(String);
+    const random = seededRandom(0xf0a9ed);
+    const forged = Array.from({ length: 2_000 }, () => new Key(random.int(2 ** 32), random.int(2 ** 32)));
+    const info = encodeFrame({ type: FrameType.Info, id: 0, neighbours: forged });
+    const attacker = clique.bus.connect('attacker');
+    for (const broker of clique.brokers) for (const position of broker.snapshot().positions) attacker.publish(`_global.${position}`, info);
+    await settle(clique);
+
+    // Each INFO added at most its bound; the rings grew, but by a bounded amount.
+    const bound = 5 + 2 + 8;
+    const grown = ringSizes(clique);
+    expect(grown.every((n) => n > truth.length)).toBe(true);
+    expect(grown.every((n) => n <= truth.length + 3 * 8 * bound)).toBe(true);
+
+    const took = await advanceUntil(clock, clique, () => clique!.isConverged(), 20 * ACK_TIMEOUT);
+    expect(clique.isConverged()).toBe(true);
+    expect(took).toBeLessThanOrEqual(2 * ACK_TIMEOUT);
+    expect(clique.brokers.map((b) => b.snapshot().members.map(String))).toEqual(Array(3).fill(truth));
+    // Batches: one report per broker of the removal (not one per position).
+    const removals = errors.filter((e) => e.message.includes('have no subscriber'));
+    expect(removals.length).toBeGreaterThanOrEqual(3);
+    expect(removals.length).toBeLessThanOrEqual(3 * Math.ceil((3 * 8 * bound) / 64));
+
+    // Stays converged through stabilization rounds and past every ban.
+    await advanceUntil(clock, clique, () => false, 12 * INTERVAL, 100);
+    expect(clique.brokers.map((b) => b.snapshot().members.map(String))).toEqual(Array(3).fill(truth));
+  });
+
+  it('never admits positions forged by JOIN without a capability announcement (the default hash mode)', async () => {
+    const clock = new ManualClock();
+    clique = await threeBrokers(clock);
+    const truth = clique.expectedMembers().map(String);
+    const attacker = clique.bus.connect('attacker');
+    for (let i = 0; i < 500; i++) attacker.publish('_global', encodeFrame({ type: FrameType.Join, sender: new Key(0xabc00000 + i, i) }));
+    await settle(clique);
+    expect(clique.brokers.map((b) => b.snapshot().members.map(String))).toEqual(Array(3).fill(truth));
+  });
+
+  it("drops positions forged by JOIN within 2 ackTimeouts in 'go-flow' mode, where silent JOINs are Go members", async () => {
+    const clock = new ManualClock();
+    clique = await threeBrokers(clock, [], 'go-flow');
+    const truth = clique.expectedMembers().map(String);
+    const attacker = clique.bus.connect('attacker');
+    for (let i = 0; i < 500; i++) attacker.publish('_global', encodeFrame({ type: FrameType.Join, sender: new Key(0xabc00000 + i, i) }));
+    await settle(clique);
+    expect(ringSizes(clique)).toEqual(Array(3).fill(truth.length + 500));
+
+    const took = await advanceUntil(clock, clique, () => clique!.isConverged(), 20 * ACK_TIMEOUT);
+    expect(clique.isConverged()).toBe(true);
+    expect(took).toBeLessThanOrEqual(2 * ACK_TIMEOUT);
+  });
+
+  it('answers a LEAV forged for its own position with a JOIN, so every ring holds it again at once', async () => {
+    const clock = new ManualClock();
+    clique = await threeBrokers(clock);
+    const truth = clique.expectedMembers().map(String);
+    const victim = clique.brokers[1].snapshot().positions[3];
+    const left: string[] = [];
+    clique.brokers[0].on('left', (key) => left.push(String(key)));
+    clique.bus.connect('attacker').publish('_global', encodeFrame({ type: FrameType.Leave, node: victim }));
+    await settle(clique);
+
+    expect(left).toEqual([String(victim)]);
+    expect(clique.brokers.map((b) => b.snapshot().members.map(String))).toEqual(Array(3).fill(truth));
   });
 });

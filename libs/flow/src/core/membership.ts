@@ -1,4 +1,5 @@
 import { Announcement, appendAnnouncement, readAnnouncement } from './capabilities';
+import type { U64 } from './bytes';
 import { FlowError, OverloadedError, ProtocolError, TimeoutError } from './errors';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
@@ -6,10 +7,21 @@ import { Key } from './key';
 import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
+import { PositionCheck } from './position-check';
 import { RoutingTable } from './routing-table';
 
 /** Remote ring positions a broker keeps at most: 16 brokers at the largest virtualNodes (4096). */
 export const MAX_REMOTE_MEMBERS = 1 << 16;
+
+/**
+ * Unknown positions one INFO may add: what a peer with this broker's number of
+ * virtual nodes lists when it answers a JOIN (its predecessor, `successors`
+ * successors, itself, and each of its positions). The rest of a longer INFO is
+ * ignored and reported: a single frame cannot flood the ring.
+ */
+export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
+  return options.stabilization.successors + 2 + options.virtualNodes;
+}
 
 /** Unanswered PINGs after which a member that is still subscribed (hung, not crashed) is suspected. */
 const MAX_SILENT_ROUNDS = 3;
@@ -38,6 +50,8 @@ export interface MembershipHost {
   heardWithin(key: Key, ms: number): boolean;
   /** Whether `key`'s node subject still has a subscriber; undefined when the transport cannot tell. */
   probe(key: Key): Promise<boolean | undefined>;
+  /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
+  contain(error: unknown, what: string): void;
 }
 
 /**
@@ -63,6 +77,9 @@ export class Membership {
   private readonly banMs: number;
   /** Consecutive unanswered PINGs to members whose node subject still has a subscriber. */
   private readonly silentRounds = new Map<string, number>();
+  /** New positions from the network are checked once; those without a subscriber leave in batches. */
+  private readonly check: PositionCheck;
+  private readonly maxNewPerInfo: number;
 
   constructor(
     private readonly host: MembershipHost,
@@ -93,6 +110,15 @@ export class Membership {
       },
       positions,
     );
+    this.maxNewPerInfo = maxNewPerInfo(host.options);
+    this.check = new PositionCheck({
+      clock,
+      delayMs: host.options.ackTimeout,
+      probe: (key) => host.probe(key),
+      isMember: (key) => !this.table.isLocal(key) && this.table.ownerOf(key).equals(key),
+      remove: (dead) => this.removeDead(dead),
+      contain: (error, what) => host.contain(error, what),
+    });
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
@@ -116,6 +142,7 @@ export class Membership {
   stop(): void {
     this.stopped = true;
     this.capabilities.stop();
+    this.check.stop();
     if (this.stabilizationTimer !== undefined) this.host.options.clock.clearTimeout(this.stabilizationTimer);
     this.stabilizationTimer = undefined;
     this.pings.failAll(new FlowError('FLOW_CLOSED', 'membership stopped'));
@@ -139,6 +166,9 @@ export class Membership {
   onCliqueFrame(frame: JoinFrame | LeaveFrame, data?: Uint8Array): void {
     if (frame.type === FrameType.Join) {
       this.onJoin(frame.sender, data);
+    } else if (this.table.isLocal(frame.node)) {
+      // A LEAV for one of our positions that we did not send (forged, or stale): say we are here.
+      if (!this.stopped) this.host.broadcast(this.signed(encodeFrame({ type: FrameType.Join, sender: frame.node })));
     } else if (this.table.unregister(frame.node)) {
       this.ban(frame.node);
       this.host.emit('left', frame.node);
@@ -146,16 +176,16 @@ export class Membership {
   }
 
   /** INFO answers a JOIN (id 0) or one of our PINGs (its id). */
-  onInfo(id: number, neighbours: readonly Key[], data?: Uint8Array): void {
+  onInfo(id: U64, neighbours: readonly Key[], data?: Uint8Array): void {
     const announced = this.announcementIn(data);
     if (announced === undefined) this.capabilities.onSilentInfo(id);
     else this.capabilities.learn(announced);
-    this.register(neighbours);
+    this.register(this.boundUnknown(neighbours));
     if (id !== 0) this.pings.resolve(id, undefined);
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
-  onPing(id: number, sender: Key, at: Key, data?: Uint8Array): void {
+  onPing(id: U64, sender: Key, at: Key, data?: Uint8Array): void {
     const announced = this.announcementIn(data);
     if (announced !== undefined) this.capabilities.learn(announced);
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
@@ -214,6 +244,35 @@ export class Membership {
     const added = this.table.register(admitted);
     for (const key of added) this.host.emit('joined', key);
     this.capabilities.onRegistered(added);
+    this.check.enqueue(added);
+  }
+
+  /** At most maxNewPerInfo positions not on the ring yet; the known ones all pass. */
+  private boundUnknown(keys: readonly Key[]): readonly Key[] {
+    if (keys.length <= this.maxNewPerInfo) return keys;
+    const kept: Key[] = [];
+    let unknown = 0;
+    for (const key of keys) {
+      const known = this.table.ownerOf(key).equals(key);
+      if (known || unknown++ < this.maxNewPerInfo) kept.push(key);
+    }
+    if (unknown > this.maxNewPerInfo) {
+      this.host.reportError(
+        new OverloadedError(`new ring positions in one INFO (it listed ${unknown} unknown, kept ${this.maxNewPerInfo})`, this.maxNewPerInfo),
+      );
+    }
+    return kept;
+  }
+
+  /** Positions without a subscriber on their node subject: never brokers, or gone. Removed and banned together. */
+  private removeDead(dead: readonly Key[]): void {
+    let removed = 0;
+    for (const key of dead) if (this.suspect(key)) removed++;
+    if (removed > 0) {
+      this.host.reportError(
+        new FlowError('FLOW_PROTOCOL', `removed ${removed} ring positions learned from the network that have no subscriber (forged or stale)`),
+      );
+    }
   }
 
   private noteSilence(key: Key): number {
@@ -264,13 +323,16 @@ export class Membership {
         this.host.countTimeout();
         // A member busy acknowledging our forwards is alive; its INFO is queued behind them.
         if (this.host.heardWithin(target, ackTimeout)) return;
-        void this.host.probe(target).then((alive) => {
-          // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
-          if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
-          if (!this.suspect(target)) return;
-          const next = this.table.ownerOf(target);
-          if (!this.table.isLocal(next)) this.ping(next);
-        });
+        void this.host
+          .probe(target)
+          .then((alive) => {
+            // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
+            if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
+            if (!this.suspect(target)) return;
+            const next = this.table.ownerOf(target);
+            if (!this.table.isLocal(next)) this.ping(next);
+          })
+          .catch((error: unknown) => this.host.contain(error, 'ping probe'));
       },
     );
     this.host.sendTo(target, this.signed(encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey })));

@@ -166,6 +166,16 @@ describe('handler registration', () => {
   it('accepts a stream that merely starts with the clique name', async () => {
     await expect(broker.handle('shopping', handler)).resolves.toBeUndefined();
   });
+
+  it('accepts streams below the clique subject that cannot be node subjects, as Go flow does', async () => {
+    const interop = new Broker(bus.connect(), { clique: 'interop', nodeName: 'node-1' });
+    await expect(interop.handle('interop.events', handler)).resolves.toBeUndefined();
+    for (const stream of ['interop.events.created', 'interop.0123456789abcde', 'interop.0123456789abcdef0', 'interop.0123456789ABCDEF']) {
+      await expect(interop.handleRequest(stream, () => new Uint8Array())).resolves.toBeUndefined();
+    }
+    expect(invalidOption(() => interop.handle('interop.0123456789abcdef', handler)).constraint).toContain('node subject');
+    await interop.close();
+  });
 });
 
 describe('resolveBrokerOptions: partitionHash', () => {

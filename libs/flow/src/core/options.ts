@@ -2,6 +2,7 @@ import { Clock, systemClock } from './clock';
 import { Codec, DefaultCodec } from './codec';
 import { FlowError, InvalidOptionError } from './errors';
 import { Key, keyFromString, PARTITION_HASHES, PartitionHash, parseKey, randomKey } from './key';
+import { checkSubject } from './subjects';
 
 /** What a user may pass to `new Broker(pubsub, options)`. Every field is optional. */
 export interface BrokerOptions {
@@ -116,10 +117,7 @@ export interface ResolvedBrokerOptions {
 /** Fills in defaults and validates everything once; the result is frozen. */
 export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerOptions {
   if (input === null || typeof input !== 'object') throw new InvalidOptionError('options', 'must be an object', input);
-  const clique = input.clique ?? DEFAULTS.clique;
-  if (typeof clique !== 'string' || clique.length === 0 || /[\s*>]/.test(clique)) {
-    throw new InvalidOptionError('clique', 'must be a non-empty NATS subject without spaces or wildcards', clique);
-  }
+  const clique = checkSubject('clique', input.clique ?? DEFAULTS.clique);
   if (input.nodeKey !== undefined && input.nodeName !== undefined) {
     throw new InvalidOptionError('nodeName', 'cannot be combined with nodeKey', input.nodeName);
   }

@@ -1,3 +1,4 @@
+import type { U64 } from './bytes';
 import { Clock } from './clock';
 import { AbortedError, ErrorCode, FlowError, RemoteError, TimeoutError } from './errors';
 import { asFlowError, parseDetails } from './error-reply';
@@ -17,7 +18,7 @@ import { PubSub } from './pubsub';
 export class PendingReplies {
   private readonly table: PendingTable<Uint8Array>;
   /** Stops the transport's no-responders watch of a pending request (transports with publishRequest). */
-  private readonly unwatch = new Map<number, () => void>();
+  private readonly unwatch = new Map<U64, () => void>();
 
   constructor(clock: Clock, maxPendingRequests: number, requestTimeout: number) {
     this.table = new PendingTable(clock, 'maxPendingRequests', maxPendingRequests, requestTimeout, true);
@@ -29,7 +30,7 @@ export class PendingReplies {
    * then. A failure to publish ends the request with it; a transport that
    * learns that nobody subscribes to the stream ends it with FLOW_NO_HANDLER.
    */
-  publish(pubsub: PubSub, id: number, stream: string, frame: Uint8Array): void {
+  publish(pubsub: PubSub, id: U64, stream: string, frame: Uint8Array): void {
     if (!this.table.has(id)) return;
     try {
       if (pubsub.publishRequest === undefined) {
@@ -49,7 +50,7 @@ export class PendingReplies {
    * rejects with OverloadedError and registers nothing (so `publish` sends
    * nothing for it).
    */
-  await(id: number, stream: string, timeout: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  await(id: U64, stream: string, timeout: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = () => this.table.fail(id, new AbortedError(`request on "${stream}"`, signal?.reason));
       this.table.add(
@@ -76,7 +77,7 @@ export class PendingReplies {
     this.table.fail(frame.id, new RemoteError(frame.code, frame.message, parseDetails(frame.details)));
   }
 
-  fail(id: number, error: FlowError): void {
+  fail(id: U64, error: FlowError): void {
     this.table.fail(id, error);
   }
 
@@ -84,7 +85,7 @@ export class PendingReplies {
     this.table.failAll(error);
   }
 
-  private stopWatching(id: number): void {
+  private stopWatching(id: U64): void {
     const stop = this.unwatch.get(id);
     if (stop === undefined) return;
     this.unwatch.delete(id);

@@ -1,3 +1,4 @@
+import type { U64 } from './bytes';
 import { Clock } from './clock';
 import { FlowError, OverloadedError } from './errors';
 
@@ -30,7 +31,7 @@ interface Entry<T> {
  * with any other timeout gets a timer of its own.
  */
 export class PendingTable<T> {
-  private readonly entries = new Map<number, Entry<T>>();
+  private readonly entries = new Map<U64, Entry<T>>();
   private sharedTimer: unknown;
   private emptyWaiters: (() => void)[] = [];
 
@@ -53,7 +54,7 @@ export class PendingTable<T> {
    * Registers `id`. After `timeoutMs` without an answer, `settle` receives
    * `onTimeout()`'s error. The id must not be pending already.
    */
-  add(id: number, timeoutMs: number, onTimeout: () => FlowError, settle: Settle<T>): void {
+  add(id: U64, timeoutMs: number, onTimeout: () => FlowError, settle: Settle<T>): void {
     if (this.entries.size >= this.limit) throw new OverloadedError(this.limitName, this.limit);
     const shared = timeoutMs === this.usualTimeout;
     const timer = shared ? undefined : this.clock.setTimeout(() => this.expire(id), timeoutMs, this.holdsProcess);
@@ -61,12 +62,12 @@ export class PendingTable<T> {
     if (shared && this.sharedTimer === undefined) this.armSharedTimer(timeoutMs);
   }
 
-  has(id: number): boolean {
+  has(id: U64): boolean {
     return this.entries.has(id);
   }
 
   /** Settles `id` with a value. False when it was not pending (late or foreign answer). */
-  resolve(id: number, value: T): boolean {
+  resolve(id: U64, value: T): boolean {
     const entry = this.take(id);
     if (entry === undefined) return false;
     entry.settle(undefined, value);
@@ -74,7 +75,7 @@ export class PendingTable<T> {
   }
 
   /** Settles `id` with an error. False when it was not pending. */
-  fail(id: number, error: FlowError): boolean {
+  fail(id: U64, error: FlowError): boolean {
     const entry = this.take(id);
     if (entry === undefined) return false;
     entry.settle(error, undefined);
@@ -94,7 +95,7 @@ export class PendingTable<T> {
     this.sharedTimer = undefined;
   }
 
-  private expire(id: number): void {
+  private expire(id: U64): void {
     const entry = this.entries.get(id);
     if (entry !== undefined) this.fail(id, entry.onTimeout());
   }
@@ -117,7 +118,7 @@ export class PendingTable<T> {
     }
   }
 
-  private take(id: number): Entry<T> | undefined {
+  private take(id: U64): Entry<T> | undefined {
     const entry = this.entries.get(id);
     if (entry === undefined) return undefined;
     this.entries.delete(id);

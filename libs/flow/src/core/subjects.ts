@@ -4,11 +4,37 @@ import { Key } from './key';
 const utf8 = new TextEncoder();
 const NO_BYTES = new Uint8Array(0);
 const INVALID_SUBJECT = /[\s*>]/;
+/** A node key as node subjects spell it: 16 lowercase hex digits. */
+const NODE_KEY = /^[0-9a-f]{16}$/;
+
+/**
+ * The one subject check: returns `value` when it is a non-empty NATS subject
+ * without spaces or wildcards; throws InvalidOptionError naming `option` otherwise.
+ */
+export function checkSubject(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || INVALID_SUBJECT.test(value)) {
+    throw new InvalidOptionError(option, 'must be a non-empty NATS subject without spaces or wildcards', value);
+  }
+  return value;
+}
 
 /** Returns `stream` when it is a usable NATS subject for a stream; throws InvalidOptionError otherwise. */
 export function checkStream(stream: string): string {
-  if (typeof stream !== 'string' || stream.length === 0 || INVALID_SUBJECT.test(stream)) {
-    throw new InvalidOptionError('stream', 'must be a non-empty NATS subject without spaces or wildcards', stream);
+  return checkSubject('stream', stream);
+}
+
+/**
+ * Returns `stream` when a handler may be registered on it in `clique`: a usable
+ * stream subject (checkStream) that cannot collide with the clique's own
+ * subjects, the clique subject itself or a node subject `<clique>.<16 hex
+ * digits>`. Anything else below the clique (`<clique>.events`) is a stream, as
+ * in Go flow. Throws InvalidOptionError naming the collision otherwise.
+ */
+export function checkHandlerStream(stream: string, clique: string): string {
+  checkStream(stream);
+  if (stream === clique) throw new InvalidOptionError('stream', 'must differ from the clique subject', stream);
+  if (stream.length === clique.length + 17 && stream.startsWith(`${clique}.`) && NODE_KEY.test(stream.slice(clique.length + 1))) {
+    throw new InvalidOptionError('stream', `must not have the form of a node subject (${clique}.<16 hex digits>)`, stream);
   }
   return stream;
 }

@@ -1,5 +1,6 @@
 import { EventPattern, MessagePattern } from '@nestjs/microservices';
 import { InvalidOptionError } from '../core';
+import { checkStream } from '../core/subjects';
 import { FLOW_EXTRAS_KEY, FLOW_TRANSPORT, FlowHandlerExtras, StreamKind } from './flow.constants';
 
 export interface StreamHandlerOptions {
@@ -31,9 +32,8 @@ export interface StreamHandlerOptions {
  * pass `{ request: true }`, or use `@RequestHandler`, for request streams.
  */
 export function StreamHandler(stream: string, options: StreamHandlerOptions = {}): MethodDecorator {
-  if (typeof stream !== 'string' || stream.length === 0 || /[\s*>]/.test(stream)) {
-    throw new InvalidOptionError('stream', 'must be a non-empty NATS subject without spaces or wildcards', stream);
-  }
+  // The clique is not known here: the broker checks collisions with its subjects when the handler is bound.
+  checkStream(stream);
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'must be an object', options);
   }

@@ -1,0 +1,153 @@
+import type { BrokerCounters } from './broker-counters';
+import type { StreamMessage } from './codec';
+import { asFlowError } from './error-reply';
+import { ErrorCode, FlowError, ProtocolError } from './errors';
+import { Allocate, decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import type { Forwarder } from './forwarder';
+import type { Identity } from './identity';
+import type { Key } from './key';
+import type { Membership } from './membership';
+import type { ResolvedBrokerOptions } from './options';
+import type { PendingReplies } from './pending-replies';
+import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
+import type { NodeSubjects } from './subjects';
+
+const NO_BYTES = new Uint8Array(0);
+
+/** What inbound handling needs from its broker. */
+export interface InboundHost {
+  readonly options: ResolvedBrokerOptions;
+  readonly counters: BrokerCounters;
+  readonly allocate: Allocate;
+  readonly forwarder: Forwarder;
+  readonly replies: PendingReplies;
+  readonly nodeSubjects: NodeSubjects;
+  readonly identity: Identity;
+  /** The joined broker's membership; undefined while it owns nothing. */
+  membership(): Membership | undefined;
+  /** Started or draining: forwards are still taken. */
+  isRouting(): boolean;
+  route(msg: MsgPayload): void;
+  drop(msg: MsgPayload, error: FlowError): void;
+  send(subject: string, frame: Uint8Array): void;
+  /** Reports an error caused by network input, rate limited per kind. */
+  report(kind: string, error: FlowError): void;
+}
+
+/**
+ * Everything a broker receives from the network, by subject: stream messages,
+ * requests, clique frames and node frames. The input-robustness boundary: each
+ * entry point contains what goes wrong below it. Undecodable input counts as
+ * `malformed`, anything thrown while acting on decoded input as `contained`;
+ * both are reported through the rate-limited reporter and the broker carries on.
+ */
+export class Inbound {
+  constructor(private readonly host: InboundHost) {}
+
+  onStreamMessage(subject: string, data: Uint8Array): void {
+    this.host.counters.received++;
+    let message: StreamMessage;
+    try {
+      message = this.host.options.codec.decode(subject, data);
+    } catch (error) {
+      // A request sent to a message stream hears why, instead of a decoding error.
+      const request = requestFrameIn(data);
+      if (request === undefined) this.malformed(error, 'stream message');
+      else this.guard('stream message', () => this.host.drop(request, requestOnMessageStream(subject)));
+      return;
+    }
+    this.guard('stream message', () =>
+      this.host.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data }),
+    );
+  }
+
+  onStreamRequest(subject: string, data: Uint8Array): void {
+    this.host.counters.received++;
+    const frame = this.decode(data, (error) => undecodableRequest(subject, data, this.host.options.codec, error));
+    if (frame === undefined) return;
+    if (frame.type !== FrameType.Msg) {
+      this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
+      return;
+    }
+    this.guard('request', () => this.host.route(frame.msg));
+  }
+
+  onCliqueFrame(data: Uint8Array): void {
+    const frame = this.decode(data);
+    if (frame === undefined) return;
+    if (frame.type === FrameType.Join || frame.type === FrameType.Leave) {
+      this.guard('clique frame', () => this.host.membership()?.onCliqueFrame(frame, data));
+    } else {
+      this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
+    }
+  }
+
+  /** A frame on one of our node subjects; `at` is the key of that subject. */
+  onNodeFrame(data: Uint8Array, at: Key): void {
+    const frame = this.decode(data);
+    if (frame !== undefined) this.guard('node frame', () => this.onNode(frame, at, data));
+  }
+
+  /** Counts and reports something thrown while acting on network input (a timer's or probe's work included). */
+  contain(error: unknown, what: string): void {
+    this.host.counters.contained++;
+    const flowError = asFlowError(error, what, ErrorCode.Internal);
+    this.host.report(`${flowError.code}:${what}`, flowError);
+  }
+
+  /** `data` is the whole message: capability announcements follow the frame's payload. */
+  private onNode(frame: Frame, at: Key, data: Uint8Array): void {
+    const { host } = this;
+    switch (frame.type) {
+      case FrameType.Ack:
+        if (host.forwarder.onAck(frame.id)) host.counters.acked++;
+        else host.replies.onAck(frame);
+        return;
+      case FrameType.Err:
+        host.replies.onErr(frame);
+        return;
+      case FrameType.Fwd: {
+        // Closing: no ACK, so the sender routes the message to the next owner.
+        if (!host.isRouting()) return;
+        // Acknowledge on receipt, as Go flow does, then route by our own view.
+        const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
+        host.send(host.nodeSubjects.of(frame.ackTo), ack);
+        if (host.membership() !== undefined) host.route(frame.msg);
+        else host.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
+        return;
+      }
+      case FrameType.Info:
+        host.membership()?.onInfo(frame.id, frame.neighbours, data);
+        return;
+      case FrameType.Ping:
+        if (!host.identity.onPing(frame.sender, at)) host.membership()?.onPing(frame.id, frame.sender, at, data);
+        return;
+      default:
+        this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');
+    }
+  }
+
+  private guard(what: string, act: () => void): void {
+    try {
+      act();
+    } catch (error) {
+      this.contain(error, what);
+    }
+  }
+
+  /** `explain` may replace a decoding error with one that says what was sent instead. */
+  private decode(data: Uint8Array, explain = (error: unknown): unknown => error): Frame | undefined {
+    try {
+      return decodeFrame(data);
+    } catch (error) {
+      this.malformed(explain(error), 'frame');
+      return undefined;
+    }
+  }
+
+  private malformed(error: unknown, what: string): void {
+    this.host.counters.malformed++;
+    const flowError = asFlowError(error, what, ErrorCode.Protocol);
+    this.host.report(`${flowError.code}:${what}`, flowError);
+  }
+}
