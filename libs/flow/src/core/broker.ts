@@ -17,32 +17,25 @@ import {
 import { decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
+import { RingSnapshot } from './ring-snapshot';
 import { BrokerOptions, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { PendingReplies } from './pending-replies';
-import { PubSub, PubSubStatus, Subscription } from './pubsub';
+import { BrokerLoad, traceReply } from './instrumentation';
+import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { ringPositions } from './virtual-nodes';
 import { checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
-export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
+export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions, RingSnapshot };
 
 export interface BrokerEvents extends MembershipEvents {
   status: (status: PubSubStatus) => void;
   error: (error: FlowError) => void;
 }
 
-export interface RingSnapshot {
-  readonly clique: string;
-  readonly nodeKey: Key;
-  readonly positions: readonly Key[];
-  /** Every position on the ring, sorted, own positions included. Empty until joined. */
-  readonly members: readonly Key[];
-  readonly joined: boolean;
-}
 
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
 type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
-
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -96,7 +89,7 @@ export class Broker {
       counters: this.counterValues,
       allocate: this.allocate,
       nextId: () => this.nextId(),
-      send: (subject, frame) => this.send(subject, frame),
+      send: (subject, frame, headers) => this.send(subject, frame, headers),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
       suspect: (key) => this.membership?.suspect(key) ?? false,
@@ -109,7 +102,7 @@ export class Broker {
       options: this.options,
       counters: this.counterValues,
       allocate: this.allocate,
-      sendReply: (subject, frame) => this.state !== 'closed' && this.send(subject, frame),
+      sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
     });
@@ -135,7 +128,7 @@ export class Broker {
     this.state = 'starting';
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
     this.subscriptions.push(
-      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.onNodeFrame(data, this.nodeKey)),
+      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data, headers) => this.onNodeFrame(data, this.nodeKey, headers)),
     );
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
@@ -152,7 +145,8 @@ export class Broker {
     try {
       this.assertUsable();
       const message: StreamMessage = { stream, partitionKey: partitionKeyBytes(options.key), data };
-      this.pubsub.publish(checkStream(stream), this.options.codec.encode(message));
+      const headers = this.options.instrumentation?.publish(stream, message.partitionKey, data.length);
+      this.pubsub.publish(checkStream(stream), this.options.codec.encode(message), headers);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
@@ -172,12 +166,13 @@ export class Broker {
       const id = this.nextId();
       const reply = this.replies.await(id, stream, timeout, signal);
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
+      const trace = this.options.instrumentation?.request(stream, msg.partitionKey, data.length);
       try {
-        this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
+        this.pubsub.publish(stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
       } catch (error) {
         this.replies.fail(id, asFlowError(error, 'publish', ErrorCode.Transport));
       }
-      return reply;
+      return trace === undefined ? reply : traceReply(reply, trace);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -206,6 +201,11 @@ export class Broker {
   /** Handlers running or waiting. */
   get inFlight(): number {
     return this.dispatcher.inFlight;
+  }
+
+  /** Work in progress, for metrics; computed on each read. */
+  get load(): BrokerLoad {
+    return this.dispatcher.load(this.forwarder.inFlight);
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
@@ -330,7 +330,7 @@ export class Broker {
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
-        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.onNodeFrame(data, position)),
+        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data, headers) => this.onNodeFrame(data, position, headers)),
       );
     }
     // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.
@@ -343,8 +343,8 @@ export class Broker {
   private subscribeStream(stream: string): void {
     const onData =
       this.dispatcher.kindOf(stream) === 'message'
-        ? (subject: string, data: Uint8Array) => this.onStreamMessage(subject, data)
-        : (_subject: string, data: Uint8Array) => this.onStreamRequest(data);
+        ? (subject: string, data: Uint8Array, headers?: MessageHeaders) => this.onStreamMessage(subject, data, headers)
+        : (_subject: string, data: Uint8Array, headers?: MessageHeaders) => this.onStreamRequest(data, headers);
     this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
   }
 
@@ -354,7 +354,7 @@ export class Broker {
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
   }
 
-  private onStreamMessage(subject: string, data: Uint8Array): void {
+  private onStreamMessage(subject: string, data: Uint8Array, headers: MessageHeaders | undefined): void {
     this.counterValues.received++;
     let message: StreamMessage;
     try {
@@ -363,10 +363,10 @@ export class Broker {
       this.malformed(error, 'stream message');
       return;
     }
-    this.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data });
+    this.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data, headers });
   }
 
-  private onStreamRequest(data: Uint8Array): void {
+  private onStreamRequest(data: Uint8Array, headers: MessageHeaders | undefined): void {
     this.counterValues.received++;
     const frame = this.decode(data);
     if (frame === undefined) return;
@@ -374,6 +374,7 @@ export class Broker {
       this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
       return;
     }
+    if (headers !== undefined) frame.msg.headers = headers;
     this.route(frame.msg);
   }
 
@@ -385,7 +386,7 @@ export class Broker {
   }
 
   /** A frame on one of our node subjects; `at` is the key of that subject. */
-  private onNodeFrame(data: Uint8Array, at: Key): void {
+  private onNodeFrame(data: Uint8Array, at: Key, headers?: MessageHeaders): void {
     const frame = this.decode(data);
     if (frame === undefined) return;
     switch (frame.type) {
@@ -401,6 +402,7 @@ export class Broker {
         if (!this.isRouting()) return;
         // Acknowledge on receipt, as Go flow does, then route by our own view.
         this.send(this.nodeSubjects.of(frame.ackTo), encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, this.allocate));
+        if (headers !== undefined) frame.msg.headers = headers;
         if (this.membership !== undefined) this.route(frame.msg);
         else this.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
@@ -462,9 +464,9 @@ export class Broker {
     this.reportError(asFlowError(error, what, ErrorCode.Protocol));
   }
 
-  private send(subject: string, frame: Uint8Array): boolean {
+  private send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean {
     try {
-      this.pubsub.publish(subject, frame);
+      this.pubsub.publish(subject, frame, headers);
       return true;
     } catch (error) {
       this.reportError(asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));

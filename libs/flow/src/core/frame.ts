@@ -31,6 +31,7 @@
  * requires a safe non-negative integer; an id above 2^53 from a foreign broker
  * decodes rounded to the nearest double.
  */
+import type { MessageHeaders } from './pubsub';
 import { ProtocolError } from './errors';
 import { Key, KEY_SIZE } from './key';
 import {
@@ -82,6 +83,8 @@ export interface MsgPayload {
   stream: string;
   partitionKey: Uint8Array;
   data: Uint8Array;
+  /** Not on the wire: the NATS headers the message arrived with, passed on when forwarding. */
+  headers?: MessageHeaders;
 }
 
 export interface JoinFrame { type: 'JOIN'; sender: Key }

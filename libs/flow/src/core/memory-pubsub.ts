@@ -1,7 +1,7 @@
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
-import type { PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+import type { MessageHeaders, PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from './pubsub';
 
 export type { BusDelivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 
@@ -92,14 +92,14 @@ export class MemoryPubSub implements PubSub {
   }
 
   /** Queues `data` for the subscribers of `subject`; a killed connection drops it silently. */
-  publish(subject: string, data: Uint8Array): void {
+  publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (subject.length === 0) throw new TransportError('cannot publish on an empty subject');
     if (this.#state === 'killed') {
       this.#exchange.stats.dropped++;
       return;
     }
-    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name);
+    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name, headers);
   }
 
   /** Exact: a killed or closed connection's subscriptions are gone at once. The probe is not sent. */

@@ -1,6 +1,7 @@
 import { Clock, systemClock } from './clock';
 import { Codec, DefaultCodec } from './codec';
 import { FlowError, InvalidOptionError } from './errors';
+import type { BrokerInstrumentation } from './instrumentation';
 import { Key, keyFromString, parseKey, randomKey } from './key';
 
 /** What a user may pass to `new Broker(pubsub, options)`. Every field is optional. */
@@ -45,6 +46,8 @@ export interface BrokerOptions {
   onError?: (error: FlowError) => void;
   /** Timers; tests inject a fake clock. Default: the system clock. */
   clock?: Clock;
+  /** Tracing and metrics hooks (see BrokerInstrumentation). Default: none, and no per-message telemetry work. */
+  instrumentation?: BrokerInstrumentation;
 }
 
 /** Defaults, with their units. */
@@ -87,6 +90,7 @@ export interface ResolvedBrokerOptions {
   readonly maxQueuedMessages: number;
   readonly onError: ((error: FlowError) => void) | undefined;
   readonly clock: Clock;
+  readonly instrumentation: BrokerInstrumentation | undefined;
 }
 
 /** Fills in defaults and validates everything once; the result is frozen. */
@@ -147,6 +151,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
     maxQueuedMessages: integer('maxQueuedMessages', input.maxQueuedMessages, DEFAULTS.maxQueuedMessages, 1, 2 ** 26),
     onError: input.onError,
     clock: input.clock ?? systemClock,
+    instrumentation: resolveInstrumentation(input.instrumentation),
   });
 }
 
@@ -167,6 +172,16 @@ function resolveNodeKey(input: BrokerOptions): Key {
     return keyFromString(input.nodeName);
   }
   return randomKey();
+}
+
+const INSTRUMENTATION_METHODS = ['publish', 'request', 'forward', 'handle'] as const;
+
+function resolveInstrumentation(value: BrokerInstrumentation | undefined): BrokerInstrumentation | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || INSTRUMENTATION_METHODS.some((m) => typeof value[m] !== 'function')) {
+    throw new InvalidOptionError('instrumentation', `must be an object with ${INSTRUMENTATION_METHODS.join(', ')} methods`, value);
+  }
+  return value;
 }
 
 function integer(option: string, value: unknown, fallback: number, min: number, max: number): number {

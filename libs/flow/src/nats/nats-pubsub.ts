@@ -1,5 +1,7 @@
+import { headers as natsHeaders } from 'nats';
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import type {
+  MessageHeaders,
   PubSubHandler,
   PubSub,
   PubSubStatus,
@@ -11,6 +13,7 @@ import { isClosedConnectionError, isNoRespondersError, isTimeoutError, reasonOf 
 import {
   isNatsConnectionLike,
   type NatsConnectionLike,
+  type NatsHeadersLike,
   type NatsMsgCallback,
   type NatsStatusLike,
   type NatsSubscriptionLike,
@@ -89,10 +92,11 @@ export class NatsPubSub implements PubSub {
     return this.nc;
   }
 
-  publish(subject: string, data: Uint8Array): void {
+  publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     if (this.closing) throw new ClosedError(ADAPTER);
     try {
-      this.nc.publish(subject, data);
+      if (headers === undefined) this.nc.publish(subject, data);
+      else this.nc.publish(subject, data, { headers: toNatsHeaders(headers) });
     } catch (error) {
       throw this.failure(`cannot publish on "${subject}"`, error);
     }
@@ -106,7 +110,9 @@ export class NatsPubSub implements PubSub {
         return;
       }
       try {
-        handler(msg.subject, msg.data);
+        const headers = msg.headers;
+        if (headers === undefined) handler(msg.subject, msg.data);
+        else handler(msg.subject, msg.data, fromNatsHeaders(headers));
       } catch (handlerError) {
         this.report(handlerError, msg.subject);
       }
@@ -260,6 +266,21 @@ class NatsSubscription implements Subscription {
       // The connection closed first, and the server dropped the subscription with it.
     }
   }
+}
+
+function toNatsHeaders(headers: MessageHeaders): NatsHeadersLike {
+  const out = natsHeaders();
+  for (const key of Object.keys(headers)) out.set(key, headers[key]);
+  return out;
+}
+
+/** First value of each header; multi-valued headers are not part of Flow's use. */
+function fromNatsHeaders(headers: NatsHeadersLike): MessageHeaders | undefined {
+  const keys = headers.keys();
+  if (keys.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const key of keys) out[key] = headers.get(key);
+  return out;
 }
 
 type DrainOutcome = 'drained' | 'timeout' | { error: unknown };
