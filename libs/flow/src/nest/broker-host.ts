@@ -12,6 +12,7 @@ import {
   TransportError,
 } from '../core';
 import { NatsErrorHandler, NatsPubSub, connectNats } from '../nats';
+import { createTelemetry, Telemetry } from '../telemetry/flow-instrumentation';
 import { FLOW_MODULE_OPTIONS } from './flow.constants';
 import { FlowModuleOptions, ResolvedFlowModuleOptions, resolveFlowModuleOptions } from './flow.options';
 
@@ -50,10 +51,13 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   #started: Promise<Broker> | undefined;
   #ready: Broker | undefined;
   #stopped: Promise<void> | undefined;
+  /** Metrics and tracing; loads prom-client / @opentelemetry/api only when switched on. */
+  readonly telemetry: Telemetry;
 
   /** Throws InvalidOptionError naming the option: Nest reports it and the app does not boot. */
   constructor(@Inject(FLOW_MODULE_OPTIONS) options: FlowModuleOptions) {
     this.options = resolveFlowModuleOptions(options);
+    this.telemetry = createTelemetry(this.options.telemetry, () => this.#broker);
   }
 
   async onModuleInit(): Promise<void> {
@@ -137,7 +141,8 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   async #start(): Promise<Broker> {
     const pubsub = await this.#connect();
     this.#pubsub = pubsub;
-    const broker = new Broker(pubsub, { ...this.options.broker, onError: (error) => this.reportError(error) });
+    const { instrumentation } = this.telemetry;
+    const broker = new Broker(pubsub, { ...this.options.broker, onError: (error) => this.reportError(error), instrumentation });
     broker.on('status', (status) => this.#onTransportStatus(status));
     for (const entry of this.#pending) entry.remove = broker.on(entry.event, entry.listener as never);
     this.#pending.clear();
@@ -187,6 +192,7 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
       });
       await this.#pubsub?.close();
     } finally {
+      this.telemetry.metrics?.unregister();
       this.#status$.next(FlowStatus.Disconnected);
       this.#status$.complete();
     }
