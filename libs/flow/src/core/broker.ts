@@ -144,9 +144,9 @@ export class Broker {
   publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     try {
       this.assertUsable();
-      const message: StreamMessage = { stream, partitionKey: partitionKeyBytes(options.key), data };
-      const headers = this.options.instrumentation?.publish(stream, message.partitionKey, data.length);
-      this.pubsub.publish(checkStream(stream), this.options.codec.encode(message), headers);
+      const message: StreamMessage = { stream: checkStream(stream), partitionKey: partitionKeyBytes(options.key), data };
+      const encoded = this.options.codec.encode(message);
+      this.pubsub.publish(stream, encoded, this.options.instrumentation?.publish(stream, message.partitionKey, data.length));
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
