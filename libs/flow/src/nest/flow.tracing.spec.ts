@@ -88,8 +88,8 @@ describe('tracing through FlowClient, the forward hop and the handler', () => {
   });
 
   /** Handler apps a and b (a subscribed first, so it receives the first queue-group message), and publisher p. */
-  async function clique(tracing: boolean): Promise<{ a: FlowTestApp; b: FlowTestApp; p: FlowTestApp }> {
-    const flow = tracing ? { tracing: { tracerProvider } } : {};
+  async function clique(tracing: boolean | 'no sdk'): Promise<{ a: FlowTestApp; b: FlowTestApp; p: FlowTestApp }> {
+    const flow = tracing === 'no sdk' ? { tracing: true } : tracing ? { tracing: { tracerProvider } } : {};
     const providers = [{ provide: RECORDER, useValue: seen }];
     const [a, b] = await startFlowApps(bus, { controllers: [TracedController], providers, flow }, ['a', 'b']);
     const p = await startFlowApp({ name: 'p', bus, flow });
@@ -191,6 +191,17 @@ describe('tracing through FlowClient, the forward hop and the handler', () => {
     expect(headersOnBus).toEqual([]);
     expect(exporter.getFinishedSpans()).toEqual([]);
     expect(seen.entries.map((e) => e.traceId)).toEqual([undefined, undefined]);
+  });
+
+  it('is a no-op with tracing on but no OpenTelemetry SDK registered: handlers run, nothing is sent or recorded', async () => {
+    const { a, b, p } = await clique('no sdk');
+    const key = keyOwnedBy(a, b);
+    await p.client.publish('orders', { n: 1 }, { key });
+    expect(await p.client.request('quotes', {}, { key })).toBe('quoted');
+    await seen.until(2);
+
+    expect(headersOnBus).toEqual([]);
+    expect(exporter.getFinishedSpans()).toEqual([]);
   });
 
   it('passes headers from a foreign publisher through the forward hop unchanged when tracing is off', async () => {
