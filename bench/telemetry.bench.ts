@@ -11,15 +11,18 @@
  * KEYS partition keys, so about half of them take the forward hop.
  *
  * Configurations:
- *   off        logger: false, no metrics, no tracing (the default)
- *   off again  the same, measured again: the noise of the measurement
- *   logging    Nest's logger on (a LoggerService that formats every line and
- *              writes it nowhere, so the bench output stays readable)
- *   metrics    metrics: { registry } (prom-client), scraped once per round
- *   tracing    tracing on with the OpenTelemetry SDK registered
- *              (BasicTracerProvider, AsyncLocalStorage context, W3C propagator,
- *              a SimpleSpanProcessor whose exporter discards the spans)
- *   all on     logging, metrics and tracing together
+ *   off          logger: false, no metrics, no tracing (the default)
+ *   off again    the same, measured again: the noise of the measurement
+ *   logging      Nest's logger on (a LoggerService that formats every line
+ *                and writes it nowhere, so the bench output stays readable)
+ *   metrics      metrics: { registry } (prom-client), scraped once per round
+ *   otel sdk     the OpenTelemetry SDK registered (AsyncLocalStorage context
+ *                manager, W3C propagator), Flow's tracing off: what an app
+ *                with OpenTelemetry pays before Flow does anything
+ *   tracing      tracing on, every trace sampled (a BatchSpanProcessor whose
+ *                exporter discards the spans, queue large enough to drop none)
+ *   tracing 10 % tracing on, 10 % of traces sampled (ParentBased(TraceIdRatio))
+ *   all on       logging, metrics and tracing (every trace) together
  *
  * Measured per configuration: (a) events end to end: N keyed events, the
  * publisher flushing every BATCH and keeping at most WINDOW unhandled, from
@@ -34,7 +37,14 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, SimpleSpanProcessor, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SpanExporter,
+  SpanProcessor,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
 import { FlowClient, FlowModule, FlowModuleOptions, FlowServer, RequestHandler, StreamHandler } from '../libs/flow/src';
 import type { Broker } from '../libs/flow/src/core';
 import { Registry } from 'prom-client';
@@ -63,16 +73,21 @@ interface Config {
   readonly name: string;
   readonly logging: boolean;
   readonly metrics: boolean;
-  readonly tracing: boolean;
+  /** Register the OpenTelemetry SDK (context manager, propagator) for this run. */
+  readonly sdk: boolean;
+  /** Flow's `tracing` option with the provider sampling this share of traces; undefined: off. */
+  readonly tracing?: 1 | 0.1;
 }
 
 const CONFIGS: readonly Config[] = [
-  { name: 'off', logging: false, metrics: false, tracing: false },
-  { name: 'off again', logging: false, metrics: false, tracing: false },
-  { name: 'logging', logging: true, metrics: false, tracing: false },
-  { name: 'metrics', logging: false, metrics: true, tracing: false },
-  { name: 'tracing', logging: false, metrics: false, tracing: true },
-  { name: 'all on', logging: true, metrics: true, tracing: true },
+  { name: 'off', logging: false, metrics: false, sdk: false },
+  { name: 'off again', logging: false, metrics: false, sdk: false },
+  { name: 'logging', logging: true, metrics: false, sdk: false },
+  { name: 'metrics', logging: false, metrics: true, sdk: false },
+  { name: 'otel sdk', logging: false, metrics: false, sdk: true },
+  { name: 'tracing', logging: false, metrics: false, sdk: true, tracing: 1 },
+  { name: 'tracing 10 %', logging: false, metrics: false, sdk: true, tracing: 0.1 },
+  { name: 'all on', logging: true, metrics: true, sdk: true, tracing: 1 },
 ];
 
 interface Result {
@@ -147,6 +162,7 @@ class DiscardingLogger implements LoggerService {
 
 /** Accepts spans and drops them: the SDK's per-span work without an exporter's I/O. Counts them, as a check. */
 let spansExported = 0;
+let spansEnded = 0;
 const discardingExporter: SpanExporter = {
   export: (spans, done) => {
     spansExported += spans.length;
@@ -154,6 +170,23 @@ const discardingExporter: SpanExporter = {
   },
   shutdown: () => Promise.resolve(),
 };
+const endCounter: SpanProcessor = {
+  onStart: () => undefined,
+  onEnd: () => void spansEnded++,
+  forceFlush: () => Promise.resolve(),
+  shutdown: () => Promise.resolve(),
+};
+
+/** A provider as an app would configure it: batching, sampling `ratio` of new traces. */
+function tracerProvider(ratio: number): BasicTracerProvider {
+  const batching = new BatchSpanProcessor(discardingExporter, {
+    maxQueueSize: 1 << 17,
+    maxExportBatchSize: 4096,
+    scheduledDelayMillis: 200,
+  });
+  const sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  return new BasicTracerProvider({ sampler, spanProcessors: [batching, endCounter] });
+}
 
 interface Running {
   readonly modules: TestingModule[];
@@ -162,7 +195,7 @@ interface Running {
   readonly registries: Registry[];
 }
 
-async function startApps(server: NatsServer, config: Config, tally: Tally, tracerProvider: BasicTracerProvider): Promise<Running> {
+async function startApps(server: NatsServer, config: Config, tally: Tally, provider: BasicTracerProvider | undefined): Promise<Running> {
   const modules: TestingModule[] = [];
   const closables: { close(): Promise<unknown> }[] = [];
   const registries: Registry[] = [];
@@ -175,7 +208,7 @@ async function startApps(server: NatsServer, config: Config, tally: Tally, trace
       nodeName: `${config.name}-${name}`,
       clique: `bench-${config.name.replace(/\s/g, '-')}`,
       ...(config.metrics ? { metrics: { registry } } : {}),
-      ...(config.tracing ? { tracing: { tracerProvider } } : {}),
+      ...(provider === undefined ? {} : { tracing: { tracerProvider: provider } }),
     };
   };
   for (const name of ['a', 'b']) {
@@ -235,14 +268,15 @@ async function sequentialRequests(running: Running, count: number): Promise<{ se
 
 const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 
-async function measure(server: NatsServer, config: Config, tracerProvider: BasicTracerProvider): Promise<Result> {
+async function measure(server: NatsServer, config: Config, providers: ReadonlyMap<number, BasicTracerProvider>): Promise<Result> {
   const contextManager = new AsyncLocalStorageContextManager();
-  if (config.tracing) {
+  if (config.sdk) {
     context.setGlobalContextManager(contextManager.enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   }
   const tally = new Tally();
-  const running = await startApps(server, config, tally, tracerProvider);
+  const provider = config.tracing === undefined ? undefined : providers.get(config.tracing);
+  const running = await startApps(server, config, tally, provider);
   try {
     await sendEvents(running, tally, WARMUP_EVENTS);
     await sequentialRequests(running, WARMUP_REQUESTS);
@@ -259,7 +293,8 @@ async function measure(server: NatsServer, config: Config, tracerProvider: Basic
     };
   } finally {
     for (const closable of running.closables) await closable.close();
-    if (config.tracing) {
+    await provider?.forceFlush();
+    if (config.sdk) {
       context.disable();
       propagation.disable();
     }
@@ -301,21 +336,24 @@ async function main(): Promise<void> {
       `configuration, ${KEYS} keys, ${PAYLOAD_BYTES}-byte payloads, 2 handler apps + 1 publisher in one process, best of ${ROUNDS} rounds`,
   );
   const server = await startNatsServer();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(discardingExporter)] });
+  const providers = new Map([1, 0.1].map((ratio) => [ratio, tracerProvider(ratio)]));
   const results = new Map<string, Result[]>(CONFIGS.map((c) => [c.name, []]));
   try {
     for (let round = 0; round < ROUNDS; round++) {
       // Interleaved, and rotated each round, so that drift in the machine spreads over all configurations.
       const order = CONFIGS.map((_, i) => CONFIGS[(i + round) % CONFIGS.length]!);
-      for (const config of order) results.get(config.name)!.push(await measure(server, config, tracerProvider));
+      for (const config of order) results.get(config.name)!.push(await measure(server, config, providers));
     }
   } finally {
-    await tracerProvider.shutdown();
+    await Promise.all([...providers.values()].map((provider) => provider.shutdown()));
     await server.stop();
   }
   printTable(new Map([...results.entries()].map(([name, rs]) => [name, best(rs)])));
   console.log(`Log characters formatted over all rounds (logging and all on): ${formatted.toLocaleString('en-US')}`);
-  console.log(`Spans exported over all rounds (tracing and all on): ${spansExported.toLocaleString('en-US')}`);
+  console.log(
+    `Spans over all rounds: ${spansEnded.toLocaleString('en-US')} ended, ${spansExported.toLocaleString('en-US')} exported ` +
+      '(recorded spans only: unsampled ones are neither)',
+  );
 }
 
 main().then(
