@@ -4,6 +4,7 @@
  * against everything off.
  *
  *   npx ts-node --transpile-only bench/telemetry.bench.ts [--events N] [--sequential N] [--rounds N]
+ *     [--only name,name]   (a diagnostic: 'off' and the named configurations only)
  *
  * Setup per configuration (all in this process, each app with its own NATS
  * connection): two handler apps (FlowServer, @StreamHandler and
@@ -83,7 +84,7 @@ interface Config {
   readonly tracing?: 1 | 0.1;
 }
 
-const CONFIGS: readonly Config[] = [
+const ALL_CONFIGS: readonly Config[] = [
   { name: 'off', logging: false, metrics: false, sdk: false },
   { name: 'off again', logging: false, metrics: false, sdk: false },
   { name: 'logging', logging: true, metrics: false, sdk: false },
@@ -93,6 +94,9 @@ const CONFIGS: readonly Config[] = [
   { name: 'tracing 10 %', logging: false, metrics: false, sdk: true, tracing: 0.1 },
   { name: 'all on', logging: true, metrics: true, sdk: true, tracing: 1 },
 ];
+
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
+const CONFIGS = ALL_CONFIGS.filter((config) => ONLY === undefined || config.name === 'off' || ONLY.includes(config.name));
 
 interface Result {
   eventsPerSecond: number;

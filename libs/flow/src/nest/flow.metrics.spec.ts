@@ -8,7 +8,7 @@ import { waitFor } from '../testing/wait-for';
 import { FlowBrokerHost } from './broker-host';
 import { FlowContext } from './flow.context';
 import { FlowMetrics } from './flow.metrics';
-import { resolveFlowModuleOptions } from './flow.options';
+import { FlowModuleOptions, resolveFlowModuleOptions } from './flow.options';
 import { RequestHandler, StreamHandler } from './stream-handler.decorator';
 
 const GATE = Symbol('GATE');
@@ -58,6 +58,10 @@ describe('FlowMetrics', () => {
     apps = [];
   });
 
+  function solo(flow: FlowModuleOptions): Promise<FlowTestApp> {
+    return startFlowApp({ name: 'solo', bus, controllers: [CountingController], providers: providers(), flow });
+  }
+
   function providers() {
     return [
       { provide: RECORDER, useValue: seen },
@@ -84,7 +88,8 @@ describe('FlowMetrics', () => {
 
     for (let i = 0; i < 200; i++) await publisher.client.publish('orders', { i }, { key: `k-${i % 40}` });
     await seen.until(200);
-    await waitFor(() => apps.every((app) => app.broker.counters.handled === seen.entries.filter((k) => k === String(app.broker.nodeKey)).length), { bus });
+    const handledBy = (app: FlowTestApp) => seen.entries.filter((nodeKey) => nodeKey === String(app.broker.nodeKey)).length;
+    await waitFor(() => apps.every((app) => app.broker.counters.handled === handledBy(app)), { bus });
 
     for (const [i, app] of apps.slice(0, 2).entries()) {
       const registry = registries[i];
@@ -135,7 +140,7 @@ describe('FlowMetrics', () => {
 
   it('counts failed handler runs', async () => {
     const registry = new Registry();
-    const app = await startFlowApp({ name: 'solo', bus, controllers: [CountingController], providers: providers(), flow: { metrics: { registry } } });
+    const app = await solo({ metrics: { registry } });
     apps = [app];
 
     await expect(app.client.request('fail', {})).rejects.toThrow(/refused/);
@@ -144,8 +149,8 @@ describe('FlowMetrics', () => {
     expect(await value(registry, 'flow_messages_handled_total')).toBe(0);
   });
 
-  it("registers in prom-client's global registry by default (the one @willsoto/nestjs-prometheus serves) and leaves it on close", async () => {
-    const app = await startFlowApp({ name: 'solo', bus, controllers: [CountingController], providers: providers(), flow: { metrics: true } });
+  it("registers in prom-client's global registry by default (which @willsoto/nestjs-prometheus serves), until close", async () => {
+    const app = await solo({ metrics: true });
     apps = [app];
     const metrics = app.app.get(FlowMetrics);
 

@@ -158,9 +158,13 @@ const PROMETHEUS_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 function resolveMetrics(value: FlowModuleOptions['metrics']): FlowMetricsOptions | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return Object.freeze({});
-  if (value === null || typeof value !== 'object') throw new InvalidOptionError('metrics', 'must be a boolean or { registry, prefix }', value);
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionError('metrics', 'must be a boolean or { registry, prefix }', value);
+  }
   for (const key of Object.keys(value)) {
-    if (key !== 'registry' && key !== 'prefix') throw new InvalidOptionError(`metrics.${key}`, 'is not a metrics option', (value as never)[key]);
+    if (key !== 'registry' && key !== 'prefix') {
+      throw new InvalidOptionError(`metrics.${key}`, 'is not a metrics option', (value as never)[key]);
+    }
   }
   if (value.prefix !== undefined && (typeof value.prefix !== 'string' || !PROMETHEUS_PREFIX.test(value.prefix))) {
     throw new InvalidOptionError('metrics.prefix', 'must match [a-zA-Z_:][a-zA-Z0-9_:]* (a Prometheus name prefix)', value.prefix);
@@ -174,9 +178,13 @@ function resolveMetrics(value: FlowModuleOptions['metrics']): FlowMetricsOptions
 function resolveTracing(value: FlowModuleOptions['tracing']): FlowTracingOptions | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return Object.freeze({});
-  if (value === null || typeof value !== 'object') throw new InvalidOptionError('tracing', 'must be a boolean or { tracerProvider }', value);
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionError('tracing', 'must be a boolean or { tracerProvider }', value);
+  }
   for (const key of Object.keys(value)) {
-    if (key !== 'tracerProvider') throw new InvalidOptionError(`tracing.${key}`, 'is not a tracing option', (value as never)[key]);
+    if (key !== 'tracerProvider') {
+      throw new InvalidOptionError(`tracing.${key}`, 'is not a tracing option', (value as never)[key]);
+    }
   }
   const provider = value.tracerProvider;
   if (provider !== undefined && (provider === null || typeof provider.getTracer !== 'function')) {

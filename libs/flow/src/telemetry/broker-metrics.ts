@@ -35,12 +35,16 @@ const COUNTERS: readonly (readonly [string, keyof BrokerCounters, string])[] = [
 /** Gauges computed at collection time: name suffix, help, value. */
 const GAUGES: readonly (readonly [string, string, (source: MetricsSource) => number])[] = [
   ['ring_size', 'Positions on the ring as this broker sees it, its own included', (s) => s.snapshot().members.length],
-  ['own_positions', 'Ring positions this broker holds (0 until joined)', (s) => (s.snapshot().joined ? s.snapshot().positions.length : 0)],
+  ['own_positions', 'Ring positions this broker holds (0 until joined)', (s) => ownPositions(s.snapshot())],
   ['handlers_running', 'Handlers running now', (s) => s.load.handlersRunning],
   ['handlers_queued', 'Messages accepted for their handler and waiting for their partition key\'s turn', (s) => s.load.handlersQueued],
   ['forwards_in_flight', 'Forwards awaiting their ACK or a free slot in the window', (s) => s.load.forwardsInFlight],
   ['oldest_queued_message_age_seconds', 'Age of the oldest message waiting for its handler', (s) => s.load.oldestQueuedMs / 1000],
 ];
+
+function ownPositions(snapshot: RingSnapshot): number {
+  return snapshot.joined ? snapshot.positions.length : 0;
+}
 
 /** Handler durations, seconds: from 0.5 ms to 10 s. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -76,7 +80,8 @@ export class BrokerMetrics {
       .map((suffix) => prefix + suffix)
       .find((name) => registry.getSingleMetric(name) !== undefined);
     if (taken !== undefined) {
-      throw new InvalidOptionError('metrics.prefix', `names a metric the registry already has (${taken}); another Flow app? use another prefix or registry`, prefix);
+      const why = `names a metric the registry already has (${taken}): another Flow app? give each its own prefix or registry`;
+      throw new InvalidOptionError('metrics.prefix', why, prefix);
     }
     const registers = [registry];
     for (const [suffix, field, help] of COUNTERS) {
