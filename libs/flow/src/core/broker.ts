@@ -33,7 +33,6 @@ export interface BrokerEvents extends MembershipEvents {
   error: (error: FlowError) => void;
 }
 
-
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
 type State = 'new' | 'starting' | 'started' | 'draining' | 'closing' | 'closed';
 
