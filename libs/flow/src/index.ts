@@ -6,7 +6,7 @@
 // Module, transport, client and handlers
 export { FlowModule } from './nest/flow.module';
 export type { FlowModuleAsyncOptions, FlowOptionsFactory } from './nest/flow.module-definition';
-export type { FlowConnectOptions, FlowKeyOf, FlowModuleOptions } from './nest/flow.options';
+export type { FlowConnectOptions, FlowKeyOf, FlowMetricsOptions, FlowModuleOptions, FlowTracingOptions } from './nest/flow.options';
 export { FLOW_TRANSPORT } from './nest/flow.constants';
 export { FlowServer } from './nest/flow.server';
 export type { FlowServerEvents } from './nest/flow.server';
@@ -27,6 +27,7 @@ export { FlowExceptionFilter } from './nest/flow-exception.filter';
 export { FlowRemoteErrorFilter } from './nest/flow-remote-error.filter';
 export { FlowHealthIndicator } from './nest/flow.health';
 export type { FlowHealthDetails } from './nest/flow.health';
+export { FlowMetrics } from './nest/flow.metrics';
 export {
   ClosedError,
   ErrorCode,

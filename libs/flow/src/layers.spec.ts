@@ -4,15 +4,21 @@ import { join, relative } from 'node:path';
 /**
  * Dependencies point one way (DESIGN.md): nest -> nats -> core, nest -> core,
  * testing -> nest, core (its Nest-level helper starts apps; nothing imports
- * testing). This spec is the enforcement: it reads every source file
+ * testing); nest -> telemetry -> core: telemetry/ holds the metrics
+ * (prom-client) and tracing (@opentelemetry/api) code, kept out of core.
+ * This spec is the enforcement: it reads every source file
  * of a layer and fails on an import that crosses the line.
  */
 const SRC = __dirname;
 
 const FORBIDDEN: Record<string, { packages: RegExp; layers: string[] }> = {
-  core: { packages: /^(@nestjs\/|rxjs|nats$|nats\/|@nats-io\/|node:|fs$|net$|crypto$)/, layers: ['nats', 'nest', 'testing'] },
-  nats: { packages: /^(@nestjs\/|rxjs)/, layers: ['nest', 'testing'] },
-  testing: { packages: /^(rxjs|nats$|nats\/|@nats-io\/|node:)/, layers: ['nats'] },
+  core: {
+    packages: /^(@nestjs\/|rxjs|nats$|nats\/|@nats-io\/|node:|fs$|net$|crypto$|prom-client|@opentelemetry\/)/,
+    layers: ['nats', 'nest', 'testing', 'telemetry'],
+  },
+  nats: { packages: /^(@nestjs\/|rxjs|prom-client|@opentelemetry\/)/, layers: ['nest', 'testing', 'telemetry'] },
+  testing: { packages: /^(rxjs|nats$|nats\/|@nats-io\/|node:)/, layers: ['nats', 'telemetry'] },
+  telemetry: { packages: /^(@nestjs\/|rxjs|nats$|nats\/|@nats-io\/)/, layers: ['nats', 'nest', 'testing'] },
   nest: { packages: /^$/, layers: ['testing'] },
 };
 
@@ -56,9 +62,10 @@ describe('layer boundaries', () => {
 
   it('recognises a forbidden import when one is present', () => {
     const rule = FORBIDDEN.core;
-    expect(["@nestjs/common", 'rxjs', 'nats', '@nats-io/transport-node', 'node:fs'].every((s) => rule.packages.test(s))).toBe(
-      true,
-    );
+    const forbidden = ['@nestjs/common', 'rxjs', 'nats', '@nats-io/transport-node', 'node:fs', 'prom-client', '@opentelemetry/api'];
+    expect(forbidden.every((s) => rule.packages.test(s))).toBe(true);
+    expect(FORBIDDEN.telemetry.packages.test('prom-client')).toBe(false);
+    expect(FORBIDDEN.telemetry.packages.test('@nestjs/common')).toBe(true);
     expect(rule.packages.test('./key')).toBe(false);
   });
 });

@@ -14,27 +14,20 @@ import { Inbound } from './inbound';
 import { Key, keyFromBytes } from './key';
 import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
+import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
-import { PubSub, PubSubStatus, Subscription } from './pubsub';
+import { BrokerLoad, traceReply } from './instrumentation';
+import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { TransportGate } from './transport-gate';
 import { ringPositions } from './virtual-nodes';
 import { checkHandlerStream, checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
 
-export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions };
+export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions, RingSnapshot };
 
 export interface BrokerEvents extends MembershipEvents, IdentityEvents {
   status: (status: PubSubStatus) => void;
   error: (error: FlowError) => void;
-}
-
-export interface RingSnapshot {
-  readonly clique: string;
-  readonly nodeKey: Key;
-  readonly positions: readonly Key[];
-  /** Every position on the ring, sorted, own positions included. Empty until joined. */
-  readonly members: readonly Key[];
-  readonly joined: boolean;
 }
 
 /** 'draining': shutdown() has left the ring and waits for in-flight work; routing goes on. */
@@ -104,7 +97,7 @@ export class Broker {
       counters: this.counterValues,
       allocate: this.allocate,
       nextId: () => this.nextId(),
-      send: (subject, frame) => this.send(subject, frame),
+      send: (subject, frame, headers) => this.send(subject, frame, headers),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
       suspect: (key) => this.membership?.suspect(key) ?? false,
@@ -115,12 +108,12 @@ export class Broker {
       contain: (error, what) => this.inbound.contain(error, what),
     });
     this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
-    this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data) => this.pubsub.publish(subject, data));
+    this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data, headers) => this.pubsub.publish(subject, data, headers));
     this.dispatcher = new Dispatcher({
       options: this.options,
       counters: this.counterValues,
       allocate: this.allocate,
-      sendReply: (subject, frame) => this.state !== 'closed' && this.send(subject, frame),
+      sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
     });
@@ -163,7 +156,7 @@ export class Broker {
     await this.identity.check([this.nodeKey]).catch((error: unknown) => this.close().then(() => Promise.reject(error)));
     this.removeStatusListener = this.pubsub.onStatus((status) => this.onStatus(status));
     this.subscriptions.push(
-      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data) => this.inbound.onNodeFrame(data, this.nodeKey)),
+      this.pubsub.subscribe(this.nodeSubject, {}, (_subject, data, headers) => this.inbound.onNodeFrame(data, this.nodeKey, headers)),
     );
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
@@ -180,8 +173,9 @@ export class Broker {
   publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     try {
       this.assertUsable();
-      const message: StreamMessage = { stream, partitionKey: partitionKeyBytes(options.key), data };
-      return this.gate.publish(checkStream(stream), this.options.codec.encode(message));
+      const message: StreamMessage = { stream: checkStream(stream), partitionKey: partitionKeyBytes(options.key), data };
+      const encoded = this.options.codec.encode(message);
+      return this.gate.publish(stream, encoded, this.options.instrumentation?.publish(stream, message.partitionKey, data.length));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -198,8 +192,9 @@ export class Broker {
       const id = this.nextId();
       const reply = this.replies.await(id, stream, timeout, signal);
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
-      this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate));
-      return reply;
+      const trace = this.options.instrumentation?.request(stream, msg.partitionKey, data.length);
+      this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
+      return trace === undefined ? reply : traceReply(reply, trace);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -228,6 +223,11 @@ export class Broker {
   /** Handlers running or waiting. */
   get inFlight(): number {
     return this.dispatcher.inFlight;
+  }
+
+  /** Work in progress, for metrics; computed on each read. */
+  get load(): BrokerLoad {
+    return this.dispatcher.load(this.forwarder.inFlight);
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
@@ -356,7 +356,7 @@ export class Broker {
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
-        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data) => this.inbound.onNodeFrame(data, position)),
+        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data, headers) => this.inbound.onNodeFrame(data, position, headers)),
       );
     }
     // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.
@@ -369,8 +369,8 @@ export class Broker {
   private subscribeStream(stream: string): void {
     const onData =
       this.dispatcher.kindOf(stream) === 'message'
-        ? (subject: string, data: Uint8Array) => this.inbound.onStreamMessage(subject, data)
-        : (subject: string, data: Uint8Array) => this.inbound.onStreamRequest(subject, data);
+        ? (subject: string, data: Uint8Array, headers?: MessageHeaders) => this.inbound.onStreamMessage(subject, data, headers)
+        : (subject: string, data: Uint8Array, headers?: MessageHeaders) => this.inbound.onStreamRequest(subject, data, headers);
     this.streamSubscriptions.set(stream, this.pubsub.subscribe(stream, { queue: this.clique }, onData));
   }
 
@@ -415,9 +415,9 @@ export class Broker {
     return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout).catch(() => undefined);
   }
 
-  private send(subject: string, frame: Uint8Array): boolean {
+  private send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean {
     try {
-      this.pubsub.publish(subject, frame);
+      this.pubsub.publish(subject, frame, headers);
       return true;
     } catch (error) {
       this.networkErrors.report('publish', asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));

@@ -3,9 +3,11 @@ import { Delivery, MessageHandler, RequestHandler } from './delivery';
 import { ErrorCode, FlowError, OverloadedError } from './errors';
 import { asFlowError, errorReply } from './error-reply';
 import { Allocate, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { BrokerLoad, HandlerTrace } from './instrumentation';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PartitionScheduler } from './partition-scheduler';
+import { MessageHeaders } from './pubsub';
 
 export interface HandlerEntry {
   readonly kind: 'message' | 'request';
@@ -18,7 +20,7 @@ export interface DispatcherHost {
   readonly counters: BrokerCounters;
   readonly allocate: Allocate;
   /** Publishes a reply frame; false once the broker is closed (the reply is then discarded). */
-  sendReply(subject: string, frame: Uint8Array): boolean;
+  sendReply(subject: string, frame: Uint8Array, headers: MessageHeaders | undefined): boolean;
   /** Gives up on a message (counted, reported, error reply for a request). */
   drop(msg: MsgPayload, error: FlowError): void;
   reportError(error: FlowError): void;
@@ -36,9 +38,12 @@ export class Dispatcher {
   private readonly scheduler: PartitionScheduler;
 
   constructor(private readonly host: DispatcherHost) {
-    const { concurrency, maxQueuedMessages } = host.options;
-    this.scheduler = new PartitionScheduler(concurrency, maxQueuedMessages, (error) =>
-      host.reportError(asFlowError(error, 'handler', ErrorCode.Handler)),
+    const { concurrency, maxQueuedMessages, instrumentation, clock } = host.options;
+    this.scheduler = new PartitionScheduler(
+      concurrency,
+      maxQueuedMessages,
+      (error) => host.reportError(asFlowError(error, 'handler', ErrorCode.Handler)),
+      instrumentation?.timesQueue === true ? () => clock.now() : undefined,
     );
   }
 
@@ -53,6 +58,16 @@ export class Dispatcher {
   /** Handlers running or waiting. */
   get inFlight(): number {
     return this.scheduler.active + this.scheduler.queued;
+  }
+
+  /** The handlers' share of the broker's load, plus the forwarder's count. */
+  load(forwardsInFlight: number): BrokerLoad {
+    return {
+      handlersRunning: this.scheduler.active,
+      handlersQueued: this.scheduler.queued,
+      forwardsInFlight,
+      oldestQueuedMs: this.scheduler.oldestQueuedAge(this.host.options.clock.now()),
+    };
   }
 
   kindOf(stream: string): HandlerEntry['kind'] | undefined {
@@ -94,23 +109,30 @@ export class Dispatcher {
     // 30-bit so that they stay small integers (fast Map keys); two partitions
     // that share one only share a lane: less concurrency, never reordering.
     const lane = slot ?? (partition === undefined ? undefined : (partition.lo ^ partition.hi) & 0x3fffffff);
+    const trace = this.host.options.instrumentation?.handle(delivery, msg.headers);
     const task = isRequest
-      ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg)
-      : () => this.runMessage(entry.handler as MessageHandler, delivery);
+      ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg, trace)
+      : () => this.runMessage(entry.handler as MessageHandler, delivery, trace);
     if (!this.scheduler.submit(lane, task)) {
-      this.host.drop(msg, new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages));
+      const error = new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages);
+      trace?.end(error);
+      this.host.drop(msg, error);
     }
   }
 
-  private runMessage(handler: MessageHandler, delivery: Delivery): void | PromiseLike<void> {
+  private runMessage(handler: MessageHandler, delivery: Delivery, trace: HandlerTrace | undefined): void | PromiseLike<void> {
     const { counters } = this.host;
-    const done = () => void counters.handled++;
+    const done = () => {
+      counters.handled++;
+      trace?.end();
+    };
     const failed = (error: unknown) => {
       counters.failed++;
+      trace?.end(error);
       this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`, ErrorCode.Handler));
     };
     try {
-      const result = handler(delivery);
+      const result = trace === undefined ? handler(delivery) : trace.run(() => handler(delivery));
       if (result === undefined || typeof result.then !== 'function') return done();
       return result.then(done, failed);
     } catch (error) {
@@ -118,16 +140,23 @@ export class Dispatcher {
     }
   }
 
-  private async runRequest(handler: RequestHandler, delivery: Delivery, msg: MsgPayload): Promise<void> {
+  private async runRequest(
+    handler: RequestHandler,
+    delivery: Delivery,
+    msg: MsgPayload,
+    trace: HandlerTrace | undefined,
+  ): Promise<void> {
     let frame: Frame;
     try {
-      const reply = await handler(delivery);
+      const reply = await (trace === undefined ? handler(delivery) : trace.run(() => handler(delivery)));
       this.host.counters.handled++;
+      trace?.end();
       frame = { type: FrameType.Ack, id: msg.id, data: reply ?? NO_BYTES };
     } catch (error) {
       this.host.counters.failed++;
+      trace?.end(error);
       frame = errorReply(msg.id, error);
     }
-    this.host.sendReply(msg.reply, encodeFrame(frame, this.host.allocate));
+    this.host.sendReply(msg.reply, encodeFrame(frame, this.host.allocate), trace?.replyHeaders);
   }
 }

@@ -30,4 +30,9 @@ export class Fifo<T> {
     }
     return item;
   }
+
+  /** Visits the items, oldest first. */
+  forEach(visit: (item: T) => void): void {
+    for (let i = this.head; i < this.items.length; i++) visit(this.items[i] as T);
+  }
 }

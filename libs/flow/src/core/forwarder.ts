@@ -8,6 +8,7 @@ import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
 import { Key, parseKey } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
+import { MessageHeaders } from './pubsub';
 
 /** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
 export const ACK_PATIENCE = 8;
@@ -25,7 +26,7 @@ export interface ForwarderHost {
   readonly allocate: Allocate;
   /** The broker's id counter: forward ids share one space with requests and pings. */
   nextId(): number;
-  send(subject: string, frame: Uint8Array): void;
+  send(subject: string, frame: Uint8Array, headers?: MessageHeaders): void;
   /** Routes a message again, by the broker's current view of the ring. */
   route(msg: MsgPayload): void;
   drop(msg: MsgPayload, error: FlowError): void;
@@ -111,7 +112,9 @@ export class Forwarder {
     if (!this.awaitAck(id, msg, owner, this.host.options.clock.now())) return;
     this.host.counters.forwarded++;
     const frame = encodeFrame({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, this.host.allocate);
-    this.host.send(`${this.host.options.clique}.${owner}`, frame);
+    const { instrumentation } = this.host.options;
+    const headers = instrumentation === undefined ? msg.headers : instrumentation.forward(msg, owner);
+    this.host.send(`${this.host.options.clique}.${owner}`, frame, headers);
   }
 
   /** An ACK arrived; true when it answered one of our forwards in time. */

@@ -31,6 +31,7 @@
  * from there to 2^64 - 1. Go brokers may use the whole range; every id decoded
  * re-encodes to the same 8 bytes.
  */
+import type { MessageHeaders } from './pubsub';
 import { ProtocolError } from './errors';
 import { Key, KEY_SIZE } from './key';
 import {
@@ -84,6 +85,8 @@ export interface MsgPayload {
   stream: string;
   partitionKey: Uint8Array;
   data: Uint8Array;
+  /** Not on the wire: the NATS headers the message arrived with, passed on when forwarding. */
+  headers?: MessageHeaders;
 }
 
 export interface JoinFrame { type: 'JOIN'; sender: Key }

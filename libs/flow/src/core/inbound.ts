@@ -9,6 +9,7 @@ import type { Key } from './key';
 import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { PendingReplies } from './pending-replies';
+import type { MessageHeaders } from './pubsub';
 import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
 import type { NodeSubjects } from './subjects';
 
@@ -44,7 +45,8 @@ export interface InboundHost {
 export class Inbound {
   constructor(private readonly host: InboundHost) {}
 
-  onStreamMessage(subject: string, data: Uint8Array): void {
+  /** `headers`: the message's transport headers (trace context), carried with it to the owner. */
+  onStreamMessage(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     this.host.counters.received++;
     let message: StreamMessage;
     try {
@@ -57,11 +59,11 @@ export class Inbound {
       return;
     }
     this.guard('stream message', () =>
-      this.host.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data }),
+      this.host.route({ id: 0, reply: '', stream: message.stream, partitionKey: message.partitionKey, data: message.data, headers }),
     );
   }
 
-  onStreamRequest(subject: string, data: Uint8Array): void {
+  onStreamRequest(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     this.host.counters.received++;
     const frame = this.decode(data, (error) => undecodableRequest(subject, data, this.host.options.codec, error));
     if (frame === undefined) return;
@@ -69,6 +71,7 @@ export class Inbound {
       this.malformed(new ProtocolError(frame.type, 'expected a MSG frame on a request stream'), 'request');
       return;
     }
+    if (headers !== undefined) frame.msg.headers = headers;
     this.guard('request', () => this.host.route(frame.msg));
   }
 
@@ -83,9 +86,9 @@ export class Inbound {
   }
 
   /** A frame on one of our node subjects; `at` is the key of that subject. */
-  onNodeFrame(data: Uint8Array, at: Key): void {
+  onNodeFrame(data: Uint8Array, at: Key, headers?: MessageHeaders): void {
     const frame = this.decode(data);
-    if (frame !== undefined) this.guard('node frame', () => this.onNode(frame, at, data));
+    if (frame !== undefined) this.guard('node frame', () => this.onNode(frame, at, data, headers));
   }
 
   /** Counts and reports something thrown while acting on network input (a timer's or probe's work included). */
@@ -96,7 +99,7 @@ export class Inbound {
   }
 
   /** `data` is the whole message: capability announcements follow the frame's payload. */
-  private onNode(frame: Frame, at: Key, data: Uint8Array): void {
+  private onNode(frame: Frame, at: Key, data: Uint8Array, headers: MessageHeaders | undefined): void {
     const { host } = this;
     switch (frame.type) {
       case FrameType.Ack:
@@ -112,6 +115,7 @@ export class Inbound {
         // Acknowledge on receipt, as Go flow does, then route by our own view.
         const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
         host.send(host.nodeSubjects.of(frame.ackTo), ack);
+        if (headers !== undefined) frame.msg.headers = headers;
         if (host.membership() !== undefined) host.route(frame.msg);
         else host.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;

@@ -12,6 +12,7 @@ export type {
   RequestOptions,
   RingSnapshot,
 } from './broker';
+export type { BrokerInstrumentation, BrokerLoad, HandlerTrace, RequestTrace } from './instrumentation';
 export { DEFAULTS } from './options';
 export type { BrokerOptions } from './options';
 export { systemClock } from './clock';
@@ -38,4 +39,4 @@ export { Key, KEY_SIZE, keyFromBytes, keyFromString, parseKey, randomKey } from 
 export type { PartitionHash } from './key';
 export { MemoryBus, MemoryPubSub } from './memory-pubsub';
 export type { BusDelivery, FaultDecision, FaultHook, MemoryBusOptions } from './memory-pubsub';
-export type { PubSub, PubSubHandler, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+export type { MessageHeaders, PubSub, PubSubHandler, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';

@@ -1,4 +1,4 @@
-import type { PubSubHandler, Subscription } from './pubsub';
+import type { MessageHeaders, PubSubHandler, Subscription } from './pubsub';
 
 /** One message on its way to one subscriber, as fault and error hooks see it. */
 export interface BusDelivery {
@@ -11,6 +11,8 @@ export interface BusDelivery {
   readonly to: string;
   /** Queue group of the receiving subscription, if any. */
   readonly queue?: string;
+  /** The message's headers, if it has any; shared, read-only. */
+  readonly headers?: MessageHeaders;
 }
 
 /** What happens to one delivery: as usual, lost, or handed over `delayMs` later. */
@@ -96,6 +98,8 @@ export class MemoryExchange {
   readonly #subjects: string[] = [];
   readonly #payloads: (Uint8Array | undefined)[] = [];
   readonly #senders: string[] = [];
+  /** Headers by message sequence number; empty (no slot per message) while nobody sends headers. */
+  readonly #headers = new Map<number, MessageHeaders>();
   #head = 0;
   #enqueued = 0;
   #dispatched = 0;
@@ -105,7 +109,8 @@ export class MemoryExchange {
   #idleWaiters: (() => void)[] = [];
 
   /** Queues a message and returns its sequence number. */
-  enqueue(subject: string, data: Uint8Array, from: string): number {
+  enqueue(subject: string, data: Uint8Array, from: string, headers?: MessageHeaders): number {
+    if (headers !== undefined) this.#headers.set(this.#enqueued + 1, headers);
     this.#subjects.push(subject);
     this.#payloads.push(data);
     this.#senders.push(from);
@@ -173,7 +178,12 @@ export class MemoryExchange {
       const data = this.#payloads[i] as Uint8Array;
       this.#payloads[i] = undefined;
       this.#dispatched++;
-      this.#dispatch(this.#subjects[i], data, this.#senders[i]);
+      let headers: MessageHeaders | undefined;
+      if (this.#headers.size > 0) {
+        headers = this.#headers.get(this.#dispatched);
+        this.#headers.delete(this.#dispatched);
+      }
+      this.#dispatch(this.#subjects[i], data, this.#senders[i], headers);
     }
     this.#compact();
     if (this.#head < this.#subjects.length && !this.#scheduled) {
@@ -183,12 +193,12 @@ export class MemoryExchange {
     this.#settle();
   };
 
-  #dispatch(subject: string, data: Uint8Array, from: string): void {
+  #dispatch(subject: string, data: Uint8Array, from: string, headers: MessageHeaders | undefined): void {
     const route = this.#routes.get(subject);
     if (route === undefined) return;
     const plain = route.plain;
     for (let i = 0; i < plain.length; i++) {
-      if (plain[i].active) this.#offer(plain[i], subject, data, from);
+      if (plain[i].active) this.#offer(plain[i], subject, data, from, headers);
     }
     const groups = route.groups;
     for (let i = 0; i < groups.length; i++) {
@@ -197,19 +207,25 @@ export class MemoryExchange {
       if (members.length === 0) continue;
       if (group.next >= members.length) group.next = 0;
       const member = members[group.next++];
-      if (member.active) this.#offer(member, subject, data, from);
+      if (member.active) this.#offer(member, subject, data, from, headers);
     }
   }
 
-  #offer(subscription: MemorySubscription, subject: string, data: Uint8Array, from: string): void {
+  #offer(
+    subscription: MemorySubscription,
+    subject: string,
+    data: Uint8Array,
+    from: string,
+    headers: MessageHeaders | undefined,
+  ): void {
     if (this.fault === undefined) {
-      this.#deliver(subscription, subject, data, from);
+      this.#deliver(subscription, subject, data, from, headers);
       return;
     }
-    const delivery: BusDelivery = { subject, data, from, to: subscription.to, queue: subscription.queue };
+    const delivery: BusDelivery = { subject, data, from, to: subscription.to, queue: subscription.queue, headers };
     const decision = this.fault(delivery);
     if (decision === 'deliver') {
-      this.#deliver(subscription, subject, data, from);
+      this.#deliver(subscription, subject, data, from, headers);
     } else if (decision === 'drop') {
       this.stats.dropped++;
     } else {
@@ -220,17 +236,25 @@ export class MemoryExchange {
 
   readonly #deliverLate = (subscription: MemorySubscription, delivery: BusDelivery): void => {
     this.#delayed--;
-    if (subscription.active) this.#deliver(subscription, delivery.subject, delivery.data, delivery.from);
+    if (subscription.active) {
+      this.#deliver(subscription, delivery.subject, delivery.data, delivery.from, delivery.headers);
+    }
     this.#settle();
   };
 
-  #deliver(subscription: MemorySubscription, subject: string, data: Uint8Array, from: string): void {
+  #deliver(
+    subscription: MemorySubscription,
+    subject: string,
+    data: Uint8Array,
+    from: string,
+    headers: MessageHeaders | undefined,
+  ): void {
     this.stats.delivered++;
     try {
-      subscription.handler(subject, data);
+      subscription.handler(subject, data, headers);
     } catch (error) {
       this.stats.handlerErrors++;
-      this.onHandlerError?.(error, { subject, data, from, to: subscription.to, queue: subscription.queue });
+      this.onHandlerError?.(error, { subject, data, from, to: subscription.to, queue: subscription.queue, headers });
     }
   }
 

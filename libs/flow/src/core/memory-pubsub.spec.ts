@@ -340,4 +340,49 @@ describe('MemoryBus and MemoryPubSub', () => {
     ]);
     expect(() => bus.connect('')).toThrow(/name/);
   });
+
+  it('carries headers to every receiver and leaves messages without headers without them', async () => {
+    const bus = new MemoryBus();
+    const seen: { to: string; headers: unknown }[] = [];
+    bus.connect('plain').subscribe('orders', {}, (_s, _d, headers) => seen.push({ to: 'plain', headers }));
+    bus.connect('member').subscribe('orders', { queue: 'q' }, (_s, _d, headers) => seen.push({ to: 'member', headers }));
+    const faulted: BusDelivery[] = [];
+    bus.setFault((delivery) => {
+      faulted.push(delivery);
+      return 'deliver';
+    });
+    const publisher = bus.connect();
+    publisher.publish('orders', seq(1), { traceparent: 'tp-1' });
+    publisher.publish('orders', seq(2));
+    publisher.publish('orders', seq(3), { traceparent: 'tp-3', tracestate: 'a=b' });
+    await bus.idle();
+
+    expect(seen).toEqual([
+      { to: 'plain', headers: { traceparent: 'tp-1' } },
+      { to: 'member', headers: { traceparent: 'tp-1' } },
+      { to: 'plain', headers: undefined },
+      { to: 'member', headers: undefined },
+      { to: 'plain', headers: { traceparent: 'tp-3', tracestate: 'a=b' } },
+      { to: 'member', headers: { traceparent: 'tp-3', tracestate: 'a=b' } },
+    ]);
+    expect(faulted.map((d) => d.headers?.traceparent)).toEqual(['tp-1', 'tp-1', undefined, undefined, 'tp-3', 'tp-3']);
+  });
+
+  it('keeps headers with their message across a long burst that spans drain batches', async () => {
+    const bus = new MemoryBus();
+    const mismatched: number[] = [];
+    let received = 0;
+    bus.connect().subscribe('burst', {}, (_s, data, headers) => {
+      received++;
+      const n = readSeq(data);
+      const expected = n % 7 === 0 ? `h-${n}` : undefined;
+      if (headers?.n !== expected) mismatched.push(n);
+    });
+    const publisher = bus.connect();
+    for (let i = 0; i < 5000; i++) publisher.publish('burst', seq(i), i % 7 === 0 ? { n: `h-${i}` } : undefined);
+    await bus.idle();
+
+    expect(received).toBe(5000);
+    expect(mismatched).toEqual([]);
+  });
 });

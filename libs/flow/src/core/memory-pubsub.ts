@@ -1,7 +1,7 @@
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
-import type { PubSubHandler, PubSub, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+import type { MessageHeaders, PubSubHandler, PubSub, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';
 
 export type { BusDelivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 
@@ -83,7 +83,7 @@ export class MemoryPubSub implements PubSub {
   readonly #listeners = new Set<StatusListener>();
   #state: ConnectionState = 'open';
   /** What was published while disconnected, sent on reconnect(). */
-  #held: { subject: string; data: Uint8Array }[] = [];
+  #held: { subject: string; data: Uint8Array; headers: MessageHeaders | undefined }[] = [];
   /** Sequence number of the last message this connection queued, for flush(). */
   #lastSequence = 0;
 
@@ -100,7 +100,7 @@ export class MemoryPubSub implements PubSub {
    * it silently; a disconnected one holds it until reconnect(), as a NATS
    * client buffers what is published while it reconnects.
    */
-  publish(subject: string, data: Uint8Array): void {
+  publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (subject.length === 0) throw new TransportError('cannot publish on an empty subject');
     if (this.#state === 'killed') {
@@ -108,15 +108,15 @@ export class MemoryPubSub implements PubSub {
       return;
     }
     if (this.#state === 'disconnected') {
-      this.#held.push({ subject, data });
+      this.#held.push({ subject, data, headers });
       return;
     }
-    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name);
+    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name, headers);
   }
 
   /** Publishes; `onNoResponders` runs (from a later macrotask) when `subject` has no subscriber now. */
-  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void): () => void {
-    this.publish(subject, data);
+  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void {
+    this.publish(subject, data, headers);
     if (this.#state !== 'open' || this.#exchange.hasRoute(subject)) return NO_WATCH;
     let watching = true;
     setImmediate(() => watching && onNoResponders());
@@ -185,7 +185,7 @@ export class MemoryPubSub implements PubSub {
     this.#state = 'open';
     const held = this.#held;
     this.#held = [];
-    for (const { subject, data } of held) this.publish(subject, data);
+    for (const { subject, data, headers } of held) this.publish(subject, data, headers);
     this.#emit('reconnected');
   }
 

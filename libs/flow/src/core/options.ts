@@ -1,6 +1,7 @@
 import { Clock, systemClock } from './clock';
 import { Codec, DefaultCodec } from './codec';
 import { FlowError, InvalidOptionError } from './errors';
+import type { BrokerInstrumentation } from './instrumentation';
 import { Key, keyFromString, PARTITION_HASHES, PartitionHash, parseKey, randomKey } from './key';
 import { checkSubject } from './subjects';
 
@@ -64,6 +65,8 @@ export interface BrokerOptions {
   onError?: (error: FlowError) => void;
   /** Timers; tests inject a fake clock. Default: the system clock. */
   clock?: Clock;
+  /** Tracing and metrics hooks (see BrokerInstrumentation). Default: none, and no per-message telemetry work. */
+  instrumentation?: BrokerInstrumentation;
 }
 
 /** Defaults, with their units. */
@@ -112,6 +115,7 @@ export interface ResolvedBrokerOptions {
   readonly reconnectBuffer: number;
   readonly onError: ((error: FlowError) => void) | undefined;
   readonly clock: Clock;
+  readonly instrumentation: BrokerInstrumentation | undefined;
 }
 
 /** Fills in defaults and validates everything once; the result is frozen. */
@@ -176,6 +180,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
     reconnectBuffer: integerOption('reconnectBuffer', input.reconnectBuffer, DEFAULTS.reconnectBuffer, 0, 1_000_000),
     onError: input.onError,
     clock: input.clock ?? systemClock,
+    instrumentation: resolveInstrumentation(input.instrumentation),
   });
 }
 
@@ -196,6 +201,16 @@ function resolveNodeKey(input: BrokerOptions, partitionHash: PartitionHash): Key
     return keyFromString(input.nodeName, partitionHash);
   }
   return randomKey();
+}
+
+const INSTRUMENTATION_METHODS = ['publish', 'request', 'forward', 'handle'] as const;
+
+function resolveInstrumentation(value: BrokerInstrumentation | undefined): BrokerInstrumentation | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || INSTRUMENTATION_METHODS.some((m) => typeof value[m] !== 'function')) {
+    throw new InvalidOptionError('instrumentation', `must be an object with ${INSTRUMENTATION_METHODS.join(', ')} methods`, value);
+  }
+  return value;
 }
 
 /** Resolving resolved options again (the Nest host does) keeps the name their key came from. */

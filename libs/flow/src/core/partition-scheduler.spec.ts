@@ -188,4 +188,27 @@ describe('PartitionScheduler', () => {
     await scheduler.idle();
     expect(count).toBe(50_000);
   });
+
+  it('reports the age of the oldest waiting task when it times its queue, and 0 otherwise', async () => {
+    let now = 1000;
+    const timed = new PartitionScheduler(1, 100, noErrors, () => now);
+    const untimed = new PartitionScheduler(1, 100, noErrors);
+    const gate = deferred();
+    for (const scheduler of [timed, untimed]) {
+      scheduler.submit(1, () => gate.promise);
+      expect(scheduler.oldestQueuedAge(now)).toBe(0);
+    }
+    timed.submit(1, () => undefined); // waits in lane 1, queued at 1000
+    now = 1500;
+    timed.submit(2, () => undefined); // waits for the concurrency slot, queued at 1500
+    untimed.submit(1, () => undefined);
+    now = 1800;
+
+    expect(timed.oldestQueuedAge(now)).toBe(800);
+    expect(untimed.oldestQueuedAge(now)).toBe(0);
+    gate.resolve();
+    await timed.idle();
+    await untimed.idle();
+    expect(timed.oldestQueuedAge(now)).toBe(0);
+  });
 });

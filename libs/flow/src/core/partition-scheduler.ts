@@ -3,9 +3,12 @@ import { Fifo } from './fifo';
 /** A unit of work; a returned promise holds the task's turn until it settles. */
 export type Task = () => void | PromiseLike<unknown>;
 
+/** A waiting task; the same object moves from its lane to the ready queue. */
 interface Ready {
   readonly lane: number | undefined;
   readonly task: Task;
+  /** When it was queued (clock ms), or 0 when the scheduler does not time its queue. */
+  readonly at: number;
 }
 
 /**
@@ -23,7 +26,7 @@ interface Ready {
  */
 export class PartitionScheduler {
   /** Lanes with a running task; the array holds that lane's waiting tasks. */
-  private readonly lanes = new Map<number, Task[]>();
+  private readonly lanes = new Map<number, Ready[]>();
   private readonly ready = new Fifo<Ready>();
   private running = 0;
   private waiting = 0;
@@ -35,6 +38,8 @@ export class PartitionScheduler {
     private readonly maxQueued: number,
     /** Receives what a task threw or rejected with; tasks should not throw. */
     private readonly onTaskError: (error: unknown) => void,
+    /** When given, each queued task is stamped with its time, for oldestQueuedAge (metrics). */
+    private readonly now?: () => number,
   ) {}
 
   /** Tasks running now. */
@@ -52,7 +57,7 @@ export class PartitionScheduler {
       const waitingInLane = this.lanes.get(lane);
       if (waitingInLane !== undefined) {
         if (this.waiting >= this.maxQueued) return false;
-        waitingInLane.push(task);
+        waitingInLane.push({ lane, task, at: this.now?.() ?? 0 });
         this.waiting++;
         return true;
       }
@@ -60,7 +65,7 @@ export class PartitionScheduler {
     if (this.running >= this.concurrency) {
       if (this.waiting >= this.maxQueued) return false;
       if (lane !== undefined) this.lanes.set(lane, []);
-      this.ready.push({ lane, task });
+      this.ready.push({ lane, task, at: this.now?.() ?? 0 });
       this.waiting++;
       return true;
     }
@@ -68,6 +73,21 @@ export class PartitionScheduler {
     // synchronous task cannot be overtaken, and most handlers are synchronous.
     this.start(lane, task);
     return true;
+  }
+
+  /**
+   * How long the oldest waiting task has waited, ms, at `now`; 0 when none
+   * waits or tasks are not timed. Scans the waiting tasks: for metrics
+   * collection, not the hot path.
+   */
+  oldestQueuedAge(now: number): number {
+    if (this.now === undefined || this.waiting === 0) return 0;
+    let oldest = now;
+    for (const waiting of this.lanes.values()) if (waiting.length > 0 && waiting[0].at < oldest) oldest = waiting[0].at;
+    this.ready.forEach((entry) => {
+      if (entry.at < oldest) oldest = entry.at;
+    });
+    return now - oldest;
   }
 
   /** Resolves once nothing runs or waits. */
@@ -105,7 +125,7 @@ export class PartitionScheduler {
     if (lane !== undefined) {
       const waitingInLane = this.lanes.get(lane);
       const next = waitingInLane?.shift();
-      if (next !== undefined) this.ready.push({ lane, task: next });
+      if (next !== undefined) this.ready.push(next);
       else if (waitingInLane !== undefined) this.lanes.delete(lane);
     }
     this.pump();

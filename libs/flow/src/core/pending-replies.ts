@@ -4,7 +4,7 @@ import { AbortedError, ErrorCode, FlowError, RemoteError, TimeoutError } from '.
 import { asFlowError, parseDetails } from './error-reply';
 import { AckFrame, ErrFrame } from './frame';
 import { PendingTable } from './pending';
-import { PubSub } from './pubsub';
+import { MessageHeaders, PubSub } from './pubsub';
 
 /**
  * The requests this broker sent and awaits replies for, by request id.
@@ -30,14 +30,14 @@ export class PendingReplies {
    * then. A failure to publish ends the request with it; a transport that
    * learns that nobody subscribes to the stream ends it with FLOW_NO_HANDLER.
    */
-  publish(pubsub: PubSub, id: U64, stream: string, frame: Uint8Array): void {
+  publish(pubsub: PubSub, id: U64, stream: string, frame: Uint8Array, headers?: MessageHeaders): void {
     if (!this.table.has(id)) return;
     try {
       if (pubsub.publishRequest === undefined) {
-        pubsub.publish(stream, frame);
+        pubsub.publish(stream, frame, headers);
         return;
       }
-      const stop = pubsub.publishRequest(stream, frame, () => this.table.fail(id, noHandler(stream)));
+      const stop = pubsub.publishRequest(stream, frame, () => this.table.fail(id, noHandler(stream)), headers);
       if (this.table.has(id)) this.unwatch.set(id, stop);
       else stop();
     } catch (error) {

@@ -9,7 +9,16 @@
  *   subscribers of the same message. A handler may keep them as long as it
  *   likes; it must copy before modifying.
  */
-export type PubSubHandler = (subject: string, data: Uint8Array) => void;
+export type PubSubHandler = (subject: string, data: Uint8Array, headers?: MessageHeaders) => void;
+
+/**
+ * Message headers (NATS headers; the in-memory bus carries them too). Go
+ * flow's frames have none and Go brokers ignore them: Flow carries only
+ * optional context in them (W3C trace context). A message without headers
+ * passes `undefined`, never an empty object, so that path allocates nothing.
+ * Read-only for receivers, like the data.
+ */
+export type MessageHeaders = Readonly<Record<string, string>>;
 
 export interface SubscribeOptions {
   /** Queue group: each message goes to exactly one member of the group. */
@@ -38,9 +47,10 @@ export interface PubSub {
   /**
    * Sends `data` on `subject`. Fire-and-forget, like core NATS: it throws
    * synchronously (a TransportError or ClosedError) only when the message
-   * cannot even be handed to the transport.
+   * cannot even be handed to the transport. `headers`, when given, travel
+   * with the message to every receiver; the caller must not modify them after.
    */
-  publish(subject: string, data: Uint8Array): void;
+  publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void;
 
   /**
    * Optional: publishes a request and calls `onNoResponders` (once, never
@@ -49,7 +59,7 @@ export interface PubSub {
    * no route). The returned function stops listening; the caller calls it
    * once the request has settled. Throws as publish() does.
    */
-  publishRequest?(subject: string, data: Uint8Array, onNoResponders: () => void): () => void;
+  publishRequest?(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void;
 
   /** Starts delivering messages on `subject` to `handler`. */
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription;

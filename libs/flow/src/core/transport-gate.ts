@@ -1,9 +1,10 @@
 import { ClosedError, FlowError, OverloadedError, TransportError } from './errors';
-import { PubSubStatus } from './pubsub';
+import { MessageHeaders, PubSubStatus } from './pubsub';
 
 interface Held {
   readonly subject: string;
   readonly data: Uint8Array;
+  readonly headers: MessageHeaders | undefined;
   readonly resolve: () => void;
   readonly reject: (error: FlowError) => void;
 }
@@ -29,7 +30,7 @@ export class TransportGate {
 
   constructor(
     private readonly bound: number,
-    private readonly send: (subject: string, data: Uint8Array) => void,
+    private readonly send: (subject: string, data: Uint8Array, headers: MessageHeaders | undefined) => void,
   ) {}
 
   get isDown(): boolean {
@@ -51,14 +52,14 @@ export class TransportGate {
   }
 
   /** Sends now, holds (within the bound) while the transport is down, or rejects. */
-  publish(subject: string, data: Uint8Array): Promise<void> {
+  publish(subject: string, data: Uint8Array, headers?: MessageHeaders): Promise<void> {
     if (!this.down) {
-      this.send(subject, data);
+      this.send(subject, data, headers);
       return Promise.resolve();
     }
     if (this.bound === 0) return Promise.reject(unavailable('publish', subject));
     if (this.held.length >= this.bound) return Promise.reject(new OverloadedError('reconnectBuffer', this.bound));
-    return new Promise((resolve, reject) => this.held.push({ subject, data, resolve, reject }));
+    return new Promise((resolve, reject) => this.held.push({ subject, data, headers, resolve, reject }));
   }
 
   /** Rejects every held message (the broker is closing). */
@@ -74,7 +75,7 @@ export class TransportGate {
     for (let i = 0; i < held.length; i++) {
       const message = held[i];
       try {
-        this.send(message.subject, message.data);
+        this.send(message.subject, message.data, message.headers);
         message.resolve();
       } catch (error) {
         message.reject(error instanceof FlowError ? error : new TransportError(String(error), { cause: error }));

@@ -6,8 +6,22 @@
 export interface NatsMsgLike {
   readonly subject: string;
   readonly data: Uint8Array;
-  /** Present on messages with headers; `code` 503 with no data is the server's "no responders". */
-  readonly headers?: { readonly code?: number };
+  /** Present only when the message has headers; `code` 503 with no data is the server's "no responders". */
+  readonly headers?: NatsHeadersLike;
+}
+
+/**
+ * NATS message headers (`MsgHdrs` in v2 and v3). Both clients encode the
+ * headers of a publish by calling `encode()` on them, so headers built with
+ * v2's `headers()` serve a v3 connection too.
+ */
+export interface NatsHeadersLike {
+  keys(): string[];
+  /** v2 and v3 answer '' for a missing key. */
+  get(key: string): string;
+  set(key: string, value: string): void;
+  /** The status code of a status message (no responders: 503). */
+  readonly code?: number;
 }
 
 export type NatsMsgCallback = (error: Error | null, msg: NatsMsgLike) => void;
@@ -31,7 +45,7 @@ export interface NatsStatusLike {
 }
 
 export interface NatsConnectionLike {
-  publish(subject: string, payload?: Uint8Array, options?: { reply?: string }): void;
+  publish(subject: string, payload?: Uint8Array, options?: { reply?: string; headers?: NatsHeadersLike }): void;
   subscribe(subject: string, options?: { queue?: string; callback?: NatsMsgCallback }): NatsSubscriptionLike;
   flush(): Promise<void>;
   /** Drains every subscription, flushes, then closes. */

@@ -1,6 +1,7 @@
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import type { PubSubStatus } from '../core/pubsub';
-import type { NatsConnectionLike, NatsMsgCallback, NatsStatusLike, NatsSubscriptionLike } from './nats-connection';
+import { headers as natsHeaders } from 'nats';
+import type { NatsConnectionLike, NatsHeadersLike, NatsMsgCallback, NatsStatusLike, NatsSubscriptionLike } from './nats-connection';
 import { NatsPubSub } from './nats-pubsub';
 
 /**
@@ -9,7 +10,7 @@ import { NatsPubSub } from './nats-pubsub';
  * The e2e suite runs the same adapter against real servers.
  */
 class FakeConnection implements NatsConnectionLike {
-  readonly published: { subject: string; payload?: Uint8Array }[] = [];
+  readonly published: { subject: string; payload?: Uint8Array; headers?: NatsHeadersLike }[] = [];
   readonly subscriptions: { subject: string; queue?: string; callback: NatsMsgCallback; sub: FakeSubscription }[] = [];
   publishError: Error | undefined;
   drainForever = false;
@@ -18,10 +19,10 @@ class FakeConnection implements NatsConnectionLike {
   private readonly closedPromise = new Promise<void | Error>((resolve) => (this.closedAt = resolve));
   private closedFlag = false;
 
-  publish(subject: string, payload?: Uint8Array): void {
+  publish(subject: string, payload?: Uint8Array, options?: { headers?: NatsHeadersLike }): void {
     if (this.closedFlag) throw Object.assign(new Error('closed connection'), { code: 'CONNECTION_CLOSED' });
     if (this.publishError !== undefined) throw this.publishError;
-    this.published.push({ subject, payload });
+    this.published.push(options === undefined ? { subject, payload } : { subject, payload, headers: options.headers });
   }
 
   subscribe(subject: string, options?: { queue?: string; callback?: NatsMsgCallback }): NatsSubscriptionLike {
@@ -30,9 +31,11 @@ class FakeConnection implements NatsConnectionLike {
     return sub;
   }
 
-  deliver(subject: string, text: string): void {
+  deliver(subject: string, text: string, headers?: NatsHeadersLike): void {
     for (const s of this.subscriptions) {
-      if (s.subject === subject && !s.sub.isClosed()) s.callback(null, { subject, data: new TextEncoder().encode(text) });
+      if (s.subject === subject && !s.sub.isClosed()) {
+        s.callback(null, { subject, data: new TextEncoder().encode(text), ...(headers === undefined ? {} : { headers }) });
+      }
     }
   }
 
@@ -156,6 +159,34 @@ describe('NatsPubSub', () => {
 
     expect(connection.subscriptions[0]).toMatchObject({ subject: 'orders', queue: 'workers' });
     expect(received).toEqual(['orders:one']);
+  });
+
+  it('publishes headers as NATS headers, and without any when none are given', () => {
+    const connection = new FakeConnection();
+    const { pubsub } = adapter(connection);
+
+    pubsub.publish('orders', new Uint8Array([1]), { traceparent: 'tp', tracestate: 'a=b' });
+    pubsub.publish('orders', new Uint8Array([2]));
+
+    const [withHeaders, without] = connection.published;
+    expect(withHeaders.headers?.get('traceparent')).toBe('tp');
+    expect(withHeaders.headers?.get('tracestate')).toBe('a=b');
+    expect(without).toEqual({ subject: 'orders', payload: new Uint8Array([2]) });
+  });
+
+  it('hands received NATS headers to the handler as a record, and undefined without headers', () => {
+    const connection = new FakeConnection();
+    const { pubsub } = adapter(connection);
+    const received: unknown[] = [];
+    pubsub.subscribe('orders', {}, (_subject, _data, headers) => received.push(headers));
+    const headers = natsHeaders();
+    headers.set('traceparent', 'tp');
+
+    connection.deliver('orders', 'one', headers);
+    connection.deliver('orders', 'two');
+    connection.deliver('orders', 'three', natsHeaders());
+
+    expect(received).toEqual([{ traceparent: 'tp' }, undefined, undefined]);
   });
 
   it('reports a handler exception with its subject and keeps the subscription', () => {

@@ -1,6 +1,8 @@
+import { headers as natsHeaders } from 'nats';
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import { randomFillSync } from '../core/random';
 import type {
+  MessageHeaders,
   PubSubHandler,
   PubSub,
   PubSubStatus,
@@ -12,6 +14,7 @@ import { isClosedConnectionError, isNoRespondersError, isTimeoutError, reasonOf 
 import {
   isNatsConnectionLike,
   type NatsConnectionLike,
+  type NatsHeadersLike,
   type NatsMsgCallback,
   type NatsMsgLike,
   type NatsStatusLike,
@@ -95,10 +98,11 @@ export class NatsPubSub implements PubSub {
     return this.nc;
   }
 
-  publish(subject: string, data: Uint8Array): void {
+  publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     if (this.closing) throw new ClosedError(ADAPTER);
     try {
-      this.nc.publish(subject, data);
+      if (headers === undefined) this.nc.publish(subject, data);
+      else this.nc.publish(subject, data, { headers: toNatsHeaders(headers) });
     } catch (error) {
       throw this.failure(`cannot publish on "${subject}"`, error);
     }
@@ -113,12 +117,13 @@ export class NatsPubSub implements PubSub {
    * the requester's node subject and ignore the NATS reply subject, so a
    * served request leaves the token for the returned function to remove.
    */
-  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void): () => void {
+  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void {
     if (this.closing) throw new ClosedError(ADAPTER);
     const inbox = (this.inbox ??= this.openInbox());
     const token = ++this.lastToken;
     try {
-      this.nc.publish(subject, data, { reply: `${inbox}.${token}` });
+      const reply = `${inbox}.${token}`;
+      this.nc.publish(subject, data, headers === undefined ? { reply } : { reply, headers: toNatsHeaders(headers) });
     } catch (error) {
       throw this.failure(`cannot publish on "${subject}"`, error);
     }
@@ -129,7 +134,11 @@ export class NatsPubSub implements PubSub {
   }
 
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription {
-    return this.subscribeRaw(subject, options, (msg) => handler(msg.subject, msg.data));
+    return this.subscribeRaw(subject, options, (msg) => {
+      const headers = msg.headers;
+      if (headers === undefined) handler(msg.subject, msg.data);
+      else handler(msg.subject, msg.data, fromNatsHeaders(headers));
+    });
   }
 
   private subscribeRaw(subject: string, options: SubscribeOptions, handler: (msg: NatsMsgLike) => void): Subscription {
@@ -309,6 +318,21 @@ class NatsSubscription implements Subscription {
       // The connection closed first, and the server dropped the subscription with it.
     }
   }
+}
+
+function toNatsHeaders(headers: MessageHeaders): NatsHeadersLike {
+  const out = natsHeaders();
+  for (const key of Object.keys(headers)) out.set(key, headers[key]);
+  return out;
+}
+
+/** First value of each header; multi-valued headers are not part of Flow's use. */
+function fromNatsHeaders(headers: NatsHeadersLike): MessageHeaders | undefined {
+  const keys = headers.keys();
+  if (keys.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const key of keys) out[key] = headers.get(key);
+  return out;
 }
 
 type DrainOutcome = 'drained' | 'timeout' | { error: unknown };

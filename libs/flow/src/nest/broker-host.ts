@@ -13,6 +13,7 @@ import {
 } from '../core';
 import { NatsErrorHandler, NatsPubSub, connectNats } from '../nats';
 import { BrokerLog } from './broker-log';
+import { createTelemetry, Telemetry } from '../telemetry/flow-instrumentation';
 import { FLOW_MODULE_OPTIONS } from './flow.constants';
 import { FlowModuleOptions, ResolvedFlowModuleOptions, resolveFlowModuleOptions } from './flow.options';
 
@@ -52,12 +53,15 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   #started: Promise<Broker> | undefined;
   #ready: Broker | undefined;
   #stopped: Promise<void> | undefined;
+  /** Metrics and tracing; loads prom-client / @opentelemetry/api only when switched on. */
+  readonly telemetry: Telemetry;
 
   /** Throws InvalidOptionError naming the option: Nest reports it and the app does not boot. */
   constructor(@Inject(FLOW_MODULE_OPTIONS) options: FlowModuleOptions) {
     this.options = resolveFlowModuleOptions(options);
     this.#log = new BrokerLog(this.options.logger);
     this.#nodeName = options?.nodeName;
+    this.telemetry = createTelemetry(this.options.telemetry, () => this.#broker);
   }
 
   async onModuleInit(): Promise<void> {
@@ -162,7 +166,8 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   async #start(): Promise<Broker> {
     const pubsub = await this.#connect();
     this.#pubsub = pubsub;
-    const broker = new Broker(pubsub, { ...this.options.broker, onError: (error) => this.reportError(error) });
+    const { instrumentation } = this.telemetry;
+    const broker = new Broker(pubsub, { ...this.options.broker, onError: (error) => this.reportError(error), instrumentation });
     broker.on('status', (status) => this.#onTransportStatus(status));
     if (this.#log.enabled) this.#logBrokerEvents(broker);
     for (const entry of this.#pending) entry.remove = broker.on(entry.event, entry.listener as never);
@@ -231,6 +236,7 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
       await this.#pubsub?.close();
       this.#log.shutDown();
     } finally {
+      this.telemetry.metrics?.unregister();
       this.#status$.next(FlowStatus.Disconnected);
       this.#status$.complete();
     }

@@ -3,6 +3,7 @@ import { FlowBrokerHost } from './broker-host';
 import { FLOW_MODULE_OPTIONS } from './flow.constants';
 import { FlowClient } from './flow.client';
 import { FlowHealthIndicator } from './flow.health';
+import { FlowMetrics } from './flow.metrics';
 import { FlowConfigurableModule } from './flow.module-definition';
 import { FlowServer } from './flow.server';
 
@@ -12,12 +13,12 @@ import { FlowServer } from './flow.server';
  *
  * Provides one FlowBrokerHost (the app's broker and connection), FlowServer
  * (attach it as a microservice strategy to serve `@StreamHandler`s),
- * FlowClient and FlowHealthIndicator. Options are validated while the app
+ * FlowClient, FlowHealthIndicator and FlowMetrics. Options are validated while the app
  * bootstraps. Keeps no state outside its providers, so several apps in one
  * process are independent (or form one clique over a shared MemoryBus).
  */
 @Module({
-  providers: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator],
-  exports: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator, FLOW_MODULE_OPTIONS],
+  providers: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator, FlowMetrics],
+  exports: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator, FlowMetrics, FLOW_MODULE_OPTIONS],
 })
 export class FlowModule extends FlowConfigurableModule {}

@@ -3,7 +3,16 @@ import { FlowError, InvalidOptionError, MemoryBus } from '../core';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from '../core/options';
 import { NatsConnectionLike } from '../nats';
 import { NatsOptions, resolveNatsOptions, resolveNatsPubSubOptions } from '../nats/nats-options';
+import type { BrokerMetricsOptions } from '../telemetry/broker-metrics';
+import type { TelemetryOptions } from '../telemetry/flow-instrumentation';
+import type { OtelTracingOptions } from '../telemetry/otel-tracing';
 import { FlowDeserializer, FlowSerializer, JsonFlowDeserializer, JsonFlowSerializer } from './flow.serializer';
+
+/** `metrics: { registry, prefix }`: a prom-client Registry (default the global one) and a name prefix (default `flow_`). */
+export type FlowMetricsOptions = BrokerMetricsOptions;
+
+/** `tracing: { tracerProvider }`: default the global OpenTelemetry tracer provider. */
+export type FlowTracingOptions = OtelTracingOptions;
 
 /** The embedded (in-process) transport. */
 export interface FlowEmbeddedOptions {
@@ -66,6 +75,19 @@ export interface FlowModuleOptions extends BrokerOptions, Omit<NatsOptions, 'ser
    * unkeyed: any broker may handle it, with no per-key order.
    */
   readonly keys?: Readonly<Record<string, FlowKeyOf>>;
+  /**
+   * Prometheus metrics through prom-client (an optional peer dependency,
+   * loaded only when this is on): `true`, or `{ registry, prefix }`. Default
+   * off, which costs nothing per message.
+   */
+  readonly metrics?: boolean | FlowMetricsOptions;
+  /**
+   * OpenTelemetry messaging spans (publish, request, forward, process) with
+   * W3C trace context in message headers, through `@opentelemetry/api` (an
+   * optional peer dependency): `true`, or `{ tracerProvider }`. A no-op until
+   * an OpenTelemetry SDK is registered. Default off, which costs nothing per message.
+   */
+  readonly tracing?: boolean | FlowTracingOptions;
 }
 
 /** Derives a partition key from a payload about to be published. */
@@ -100,6 +122,8 @@ export interface ResolvedFlowModuleOptions {
   /** undefined: Nest's Logger; false: silent. */
   readonly logger: LoggerService | false | undefined;
   readonly keys: ReadonlyMap<string, FlowKeyOf>;
+  /** Which of metrics and tracing are on, with their settings. */
+  readonly telemetry: TelemetryOptions;
 }
 
 const BROKER_KEYS = [
@@ -135,6 +159,8 @@ const MODULE_KEYS = [
   'shutdownGracePeriod',
   'logger',
   'keys',
+  'metrics',
+  'tracing',
   // Consumed by ConfigurableModuleBuilder's extras; tolerated if it slips through.
   'isGlobal',
 ] as const;
@@ -170,7 +196,48 @@ export function resolveFlowModuleOptions(input: FlowModuleOptions = {}): Resolve
     onError: input.onError,
     logger: resolveLogger(input.logger),
     keys: resolveKeys(input.keys),
+    telemetry: Object.freeze({ metrics: resolveMetrics(input.metrics), tracing: resolveTracing(input.tracing) }),
   });
+}
+
+const PROMETHEUS_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+
+function resolveMetrics(value: FlowModuleOptions['metrics']): FlowMetricsOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return Object.freeze({});
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionError('metrics', 'must be a boolean or { registry, prefix }', value);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'registry' && key !== 'prefix') {
+      throw new InvalidOptionError(`metrics.${key}`, 'is not a metrics option', (value as never)[key]);
+    }
+  }
+  if (value.prefix !== undefined && (typeof value.prefix !== 'string' || !PROMETHEUS_PREFIX.test(value.prefix))) {
+    throw new InvalidOptionError('metrics.prefix', 'must match [a-zA-Z_:][a-zA-Z0-9_:]* (a Prometheus name prefix)', value.prefix);
+  }
+  if (value.registry !== undefined && (value.registry === null || typeof value.registry.registerMetric !== 'function')) {
+    throw new InvalidOptionError('metrics.registry', 'must be a prom-client Registry', value.registry);
+  }
+  return Object.freeze({ ...value });
+}
+
+function resolveTracing(value: FlowModuleOptions['tracing']): FlowTracingOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return Object.freeze({});
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionError('tracing', 'must be a boolean or { tracerProvider }', value);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'tracerProvider') {
+      throw new InvalidOptionError(`tracing.${key}`, 'is not a tracing option', (value as never)[key]);
+    }
+  }
+  const provider = value.tracerProvider;
+  if (provider !== undefined && (provider === null || typeof provider.getTracer !== 'function')) {
+    throw new InvalidOptionError('tracing.tracerProvider', 'must be an OpenTelemetry TracerProvider (with getTracer())', provider);
+  }
+  return Object.freeze({ ...value });
 }
 
 function resolveTransport(input: FlowModuleOptions): FlowTransportOptions {
