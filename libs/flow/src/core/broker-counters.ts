@@ -20,6 +20,8 @@ export interface BrokerCounters {
   ownerLost: number;
   /** Errors thrown while acting on network input, or by timers and probes acting on it later: caught, reported. */
   contained: number;
+  /** Publishes seen again by their owner (a retry after a lost notice) and not run again. */
+  duplicates: number;
   /** Messages given up: overload, no handler, closed while in flight. */
   dropped: number;
 }
@@ -36,6 +38,7 @@ export function newCounters(): BrokerCounters {
     malformed: 0,
     ownerLost: 0,
     contained: 0,
+    duplicates: 0,
     dropped: 0,
   };
 }

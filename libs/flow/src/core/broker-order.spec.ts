@@ -71,7 +71,8 @@ describe('broker per-key order and bounds', () => {
     };
     clique = await createMemoryClique({
       size: 4,
-      options: { virtualNodes: 4, stabilization: { interval: 0 }, ...options },
+      // The queue group's entry semantics: direct routing off (broker-direct.spec.ts covers it).
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, directRouting: false, ...options },
       setup: (broker, i) => (i < 3 ? broker.handle('orders', handler(i)) : undefined),
     });
     await clique.converged();
@@ -194,7 +195,7 @@ describe('broker per-key order and bounds', () => {
     let handled = 0;
     clique = await createMemoryClique({
       size: 1,
-      options: { stabilization: { interval: 0 }, concurrency: 1, maxQueuedMessages: 5, onError: (e) => errors.push(e) },
+      options: { stabilization: { interval: 0 }, concurrency: 1, maxQueuedMessages: 5, directRouting: false, onError: (e) => errors.push(e) },
       setup: (broker) =>
         broker.handle('orders', async () => {
           await gate;

@@ -33,7 +33,8 @@ describe('broker routing', () => {
     const handled: Handled[] = [];
     clique = await createMemoryClique({
       size: handlers + publishers,
-      options: { virtualNodes, stabilization: { interval: 0 } },
+      // Entry through the queue group and forwarding: direct routing off (broker-direct.spec.ts covers it).
+      options: { virtualNodes, stabilization: { interval: 0 }, directRouting: false },
       setup: (broker, i) =>
         i < handlers
           ? broker.handle('orders', (delivery) => {

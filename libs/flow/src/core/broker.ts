@@ -1,3 +1,4 @@
+import { Acceptor } from './acceptor';
 import { BrokerCounters, newCounters } from './broker-counters';
 import { StreamMessage } from './codec';
 import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions } from './delivery';
@@ -16,6 +17,9 @@ import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
+import { Publisher } from './publisher';
+import { viewSubject } from './publish-wire';
+import { RingView } from './ring-view';
 import { BrokerLoad, traceReply } from './instrumentation';
 import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
@@ -54,6 +58,10 @@ export class Broker {
   private readonly dispatcher: Dispatcher;
   private readonly forwarder: Forwarder;
   private readonly replies: PendingReplies;
+  private readonly publisher: Publisher;
+  private readonly acceptor: Acceptor;
+  /** A publisher's view of the ring (ring-view.ts), until it joins. */
+  private view: RingView | undefined;
   private readonly gate: TransportGate;
   private readonly inbound: Inbound;
   private readonly networkErrors: ErrorReporter;
@@ -93,43 +101,56 @@ export class Broker {
     );
     const { clock } = this.options;
     this.forwarder = new Forwarder({
-      options: this.options,
-      counters: this.counterValues,
-      allocate: this.allocate,
-      nextId: () => this.nextId(),
-      send: (subject, frame, headers) => this.send(subject, frame, headers),
+      ...this.collaborator(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
       suspect: (key) => this.membership?.suspect(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
-      probe: (key) => this.probe(key),
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
-      contain: (error, what) => this.inbound.contain(error, what),
     });
     this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
     this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data, headers) => this.pubsub.publish(subject, data, headers));
     this.dispatcher = new Dispatcher({
-      options: this.options,
-      counters: this.counterValues,
-      allocate: this.allocate,
+      ...this.collaborator(),
       sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
     });
+    const membership = () => this.membership;
+    this.publisher = new Publisher({
+      ...this.collaborator(),
+      ownerOf: (stream, kind, partition) =>
+        this.membership === undefined
+          ? this.view?.ownerOf(stream, kind, partition)
+          : this.dispatcher.kindOf(stream) === kind && this.state === 'started' ? this.membership.table.ownerOf(partition) : undefined,
+      isLocal: (key) => this.membership?.table.isLocal(key) ?? false,
+      dispatchLocal: (msg) => this.route(msg),
+      viaQueueGroup: (msg) => this.send(msg.stream, this.options.codec.encode(msg), msg.headers),
+      suspect: (key) => void (this.membership?.suspect(key) ?? this.view?.suspect(key)),
+      delivered: (owner, msg) => this.forwarder.recordDelivered(owner, msg),
+      reportError: (error) => this.networkErrors.report(`publish:${error.code}`, error),
+    });
+    this.acceptor = new Acceptor({
+      ...this.collaborator(),
+      nodeSubjects: this.nodeSubjects,
+      dispatcher: this.dispatcher,
+      membership,
+      route: (msg) => this.route(msg),
+    });
     this.inbound = new Inbound({
-      options: this.options,
-      counters: this.counterValues,
-      allocate: this.allocate,
+      ...this.collaborator(),
       forwarder: this.forwarder,
       replies: this.replies,
+      publisher: this.publisher,
+      acceptor: this.acceptor,
+      view: () => this.view,
       nodeSubjects: this.nodeSubjects,
       identity: this.identity,
-      membership: () => this.membership,
+      membership,
       isRouting: () => this.isRouting(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
-      send: (subject, frame) => this.send(subject, frame),
       report: (kind, error) => this.networkErrors.report(kind, error),
     });
   }
@@ -160,7 +181,9 @@ export class Broker {
     );
     this.state = 'started';
     if (this.dispatcher.size > 0) await this.join();
+    else this.watchRing();
     await this.pubsub.flush();
+    this.view?.start();
   }
 
   /**
@@ -174,8 +197,9 @@ export class Broker {
     try {
       this.assertUsable();
       const message: StreamMessage = { stream: checkStream(stream), partitionKey: partitionKeyBytes(options.key), data };
-      const encoded = this.options.codec.encode(message);
-      return this.gate.publish(stream, encoded, this.options.instrumentation?.publish(stream, message.partitionKey, data.length));
+      const headers = this.options.instrumentation?.publish(stream, message.partitionKey, data.length);
+      const direct = this.gate.isDown ? undefined : this.publisher.publish({ id: 0, reply: '', ...message, headers }, options.ack !== false);
+      return direct ?? this.gate.publish(stream, this.options.codec.encode(message), headers);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -193,7 +217,10 @@ export class Broker {
       const reply = this.replies.await(id, stream, timeout, signal);
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
       const trace = this.options.instrumentation?.request(stream, msg.partitionKey, data.length);
-      this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
+      msg.headers = trace?.headers;
+      if (msg.partitionKey.length === 0 || !this.publisher.request(msg)) {
+        this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
+      }
       return trace === undefined ? reply : traceReply(reply, trace);
     } catch (error) {
       return Promise.reject(error);
@@ -284,7 +311,8 @@ export class Broker {
     while (this.closed === undefined) {
       await this.dispatcher.idle();
       await this.forwarder.drained();
-      if (this.dispatcher.inFlight === 0 && this.forwarder.inFlight === 0) return;
+      await this.publisher.drained();
+      if (this.dispatcher.inFlight === 0 && this.forwarder.inFlight === 0 && this.publisher.inFlight === 0) return;
     }
   }
 
@@ -297,7 +325,9 @@ export class Broker {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
     this.removeStatusListener?.();
     const closed = new ClosedError();
+    this.view?.stop();
     this.forwarder.failAll(closed);
+    this.publisher.failAll(closed);
     this.replies.failAll(closed);
     this.gate.failAll(closed);
     this.networkErrors.stop();
@@ -349,9 +379,13 @@ export class Broker {
       },
       positions,
     );
+    const watching = this.view !== undefined;
+    this.view?.stop();
+    this.view = undefined;
     this.membership = membership;
+    if (!watching) this.watchRing();
     this.subscriptions.push(
-      this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)),
+      this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, (_subject, data) => this.inbound.onViewQuestion(data)),
     );
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
@@ -364,6 +398,20 @@ export class Broker {
     membership.announce();
     for (const stream of this.dispatcher.streams) this.subscribeStream(stream);
     membership.startStabilization();
+  }
+
+  /** JOIN and LEAV on the clique subject: a publisher's view until it joins, then its membership. */
+  private watchRing(): void {
+    this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)));
+    if (this.membership === undefined) this.view = new RingView(this.collaborator());
+  }
+
+  /** What every collaborator gets from its broker. */
+  private collaborator() {
+    const { options, counterValues: counters, allocate } = this;
+    const send = (subject: string, frame: Uint8Array, headers?: MessageHeaders) => this.send(subject, frame, headers);
+    const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
+    return { options, counters, allocate, send, contain, nextId: () => this.nextId(), probe: (key: Key) => this.probe(key) };
   }
 
   private subscribeStream(stream: string): void {
@@ -404,6 +452,7 @@ export class Broker {
   /** Gives up on a message: requests get an error reply, messages are counted and reported. */
   private drop(msg: MsgPayload, error: FlowError): void {
     this.counterValues.dropped++;
+    msg.settle?.(error);
     if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
     // A flood of input can cause a flood of drops: rate limited like network errors.
     this.networkErrors.report(`drop:${error.code}`, error);

@@ -31,9 +31,17 @@ export type RequestHandler = (delivery: Delivery) => Uint8Array | PromiseLike<Ui
 export interface PublishOptions {
   /** Partition key; without one, any broker of the clique handles the message. */
   key?: string | Uint8Array;
+  /**
+   * Keyed messages sent direct to their owner (a broker that knows the ring):
+   * true (default) resolves once the owner accepted the message and keeps it
+   * until handled; false sends and forgets. Ignored on the queue-group path.
+   */
+  ack?: boolean;
 }
 
-export interface RequestOptions extends PublishOptions {
+export interface RequestOptions {
+  /** Partition key; without one, any broker of the clique handles the request. */
+  key?: string | Uint8Array;
   /** ms; default: the broker's `requestTimeout`. */
   timeout?: number;
   signal?: AbortSignal;

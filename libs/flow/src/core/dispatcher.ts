@@ -70,6 +70,11 @@ export class Dispatcher {
     };
   }
 
+  /** Every handled stream with its kind (for view answers). */
+  kinds(): Map<string, HandlerEntry['kind']> {
+    return new Map([...this.handlers].map(([stream, entry]) => [stream, entry.kind]));
+  }
+
   kindOf(stream: string): HandlerEntry['kind'] | undefined {
     return this.handlers.get(stream)?.kind;
   }
@@ -112,7 +117,7 @@ export class Dispatcher {
     const trace = this.host.options.instrumentation?.handle(delivery, msg.headers);
     const task = isRequest
       ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg, trace)
-      : () => this.runMessage(entry.handler as MessageHandler, delivery, trace);
+      : () => this.runMessage(entry.handler as MessageHandler, delivery, trace, msg.settle);
     if (!this.scheduler.submit(lane, task)) {
       const error = new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages);
       trace?.end(error);
@@ -120,15 +125,22 @@ export class Dispatcher {
     }
   }
 
-  private runMessage(handler: MessageHandler, delivery: Delivery, trace: HandlerTrace | undefined): void | PromiseLike<void> {
+  private runMessage(
+    handler: MessageHandler,
+    delivery: Delivery,
+    trace: HandlerTrace | undefined,
+    settle: MsgPayload['settle'],
+  ): void | PromiseLike<void> {
     const { counters } = this.host;
     const done = () => {
       counters.handled++;
       trace?.end();
+      settle?.();
     };
     const failed = (error: unknown) => {
       counters.failed++;
       trace?.end(error);
+      settle?.();
       this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`, ErrorCode.Handler));
     };
     try {

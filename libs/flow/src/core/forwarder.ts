@@ -160,7 +160,8 @@ export class Forwarder {
     this.pending.failAll(error);
   }
 
-  private recordDelivered(owner: Key, msg: MsgPayload): void {
+  /** `owner` holds request `msg` (acknowledged, or sent direct): FLOW_OWNER_LOST if it is found dead. */
+  recordDelivered(owner: Key, msg: MsgPayload): void {
     this.delivered.record(owner.toString(), msg.reply, msg.id);
     this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
   }

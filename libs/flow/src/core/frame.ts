@@ -32,7 +32,7 @@
  * re-encodes to the same 8 bytes.
  */
 import type { MessageHeaders } from './pubsub';
-import { ProtocolError } from './errors';
+import { FlowError, ProtocolError } from './errors';
 import { Key, KEY_SIZE } from './key';
 import {
   fieldEnd,
@@ -87,6 +87,8 @@ export interface MsgPayload {
   data: Uint8Array;
   /** Not on the wire: the NATS headers the message arrived with, passed on when forwarding. */
   headers?: MessageHeaders;
+  /** Not on the wire: told how a message this broker owns ended (error: refused; none: handled). */
+  settle?: (error?: FlowError) => void;
 }
 
 export interface JoinFrame { type: 'JOIN'; sender: Key }

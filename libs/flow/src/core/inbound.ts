@@ -3,12 +3,16 @@ import type { StreamMessage } from './codec';
 import { asFlowError } from './error-reply';
 import { ErrorCode, FlowError, ProtocolError } from './errors';
 import { Allocate, decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import type { Acceptor } from './acceptor';
 import type { Forwarder } from './forwarder';
 import type { Identity } from './identity';
 import type { Key } from './key';
 import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { PendingReplies } from './pending-replies';
+import { readPublishFlags } from './publish-wire';
+import type { Publisher } from './publisher';
+import type { RingView } from './ring-view';
 import type { MessageHeaders } from './pubsub';
 import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
 import type { NodeSubjects } from './subjects';
@@ -22,10 +26,14 @@ export interface InboundHost {
   readonly allocate: Allocate;
   readonly forwarder: Forwarder;
   readonly replies: PendingReplies;
+  readonly publisher: Publisher;
+  readonly acceptor: Acceptor;
   readonly nodeSubjects: NodeSubjects;
   readonly identity: Identity;
   /** The joined broker's membership; undefined while it owns nothing. */
   membership(): Membership | undefined;
+  /** A publisher's view of the ring; undefined once joined (or before start). */
+  view(): RingView | undefined;
   /** Started or draining: forwards are still taken. */
   isRouting(): boolean;
   route(msg: MsgPayload): void;
@@ -79,10 +87,15 @@ export class Inbound {
     const frame = this.decode(data);
     if (frame === undefined) return;
     if (frame.type === FrameType.Join || frame.type === FrameType.Leave) {
-      this.guard('clique frame', () => this.host.membership()?.onCliqueFrame(frame, data));
+      this.guard('clique frame', () => (this.host.membership() ?? this.host.view())?.onCliqueFrame(frame, data));
     } else {
       this.malformed(new ProtocolError(frame.type, 'unexpected on the clique subject'), 'clique frame');
     }
+  }
+
+  /** A publisher's question on `<clique>.view` (publish-wire.ts). */
+  onViewQuestion(data: Uint8Array): void {
+    this.guard('view question', () => this.host.acceptor.onViewQuestion(data));
   }
 
   /** A frame on one of our node subjects; `at` is the key of that subject. */
@@ -104,24 +117,28 @@ export class Inbound {
     switch (frame.type) {
       case FrameType.Ack:
         if (host.forwarder.onAck(frame.id)) host.counters.acked++;
-        else host.replies.onAck(frame);
+        else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
       case FrameType.Err:
-        host.replies.onErr(frame);
+        if (!host.publisher.onErr(frame)) host.replies.onErr(frame);
         return;
       case FrameType.Fwd: {
         // Closing: no ACK, so the sender routes the message to the next owner.
         if (!host.isRouting()) return;
+        if (headers !== undefined) frame.msg.headers = headers;
+        // A Flow publisher's direct FWD (publish-wire.ts): accepted/handled notices instead of one ACK.
+        const flags = readPublishFlags(data);
+        if (flags !== undefined && host.membership() !== undefined) return host.acceptor.onForward(frame, flags);
         // Acknowledge on receipt, as Go flow does, then route by our own view.
         const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
         host.send(host.nodeSubjects.of(frame.ackTo), ack);
-        if (headers !== undefined) frame.msg.headers = headers;
         if (host.membership() !== undefined) host.route(frame.msg);
         else host.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
         return;
       }
       case FrameType.Info:
-        host.membership()?.onInfo(frame.id, frame.neighbours, data);
+        if (host.membership() === undefined) host.view()?.onInfo(frame.id, frame.neighbours, data);
+        else host.membership()!.onInfo(frame.id, frame.neighbours, data);
         return;
       case FrameType.Ping:
         if (!host.identity.onPing(frame.sender, at)) host.membership()?.onPing(frame.id, frame.sender, at, data);

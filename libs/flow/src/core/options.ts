@@ -61,6 +61,12 @@ export interface BrokerOptions {
    * FLOW_TRANSPORT while the transport is down. 0..1000000, default 0.
    */
   reconnectBuffer?: number;
+  /**
+   * Keyed publishes and requests go straight to their owner once this broker
+   * knows the ring (docs/PROTOCOL.md, "Direct publishing"); false sends every
+   * message to the stream's queue group, as Go flow does. Default true.
+   */
+  directRouting?: boolean;
   /** Receives asynchronous errors (malformed input, handler failures, overload). Default: none. */
   onError?: (error: FlowError) => void;
   /** Timers; tests inject a fake clock. Default: the system clock. */
@@ -113,6 +119,7 @@ export interface ResolvedBrokerOptions {
   readonly maxInFlightForwards: number;
   readonly maxQueuedMessages: number;
   readonly reconnectBuffer: number;
+  readonly directRouting: boolean;
   readonly onError: ((error: FlowError) => void) | undefined;
   readonly clock: Clock;
   readonly instrumentation: BrokerInstrumentation | undefined;
@@ -178,6 +185,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
     ),
     maxQueuedMessages: integerOption('maxQueuedMessages', input.maxQueuedMessages, DEFAULTS.maxQueuedMessages, 1, 2 ** 26),
     reconnectBuffer: integerOption('reconnectBuffer', input.reconnectBuffer, DEFAULTS.reconnectBuffer, 0, 1_000_000),
+    directRouting: booleanOption('directRouting', input.directRouting, true),
     onError: input.onError,
     clock: input.clock ?? systemClock,
     instrumentation: resolveInstrumentation(input.instrumentation),
@@ -216,6 +224,12 @@ function resolveInstrumentation(value: BrokerInstrumentation | undefined): Broke
 /** Resolving resolved options again (the Nest host does) keeps the name their key came from. */
 function resolvedName(input: BrokerOptions & { nodeKeyFrom?: unknown }): string | undefined {
   return typeof input.nodeKeyFrom === 'string' ? input.nodeKeyFrom : undefined;
+}
+
+function booleanOption(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(option, 'must be true or false', value);
+  return value;
 }
 
 /**

@@ -142,6 +142,7 @@ const BROKER_KEYS = [
   'maxInFlightForwards',
   'maxQueuedMessages',
   'reconnectBuffer',
+  'directRouting',
   'onError',
   'clock',
 ] as const satisfies readonly (keyof BrokerOptions)[];

@@ -1,0 +1,150 @@
+/**
+ * Wire extensions of direct publishing (docs/PROTOCOL.md, "Direct publishing").
+ * Every one is a trailer after a Go frame's payload, which Go flow never reads
+ * (capabilities.ts), and each is only sent to Flow brokers that asked for it:
+ *
+ * | where            | trailer (integers unsigned big-endian)                              |
+ * |------------------|---------------------------------------------------------------------|
+ * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags)                                       |
+ * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids       |
+ * | INFO (view)      | 'FSTR' u16 n, n x (u8 kind 0 = message / 1 = request, u16 len, name) |
+ *
+ * The view question is an ordinary PING sent to `<clique>.view` (queue group
+ * `<clique>`, subscribed by joined Flow brokers only); one member answers with
+ * an INFO listing every member it knows and, in the 'FSTR' trailer, the streams
+ * it handles.
+ */
+import { readU32, readU64, U64, writeU32, writeU64 } from './bytes';
+import { ProtocolError } from './errors';
+import { Allocate, encodeFrame, FRAME_HEADER_SIZE, FwdFrame } from './frame';
+
+export const PublishFlags = {
+  /** The publisher wants an 'FNOT' accepted notice, then a handled one. */
+  Notices: 1,
+  /** Fire and forget (or a request, whose reply is the answer): no ACK at all. */
+  NoAck: 2,
+} as const;
+
+export type StreamKind = 'message' | 'request';
+
+const FPUB = 0x46505542;
+const FNOT = 0x464e4f54;
+const FSTR = 0x46535452;
+/** Names listed in one view answer, at most. */
+export const MAX_VIEW_STREAMS = 1024;
+
+/** The subject joined Flow brokers answer view questions on. */
+export function viewSubject(clique: string): string {
+  return `${clique}.view`;
+}
+
+/** Offset right after the frame's declared payload (the frame was decoded already). */
+function trailerAt(data: Uint8Array): number {
+  return FRAME_HEADER_SIZE + readU32(data, 8);
+}
+
+/** A new array: `frame` followed by a trailer of `size` bytes, written by `write(out, at)`. */
+function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8Array, at: number) => void): Uint8Array {
+  const out = new Uint8Array(frame.length + size);
+  out.set(frame, 0);
+  write(out, frame.length);
+  return out;
+}
+
+/** A publisher's FWD with its flags, in one allocation. */
+export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate): Uint8Array {
+  let whole: Uint8Array | undefined;
+  const fwd = encodeFrame(frame, (size) => (whole = allocate(size + 5)).subarray(0, size));
+  const out = whole!.subarray(0, fwd.length + 5);
+  writeU32(out, fwd.length, FPUB);
+  out[fwd.length + 4] = flags;
+  return out;
+}
+
+export function appendPublishFlags(fwd: Uint8Array, flags: number): Uint8Array {
+  return withTrailer(fwd, 5, (out, at) => {
+    writeU32(out, at, FPUB);
+    out[at + 4] = flags;
+  });
+}
+
+/** The flags of a publisher's FWD; undefined for a FWD without them (a Go broker's, or a member's forward). */
+export function readPublishFlags(data: Uint8Array): number | undefined {
+  const at = trailerAt(data);
+  if (data.length - at < 5 || readU32(data, at) !== FPUB) return undefined;
+  return data[at + 4];
+}
+
+export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[]): Uint8Array {
+  return withTrailer(ack, 12 + 8 * (accepted.length + handled.length), (out, at) => {
+    writeU32(out, at, FNOT);
+    writeU32(out, at + 4, accepted.length);
+    writeU32(out, at + 8, handled.length);
+    let p = at + 12;
+    for (const id of accepted) (writeU64(out, p, id), (p += 8));
+    for (const id of handled) (writeU64(out, p, id), (p += 8));
+  });
+}
+
+export interface Notice {
+  readonly accepted: U64[];
+  readonly handled: U64[];
+}
+
+/** The notice after an ACK; undefined for a plain ACK. Throws ProtocolError when malformed. */
+export function readNotice(data: Uint8Array): Notice | undefined {
+  const at = trailerAt(data);
+  if (data.length - at < 4 || readU32(data, at) !== FNOT) return undefined;
+  if (data.length - at < 12) throw new ProtocolError('notice', 'truncated before its counts');
+  const a = readU32(data, at + 4);
+  const h = readU32(data, at + 8);
+  if ((a + h) * 8 > data.length - at - 12) throw new ProtocolError('notice', `${a} + ${h} ids exceed the bytes present`);
+  const accepted: U64[] = [];
+  const handled: U64[] = [];
+  let p = at + 12;
+  for (let i = 0; i < a; i++, p += 8) accepted.push(readU64(data, p));
+  for (let i = 0; i < h; i++, p += 8) handled.push(readU64(data, p));
+  return { accepted, handled };
+}
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+export function appendStreams(info: Uint8Array, streams: ReadonlyMap<string, StreamKind>): Uint8Array {
+  const names = [...streams].slice(0, MAX_VIEW_STREAMS).map(([name, kind]) => [utf8.encode(name), kind] as const);
+  const size = 6 + names.reduce((sum, [name]) => sum + 3 + Math.min(name.length, 0xffff), 0);
+  return withTrailer(info, size, (out, at) => {
+    writeU32(out, at, FSTR);
+    out[at + 4] = names.length >> 8;
+    out[at + 5] = names.length & 0xff;
+    let p = at + 6;
+    for (const [name, kind] of names) {
+      const bytes = name.subarray(0, 0xffff);
+      out[p] = kind === 'request' ? 1 : 0;
+      out[p + 1] = bytes.length >> 8;
+      out[p + 2] = bytes.length & 0xff;
+      out.set(bytes, p + 3);
+      p += 3 + bytes.length;
+    }
+  });
+}
+
+/** The streams after a view answer; undefined without the trailer. Throws ProtocolError when malformed. */
+export function readStreams(data: Uint8Array): Map<string, StreamKind> | undefined {
+  const at = trailerAt(data);
+  if (data.length - at < 4 || readU32(data, at) !== FSTR) return undefined;
+  if (data.length - at < 6) throw new ProtocolError('streams', 'truncated before its count');
+  const n = (data[at + 4] << 8) | data[at + 5];
+  if (n > MAX_VIEW_STREAMS) throw new ProtocolError('streams', `${n} names exceed ${MAX_VIEW_STREAMS}`);
+  const streams = new Map<string, StreamKind>();
+  let p = at + 6;
+  for (let i = 0; i < n; i++) {
+    if (data.length - p < 3) throw new ProtocolError('streams', `truncated in name ${i}`);
+    const kind = data[p];
+    const length = (data[p + 1] << 8) | data[p + 2];
+    if (kind > 1 || data.length - p - 3 < length) throw new ProtocolError('streams', `name ${i} is malformed`);
+    streams.set(text.decode(data.subarray(p + 3, p + 3 + length)), kind === 1 ? 'request' : 'message');
+    p += 3 + length;
+  }
+  return streams;
+}

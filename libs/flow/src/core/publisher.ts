@@ -1,0 +1,367 @@
+import type { U64 } from './bytes';
+import type { BrokerCounters } from './broker-counters';
+import { ErrorCode, FlowError, OverloadedError, RemoteError } from './errors';
+import { Fifo } from './fifo';
+import { Allocate, AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
+import { ACK_PATIENCE } from './forwarder';
+import { Key, keyFromBytes } from './key';
+import type { ResolvedBrokerOptions } from './options';
+import type { MessageHeaders } from './pubsub';
+import { encodePublishFwd, PublishFlags, readNotice, StreamKind } from './publish-wire';
+
+/** What the publisher needs from its broker. */
+export interface PublisherHost {
+  readonly options: ResolvedBrokerOptions;
+  readonly counters: BrokerCounters;
+  readonly allocate: Allocate;
+  nextId(): number;
+  send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean;
+  /** The owner of `partition` for a direct send on `stream`; undefined when the broker cannot send it direct. */
+  ownerOf(stream: string, kind: StreamKind, partition: Key): Key | undefined;
+  /** True for this broker's own ring positions (a joined broker): such messages are dispatched here. */
+  isLocal(key: Key): boolean;
+  /** Runs a message this broker owns, as a stream message taken from the queue group would be. */
+  dispatchLocal(msg: MsgPayload): void;
+  /** Sends a message the way foreign publishers do: on the stream subject, to the queue group. */
+  viaQueueGroup(msg: MsgPayload): void;
+  /** Removes a ring position from the broker's view (found dead). */
+  suspect(key: Key): void;
+  /** Whether `key`'s node subject still has a subscriber (PubSub.hasSubscribers). */
+  probe(key: Key): Promise<boolean | undefined>;
+  /** A direct request reached `owner`'s subject: FLOW_OWNER_LOST if that owner is found dead. */
+  delivered(owner: Key, msg: MsgPayload): void;
+  reportError(error: FlowError): void;
+  contain(error: unknown, what: string): void;
+}
+
+/** A publish with acknowledgement, from publish() until its owner reports it handled. */
+interface Entry {
+  readonly id: U64;
+  readonly msg: MsgPayload;
+  readonly partition: Key;
+  readonly lane: number;
+  /** Where it was sent last; undefined while it waits behind its lane. */
+  owner: Key | undefined;
+  ownerText: string;
+  /** Clock time of the last send, or of the acceptance. */
+  since: number;
+  /** Sends to the current owner without an answer. */
+  tries: number;
+  accepted: boolean;
+  resolve: (() => void) | undefined;
+  reject: ((error: FlowError) => void) | undefined;
+}
+
+/** The messages of one partition lane: `open` of them are at `owner`, later ones wait in `held`. */
+interface Lane {
+  owner: string;
+  open: number;
+  held: Entry[];
+}
+
+interface Waiting {
+  readonly msg: MsgPayload;
+  readonly partition: Key;
+  readonly resolve: () => void;
+  readonly reject: (error: FlowError) => void;
+}
+
+/**
+ * Direct publishing (docs/PROTOCOL.md, "Direct publishing"): a keyed message
+ * goes straight to its owner's node subject as a FWD whose `ackTo` is this broker.
+ *
+ * With acknowledgement, publish() resolves when the owner accepted the message
+ * (an 'FNOT' notice from a Flow owner, a plain ACK from a Go owner or a Flow
+ * broker that relays it), and the message stays here until the owner reports
+ * it handled. At most `maxInFlightForwards` such messages are kept; further
+ * publishes wait in order (at most `maxQueuedMessages`, then FLOW_OVERLOADED).
+ *
+ * Per-key order: messages of one partition lane go to one owner at a time.
+ * While any of them is unsettled, later ones wait when the lane's owner has
+ * changed, so a new owner only starts after the old one handled everything it
+ * had. When an owner is found dead, its unhandled messages go to the new owners
+ * in publish order, before anything later of their lanes. Retries keep their id:
+ * an owner that sees one again answers from its duplicate window.
+ *
+ * Every ackTimeout, an owner holding a message unanswered for an ackTimeout is
+ * probed unless it spoke within that time: dead, it is suspected and its
+ * messages move; alive, they are sent again to it (a lost ACK or notice), and an
+ * unaccepted one moves after ACK_PATIENCE tries, as forwards do.
+ */
+export class Publisher {
+  private readonly entries = new Map<U64, Entry>();
+  private readonly lanes = new Map<number, Lane>();
+  private readonly waiting = new Fifo<Waiting>();
+  private readonly lastHeard = new Map<string, number>();
+  private readonly probing = new Set<string>();
+  private watchTimer: unknown;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(private readonly host: PublisherHost) {}
+
+  /** Acknowledged publishes not yet handled, and publishes waiting for the window. */
+  get inFlight(): number {
+    return this.entries.size + this.waiting.length;
+  }
+
+  /**
+   * Sends a keyed message direct; undefined when this broker cannot (the caller
+   * uses the queue group). `ack` false: fire and forget, resolved once sent.
+   */
+  publish(msg: MsgPayload, ack: boolean): Promise<void> | undefined {
+    if (msg.partitionKey.length === 0 || !this.host.options.directRouting) return undefined;
+    const partition = keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
+    const owner = this.host.ownerOf(msg.stream, 'message', partition);
+    if (owner === undefined) return undefined;
+    if (!ack) {
+      if (this.host.isLocal(owner)) this.host.dispatchLocal(msg);
+      else this.sendFwd(this.host.nextId(), msg, owner, PublishFlags.NoAck);
+      return Promise.resolve();
+    }
+    const { maxInFlightForwards, maxQueuedMessages } = this.host.options;
+    if (this.entries.size < maxInFlightForwards && this.waiting.length === 0) {
+      return new Promise((resolve, reject) => this.admit(msg, partition, resolve, reject));
+    }
+    if (this.waiting.length >= maxQueuedMessages) {
+      return Promise.reject(new OverloadedError('maxQueuedMessages (publishes waiting for the window)', maxQueuedMessages));
+    }
+    return new Promise((resolve, reject) => this.waiting.push({ msg, partition, resolve, reject }));
+  }
+
+  /** Sends a keyed request direct (FWD, no ACK: the reply answers it); false when this broker cannot. */
+  request(msg: MsgPayload): boolean {
+    if (!this.host.options.directRouting) return false;
+    const partition = keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
+    const owner = this.host.ownerOf(msg.stream, 'request', partition);
+    if (owner === undefined) return false;
+    if (this.host.isLocal(owner)) {
+      this.host.dispatchLocal(msg);
+      return true;
+    }
+    this.sendFwd(this.host.nextId(), msg, owner, PublishFlags.NoAck);
+    this.host.delivered(owner, msg);
+    return true;
+  }
+
+  /** An ACK on our node subject; true when it was for a publish (a plain ACK or a notice). */
+  onAck(frame: AckFrame, data: Uint8Array): boolean {
+    const notice = readNotice(data);
+    if (notice !== undefined) {
+      for (const id of notice.accepted) this.onAccepted(id);
+      for (const id of notice.handled) this.settle(id, true);
+      return true;
+    }
+    // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
+    return this.settle(frame.id, true);
+  }
+
+  /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
+  onErr(frame: ErrFrame): boolean {
+    const entry = this.entries.get(frame.id);
+    if (entry === undefined) return false;
+    this.heard(entry);
+    if (frame.code === ErrorCode.NoHandler && !entry.accepted) {
+      // The member does not handle this stream after all: the queue group decides.
+      this.settle(frame.id, false);
+      this.host.viaQueueGroup(entry.msg);
+      entry.resolve?.();
+      return true;
+    }
+    const error = new RemoteError(frame.code, frame.message, undefined);
+    if (entry.reject === undefined) this.host.reportError(error);
+    else entry.reject(error);
+    this.settle(frame.id, false);
+    return true;
+  }
+
+  /** Resolves when no acknowledged publish is unsettled. */
+  drained(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Rejects every unsettled and waiting publish with `error` (on close). */
+  failAll(error: FlowError): void {
+    if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
+    for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
+    for (const entry of this.entries.values()) entry.reject?.(error);
+    this.host.counters.dropped += this.entries.size;
+    this.entries.clear();
+    this.lanes.clear();
+    this.notifyDrained();
+  }
+
+  private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void): void {
+    const id = this.host.nextId();
+    const lane = (partition.lo ^ partition.hi) & 0x3fffffff;
+    const entry: Entry = { id, msg, partition, lane, owner: undefined, ownerText: '', since: 0, tries: 0, accepted: false, resolve, reject };
+    this.entries.set(id, entry);
+    this.route(entry);
+    this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
+  }
+
+  /** Sends `entry` to its owner by the current view, or holds it behind its lane. */
+  private route(entry: Entry): void {
+    const owner = this.host.ownerOf(entry.msg.stream, 'message', entry.partition);
+    if (owner === undefined || this.host.isLocal(owner)) {
+      // No view any more, or this broker owns it now: handed on, settled here.
+      this.settle(entry.id, false);
+      if (owner === undefined) this.host.viaQueueGroup(entry.msg);
+      else this.host.dispatchLocal(entry.msg);
+      entry.resolve?.();
+      return;
+    }
+    const ownerText = owner.toString();
+    let lane = this.lanes.get(entry.lane);
+    if (lane === undefined) {
+      lane = { owner: ownerText, open: 0, held: [] };
+      this.lanes.set(entry.lane, lane);
+    } else if (lane.open > 0 && (lane.owner !== ownerText || lane.held.length > 0)) {
+      entry.owner = undefined;
+      lane.held.push(entry);
+      return;
+    }
+    lane.owner = ownerText;
+    lane.open++;
+    entry.owner = owner;
+    entry.ownerText = ownerText;
+    entry.tries = 0;
+    this.transmit(entry);
+  }
+
+  private transmit(entry: Entry): void {
+    entry.since = this.host.options.clock.now();
+    entry.tries++;
+    this.sendFwd(entry.id, entry.msg, entry.owner!, PublishFlags.Notices);
+  }
+
+  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
+    const { options, allocate } = this.host;
+    this.host.counters.forwarded++;
+    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
+    this.host.send(`${options.clique}.${owner}`, frame, msg.headers);
+  }
+
+  private onAccepted(id: U64): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    this.heard(entry);
+    entry.tries = 0;
+    if (entry.accepted) return;
+    entry.accepted = true;
+    entry.since = this.host.options.clock.now();
+    entry.resolve?.();
+    entry.resolve = entry.reject = undefined;
+  }
+
+  /** Removes a publish: handled (`done`), refused or handed on. False when it was unknown. */
+  private settle(id: U64, done: boolean): boolean {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return false;
+    if (done) {
+      this.heard(entry);
+      this.host.counters.acked++;
+      entry.resolve?.();
+    }
+    this.entries.delete(id);
+    if (entry.owner !== undefined) {
+      const lane = this.lanes.get(entry.lane);
+      if (lane !== undefined && --lane.open === 0) {
+        this.lanes.delete(entry.lane);
+        for (const held of lane.held) this.route(held);
+      }
+    }
+    this.admitWaiting();
+    if (this.entries.size === 0) this.notifyDrained();
+    return true;
+  }
+
+  private admitWaiting(): void {
+    const { maxInFlightForwards } = this.host.options;
+    while (this.entries.size < maxInFlightForwards && this.waiting.length > 0) {
+      const w = this.waiting.shift()!;
+      this.admit(w.msg, w.partition, w.resolve, w.reject);
+    }
+  }
+
+  private notifyDrained(): void {
+    if (this.inFlight > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private heard(entry: Entry): void {
+    if (entry.owner !== undefined) this.lastHeard.set(entry.ownerText, this.host.options.clock.now());
+  }
+
+  private heardWithin(owner: string, ms: number): boolean {
+    const at = this.lastHeard.get(owner);
+    return at !== undefined && this.host.options.clock.now() - at < ms;
+  }
+
+  /** Every ackTimeout while publishes are unsettled: see the class comment. */
+  private watch(): void {
+    this.watchTimer = undefined;
+    const { ackTimeout, clock } = this.host.options;
+    const now = clock.now();
+    const overdue = new Map<string, Key>();
+    for (const entry of this.entries.values()) {
+      if (entry.owner !== undefined && now - entry.since >= ackTimeout) overdue.set(entry.ownerText, entry.owner);
+    }
+    for (const [text, owner] of overdue) {
+      if (this.heardWithin(text, ackTimeout)) this.retry(text);
+      else if (!this.probing.has(text)) {
+        this.probing.add(text);
+        this.host
+          .probe(owner)
+          .then((alive) => {
+            this.probing.delete(text);
+            if (alive === true) this.retry(text);
+            else this.ownerDead(owner);
+          })
+          .catch((error: unknown) => this.host.contain(error, 'publish probe'));
+      }
+    }
+    if (this.entries.size > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
+  }
+
+  /** `owner` is alive: its overdue publishes go to it again; one unaccepted for ACK_PATIENCE tries moves on. */
+  private retry(owner: string): void {
+    const { ackTimeout, clock } = this.host.options;
+    const now = clock.now();
+    const due: Entry[] = [];
+    for (const entry of this.entries.values()) {
+      if (entry.ownerText === owner && entry.owner !== undefined && now - entry.since >= ackTimeout) due.push(entry);
+    }
+    if (due.some((entry) => !entry.accepted && entry.tries >= ACK_PATIENCE)) {
+      this.ownerDead(due[0].owner!);
+      return;
+    }
+    this.host.counters.retried += due.length;
+    for (const entry of due) this.transmit(entry);
+  }
+
+  /** `owner` is gone: suspected, and its unsettled publishes go to the new owners in publish order. */
+  private ownerDead(owner: Key): void {
+    const text = owner.toString();
+    this.host.suspect(owner);
+    this.lastHeard.delete(text);
+    const moving: Entry[] = [];
+    for (const entry of this.entries.values()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
+    if (moving.length === 0) return;
+    this.host.counters.timedOut += moving.length;
+    const held: Entry[] = [];
+    for (const entry of moving) {
+      const lane = this.lanes.get(entry.lane);
+      if (lane !== undefined) {
+        held.push(...lane.held);
+        this.lanes.delete(entry.lane);
+      }
+      entry.owner = undefined;
+    }
+    for (const entry of moving) this.route(entry);
+    for (const entry of held) if (this.entries.has(entry.id)) this.route(entry);
+  }
+}

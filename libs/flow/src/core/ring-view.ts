@@ -1,0 +1,132 @@
+import type { U64 } from './bytes';
+import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
+import type { Key } from './key';
+import type { ResolvedBrokerOptions } from './options';
+import { readStreams, StreamKind, viewSubject } from './publish-wire';
+import { Ring } from './ring';
+
+/** View questions awaiting their answer, at most; older ids are forgotten. */
+const OPEN_QUESTIONS = 8;
+
+/** What the ring view needs from its broker. */
+export interface RingViewHost {
+  readonly options: ResolvedBrokerOptions;
+  nextId(): number;
+  send(subject: string, frame: Uint8Array): void;
+}
+
+/**
+ * The ring as a broker without handlers sees it, for direct publishing. It
+ * never joins and owns nothing: it hears JOIN and LEAV on the clique subject,
+ * asks a joined Flow member for every member and the streams it handles (a PING
+ * on `<clique>.view`, answered with an INFO; publish-wire.ts) at start, when a
+ * member joins before any answer came, and every stabilization interval, and
+ * drops positions the publisher found dead (banned for a while, as members do).
+ *
+ * Until the first answer the view is unknown and every message takes the queue
+ * group: a clique of Go brokers alone never answers, so its publishers keep
+ * Go's path.
+ */
+export class RingView {
+  private readonly ring = new Ring();
+  private streams = new Map<string, StreamKind>();
+  private known = false;
+  private readonly questions: U64[] = [];
+  private readonly removed = new Map<string, number>();
+  private readonly banMs: number;
+  private timer: unknown;
+  private lastAsked = -Infinity;
+  private stopped = false;
+
+  constructor(private readonly host: RingViewHost) {
+    const { stabilization, ackTimeout } = host.options;
+    this.banMs = Math.max(3 * stabilization.interval, 10 * ackTimeout);
+  }
+
+  /** Asks at once, then every stabilization interval (if on). */
+  start(): void {
+    this.ask();
+    const { interval } = this.host.options.stabilization;
+    if (interval > 0) this.schedule(interval);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.host.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  get isKnown(): boolean {
+    return this.known;
+  }
+
+  members(): readonly Key[] {
+    return this.ring.keys();
+  }
+
+  /** The owner of `partition` for a direct send on a `kind` stream; undefined when unknown. */
+  ownerOf(stream: string, kind: StreamKind, partition: Key): Key | undefined {
+    if (!this.known || this.streams.get(stream) !== kind) return undefined;
+    return this.ring.ownerOf(partition);
+  }
+
+  /** The position was found dead: out of the view, not re-learned for a while unless it joins again. */
+  suspect(key: Key): boolean {
+    this.removed.set(key.toString(), this.host.options.clock.now() + this.banMs);
+    return this.ring.remove(key);
+  }
+
+  onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
+    if (frame.type === FrameType.Join) {
+      this.removed.delete(frame.sender.toString());
+      this.ring.add(frame.sender);
+      // Throttled: a joining broker sends one JOIN per virtual node.
+      if (!this.known && this.host.options.clock.now() - this.lastAsked >= this.host.options.ackTimeout) this.ask();
+    } else {
+      this.suspect(frame.node);
+    }
+  }
+
+  /** An INFO on our node subject: the answer to a view question, or nothing for us. */
+  onInfo(id: U64, neighbours: readonly Key[], data: Uint8Array): void {
+    const at = this.questions.indexOf(id);
+    if (at < 0) return;
+    this.questions.splice(at, 1);
+    const streams = readStreams(data);
+    if (streams === undefined) return;
+    const now = this.host.options.clock.now();
+    const listed = new Set<string>();
+    const admitted: Key[] = [];
+    for (const key of neighbours) {
+      const text = key.toString();
+      const until = this.removed.get(text);
+      if (until !== undefined && until > now) continue;
+      if (until !== undefined) this.removed.delete(text);
+      listed.add(text);
+      admitted.push(key);
+    }
+    for (const key of this.ring.keys()) if (!listed.has(key.toString())) this.ring.remove(key);
+    this.ring.addAll(admitted);
+    this.streams = streams;
+    this.known = this.ring.size > 0;
+  }
+
+  private ask(): void {
+    if (this.stopped) return;
+    const { options } = this.host;
+    const id = this.host.nextId();
+    this.questions.push(id);
+    if (this.questions.length > OPEN_QUESTIONS) this.questions.shift();
+    this.lastAsked = options.clock.now();
+    this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
+  }
+
+  private schedule(interval: number): void {
+    this.timer = this.host.options.clock.setTimeout(() => {
+      this.timer = undefined;
+      if (this.stopped) return;
+      this.ask();
+      this.schedule(interval);
+    }, interval);
+  }
+}
