@@ -1,16 +1,19 @@
 /**
  * A stand-in for a Go flow broker in specs: it speaks the clique protocol the
  * way Go flow does (plain JOIN, INFO answers to JOIN and PING, LEAV), with no
- * announcement after any frame and no stabilization of its own. It owns
- * nothing and handles no streams: enough to be a member that never announces.
+ * announcement after any frame and no stabilization of its own. It handles
+ * no streams: a FWD is acknowledged on receipt, as Go flow does, and its
+ * message recorded in `forwarded`. Enough to be a member that never announces.
  */
-import { decodeFrame, encodeFrame, FrameType } from '../src/core/frame';
+import { decodeFrame, encodeFrame, FrameType, MsgPayload } from '../src/core/frame';
 import { Key } from '../src/core/key';
 import { PubSub, Subscription } from '../src/core/pubsub';
 
 export class GoBrokerStandIn {
   /** Every frame type received, in order (for assertions). */
   readonly received: string[] = [];
+  /** Messages of the FWDs received, in order. */
+  readonly forwarded: MsgPayload[] = [];
   private readonly members = new Map<string, Key>();
   private readonly subscriptions: Subscription[] = [];
 
@@ -52,6 +55,10 @@ export class GoBrokerStandIn {
         return;
       case FrameType.Leave:
         this.members.delete(String(frame.node));
+        return;
+      case FrameType.Fwd:
+        this.forwarded.push(frame.msg);
+        this.pubsub.publish(`${this.clique}.${frame.ackTo}`, encodeFrame({ type: FrameType.Ack, id: frame.id, data: new Uint8Array(0) }));
         return;
       default:
     }

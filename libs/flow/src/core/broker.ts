@@ -238,7 +238,7 @@ export class Broker {
       clique: this.clique,
       nodeKey: this.nodeKey,
       positions: membership?.positions ?? [],
-      members: membership?.table.members() ?? [],
+      members: membership?.table.members() ?? this.view?.members() ?? [],
       joined: membership !== undefined && this.state === 'started',
     });
   }

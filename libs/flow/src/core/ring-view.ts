@@ -60,8 +60,9 @@ export class RingView {
     return this.known;
   }
 
+  /** The members seen; none while the view is unknown. */
   members(): readonly Key[] {
-    return this.ring.keys();
+    return this.known ? this.ring.keys() : [];
   }
 
   /** The owner of `partition` for a direct send on a `kind` stream; undefined when unknown. */

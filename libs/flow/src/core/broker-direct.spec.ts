@@ -1,0 +1,221 @@
+import { GoBrokerStandIn } from '../../test/go-broker';
+import { fromUtf8, readSeq, seq } from '../../test/sequence';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Broker, Delivery } from './broker';
+import { FlowError } from './errors';
+import { decodeFrame, FrameType } from './frame';
+import { keyFromString } from './key';
+import { BusDelivery } from './memory-exchange';
+import { readNotice, readPublishFlags } from './publish-wire';
+
+const utf8 = new TextEncoder();
+
+/** A key whose owner, in `view`'s ring, is one of `broker`'s positions. */
+function keyOwnedBy(broker: Broker, view: Broker, prefix = 'key'): string {
+  const positions = new Set(broker.snapshot().positions.map(String));
+  for (let n = 0; n < 10_000; n++) if (positions.has(String(view.ownerOf(`${prefix}-${n}`)))) return `${prefix}-${n}`;
+  throw new Error(`no key owned by ${broker.nodeKey}`);
+}
+
+/** What a delivery on the bus is: a stream message, or the type of a frame (with publish trailers). */
+function kindOf(delivery: BusDelivery): string {
+  if (delivery.subject === 'orders' || delivery.subject === 'quotes') return `stream:${delivery.subject}`;
+  const frame = decodeFrame(delivery.data);
+  if (frame.type === FrameType.Fwd && readPublishFlags(delivery.data) !== undefined) return 'FWD+flags';
+  if (frame.type === FrameType.Ack && readNotice(delivery.data) !== undefined) return 'ACK+notice';
+  return frame.type;
+}
+
+describe('broker direct routing', () => {
+  let clique: MemoryClique | undefined;
+  const extra: Broker[] = [];
+  afterEach(async () => {
+    for (const broker of extra.splice(0)) await broker.close();
+    await clique?.close();
+    clique = undefined;
+  });
+
+  /** 3 brokers handling 'orders' (messages) and 'quotes' (requests), then a publisher (index 3). */
+  async function directClique(handled: Map<string, number[]>, clock?: ManualClock) {
+    clique = await createMemoryClique({
+      size: 4,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: 100, clock },
+      setup: (broker, i) => {
+        if (i === 3) return;
+        void broker.handle('orders', (d: Delivery) => {
+          const key = fromUtf8(d.partitionKey);
+          handled.set(key, [...(handled.get(key) ?? []), readSeq(d.data)]);
+        });
+        void broker.handleRequest('quotes', (d: Delivery) => utf8.encode(`quote for ${fromUtf8(d.partitionKey)}`));
+      },
+    });
+    await clique.converged();
+    const publisher = clique.brokers[3];
+    await waitFor(() => publisher.snapshot().members.length === 12, { bus: clique.bus, what: 'the publisher to learn the ring' });
+    return publisher;
+  }
+
+  it('lets a publisher learn the ring without joining it, and owning nothing', async () => {
+    const publisher = await directClique(new Map());
+    const snapshot = publisher.snapshot();
+    expect(snapshot.joined).toBe(false);
+    expect(snapshot.positions).toEqual([]);
+    expect(snapshot.members.map(String)).toEqual(clique!.expectedMembers().map(String));
+    // Members never count the publisher among themselves.
+    for (const broker of clique!.brokers.slice(0, 3)) expect(broker.snapshot().members).toHaveLength(12);
+  });
+
+  it('sends a keyed publish straight to its owner: one FWD and one notice, no queue group', async () => {
+    const handled = new Map<string, number[]>();
+    const publisher = await directClique(handled);
+    const { bus, brokers } = clique!;
+    const seen: string[] = [];
+    bus.setFault((delivery) => (seen.push(`${delivery.to}:${kindOf(delivery)}`), 'deliver'));
+    const key = keyOwnedBy(brokers[1], brokers[0]);
+    await publisher.publish('orders', seq(1), { key });
+    await waitFor(() => handled.get(key)?.length === 1, { bus });
+    await bus.idle();
+    expect(seen).toEqual(['broker-1:FWD+flags', 'broker-3:ACK+notice']);
+    expect(brokers.map((b) => b.counters.received)).toEqual([0, 0, 0, 0]);
+    expect(brokers[1].counters.handled).toBe(1);
+  });
+
+  it('sends a keyed request straight to its owner: two NATS messages', async () => {
+    const publisher = await directClique(new Map());
+    const { bus, brokers } = clique!;
+    const seen: string[] = [];
+    bus.setFault((delivery) => (seen.push(`${delivery.to}:${kindOf(delivery)}`), 'deliver'));
+    const key = keyOwnedBy(brokers[2], brokers[0]);
+    const reply = await publisher.request('quotes', seq(1), { key });
+    expect(fromUtf8(reply)).toBe(`quote for ${key}`);
+    await bus.idle();
+    expect(seen).toEqual(['broker-2:FWD+flags', 'broker-3:ACK ']);
+  });
+
+  it('keeps the queue group for unkeyed messages, with directRouting off, and while no Flow member has answered', async () => {
+    const handled = new Map<string, number[]>();
+    const publisher = await directClique(handled);
+    const { bus } = clique!;
+    const seen: string[] = [];
+    bus.setFault((delivery) => (seen.push(kindOf(delivery)), 'deliver'));
+    await publisher.publish('orders', seq(1));
+    await bus.idle();
+    expect(seen[0]).toBe('stream:orders');
+
+    // A publisher in a clique of Go brokers only never learns the ring.
+    const lonely = new Broker(bus.connect('lonely'), { clique: 'go-only', virtualNodes: 1, stabilization: { interval: 0 } });
+    extra.push(lonely);
+    const go = new GoBrokerStandIn(bus.connect('go'), 'go-only', keyFromString('go-1'));
+    go.start();
+    await lonely.start();
+    await bus.idle();
+    seen.length = 0;
+    await lonely.publish('orders', seq(2), { key: 'k' });
+    await bus.idle();
+    expect(seen[0]).toBe('stream:orders');
+    expect(lonely.snapshot().members).toEqual([]);
+    go.close();
+
+    const opted = new Broker(bus.connect('opted'), { directRouting: false, virtualNodes: 1, stabilization: { interval: 0 } });
+    extra.push(opted);
+    await opted.start();
+    await bus.idle();
+    seen.length = 0;
+    await opted.publish('orders', seq(3), { key: 'k' });
+    await bus.idle();
+    expect(seen[0]).toBe('stream:orders');
+  });
+
+  it('sends direct FWDs to a Go owner, which acknowledges them; the publish resolves on its ACK', async () => {
+    const handled = new Map<string, number[]>();
+    clique = await createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 1, stabilization: { interval: 0 }, partitionHash: 'go-flow' },
+      setup: (broker, i) => (i === 0 ? broker.handle('orders', () => undefined) : undefined),
+      start: false,
+    });
+    const { bus, brokers } = clique;
+    const go = new GoBrokerStandIn(bus.connect('go'), '_global', keyFromString('go-1', 'go-flow'));
+    go.start();
+    await brokers[0].start();
+    await waitFor(() => brokers[0].snapshot().members.length === 2, { bus });
+    await brokers[1].start();
+    await waitFor(() => brokers[1].snapshot().members.length === 2, { bus });
+    const key = keyOwnedBy({ snapshot: () => ({ positions: [go.key] }) } as unknown as Broker, brokers[0]);
+    await brokers[1].publish('orders', seq(7), { key });
+    expect(go.forwarded.map((m) => [fromUtf8(m.partitionKey), readSeq(m.data)])).toEqual([[key, 7]]);
+    expect(brokers[1].counters).toMatchObject({ forwarded: 1, acked: 1 });
+    expect(handled.size).toBe(0);
+    go.close();
+  });
+
+  it('sends fire-and-forget publishes as one NATS message each to a Flow owner', async () => {
+    const handled = new Map<string, number[]>();
+    const publisher = await directClique(handled);
+    const { bus, brokers } = clique!;
+    const seen: string[] = [];
+    bus.setFault((delivery) => (seen.push(kindOf(delivery)), 'deliver'));
+    for (let n = 0; n < 50; n++) await publisher.publish('orders', seq(n), { key: `k-${n % 7}`, ack: false });
+    await waitFor(() => [...handled.values()].flat().length === 50, { bus });
+    expect(seen).toEqual(new Array(50).fill('FWD+flags'));
+    for (const values of handled.values()) expect(values).toEqual([...values].sort((a, b) => a - b));
+    expect(brokers.slice(0, 3).map((b) => b.counters.handled).reduce((a, b) => a + b)).toBe(50);
+  });
+
+  it('waits when the window of unhandled publishes is full, and rejects beyond maxQueuedMessages', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let handled = 0;
+    clique = await createMemoryClique({
+      size: 2,
+      options: (i) => ({ virtualNodes: 2, stabilization: { interval: 0 }, ...(i === 1 ? { maxInFlightForwards: 2, maxQueuedMessages: 1 } : {}) }),
+      setup: (broker, i) =>
+        i === 0
+          ? broker.handle('orders', async () => {
+              await gate;
+              handled++;
+            })
+          : undefined,
+    });
+    const { bus, brokers } = clique;
+    await waitFor(() => brokers[1].snapshot().members.length === 2, { bus });
+    const settled: string[] = [];
+    const track = (n: number, p: Promise<void>) =>
+      p.then(
+        () => settled.push(`ok ${n}`),
+        (error: FlowError) => settled.push(`${error.code} ${n}`),
+      );
+    const publishes = [1, 2, 3, 4].map((n) => track(n, brokers[1].publish('orders', seq(n), { key: `k-${n}` })));
+    await waitFor(() => settled.length === 3, { bus });
+    // 1 and 2 are accepted (window full until handled), 3 waits, 4 has no room to wait.
+    expect(settled.sort()).toEqual(['FLOW_OVERLOADED 4', 'ok 1', 'ok 2']);
+    release();
+    await Promise.all(publishes);
+    await waitFor(() => handled === 3, { bus });
+    expect(settled.sort()).toEqual(['FLOW_OVERLOADED 4', 'ok 1', 'ok 2', 'ok 3']);
+  });
+
+  it('runs a publish once when its notice is lost and it is sent again (duplicate window)', async () => {
+    const clock = new ManualClock();
+    const handled = new Map<string, number[]>();
+    const publisher = await directClique(handled, clock);
+    const { bus, brokers } = clique!;
+    let dropped = 0;
+    bus.setFault((delivery) => (delivery.to === 'broker-3' && kindOf(delivery) === 'ACK+notice' && dropped++ === 0 ? 'drop' : 'deliver'));
+    const key = keyOwnedBy(brokers[0], brokers[0]);
+    let resolved = false;
+    const published = publisher.publish('orders', seq(1), { key }).then(() => (resolved = true));
+    await waitFor(() => dropped === 1, { bus });
+    await bus.idle();
+    expect(resolved).toBe(false);
+    // One ackTimeout later the owner (alive, by the probe) is sent the publish again, with its id.
+    clock.advance(100);
+    await waitFor(() => resolved, { bus });
+    await published;
+    expect(handled.get(key)).toEqual([1]);
+    expect(brokers[0].counters.duplicates).toBe(1);
+    await waitFor(() => publisher.counters.acked === 1, { bus });
+  });
+});
