@@ -54,7 +54,8 @@ describe('broker faults', () => {
     let handledByCrashedAfterCrash = 0;
     clique = await createMemoryClique({
       size: 6,
-      options: { virtualNodes: 4, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 100 } },
+      // Entry through the queue group and forwards (broker-direct.spec.ts covers direct publishing under faults).
+      options: { virtualNodes: 4, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 100 }, directRouting: false },
       setup: (broker, i) =>
         i === PUBLISHER
           ? undefined

@@ -45,6 +45,8 @@ describe('requests whose owner dies', () => {
     clique = await createMemoryClique({
       size: 4,
       options: {
+        // Requests through the queue group and forwards; direct requests: broker-direct.spec.ts.
+        directRouting: false,
         virtualNodes: 8,
         clock,
         ackTimeout: ACK_TIMEOUT,

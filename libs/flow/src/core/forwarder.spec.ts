@@ -30,7 +30,8 @@ describe('acknowledged forwarding', () => {
   ): Promise<{ publisher: Broker; members: Broker[] }> {
     clique = await createMemoryClique({
       size: 3,
-      options: { virtualNodes: 8, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, ...options },
+      // Forwards between members: the publisher enters through the queue group.
+      options: { virtualNodes: 8, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, directRouting: false, ...options },
       setup: (broker, i) => {
         if (i === 2) return undefined;
         return broker.handle('orders', (d) => {

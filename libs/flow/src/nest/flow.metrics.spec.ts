@@ -84,7 +84,8 @@ describe('FlowMetrics', () => {
         }),
       );
     }
-    const publisher = await startFlowApp({ name: 'p', bus });
+    // Through the queue group, so that both apps receive and forward (a direct publisher skips both).
+    const publisher = await startFlowApp({ name: 'p', bus, flow: { directRouting: false } });
     apps.push(publisher);
     await bus.idle();
 
