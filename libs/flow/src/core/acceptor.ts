@@ -46,8 +46,9 @@ interface Pending {
  * Duplicates: a FWD whose origin (`ackTo`) and id are in the window is not run
  * again; it is answered with what is known (accepted, or handled). A FWD for a
  * key this broker does not own by its own view (views disagree while members
- * come and go) is relayed to that owner and answered with a plain ACK, as Go
- * flow does: the publisher takes it as accepted and handled.
+ * come and go) is relayed to that owner and answered with a plain ACK once that
+ * owner acknowledged the relay (Go's ACK on receipt between members): the
+ * publisher takes it as accepted and handled.
  */
 export class Acceptor {
   /** By `<origin>/<id>`: true once handled, false while queued. Oldest first. */
@@ -71,7 +72,8 @@ export class Acceptor {
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
     if (!membership.table.isLocal(owner)) {
-      this.plainAck(ackTo, id);
+      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
+      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
       host.route(msg);
       return;
     }
@@ -96,10 +98,7 @@ export class Acceptor {
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
-    if (refused !== undefined) {
-      host.send(host.nodeSubjects.of(ackTo), encodeFrame(errorReply(id, refused), host.allocate));
-      return;
-    }
+    if (refused !== undefined) return this.refuse(ackTo, id, refused);
     this.remember(key, handledNow);
     this.notify(ackTo, id, handledNow);
   }
@@ -117,6 +116,10 @@ export class Acceptor {
   private remember(key: string, handled: boolean): void {
     this.seen.set(key, handled);
     if (this.seen.size > DUPLICATE_WINDOW) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  private refuse(ackTo: Key, id: U64, error: FlowError): void {
+    this.host.send(this.host.nodeSubjects.of(ackTo), encodeFrame(errorReply(id, error), this.host.allocate));
   }
 
   private plainAck(ackTo: Key, id: U64): void {

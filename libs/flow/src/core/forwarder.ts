@@ -215,6 +215,7 @@ export class Forwarder {
           if (error === undefined) {
             this.lastHeard.set(owner.toString(), clock.now());
             if (msg.reply.length > 0) this.recordDelivered(owner, msg);
+            msg.settle?.();
           }
           else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
           else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);

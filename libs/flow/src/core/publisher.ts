@@ -159,6 +159,8 @@ export class Publisher {
   onErr(frame: ErrFrame): boolean {
     const entry = this.entries.get(frame.id);
     if (entry === undefined) return false;
+    // A broker closing under the message: the watch finds it gone and moves the message on.
+    if (frame.code === ErrorCode.Closed) return true;
     this.heard(entry);
     if (frame.code === ErrorCode.NoHandler && !entry.accepted) {
       // The member does not handle this stream after all: the queue group decides.
