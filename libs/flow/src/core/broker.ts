@@ -187,11 +187,11 @@ export class Broker {
   }
 
   /**
-   * Publishes a message on a message stream. It resolves once the message is
-   * handed to the transport: while connected, before this returns (rejected for
-   * a bad stream or key, or a closed broker); while the transport is down, see
-   * TransportGate (reject at once, or held within `reconnectBuffer`). It does
-   * not wait for delivery; a burst paces itself on the transport's flush().
+   * Publishes a message on a message stream. A keyed one goes direct to its owner
+   * once this broker knows the ring (publisher.ts): it resolves when the owner
+   * accepted it (`ack: false`: once sent), waiting while the window is full. Else
+   * it resolves once handed to the transport (down: see TransportGate). Rejects
+   * for a bad stream or key, a closed broker, or an owner's refusal (FlowError).
    */
   publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     try {

@@ -9,9 +9,17 @@ import type { FlowServerEvents } from './flow.server';
 export interface FlowPublishOptions {
   /** Partition key (a string is UTF-8 encoded). Overrides a FlowRecord's key. */
   readonly key?: string | Uint8Array;
+  /**
+   * A keyed message sent direct to its owner: true (default) resolves once the
+   * owner accepted it, and the client keeps it until handled (re-sent to a new
+   * owner if that one dies); false resolves once sent. See Broker.publish.
+   */
+  readonly ack?: boolean;
 }
 
-export interface FlowRequestOptions extends FlowPublishOptions {
+export interface FlowRequestOptions {
+  /** Partition key (a string is UTF-8 encoded). Overrides a FlowRecord's key. */
+  readonly key?: string | Uint8Array;
   /** ms; default: the module's `requestTimeout`. */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
@@ -138,7 +146,7 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
     if (broker === undefined) return this.connect().then(() => this.#publish(stream, payload, options));
     try {
       const message = this.#outgoing(stream, payload, options.key);
-      return broker.publish(message.stream, message.data, { key: message.key });
+      return broker.publish(message.stream, message.data, { key: message.key, ack: options.ack });
     } catch (error) {
       return Promise.reject(error);
     }
