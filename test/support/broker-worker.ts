@@ -125,7 +125,12 @@ class BrokerWorker {
     this.broker = broker;
     for (const event of ['joined', 'left', 'suspected'] as const) broker.on(event, () => this.onRingChange());
     broker.on('status', (status) => this.emit({ type: 'status', status, at: Date.now() }));
-    for (const stream of config.messageStreams) await broker.handle(stream, (delivery) => this.onMessage(delivery));
+    const delayMs = config.handlerDelayMs ?? 0;
+    const onMessage =
+      delayMs > 0
+        ? (delivery: Delivery) => delay(delayMs).then(() => this.onMessage(delivery))
+        : (delivery: Delivery) => this.onMessage(delivery);
+    for (const stream of config.messageStreams) await broker.handle(stream, onMessage);
     for (const stream of config.requestStreams) await broker.handleRequest(stream, (delivery) => this.onRequest(delivery));
     await broker.start();
     this.onRingChange();
@@ -178,7 +183,27 @@ class BrokerWorker {
     const broker = this.started();
     const result: PublishResult = { published: 0, failed: 0, flushFailures: 0, firstAt: Date.now(), lastAt: 0 };
     const end = spec.firstSeq + spec.count;
+    const inFlight: Promise<void>[] = [];
     for (let seq = spec.firstSeq; seq < end; seq++) {
+      if (spec.concurrent === true) {
+        const sent = broker.publish(spec.stream, utf8.encode(String(seq)), { key: `${spec.keyPrefix}${seq % spec.keyCount}` });
+        inFlight.push(
+          sent.then(
+            () => {
+              this.journal?.published(seq);
+              result.published++;
+              this.published++;
+            },
+            () => void result.failed++,
+          ),
+        );
+        if ((seq - spec.firstSeq + 1) % spec.batch === 0 || seq === end - 1) {
+          await Promise.all(inFlight.splice(0));
+          this.scheduleProgress();
+          if (spec.pauseMs > 0 && seq < end - 1) await delay(spec.pauseMs);
+        }
+        continue;
+      }
       try {
         await broker.publish(spec.stream, utf8.encode(String(seq)), { key: `${spec.keyPrefix}${seq % spec.keyCount}` });
         result.published++;

@@ -4,7 +4,8 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
  * A broker worker's record of what it received from NATS and handled, one
  * line a record, so that the parent can check delivery after the fact:
  *   `R <seq>`: a stream message reached this broker through the queue group;
- *   `H <seq> <partition key or -> <owner position>`: the handler ran.
+ *   `H <seq> <partition key or -> <owner position>`: the handler ran (an async one: finished);
+ *   `P <seq>`: a publish of this broker resolved (with acknowledgement: its owner accepted it).
  * Each line is written synchronously: it is in the kernel before the worker
  * takes its next message (and before an ACK it queued goes out), so it
  * survives SIGKILL.
@@ -18,6 +19,10 @@ export class JournalWriter {
 
   received(seq: number): void {
     writeSync(this.fd, `R ${seq}\n`);
+  }
+
+  published(seq: number): void {
+    writeSync(this.fd, `P ${seq}\n`);
   }
 
   handled(seq: number, partitionKey: string, owner: string): void {
@@ -44,20 +49,24 @@ export interface Journal {
   /** Sequence numbers of the stream messages this broker took from NATS. */
   readonly received: readonly number[];
   readonly handled: readonly HandledRecord[];
+  /** Sequence numbers of this broker's publishes that resolved. */
+  readonly published: readonly number[];
 }
 
 /** Reads a journal; a line cut off by SIGKILL is ignored. */
 export function readJournal(path: string, by: string): Journal {
   const received: number[] = [];
   const handled: HandledRecord[] = [];
+  const published: number[] = [];
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     const fields = line.split(' ');
     if (fields[0] === 'R' && fields.length === 2) received.push(Number(fields[1]));
+    else if (fields[0] === 'P' && fields.length === 2) published.push(Number(fields[1]));
     else if (fields[0] === 'H' && fields.length === 4) {
       handled.push({ seq: Number(fields[1]), key: fields[2]!, owner: fields[3]!, by });
     }
   }
-  return { by, received, handled };
+  return { by, received, handled, published };
 }
 
 export interface Tally {

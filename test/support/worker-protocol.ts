@@ -43,6 +43,8 @@ export interface WorkerConfig {
   requestStreams: readonly string[];
   /** Where the worker journals what it receives and handles (journal.ts has the format). */
   journal: string;
+  /** Message handlers finish this many ms after they start (a timer); 0 or absent: synchronous. */
+  handlerDelayMs?: number;
 }
 
 /** What a request carries, as JSON: how the remote handler should answer. */
@@ -80,6 +82,11 @@ export interface PublishSpec {
   batch: number;
   /** Pause after each batch, ms: spreads a stream over time so a test can act during it. */
   pauseMs: number;
+  /**
+   * Publish a batch without awaiting each publish (all in flight), journaling
+   * each one that resolves ('P'), then await the batch. Default: one at a time.
+   */
+  concurrent?: boolean;
 }
 
 export interface PublishResult {
