@@ -7,7 +7,13 @@
  * (a) raw nats.js: 1 publisher process, 3 queue-subscriber processes.
  * (b) Flow core: 1 publisher-only broker process (Broker.publish with one of
  *     10,000 partition keys per message), 3 handler broker processes with the
- *     default options (about 2/3 of the messages are forwarded to their owner).
+ *     default options. The publisher knows the ring and sends each message
+ *     direct to its owner, with acknowledgement (resolved on acceptance, kept
+ *     until handled).
+ * (c) the same, fire and forget (`ack: false`).
+ *
+ * NATS messages per keyed message: the server's in_msgs (monitoring /varz)
+ * during the run divided by the messages delivered.
  *
  * Both publish `messages` 256-byte payloads, in two modes:
  * - flushed: the publisher awaits a flush every 5,000 messages, so that the
@@ -32,7 +38,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
-import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
+import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 import { summarizeProfile } from './support/cpu-profile';
@@ -51,6 +57,7 @@ const BASE_PLAN: Omit<PublishPlan, 'window'> = {
   keys: 10_000,
   maxMs: 120_000,
   awaitEach: process.argv.includes('--await-each'),
+  ack: true,
 };
 const MODES = [
   { mode: 'flushed', window: undefined },
@@ -81,6 +88,8 @@ interface RunResult {
   receivers: WorkerStats[];
   publisher: WorkerStats;
   slowConsumers: number;
+  /** Messages the server took in during the run, per distinct message delivered. */
+  natsPerMessage: number;
   /** CPU seconds spent during the run by the receivers together, the publisher and nats-server. */
   cpu: { receivers: number; publisher: number; server: number };
 }
@@ -144,9 +153,8 @@ async function collectStats(receivers: readonly BenchProcess[], total: number): 
   }
 }
 
-/** Polls the brokers until each knows all 3 x virtual-nodes members (bounded). */
-async function awaitRing(brokers: readonly BenchProcess[]): Promise<void> {
-  const expected = brokers.length * DEFAULTS.virtualNodes;
+/** Polls the brokers (and a publisher's view) until each knows all 3 x virtual-nodes members (bounded). */
+async function awaitRing(brokers: readonly BenchProcess[], expected = brokers.length * DEFAULTS.virtualNodes): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const members = (await Promise.all(brokers.map((b) => b.call<Stats>({ type: 'stats' })))).map((s) => s.members);
@@ -167,6 +175,11 @@ function processCpuSeconds(pid: number): number {
   }
 }
 
+async function inMsgs(server: NatsServer): Promise<number> {
+  const varz = (await getJson(server.monitorPort!, '/varz')) as { in_msgs?: number };
+  return varz.in_msgs ?? Number.NaN;
+}
+
 function countSlowConsumers(server: NatsServer): number {
   return (server.logs().match(/Slow Consumer/gi) ?? []).length;
 }
@@ -177,6 +190,7 @@ async function run(
   roles: { receiver: BenchRole; publisher: BenchRole },
   mode: (typeof MODES)[number],
   profileDir: string | undefined,
+  ack = true,
 ): Promise<RunResult> {
   const spawned: BenchProcess[] = [];
   const profile = (what: string): string[] =>
@@ -188,7 +202,7 @@ async function run(
       ),
     );
     const publisher = await launch(roles.publisher, roles.publisher, server, spawned, profile('publisher'));
-    if (roles.receiver === 'flow-broker') await awaitRing(receivers);
+    if (roles.receiver === 'flow-broker') await awaitRing([...receivers, publisher], receivers.length * DEFAULTS.virtualNodes);
     if (mode.window !== undefined) {
       const relay = (): void => publisher.sendCredit(receivers.reduce((n, r) => n + r.distinct, 0));
       for (const receiver of receivers) receiver.onProgress = relay;
@@ -196,13 +210,15 @@ async function run(
     const slowBefore = countSlowConsumers(server);
     const cpuBefore = await Promise.all([...receivers, publisher].map((w) => w.call<Stats>({ type: 'stats' })));
     const serverCpuBefore = processCpuSeconds(server.pid);
+    const inMsgsBefore = await inMsgs(server);
 
-    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window };
+    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack };
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
     await awaitReceivers(receivers, report.published);
     const { stats, union } = await collectStats(receivers, report.published);
     const publisherStats = await publisher.call<Stats>({ type: 'stats' });
     const serverCpu = processCpuSeconds(server.pid) - serverCpuBefore;
+    const natsPerMessage = ((await inMsgs(server)) - inMsgsBefore) / Math.max(union, 1);
     const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
     const counters = stats.map((s) => s.counters);
     const sum = (field: string): number | undefined =>
@@ -221,6 +237,7 @@ async function run(
       receivers: stats.map(({ seen: _seen, ...rest }) => rest),
       publisher: publisherStats,
       slowConsumers: countSlowConsumers(server) - slowBefore,
+      natsPerMessage,
       cpu: {
         receivers: stats.reduce((n, s, i) => n + cpuOf(s, i), 0),
         publisher: cpuOf(publisherStats, stats.length),
@@ -240,7 +257,7 @@ function printResults(results: RunResult[]): void {
   const mib = (bytes: number): string => (bytes / MIB).toFixed(0);
   const header = [
     'run', 'mode', 'published', 'pub ms', 'received', 'distinct', 'e2e ms', 'msgs/s', 'fwd', 'retried',
-    'ring at end', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
+    'ring at end', 'NATS/msg', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
   ];
   const rows = results.map((r) => [
     r.name,
@@ -254,6 +271,7 @@ function printResults(results: RunResult[]): void {
     r.forwarded === undefined ? '-' : `${((100 * r.forwarded) / Math.max(r.received, 1)).toFixed(1)} %`,
     r.retried === undefined ? '-' : String(r.retried),
     r.members[0] === undefined ? '-' : r.members.join('/'),
+    r.natsPerMessage.toFixed(2),
     String(r.slowConsumers),
     r.receivers.map((s) => mib(s.rssBytes)).join('/'),
     mib(r.publisher.rssBytes),
@@ -267,11 +285,13 @@ function printResults(results: RunResult[]): void {
   for (const row of rows) console.log(line(row));
   console.log('');
   for (const { mode } of MODES) {
-    const [raw, flow] = results.filter((r) => r.mode.startsWith(mode));
-    if (raw !== undefined && flow !== undefined) {
+    const [raw, ...flows] = results.filter((r) => r.mode.startsWith(mode));
+    for (const flow of flows) {
+      if (raw === undefined) continue;
       const cpuPerMessage = (r: RunResult): number => ((r.cpu.receivers + r.cpu.publisher + r.cpu.server) * 1e6) / r.distinct;
       console.log(
-        `Flow / raw nats.js, ${mode}: msgs/s end to end ${(rate(flow) / rate(raw)).toFixed(3)} (target >= 0.35); ` +
+        `${flow.name} / raw nats.js, ${mode}: msgs/s end to end ${(rate(flow) / rate(raw)).toFixed(3)} (target >= 0.5); ` +
+          `NATS messages per message ${flow.natsPerMessage.toFixed(2)} (raw ${raw.natsPerMessage.toFixed(2)}); ` +
           `CPU per message, all processes: ${cpuPerMessage(flow).toFixed(1)} µs / ${cpuPerMessage(raw).toFixed(1)} µs ` +
           `= ${(cpuPerMessage(flow) / cpuPerMessage(raw)).toFixed(2)} x`,
       );
@@ -308,7 +328,7 @@ function printProfile(dir: string, label: string): void {
 }
 
 async function main(): Promise<void> {
-  const server = await startNatsServer();
+  const server = await startNatsServer({ monitor: true });
   const profileRoot = PROFILE ? mkdtempSync(join(tmpdir(), 'flow-bench-prof-')) : undefined;
   try {
     const results: RunResult[] = [];
@@ -317,7 +337,8 @@ async function main(): Promise<void> {
       const raw = { receiver: 'raw-subscriber', publisher: 'raw-publisher' } as const;
       const flow = { receiver: 'flow-broker', publisher: 'flow-publisher' } as const;
       results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, undefined));
-      results.push(await run('(b) Flow core, 3 brokers, keyed', server, flow, mode, profileDir));
+      results.push(await run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, profileDir));
+      results.push(await run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, undefined, false));
     }
     printResults(results);
     if (profileRoot !== undefined) {

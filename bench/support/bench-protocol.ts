@@ -39,6 +39,8 @@ export interface PublishPlan {
    * where nats.js flushes its outbound buffer: one socket write per message.
    */
   awaitEach: boolean;
+  /** Flow only: publish with acknowledgement (the default) or fire and forget (`ack: false`). */
+  ack: boolean;
   /**
    * When set, at most this many messages are published and not yet received
    * (or handled): the parent relays the receivers' progress as `credit`, and

@@ -140,7 +140,7 @@ class BenchWorker {
       payload[2] = (seq >>> 8) & 0xff;
       payload[3] = seq & 0xff;
       if (this.broker !== undefined) {
-        const published = this.broker.publish(config.subject, payload, { key: keys[seq % plan.keys] });
+        const published = this.broker.publish(config.subject, payload, { key: keys[seq % plan.keys], ack: plan.ack });
         batch.push(published);
         if (plan.awaitEach) await settleBatch();
       } else {

@@ -254,7 +254,8 @@ async function pollMonitor(
   throw new Error(`${server.url} did not report ${what} within ${timeoutMs} ms; last answer: ${String(JSON.stringify(last)).slice(0, 500)}`);
 }
 
-function getJson(port: number, path: string): Promise<unknown> {
+/** GETs a monitoring endpoint (`/varz`, ...) of a server started with `monitor`. */
+export function getJson(port: number, path: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const request = get({ host: HOST, port, path, timeout: 2000 }, (response) => {
       let body = '';

@@ -55,6 +55,8 @@ export class Acceptor {
   private readonly seen = new Map<string, boolean>();
   private readonly pending = new Map<string, Pending>();
   private flushScheduled = false;
+  private lastOrigin: Key | undefined;
+  private lastOriginText = '';
   private readonly flush = (): void => this.flushNotices();
 
   constructor(private readonly host: AcceptorHost) {}
@@ -77,7 +79,7 @@ export class Acceptor {
       host.route(msg);
       return;
     }
-    const key = `${ackTo}/${id}`;
+    const key = `${this.textOf(ackTo)}/${id}`;
     const seen = this.seen.get(key);
     if (seen !== undefined) {
       host.counters.duplicates++;
@@ -113,6 +115,15 @@ export class Acceptor {
     this.host.send(this.host.nodeSubjects.of(frame.sender), appendStreams(info, this.host.dispatcher.kinds()));
   }
 
+  /** Key text, cached for the last origin: most FWDs come from few publishers. */
+  private textOf(key: Key): string {
+    if (this.lastOrigin === undefined || !this.lastOrigin.equals(key)) {
+      this.lastOrigin = key;
+      this.lastOriginText = key.toString();
+    }
+    return this.lastOriginText;
+  }
+
   private remember(key: string, handled: boolean): void {
     this.seen.set(key, handled);
     if (this.seen.size > DUPLICATE_WINDOW) this.seen.delete(this.seen.keys().next().value!);
@@ -127,7 +138,7 @@ export class Acceptor {
   }
 
   private notify(ackTo: Key, id: U64, handled: boolean): void {
-    const text = ackTo.toString();
+    const text = this.textOf(ackTo);
     let pending = this.pending.get(text);
     if (pending === undefined) {
       pending = { accepted: [], handled: [] };

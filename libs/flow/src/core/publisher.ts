@@ -308,19 +308,26 @@ export class Publisher {
     this.watchTimer = undefined;
     const { ackTimeout, clock } = this.host.options;
     const now = clock.now();
-    const overdue = new Map<string, Key>();
+    const due = new Map<string, Entry[]>();
     for (const entry of this.entries.values()) {
-      if (entry.owner !== undefined && now - entry.since >= ackTimeout) overdue.set(entry.ownerText, entry.owner);
+      const waited = now - entry.since;
+      if (entry.owner === undefined || waited < ackTimeout) continue;
+      // Accepted, and its owner speaks: the handled notice is on its way (a backlog), unless it waited very long.
+      if (entry.accepted && waited < ACK_PATIENCE * ackTimeout && this.heardWithin(entry.ownerText, ackTimeout)) continue;
+      const list = due.get(entry.ownerText);
+      if (list === undefined) due.set(entry.ownerText, [entry]);
+      else list.push(entry);
     }
-    for (const [text, owner] of overdue) {
-      if (this.heardWithin(text, ackTimeout)) this.retry(text);
+    for (const [text, list] of due) {
+      const owner = list[0].owner!;
+      if (this.heardWithin(text, ackTimeout)) this.retry(owner, list);
       else if (!this.probing.has(text)) {
         this.probing.add(text);
         this.host
           .probe(owner)
           .then((alive) => {
             this.probing.delete(text);
-            if (alive === true) this.retry(text);
+            if (alive === true) this.retry(owner, list);
             else this.ownerDead(owner);
           })
           .catch((error: unknown) => this.host.contain(error, 'publish probe'));
@@ -330,15 +337,12 @@ export class Publisher {
   }
 
   /** `owner` is alive: its overdue publishes go to it again; one unaccepted for ACK_PATIENCE tries moves on. */
-  private retry(owner: string): void {
-    const { ackTimeout, clock } = this.host.options;
-    const now = clock.now();
-    const due: Entry[] = [];
-    for (const entry of this.entries.values()) {
-      if (entry.ownerText === owner && entry.owner !== undefined && now - entry.since >= ackTimeout) due.push(entry);
-    }
+  private retry(owner: Key, overdue: readonly Entry[]): void {
+    // Still unsettled and still at that owner (a probe answer comes later).
+    const text = owner.toString();
+    const due = overdue.filter((entry) => entry.owner !== undefined && entry.ownerText === text && this.entries.has(entry.id));
     if (due.some((entry) => !entry.accepted && entry.tries >= ACK_PATIENCE)) {
-      this.ownerDead(due[0].owner!);
+      this.ownerDead(owner);
       return;
     }
     this.host.counters.retried += due.length;
