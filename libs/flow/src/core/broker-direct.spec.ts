@@ -197,6 +197,27 @@ describe('broker direct routing', () => {
     expect(settled.sort()).toEqual(['FLOW_OVERLOADED 4', 'ok 1', 'ok 2', 'ok 3']);
   });
 
+  it('fails a direct request with FLOW_OWNER_LOST when its owner is found dead, long before its timeout', async () => {
+    const clock = new ManualClock();
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: 100, requestTimeout: 60_000, clock },
+      setup: (broker, i) => (i === 2 ? undefined : broker.handleRequest('quotes', () => new Promise<Uint8Array>(() => undefined))),
+    });
+    await clique.converged();
+    const { bus, brokers } = clique;
+    const publisher = brokers[2];
+    await waitFor(() => publisher.snapshot().members.length === 8, { bus });
+    const key = keyOwnedBy(brokers[1], brokers[0]);
+    let outcome: unknown;
+    publisher.request('quotes', seq(1), { key }).catch((error: FlowError) => (outcome = error.code));
+    await waitFor(() => brokers[1].inFlight === 1, { bus });
+    clique.crash(1);
+    await waitFor(() => outcome !== undefined, { bus, clock, stepMs: 10, timeoutMs: 1_000 });
+    expect(outcome).toBe('FLOW_OWNER_LOST');
+    expect(clock.now()).toBeLessThan(1_000);
+  });
+
   it('runs a publish once when its notice is lost and it is sent again (duplicate window)', async () => {
     const clock = new ManualClock();
     const handled = new Map<string, number[]>();

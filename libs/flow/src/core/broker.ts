@@ -104,7 +104,7 @@ export class Broker {
       ...this.collaborator(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
-      suspect: (key) => this.membership?.suspect(key) ?? false,
+      suspect: (key) => this.membership?.suspect(key) ?? this.view?.forget(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),

@@ -1,70 +1,13 @@
 import type { U64 } from './bytes';
-import type { BrokerCounters } from './broker-counters';
 import { ErrorCode, FlowError, OverloadedError, RemoteError } from './errors';
 import { Fifo } from './fifo';
-import { Allocate, AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
+import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
-import type { ResolvedBrokerOptions } from './options';
-import type { MessageHeaders } from './pubsub';
-import { encodePublishFwd, PublishFlags, readNotice, StreamKind } from './publish-wire';
+import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
+import type { Entry, Lane, PublisherHost, Waiting } from './publisher-host';
 
-/** What the publisher needs from its broker. */
-export interface PublisherHost {
-  readonly options: ResolvedBrokerOptions;
-  readonly counters: BrokerCounters;
-  readonly allocate: Allocate;
-  nextId(): number;
-  send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean;
-  /** The owner of `partition` for a direct send on `stream`; undefined when the broker cannot send it direct. */
-  ownerOf(stream: string, kind: StreamKind, partition: Key): Key | undefined;
-  /** True for this broker's own ring positions (a joined broker): such messages are dispatched here. */
-  isLocal(key: Key): boolean;
-  /** Runs a message this broker owns, as a stream message taken from the queue group would be. */
-  dispatchLocal(msg: MsgPayload): void;
-  /** Sends a message the way foreign publishers do: on the stream subject, to the queue group. */
-  viaQueueGroup(msg: MsgPayload): void;
-  /** Removes a ring position from the broker's view (found dead). */
-  suspect(key: Key): void;
-  /** Whether `key`'s node subject still has a subscriber (PubSub.hasSubscribers). */
-  probe(key: Key): Promise<boolean | undefined>;
-  /** A direct request reached `owner`'s subject: FLOW_OWNER_LOST if that owner is found dead. */
-  delivered(owner: Key, msg: MsgPayload): void;
-  reportError(error: FlowError): void;
-  contain(error: unknown, what: string): void;
-}
-
-/** A publish with acknowledgement, from publish() until its owner reports it handled. */
-interface Entry {
-  readonly id: U64;
-  readonly msg: MsgPayload;
-  readonly partition: Key;
-  readonly lane: number;
-  /** Where it was sent last; undefined while it waits behind its lane. */
-  owner: Key | undefined;
-  ownerText: string;
-  /** Clock time of the last send, or of the acceptance. */
-  since: number;
-  /** Sends to the current owner without an answer. */
-  tries: number;
-  accepted: boolean;
-  resolve: (() => void) | undefined;
-  reject: ((error: FlowError) => void) | undefined;
-}
-
-/** The messages of one partition lane: `open` of them are at `owner`, later ones wait in `held`. */
-interface Lane {
-  owner: string;
-  open: number;
-  held: Entry[];
-}
-
-interface Waiting {
-  readonly msg: MsgPayload;
-  readonly partition: Key;
-  readonly resolve: () => void;
-  readonly reject: (error: FlowError) => void;
-}
+export type { PublisherHost } from './publisher-host';
 
 /**
  * Direct publishing (docs/PROTOCOL.md, "Direct publishing"): a keyed message

@@ -77,6 +77,12 @@ export class RingView {
     return this.ring.remove(key);
   }
 
+  /** A dead owner found by the forwarder's request watch: suspected; false, as no member was removed from a ring. */
+  forget(key: Key): false {
+    this.suspect(key);
+    return false;
+  }
+
   onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
     if (frame.type === FrameType.Join) {
       this.removed.delete(frame.sender.toString());
