@@ -12,7 +12,9 @@
  *   Flow: microservices with FlowModule.forRoot({ servers }) and FlowServer
  *         (@StreamHandler, @RequestHandler); the publisher is a FlowModule
  *         app without handlers using FlowClient.publish/request, every
- *         message keyed (KEYS partition keys: about 2/3 are forwarded).
+ *         message keyed (KEYS partition keys); the publisher learns the ring
+ *         and sends each one direct to its owner (events acknowledged:
+ *         emit resolves on the owner's acceptance).
  * Every handler does the same trivial work (BenchTally). Payloads are JSON
  * objects of PAYLOAD_BYTES bytes (a padded string field).
  *
