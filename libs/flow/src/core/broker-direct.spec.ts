@@ -128,6 +128,25 @@ describe('broker direct routing', () => {
     expect(seen[0]).toBe('stream:orders');
   });
 
+  it('ignores the late answer to its view question once it has joined (no ring growth from it, nothing reported)', async () => {
+    const errors: FlowError[] = [];
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 16, stabilization: { interval: 0 }, onError: (e) => errors.push(e) },
+      setup: (broker, i) => (i < 2 ? broker.handle('orders', () => undefined) : undefined),
+    });
+    const { bus, brokers } = clique;
+    await waitFor(() => brokers[2].snapshot().members.length === 32, { bus, what: 'the view' });
+    // A broker that starts without handlers and registers one at once (as FlowServer does).
+    const late = new Broker(bus.connect('late'), { virtualNodes: 16, stabilization: { interval: 0 }, onError: (e) => errors.push(e) });
+    extra.push(late);
+    await late.start();
+    await late.handle('orders', () => undefined);
+    await waitFor(() => [late, ...brokers].every((b) => b.snapshot().members.length === 48), { bus, what: 'rings of 48' });
+    await bus.idle();
+    expect(errors).toEqual([]);
+  });
+
   it('sends direct FWDs to a Go owner, which acknowledges them; the publish resolves on its ACK', async () => {
     const handled = new Map<string, number[]>();
     clique = await createMemoryClique({

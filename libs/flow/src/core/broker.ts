@@ -379,9 +379,9 @@ export class Broker {
       },
       positions,
     );
+    // A view kept after joining only claims the answers to its last questions (not the membership's INFO).
     const watching = this.view !== undefined;
     this.view?.stop();
-    this.view = undefined;
     this.membership = membership;
     if (!watching) this.watchRing();
     this.subscriptions.push(

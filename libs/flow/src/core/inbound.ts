@@ -32,7 +32,7 @@ export interface InboundHost {
   readonly identity: Identity;
   /** The joined broker's membership; undefined while it owns nothing. */
   membership(): Membership | undefined;
-  /** A publisher's view of the ring; undefined once joined (or before start). */
+  /** A publisher's view of the ring (stopped once joined); undefined for a broker that started with handlers. */
   view(): RingView | undefined;
   /** Started or draining: forwards are still taken. */
   isRouting(): boolean;
@@ -137,8 +137,7 @@ export class Inbound {
         return;
       }
       case FrameType.Info:
-        if (host.membership() === undefined) host.view()?.onInfo(frame.id, frame.neighbours, data);
-        else host.membership()!.onInfo(frame.id, frame.neighbours, data);
+        if (host.view()?.onInfo(frame.id, frame.neighbours, data) !== true) host.membership()?.onInfo(frame.id, frame.neighbours, data);
         return;
       case FrameType.Ping:
         if (!host.identity.onPing(frame.sender, at)) host.membership()?.onPing(frame.id, frame.sender, at, data);

@@ -94,13 +94,13 @@ export class RingView {
     }
   }
 
-  /** An INFO on our node subject: the answer to a view question, or nothing for us. */
-  onInfo(id: U64, neighbours: readonly Key[], data: Uint8Array): void {
+  /** An INFO on our node subject; true when it answers one of our view questions (applied unless stopped). */
+  onInfo(id: U64, neighbours: readonly Key[], data: Uint8Array): boolean {
     const at = this.questions.indexOf(id);
-    if (at < 0) return;
+    if (at < 0) return false;
     this.questions.splice(at, 1);
-    const streams = readStreams(data);
-    if (streams === undefined) return;
+    const streams = this.stopped ? undefined : readStreams(data);
+    if (streams === undefined) return true;
     const now = this.host.options.clock.now();
     const listed = new Set<string>();
     const admitted: Key[] = [];
@@ -116,6 +116,7 @@ export class RingView {
     this.ring.addAll(admitted);
     this.streams = streams;
     this.known = this.ring.size > 0;
+    return true;
   }
 
   private ask(): void {
