@@ -7,7 +7,7 @@
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { BrokerFleet } from './support/broker-fleet';
 import type { BrokerProcess } from './support/broker-process';
-import { awaitConvergence } from './support/clique-waits';
+import { awaitConvergence, awaitPublisherView } from './support/clique-waits';
 import { readJournal, type Journal } from './support/journal';
 import { ownerLookup } from './support/ring-view';
 import { FAST_TIMERS, handlerConfig, MESSAGE_STREAM, publisherConfig } from './support/worker-configs';
@@ -52,7 +52,7 @@ describe.each([
       fleet.launch(`${prefix}-p`, publisherConfig(nats, `${prefix}-publisher`)),
     ]);
     const views = await awaitConvergence(handlers, 3 * VIRTUAL_NODES, 30_000);
-    expect(await eventually(async () => (await publisher.snapshot()).members.length === 3 * VIRTUAL_NODES, 10_000)).toBe(true);
+    await awaitPublisherView(publisher, 3 * VIRTUAL_NODES, 10_000);
     const victim: BrokerProcess = handlers[1]!;
     const victimPositions = new Set(views[1]!.positions);
     const ownerBefore = ownerLookup(views[0]!.members);

@@ -153,7 +153,9 @@ describe('Flow apps on a real nats-server: routing by partition key', () => {
 
   it('keeps a publisher-only app off the ring while it publishes and requests', async () => {
     const snapshot = publisher.broker.snapshot();
-    expect(snapshot).toMatchObject({ joined: false, positions: [], members: [] });
+    expect(snapshot).toMatchObject({ joined: false, positions: [] });
+    // Its members are the ring it sees for direct publishing, never itself.
+    expect(snapshot.members.map(String)).toEqual(handlers[0]!.broker.snapshot().members.map(String));
     expect(publisher.broker.ownerOf('account-1')).toBeUndefined();
     for (const app of handlers) {
       expect(app.broker.snapshot().members).toHaveLength(POSITIONS);
@@ -175,7 +177,8 @@ describe('Flow apps on a real nats-server: routing by partition key', () => {
       status: 'up',
       connected: true,
       joined: false,
-      ringSize: 0,
+      // The ring it sees for direct publishing.
+      ringSize: POSITIONS,
       positions: 0,
       conflicts: 0,
       incompatibleMembers: 0,

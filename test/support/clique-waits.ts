@@ -59,3 +59,15 @@ export async function quiesce(workers: readonly BrokerProcess[], timeoutMs = 20_
   }
   throw new Error(`counters still changing after ${MAX_SETTLE_ROUNDS} settle rounds: ${previous}`);
 }
+
+/**
+ * Resolves once a publisher-only worker sees `expectedSize` ring members (the
+ * view it sends keyed messages direct by); polls its snapshot, bounded.
+ */
+export async function awaitPublisherView(publisher: BrokerProcess, expectedSize: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await publisher.snapshot()).members.length !== expectedSize) {
+    if (Date.now() > deadline) throw new Error(`the publisher's view did not reach ${expectedSize} members within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
