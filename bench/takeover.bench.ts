@@ -6,7 +6,7 @@
  * positions (so neither routes to it any more) is measured, then it is
  * restarted for the next run. Prints p50/p90/p99/max over the runs.
  *
- *   npm run bench -- takeover [--runs N]   (default 20)
+ *   npm run bench -- takeover [--runs=N]   (default 20)
  *
  * Nothing here passes or fails on timing; the bound in
  * core/broker-convergence.spec.ts is what is asserted.
@@ -18,8 +18,8 @@ import { awaitConvergence } from '../test/support/clique-waits';
 import { handlerConfig, MESSAGE_STREAM, publisherConfig } from '../test/support/worker-configs';
 
 const POSITIONS = 256;
-const runsFlag = process.argv.indexOf('--runs');
-const RUNS = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 20;
+const runsFlag = process.argv.find((a) => a.startsWith('--runs='));
+const RUNS = runsFlag === undefined ? 20 : Number(runsFlag.slice('--runs='.length));
 /** About 5,000 messages a second over 10,000 keys, for about three seconds per run. */
 const STREAM = { count: 15_000, batch: 100, pauseMs: 20, keyCount: 10_000, keyPrefix: 'customer-' } as const;
 const KILL_AFTER_PUBLISHED = 2_500;
@@ -30,7 +30,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  if (!Number.isSafeInteger(RUNS) || RUNS < 1) throw new Error(`--runs needs a positive integer, received ${process.argv[runsFlag + 1]}`);
+  if (!Number.isSafeInteger(RUNS) || RUNS < 1) throw new Error(`--runs needs a positive integer, received ${runsFlag}`);
   const server = await startNatsServer();
   const fleet = new BrokerFleet();
   const nats = { servers: server.url };
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
       samples.push(elapsed);
       console.log(`run ${String(run + 1).padStart(2)}: victim ${victim.label} gone from both survivors' rings after ${elapsed} ms`);
       await streaming;
-      handlers[victimIndex] = await fleet.relaunch(victim, `${victim.label}#${run + 1}`);
+      handlers[victimIndex] = await fleet.relaunch(victim, `handler-${victimIndex + 1}#${run + 1}`);
     }
   } finally {
     await fleet.stop();
