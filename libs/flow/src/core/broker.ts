@@ -100,9 +100,10 @@ export class Broker {
       send: (subject, frame, headers) => this.send(subject, frame, headers),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
-      suspect: (key) => this.membership?.suspect(key) ?? false,
+      suspect: (key) => this.membership?.declareDead(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
-      probe: (key) => this.probe(key),
+      probe: (key) => this.membership?.liveness.probe(key) ?? Promise.resolve('unknown'),
+      answeredWithin: (key, ms) => this.membership?.liveness.answeredWithin(key, ms) ?? false,
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
       contain: (error, what) => this.inbound.contain(error, what),
@@ -340,9 +341,9 @@ export class Broker {
         },
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
+        request: (key, frame, onNoResponders) => this.sendRequest(this.nodeSubjects.of(key), frame, onNoResponders),
         broadcast: (frame) => this.send(this.clique, frame),
         reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
-        countTimeout: () => this.counterValues.timedOut++,
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
         probe: (key) => this.probe(key),
         contain: (error, what) => this.inbound.contain(error, what),
@@ -376,6 +377,7 @@ export class Broker {
 
   private onStatus(status: PubSubStatus): void {
     this.gate.onStatus(status);
+    this.membership?.liveness.onStatus(status);
     this.events.emit('status', status);
     // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
@@ -413,6 +415,13 @@ export class Broker {
   private probe(key: Key): Promise<boolean | undefined> {
     if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
     return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout).catch(() => undefined);
+  }
+
+  /** Publishes and listens for no-responders where the transport can tell. */
+  private sendRequest(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void {
+    if (this.pubsub.publishRequest !== undefined) return this.pubsub.publishRequest(subject, frame, onNoResponders);
+    this.send(subject, frame);
+    return () => undefined;
   }
 
   private send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean {
