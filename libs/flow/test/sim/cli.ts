@@ -59,7 +59,7 @@ async function many(from: number, count: number): Promise<boolean> {
   }
   const perClass = [...classes].map(([c, n]) => `${c} ${n}`).join(', ');
   console.log(`${count} seeds (${from}..${from + count - 1}; ${perClass}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  console.log(`slowest convergence within the bound: ${maxDelay} virtual ms after the last change`);
+  console.log(`slowest convergence within the bound: ${maxDelay} virtual ms after the last change or fault`);
   let ok = true;
   for (const property of PROPERTIES) {
     const seeds = violating.get(property) ?? [];

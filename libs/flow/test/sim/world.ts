@@ -168,9 +168,11 @@ export class World {
       const expected = new Set(truth.split(','));
       for (const s of joined) {
         const members = new Set(s.members.map(String));
-        const missing = [...expected].filter((k) => !members.has(k)).length;
-        const extra = [...members].filter((k) => !expected.has(k)).length;
-        if (missing + extra > 0) this.trace.ringsAtEnd.push(`${this.nameOf(s.nodeKey)}: ${missing} positions missing, ${extra} extra`);
+        const missing = [...expected].filter((k) => !members.has(k)).map((k) => this.holderOf(k));
+        const extra = [...members].filter((k) => !expected.has(k));
+        if (missing.length + extra.length > 0) {
+          this.trace.ringsAtEnd.push(`${this.nameOf(s.nodeKey)} lacks positions of [${missing.join(', ')}], has ${extra.length} extra`);
+        }
       }
     }
     const last = this.trace.rings[this.trace.rings.length - 1];
@@ -181,6 +183,14 @@ export class World {
   private nameOf(nodeKey: unknown): string {
     for (const i of this.instances.values()) if (String(i.broker.nodeKey) === String(nodeKey)) return i.name;
     return String(nodeKey);
+  }
+
+  /** The live instance holding ring position `position` (16-hex text). */
+  private holderOf(position: string): string {
+    for (const i of this.instances.values()) {
+      if (!i.gone && i.broker.snapshot().positions.some((p) => String(p) === position)) return i.name;
+    }
+    return position;
   }
 
   private faulty(): boolean {
