@@ -1,12 +1,14 @@
 /**
  * `npm run sim -- --seeds N [--from F]`: runs seeds F..F+N-1 (default 1..1000) and
  * prints, per property, how many seeds of each membership class violate it,
- * with a replay command per violating seed (the first 20 of each property).
+ * with a replay command per violating seed (the first 20 of each property),
+ * and the same counts by what the schedules hold (groups.ts).
  * `npm run sim -- --seed S [--verbose]`: one seed; --verbose prints its trace.
  * Exits 1 when a property that holds today (see expectations.ts) is violated.
  */
 import { convergenceDelay, PROPERTIES, Property, PROPERTY_TEXT } from './checkers';
 import { expectedToHold } from './expectations';
+import { GROUPS } from './groups';
 import { MembershipClass } from './schedule';
 import { describeSchedule, replayCommand, simulate } from './simulate';
 import { formatTrace } from './trace';
@@ -48,8 +50,13 @@ async function many(from: number, count: number): Promise<boolean> {
     PROPERTIES.map((p) => [p, []]),
   );
   let maxDelay = 0;
+  const groups = GROUPS.map((g) => ({ ...g, seeds: 0, violating: new Map<Property, number>(PROPERTIES.map((p) => [p, 0])) }));
   for (let seed = from; seed < from + count; seed++) {
     const { schedule, trace, violations } = await simulate(seed);
+    for (const group of groups.filter((g) => g.holds(schedule))) {
+      group.seeds++;
+      for (const p of PROPERTIES) if (violations[p].length > 0) group.violating.set(p, (group.violating.get(p) ?? 0) + 1);
+    }
     classes.set(schedule.membership, (classes.get(schedule.membership) ?? 0) + 1);
     if (violations.converged.length === 0) maxDelay = Math.max(maxDelay, convergenceDelay(trace));
     for (const property of PROPERTIES) {
@@ -60,6 +67,8 @@ async function many(from: number, count: number): Promise<boolean> {
   const perClass = [...classes].map(([c, n]) => `${c} ${n}`).join(', ');
   console.log(`${count} seeds (${from}..${from + count - 1}; ${perClass}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`slowest convergence within the bound: ${maxDelay} virtual ms after the last change or fault`);
+  console.log(`\nseeds violating (a) (b) (c) (d), by what the schedule holds:`);
+  for (const g of groups) console.log(`  ${g.name.padEnd(34)} ${String(g.seeds).padStart(6)} seeds: ${[...g.violating.values()].join(' ')}`);
   let ok = true;
   for (const property of PROPERTIES) {
     const seeds = violating.get(property) ?? [];
