@@ -209,8 +209,15 @@ export class Membership {
   onPing(id: U64, sender: Key, at: Key, data?: Uint8Array): void {
     const announced = this.announcementIn(data);
     if (announced !== undefined) this.capabilities.learn(announced);
-    // Stabilization PINGs (id 0 is a transport probe): the sender speaks for itself, so a removal of it was wrong.
-    if (id !== 0 && !this.table.isLocal(sender) && this.liveness.isBuried(sender)) this.readmit(sender);
+    // Stabilization PINGs (id 0 is a transport probe): the sender speaks for itself, so a removal of it, or of
+    // any position of its node (a PING's sender is a node key, a LEAV names positions), was wrong.
+    if (id !== 0 && !this.table.isLocal(sender) && this.liveness.buriesAny()) {
+      const raised = this.liveness.exhume(sender);
+      if (raised.length > 0) {
+        this.liveness.heard(sender);
+        this.register(raised);
+      }
+    }
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
     this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id, neighbours })));
   }
