@@ -218,6 +218,9 @@ export class Membership {
         this.register(raised);
       }
     }
+    // A Flow member's announcement names all its positions: one we never learned (its JOIN was lost) joins now.
+    const own = id === 0 ? undefined : this.capabilities.positionsOf(sender);
+    if (own !== undefined && own.some((position) => !this.table.isMember(position))) this.register(own);
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
     this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id, neighbours })));
   }
