@@ -30,12 +30,13 @@ describe('a broker killed with SIGKILL while an operator subscribes <clique>.> (
   beforeAll(async () => {
     server = await startNatsServer();
     const nats = { servers: server.url };
-    handlers = await Promise.all([1, 2, 3].map((i) => fleet.launch(`broker-${i}`, handlerConfig(nats, `liveness-node-${i}`, {}))));
-    await awaitConvergence(handlers, 3 * POSITIONS, 40_000);
-    // Subscribed once the brokers run: at start-up the identity check still takes a subscriber for a live twin.
+    // Subscribed before any broker starts: the identity check wants an answer from a twin, not a subscriber.
     operator = await connect({ servers: server.url });
     operator.subscribe('_global.>', { callback: () => seenByOperator++ });
     await operator.flush();
+    handlers = await Promise.all([1, 2, 3].map((i) => fleet.launch(`broker-${i}`, handlerConfig(nats, `liveness-node-${i}`, {}))));
+    await awaitConvergence(handlers, 3 * POSITIONS, 40_000);
+    for (const handler of handlers) expect(handler.problems).toEqual([]);
   }, 60_000);
 
   afterAll(async () => {
