@@ -12,11 +12,12 @@ import { decodeFrame, encodeFrame, type Frame, FrameType } from '../libs/flow/sr
 import { seededRandom } from '../libs/flow/src/testing/seeded-random';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { BrokerFleet } from './support/broker-fleet';
+import { launchPatientClique } from './support/patient-clique';
 import type { BrokerProcess } from './support/broker-process';
 import { awaitConvergence, quiesce } from './support/clique-waits';
 import { runKeyedStream } from './support/keyed-stream';
 import type { RingView } from './support/worker-protocol';
-import { handlerConfig, MESSAGE_STREAM, PATIENT_TIMERS, publisherConfig, REQUEST_STREAM } from './support/worker-configs';
+import { MESSAGE_STREAM, REQUEST_STREAM } from './support/worker-configs';
 
 const CLIQUE = 'fuzz';
 const SEED = 0xf022_e2e9;
@@ -39,14 +40,7 @@ describe('three broker processes under fuzzed frames on every subject (real NATS
     server = await startNatsServer();
     raw = await connect({ servers: server.url });
     raw.subscribe(REPLY_SUBJECT, { callback: (_error, msg) => void replies.push(decodeFrame(msg.data)) });
-    const nats = { servers: server.url };
-    const broker = { ...PATIENT_TIMERS, clique: CLIQUE };
-    [handlers, publisher] = await Promise.all([
-      Promise.all([1, 2, 3].map((i) => fleet.launch(`broker-${i}`, handlerConfig(nats, `fuzz-node-${i}`, broker)))),
-      fleet.launch('publisher', publisherConfig(nats, 'fuzz-publisher', broker)),
-    ]);
-    const views = await awaitConvergence(handlers, 3 * PATIENT_TIMERS.virtualNodes, 30_000);
-    ring = handlers.map((h, i) => ({ label: h.label, view: views[i]! }));
+    ({ handlers, publisher, ring } = await launchPatientClique(fleet, server.url, CLIQUE, 'fuzz'));
   });
 
   afterAll(async () => {

@@ -4,7 +4,9 @@
  * broker reports the attempt), statefulset-style names that Go flow's hash
  * confuses get distinct keys by default, and brokers with different
  * partitionHash modes refuse to route to each other instead of splitting keys.
+ * An operator's plain subscriber on `<clique>.>` is no twin: only an answer is.
  */
+import { connect } from 'nats';
 import { keyFromString } from 'nestjs-flow/core';
 import { ringPositions } from '../libs/flow/src/core/virtual-nodes';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
@@ -87,6 +89,35 @@ describe('broker identities and hash modes across processes', () => {
     expect(holder.problems[0].message).toContain(`tried to join clique "positions" with key ${taken}`);
     await newcomer.close().catch(() => undefined);
     await holder.close();
+  });
+
+  it("starts and converges a clique whose <clique>.> an operator subscribed first, and still refuses a twin", async () => {
+    const nats = { servers: server.url };
+    const operator = await connect({ servers: server.url });
+    let seenByOperator = 0;
+    operator.subscribe('watched.>', { callback: () => seenByOperator++ });
+    await operator.flush();
+    try {
+      const workers = await Promise.all(
+        [1, 2, 3].map((i) => fleet.launch(`watched-${i}`, handlerConfig(nats, `watched-node-${i}`, { ...FAST_TIMERS, clique: 'watched' }))),
+      );
+      await awaitConvergence(workers, 3 * FAST_TIMERS.virtualNodes, WAIT_MS);
+      for (const worker of workers) expect(worker.problems).toEqual([]);
+      // The operator saw the identity checks (and everything after), which no broker took for a twin.
+      expect(seenByOperator).toBeGreaterThan(0);
+
+      const twin = await fleet.spawn('watched-twin');
+      const config = handlerConfig(nats, 'watched-node-2', { ...FAST_TIMERS, clique: 'watched' });
+      const failure = await startFailure(twin.start({ ...config, journal: fleet.journalFor('watched-twin') }));
+      expect(failure.wire.code).toBe('FLOW_NODE_CONFLICT');
+      expect(failure.wire.message).toContain('is already live (a broker (instance');
+      await workers[1].until((w) => w.problems.length > 0, WAIT_MS, 'the live broker to report the conflict');
+      expect(workers[1].problems[0].message).toContain('tried to join clique "watched"');
+      await twin.close().catch(() => undefined);
+      await Promise.all(workers.map((w) => w.close()));
+    } finally {
+      await operator.close();
+    }
   });
 
   it('gives statefulset pod names that differ only in bytes 24..31 three node keys and one ring by default', async () => {

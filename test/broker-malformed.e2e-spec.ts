@@ -6,11 +6,12 @@
 import { connect, type NatsConnection } from 'nats';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { BrokerFleet } from './support/broker-fleet';
+import { launchPatientClique } from './support/patient-clique';
 import type { BrokerProcess } from './support/broker-process';
-import { awaitConvergence, quiesce } from './support/clique-waits';
+import { quiesce } from './support/clique-waits';
 import { runKeyedStream } from './support/keyed-stream';
 import type { RingView } from './support/worker-protocol';
-import { handlerConfig, MESSAGE_STREAM, PATIENT_TIMERS, publisherConfig, REQUEST_STREAM } from './support/worker-configs';
+import { MESSAGE_STREAM, REQUEST_STREAM } from './support/worker-configs';
 
 const CLIQUE = 'malformed';
 
@@ -72,14 +73,7 @@ describe('three broker processes receiving malformed bytes on every subject they
   beforeAll(async () => {
     server = await startNatsServer();
     raw = await connect({ servers: server.url });
-    const nats = { servers: server.url };
-    const broker = { ...PATIENT_TIMERS, clique: CLIQUE };
-    [handlers, publisher] = await Promise.all([
-      Promise.all([1, 2, 3].map((i) => fleet.launch(`broker-${i}`, handlerConfig(nats, `malformed-node-${i}`, broker)))),
-      fleet.launch('publisher', publisherConfig(nats, 'malformed-publisher', broker)),
-    ]);
-    const views = await awaitConvergence(handlers, 3 * PATIENT_TIMERS.virtualNodes, 30_000);
-    ring = handlers.map((h, i) => ({ label: h.label, view: views[i]! }));
+    ({ handlers, publisher, ring } = await launchPatientClique(fleet, server.url, CLIQUE, 'malformed'));
   });
 
   afterAll(async () => {

@@ -139,6 +139,8 @@ describe('the ledger example on NATS', () => {
     expect(example.output()).toContain('serving on the embedded transport');
 
     example.child.kill('SIGTERM');
-    expect(await example.exit(20_000)).toBe('SIGTERM');
+    // Nest's shutdown hook closes the app, then re-raises the signal; on the embedded transport nothing
+    // holds the event loop after the close, so the process may also end by itself first (exit 0).
+    expect(['SIGTERM', 0]).toContain(await example.exit(20_000));
   });
 });

@@ -21,7 +21,7 @@ import {
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsIn, IsInt, IsString, Length, Min } from 'class-validator';
 import { finalize, map, Observable, throwError } from 'rxjs';
-import { FlowContext, FlowError, RemoteError, RequestHandler, StreamHandler } from 'nestjs-flow';
+import { FlowContext, FlowError, FlowExceptionFilter, RemoteError, RequestHandler, StreamHandler } from 'nestjs-flow';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { APP_NAME, closeApps, startFlowApp, type FlowApp } from './support/nest/flow-app';
 import { Recorder } from './support/nest/recorder';
@@ -170,7 +170,9 @@ describe('Flow apps on a real nats-server: pipes, guards, interceptors and filte
           controllers: [BankController],
           providers: [{ provide: BANK, useValue: bank }],
           flow: { onError: (error) => bank.errors.push({ app: name, error }) },
-          configure: (app) => app.useGlobalPipes(new ValidationPipe({ transform: true })),
+          // FlowExceptionFilter as a global filter of the microservice: HttpExceptions keep their status.
+          configure: (app) =>
+            app.useGlobalPipes(new ValidationPipe({ transform: true })).useGlobalFilters(new FlowExceptionFilter()),
         }),
       );
     }

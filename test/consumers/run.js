@@ -147,6 +147,9 @@ async function runApp(app, tarball, verbose) {
     recursive: true,
     filter: (source) => !skip.has(path.basename(source)) && !source.endsWith('.tsbuildinfo'),
   });
+  // The controller, DTOs, enhancers and checks are the same in every app: written once, in the
+  // ESM form (`.js` extensions, `import type`) that a CommonJS app's tsconfig compiles as well.
+  fs.cpSync(path.join(HERE, 'shared'), path.join(dir, 'src'), { recursive: true });
   const steps = [
     ['install', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball]],
     ['tsc', process.execPath, [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']],

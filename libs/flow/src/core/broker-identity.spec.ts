@@ -3,11 +3,12 @@ import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
 import { ErrorCode, FlowError, IncompatibleMemberError, NodeConflictError } from './errors';
-import { appendAnnouncement, encodeAnnouncement } from './capabilities';
-import { encodeFrame, FrameType } from './frame';
+import { appendAnnouncement, encodeAnnouncement, readAnnouncement } from './capabilities';
+import { decodeFrame, encodeFrame, Frame, FrameType } from './frame';
 import { Key, keyFromString } from './key';
 import { MemoryBus } from './memory-pubsub';
 import { BrokerOptions } from './options';
+import { IDENTITY_CHECK_HEADER } from './twin-probe';
 import { ringPositions } from './virtual-nodes';
 
 const noop = (): void => undefined;
@@ -147,6 +148,135 @@ describe('broker identity conflicts', () => {
       expect(conflicts).toEqual([]);
       expect(errors).toEqual([]);
     }
+  });
+});
+
+describe("broker identity check under an operator's subscriber", () => {
+  const opened: Broker[] = [];
+  const open = (bus: MemoryBus, options: BrokerOptions) => {
+    const recorded = brokerOn(bus, options);
+    opened.push(recorded.broker);
+    return recorded;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((b) => b.close()));
+  });
+
+  /**
+   * `nats sub '_global.>'` before any broker starts. The in-memory bus has no
+   * wildcards: the operator subscribes every node subject of `nodeKeys` (node
+   * key and ring positions), all that `>` would cover for them.
+   */
+  function operatorOn(bus: MemoryBus, nodeKeys: readonly Key[], virtualNodes: number) {
+    const seen: string[] = [];
+    const conn = bus.connect('operator');
+    for (const nodeKey of nodeKeys) {
+      for (const key of [nodeKey, ...ringPositions(nodeKey, virtualNodes)]) conn.subscribe(`_global.${key}`, {}, (subject) => seen.push(subject));
+    }
+    return seen;
+  }
+
+  it('starts every broker and converges when the operator subscribed first; the check waits one ackTimeout per step', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const names = ['op-1', 'op-2', 'op-3'];
+    const seen = operatorOn(bus, names.map((name) => keyFromString(name)), 4);
+    const brokers = names.map((nodeName) => open(bus, { nodeName, clock, ackTimeout: 100 }));
+    for (const { broker } of brokers) await broker.handle('orders', noop);
+    const started = brokers.map(({ broker }) => {
+      const state = { done: false };
+      void broker.start().then(() => (state.done = true));
+      return state;
+    });
+    await bus.idle();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Subscribed, so no no-responders: silence for an ackTimeout, not the subscriber, decides.
+    expect(started.some((s) => s.done)).toBe(false);
+    await waitFor(() => started.every((s) => s.done), { bus, clock, stepMs: 10, timeoutMs: 1000, what: 'every start' });
+    // Two checks (node key, then positions), one ackTimeout each.
+    expect(clock.now()).toBeGreaterThanOrEqual(200);
+    await waitFor(() => brokers.every(({ broker }) => broker.snapshot().members.length === 12), { bus, clock, stepMs: 10, what: 'one ring' });
+    for (const { broker, conflicts, errors } of brokers) {
+      expect(broker.snapshot().joined).toBe(true);
+      expect(conflicts).toEqual([]);
+      expect(errors).toEqual([]);
+    }
+    expect(seen.length).toBeGreaterThan(0);
+  });
+
+  it('still refuses a second broker with the same nodeName, by the live broker\'s answer, before any ackTimeout', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    operatorOn(bus, [keyFromString('ledger-1')], 4);
+    const live = open(bus, { nodeName: 'ledger-1', clock, ackTimeout: 100 });
+    await live.broker.handle('orders', noop);
+    const liveStart = live.broker.start();
+    await waitFor(() => live.broker.snapshot().joined, { bus, clock, stepMs: 10, what: 'the live broker to join' });
+    await liveStart;
+    const before = clock.now();
+
+    const twin = open(bus, { nodeName: 'ledger-1', clock, ackTimeout: 100 });
+    await twin.broker.handle('orders', noop);
+    const error = (await rejection(twin.broker.start())) as NodeConflictError;
+    await bus.idle();
+    expect(clock.now()).toBe(before);
+    expect(error).toBeInstanceOf(NodeConflictError);
+    expect(error.message).toContain(`node key ${live.broker.nodeKey} is already live`);
+    expect(error.message).toContain(`instance ${live.broker.identity.announcement.instance}`);
+    expect(live.conflicts).toHaveLength(1);
+    expect(live.conflicts[0].message).toContain('tried to join');
+  });
+
+  it('refuses a broker whose node key a publisher-only broker holds, by the publisher\'s answer', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    operatorOn(bus, [keyFromString('api-1')], 4);
+    const publisher = open(bus, { nodeName: 'api-1', clock, ackTimeout: 100 });
+    const publisherStart = publisher.broker.start();
+    await waitFor(() => clock.now() >= 100, { bus, clock, stepMs: 10, what: 'the publisher check' });
+    await publisherStart;
+    const before = clock.now();
+    const second = open(bus, { nodeName: 'api-1', clock, ackTimeout: 100 });
+    await expect(second.broker.start()).rejects.toMatchObject({ code: ErrorCode.NodeConflict });
+    expect(clock.now()).toBe(before);
+    await bus.idle();
+    expect(publisher.conflicts).toHaveLength(1);
+  });
+
+  it('has a publisher-only broker answer identity checks only, never a plain PING (a stale ring position stays silent)', async () => {
+    const bus = new MemoryBus();
+    const publisher = open(bus, { nodeName: 'api-2' });
+    await publisher.broker.start();
+    const asker = bus.connect('asker');
+    const sender = keyFromString('asker');
+    const answers: Frame[] = [];
+    const announced: unknown[] = [];
+    asker.subscribe(`_global.${sender}`, {}, (_subject, data) => {
+      answers.push(decodeFrame(data));
+      announced.push(readAnnouncement(data)?.instance);
+    });
+    const at = `_global.${publisher.broker.nodeKey}`;
+    asker.publish(at, encodeFrame({ type: FrameType.Ping, id: 7, sender }));
+    await bus.idle();
+    expect(answers).toEqual([]);
+    asker.publish(at, encodeFrame({ type: FrameType.Ping, id: 8, sender }), { [IDENTITY_CHECK_HEADER]: '1' });
+    await bus.idle();
+    expect(answers).toEqual([{ type: FrameType.Info, id: 8, neighbours: [] }]);
+    expect(announced).toEqual([publisher.broker.identity.announcement.instance]);
+  });
+
+  it('refuses a Flow broker whose node key a live Go broker holds, by the Go broker\'s INFO answer', async () => {
+    const bus = new MemoryBus();
+    const goKey = keyFromString('go-1', 'go-flow');
+    const go = new GoBrokerStandIn(bus.connect(), '_global', goKey);
+    go.start();
+    await bus.idle();
+    const flow = open(bus, { nodeKey: goKey, partitionHash: 'go-flow' });
+    await flow.broker.handle('orders', noop);
+    const error = (await rejection(flow.broker.start())) as NodeConflictError;
+    expect(error).toBeInstanceOf(NodeConflictError);
+    expect(error.message).toContain(`(a broker answered on _global.${goKey})`);
+    go.close();
   });
 });
 

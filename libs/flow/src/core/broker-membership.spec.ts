@@ -156,7 +156,9 @@ describe('broker membership', () => {
     const suspected = survivors.map(() => [] as string[]);
     let relearned = 0;
     survivors.forEach((b, i) => {
+      // The first survivor to find it dead broadcasts LEAV for its positions: the others see them leave.
       b.on('suspected', (key) => suspected[i].push(String(key)));
+      b.on('left', (key) => suspected[i].push(String(key)));
       b.on('joined', (key) => {
         if (crashedPositions.includes(String(key))) relearned++;
       });

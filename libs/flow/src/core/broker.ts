@@ -1,4 +1,4 @@
-import { Acceptor } from './acceptor';
+import type { Acceptor } from './acceptor';
 import { BrokerCounters, newCounters } from './broker-counters';
 import { StreamMessage } from './codec';
 import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions } from './delivery';
@@ -17,7 +17,8 @@ import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
-import { Publisher } from './publisher';
+import { directPublishing } from './direct-publishing';
+import type { Publisher } from './publisher';
 import { viewSubject } from './publish-wire';
 import { RingView } from './ring-view';
 import { BrokerLoad, traceReply } from './instrumentation';
@@ -104,8 +105,11 @@ export class Broker {
       ...this.collaborator(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
-      suspect: (key) => this.membership?.suspect(key) ?? this.view?.forget(key) ?? false,
+      suspect: (key) => this.membership?.declareDead(key) ?? this.view?.forget(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
+      // A publisher has no liveness probes: the transport's subscriber check tells dead from unknown.
+      probe: (key) => this.membership?.liveness.probe(key) ?? this.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
+      answeredWithin: (key, ms) => this.membership?.liveness.answeredWithin(key, ms) ?? false,
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
     });
@@ -118,26 +122,12 @@ export class Broker {
       reportError: (error) => this.reportError(error),
     });
     const membership = () => this.membership;
-    this.publisher = new Publisher({
+    ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
-      ownerOf: (stream, kind, partition) =>
-        this.membership === undefined
-          ? this.view?.ownerOf(stream, kind, partition)
-          : this.dispatcher.kindOf(stream) === kind && this.state === 'started' ? this.membership.table.ownerOf(partition) : undefined,
-      isLocal: (key) => this.membership?.table.isLocal(key) ?? false,
-      dispatchLocal: (msg) => this.route(msg),
-      viaQueueGroup: (msg) => this.send(msg.stream, this.options.codec.encode(msg), msg.headers),
-      suspect: (key) => void (this.membership?.suspect(key) ?? this.view?.suspect(key)),
-      delivered: (owner, msg) => this.forwarder.recordDelivered(owner, msg),
-      reportError: (error) => this.networkErrors.report(`publish:${error.code}`, error),
-    });
-    this.acceptor = new Acceptor({
-      ...this.collaborator(),
-      nodeSubjects: this.nodeSubjects,
-      dispatcher: this.dispatcher,
-      membership,
-      route: (msg) => this.route(msg),
-    });
+      ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership },
+      ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
+      report: (kind, error) => this.networkErrors.report(kind, error),
+    }));
     this.inbound = new Inbound({
       ...this.collaborator(),
       forwarder: this.forwarder,
@@ -370,9 +360,9 @@ export class Broker {
         },
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
+        request: (key, frame, onNoResponders) => this.sendRequest(this.nodeSubjects.of(key), frame, onNoResponders),
         broadcast: (frame) => this.send(this.clique, frame),
         reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
-        countTimeout: () => this.counterValues.timedOut++,
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
         probe: (key) => this.probe(key),
         contain: (error, what) => this.inbound.contain(error, what),
@@ -424,6 +414,7 @@ export class Broker {
 
   private onStatus(status: PubSubStatus): void {
     this.gate.onStatus(status);
+    this.membership?.liveness.onStatus(status);
     this.events.emit('status', status);
     // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
@@ -462,6 +453,13 @@ export class Broker {
   private probe(key: Key): Promise<boolean | undefined> {
     if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
     return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout).catch(() => undefined);
+  }
+
+  /** Publishes and listens for no-responders where the transport can tell. */
+  private sendRequest(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void {
+    if (this.pubsub.publishRequest !== undefined) return this.pubsub.publishRequest(subject, frame, onNoResponders);
+    this.send(subject, frame);
+    return () => undefined;
   }
 
   private send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean {

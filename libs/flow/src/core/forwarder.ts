@@ -6,6 +6,7 @@ import { asFlowError, errorReply } from './error-reply';
 import { ErrorCode, FlowError, OverloadedError, TimeoutError } from './errors';
 import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
 import { Key, parseKey } from './key';
+import type { Verdict } from './liveness';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { MessageHeaders } from './pubsub';
@@ -34,8 +35,10 @@ export interface ForwarderHost {
   suspect(key: Key): boolean;
   /** Puts back a ring position that proved alive after being suspected. */
   readmit(key: Key): void;
-  /** Whether a ring position's node subject still has a subscriber (see PubSub.hasSubscribers). */
-  probe(key: Key): Promise<boolean | undefined>;
+  /** Whether a ring position's broker answers (liveness.ts): only an answer is proof of life. */
+  probe(key: Key): Promise<Verdict>;
+  /** True when `key`'s broker answered a probe within the last `ms`. */
+  answeredWithin(key: Key, ms: number): boolean;
   reportError(error: FlowError): void;
   /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
   contain(error: unknown, what: string): void;
@@ -57,9 +60,10 @@ export interface ForwarderHost {
  * and suspecting a healthy owner splits its keys. After an ackTimeout
  * without the ACK the forward keeps waiting, up to ACK_PATIENCE
  * ackTimeouts in all, while the owner shows signs of life: ACKs for other
- * forwards, or a subscriber on its node subject (the transport's probe;
- * a crashed broker's subscriptions vanish with its connection). An owner
- * that shows neither is suspected at once, as in Go flow.
+ * forwards, or answers to liveness probes. An owner proven dead (no
+ * responders, or silent probes; liveness.ts) is suspected at once, as in Go
+ * flow; one that answered probes lately is not suspected for a lost frame:
+ * the forward is routed again instead.
  */
 export class Forwarder {
   private readonly pending: PendingTable<void>;
@@ -75,7 +79,7 @@ export class Forwarder {
    */
   private readonly givenUp = new Map<U64, Key>();
   /** One probe per owner at a time, shared by all its overdue forwards. */
-  private readonly probes = new Map<string, Promise<boolean | undefined>>();
+  private readonly probes = new Map<string, Promise<Verdict>>();
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
   private readonly delivered: DeliveredRequests;
   private watchTimer: unknown;
@@ -180,8 +184,8 @@ export class Forwarder {
       const owner = parseKey(text);
       if (this.heardWithin(owner, ackTimeout)) continue;
       this.probe(owner)
-        .then((alive) => {
-          if (alive === false && !this.host.suspect(owner)) this.ownerLost(owner);
+        .then((verdict) => {
+          if (verdict === 'dead' && !this.host.suspect(owner)) this.ownerLost(owner);
         })
         .catch((error: unknown) => this.host.contain(error, 'owner probe'));
     }
@@ -217,7 +221,7 @@ export class Forwarder {
             if (msg.reply.length > 0) this.recordDelivered(owner, msg);
             msg.settle?.();
           }
-          else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt);
+          else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt, true);
           else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);
           else this.host.drop(msg, error);
           if (this.waiting.length > 0) this.release();
@@ -234,7 +238,7 @@ export class Forwarder {
   private onOverdue(id: U64, msg: MsgPayload, owner: Key, sentAt: number): void {
     const { ackTimeout, clock } = this.host.options;
     const waited = clock.now() - sentAt;
-    if (waited >= ACK_PATIENCE * ackTimeout) return this.giveUp(id, msg, owner, waited);
+    if (waited >= ACK_PATIENCE * ackTimeout) return this.giveUp(id, msg, owner, waited, false);
     if (this.heardWithin(owner, ackTimeout)) {
       this.awaitAck(id, msg, owner, sentAt);
       return;
@@ -242,19 +246,19 @@ export class Forwarder {
     // Keep the forward pending while the probe runs, so an ACK on the way still counts.
     if (!this.awaitAck(id, msg, owner, sentAt)) return;
     this.probe(owner)
-      .then((alive) => {
-        if (alive !== true) this.pending.fail(id, this.ownerGone);
+      .then((verdict) => {
+        if (verdict === 'dead') this.pending.fail(id, this.ownerGone);
       })
       .catch((error: unknown) => this.host.contain(error, 'forward probe'));
   }
 
-  private probe(owner: Key): Promise<boolean | undefined> {
+  private probe(owner: Key): Promise<Verdict> {
     const text = owner.toString();
     let probe = this.probes.get(text);
     if (probe === undefined) {
       probe = this.host.probe(owner).then(
-        (alive) => alive,
-        () => undefined,
+        (verdict) => verdict,
+        (): Verdict => 'unknown',
       );
       this.probes.set(text, probe);
       void probe.finally(() => this.probes.delete(text));
@@ -263,14 +267,15 @@ export class Forwarder {
   }
 
   /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
-  private giveUp(id: U64, msg: MsgPayload, owner: Key, silentMs: number): void {
+  private giveUp(id: U64, msg: MsgPayload, owner: Key, silentMs: number, proven: boolean): void {
     const { counters } = this.host;
     this.givenUp.set(id, owner);
     if (this.givenUp.size > GIVEN_UP_MEMORY) this.givenUp.delete(this.givenUp.keys().next().value!);
     counters.timedOut++;
     counters.retried++;
     this.lastHeard.delete(owner.toString());
-    if (this.host.suspect(owner)) {
+    // Proven dead, or silent all along; an owner that answered probes lost this frame only.
+    if ((proven || !this.host.answeredWithin(owner, silentMs)) && this.host.suspect(owner)) {
       this.host.reportError(
         new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs),
       );

@@ -1,9 +1,11 @@
-import { Announcement, encodeAnnouncement, LOCAL_CAPABILITIES } from './capabilities';
+import type { U64 } from './bytes';
+import { Announcement, appendAnnouncement, encodeAnnouncement, LOCAL_CAPABILITIES } from './capabilities';
 import { FlowError, IncompatibleMemberError, NodeConflictError } from './errors';
 import { encodeFrame, FrameType } from './frame';
 import { Key, randomKey } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PubSub } from './pubsub';
+import { findLiveTwin } from './twin-probe';
 
 
 export interface IdentityEvents {
@@ -35,8 +37,9 @@ const CONFLICT_REPORT_INTERVAL_MS = 1000;
  * Conflict notices: a broker refused at start sends one PING to the live
  * subject `<clique>.<K>` with `sender = K`. No broker pings its own key, so the
  * live broker reads it as an attempt on its identity, reports it, and does not
- * answer. (The transport probe itself carries an empty INFO, which every broker
- * ignores, so a notice is counted once on every transport.)
+ * answer. The check itself (twin-probe.ts) proves a twin by its answer to an
+ * identity-check PING, which every Flow broker gives, joined or not
+ * (answerCheck), so an operator's subscriber on `<clique>.>` refuses nobody.
  */
 export class Identity {
   readonly announcement: Announcement;
@@ -47,7 +50,6 @@ export class Identity {
   private readonly incompatible = new Map<string, IncompatibleMemberError>();
   private lastIncompatible: IncompatibleMemberError | undefined;
   private lastReportedConflictAt = Number.NEGATIVE_INFINITY;
-  private readonly probe = encodeFrame({ type: FrameType.Info, id: 0, neighbours: [] });
 
   constructor(
     private readonly options: ResolvedBrokerOptions,
@@ -68,21 +70,21 @@ export class Identity {
   }
 
   /**
-   * Resolves when none of `keys` has a subscriber on its node subject; rejects
-   * with NodeConflictError (and notifies the live broker) when one has. Keys
-   * are probed together; a transport that cannot tell lets the start go on.
+   * Resolves when no broker holding one of `keys` answers (twin-probe.ts: a
+   * subscriber alone, such as an operator's `nats sub '<clique>.>'`, is not a
+   * twin); rejects with NodeConflictError, and notifies the live broker, when
+   * one answers. Keys are probed together, within one ackTimeout.
    */
   async check(keys: readonly Key[]): Promise<void> {
-    const { clique, ackTimeout } = this.options;
-    const probe = (key: Key) => this.pubsub.hasSubscribers?.(`${clique}.${key}`, this.probe, ackTimeout) ?? Promise.resolve(undefined);
-    const answers = await Promise.all(keys.map(probe));
-    const index = answers.indexOf(true);
-    if (index < 0) return;
-    const key = keys[index];
+    const twin = await findLiveTwin(this.pubsub, this.options, keys);
+    if (twin === undefined) return;
+    const { clique } = this.options;
+    const { key, announcement } = twin;
+    const who = announcement === undefined ? 'a broker' : `a broker (instance ${announcement.instance}, node key ${announcement.nodeKey})`;
     const error = this.conflict(
       key,
       `cannot join clique "${clique}": ${this.describeSelf()}, and ${this.describeKey(key)} is already live ` +
-        `(${clique}.${key} has a subscriber). Another broker runs with this identity: give each broker a distinct nodeName or nodeKey`,
+        `(${who} answered on ${clique}.${key}). Another broker runs with this identity: give each broker a distinct nodeName or nodeKey`,
       false,
     );
     try {
@@ -91,6 +93,15 @@ export class Identity {
       // The notice is a courtesy to the live broker; the refusal stands without it.
     }
     throw error;
+  }
+
+  /**
+   * The answer to an identity-check PING with `id` at any of our subjects, as
+   * a publisher-only broker gives it too: an INFO with that id, no keys, and
+   * our announcement. Sent to the PING's sender.
+   */
+  answerCheck(id: U64): Uint8Array {
+    return appendAnnouncement(encodeFrame({ type: FrameType.Info, id, neighbours: [] }), this.encoded);
   }
 
   /** True when a PING at our subject `at` is a conflict notice (sender = at); it is then reported here. */

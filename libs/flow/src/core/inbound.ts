@@ -16,6 +16,7 @@ import type { RingView } from './ring-view';
 import type { MessageHeaders } from './pubsub';
 import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
 import type { NodeSubjects } from './subjects';
+import { isIdentityCheck } from './twin-probe';
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -140,7 +141,10 @@ export class Inbound {
         if (host.view()?.onInfo(frame.id, frame.neighbours, data) !== true) host.membership()?.onInfo(frame.id, frame.neighbours, data);
         return;
       case FrameType.Ping:
-        if (!host.identity.onPing(frame.sender, at)) host.membership()?.onPing(frame.id, frame.sender, at, data);
+        if (host.identity.onPing(frame.sender, at)) return;
+        // Identity checks are answered joined or not (a publisher-only broker holds its node key too).
+        if (isIdentityCheck(headers)) host.send(host.nodeSubjects.of(frame.sender), host.identity.answerCheck(frame.id));
+        else host.membership()?.onPing(frame.id, frame.sender, at, data);
         return;
       default:
         this.malformed(new ProtocolError(frame.type, 'unexpected on a node subject'), 'node frame');

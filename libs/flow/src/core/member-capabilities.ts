@@ -57,7 +57,10 @@ interface Unannounced {
  */
 export class MemberCapabilities {
   /** Node key text -> the latest announcement of that node and what we made of it. */
-  private readonly members = new Map<string, { readonly announcement: Announcement; readonly verdict: Verdict }>();
+  private readonly members = new Map<
+    string,
+    { readonly announcement: Announcement; readonly verdict: Verdict; readonly positions?: readonly Key[] }
+  >();
   /** Position text -> node key text, for every announced position. */
   private readonly nodeOf = new Map<string, string>();
   private readonly unannounced = new Map<string, Unannounced>();
@@ -86,6 +89,12 @@ export class MemberCapabilities {
   of(position: Key): Announcement | undefined {
     const node = this.nodeOf.get(position.toString());
     return node === undefined ? undefined : this.members.get(node)?.announcement;
+  }
+
+  /** Every ring position of a compatible member known by its node key; undefined for any other. */
+  positionsOf(nodeKey: Key): readonly Key[] | undefined {
+    const member = this.members.get(nodeKey.toString());
+    return member?.verdict === 'compatible' ? member.positions : undefined;
   }
 
   isRefused(position: Key): boolean {
@@ -125,7 +134,7 @@ export class MemberCapabilities {
       return 'twin';
     }
     const compatible = a.partitionHash === local.partitionHash;
-    this.remember(node, a, compatible ? 'compatible' : 'incompatible');
+    this.remember(node, a, compatible ? 'compatible' : 'incompatible', positions);
     for (const position of positions) {
       const text = position.toString();
       this.nodeOf.set(text, node);
@@ -196,10 +205,10 @@ export class MemberCapabilities {
     return true;
   }
 
-  private remember(node: string, announcement: Announcement, verdict: Verdict): void {
+  private remember(node: string, announcement: Announcement, verdict: Verdict, positions?: readonly Key[]): void {
     if (this.members.size >= MAX_ENTRIES) this.members.clear();
     if (this.nodeOf.size >= MAX_ENTRIES) this.nodeOf.clear();
-    this.members.set(node, { announcement, verdict });
+    this.members.set(node, { announcement, verdict, positions });
   }
 
   private declareGo(key: Key, how: string): void {

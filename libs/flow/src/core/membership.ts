@@ -1,12 +1,12 @@
 import { Announcement, appendAnnouncement, readAnnouncement } from './capabilities';
 import type { U64 } from './bytes';
-import { FlowError, OverloadedError, ProtocolError, TimeoutError } from './errors';
+import { FlowError, OverloadedError, ProtocolError } from './errors';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
 import { Key } from './key';
+import { Liveness, tombstoneMs } from './liveness';
 import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
-import { PendingTable } from './pending';
 import { PositionCheck } from './position-check';
 import { RoutingTable } from './routing-table';
 
@@ -22,9 +22,6 @@ export const MAX_REMOTE_MEMBERS = 1 << 16;
 export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
   return options.stabilization.successors + 2 + options.virtualNodes;
 }
-
-/** Unanswered PINGs after which a member that is still subscribed (hung, not crashed) is suspected. */
-const MAX_SILENT_ROUNDS = 3;
 
 /** Membership events, emitted once per ring position. */
 export interface MembershipEvents {
@@ -42,10 +39,11 @@ export interface MembershipHost {
   nextId(): number;
   /** Sends a frame to `<clique>.<key>`. */
   sendTo(key: Key, frame: Uint8Array): void;
+  /** Sends a frame to `<clique>.<key>`; `onNoResponders` when nobody subscribes it. Returns a function that stops listening. */
+  request(key: Key, frame: Uint8Array, onNoResponders: () => void): () => void;
   /** Broadcasts a frame on the clique subject. */
   broadcast(frame: Uint8Array): void;
   reportError(error: FlowError): void;
-  countTimeout(): void;
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
   heardWithin(key: Key, ms: number): boolean;
   /** Whether `key`'s node subject still has a subscriber; undefined when the transport cannot tell. */
@@ -56,27 +54,27 @@ export interface MembershipHost {
 
 /**
  * The clique protocol of one joined broker: JOIN and INFO on join, LEAV on
- * leave, periodic stabilization by PING, and suspicion of members that stop
- * answering. The routing table is owned here; the broker only reads it.
+ * leave, periodic stabilization by PING, and removal of members found dead.
+ * The routing table is owned here; the broker only reads it.
+ *
+ * Stabilization costs per broker, not per position: each round probes every
+ * remote member node once (one position stands for all positions of an
+ * announced Flow broker; a Go broker is one position), so a broker sends
+ * (nodes - 1) PINGs per interval and answers as many. A node found dead
+ * (liveness.ts) leaves the ring with all its positions at once, which are
+ * tombstoned; the finder broadcasts their LEAV so that every member, Go
+ * brokers too, drops them without waiting for its own round. A live broker
+ * that hears a LEAV for itself answers with JOIN (see onCliqueFrame), so a
+ * false verdict heals within a round trip.
  */
 export class Membership {
   readonly table: RoutingTable;
   /** Hash mode and capabilities of every member; refuses incompatible ones (member-capabilities.ts). */
   readonly capabilities: MemberCapabilities;
-  private readonly pings: PendingTable<void>;
+  /** Who lives, and the tombstones of removed positions; shared with the forwarder. */
+  readonly liveness: Liveness;
   private stabilizationTimer: unknown;
   private stopped = false;
-  /**
-   * Members we removed (suspected or left), by key text, with the clock time
-   * until which INFO may not bring them back. Without this, a member that has
-   * not noticed the departure yet lists the dead key in its INFO and every
-   * other member re-learns it: the ring flaps instead of converging. A JOIN
-   * from the key itself lifts the ban at once.
-   */
-  private readonly removed = new Map<string, number>();
-  private readonly banMs: number;
-  /** Consecutive unanswered PINGs to members whose node subject still has a subscriber. */
-  private readonly silentRounds = new Map<string, number>();
   /** New positions from the network are checked once; those without a subscriber leave in batches. */
   private readonly check: PositionCheck;
   private readonly maxNewPerInfo: number;
@@ -92,8 +90,6 @@ export class Membership {
       successors: stabilization.successors,
       stabilizers: stabilization.stabilizers,
     });
-    this.pings = new PendingTable<void>(clock, 'pings', Number.MAX_SAFE_INTEGER, host.options.ackTimeout);
-    this.banMs = Math.max(3 * stabilization.interval, 10 * host.options.ackTimeout);
     this.capabilities = new MemberCapabilities(
       {
         options: host.options,
@@ -110,6 +106,16 @@ export class Membership {
       },
       positions,
     );
+    this.liveness = new Liveness({
+      clock,
+      ackTimeout: host.options.ackTimeout,
+      tombstoneMs: tombstoneMs(stabilization.interval),
+      nextId: () => host.nextId(),
+      sendPing: (key, id, onNoResponders) =>
+        host.request(key, this.signed(encodeFrame({ type: FrameType.Ping, id, sender: host.options.nodeKey })), onNoResponders),
+      nodeOf: (key) => this.nodeOf(key),
+      heardWithin: (key, ms) => host.heardWithin(key, ms),
+    });
     this.maxNewPerInfo = maxNewPerInfo(host.options);
     this.check = new PositionCheck({
       clock,
@@ -145,21 +151,36 @@ export class Membership {
     this.check.stop();
     if (this.stabilizationTimer !== undefined) this.host.options.clock.clearTimeout(this.stabilizationTimer);
     this.stabilizationTimer = undefined;
-    this.pings.failAll(new FlowError('FLOW_CLOSED', 'membership stopped'));
+    this.liveness.stop();
   }
 
-  /** Removes a member that failed to answer; true when it was on the ring. */
+  /**
+   * Removes `key` and every other position of its node from the ring, with a
+   * tombstone each, and emits 'suspected' for each; true when any was a member.
+   */
   suspect(key: Key): boolean {
-    if (!this.table.unregister(key)) return false;
-    this.ban(key);
-    this.host.emit('suspected', key);
+    const node = this.nodeOf(key);
+    const gone = this.positionsOf(node, key).filter((position) => this.table.unregister(position));
+    if (gone.length === 0) return false;
+    this.liveness.bury(gone, node);
+    for (const position of gone) this.host.emit('suspected', position);
     return true;
   }
 
-  /** A suspected position proved alive (a late ACK): back on the ring, ban lifted. */
+  /** `key`'s node was proven dead: removed here, and LEAV broadcast for it when this broker noticed first. */
+  declareDead(key: Key): boolean {
+    const node = this.nodeOf(key);
+    const gone = this.positionsOf(node, key).filter((position) => this.table.isMember(position));
+    if (!this.suspect(key)) return false;
+    if (!this.stopped) for (const position of gone) this.host.broadcast(encodeFrame({ type: FrameType.Leave, node: position }));
+    return true;
+  }
+
+  /** A removed position's broker proved alive itself (a late ACK, its own PING): its positions are back. */
   readmit(key: Key): void {
-    this.removed.delete(key.toString());
-    this.register([key]);
+    this.liveness.heard(key);
+    const raised = this.liveness.exhume(key);
+    this.register(raised.length > 0 ? raised : [key]);
   }
 
   /** A JOIN or LEAV that arrived on the clique subject; `data` is the whole message (for its announcement). */
@@ -170,7 +191,7 @@ export class Membership {
       // A LEAV for one of our positions that we did not send (forged, or stale): say we are here.
       if (!this.stopped) this.host.broadcast(this.signed(encodeFrame({ type: FrameType.Join, sender: frame.node })));
     } else if (this.table.unregister(frame.node)) {
-      this.ban(frame.node);
+      this.liveness.bury([frame.node], this.nodeOf(frame.node));
       this.host.emit('left', frame.node);
     }
   }
@@ -180,14 +201,26 @@ export class Membership {
     const announced = this.announcementIn(data);
     if (announced === undefined) this.capabilities.onSilentInfo(id);
     else this.capabilities.learn(announced);
+    if (id !== 0) this.liveness.onAnswer(id);
     this.register(this.boundUnknown(neighbours));
-    if (id !== 0) this.pings.resolve(id, undefined);
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
   onPing(id: U64, sender: Key, at: Key, data?: Uint8Array): void {
     const announced = this.announcementIn(data);
     if (announced !== undefined) this.capabilities.learn(announced);
+    // Stabilization PINGs (id 0 is a transport probe): the sender speaks for itself, so a removal of it, or of
+    // any position of its node (a PING's sender is a node key, a LEAV names positions), was wrong.
+    if (id !== 0 && !this.table.isLocal(sender) && this.liveness.buriesAny()) {
+      const raised = this.liveness.exhume(sender);
+      if (raised.length > 0) {
+        this.liveness.heard(sender);
+        this.register(raised);
+      }
+    }
+    // A Flow member's announcement names all its positions: one we never learned (its JOIN was lost) joins now.
+    const own = id === 0 ? undefined : this.capabilities.positionsOf(sender);
+    if (own !== undefined && own.some((position) => !this.table.isMember(position))) this.register(own);
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
     this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id, neighbours })));
   }
@@ -197,7 +230,8 @@ export class Membership {
     const verdict = announced === undefined ? undefined : this.capabilities.learn(announced);
     if (verdict === 'self' || verdict === 'twin' || this.table.isLocal(sender)) return;
     if (announced === undefined) this.capabilities.onSilentJoin(sender);
-    this.removed.delete(sender.toString());
+    this.liveness.exhume(sender);
+    this.liveness.heard(sender);
     // Like Go flow, answer with the view from before the joiner arrived, and
     // list every position of ours so the joiner learns all of them at once.
     const listed = new Set<string>();
@@ -230,9 +264,9 @@ export class Membership {
 
   private register(keys: readonly Key[]): void {
     let admitted =
-      this.removed.size === 0 && !this.capabilities.refusesAny()
+      !this.liveness.buriesAny() && !this.capabilities.refusesAny()
         ? keys
-        : keys.filter((key) => !this.isBanned(key) && !this.capabilities.isRefused(key));
+        : keys.filter((key) => !this.liveness.isBuried(key) && !this.capabilities.isRefused(key));
     const room = MAX_REMOTE_MEMBERS - this.table.remoteCount();
     if (admitted.length > room) {
       // A frame from the network must not grow the ring without limit: keep what fits, say so.
@@ -275,66 +309,52 @@ export class Membership {
     }
   }
 
-  private noteSilence(key: Key): number {
-    const text = key.toString();
-    const rounds = (this.silentRounds.get(text) ?? 0) + 1;
-    this.silentRounds.set(text, rounds);
-    return rounds;
+  /** The node (broker) of a position: its announced node key, or the position itself (Go brokers, unannounced). */
+  private nodeOf(key: Key): string {
+    return this.capabilities.of(key)?.nodeKey.toString() ?? key.toString();
   }
 
-  private ban(key: Key): void {
-    this.silentRounds.delete(key.toString());
-    this.removed.set(key.toString(), this.host.options.clock.now() + this.banMs);
-  }
-
-  private isBanned(key: Key): boolean {
-    const text = key.toString();
-    const until = this.removed.get(text);
-    if (until === undefined) return false;
-    if (until > this.host.options.clock.now()) return true;
-    this.removed.delete(text);
-    return false;
+  /** The ring members of `node`; just `key` for a node we know only by this position. */
+  private positionsOf(node: string, key: Key): Key[] {
+    if (node === key.toString() && this.capabilities.of(key) === undefined) return [key];
+    return this.table.members().filter((position) => !this.table.isLocal(position) && this.nodeOf(position) === node);
   }
 
   private scheduleRound(interval: number): void {
     this.stabilizationTimer = this.host.options.clock.setTimeout(() => {
       this.stabilizationTimer = undefined;
       if (this.stopped) return;
-      for (const target of this.table.stabilizers()) this.ping(target);
+      for (const target of this.targets()) this.checkLife(target);
       this.scheduleRound(interval);
     }, interval);
   }
 
+  /** One position per remote node, in ring order. */
+  private targets(): Key[] {
+    const seen = new Set<string>();
+    const targets: Key[] = [];
+    for (const position of this.table.members()) {
+      if (this.table.isLocal(position)) continue;
+      const node = this.nodeOf(position);
+      if (seen.has(node)) continue;
+      seen.add(node);
+      targets.push(position);
+    }
+    return targets;
+  }
+
   /**
-   * PINGs `target`; on timeout it is suspected and the member that now
-   * follows it is pinged at once, so a run of dead positions (a crashed
-   * broker's virtual nodes) is walked without waiting for later rounds.
+   * Probes `target`'s node; a silent one is probed again at once, so that
+   * silence is judged within MAX_SILENT_PROBES ackTimeouts, not rounds.
    */
-  private ping(target: Key): void {
-    const { ackTimeout } = this.host.options;
-    const id = this.host.nextId();
-    this.pings.add(
-      id,
-      ackTimeout,
-      () => new TimeoutError('ping', ackTimeout),
-      (error) => {
-        if (error === undefined) this.silentRounds.delete(target.toString());
-        if (error === undefined || !(error instanceof TimeoutError) || this.stopped) return;
-        this.host.countTimeout();
-        // A member busy acknowledging our forwards is alive; its INFO is queued behind them.
-        if (this.host.heardWithin(target, ackTimeout)) return;
-        void this.host
-          .probe(target)
-          .then((alive) => {
-            // Subscribed but silent: a busy member, or a hung one; the next silent rounds decide.
-            if (this.stopped || (alive === true && this.noteSilence(target) < MAX_SILENT_ROUNDS)) return;
-            if (!this.suspect(target)) return;
-            const next = this.table.ownerOf(target);
-            if (!this.table.isLocal(next)) this.ping(next);
-          })
-          .catch((error: unknown) => this.host.contain(error, 'ping probe'));
-      },
-    );
-    this.host.sendTo(target, this.signed(encodeFrame({ type: FrameType.Ping, id, sender: this.host.options.nodeKey })));
+  private checkLife(target: Key): void {
+    this.liveness
+      .probe(target)
+      .then((verdict) => {
+        if (this.stopped || !this.table.isMember(target)) return;
+        if (verdict === 'dead') this.declareDead(target);
+        else if (verdict === 'silent') this.checkLife(target);
+      })
+      .catch((error: unknown) => this.host.contain(error, 'stabilization probe'));
   }
 }

@@ -82,6 +82,8 @@ export class MemoryPubSub implements PubSub {
   readonly #subscriptions = new Set<MemorySubscription>();
   readonly #listeners = new Set<StatusListener>();
   #state: ConnectionState = 'open';
+  /** Subscriptions the server forgot in an outage (see disconnect), subscribed again on reconnect(). */
+  #forgotten = false;
   /** What was published while disconnected, sent on reconnect(). */
   #held: { subject: string; data: Uint8Array; headers: MessageHeaders | undefined }[] = [];
   /** Sequence number of the last message this connection queued, for flush(). */
@@ -149,7 +151,7 @@ export class MemoryPubSub implements PubSub {
       subscription.active = false;
     } else {
       this.#subscriptions.add(subscription);
-      this.#exchange.add(subscription);
+      if (!this.#forgotten) this.#exchange.add(subscription);
     }
     return subscription;
   }
@@ -170,11 +172,18 @@ export class MemoryPubSub implements PubSub {
   /**
    * Simulates a transport outage as the client sees it: status listeners hear
    * 'disconnected' then 'reconnecting', and publishes are held until
-   * reconnect(). Subscriptions stay in place. Only from the open state.
+   * reconnect(). Subscriptions stay in place, unless `serverLost` (a server
+   * restart, or the loss of the cluster server this client used): then the
+   * bus routes nothing to them until reconnect() subscribes them again, as a
+   * NATS client does on reconnecting. Only from the open state.
    */
-  disconnect(): void {
+  disconnect(options: { serverLost?: boolean } = {}): void {
     if (this.#state !== 'open') return;
     this.#state = 'disconnected';
+    if (options.serverLost === true) {
+      this.#forgotten = true;
+      for (const subscription of this.#subscriptions) this.#exchange.remove(subscription);
+    }
     this.#emit('disconnected');
     this.#emit('reconnecting');
   }
@@ -183,6 +192,10 @@ export class MemoryPubSub implements PubSub {
   reconnect(): void {
     if (this.#state !== 'disconnected') return;
     this.#state = 'open';
+    if (this.#forgotten) {
+      this.#forgotten = false;
+      for (const subscription of this.#subscriptions) this.#exchange.add(subscription);
+    }
     const held = this.#held;
     this.#held = [];
     for (const { subject, data, headers } of held) this.publish(subject, data, headers);

@@ -55,6 +55,11 @@ export class RoutingTable {
     return !this.isLocal(key) && this.#ring.remove(key);
   }
 
+  /** True when `key` is on the ring (local or remote). */
+  isMember(key: Key): boolean {
+    return this.#ring.has(key);
+  }
+
   /** The member owning `partition`: defined because local positions are always members. */
   ownerOf(partition: Key): Key {
     return this.#ring.ownerOf(partition) as Key;

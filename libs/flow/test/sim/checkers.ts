@@ -1,0 +1,114 @@
+import { HandlerRun, Trace } from './trace';
+
+/** The four properties of issue 13, part 4. */
+export type Property = 'exclusive' | 'order' | 'lost' | 'converged';
+
+export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged'];
+
+export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
+  exclusive: '(a) no key handled on two brokers at overlapping times',
+  order: '(b) per-key order per publisher',
+  lost: '(c) no acknowledged (resolved) publish lost',
+  converged: '(d) rings converge after the last membership change',
+};
+
+/**
+ * Virtual ms after the last membership change or frame fault within which
+ * every live ring must equal the truth (20 stabilization rounds of 100 ms).
+ * A crash is found by a ping unanswered for an ackTimeout (50 ms); a live
+ * member suspected for a dropped ACK comes back through stabilization.
+ */
+export const CONVERGENCE_BOUND_MS = 2_000;
+
+/** One line per violation; empty when the property holds. */
+export type Violations = Record<Property, string[]>;
+
+export function checkTrace(trace: Trace): Violations {
+  return {
+    exclusive: checkExclusive(trace),
+    order: checkOrder(trace),
+    lost: checkLost(trace),
+    converged: checkConverged(trace),
+  };
+}
+
+const label = (r: HandlerRun): string => `${r.instance} pub-${r.publisher} #${r.seq} [${r.start}, ${r.end ?? 'end'})`;
+
+/** (a) Two runs of one key on different broker instances whose [start, end) intervals intersect. */
+export function checkExclusive(trace: Trace): string[] {
+  const out: string[] = [];
+  for (const runs of groupBy(trace.runs, (r) => r.key).values()) {
+    const sorted = [...runs].sort((a, b) => a.start - b.start);
+    for (let i = 0; i < sorted.length; i++) {
+      const a = sorted[i];
+      const aEnd = a.end ?? trace.endAt;
+      for (let j = i + 1; j < sorted.length && sorted[j].start < aEnd; j++) {
+        const b = sorted[j];
+        if (b.instance !== a.instance) out.push(`key ${a.key}: ${label(a)} overlaps ${label(b)}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** (b) For each publisher and key, first runs of its messages start in publish (seq) order. */
+export function checkOrder(trace: Trace): string[] {
+  const out: string[] = [];
+  for (const runs of groupBy(trace.runs, (r) => `${r.publisher}/${r.key}`).values()) {
+    const first = new Map<number, HandlerRun>();
+    for (const run of runs) if (!first.has(run.seq)) first.set(run.seq, run);
+    let previous: HandlerRun | undefined;
+    for (const run of first.values()) {
+      if (previous !== undefined && run.seq < previous.seq) {
+        out.push(`key ${run.key}: pub-${run.publisher} #${run.seq} ran after #${previous.seq} (${label(previous)}, then ${label(run)})`);
+      }
+      if (previous === undefined || run.seq > previous.seq) previous = run;
+    }
+  }
+  return out;
+}
+
+/** (c) A publish that resolved and whose message no run completed (a run cut by a crash does not count). */
+export function checkLost(trace: Trace): string[] {
+  const handled = new Set(trace.runs.filter((r) => !r.cut).map((r) => `${r.publisher}:${r.seq}`));
+  return trace.publishes
+    .filter((p) => p.outcome === 'resolved' && !handled.has(`${p.publisher}:${p.seq}`))
+    .map((p) => `pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, resolved, never handled`);
+}
+
+/** The last membership change or the end of frame faults, whichever is later. */
+function lastDisturbance(trace: Trace): number {
+  return trace.changes.reduce((max, c) => Math.max(max, c.at), trace.faultsUntil);
+}
+
+/**
+ * (d) From at most CONVERGENCE_BOUND_MS after the last membership change (or
+ * the last frame fault: a dropped PING or ACK can make a live member suspected)
+ * to the end, every ring sample converged.
+ */
+export function checkConverged(trace: Trace): string[] {
+  const last = lastDisturbance(trace);
+  const lastDiffering = trace.rings.filter((s) => !s.converged).reduce((max, s) => Math.max(max, s.at), -1);
+  if (lastDiffering < 0 || lastDiffering < last) return [];
+  const final = trace.rings[trace.rings.length - 1];
+  if (final !== undefined && !final.converged) return [`rings still differ at the end (${final.at}), last change or fault at ${last}`];
+  if (lastDiffering - last <= CONVERGENCE_BOUND_MS) return [];
+  return [`rings differed until ${lastDiffering}, ${lastDiffering - last} ms after the last change or fault at ${last}`];
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
+
+/** Virtual ms from the last membership change to the last sample whose rings differed (0 when none did after it). */
+export function convergenceDelay(trace: Trace): number {
+  const lastDiffering = trace.rings.filter((s) => !s.converged).reduce((max, s) => Math.max(max, s.at), -1);
+  return Math.max(0, lastDiffering - lastDisturbance(trace));
+}

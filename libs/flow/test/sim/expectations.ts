@@ -1,0 +1,27 @@
+import { Property } from './checkers';
+import { Schedule } from './schedule';
+
+/**
+ * Which property today's library guarantees for which schedule, as measured
+ * (docs/SIMULATION.md). The spec asserts exactly these; the script reports
+ * every other violation without failing. Handoff, direct publishing and the
+ * membership fixes (issue 13 and its predecessors) are to widen them.
+ */
+export function expectedToHold(property: Property, schedule: Schedule): boolean {
+  const has = (kind: string): boolean => schedule.events.some((e) => e.kind === kind);
+  switch (property) {
+    case 'converged':
+      // Always: proof of life by answers, LEAV of the dead, re-admission by a broker's own PING, and a Flow
+      // member's announced positions learned from its PING even when its JOINs were lost.
+      return true;
+    case 'lost':
+      // close() abandons forwards awaiting their ACK and deliveries on their way; a crash loses what it held.
+      return !has('crash') && !has('disconnect') && !schedule.events.some((e) => e.kind === 'leave' && e.how === 'close');
+    case 'exclusive':
+      // A dropped ACK or PING makes a live owner suspected: its keys move while it still runs them.
+      return schedule.membership === 'stable' && schedule.faults.drop === 0;
+    case 'order':
+      // Not even then: one publisher's messages reach the owner through different entry brokers.
+      return false;
+  }
+}

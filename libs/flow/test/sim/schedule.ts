@@ -1,0 +1,140 @@
+import { SeededRandom, seededRandom } from '../../src/testing/seeded-random';
+
+/**
+ * What a simulated run does, drawn in full from one seed before it starts.
+ * Times are virtual milliseconds on the run's ManualClock.
+ */
+
+/** How membership moves during a run; drawn per seed, one third each. */
+export type MembershipClass = 'stable' | 'changes' | 'crashes';
+
+export type SimEvent =
+  | { readonly at: number; readonly kind: 'publish'; readonly publisher: number; readonly key: string; readonly seq: number }
+  /** A broker with a new node name starts and joins. */
+  | { readonly at: number; readonly kind: 'join'; readonly node: string }
+  /** A live broker leaves: close() (LEAV, in-flight work abandoned) or shutdown() (LEAV, then drains). */
+  | { readonly at: number; readonly kind: 'leave'; readonly node: string; readonly how: 'close' | 'shutdown' }
+  /** A live broker's connection is killed: its subscriptions vanish, nobody is told. */
+  | { readonly at: number; readonly kind: 'crash'; readonly node: string }
+  /** A node that left or crashed starts again with the same node name. */
+  | { readonly at: number; readonly kind: 'restart'; readonly node: string }
+  /** A live broker's connection is down for `forMs` (disconnect(), then reconnect()). */
+  | { readonly at: number; readonly kind: 'disconnect'; readonly node: string; readonly forMs: number };
+
+export interface Faults {
+  /** Probability that one delivery of a broker-to-broker frame (clique or node subject) is dropped. */
+  readonly drop: number;
+  /** Probability that one delivery (any subject) is held back. */
+  readonly delay: number;
+  /** A held-back delivery arrives 1..maxDelayMs later. */
+  readonly maxDelayMs: number;
+}
+
+export interface Schedule {
+  readonly seed: number;
+  readonly membership: MembershipClass;
+  /** Handling brokers started at time 0, in this order. */
+  readonly initial: readonly string[];
+  /** Publishers (brokers without handlers): `pub-0` .. `pub-<n-1>`. */
+  readonly publishers: number;
+  readonly keys: readonly string[];
+  /** Sorted by time. */
+  readonly events: readonly SimEvent[];
+  readonly faults: Faults;
+  /** Frames are dropped and delayed only before this: the last event. */
+  readonly faultsUntil: number;
+  /** The run stops here: the last event plus a quiet period (no faults) for retries and convergence. */
+  readonly endAt: number;
+}
+
+/** Sizes of a schedule; small, so that a thousand seeds run in seconds. */
+export const SCHEDULE = Object.freeze({
+  minBrokers: 3,
+  maxBrokers: 5,
+  /** Live handling brokers never drop below this (a queue group with no member loses messages). */
+  minLive: 2,
+  maxPublishers: 2,
+  keys: 4,
+  minMessages: 12,
+  maxMessages: 30,
+  /** Publishes and membership events fall in [startMs, activeMs): after the initial rings converged. */
+  startMs: 50,
+  activeMs: 600,
+  maxChanges: 3,
+  /** After the last event: ample for stabilization (see SIM_BROKER) to find every change. */
+  quietMs: 3_000,
+});
+
+const CLASSES: readonly MembershipClass[] = ['stable', 'changes', 'crashes'];
+const DROP_RATES = [0, 0, 0.02, 0.05];
+const DELAY_RATES = [0, 0, 0.1, 0.3];
+
+export function drawSchedule(seed: number): Schedule {
+  const random = seededRandom(seed);
+  const between = (min: number, max: number): number => min + random.int(max - min + 1);
+  const membership = CLASSES[random.int(CLASSES.length)];
+  const initial = Array.from({ length: between(SCHEDULE.minBrokers, SCHEDULE.maxBrokers) }, (_, i) => `node-${i}`);
+  const publishers = between(1, SCHEDULE.maxPublishers);
+  const keys = Array.from({ length: SCHEDULE.keys }, (_, i) => `k${i}`);
+  const events: SimEvent[] = [];
+  const seqs = new Array<number>(publishers).fill(0);
+  const messages = between(SCHEDULE.minMessages, SCHEDULE.maxMessages);
+  for (let i = 0; i < messages; i++) {
+    const publisher = random.int(publishers);
+    events.push({ at: between(SCHEDULE.startMs, SCHEDULE.activeMs - 1), kind: 'publish', publisher, key: keys[random.int(keys.length)], seq: 0 });
+  }
+  if (membership !== 'stable') events.push(...drawChanges(random, membership, initial));
+  const sorted = events
+    .map((event, index) => ({ event, index }))
+    .sort((a, b) => a.event.at - b.event.at || a.index - b.index)
+    .map(({ event }) => (event.kind === 'publish' ? { ...event, seq: seqs[event.publisher]++ } : event));
+  const faults: Faults = {
+    drop: DROP_RATES[random.int(DROP_RATES.length)],
+    delay: DELAY_RATES[random.int(DELAY_RATES.length)],
+    maxDelayMs: between(1, 30),
+  };
+  const last = sorted.reduce((max, e) => Math.max(max, e.at + (e.kind === 'disconnect' ? e.forMs : 0)), 0);
+  return { seed, membership, initial, publishers, keys, events: sorted, faults, faultsUntil: last, endAt: last + SCHEDULE.quietMs };
+}
+
+/** Membership events in time order, keeping at least `minLive` handling brokers live. */
+function drawChanges(random: SeededRandom, membership: MembershipClass, initial: readonly string[]): SimEvent[] {
+  const live = new Set(initial);
+  const gone: string[] = [];
+  let named = initial.length;
+  const count = 1 + random.int(SCHEDULE.maxChanges);
+  const times = Array.from({ length: count }, () => SCHEDULE.startMs + random.int(SCHEDULE.activeMs - SCHEDULE.startMs - 100)).sort((a, b) => a - b);
+  const kinds = membership === 'crashes' ? ['join', 'leave', 'restart', 'crash', 'disconnect'] : ['join', 'leave', 'restart'];
+  const out: SimEvent[] = [];
+  for (const at of times) {
+    const kind = kinds[random.int(kinds.length)];
+    const pick = (from: readonly string[]): string => from[random.int(from.length)];
+    if (kind === 'restart' && gone.length > 0) {
+      const node = gone.splice(random.int(gone.length), 1)[0];
+      live.add(node);
+      out.push({ at, kind, node });
+    } else if ((kind === 'leave' || kind === 'crash') && live.size > SCHEDULE.minLive) {
+      const node = pick([...live]);
+      live.delete(node);
+      gone.push(node);
+      if (kind === 'crash') out.push({ at, kind, node });
+      else out.push({ at, kind, node, how: random.next() < 0.5 ? 'close' : 'shutdown' });
+    } else if (kind === 'disconnect') {
+      out.push({ at, kind, node: pick([...live]), forMs: 10 + random.int(200) });
+    } else {
+      const node = `node-${named++}`;
+      live.add(node);
+      out.push({ at, kind: 'join', node });
+    }
+  }
+  // The crashes class always has at least one crash.
+  if (membership === 'crashes' && !out.some((e) => e.kind === 'crash')) {
+    if (live.size <= SCHEDULE.minLive) {
+      const node = `node-${named++}`;
+      live.add(node);
+      out.push({ at: SCHEDULE.activeMs - 90, kind: 'join', node });
+    }
+    out.push({ at: SCHEDULE.activeMs - 50, kind: 'crash', node: [...live][random.int(live.size)] });
+  }
+  return out;
+}

@@ -1,0 +1,36 @@
+import { checkTrace, Violations } from './checkers';
+import { drawSchedule, Schedule } from './schedule';
+import { Trace } from './trace';
+import { World } from './world';
+
+export interface SimResult {
+  readonly schedule: Schedule;
+  readonly trace: Trace;
+  readonly violations: Violations;
+}
+
+/** Draws the schedule of `seed`, runs it and checks its trace. The same seed gives the same result. */
+export async function simulate(seed: number): Promise<SimResult> {
+  const schedule = drawSchedule(seed);
+  const trace = await new World(schedule).run();
+  return { schedule, trace, violations: checkTrace(trace) };
+}
+
+/** The command that prints this seed's schedule, trace and violations. */
+export function replayCommand(seed: number): string {
+  return `npm run sim -- --seed ${seed} --verbose`;
+}
+
+/** What the seed's schedule contains, for the per-class assertions and reports. */
+export function describeSchedule(schedule: Schedule): string {
+  const { membership, initial, publishers, events, faults } = schedule;
+  const changes = events
+    .filter((e) => e.kind !== 'publish')
+    .map((e) => `${e.kind === 'leave' ? e.how : e.kind} ${'node' in e ? e.node : ''}@${e.at}`);
+  const messages = events.length - changes.length;
+  return (
+    `seed ${schedule.seed}: ${membership}; ${initial.length} brokers, ${publishers} publisher(s), ${messages} messages; ` +
+    `drop ${faults.drop}, delay ${faults.delay} (<= ${faults.maxDelayMs} ms)` +
+    (changes.length > 0 ? `; ${changes.join(', ')}` : '')
+  );
+}

@@ -1,0 +1,81 @@
+/** What a simulated run recorded; checkers read only this. Times are virtual ms. */
+
+/** One handler run: which broker instance ran which message, from when to when. */
+export interface HandlerRun {
+  readonly node: string;
+  /** Distinguishes a restarted node's instances: `node-1#2` is node-1's second start. */
+  readonly instance: string;
+  readonly key: string;
+  readonly publisher: number;
+  readonly seq: number;
+  readonly start: number;
+  /** Undefined while running (at the end of the run: never finished). */
+  end: number | undefined;
+  /** The instance crashed while this ran: `end` is the crash time and the run did not complete. */
+  cut: boolean;
+}
+
+export interface PublishRecord {
+  readonly publisher: number;
+  readonly seq: number;
+  readonly key: string;
+  readonly at: number;
+  /** 'resolved': publish() resolved (handed to the transport: today's acknowledgement). */
+  outcome: 'pending' | 'resolved' | 'rejected';
+}
+
+export interface ChangeRecord {
+  readonly at: number;
+  readonly kind: 'start' | 'join' | 'leave' | 'crash' | 'restart' | 'disconnect' | 'reconnect';
+  readonly node: string;
+}
+
+export interface RingSample {
+  readonly at: number;
+  /** Every live joined broker's ring equals the positions of all live joined brokers. */
+  readonly converged: boolean;
+}
+
+export interface Trace {
+  readonly seed: number;
+  readonly runs: HandlerRun[];
+  readonly publishes: PublishRecord[];
+  readonly changes: ChangeRecord[];
+  readonly rings: RingSample[];
+  /** Errors the brokers reported through onError, by code. */
+  readonly errors: Record<string, number>;
+  /** When rings differ at the end: how each differing ring differs from the truth. */
+  readonly ringsAtEnd: string[];
+  /** No frame was dropped or delayed from here on. */
+  faultsUntil: number;
+  endAt: number;
+}
+
+export function emptyTrace(seed: number): Trace {
+  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0 };
+}
+
+/** The trace as text, one line per record in time order: equal texts mean equal runs. */
+export function formatTrace(trace: Trace): string {
+  const lines: { at: number; order: number; text: string }[] = [];
+  const add = (at: number, text: string): void => {
+    lines.push({ at, order: lines.length, text });
+  };
+  for (const c of trace.changes) add(c.at, `${c.kind} ${c.node}`);
+  for (const p of trace.publishes) add(p.at, `publish pub-${p.publisher} #${p.seq} key ${p.key} ${p.outcome}`);
+  for (const r of trace.runs) {
+    const end = r.end === undefined ? 'unfinished' : `${r.cut ? 'cut' : 'end'} ${r.end}`;
+    add(r.start, `handle ${r.instance} pub-${r.publisher} #${r.seq} key ${r.key} -> ${end}`);
+  }
+  let converged: boolean | undefined;
+  for (const s of trace.rings) {
+    if (s.converged !== converged) add(s.at, s.converged ? 'rings converged' : 'rings differ');
+    converged = s.converged;
+  }
+  add(trace.faultsUntil, 'faults end');
+  for (const line of trace.ringsAtEnd) add(trace.endAt, `ring of ${line}`);
+  const errors = Object.entries(trace.errors).map(([code, n]) => `${code} x${n}`);
+  add(trace.endAt, `end${errors.length > 0 ? `; errors reported: ${errors.join(', ')}` : ''}`);
+  lines.sort((a, b) => a.at - b.at || a.order - b.order);
+  return lines.map((l) => `${String(l.at).padStart(6)}  ${l.text}`).join('\n');
+}

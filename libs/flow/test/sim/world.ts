@@ -1,0 +1,248 @@
+import { Broker } from '../../src/core/broker';
+import { MemoryBus } from '../../src/core/memory-pubsub';
+import { BrokerOptions } from '../../src/core/options';
+import { ManualClock } from '../../src/testing/manual-clock';
+import { SeededRandom, seededRandom } from '../../src/testing/seeded-random';
+import { Schedule, SimEvent } from './schedule';
+import { SimConnection } from './sim-connection';
+import { emptyTrace, Trace } from './trace';
+
+export const STREAM = 'sim';
+
+/** Broker options of every simulated broker: short timers, so a run spans few virtual seconds. */
+export const SIM_BROKER = Object.freeze({ virtualNodes: 4, ackTimeout: 50, stabilizationMs: 100 });
+
+/** Bus drains per settle() before a run is declared wedged: far above any real need. */
+const MAX_SETTLE_ROUNDS = 10_000;
+
+interface Instance {
+  readonly node: string;
+  readonly name: string;
+  readonly broker: Broker;
+  readonly connection: SimConnection;
+  crashed: boolean;
+  gone: boolean;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * One simulated run of a schedule: brokers and publishers on one MemoryBus,
+ * all timers on one ManualClock, every random choice from the schedule's
+ * seed. The driver advances the clock to the next due timer, lets the bus
+ * settle, samples the rings, and repeats until the schedule's end.
+ */
+export class World {
+  readonly trace: Trace;
+  private readonly clock = new ManualClock();
+  private readonly bus = new MemoryBus();
+  /** Fault decisions; a stream of its own, so that faults do not shift the schedule. */
+  private readonly random: SeededRandom;
+  private readonly instances = new Map<string, Instance>();
+  private readonly publishers: Broker[] = [];
+  private readonly starts = new Map<string, number>();
+  private readonly connections: SimConnection[] = [];
+
+  constructor(private readonly schedule: Schedule) {
+    this.trace = emptyTrace(schedule.seed);
+    this.random = seededRandom(schedule.seed ^ 0x5eed);
+    const { drop } = schedule.faults;
+    if (drop > 0) {
+      this.bus.setFault((d) => (d.subject !== STREAM && this.faulty() && this.random.next() < drop ? 'drop' : 'deliver'));
+    }
+  }
+
+  async run(): Promise<Trace> {
+    for (let p = 0; p < this.schedule.publishers; p++) {
+      const publisher = new Broker(this.connect(`pub-${p}`), this.options(`pub-${p}`));
+      this.publishers.push(publisher);
+      await this.settled(publisher.start());
+    }
+    for (const node of this.schedule.initial) {
+      this.trace.changes.push({ at: 0, kind: 'start', node });
+      await this.settled(this.startNode(node));
+    }
+    for (const event of this.schedule.events) this.clock.setTimeout(() => this.apply(event), event.at - this.clock.now());
+    const { endAt } = this.schedule;
+    for (let next = this.clock.nextDue(); next !== undefined && next <= endAt; next = this.clock.nextDue()) {
+      this.clock.advance(next - this.clock.now());
+      await this.settle();
+      this.sampleRings();
+    }
+    this.clock.advance(endAt - this.clock.now());
+    await this.settle();
+    this.sampleRings();
+    this.trace.endAt = endAt;
+    this.trace.faultsUntil = this.schedule.faultsUntil;
+    await this.closeAll();
+    return this.trace;
+  }
+
+  private apply(event: SimEvent): void {
+    if (event.kind === 'publish') return this.publish(event.publisher, event.key, event.seq);
+    const { at, kind, node } = event;
+    this.trace.changes.push({ at, kind, node });
+    if (kind === 'join' || kind === 'restart') {
+      this.track(this.startNode(node));
+      return;
+    }
+    const instance = this.instances.get(node);
+    if (instance === undefined || instance.gone) return;
+    if (kind === 'disconnect') {
+      instance.connection.inner.disconnect();
+      this.clock.setTimeout(() => {
+        if (instance.gone) return;
+        this.trace.changes.push({ at: this.clock.now(), kind: 'reconnect', node });
+        instance.connection.inner.reconnect();
+      }, event.forMs);
+      return;
+    }
+    instance.gone = true;
+    if (kind === 'crash') {
+      instance.crashed = true;
+      instance.connection.kill();
+      for (const run of this.trace.runs) {
+        if (run.instance === instance.name && run.end === undefined) Object.assign(run, { end: at, cut: true });
+      }
+    }
+    const leaving = event.kind === 'leave' && event.how === 'shutdown' ? instance.broker.shutdown({ timeout: 1_000 }) : instance.broker.close();
+    this.track(leaving.finally(() => instance.connection.close()));
+  }
+
+  private publish(publisher: number, key: string, seq: number): void {
+    const record = { publisher, seq, key, at: this.clock.now(), outcome: 'pending' as 'pending' | 'resolved' | 'rejected' };
+    this.trace.publishes.push(record);
+    this.publishers[publisher].publish(STREAM, utf8.encode(`${publisher}:${seq}`), { key }).then(
+      () => (record.outcome = 'resolved'),
+      () => (record.outcome = 'rejected'),
+    );
+  }
+
+  private async startNode(node: string): Promise<void> {
+    const count = (this.starts.get(node) ?? 0) + 1;
+    this.starts.set(node, count);
+    const name = `${node}#${count}`;
+    const connection = this.connect(name);
+    const broker = new Broker(connection, this.options(node));
+    const instance: Instance = { node, name, broker, connection, crashed: false, gone: false };
+    this.instances.set(node, instance);
+    await broker.handle(STREAM, (delivery) => this.handle(instance, delivery.partitionKey, delivery.data));
+    await broker.start().catch(() => undefined);
+  }
+
+  /** Runs 1..8 virtual ms (fixed per message), recording start and end. */
+  private handle(instance: Instance, partitionKey: Uint8Array, data: Uint8Array): Promise<void> | void {
+    if (instance.crashed) return;
+    const [publisher, seq] = fromUtf8.decode(data).split(':').map(Number);
+    const run = {
+      node: instance.node,
+      instance: instance.name,
+      key: fromUtf8.decode(partitionKey),
+      publisher,
+      seq,
+      start: this.clock.now(),
+      end: undefined as number | undefined,
+      cut: false,
+    };
+    this.trace.runs.push(run);
+    return new Promise((resolve) => {
+      this.clock.setTimeout(
+        () => {
+          if (!run.cut) run.end = this.clock.now();
+          resolve();
+        },
+        1 + ((seq * 7 + publisher * 3) % 8),
+      );
+    });
+  }
+
+  private sampleRings(): void {
+    const live = [...this.instances.values()].filter((i) => !i.gone).map((i) => i.broker.snapshot());
+    const joined = live.filter((s) => s.joined);
+    const truth = joined.flatMap((s) => s.positions.map(String)).sort().join(',');
+    const converged = joined.every((s) => s.members.map(String).sort().join(',') === truth);
+    const at = this.clock.now();
+    if (!converged && at === this.schedule.endAt) {
+      const expected = new Set(truth.split(','));
+      for (const s of joined) {
+        const members = new Set(s.members.map(String));
+        const missing = [...expected].filter((k) => !members.has(k)).map((k) => this.holderOf(k));
+        const extra = [...members].filter((k) => !expected.has(k));
+        if (missing.length + extra.length > 0) {
+          this.trace.ringsAtEnd.push(`${this.nameOf(s.nodeKey)} lacks positions of [${missing.join(', ')}], has ${extra.length} extra`);
+        }
+      }
+    }
+    const last = this.trace.rings[this.trace.rings.length - 1];
+    if (last?.at === at) this.trace.rings.pop();
+    this.trace.rings.push({ at, converged });
+  }
+
+  private nameOf(nodeKey: unknown): string {
+    for (const i of this.instances.values()) if (String(i.broker.nodeKey) === String(nodeKey)) return i.name;
+    return String(nodeKey);
+  }
+
+  /** The live instance holding ring position `position` (16-hex text). */
+  private holderOf(position: string): string {
+    for (const i of this.instances.values()) {
+      if (!i.gone && i.broker.snapshot().positions.some((p) => String(p) === position)) return i.name;
+    }
+    return position;
+  }
+
+  private faulty(): boolean {
+    return this.clock.now() < this.schedule.faultsUntil;
+  }
+
+  private options(node: string): BrokerOptions {
+    return {
+      nodeName: node,
+      clock: this.clock,
+      virtualNodes: SIM_BROKER.virtualNodes,
+      ackTimeout: SIM_BROKER.ackTimeout,
+      stabilization: { interval: SIM_BROKER.stabilizationMs },
+      onError: (error) => {
+        this.trace.errors[error.code] = (this.trace.errors[error.code] ?? 0) + 1;
+      },
+    };
+  }
+
+  private connect(name: string): SimConnection {
+    const { delay, maxDelayMs } = this.schedule.faults;
+    const policy = (): number => (delay > 0 && this.faulty() && this.random.next() < delay ? 1 + this.random.int(maxDelayMs) : 0);
+    const connection = new SimConnection(this.bus.connect(name), this.clock, policy);
+    this.connections.push(connection);
+    return connection;
+  }
+
+  /** Membership operations run while the clock moves; their failures show in the trace, not here. */
+  private track(operation: Promise<unknown>): void {
+    operation.catch(() => undefined);
+  }
+
+  private async settled(operation: Promise<unknown>): Promise<void> {
+    this.track(operation);
+    await this.settle();
+  }
+
+  /** Lets the bus deliver everything queued and every promise chain run, until nothing moves. */
+  private async settle(): Promise<void> {
+    for (let round = 0; round < MAX_SETTLE_ROUNDS; round++) {
+      const published = this.bus.stats.published;
+      await this.bus.idle();
+      await tick();
+      if (this.bus.stats.published === published) return;
+    }
+    throw new Error(`seed ${this.schedule.seed}: the bus never settled at ${this.clock.now()} ms`);
+  }
+
+  private async closeAll(): Promise<void> {
+    for (const instance of this.instances.values()) if (!instance.gone) await instance.broker.close();
+    for (const publisher of this.publishers) await publisher.close();
+    for (const connection of this.connections) await connection.close();
+    this.bus.setFault(undefined);
+  }
+}
