@@ -9,6 +9,7 @@ import type { ResolvedBrokerOptions } from './options';
 import type { Dispatcher } from './dispatcher';
 import { appendNotice, appendStreams, PublishFlags } from './publish-wire';
 import type { NodeSubjects } from './subjects';
+import { nodeSubject } from './subjects';
 
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
@@ -156,7 +157,7 @@ export class Acceptor {
     const { clique } = this.host.options;
     for (const [text, { accepted, handled }] of this.pending) {
       const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-      this.host.send(`${clique}.${text}`, appendNotice(ack, accepted, handled));
+      this.host.send(nodeSubject(clique, text), appendNotice(ack, accepted, handled));
     }
     this.pending.clear();
   }

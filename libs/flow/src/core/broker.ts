@@ -26,7 +26,7 @@ import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { TransportGate } from './transport-gate';
 import { ringPositions } from './virtual-nodes';
-import { checkHandlerStream, checkStream, NodeSubjects, partitionKeyBytes } from './subjects';
+import { checkHandlerStream, checkStream, nodeSubject, NodeSubjects, partitionKeyBytes } from './subjects';
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions, RingSnapshot };
 
@@ -359,7 +359,7 @@ export class Broker {
           this.events.emit(event, key);
         },
         nextId: () => this.nextId(),
-        sendTo: (key, frame) => this.send(`${this.clique}.${key}`, frame),
+        sendTo: (key, frame) => this.send(nodeSubject(this.clique, key), frame),
         request: (key, frame, onNoResponders) => this.sendRequest(this.nodeSubjects.of(key), frame, onNoResponders),
         broadcast: (frame) => this.send(this.clique, frame),
         reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
@@ -380,7 +380,7 @@ export class Broker {
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
-        this.pubsub.subscribe(`${this.clique}.${position}`, {}, (_subject, data, headers) => this.inbound.onNodeFrame(data, position, headers)),
+        this.pubsub.subscribe(nodeSubject(this.clique, position), {}, (_subject, data, headers) => this.inbound.onNodeFrame(data, position, headers)),
       );
     }
     // Subscriptions must reach the server before the JOINs, or early INFO answers are lost.

@@ -10,6 +10,7 @@ import type { Verdict } from './liveness';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { MessageHeaders } from './pubsub';
+import { nodeSubject } from './subjects';
 
 /** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
 export const ACK_PATIENCE = 8;
@@ -118,7 +119,7 @@ export class Forwarder {
     const frame = encodeFrame({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, this.host.allocate);
     const { instrumentation } = this.host.options;
     const headers = instrumentation === undefined ? msg.headers : instrumentation.forward(msg, owner);
-    this.host.send(`${this.host.options.clique}.${owner}`, frame, headers);
+    this.host.send(nodeSubject(this.host.options.clique, owner), frame, headers);
   }
 
   /** An ACK arrived; true when it answered one of our forwards in time. */

@@ -6,6 +6,7 @@ import { Key, randomKey } from './key';
 import { ResolvedBrokerOptions } from './options';
 import { PubSub } from './pubsub';
 import { findLiveTwin } from './twin-probe';
+import { nodeSubject } from './subjects';
 
 
 export interface IdentityEvents {
@@ -88,7 +89,7 @@ export class Identity {
       false,
     );
     try {
-      this.pubsub.publish(`${clique}.${key}`, encodeFrame({ type: FrameType.Ping, id: 0, sender: key }));
+      this.pubsub.publish(nodeSubject(clique, key), encodeFrame({ type: FrameType.Ping, id: 0, sender: key }));
     } catch {
       // The notice is a courtesy to the live broker; the refusal stands without it.
     }

@@ -6,6 +6,7 @@ import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import type { Entry, Lane, PublisherHost, Waiting } from './publisher-host';
+import { nodeSubject } from './subjects';
 
 export type { PublisherHost } from './publisher-host';
 
@@ -185,7 +186,7 @@ export class Publisher {
     const { options, allocate } = this.host;
     this.host.counters.forwarded++;
     const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
-    this.host.send(`${options.clique}.${owner}`, frame, msg.headers);
+    this.host.send(nodeSubject(options.clique, owner), frame, msg.headers);
   }
 
   private onAccepted(id: U64): void {

@@ -47,6 +47,11 @@ export function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Ar
   throw new InvalidOptionError('key', 'must be a string or a Uint8Array', key);
 }
 
+/** The node subject of `key` in `clique`: where its broker receives frames (`<clique>.<16 hex digits>`). */
+export function nodeSubject(clique: string, key: Key | string): string {
+  return `${clique}.${key}`;
+}
+
 /**
  * Node subjects `<clique>.<key>`, cached by the key's high half: an ACK goes
  * out per forwarded message to one of a handful of senders, and each decoded
@@ -60,7 +65,7 @@ export class NodeSubjects {
   of(key: Key): string {
     const cached = this.cache.get(key.hi);
     if (cached !== undefined && cached.lo === key.lo) return cached.subject;
-    const subject = `${this.clique}.${key}`;
+    const subject = nodeSubject(this.clique, key);
     // Bounded: a clique has far fewer senders; a flood of foreign keys only costs rebuilds.
     if (this.cache.size >= 4096) this.cache.clear();
     this.cache.set(key.hi, { lo: key.lo, subject });

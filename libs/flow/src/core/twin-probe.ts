@@ -3,6 +3,7 @@ import { decodeFrame, encodeFrame, FrameType } from './frame';
 import { Key, randomKey } from './key';
 import type { ResolvedBrokerOptions } from './options';
 import type { MessageHeaders, PubSub, Subscription } from './pubsub';
+import { nodeSubject } from './subjects';
 
 /**
  * The header that marks a PING as an identity check (docs/PROTOCOL.md,
@@ -68,7 +69,7 @@ export async function findLiveTwin(
       if (--pending === 0) settle(undefined);
     };
     try {
-      subscription = pubsub.subscribe(`${clique}.${sender}`, {}, (_subject, data) => {
+      subscription = pubsub.subscribe(nodeSubject(clique, sender), {}, (_subject, data) => {
         const twin = answerIn(data, candidates);
         if (twin !== undefined) settle(twin);
       });
@@ -84,7 +85,7 @@ export async function findLiveTwin(
         candidates.forEach((key, index) => {
           const ping = encodeFrame({ type: FrameType.Ping, id: index + 1, sender });
           try {
-            stops.push(send(pubsub, `${clique}.${key}`, ping, once(ruledOut)));
+            stops.push(send(pubsub, nodeSubject(clique, key), ping, once(ruledOut)));
           } catch {
             ruledOut();
           }
@@ -106,7 +107,7 @@ async function subscribed(
   // The probe is an INFO with id 0 and no keys, which every broker ignores.
   const probe = encodeFrame({ type: FrameType.Info, id: 0, neighbours: [] });
   const answers = await Promise.all(
-    keys.map((key) => pubsub.hasSubscribers!(`${clique}.${key}`, probe, ackTimeout).catch(() => undefined)),
+    keys.map((key) => pubsub.hasSubscribers!(nodeSubject(clique, key), probe, ackTimeout).catch(() => undefined)),
   );
   return keys.filter((_key, index) => answers[index] !== false);
 }
