@@ -21,6 +21,7 @@ import { directPublishing } from './direct-publishing';
 import type { Publisher } from './publisher';
 import { viewSubject } from './publish-wire';
 import { RingView } from './ring-view';
+import { Ownership, OwnershipEvents } from './ownership';
 import { BrokerLoad, traceReply } from './instrumentation';
 import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
@@ -30,7 +31,7 @@ import { checkHandlerStream, checkStream, nodeSubject, NodeSubjects, partitionKe
 
 export type { BrokerCounters, Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions, RingSnapshot };
 
-export interface BrokerEvents extends MembershipEvents, IdentityEvents {
+export interface BrokerEvents extends MembershipEvents, IdentityEvents, OwnershipEvents {
   status: (status: PubSubStatus) => void;
   error: (error: FlowError) => void;
 }
@@ -65,6 +66,7 @@ export class Broker {
   private view: RingView | undefined;
   private readonly gate: TransportGate;
   private readonly inbound: Inbound;
+  private readonly ownership: Ownership;
   private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
@@ -97,10 +99,9 @@ export class Broker {
     this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
     // Identity problems follow from network input too (conflict notices, members' announcements): rate limited.
-    this.identity = new Identity(this.options, pubsub, this.events, (error) =>
-      this.networkErrors.report(`identity:${error.code}`, error),
-    );
+    this.identity = new Identity(this.options, pubsub, this.events, (error) => this.networkErrors.report(`identity:${error.code}`, error));
     const { clock } = this.options;
+    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: () => this.state === 'started', events: this.events });
     this.forwarder = new Forwarder({
       ...this.collaborator(),
       route: (msg) => this.route(msg),
@@ -280,6 +281,7 @@ export class Broker {
     // forward that reaches us before its sender saw our LEAV is handled here.
     const drained = this.drainStreams()
       .then(() => this.drain())
+      .then(() => this.ownership.releaseAll())
       .then(() => false);
     const timedOut = await Promise.race([drained, expired]);
     clock.clearTimeout(timer);
@@ -356,6 +358,7 @@ export class Broker {
         identity: this.identity,
         emit: (event, key) => {
           if (event === 'suspected') this.forwarder.ownerLost(key);
+          this.ownership.changed();
           this.events.emit(event, key);
         },
         nextId: () => this.nextId(),
@@ -373,10 +376,9 @@ export class Broker {
     const watching = this.view !== undefined;
     this.view?.stop();
     this.membership = membership;
+    this.ownership.changed();
     if (!watching) this.watchRing();
-    this.subscriptions.push(
-      this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, (_subject, data) => this.inbound.onViewQuestion(data)),
-    );
+    this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, (_s, data) => this.inbound.onViewQuestion(data)));
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(
@@ -398,10 +400,10 @@ export class Broker {
 
   /** What every collaborator gets from its broker. */
   private collaborator() {
-    const { options, counterValues: counters, allocate } = this;
+    const { options, counterValues: counters, allocate, ownership } = this;
     const send = (subject: string, frame: Uint8Array, headers?: MessageHeaders) => this.send(subject, frame, headers);
     const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
-    return { options, counters, allocate, send, contain, nextId: () => this.nextId(), probe: (key: Key) => this.probe(key) };
+    return { options, counters, allocate, ownership, send, contain, nextId: () => this.nextId(), probe: (key: Key) => this.probe(key) };
   }
 
   private subscribeStream(stream: string): void {

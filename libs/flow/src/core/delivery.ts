@@ -1,4 +1,5 @@
 import { Key } from './key';
+import type { OwnershipView } from './ownership';
 
 /** One message or request as a handler sees it. All byte arrays are read-only views. */
 export interface Delivery {
@@ -16,6 +17,14 @@ export interface Delivery {
   readonly nodeKey: Key;
   readonly clique: string;
   readonly request: boolean;
+  /**
+   * The ownership epoch at which this broker acquired the partition's range
+   * (ownership.ts): a local fencing token, monotonic per broker, not
+   * comparable across brokers. Unkeyed: the broker's current epoch.
+   */
+  readonly epoch: number;
+  /** The broker's live ownership, shared by its deliveries: `isOwner(partition)` answers from its current view. */
+  readonly ownership: OwnershipView;
 }
 
 /** Handles a message; a returned promise holds the partition key's turn until it settles. */

@@ -6,6 +6,7 @@ import { Allocate, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import { BrokerLoad, HandlerTrace } from './instrumentation';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
+import type { Ownership } from './ownership';
 import { PartitionScheduler } from './partition-scheduler';
 import { MessageHeaders } from './pubsub';
 
@@ -19,6 +20,8 @@ export interface DispatcherHost {
   readonly options: ResolvedBrokerOptions;
   readonly counters: BrokerCounters;
   readonly allocate: Allocate;
+  /** Epochs of the owned ranges (ownership.ts). */
+  readonly ownership: Ownership;
   /** Publishes a reply frame; false once the broker is closed (the reply is then discarded). */
   sendReply(subject: string, frame: Uint8Array, headers: MessageHeaders | undefined): boolean;
   /** Gives up on a message (counted, reported, error reply for a request). */
@@ -109,6 +112,8 @@ export class Dispatcher {
       nodeKey: this.host.options.nodeKey,
       clique,
       request: isRequest,
+      epoch: this.host.ownership.epochOf(partition),
+      ownership: this.host.ownership,
     };
     // One lane per partition hash, or per slot when slots are on. Lane ids are
     // 30-bit so that they stay small integers (fast Map keys); two partitions

@@ -38,6 +38,20 @@ export class Emitter<Events extends Record<keyof Events, (...args: any[]) => voi
     }
   }
 
+  /** Emits, then waits for the promises listeners returned; their rejections go to `onListenerError`. */
+  async emitAndWait<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    for (const listener of [...(this.listeners.get(event) ?? [])]) {
+      try {
+        const result: unknown = listener(...args);
+        if (result instanceof Promise) waits.push(result.catch((error: unknown) => this.onListenerError(error)));
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+    await Promise.all(waits);
+  }
+
   removeAll(): void {
     this.listeners.clear();
   }

@@ -13,6 +13,8 @@ function delivery(overrides: Partial<Delivery> = {}): Delivery {
     nodeKey: parseKey('d1601808ef7260a1'),
     clique: 'ledger',
     request: false,
+    epoch: 4,
+    ownership: { isOwner: () => true },
     ...overrides,
   };
 }

@@ -54,6 +54,22 @@ export class FlowContext extends BaseRpcContext<FlowContextArgs> {
     return this.args[0].clique;
   }
 
+  /**
+   * The ownership epoch at which the handling broker acquired this key's
+   * range. A local fencing token: monotonic per broker, not comparable across
+   * brokers; fencing across brokers needs a store's compare-and-set (a NATS KV
+   * revision). Unkeyed messages: the broker's current epoch.
+   */
+  getEpoch(): number {
+    return this.args[0].epoch;
+  }
+
+  /** Whether the key's owner in the broker's current view is still this broker (false once it leaves); true unkeyed while on the ring. */
+  isStillOwner(): boolean {
+    const { partition, ownership, owner } = this.args[0];
+    return ownership.isOwner(partition ?? owner);
+  }
+
   /** True on request streams (a reply is expected), false on message streams. */
   isRequest(): boolean {
     return this.args[0].request;
