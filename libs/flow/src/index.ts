@@ -18,6 +18,9 @@ export { FlowRecord, FlowRecordBuilder } from './nest/flow-record';
 export type { FlowRecordOptions } from './nest/flow-record';
 export { RequestHandler, StreamHandler } from './nest/stream-handler.decorator';
 export type { StreamHandlerOptions } from './nest/stream-handler.decorator';
+export { OnPartitionsAcquired, OnPartitionsReleased } from './nest/partition-hooks';
+export type { FlowPartitionEvents } from './nest/partition-events';
+export type { KeyRange, OwnershipChange } from './core/ownership';
 
 // Serialization, errors and health
 export { JsonFlowDeserializer, JsonFlowSerializer } from './nest/flow.serializer';

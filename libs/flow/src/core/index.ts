@@ -12,6 +12,7 @@ export type {
   RequestOptions,
   RingSnapshot,
 } from './broker';
+export type { KeyRange, OwnershipChange, OwnershipEvents, OwnershipView } from './ownership';
 export type { BrokerInstrumentation, BrokerLoad, HandlerTrace, RequestTrace } from './instrumentation';
 export { DEFAULTS } from './options';
 export type { BrokerOptions } from './options';

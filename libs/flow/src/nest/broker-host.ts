@@ -13,6 +13,7 @@ import {
 } from '../core';
 import { NatsErrorHandler, NatsPubSub, connectNats } from '../nats';
 import { BrokerLog } from './broker-log';
+import { brokerEventOf, FlowEventName, FlowPartitionEvents } from './partition-events';
 import { createTelemetry, Telemetry } from '../telemetry/flow-instrumentation';
 import { FLOW_MODULE_OPTIONS } from './flow.constants';
 import { FlowModuleOptions, ResolvedFlowModuleOptions, resolveFlowModuleOptions } from './flow.options';
@@ -140,9 +141,10 @@ export class FlowBrokerHost implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Subscribes to broker events, also before the broker exists; the returned function unsubscribes. */
-  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {
-    if (this.#broker !== undefined) return this.#broker.on(event, listener);
-    const entry: { event: keyof BrokerEvents; listener: Listener; remove?: () => void } = { event, listener };
+  on<E extends FlowEventName>(name: E, listener: (BrokerEvents & FlowPartitionEvents)[E]): () => void {
+    const event = brokerEventOf(name);
+    if (this.#broker !== undefined) return this.#broker.on(event, listener as never);
+    const entry: { event: keyof BrokerEvents; listener: Listener; remove?: () => void } = { event, listener: listener as Listener };
     this.#pending.add(entry);
     return () => {
       this.#pending.delete(entry);

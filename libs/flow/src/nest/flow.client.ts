@@ -80,7 +80,7 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
     return this.host.unwrap('FlowClient', 'call connect() first') as T;
   }
 
-  /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error'); returns the unsubscribe function. */
+  /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error', 'partitionsAcquired', 'partitionsReleased'); returns the unsubscribe function. */
   override on<E extends keyof FlowServerEvents = keyof FlowServerEvents, C extends FlowServerEvents[E] = FlowServerEvents[E]>(
     event: E,
     callback: C,

@@ -47,4 +47,24 @@ describe('FlowContext', () => {
     expect(context.getOwner()).toBe('0000000000000001');
     expect(context.isRequest()).toBe(true);
   });
+
+  it('gives the ownership epoch and asks the broker whether it still owns the key', () => {
+    let owning = true;
+    const asked: string[] = [];
+    const source = delivery({
+      epoch: 7,
+      ownership: {
+        isOwner: (partition) => {
+          asked.push(partition.toString());
+          return owning;
+        },
+      },
+    });
+    const context = new FlowContext([source]);
+    expect(context.getEpoch()).toBe(7);
+    expect(context.isStillOwner()).toBe(true);
+    owning = false;
+    expect(context.isStillOwner()).toBe(false);
+    expect(asked).toEqual([source.partition!.toString(), source.partition!.toString()]);
+  });
 });

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { FlowBrokerHost } from './broker-host';
 import { FLOW_MODULE_OPTIONS } from './flow.constants';
 import { FlowClient } from './flow.client';
@@ -6,6 +7,7 @@ import { FlowHealthIndicator } from './flow.health';
 import { FlowMetrics } from './flow.metrics';
 import { FlowConfigurableModule } from './flow.module-definition';
 import { FlowServer } from './flow.server';
+import { FlowPartitionHooks } from './partition-hooks';
 
 /**
  * Flow for a Nest app: `FlowModule.forRoot(options)` or
@@ -18,7 +20,8 @@ import { FlowServer } from './flow.server';
  * process are independent (or form one clique over a shared MemoryBus).
  */
 @Module({
-  providers: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator, FlowMetrics],
+  imports: [DiscoveryModule],
+  providers: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator, FlowMetrics, FlowPartitionHooks],
   exports: [FlowBrokerHost, FlowServer, FlowClient, FlowHealthIndicator, FlowMetrics, FLOW_MODULE_OPTIONS],
 })
 export class FlowModule extends FlowConfigurableModule {}

@@ -5,10 +5,13 @@ import { Broker, BrokerEvents, Delivery } from '../core';
 import { FlowBrokerHost, FlowStatus } from './broker-host';
 import { FLOW_EXTRAS_KEY, FLOW_TRANSPORT, FlowHandlerExtras, StreamKind } from './flow.constants';
 import { FlowContext } from './flow.context';
+import type { FlowPartitionEvents } from './partition-events';
+import { FlowPartitionHooks } from './partition-hooks';
 import { FlowHandlerError, toFlowHandlerError } from './flow-handler.error';
 
-/** Events of FlowServer.on: the broker's membership, status and error events. */
-export type FlowServerEvents = { [E in keyof BrokerEvents]: BrokerEvents[E] };
+/** Events of FlowServer.on: the broker's membership, status and error events, and partitionsAcquired/partitionsReleased (partition-hooks.ts). */
+type AllEvents = BrokerEvents & FlowPartitionEvents;
+export type FlowServerEvents = { [E in keyof AllEvents]: AllEvents[E] };
 
 /**
  * The Nest transport strategy of Flow. Attach it with
@@ -32,7 +35,10 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
   readonly #statusSubscription: Subscription;
   #listening: Promise<void> | undefined;
 
-  constructor(private readonly host: FlowBrokerHost) {
+  constructor(
+    private readonly host: FlowBrokerHost,
+    private readonly hooks: FlowPartitionHooks,
+  ) {
     super();
     this.#statusSubscription = host.status.subscribe((status) => this._status$.next(status));
   }
@@ -53,7 +59,7 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
     this.#statusSubscription.unsubscribe();
   }
 
-  /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error'); returns the unsubscribe function. */
+  /** Subscribes to broker events ('joined', 'left', 'suspected', 'status', 'error', 'partitionsAcquired', 'partitionsReleased'); returns the unsubscribe function. */
   on<E extends keyof FlowServerEvents = keyof FlowServerEvents, C extends FlowServerEvents[E] = FlowServerEvents[E]>(
     event: E,
     callback: C,
@@ -67,6 +73,7 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
   }
 
   async #register(): Promise<void> {
+    this.hooks.attach();
     const broker = await this.host.start();
     const registrations: Promise<void>[] = [];
     for (const [stream, handler] of this.messageHandlers) {
