@@ -29,6 +29,8 @@ export interface NatsServerOptions {
    * harness's own flags (loopback address, free port) take precedence over it.
    */
   configFile?: string;
+  /** Enable JetStream (`-js`) with its store in this directory (a temp dir the test removes). */
+  jetstream?: { storeDir: string };
 }
 
 export interface NatsServer {
@@ -122,6 +124,7 @@ function serverArgs(port: number, options: NatsServerOptions): string[] {
   const args = [...(options.configFile === undefined ? [] : ['-c', options.configFile]), '-a', HOST, '-p', String(port)];
   if (options.token !== undefined) args.push('--auth', options.token);
   if (options.user !== undefined) args.push('--user', options.user, '--pass', options.pass ?? '');
+  if (options.jetstream !== undefined) args.push('-js', '-sd', options.jetstream.storeDir);
   if (options.tls !== undefined) {
     args.push('--tls', '--tlscert', options.tls.cert, '--tlskey', options.tls.key);
     if (options.tls.ca !== undefined) args.push('--tlsverify', '--tlscacert', options.tls.ca);
