@@ -33,11 +33,10 @@ export class DuplicateWindow {
   /** Records `id` of `origin` (a new entry is the newest); an entry already present only changes state. */
   set(origin: string, id: U64, handled: boolean): void {
     const ids = this.idsOf(origin, true)!;
-    if (ids.has(id)) {
-      ids.set(id, handled);
-      return;
-    }
+    const before = ids.size;
     ids.set(id, handled);
+    // Already present: only its state changed (one lookup instead of has + set).
+    if (ids.size === before) return;
     if (this.slotId.length < this.capacity) {
       this.slotOrigin.push(ids);
       this.slotOriginText.push(origin);
