@@ -7,6 +7,7 @@ import { Key, keyFromBytes } from './key';
 import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { Dispatcher } from './dispatcher';
+import { DuplicateWindow } from './duplicate-window';
 import { appendNotice, appendStreams, PublishFlags } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { nodeSubject } from './subjects';
@@ -52,8 +53,8 @@ interface Pending {
  * publisher takes it as accepted and handled.
  */
 export class Acceptor {
-  /** By `<origin>/<id>`: true once handled, false while queued. Oldest first. */
-  private readonly seen = new Map<string, boolean>();
+  /** By origin and id: true once handled, false while queued. */
+  private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
   private readonly pending = new Map<string, Pending>();
   private flushScheduled = false;
   private lastOrigin: Key | undefined;
@@ -80,8 +81,8 @@ export class Acceptor {
       host.route(msg);
       return;
     }
-    const key = `${this.textOf(ackTo)}/${id}`;
-    const seen = this.seen.get(key);
+    const origin = this.textOf(ackTo);
+    const seen = this.seen.get(origin, id);
     if (seen !== undefined) {
       host.counters.duplicates++;
       this.notify(ackTo, id, seen);
@@ -95,14 +96,14 @@ export class Acceptor {
         if (error === undefined) handledNow = true;
         else refused = error;
       } else if (error === undefined) {
-        if (this.seen.has(key)) this.seen.set(key, true);
+        this.seen.markHandled(origin, id);
         this.notify(ackTo, id, true);
       }
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
     if (refused !== undefined) return this.refuse(ackTo, id, refused);
-    this.remember(key, handledNow);
+    this.seen.set(origin, id, handledNow);
     this.notify(ackTo, id, handledNow);
   }
 
@@ -123,11 +124,6 @@ export class Acceptor {
       this.lastOriginText = key.toString();
     }
     return this.lastOriginText;
-  }
-
-  private remember(key: string, handled: boolean): void {
-    this.seen.set(key, handled);
-    if (this.seen.size > DUPLICATE_WINDOW) this.seen.delete(this.seen.keys().next().value!);
   }
 
   private refuse(ackTo: Key, id: U64, error: FlowError): void {

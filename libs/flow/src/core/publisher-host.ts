@@ -6,12 +6,15 @@ import type { Key } from './key';
 import type { ResolvedBrokerOptions } from './options';
 import type { MessageHeaders } from './pubsub';
 import type { StreamKind } from './publish-wire';
+import type { NodeSubjects } from './subjects';
 
 /** What the publisher needs from its broker. */
 export interface PublisherHost {
   readonly options: ResolvedBrokerOptions;
   readonly counters: BrokerCounters;
   readonly allocate: Allocate;
+  /** Node subjects by key, cached (one string per owner rather than per message). */
+  readonly nodeSubjects: NodeSubjects;
   nextId(): number;
   send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean;
   /** The owner of `partition` for a direct send on `stream`; undefined when the broker cannot send it direct. */
@@ -50,11 +53,11 @@ export interface Entry {
   reject: ((error: FlowError) => void) | undefined;
 }
 
-/** The messages of one partition lane: `open` of them are at `owner`, later ones wait in `held`. */
+/** The messages of one partition lane: `open` of them are at `owner`, later ones wait in `held` (made when one must wait). */
 export interface Lane {
   owner: string;
   open: number;
-  held: Entry[];
+  held: Entry[] | undefined;
 }
 
 export interface Waiting {

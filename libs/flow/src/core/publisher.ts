@@ -6,7 +6,6 @@ import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import type { Entry, Lane, PublisherHost, Waiting } from './publisher-host';
-import { nodeSubject } from './subjects';
 
 export type { PublisherHost } from './publisher-host';
 
@@ -161,11 +160,11 @@ export class Publisher {
     const ownerText = owner.toString();
     let lane = this.lanes.get(entry.lane);
     if (lane === undefined) {
-      lane = { owner: ownerText, open: 0, held: [] };
+      lane = { owner: ownerText, open: 0, held: undefined };
       this.lanes.set(entry.lane, lane);
-    } else if (lane.open > 0 && (lane.owner !== ownerText || lane.held.length > 0)) {
+    } else if (lane.open > 0 && (lane.owner !== ownerText || lane.held !== undefined)) {
       entry.owner = undefined;
-      lane.held.push(entry);
+      (lane.held ??= []).push(entry);
       return;
     }
     lane.owner = ownerText;
@@ -186,7 +185,7 @@ export class Publisher {
     const { options, allocate } = this.host;
     this.host.counters.forwarded++;
     const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
-    this.host.send(nodeSubject(options.clique, owner), frame, msg.headers);
+    this.host.send(this.host.nodeSubjects.of(owner), frame, msg.headers);
   }
 
   private onAccepted(id: U64): void {
@@ -215,7 +214,7 @@ export class Publisher {
       const lane = this.lanes.get(entry.lane);
       if (lane !== undefined && --lane.open === 0) {
         this.lanes.delete(entry.lane);
-        for (const held of lane.held) this.route(held);
+        if (lane.held !== undefined) for (const held of lane.held) this.route(held);
       }
     }
     this.admitWaiting();
@@ -306,7 +305,7 @@ export class Publisher {
     for (const entry of moving) {
       const lane = this.lanes.get(entry.lane);
       if (lane !== undefined) {
-        held.push(...lane.held);
+        if (lane.held !== undefined) held.push(...lane.held);
         this.lanes.delete(entry.lane);
       }
       entry.owner = undefined;
