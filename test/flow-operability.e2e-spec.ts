@@ -4,26 +4,18 @@
  * mismatch, and while the server is down publish() and request() reject
  * with FLOW_TRANSPORT instead of losing messages silently.
  */
-import { Broker, FlowError, PubSubStatus } from 'nestjs-flow/core';
+import { Broker, PubSubStatus } from 'nestjs-flow/core';
 import { connectNats, NatsPubSub } from 'nestjs-flow/nats';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { within } from './harness/within';
 import { Recorder } from './support/nest/recorder';
+import { rejection } from '../libs/flow/test/rejection';
+import { fromUtf8 } from '../libs/flow/test/sequence';
 
 const utf8 = new TextEncoder();
-const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 /** Far above what a fast error takes, far below the request timeout. */
 const FAST_MS = 500;
 const REQUEST_TIMEOUT_MS = 10_000;
-
-async function rejection(promise: Promise<unknown>): Promise<FlowError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as FlowError;
-  }
-  throw new Error('expected a rejection, the promise resolved');
-}
 
 describe('a broker on NATS: fast errors and no silent loss while disconnected', () => {
   let server: NatsServer;
@@ -54,7 +46,7 @@ describe('a broker on NATS: fast errors and no silent loss while disconnected', 
   beforeAll(async () => {
     server = await startNatsServer();
     handler = await broker('ops-handler');
-    await handler.handle('ops.events', (d) => void received.push(text(d.data)));
+    await handler.handle('ops.events', (d) => void received.push(fromUtf8(d.data)));
     await handler.handleRequest('ops.echo', (d) => d.data);
     handler.on('status', (status) => handlerStatuses.push(status));
     await handler.start();
@@ -89,7 +81,7 @@ describe('a broker on NATS: fast errors and no silent loss while disconnected', 
   });
 
   it('still serves a request on a handled stream', async () => {
-    expect(text(await publisher.request('ops.echo', utf8.encode('hello'), { key: 'k' }))).toBe('hello');
+    expect(fromUtf8(await publisher.request('ops.echo', utf8.encode('hello'), { key: 'k' }))).toBe('hello');
   });
 
   it('rejects publish() and request() with FLOW_TRANSPORT while the server is down, and publishes again once it is back', async () => {

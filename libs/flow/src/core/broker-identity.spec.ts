@@ -10,6 +10,7 @@ import { MemoryBus } from './memory-pubsub';
 import { BrokerOptions } from './options';
 import { IDENTITY_CHECK_HEADER } from './twin-probe';
 import { ringPositions } from './virtual-nodes';
+import { rejection } from '../../test/rejection';
 
 const noop = (): void => undefined;
 
@@ -22,27 +23,23 @@ function brokerOn(bus: MemoryBus, options: BrokerOptions) {
   return { broker, errors, conflicts };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
 const text = (keys: readonly Key[]): string[] => keys.map(String).sort();
 
-describe('broker identity conflicts', () => {
+/** `open(bus, options)` starts a recorded broker that is closed after each test of the describe block. */
+function brokersClosedAfterEach(): (bus: MemoryBus, options: BrokerOptions) => ReturnType<typeof brokerOn> {
   const opened: Broker[] = [];
-  const open = (bus: MemoryBus, options: BrokerOptions) => {
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((b) => b.close()));
+  });
+  return (bus, options) => {
     const recorded = brokerOn(bus, options);
     opened.push(recorded.broker);
     return recorded;
   };
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((b) => b.close()));
-  });
+}
+
+describe('broker identity conflicts', () => {
+  const open = brokersClosedAfterEach();
 
   it('refuses to start a second broker with the same nodeName, and the live broker reports the attempt', async () => {
     const bus = new MemoryBus();
@@ -152,15 +149,7 @@ describe('broker identity conflicts', () => {
 });
 
 describe("broker identity check under an operator's subscriber", () => {
-  const opened: Broker[] = [];
-  const open = (bus: MemoryBus, options: BrokerOptions) => {
-    const recorded = brokerOn(bus, options);
-    opened.push(recorded.broker);
-    return recorded;
-  };
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((b) => b.close()));
-  });
+  const open = brokersClosedAfterEach();
 
   /**
    * `nats sub '_global.>'` before any broker starts. The in-memory bus has no
@@ -359,15 +348,7 @@ describe('broker announcements under a flood', () => {
 });
 
 describe('broker hash modes and Go members', () => {
-  const opened: Broker[] = [];
-  const open = (bus: MemoryBus, options: BrokerOptions) => {
-    const recorded = brokerOn(bus, options);
-    opened.push(recorded.broker);
-    return recorded;
-  };
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((b) => b.close()));
-  });
+  const open = brokersClosedAfterEach();
 
   const incompatible = (errors: FlowError[]) => errors.filter((e): e is IncompatibleMemberError => e instanceof IncompatibleMemberError);
 

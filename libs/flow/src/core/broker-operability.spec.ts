@@ -8,18 +8,10 @@ import { Broker } from './broker';
 import { DefaultCodec } from './codec';
 import { FlowError } from './errors';
 import { BrokerOptions } from './options';
+import { rejection } from '../../test/rejection';
+import { fromUtf8 } from '../../test/sequence';
 
 const utf8 = new TextEncoder();
-const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
-
-async function rejection(promise: Promise<unknown>): Promise<FlowError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as FlowError;
-  }
-  throw new Error('expected a rejection, the promise resolved');
-}
 
 describe('broker: fast errors and the transport being down', () => {
   let clique: MemoryClique | undefined;
@@ -41,7 +33,7 @@ describe('broker: fast errors and the transport being down', () => {
       options: { virtualNodes: 2, stabilization: { interval: 0 }, clock, onError: (e) => errors.push(e), ...options },
       setup: async (broker, i) => {
         if (i !== 0) return;
-        await broker.handle('events', (d) => void received.push(text(d.data)));
+        await broker.handle('events', (d) => void received.push(fromUtf8(d.data)));
         await broker.handleRequest('echo', (d) => d.data);
       },
     });
@@ -77,7 +69,7 @@ describe('broker: fast errors and the transport being down', () => {
   it('still decodes a well-formed message and a well-formed request', async () => {
     const { publisher } = await twoBrokers();
     await publisher.publish('events', utf8.encode('a'), { key: 'k' });
-    expect(text(await publisher.request('echo', utf8.encode('b'), { key: 'k' }))).toBe('b');
+    expect(fromUtf8(await publisher.request('echo', utf8.encode('b'), { key: 'k' }))).toBe('b');
     await waitFor(() => received.length === 1, { bus: clique!.bus, what: 'the event' });
     expect(received).toEqual(['a']);
   });
@@ -93,7 +85,7 @@ describe('broker: fast errors and the transport being down', () => {
     expect(requested.code).toBe('FLOW_TRANSPORT');
     connection.reconnect();
     await publisher.publish('events', utf8.encode('after'), { key: 'k' });
-    expect(text(await publisher.request('echo', utf8.encode('y'), { key: 'k' }))).toBe('y');
+    expect(fromUtf8(await publisher.request('echo', utf8.encode('y'), { key: 'k' }))).toBe('y');
     await waitFor(() => received.length === 1, { bus: clique!.bus, what: 'the event' });
     expect(received).toEqual(['after']);
   });

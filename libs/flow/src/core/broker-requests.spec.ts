@@ -12,19 +12,10 @@ import {
   TimeoutError,
 } from './errors';
 import { BrokerOptions } from './options';
+import { rejection } from '../../test/rejection';
+import { fromUtf8 } from '../../test/sequence';
 
 const utf8 = new TextEncoder();
-const fromUtf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<FlowError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as FlowError;
-  }
-  throw new Error('expected a rejection, the promise resolved');
-}
 
 /** Whether `promise` has settled, without waiting for it. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
