@@ -5,6 +5,8 @@ import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOption
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
+import { Handoff } from './handoff';
+import { Capability, supports } from './capabilities';
 import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
 import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TimeoutError } from './errors';
@@ -67,6 +69,7 @@ export class Broker {
   private readonly gate: TransportGate;
   private readonly inbound: Inbound;
   private readonly ownership: Ownership;
+  private readonly handoff: Handoff;
   private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
@@ -101,7 +104,23 @@ export class Broker {
     // Identity problems follow from network input too (conflict notices, members' announcements): rate limited.
     this.identity = new Identity(this.options, pubsub, this.events, (error) => this.networkErrors.report(`identity:${error.code}`, error));
     const { clock } = this.options;
-    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: () => this.state === 'started', events: this.events });
+    this.handoff = new Handoff({
+      ...this.collaborator(),
+      nodeSubjects: this.nodeSubjects,
+      speaksHandoff: (position) => {
+        const announced = this.membership?.capabilities.of(position);
+        return announced === undefined ? undefined : supports(announced, Capability.Handoff);
+      },
+      ownedNow: () => this.ownership.servedIntervals(),
+      busyLanes: () => this.dispatcher.busyLanes(),
+      lanesAreSlots: this.options.syncPartitions > 0,
+      ...{ route: (msg: MsgPayload) => this.route(msg), drop: (msg: MsgPayload, error: FlowError) => this.drop(msg, error) },
+      request: (subject, frame, onNoResponders) => this.sendRequest(subject, frame, onNoResponders),
+      learned: () => this.ownership.settle(),
+      report: (kind, error) => this.networkErrors.report(kind, error),
+    });
+    const serving = () => this.state === 'started';
+    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: serving, events: this.events, handoff: this.handoff });
     this.forwarder = new Forwarder({
       ...this.collaborator(),
       route: (msg) => this.route(msg),
@@ -121,7 +140,9 @@ export class Broker {
       sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
+      hold: (msg, partition) => this.handoff.admit(msg, partition),
     });
+    this.dispatcher.onLaneIdle((lane) => this.handoff.laneIdle(lane));
     const membership = () => this.membership;
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
@@ -137,7 +158,7 @@ export class Broker {
       acceptor: this.acceptor,
       view: () => this.view,
       nodeSubjects: this.nodeSubjects,
-      identity: this.identity,
+      ...{ identity: this.identity, handoff: this.handoff },
       membership,
       isRouting: () => this.isRouting(),
       route: (msg) => this.route(msg),
@@ -272,6 +293,8 @@ export class Broker {
     if (this.closed !== undefined || this.state === 'new') return this.close();
     this.state = 'draining';
     this.membership?.leave();
+    // Our keys route to the members that take them over; they wait for what still runs here (handoff.ts).
+    this.membership?.table.retire();
     const { clock } = this.options;
     let timer: unknown;
     const expired = new Promise<boolean>((resolve) => {
@@ -318,6 +341,7 @@ export class Broker {
     this.removeStatusListener?.();
     const closed = new ClosedError();
     this.view?.stop();
+    this.handoff.stop();
     this.forwarder.failAll(closed);
     this.publisher.failAll(closed);
     this.replies.failAll(closed);
@@ -376,6 +400,8 @@ export class Broker {
     const watching = this.view !== undefined;
     this.view?.stop();
     this.membership = membership;
+    // Learn the ring from a member before owning anything (asked before we answer view questions ourselves).
+    this.handoff.learn(this.nextId());
     this.ownership.changed();
     if (!watching) this.watchRing();
     this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, (_s, data) => this.inbound.onViewQuestion(data)));
