@@ -5,11 +5,11 @@ import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOption
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
+import { drainAndClose } from './graceful-shutdown';
 import { Handoff } from './handoff';
-import { Capability, supports } from './capabilities';
 import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
-import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TimeoutError } from './errors';
+import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError } from './errors';
 import { ErrorReporter } from './error-reporter';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
@@ -104,23 +104,15 @@ export class Broker {
     // Identity problems follow from network input too (conflict notices, members' announcements): rate limited.
     this.identity = new Identity(this.options, pubsub, this.events, (error) => this.networkErrors.report(`identity:${error.code}`, error));
     const { clock } = this.options;
+    const serving = () => this.state === 'started';
+    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: serving, events: this.events, handoff: () => this.handoff });
     this.handoff = new Handoff({
       ...this.collaborator(),
-      nodeSubjects: this.nodeSubjects,
-      speaksHandoff: (position) => {
-        const announced = this.membership?.capabilities.of(position);
-        return announced === undefined ? undefined : supports(announced, Capability.Handoff);
-      },
-      ownedNow: () => this.ownership.servedIntervals(),
-      busyLanes: () => this.dispatcher.busyLanes(),
-      lanesAreSlots: this.options.syncPartitions > 0,
+      ...{ nodeSubjects: this.nodeSubjects, membership: () => this.membership, busyLanes: () => this.dispatcher.busyLanes() },
       ...{ route: (msg: MsgPayload) => this.route(msg), drop: (msg: MsgPayload, error: FlowError) => this.drop(msg, error) },
       request: (subject, frame, onNoResponders) => this.sendRequest(subject, frame, onNoResponders),
-      learned: () => this.ownership.settle(),
       report: (kind, error) => this.networkErrors.report(kind, error),
     });
-    const serving = () => this.state === 'started';
-    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: serving, events: this.events, handoff: this.handoff });
     this.forwarder = new Forwarder({
       ...this.collaborator(),
       route: (msg) => this.route(msg),
@@ -295,40 +287,13 @@ export class Broker {
     this.membership?.leave();
     // Our keys route to the members that take them over; they wait for what still runs here (handoff.ts).
     this.membership?.table.retire();
-    const { clock } = this.options;
-    let timer: unknown;
-    const expired = new Promise<boolean>((resolve) => {
-      timer = clock.setTimeout(() => resolve(true), timeout);
-    });
-    // Messages the transport already holds for us are still ours to route; a
-    // forward that reaches us before its sender saw our LEAV is handled here.
-    const drained = this.drainStreams()
-      .then(() => this.drain())
-      .then(() => this.ownership.releaseAll())
-      .then(() => false);
-    const timedOut = await Promise.race([drained, expired]);
-    clock.clearTimeout(timer);
-    await this.close();
-    if (timedOut) throw new TimeoutError('shutdown', timeout);
-  }
-
-  private async drainStreams(): Promise<void> {
-    const subscriptions = [...this.streamSubscriptions.values()];
+    this.handoff.retire();
+    const streams = [...this.streamSubscriptions.values()];
     this.streamSubscriptions.clear();
-    const drain = (subscription: Subscription) =>
-      subscription.drain?.().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream', ErrorCode.Transport))) ??
-      subscription.unsubscribe();
-    await Promise.all(subscriptions.map(drain));
-  }
-
-  /** Handlers idle and no forward awaiting its ACK; a forward that times out re-routes, so loop. */
-  private async drain(): Promise<void> {
-    while (this.closed === undefined) {
-      await this.dispatcher.idle();
-      await this.forwarder.drained();
-      await this.publisher.drained();
-      if (this.dispatcher.inFlight === 0 && this.forwarder.inFlight === 0 && this.publisher.inFlight === 0) return;
-    }
+    const { clock } = this.options;
+    const work = [this.dispatcher, this.forwarder, this.publisher];
+    const host = { clock, streams, work, isClosed: () => this.closed !== undefined, close: () => this.close() };
+    return drainAndClose({ ...host, releaseAll: () => this.ownership.releaseAll(), reportError: (error) => this.reportError(error) }, timeout);
   }
 
   private async closeNow(): Promise<void> {

@@ -93,6 +93,11 @@ export class Dispatcher {
     return this.scheduler.idle();
   }
 
+  /** Resolves once no handler runs or waits (graceful-shutdown.ts's Drainable). */
+  drained(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
   /** Lanes with work queued or running (see PartitionScheduler.busyLanes). */
   busyLanes(): IterableIterator<number> {
     return this.scheduler.busyLanes();

@@ -6,6 +6,9 @@ import { Key, keyFromBytes } from './key';
 import { Interval, intersect, subtract } from './key-ranges';
 import type { ResolvedBrokerOptions } from './options';
 import type { NodeSubjects } from './subjects';
+import { Capability, supports } from './capabilities';
+import type { Membership } from './membership';
+import type { Ownership } from './ownership';
 import { viewSubject } from './publish-wire';
 
 /** Unanswered queries after which a new owner stops waiting for a previous owner that speaks handoff. */
@@ -17,22 +20,18 @@ export interface HandoffHost {
   readonly options: ResolvedBrokerOptions;
   readonly counters: BrokerCounters;
   readonly nodeSubjects: NodeSubjects;
-  /** True: the position's member announced handoff; false: it cannot (Go, older Flow); undefined: not known yet. */
-  speaksHandoff(position: Key): boolean | undefined;
-  /** The hash intervals this broker owns now and serves (none while draining). */
-  ownedNow(): Interval[];
-  /** Scheduler lanes with work queued or running. */
+  /** The owned intervals (servedIntervals: none while draining); settle() once the ring is learned. */
+  readonly ownership: Pick<Ownership, 'servedIntervals' | 'settle'>;
+  /** The joined broker's membership: members' announcements (who speaks handoff). */
+  membership(): Pick<Membership, 'capabilities'> | undefined;
+  /** Scheduler lanes with work queued or running (sync slots when syncPartitions is on: answers say "all"). */
   busyLanes(): Iterable<number>;
-  /** True when scheduler lanes are sync slots (syncPartitions), not partition lanes: answers say "all". */
-  readonly lanesAreSlots: boolean;
   /** Routes a released message by the broker's current view. */
   route(msg: MsgPayload): void;
   drop(msg: MsgPayload, error: FlowError): void;
   send(subject: string, frame: Uint8Array): void;
   /** Publishes; `onNoResponders` runs when the transport knows nobody listens. */
   request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
-  /** The ring is learned (or given up on): ownership may settle now. */
-  learned(): void;
   report(kind: string, error: FlowError): void;
 }
 
@@ -145,7 +144,7 @@ export class Handoff {
    */
   onInfo(id: number | bigint): void {
     if (this.learning !== undefined && id === this.learning.question) this.endLearning();
-    for (const hold of this.holds) if (!hold.speaks && this.host.speaksHandoff(hold.from) === true) this.query(hold);
+    for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.from) === true) this.query(hold);
   }
 
   /**
@@ -191,6 +190,17 @@ export class Handoff {
     }
   }
 
+  /** This broker left the ring (graceful shutdown): nothing waits here any more, held messages route on. */
+  retire(): void {
+    if (this.learning !== undefined) this.stopLearning();
+    const held = this.heldWhileLearning.splice(0);
+    for (const hold of this.holds.splice(0)) {
+      hold.stopWatching();
+      held.push(...hold.held);
+    }
+    this.release(held);
+  }
+
   /** An ACK with id 0 on a node subject; true when it carried a handoff message. */
   onAck(data: Uint8Array): boolean {
     const message = readHandoff(data);
@@ -219,6 +229,12 @@ export class Handoff {
 
   // ----- new owner -----
 
+  /** True: the position's member announced handoff; false: it announced without (older Flow); undefined: not known (or Go). */
+  private speaksHandoff(position: Key): boolean | undefined {
+    const announced = this.host.membership()?.capabilities.of(position);
+    return announced === undefined ? undefined : supports(announced, Capability.Handoff);
+  }
+
   private keep(list: MsgPayload[], msg: MsgPayload): boolean {
     const { maxQueuedMessages } = this.host.options;
     if (this.heldCount >= maxQueuedMessages) {
@@ -234,7 +250,7 @@ export class Handoff {
     if (this.learning === undefined) return;
     this.stopLearning();
     // Settles ownership (the holds of the first acquisition), then what waited runs or waits anew.
-    this.host.learned();
+    this.host.ownership.settle();
     this.release(this.heldWhileLearning.splice(0));
   }
 
@@ -246,7 +262,7 @@ export class Handoff {
   }
 
   private ask(from: Key, intervals: Interval[]): void {
-    const speaks = this.host.speaksHandoff(from);
+    const speaks = this.speaksHandoff(from);
     if (speaks === false) return;
     const { clock } = this.host.options;
     const hold: Hold = {
@@ -361,7 +377,7 @@ export class Handoff {
       else if (now - hold.lastQuery < ackTimeout) continue;
       else if (!hold.speaks) {
         // Never announced handoff within an ackTimeout: a Go broker or an older Flow; today's behaviour.
-        if (this.host.speaksHandoff(hold.from) === true) this.query(hold);
+        if (this.speaksHandoff(hold.from) === true) this.query(hold);
         else this.finish(hold);
       } else if (hold.asked >= HANDOFF_PATIENCE) this.abandon(hold, `did not answer ${hold.asked} queries`);
       else this.query(hold);
@@ -372,9 +388,9 @@ export class Handoff {
   // ----- previous owner -----
 
   private onQuery(query: HandoffQuery): void {
-    const released = subtract(query.intervals, this.host.ownedNow());
+    const released = subtract(query.intervals, this.host.ownership.servedIntervals());
     const busy = new Set(this.host.busyLanes());
-    const lanes = this.host.lanesAreSlots && busy.size > 0 ? undefined : busy;
+    const lanes = this.host.options.syncPartitions > 0 && busy.size > 0 ? undefined : busy;
     this.host.send(this.host.nodeSubjects.of(query.asker), encodeAnswer(query.token, released, lanes));
     const id = `${query.asker.toString()}/${query.token}`;
     if (released.length === 0 || (lanes !== undefined && lanes.size === 0)) {

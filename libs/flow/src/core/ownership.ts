@@ -33,7 +33,7 @@ export interface OwnershipHost {
   /** True while the broker takes new work (started, not draining or closed). */
   isServing(): boolean;
   /** The handoff (handoff.ts): told what was acquired from whom; a joiner's ownership waits while it learns the ring. */
-  readonly handoff?: {
+  readonly handoff?: () => {
     readonly isLearning: boolean;
     acquired(intervals: readonly Interval[], before: readonly Key[], members: readonly Key[], isLocal: (key: Key) => boolean): void;
     ownedChanged(owned: readonly Interval[]): void;
@@ -134,7 +134,7 @@ export class Ownership implements OwnershipView {
     this.#dirty = false;
     const table = this.host.table();
     if (table === undefined || this.#released) return;
-    const { handoff } = this.host;
+    const handoff = this.host.handoff?.();
     if (handoff?.isLearning === true) {
       // A joiner settles once it knows the ring (handoff.ts calls changed() again).
       this.#dirty = true;
