@@ -25,10 +25,10 @@ const POSITIONS = PATIENT_TIMERS.virtualNodes;
 const KEYS = 64;
 /** A small async handler: it finishes about 1 ms after it starts. */
 const HANDLER_DELAY_MS = 1;
-/** One publish per key in flight, then 20 ms: at most about 3,000 publishes a second. */
-const TRAFFIC = { keyCount: KEYS, keyPrefix: 'account-', batch: KEYS, pauseMs: 20, chunk: 8 * KEYS, maxMessages: 200_000, maxMs: 50_000 };
+/** Four publishes per key in flight, then 50 ms: at most about 5,000 publishes a second. */
+const TRAFFIC = { keyCount: KEYS, keyPrefix: 'account-', batch: 4 * KEYS, pauseMs: 50, chunk: 8 * KEYS, maxMessages: 200_000, maxMs: 50_000 };
 /** Publishes resolved before the steady window starts, and in it. */
-const WARM_UP = 500;
+const WARM_UP = 2_000;
 const STEADY = 3_000;
 const STEP_TIMEOUT_MS = 15_000;
 const HANDLED_TIMEOUT_MS = 20_000;
