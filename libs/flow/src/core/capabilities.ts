@@ -38,12 +38,14 @@ export const Capability = {
   ErrorReplies: 1 << 0,
   /** Refuses identities that are already live and reports attempts (conflict notices). */
   IdentityCheck: 1 << 1,
-  // Reserved for the extensions planned next: accepted/handled acks, handoff, tracing.
+  // 1 << 2: handoff between live brokers.
+  /** Answers a member's forward that asks for them with accepted/handled notices instead of an ACK on receipt. */
+  ForwardNotices: 1 << 3,
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 
 /** What this version of Flow speaks. */
-export const LOCAL_CAPABILITIES = Capability.ErrorReplies | Capability.IdentityCheck;
+export const LOCAL_CAPABILITIES = Capability.ErrorReplies | Capability.IdentityCheck | Capability.ForwardNotices;
 
 export interface Announcement {
   readonly nodeKey: Key;

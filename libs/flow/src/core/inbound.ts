@@ -117,7 +117,7 @@ export class Inbound {
     const { host } = this;
     switch (frame.type) {
       case FrameType.Ack:
-        if (host.forwarder.onAck(frame.id)) host.counters.acked++;
+        if (host.forwarder.onAck(frame.id, data)) host.counters.acked++;
         else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
       case FrameType.Err:
