@@ -12,6 +12,7 @@ import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { MessageHeaders } from './pubsub';
+import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
 
 /** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
@@ -19,9 +20,6 @@ export const ACK_PATIENCE = 8;
 
 /** Owners of waiting requests probed per watch round, at most. */
 const WATCHED_OWNERS = 64;
-
-/** How many given-up forwards are remembered for late ACKs. */
-const GIVEN_UP_MEMORY = 4096;
 
 /** What the forwarder needs from its broker. */
 export interface ForwarderHost {
@@ -101,16 +99,8 @@ export class Forwarder {
   /** Messages waiting for a free slot in the window, oldest first. */
   private readonly waiting = new Fifo<MsgPayload>();
   private releasing = false;
-  /** When each ring position last acknowledged one of our forwards (clock time, by key text). */
-  private readonly lastHeard = new Map<string, number>();
-  /**
-   * Forwards given up on, by id, with their owner: an ACK that arrives after
-   * all proves the owner alive, and it is re-admitted at once instead of
-   * waiting for stabilization. Bounded; the oldest entries go first.
-   */
-  private readonly givenUp = new Map<U64, Key>();
-  /** One probe per owner at a time, shared by all its overdue forwards. */
-  private readonly probes = new Map<string, Promise<Verdict>>();
+  /** Owners' signs of life: last answers, shared probes, given-up forwards. */
+  private readonly signs: OwnerSigns;
   /** The id of a notice forward routed again: kept, so the owner's duplicate window knows it. */
   private readonly retryIds = new WeakMap<MsgPayload, U64>();
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
@@ -127,6 +117,7 @@ export class Forwarder {
     const { clock, maxInFlightForwards, ackTimeout } = host.options;
     this.pending = new PendingTable(clock, 'maxInFlightForwards', maxInFlightForwards, ackTimeout);
     this.delivered = new DeliveredRequests(clock, host.options.requestTimeout);
+    this.signs = new OwnerSigns({ clock, probe: (key) => host.probe(key), readmit: (key) => host.readmit(key) });
   }
 
   /** Forwards awaiting their ACK or a free slot. */
@@ -162,11 +153,11 @@ export class Forwarder {
    */
   onAck(id: U64, data?: Uint8Array): boolean {
     if (id === 0) {
-      if (data !== undefined && this.pending.size + this.givenUp.size > 0) this.onNotice(data);
+      if (data !== undefined && this.pending.size + this.signs.givenUpCount > 0) this.onNotice(data);
       return false;
     }
     if (this.pending.resolve(id, true)) return true;
-    this.lateAnswer(id);
+    this.signs.lateAnswer(id);
     return false;
   }
 
@@ -185,8 +176,7 @@ export class Forwarder {
 
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
   heardWithin(key: Key, ms: number): boolean {
-    const heard = this.lastHeard.get(key.toString());
-    return heard !== undefined && this.host.options.clock.now() - heard < ms;
+    return this.signs.heardWithin(key, ms);
   }
 
   drained(): Promise<void> {
@@ -220,7 +210,7 @@ export class Forwarder {
     for (const text of this.delivered.ownersWaitingSince(clock.now() - ackTimeout, WATCHED_OWNERS)) {
       const owner = parseKey(text);
       if (this.heardWithin(owner, ackTimeout)) continue;
-      this.probe(owner)
+      this.signs.probe(owner)
         .then((verdict) => {
           if (verdict === 'dead' && !this.host.suspect(owner)) this.ownerLost(owner);
         })
@@ -232,20 +222,11 @@ export class Forwarder {
   private onNotice(data: Uint8Array): void {
     const notice = readNotice(data);
     if (notice === undefined) return;
-    for (const id of notice.accepted) if (!this.pending.resolve(id, false)) this.lateAnswer(id);
+    for (const id of notice.accepted) if (!this.pending.resolve(id, false)) this.signs.lateAnswer(id);
     for (const id of notice.handled) {
       if (this.pending.resolve(id, true)) this.host.counters.acked++;
-      else this.lateAnswer(id);
+      else this.signs.lateAnswer(id);
     }
-  }
-
-  /** An answer to a forward given up on: its owner is alive after all, and is re-admitted. */
-  private lateAnswer(id: U64): void {
-    const owner = this.givenUp.get(id);
-    if (owner === undefined) return;
-    this.givenUp.delete(id);
-    this.lastHeard.set(owner.toString(), this.host.options.clock.now());
-    this.host.readmit(owner);
   }
 
   private send(entry: Forward): void {
@@ -274,13 +255,13 @@ export class Forwarder {
   }
 
   private awaitAck(entry: Forward): boolean {
-    const { ackTimeout, clock } = this.host.options;
+    const { ackTimeout } = this.host.options;
     const { msg, owner } = entry;
     try {
       this.pending.add(entry.id, ackTimeout, () => this.overdue, (error, handled) => {
         entry.pending = false;
         if (error === undefined) {
-          this.lastHeard.set(owner.toString(), clock.now());
+          this.signs.heard(owner);
           if (handled === false && entry.notices) return this.onAccepted(entry);
           if (msg.reply.length > 0) this.recordDelivered(owner, msg);
           msg.settle?.();
@@ -319,7 +300,7 @@ export class Forwarder {
       if (!patient) this.sendAgain(entry);
       return;
     }
-    this.probe(owner)
+    this.signs.probe(owner)
       .then((verdict) => {
         if (!entry.pending) return;
         if (verdict === 'dead') this.pending.fail(entry.id, this.ownerGone);
@@ -335,30 +316,14 @@ export class Forwarder {
     this.send(entry);
   }
 
-  private probe(owner: Key): Promise<Verdict> {
-    const text = owner.toString();
-    let probe = this.probes.get(text);
-    if (probe === undefined) {
-      probe = this.host.probe(owner).then(
-        (verdict) => verdict,
-        (): Verdict => 'unknown',
-      );
-      this.probes.set(text, probe);
-      void probe.finally(() => this.probes.delete(text));
-    }
-    return probe;
-  }
-
   /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
   private giveUp(entry: Forward, proven: boolean): void {
     const { counters } = this.host;
     const { id, msg, owner } = entry;
     const silentMs = this.host.options.clock.now() - entry.since;
-    this.givenUp.set(id, owner);
-    if (this.givenUp.size > GIVEN_UP_MEMORY) this.givenUp.delete(this.givenUp.keys().next().value!);
+    this.signs.gaveUp(id, owner);
     counters.timedOut++;
     counters.retried++;
-    this.lastHeard.delete(owner.toString());
     // Proven dead, or silent all along; an owner that answered probes lost this frame only.
     if ((proven || !this.host.answeredWithin(owner, silentMs)) && this.host.suspect(owner)) {
       this.host.reportError(
