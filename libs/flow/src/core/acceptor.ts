@@ -48,14 +48,18 @@ interface Pending {
  * Duplicates: a FWD whose origin (`ackTo`) and id are in the window is not run
  * again; it is answered with what is known (accepted, or handled). A FWD for a
  * key this broker does not own by its own view (views disagree while members
- * come and go) is relayed to that owner and answered with a plain ACK once that
- * owner acknowledged the relay (Go's ACK on receipt between members): the
- * publisher takes it as accepted and handled.
+ * come and go) is relayed to that owner, and the owner's answers are passed on:
+ * "accepted" when it accepted the relay, "handled" when it reported handled (a
+ * Go owner's ACK on receipt counts as handled, as Go has nothing more), an ERR
+ * when the relay was refused. The relay is recorded in the duplicate window,
+ * so a publisher's retry is answered from it instead of being relayed twice.
  */
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
   private readonly pending = new Map<string, Pending>();
+  /** Relays the owner has not accepted yet, by '<origin>/<id>' (rare: only while views disagree). */
+  private readonly relaying = new Set<string>();
   private flushScheduled = false;
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
@@ -75,12 +79,7 @@ export class Acceptor {
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
-    if (!membership.table.isLocal(owner)) {
-      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
-      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
-      host.route(msg);
-      return;
-    }
+    if (!membership.table.isLocal(owner)) return this.relay(msg, ackTo, id);
     const origin = this.textOf(ackTo);
     const seen = this.seen.get(origin, id);
     if (seen !== undefined) {
@@ -105,6 +104,32 @@ export class Acceptor {
     if (refused !== undefined) return this.refuse(ackTo, id, refused);
     this.seen.set(origin, id, handledNow);
     this.notify(ackTo, id, handledNow);
+  }
+
+  /** Relays to the owner by our view (see the class comment); the forwarder keeps it until handled. */
+  private relay(msg: MsgPayload, ackTo: Key, id: U64): void {
+    const origin = this.textOf(ackTo);
+    const seen = this.seen.get(origin, id);
+    const relaying = `${origin}/${id}`;
+    if (seen !== undefined || this.relaying.has(relaying)) {
+      this.host.counters.duplicates++;
+      // Not yet accepted by the owner: nothing to say yet.
+      if (seen !== undefined) this.notify(ackTo, id, seen);
+      return;
+    }
+    this.relaying.add(relaying);
+    msg.accepted = () => {
+      if (!this.relaying.delete(relaying)) return;
+      this.seen.set(origin, id, false);
+      this.notify(ackTo, id, false);
+    };
+    msg.settle = (error) => {
+      this.relaying.delete(relaying);
+      if (error !== undefined) return this.refuse(ackTo, id, error);
+      this.seen.set(origin, id, true);
+      this.notify(ackTo, id, true);
+    };
+    this.host.route(msg);
   }
 
   /** A publisher asks for the ring (a PING on `<clique>.view`): all members, and our streams. */

@@ -119,6 +119,7 @@ export class Broker {
       drop: (msg, error) => this.drop(msg, error),
       suspect: (key) => this.membership?.declareDead(key) ?? this.view?.forget(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
+      announcementOf: (key) => this.membership?.capabilities.of(key),
       // A publisher has no liveness probes: the transport's subscriber check tells dead from unknown.
       probe: (key) => this.membership?.liveness.probe(key) ?? this.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
       answeredWithin: (key, ms) => this.membership?.liveness.answeredWithin(key, ms) ?? false,
@@ -150,8 +151,7 @@ export class Broker {
       acceptor: this.acceptor,
       view: () => this.view,
       nodeSubjects: this.nodeSubjects,
-      ...{ identity: this.identity, handoff: this.handoff },
-      membership,
+      ...{ identity: this.identity, handoff: this.handoff, membership },
       isRouting: () => this.isRouting(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),

@@ -40,11 +40,13 @@ export const Capability = {
   IdentityCheck: 1 << 1,
   /** Answers handoff queries and waits for previous owners (handoff.ts, docs/PROTOCOL.md "Handoff"). */
   Handoff: 1 << 2,
+  /** Answers a member's forward that asks for them with accepted/handled notices instead of an ACK on receipt. */
+  ForwardNotices: 1 << 3,
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 
 /** What this version of Flow speaks. */
-export const LOCAL_CAPABILITIES = Capability.ErrorReplies | Capability.IdentityCheck | Capability.Handoff;
+export const LOCAL_CAPABILITIES = Capability.ErrorReplies | Capability.IdentityCheck | Capability.Handoff | Capability.ForwardNotices;
 
 export interface Announcement {
   readonly nodeKey: Key;

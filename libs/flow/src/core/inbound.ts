@@ -119,9 +119,9 @@ export class Inbound {
     const { host } = this;
     switch (frame.type) {
       case FrameType.Ack:
-        // Id 0 is never a forward's: a handoff query or answer (handoff-wire.ts), or a publisher's notice.
+        // Id 0 is never a forward's: a handoff query or answer (handoff-wire.ts), or a notice (forwards, publishes).
         if (frame.id === 0 && host.membership() !== undefined && host.handoff.onAck(data)) return;
-        if (host.forwarder.onAck(frame.id)) host.counters.acked++;
+        if (host.forwarder.onAck(frame.id, data)) host.counters.acked++;
         else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
       case FrameType.Err:
