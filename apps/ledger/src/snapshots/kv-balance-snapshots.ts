@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { connect, KvWatchInclude, type KV, type NatsConnection } from 'nats';
 import type { KeyRange } from 'nestjs-flow';
 import { addSnapshots, BalanceSnapshot, BalanceSnapshots, inRanges } from './balance-snapshots';
@@ -14,9 +14,10 @@ const ATTEMPTS = 10;
  * `<partition>.<accountId>`, so `take` picks its accounts from the key list.
  * Every write is a compare-and-set on the key's revision (`create`,
  * `update`, `delete` with `previousSeq`): a snapshot added by one node and
- * taken by another at the same moment is counted once.
+ * taken by another at the same moment is counted once. Provided to a node,
+ * it closes its connection when the app shuts down, after Flow's last flush.
  */
-export class KvBalanceSnapshots implements BalanceSnapshots {
+export class KvBalanceSnapshots implements BalanceSnapshots, OnApplicationShutdown {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly kv: KV,
@@ -61,6 +62,10 @@ export class KvBalanceSnapshots implements BalanceSnapshots {
   /** Closes the connection (after the node's last flush). */
   close(): Promise<void> {
     return this.nc.close();
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
   }
 
   async #add(snapshot: BalanceSnapshot): Promise<void> {
