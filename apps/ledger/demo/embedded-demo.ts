@@ -193,8 +193,9 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     print(`demo failed: ${report.failure}`);
   } finally {
     const closing = Date.now();
-    await Promise.all([publisher?.close(), ...nodes.filter((node) => node.name !== report.left).map((node) => node.app.close())]);
-    print(`closed ${nodes.length} nodes and the publisher in ${Date.now() - closing} ms`);
+    const open = nodes.filter((node) => node.name !== report.left);
+    await Promise.all([publisher?.close(), ...open.map((node) => node.app.close())]);
+    print(`closed ${open.length} nodes and the publisher in ${Date.now() - closing} ms`);
   }
   const rejected = report.nodes.reduce((sum, node) => sum + node.rejected, 0);
   const suspected = report.nodes.reduce((sum, node) => sum + node.suspected, 0);
