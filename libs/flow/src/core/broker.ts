@@ -365,11 +365,11 @@ export class Broker {
     const watching = this.view !== undefined;
     this.view?.stop();
     this.membership = membership;
-    // Learn the ring from a member before owning anything (asked before we answer view questions ourselves).
-    this.handoff.learn(this.nextId());
+    // Learn the ring from a member before owning anything; answer view questions only once ours is answered.
+    const answerViews = (_s: string, data: Uint8Array) => this.inbound.onViewQuestion(data);
+    this.handoff.learn(this.nextId(), () => this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, answerViews)));
     this.ownership.changed();
     if (!watching) this.watchRing();
-    this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, (_s, data) => this.inbound.onViewQuestion(data)));
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(

@@ -96,7 +96,7 @@ export class Handoff {
   private holds: Hold[] = [];
   private readonly watchers = new Map<string, Watcher>();
   private readonly dirty = new Set<Watcher>();
-  private learning: { stop: () => void; timer: unknown; question: number } | undefined;
+  private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private heldCount = 0;
   private lastToken = 0;
@@ -123,13 +123,17 @@ export class Handoff {
     return n;
   }
 
-  /** A joining broker asks one member for the ring (`<clique>.view`) and holds everything until it knows. */
-  learn(id: number): void {
+  /**
+   * A joining broker asks one member for the ring (`<clique>.view`) and holds
+   * everything until it knows; `onLearned` runs first then (the broker starts
+   * answering view questions only after its own is answered).
+   */
+  learn(id: number, onLearned: () => void): void {
     const { options } = this.host;
     const ping = encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey });
     const stop = this.host.request(viewSubject(options.clique), ping, () => this.endLearning());
     const timer = options.clock.setTimeout(() => this.endLearning(), options.ackTimeout);
-    this.learning = { stop, timer, question: id };
+    this.learning = { stop, timer, question: id, onLearned };
   }
 
   /** True for the id of our view question while we wait for its answer. */
@@ -248,7 +252,9 @@ export class Handoff {
 
   private endLearning(): void {
     if (this.learning === undefined) return;
+    const { onLearned } = this.learning;
     this.stopLearning();
+    onLearned();
     // Settles ownership (the holds of the first acquisition), then what waited runs or waits anew.
     this.host.ownership.settle();
     this.release(this.heldWhileLearning.splice(0));
