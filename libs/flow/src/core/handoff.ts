@@ -3,7 +3,7 @@ import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { encodeAnswer, encodeQuery, HandoffAnswer, HandoffQuery, readHandoff } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
-import { Interval, intersect, subtract } from './key-ranges';
+import { Interval, intersect, normalize, subtract } from './key-ranges';
 import type { ResolvedBrokerOptions } from './options';
 import type { NodeSubjects } from './subjects';
 import { Capability, supports } from './capabilities';
@@ -42,7 +42,10 @@ export function laneOf(partition: Key): number {
 
 interface Hold {
   readonly token: number;
+  /** The previous owner's node key (or its position while its announcement is unknown): queries go there. */
   readonly from: Key;
+  /** One ring position of it: its announcement is looked up by position. */
+  readonly position: Key;
   /** Intervals the previous owner has not released yet: every key there waits. */
   pending: Interval[];
   /** Intervals released: only keys of draining lanes wait. */
@@ -148,7 +151,7 @@ export class Handoff {
    */
   onInfo(id: number | bigint): void {
     if (this.learning !== undefined && id === this.learning.question) this.endLearning();
-    for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.from) === true) this.query(hold);
+    for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.position) === true) this.query(hold);
   }
 
   /**
@@ -182,7 +185,16 @@ export class Handoff {
         else list.push(part);
       }
     }
-    for (const [index, parts] of byOwner) this.ask(ring[index], parts);
+    // One hold per previous owner's node (its answer lists all its lanes once), else per position.
+    const byNode = new Map<string, { from: Key; position: Key; parts: Interval[] }>();
+    for (const [index, parts] of byOwner) {
+      const position = ring[index];
+      const from = this.host.membership()?.capabilities.of(position)?.nodeKey ?? position;
+      const group = byNode.get(from.toString());
+      if (group === undefined) byNode.set(from.toString(), { from, position, parts: [...parts] });
+      else group.parts.push(...parts);
+    }
+    for (const { from, position, parts } of byNode.values()) this.ask(from, position, normalize(parts));
   }
 
   /** Ownership settled: holds for intervals this broker no longer owns end, their messages routed anew. */
@@ -267,13 +279,14 @@ export class Handoff {
     this.host.options.clock.clearTimeout(learning.timer);
   }
 
-  private ask(from: Key, intervals: Interval[]): void {
-    const speaks = this.speaksHandoff(from);
+  private ask(from: Key, position: Key, intervals: Interval[]): void {
+    const speaks = this.speaksHandoff(position);
     if (speaks === false) return;
     const { clock } = this.host.options;
     const hold: Hold = {
       token: (this.lastToken = (this.lastToken + 1) >>> 0),
       from,
+      position,
       pending: intervals,
       released: [],
       lanes: undefined,
@@ -383,7 +396,7 @@ export class Handoff {
       else if (now - hold.lastQuery < ackTimeout) continue;
       else if (!hold.speaks) {
         // Never announced handoff within an ackTimeout: a Go broker or an older Flow; today's behaviour.
-        if (this.speaksHandoff(hold.from) === true) this.query(hold);
+        if (this.speaksHandoff(hold.position) === true) this.query(hold);
         else this.finish(hold);
       } else if (hold.asked >= HANDOFF_PATIENCE) this.abandon(hold, `did not answer ${hold.asked} queries`);
       else this.query(hold);
