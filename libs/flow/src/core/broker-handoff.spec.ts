@@ -5,7 +5,9 @@ import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
 import { readU32 } from './bytes';
 import { Delivery } from './delivery';
-import { FRAME_HEADER_SIZE } from './frame';
+import { encodeFrame, FRAME_HEADER_SIZE, FrameType } from './frame';
+import { encodePublishFwd, PublishFlags } from './publish-wire';
+import { nodeSubject } from './subjects';
 import { encodeAnswer, encodeQuery, MAX_ANSWER_LANES, readHandoff } from './handoff-wire';
 import { HANDOFF_PATIENCE } from './handoff';
 import { Key } from './key';
@@ -157,5 +159,23 @@ describe('handoff between live brokers', () => {
     const inflated = encodeAnswer(8, intervals, [3]);
     inflated[inflated.length - 8] = 0xff;
     expect(() => readHandoff(inflated)).toThrow(/handoff answer/);
+  });
+
+  it('a broker that has not joined acknowledges no forward: an ACK would settle a message nobody runs', async () => {
+    clique = await createMemoryClique({ size: 1, options: { nodeName: 'restarted-before-joining' } });
+    const [notJoined] = clique.brokers;
+    const raw = clique.bus.connect('raw');
+    const sender = new Key(0x0a0b0c0d, 0x01020304);
+    const answers: Uint8Array[] = [];
+    raw.subscribe(nodeSubject(notJoined.clique, sender), {}, (_subject, data) => void answers.push(data));
+    const msg = { id: 0, reply: '', stream: 'orders', partitionKey: bytes('k'), data: bytes('m') };
+    const publisherFwd = encodePublishFwd({ type: FrameType.Fwd, id: 7, ackTo: sender, msg }, PublishFlags.Notices, (n) => new Uint8Array(n));
+    const memberFwd = encodeFrame({ type: FrameType.Fwd, id: 8, ackTo: sender, msg });
+    raw.publish(nodeSubject(notJoined.clique, notJoined.nodeKey), publisherFwd);
+    raw.publish(nodeSubject(notJoined.clique, notJoined.nodeKey), memberFwd);
+    await clique.bus.idle();
+    expect(notJoined.snapshot().joined).toBe(false);
+    expect(answers).toEqual([]);
+    await raw.close();
   });
 });

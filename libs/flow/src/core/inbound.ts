@@ -132,13 +132,18 @@ export class Inbound {
         if (!host.isRouting()) return;
         if (headers !== undefined) frame.msg.headers = headers;
         // A Flow publisher's direct FWD (publish-wire.ts): accepted/handled notices instead of one ACK.
+        // Not joined (a restarted node whose old positions a stale view still lists, a publisher): no ACK,
+        // so the sender keeps the message and moves it to the next owner; an ACK here would lose it.
+        if (host.membership() === undefined) {
+          host.report('forward:FLOW_NO_HANDLER', new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing: not acknowledged'));
+          return;
+        }
         const flags = readPublishFlags(data);
-        if (flags !== undefined && host.membership() !== undefined) return host.acceptor.onForward(frame, flags);
+        if (flags !== undefined) return host.acceptor.onForward(frame, flags);
         // Acknowledge on receipt, as Go flow does, then route by our own view.
         const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
         host.send(host.nodeSubjects.of(frame.ackTo), ack);
-        if (host.membership() !== undefined) host.route(frame.msg);
-        else host.drop(frame.msg, new FlowError(ErrorCode.NoHandler, 'forward received by a broker that owns nothing'));
+        host.route(frame.msg);
         return;
       }
       case FrameType.Info:
