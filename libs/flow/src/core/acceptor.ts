@@ -8,12 +8,17 @@ import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
-import { appendNotice, appendStreams, PublishFlags } from './publish-wire';
+import { ACK_PATIENCE } from './forwarder';
+import { LaneOrder } from './lane-order';
+import { appendNotice, appendStreams, PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { nodeSubject } from './subjects';
 
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
+
+/** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
+export const HELD_FORWARDS = 1 << 14;
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -51,6 +56,9 @@ interface Pending {
  * come and go) is relayed to that owner and answered with a plain ACK once that
  * owner acknowledged the relay (Go's ACK on receipt between members): the
  * publisher takes it as accepted and handled.
+ *
+ * Order: a FWD that names a predecessor (flag Follows) not yet queued here is
+ * held, unanswered, until that predecessor is queued or refused (LaneOrder).
  */
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
@@ -60,18 +68,40 @@ export class Acceptor {
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
   private readonly flush = (): void => this.flushNotices();
+  private readonly order: LaneOrder<FwdFrame>;
 
-  constructor(private readonly host: AcceptorHost) {}
+  constructor(private readonly host: AcceptorHost) {
+    this.order = new LaneOrder(Math.min(HELD_FORWARDS, host.options.maxQueuedMessages), ACK_PATIENCE * host.options.ackTimeout);
+  }
 
-  /** A FWD with publish flags (publish-wire.ts); the broker is routing and joined. */
-  onForward(frame: FwdFrame, flags: number): void {
+  /** Direct publishes held for a missing predecessor. */
+  get held(): number {
+    return this.order.size;
+  }
+
+  /**
+   * A FWD with publish flags (publish-wire.ts) in `data`; the broker is routing
+   * and joined. Then the messages that waited for it, in order.
+   */
+  onForward(frame: FwdFrame, flags: number, data?: Uint8Array): void {
+    const after = (flags & PublishFlags.Follows) !== 0 && data !== undefined ? readPredecessor(data) : undefined;
+    if (!this.take(frame, flags, after) || this.order.size === 0) return;
+    const origin = this.textOf(frame.ackTo);
+    for (let id = frame.id, next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
+      id = next.id;
+      if (!this.take(next.value, PublishFlags.Notices, undefined)) return;
+    }
+  }
+
+  /** Queues, refuses, relays or answers one FWD; false when it was held or already known. */
+  private take(frame: FwdFrame, flags: number, after: U64 | undefined): boolean {
     const { host } = this;
     const { msg, ackTo, id } = frame;
     const membership = host.membership();
     if ((flags & PublishFlags.NoAck) !== 0 || membership === undefined || msg.partitionKey.length === 0) {
       if ((flags & PublishFlags.NoAck) === 0) this.plainAck(ackTo, id);
       host.route(msg);
-      return;
+      return false;
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
@@ -79,14 +109,21 @@ export class Acceptor {
       // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
       msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
       host.route(msg);
-      return;
+      return true;
     }
     const origin = this.textOf(ackTo);
     const seen = this.seen.get(origin, id);
     if (seen !== undefined) {
       host.counters.duplicates++;
       this.notify(ackTo, id, seen);
-      return;
+      return false;
+    }
+    // A copy sent again replaces a held one: its predecessor may have changed (settled elsewhere, refused).
+    if (this.order.size > 0 && this.order.forget(origin, id)) host.counters.duplicates++;
+    if (after !== undefined && this.seen.get(origin, after) === undefined) {
+      // Held, or (full) dropped: unanswered either way, so the publisher sends it again.
+      this.order.hold(origin, id, after, host.options.clock.now(), frame);
+      return false;
     }
     let accepting = true;
     let refused: FlowError | undefined;
@@ -102,9 +139,12 @@ export class Acceptor {
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
-    if (refused !== undefined) return this.refuse(ackTo, id, refused);
-    this.seen.set(origin, id, handledNow);
-    this.notify(ackTo, id, handledNow);
+    if (refused !== undefined) this.refuse(ackTo, id, refused);
+    else {
+      this.seen.set(origin, id, handledNow);
+      this.notify(ackTo, id, handledNow);
+    }
+    return true;
   }
 
   /** A publisher asks for the ring (a PING on `<clique>.view`): all members, and our streams. */

@@ -129,7 +129,7 @@ export class Inbound {
         if (headers !== undefined) frame.msg.headers = headers;
         // A Flow publisher's direct FWD (publish-wire.ts): accepted/handled notices instead of one ACK.
         const flags = readPublishFlags(data);
-        if (flags !== undefined && host.membership() !== undefined) return host.acceptor.onForward(frame, flags);
+        if (flags !== undefined && host.membership() !== undefined) return host.acceptor.onForward(frame, flags, data);
         // Acknowledge on receipt, as Go flow does, then route by our own view.
         const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
         host.send(host.nodeSubjects.of(frame.ackTo), ack);

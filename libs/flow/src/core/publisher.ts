@@ -5,7 +5,7 @@ import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
-import type { Entry, Lane, PublisherHost, Waiting } from './publisher-host';
+import type { Early, Entry, Lane, PublisherHost, Waiting } from './publisher-host';
 
 export type { PublisherHost } from './publisher-host';
 
@@ -19,12 +19,22 @@ export type { PublisherHost } from './publisher-host';
  * it handled. At most `maxInFlightForwards` such messages are kept; further
  * publishes wait in order (at most `maxQueuedMessages`, then FLOW_OVERLOADED).
  *
- * Per-key order: messages of one partition lane go to one owner at a time.
- * While any of them is unsettled, later ones wait when the lane's owner has
- * changed, so a new owner only starts after the old one handled everything it
- * had. When an owner is found dead, its unhandled messages go to the new owners
- * in publish order, before anything later of their lanes. Retries keep their id:
- * an owner that sees one again answers from its duplicate window.
+ * Per-key order (docs/PROTOCOL.md, "Order"): messages of one partition lane go
+ * to one owner at a time. While any of them is unsettled, later ones wait when
+ * the lane's owner has changed, so a new owner only starts after the old one
+ * handled everything it had. To the same owner they go at once, each naming the
+ * lane's previous unsettled message (its predecessor, recomputed at every send):
+ * the owner holds one whose predecessor it has not queued (a lost or late FWD)
+ * until the retry brings it (lane-order.ts), and a predecessor settled meanwhile
+ * (refused, handed on) is no longer named, so no gap waits for ever. When an
+ * owner is found dead, its unhandled messages go to the new owners in publish
+ * order, before anything later of their lanes. Retries keep their id: an owner
+ * that sees one again answers from its duplicate window.
+ *
+ * A publisher-only broker whose first view question is outstanding (at start,
+ * or after a member's JOIN while it knows nothing) keeps keyed publishes until
+ * the answer, at most an ackTimeout, so they go direct, in order, rather than
+ * through the queue group.
  *
  * Every ackTimeout, an owner holding a message unanswered for an ackTimeout is
  * probed unless it spoke within that time: dead, it is suspected and its
@@ -35,6 +45,8 @@ export class Publisher {
   private readonly entries = new Map<U64, Entry>();
   private readonly lanes = new Map<number, Lane>();
   private readonly waiting = new Fifo<Waiting>();
+  /** Keyed publishes made while the view is awaited. */
+  private early = new Fifo<Early>();
   private readonly lastHeard = new Map<string, number>();
   private readonly probing = new Set<string>();
   private watchTimer: unknown;
@@ -44,7 +56,7 @@ export class Publisher {
 
   /** Acknowledged publishes not yet handled, and publishes waiting for the window. */
   get inFlight(): number {
-    return this.entries.size + this.waiting.length;
+    return this.entries.size + this.waiting.length + this.early.length;
   }
 
   /**
@@ -53,6 +65,7 @@ export class Publisher {
    */
   publish(msg: MsgPayload, ack: boolean): Promise<void> | undefined {
     if (msg.partitionKey.length === 0 || !this.host.options.directRouting) return undefined;
+    if (this.early.length > 0 || this.host.viewAwaited()) return this.awaitView(msg, ack);
     const partition = keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
     const owner = this.host.ownerOf(msg.stream, 'message', partition);
     if (owner === undefined) return undefined;
@@ -130,6 +143,7 @@ export class Publisher {
     if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
     for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
+    for (let e = this.early.shift(); e !== undefined; e = this.early.shift()) e.reject(error);
     for (const entry of this.entries.values()) entry.reject?.(error);
     this.host.counters.dropped += this.entries.size;
     this.entries.clear();
@@ -137,10 +151,37 @@ export class Publisher {
     this.notifyDrained();
   }
 
+  private awaitView(msg: MsgPayload, ack: boolean): Promise<void> {
+    const { maxQueuedMessages } = this.host.options;
+    if (this.early.length >= maxQueuedMessages) {
+      return Promise.reject(new OverloadedError('maxQueuedMessages (publishes waiting for the ring view)', maxQueuedMessages));
+    }
+    if (this.early.length === 0) this.host.whenViewSettled(() => this.viewSettled());
+    return new Promise((resolve, reject) => this.early.push({ msg, ack, resolve, reject }));
+  }
+
+  /** The view answered or was not answered in time: the kept publishes go, in order (direct if they can). */
+  private viewSettled(): void {
+    const early = this.early;
+    this.early = new Fifo();
+    for (let e = early.shift(); e !== undefined; e = early.shift()) {
+      const direct = this.publish(e.msg, e.ack);
+      if (direct !== undefined) direct.then(e.resolve, e.reject);
+      else {
+        this.host.viaQueueGroup(e.msg);
+        e.resolve();
+      }
+    }
+    this.notifyDrained();
+  }
+
   private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void): void {
     const id = this.host.nextId();
     const lane = (partition.lo ^ partition.hi) & 0x3fffffff;
-    const entry: Entry = { id, msg, partition, lane, owner: undefined, ownerText: '', since: 0, tries: 0, accepted: false, resolve, reject };
+    const entry: Entry = {
+      ...{ id, msg, partition, lane, owner: undefined, ownerText: '', since: 0, tries: 0, accepted: false },
+      ...{ prev: undefined, next: undefined, resolve, reject },
+    };
     this.entries.set(id, entry);
     this.route(entry);
     this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
@@ -160,7 +201,7 @@ export class Publisher {
     const ownerText = owner.toString();
     let lane = this.lanes.get(entry.lane);
     if (lane === undefined) {
-      lane = { owner: ownerText, open: 0, held: undefined };
+      lane = { owner: ownerText, open: 0, last: undefined, held: undefined };
       this.lanes.set(entry.lane, lane);
     } else if (lane.open > 0 && (lane.owner !== ownerText || lane.held !== undefined)) {
       entry.owner = undefined;
@@ -169,6 +210,9 @@ export class Publisher {
     }
     lane.owner = ownerText;
     lane.open++;
+    entry.prev = lane.last;
+    if (lane.last !== undefined) lane.last.next = entry;
+    lane.last = entry;
     entry.owner = owner;
     entry.ownerText = ownerText;
     entry.tries = 0;
@@ -178,13 +222,13 @@ export class Publisher {
   private transmit(entry: Entry): void {
     entry.since = this.host.options.clock.now();
     entry.tries++;
-    this.sendFwd(entry.id, entry.msg, entry.owner!, PublishFlags.Notices);
+    this.sendFwd(entry.id, entry.msg, entry.owner!, PublishFlags.Notices, entry.prev?.id);
   }
 
-  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
+  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number, after?: U64): void {
     const { options, allocate } = this.host;
     this.host.counters.forwarded++;
-    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
+    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate, after);
     this.host.send(this.host.nodeSubjects.of(owner), frame, msg.headers);
   }
 
@@ -212,6 +256,12 @@ export class Publisher {
     this.entries.delete(id);
     if (entry.owner !== undefined) {
       const lane = this.lanes.get(entry.lane);
+      if (lane !== undefined) {
+        if (entry.prev !== undefined) entry.prev.next = entry.next;
+        if (entry.next !== undefined) entry.next.prev = entry.prev;
+        else if (lane.last === entry) lane.last = entry.prev;
+        entry.prev = entry.next = undefined;
+      }
       if (lane !== undefined && --lane.open === 0) {
         this.lanes.delete(entry.lane);
         if (lane.held !== undefined) for (const held of lane.held) this.route(held);
@@ -309,6 +359,7 @@ export class Publisher {
         this.lanes.delete(entry.lane);
       }
       entry.owner = undefined;
+      entry.prev = entry.next = undefined;
     }
     for (const entry of moving) this.route(entry);
     for (const entry of held) if (this.entries.has(entry.id)) this.route(entry);

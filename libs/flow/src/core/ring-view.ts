@@ -23,9 +23,12 @@ export interface RingViewHost {
  * member joins before any answer came, and every stabilization interval, and
  * drops positions the publisher found dead (banned for a while, as members do).
  *
- * Until the first answer the view is unknown and every message takes the queue
- * group: a clique of Go brokers alone never answers, so its publishers keep
- * Go's path.
+ * Until the first answer the view is unknown. A question asked at start or on
+ * a JOIN (at most one per ackTimeout) is awaited for an ackTimeout: meanwhile
+ * the publisher keeps keyed publishes (publisher.ts), so a publisher that
+ * starts where members exist sends its first ones direct, one round trip
+ * later. Otherwise, unknown, every message takes the queue group: a clique of
+ * Go brokers alone never answers, so its publishers keep Go's path.
  */
 export class RingView {
   private readonly ring = new Ring();
@@ -36,7 +39,12 @@ export class RingView {
   private readonly banMs: number;
   private timer: unknown;
   private lastAsked = -Infinity;
+  private lastJoinAsked = -Infinity;
   private stopped = false;
+  /** Clock time until which the last eager question is awaited. */
+  private awaitedUntil = -Infinity;
+  private awaitTimer: unknown;
+  private settledListeners: (() => void)[] = [];
 
   constructor(private readonly host: RingViewHost) {
     const { stabilization, ackTimeout } = host.options;
@@ -45,7 +53,7 @@ export class RingView {
 
   /** Asks at once, then every stabilization interval (if on). */
   start(): void {
-    this.ask();
+    this.ask(true);
     const { interval } = this.host.options.stabilization;
     if (interval > 0) this.schedule(interval);
   }
@@ -54,10 +62,21 @@ export class RingView {
     this.stopped = true;
     if (this.timer !== undefined) this.host.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.settled();
   }
 
   get isKnown(): boolean {
     return this.known;
+  }
+
+  /** Unknown, and an eager question (at start, or on a JOIN) asked less than an ackTimeout ago. */
+  get isAwaited(): boolean {
+    return !this.known && !this.stopped && this.host.options.clock.now() < this.awaitedUntil;
+  }
+
+  /** Calls `listener` once, when the view is answered or no longer awaited. Only while isAwaited. */
+  whenSettled(listener: () => void): void {
+    this.settledListeners.push(listener);
   }
 
   /** The members seen; none while the view is unknown. */
@@ -87,8 +106,12 @@ export class RingView {
     if (frame.type === FrameType.Join) {
       this.removed.delete(frame.sender.toString());
       this.ring.add(frame.sender);
-      // Throttled: a joining broker sends one JOIN per virtual node.
-      if (!this.known && this.host.options.clock.now() - this.lastAsked >= this.host.options.ackTimeout) this.ask();
+      // Throttled: a joining broker sends one JOIN per virtual node. A member exists now: an eager question.
+      const now = this.host.options.clock.now();
+      if (!this.known && now - this.lastJoinAsked >= this.host.options.ackTimeout) {
+        this.lastJoinAsked = now;
+        this.ask(true);
+      }
     } else {
       this.suspect(frame.node);
     }
@@ -116,17 +139,41 @@ export class RingView {
     this.ring.addAll(admitted);
     this.streams = streams;
     this.known = this.ring.size > 0;
+    if (this.known) this.settled();
     return true;
   }
 
-  private ask(): void {
+  /** `eager`: publishes wait for the answer, at most an ackTimeout. */
+  private ask(eager = false): void {
     if (this.stopped) return;
     const { options } = this.host;
     const id = this.host.nextId();
     this.questions.push(id);
     if (this.questions.length > OPEN_QUESTIONS) this.questions.shift();
     this.lastAsked = options.clock.now();
+    if (eager) this.awaitAnswer(this.lastAsked + options.ackTimeout);
     this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
+  }
+
+  private awaitAnswer(until: number): void {
+    this.awaitedUntil = until;
+    if (this.awaitTimer !== undefined) return;
+    const { clock } = this.host.options;
+    const wake = (): void => {
+      this.awaitTimer = undefined;
+      if (this.isAwaited) this.awaitTimer = clock.setTimeout(wake, this.awaitedUntil - clock.now());
+      else this.settled();
+    };
+    this.awaitTimer = clock.setTimeout(wake, until - clock.now());
+  }
+
+  private settled(): void {
+    if (this.awaitTimer !== undefined) this.host.options.clock.clearTimeout(this.awaitTimer);
+    this.awaitTimer = undefined;
+    this.awaitedUntil = -Infinity;
+    const listeners = this.settledListeners;
+    this.settledListeners = [];
+    for (const listener of listeners) listener();
   }
 
   private schedule(interval: number): void {
