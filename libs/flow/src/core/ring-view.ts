@@ -22,6 +22,8 @@ export interface RingViewHost {
  * on `<clique>.view`, answered with an INFO; publish-wire.ts) at start, when a
  * member joins before any answer came, and every stabilization interval, and
  * drops positions the publisher found dead (banned for a while, as members do).
+ * An answer replaces the view, except positions whose JOIN came after its
+ * question was asked (the answering member may not have heard them yet).
  *
  * Until the first answer the view is unknown. A question asked at start or on
  * a JOIN (at most one per ackTimeout) is awaited for an ackTimeout: meanwhile
@@ -35,6 +37,11 @@ export class RingView {
   private streams = new Map<string, StreamKind>();
   private known = false;
   private readonly questions: U64[] = [];
+  /** The number of each open question (same order as `questions`): how many were asked up to it. */
+  private readonly questionNumbers: number[] = [];
+  private asked = 0;
+  /** Positions learned from a JOIN, with the number of questions asked by then. */
+  private readonly learned = new Map<string, number>();
   private readonly removed = new Map<string, number>();
   private readonly banMs: number;
   private timer: unknown;
@@ -92,7 +99,9 @@ export class RingView {
 
   /** The position was found dead: out of the view, not re-learned for a while unless it joins again. */
   suspect(key: Key): boolean {
-    this.removed.set(key.toString(), this.host.options.clock.now() + this.banMs);
+    const text = key.toString();
+    this.removed.set(text, this.host.options.clock.now() + this.banMs);
+    this.learned.delete(text);
     return this.ring.remove(key);
   }
 
@@ -104,7 +113,9 @@ export class RingView {
 
   onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
     if (frame.type === FrameType.Join) {
-      this.removed.delete(frame.sender.toString());
+      const text = frame.sender.toString();
+      this.removed.delete(text);
+      this.learned.set(text, this.asked);
       this.ring.add(frame.sender);
       // Throttled: a joining broker sends one JOIN per virtual node. A member exists now: an eager question.
       const now = this.host.options.clock.now();
@@ -121,7 +132,9 @@ export class RingView {
   onInfo(id: U64, neighbours: readonly Key[], data: Uint8Array): boolean {
     const at = this.questions.indexOf(id);
     if (at < 0) return false;
+    const number = this.questionNumbers[at];
     this.questions.splice(at, 1);
+    this.questionNumbers.splice(at, 1);
     const streams = this.stopped ? undefined : readStreams(data);
     if (streams === undefined) return true;
     const now = this.host.options.clock.now();
@@ -135,7 +148,12 @@ export class RingView {
       listed.add(text);
       admitted.push(key);
     }
-    for (const key of this.ring.keys()) if (!listed.has(key.toString())) this.ring.remove(key);
+    for (const key of this.ring.keys()) {
+      const text = key.toString();
+      if (listed.has(text) || (this.learned.get(text) ?? -1) >= number) continue;
+      this.ring.remove(key);
+      this.learned.delete(text);
+    }
     this.ring.addAll(admitted);
     this.streams = streams;
     this.known = this.ring.size > 0;
@@ -149,7 +167,8 @@ export class RingView {
     const { options } = this.host;
     const id = this.host.nextId();
     this.questions.push(id);
-    if (this.questions.length > OPEN_QUESTIONS) this.questions.shift();
+    this.questionNumbers.push(++this.asked);
+    if (this.questions.length > OPEN_QUESTIONS) (this.questions.shift(), this.questionNumbers.shift());
     this.lastAsked = options.clock.now();
     if (eager) this.awaitAnswer(this.lastAsked + options.ackTimeout);
     this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
