@@ -2,11 +2,14 @@ import type { U64 } from './bytes';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import type { Key } from './key';
 import type { ResolvedBrokerOptions } from './options';
+import { readAnnouncement } from './capabilities';
 import { readStreams, StreamKind, viewSubject } from './publish-wire';
 import { Ring } from './ring';
 
 /** View questions awaiting their answer, at most; older ids are forgotten. */
 const OPEN_QUESTIONS = 8;
+/** Awaited questions in a row, at most, while a Flow member's JOIN says an answer will come. */
+export const AWAITED_QUESTIONS = 3;
 
 /** What the ring view needs from its broker. */
 export interface RingViewHost {
@@ -29,8 +32,10 @@ export interface RingViewHost {
  * a JOIN (at most one per ackTimeout) is awaited for an ackTimeout: meanwhile
  * the publisher keeps keyed publishes (publisher.ts), so a publisher that
  * starts where members exist sends its first ones direct, one round trip
- * later. Otherwise, unknown, every message takes the queue group: a clique of
- * Go brokers alone never answers, so its publishers keep Go's path.
+ * later. Unanswered, it is asked again (and awaited) while a Flow member's
+ * JOIN was heard, AWAITED_QUESTIONS in a row at most (a lost question or
+ * answer). Otherwise, unknown, every message takes the queue group: a clique
+ * of Go brokers alone never answers, so its publishers keep Go's path.
  */
 export class RingView {
   private readonly ring = new Ring();
@@ -52,6 +57,9 @@ export class RingView {
   private awaitedUntil = -Infinity;
   private awaitTimer: unknown;
   private settledListeners: (() => void)[] = [];
+  private awaitedInARow = 0;
+  /** A JOIN with a Flow announcement was heard: a member that answers exists. */
+  private flowMemberHeard = false;
 
   constructor(private readonly host: RingViewHost) {
     const { stabilization, ackTimeout } = host.options;
@@ -111,7 +119,7 @@ export class RingView {
     return false;
   }
 
-  onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
+  onCliqueFrame(frame: JoinFrame | LeaveFrame, data?: Uint8Array): void {
     if (frame.type === FrameType.Join) {
       const text = frame.sender.toString();
       this.removed.delete(text);
@@ -123,6 +131,8 @@ export class RingView {
         this.lastJoinAsked = now;
         this.ask(true);
       }
+      // Last: a malformed announcement throws (reported by the caller) after the JOIN counted.
+      if (!this.flowMemberHeard && data !== undefined && readAnnouncement(data) !== undefined) this.flowMemberHeard = true;
     } else {
       this.suspect(frame.node);
     }
@@ -170,7 +180,10 @@ export class RingView {
     this.questionNumbers.push(++this.asked);
     if (this.questions.length > OPEN_QUESTIONS) (this.questions.shift(), this.questionNumbers.shift());
     this.lastAsked = options.clock.now();
-    if (eager) this.awaitAnswer(this.lastAsked + options.ackTimeout);
+    if (eager) {
+      this.awaitedInARow++;
+      this.awaitAnswer(this.lastAsked + options.ackTimeout);
+    }
     this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
   }
 
@@ -181,6 +194,7 @@ export class RingView {
     const wake = (): void => {
       this.awaitTimer = undefined;
       if (this.isAwaited) this.awaitTimer = clock.setTimeout(wake, this.awaitedUntil - clock.now());
+      else if (!this.known && !this.stopped && this.flowMemberHeard && this.awaitedInARow < AWAITED_QUESTIONS) this.ask(true);
       else this.settled();
     };
     this.awaitTimer = clock.setTimeout(wake, until - clock.now());
@@ -190,6 +204,7 @@ export class RingView {
     if (this.awaitTimer !== undefined) this.host.options.clock.clearTimeout(this.awaitTimer);
     this.awaitTimer = undefined;
     this.awaitedUntil = -Infinity;
+    this.awaitedInARow = 0;
     const listeners = this.settledListeners;
     this.settledListeners = [];
     for (const listener of listeners) listener();
