@@ -17,6 +17,9 @@ import { nodeSubject } from './subjects';
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
 
+/** Relayed publishes remembered, at most (a relay happens only while views disagree). */
+export const RELAYED_WINDOW = 1 << 14;
+
 /** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
 export const HELD_FORWARDS = 1 << 14;
 
@@ -63,6 +66,8 @@ interface Pending {
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
+  /** Relayed publishes by origin and id: true once that owner acknowledged. */
+  private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
   private readonly pending = new Map<string, Pending>();
   private flushScheduled = false;
   private lastOrigin: Key | undefined;
@@ -105,13 +110,24 @@ export class Acceptor {
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
+    const origin = this.textOf(ackTo);
     if (!membership.table.isLocal(owner)) {
-      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
-      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
+      // Relayed once: a copy sent again gets the plain ACK again once that owner acknowledged (or, refused, an
+      // ERR goes back). Kept apart from `seen`: a relayed message does not let its successors run here.
+      const relayed = this.relayed.get(origin, id);
+      if (relayed !== undefined) {
+        host.counters.duplicates++;
+        if (relayed) this.plainAck(ackTo, id);
+        return false;
+      }
+      this.relayed.set(origin, id, false);
+      msg.settle = (error) => {
+        if (error === undefined) (this.relayed.markHandled(origin, id), this.plainAck(ackTo, id));
+        else this.refuse(ackTo, id, error);
+      };
       host.route(msg);
       return true;
     }
-    const origin = this.textOf(ackTo);
     const seen = this.seen.get(origin, id);
     if (seen !== undefined) {
       host.counters.duplicates++;
@@ -120,9 +136,9 @@ export class Acceptor {
     }
     // A copy sent again replaces a held one: its predecessor may have changed (settled elsewhere, refused).
     if (this.order.size > 0 && this.order.forget(origin, id)) host.counters.duplicates++;
-    if (after !== undefined && this.seen.get(origin, after) === undefined) {
-      // Held, or (full) dropped: unanswered either way, so the publisher sends it again.
-      this.order.hold(origin, id, after, host.options.clock.now(), frame);
+    if (after !== undefined && this.seen.get(origin, after) === undefined && this.relayed.get(origin, after) === undefined) {
+      // Held: accepted (kept here, in order). Not held (full): unanswered, so the publisher sends it again.
+      if (this.order.hold(origin, id, after, host.options.clock.now(), frame)) this.notify(ackTo, id, false);
       return false;
     }
     let accepting = true;
