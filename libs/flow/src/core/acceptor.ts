@@ -136,7 +136,7 @@ export class Acceptor {
     }
     // A copy sent again replaces a held one: its predecessor may have changed (settled elsewhere, refused).
     if (this.order.size > 0 && this.order.forget(origin, id)) host.counters.duplicates++;
-    if (after !== undefined && this.seen.get(origin, after) === undefined && this.relayed.get(origin, after) === undefined) {
+    if (after !== undefined && this.seen.get(origin, after) === undefined) {
       // Held: accepted (kept here, in order). Not held (full): unanswered, so the publisher sends it again.
       if (this.order.hold(origin, id, after, host.options.clock.now(), frame)) this.notify(ackTo, id, false);
       return false;

@@ -107,8 +107,12 @@ export class Publisher {
       for (const id of notice.handled) this.settle(id, true);
       return true;
     }
-    // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
-    return this.settle(frame.id, true);
+    // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows. An accepted
+    // successor may be held by its owner for this one, which it never queued: sent again, naming what is left.
+    const next = this.entries.get(frame.id)?.next;
+    if (!this.settle(frame.id, true)) return false;
+    if (next?.accepted === true && this.entries.has(next.id)) this.transmit(next);
+    return true;
   }
 
   /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
