@@ -17,9 +17,6 @@ import { nodeSubject } from './subjects';
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
 
-/** Relayed publishes remembered, at most (a relay happens only while views disagree). */
-export const RELAYED_WINDOW = 1 << 14;
-
 /** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
 export const HELD_FORWARDS = 1 << 14;
 
@@ -60,14 +57,14 @@ interface Pending {
  * owner acknowledged the relay (Go's ACK on receipt between members): the
  * publisher takes it as accepted and handled.
  *
- * Order: a FWD that names a predecessor (flag Follows) not yet queued here is
- * held, unanswered, until that predecessor is queued or refused (LaneOrder).
+ * Order: a FWD that names a predecessor (flag Follows) not queued here is held
+ * until that predecessor is queued or refused, then queued right after it
+ * (LaneOrder). A held message is answered "accepted": it is kept here, in
+ * order, as a queued one is. One that cannot be held (full) is not answered.
  */
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
-  /** Relayed publishes by origin and id: true once that owner acknowledged. */
-  private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
   private readonly pending = new Map<string, Pending>();
   private flushScheduled = false;
   private lastOrigin: Key | undefined;
@@ -110,24 +107,13 @@ export class Acceptor {
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
-    const origin = this.textOf(ackTo);
     if (!membership.table.isLocal(owner)) {
-      // Relayed once: a copy sent again gets the plain ACK again once that owner acknowledged (or, refused, an
-      // ERR goes back). Kept apart from `seen`: a relayed message does not let its successors run here.
-      const relayed = this.relayed.get(origin, id);
-      if (relayed !== undefined) {
-        host.counters.duplicates++;
-        if (relayed) this.plainAck(ackTo, id);
-        return false;
-      }
-      this.relayed.set(origin, id, false);
-      msg.settle = (error) => {
-        if (error === undefined) (this.relayed.markHandled(origin, id), this.plainAck(ackTo, id));
-        else this.refuse(ackTo, id, error);
-      };
+      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
+      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
       host.route(msg);
       return true;
     }
+    const origin = this.textOf(ackTo);
     const seen = this.seen.get(origin, id);
     if (seen !== undefined) {
       host.counters.duplicates++;
