@@ -17,6 +17,9 @@ import { nodeSubject } from './subjects';
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
 
+/** Relayed publishes remembered for their successors' order, at most (relays happen while views disagree). */
+export const RELAYED_WINDOW = 1 << 12;
+
 /** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
 export const HELD_FORWARDS = 1 << 14;
 
@@ -65,6 +68,8 @@ interface Pending {
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
+  /** Publishes relayed from here, by origin and id: a successor relayed after one goes on. */
+  private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
   private readonly pending = new Map<string, Pending>();
   private flushScheduled = false;
   private lastOrigin: Key | undefined;
@@ -107,25 +112,21 @@ export class Acceptor {
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
-    if (!membership.table.isLocal(owner)) {
-      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
-      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
-      host.route(msg);
-      return true;
-    }
+    const local = membership.table.isLocal(owner);
     const origin = this.textOf(ackTo);
-    const seen = this.seen.get(origin, id);
+    const seen = local ? this.seen.get(origin, id) : undefined;
     if (seen !== undefined) {
       host.counters.duplicates++;
       this.notify(ackTo, id, seen);
       return false;
     }
-    // A copy sent again replaces a held one: its predecessor may have changed (settled elsewhere, refused).
-    if (this.order.size > 0 && this.order.forget(origin, id)) host.counters.duplicates++;
-    if (after !== undefined && this.seen.get(origin, after) === undefined) {
-      // Held: accepted (kept here, in order). Not held (full): unanswered, so the publisher sends it again.
-      if (this.order.hold(origin, id, after, host.options.clock.now(), frame)) this.notify(ackTo, id, false);
-      return false;
+    if (this.holds(frame, origin, after, local)) return false;
+    if (!local) {
+      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
+      this.relayed.set(origin, id, true);
+      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
+      host.route(msg);
+      return true;
     }
     let accepting = true;
     let refused: FlowError | undefined;
@@ -146,6 +147,20 @@ export class Acceptor {
       this.seen.set(origin, id, handledNow);
       this.notify(ackTo, id, handledNow);
     }
+    return true;
+  }
+
+  /**
+   * Holds `frame` when its predecessor `after` was not queued here (nor, for a
+   * message this broker relays, relayed from here); a held copy is replaced by
+   * this one, whose predecessor may have changed (settled elsewhere, refused).
+   */
+  private holds(frame: FwdFrame, origin: string, after: U64 | undefined, local: boolean): boolean {
+    if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
+    if (after === undefined || this.seen.get(origin, after) !== undefined) return false;
+    if (!local && this.relayed.get(origin, after) !== undefined) return false;
+    // Held: accepted (kept here, in order). Not held (full): unanswered, so the publisher sends it again.
+    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), frame)) this.notify(frame.ackTo, frame.id, false);
     return true;
   }
 
