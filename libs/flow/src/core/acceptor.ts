@@ -68,7 +68,7 @@ interface Pending {
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
-  /** Publishes relayed from here, by origin and id: a successor relayed after one goes on. */
+  /** Publishes relayed from here, by origin and id: true once their owner acknowledged (successors may follow). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
   private readonly pending = new Map<string, Pending>();
   private flushScheduled = false;
@@ -92,9 +92,12 @@ export class Acceptor {
    */
   onForward(frame: FwdFrame, flags: number, data?: Uint8Array): void {
     const after = (flags & PublishFlags.Follows) !== 0 && data !== undefined ? readPredecessor(data) : undefined;
-    if (!this.take(frame, flags, after) || this.order.size === 0) return;
-    const origin = this.textOf(frame.ackTo);
-    for (let id = frame.id, next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
+    if (this.take(frame, flags, after)) this.release(this.textOf(frame.ackTo), frame.id);
+  }
+
+  /** `id` of `origin` was queued, refused, or relayed and acknowledged: the messages waiting for it go, in order. */
+  private release(origin: string, id: U64): void {
+    for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
       id = next.id;
       if (!this.take(next.value, PublishFlags.Notices, undefined)) return;
     }
@@ -122,11 +125,16 @@ export class Acceptor {
     }
     if (this.holds(frame, origin, after, local)) return false;
     if (!local) {
-      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back).
-      this.relayed.set(origin, id, true);
-      msg.settle = (error) => (error === undefined ? this.plainAck(ackTo, id) : this.refuse(ackTo, id, error));
+      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back); the
+      // messages relayed after it wait as long, so that retries between members do not reorder them.
+      this.relayed.set(origin, id, false);
+      msg.settle = (error) => {
+        if (error === undefined) (this.relayed.markHandled(origin, id), this.plainAck(ackTo, id));
+        else this.refuse(ackTo, id, error);
+        if (this.order.size > 0) this.release(origin, id);
+      };
       host.route(msg);
-      return true;
+      return false;
     }
     let accepting = true;
     let refused: FlowError | undefined;
@@ -152,13 +160,14 @@ export class Acceptor {
 
   /**
    * Holds `frame` when its predecessor `after` was not queued here (nor, for a
-   * message this broker relays, relayed from here); a held copy is replaced by
+   * message this broker relays, relayed from here and acknowledged by its
+   * owner); a held copy is replaced by
    * this one, whose predecessor may have changed (settled elsewhere, refused).
    */
   private holds(frame: FwdFrame, origin: string, after: U64 | undefined, local: boolean): boolean {
     if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
     if (after === undefined || this.seen.get(origin, after) !== undefined) return false;
-    if (!local && this.relayed.get(origin, after) !== undefined) return false;
+    if (!local && this.relayed.get(origin, after) === true) return false;
     // Held: accepted (kept here, in order). Not held (full): unanswered, so the publisher sends it again.
     if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), frame)) this.notify(frame.ackTo, frame.id, false);
     return true;
