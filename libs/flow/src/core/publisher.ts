@@ -5,7 +5,9 @@ import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
-import type { Early, Entry, Lane, PublisherHost, Waiting } from './publisher-host';
+import { PublishLanes } from './publish-lanes';
+import type { Entry, PublisherHost, Waiting } from './publisher-host';
+import { ViewWait } from './view-wait';
 
 export type { PublisherHost } from './publisher-host';
 
@@ -43,16 +45,19 @@ export type { PublisherHost } from './publisher-host';
  */
 export class Publisher {
   private readonly entries = new Map<U64, Entry>();
-  private readonly lanes = new Map<number, Lane>();
+  private readonly lanes = new PublishLanes();
   private readonly waiting = new Fifo<Waiting>();
   /** Keyed publishes made while the view is awaited. */
-  private early = new Fifo<Early>();
+  private readonly early: ViewWait;
   private readonly lastHeard = new Map<string, number>();
   private readonly probing = new Set<string>();
   private watchTimer: unknown;
   private drainWaiters: (() => void)[] = [];
 
-  constructor(private readonly host: PublisherHost) {}
+  constructor(private readonly host: PublisherHost) {
+    const send = (msg: MsgPayload, ack: boolean) => this.publish(msg, ack) ?? (host.viaQueueGroup(msg), Promise.resolve());
+    this.early = new ViewWait(host, send, () => this.notifyDrained());
+  }
 
   /** Acknowledged publishes not yet handled, and publishes waiting for the window. */
   get inFlight(): number {
@@ -65,7 +70,7 @@ export class Publisher {
    */
   publish(msg: MsgPayload, ack: boolean): Promise<void> | undefined {
     if (msg.partitionKey.length === 0 || !this.host.options.directRouting) return undefined;
-    if (this.early.length > 0 || this.host.viewAwaited()) return this.awaitView(msg, ack);
+    if (this.early.applies) return this.early.keep(msg, ack);
     const partition = keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
     const owner = this.host.ownerOf(msg.stream, 'message', partition);
     if (owner === undefined) return undefined;
@@ -107,12 +112,8 @@ export class Publisher {
       for (const id of notice.handled) this.settle(id, true);
       return true;
     }
-    // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows. An accepted
-    // successor may be held by its owner for this one, which it never queued: sent again, naming what is left.
-    const next = this.entries.get(frame.id)?.next;
-    if (!this.settle(frame.id, true)) return false;
-    if (next?.accepted === true && this.entries.has(next.id)) this.transmit(next);
-    return true;
+    // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
+    return this.settleApart(frame.id, true);
   }
 
   /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
@@ -124,7 +125,7 @@ export class Publisher {
     this.heard(entry);
     if (frame.code === ErrorCode.NoHandler && !entry.accepted) {
       // The member does not handle this stream after all: the queue group decides.
-      this.settle(frame.id, false);
+      this.settleApart(frame.id, false);
       this.host.viaQueueGroup(entry.msg);
       entry.resolve?.();
       return true;
@@ -132,7 +133,7 @@ export class Publisher {
     const error = new RemoteError(frame.code, frame.message, undefined);
     if (entry.reject === undefined) this.host.reportError(error);
     else entry.reject(error);
-    this.settle(frame.id, false);
+    this.settleApart(frame.id, false);
     return true;
   }
 
@@ -147,35 +148,11 @@ export class Publisher {
     if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
     for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
-    for (let e = this.early.shift(); e !== undefined; e = this.early.shift()) e.reject(error);
+    this.early.failAll(error);
     for (const entry of this.entries.values()) entry.reject?.(error);
     this.host.counters.dropped += this.entries.size;
     this.entries.clear();
     this.lanes.clear();
-    this.notifyDrained();
-  }
-
-  private awaitView(msg: MsgPayload, ack: boolean): Promise<void> {
-    const { maxQueuedMessages } = this.host.options;
-    if (this.early.length >= maxQueuedMessages) {
-      return Promise.reject(new OverloadedError('maxQueuedMessages (publishes waiting for the ring view)', maxQueuedMessages));
-    }
-    if (this.early.length === 0) this.host.whenViewSettled(() => this.viewSettled());
-    return new Promise((resolve, reject) => this.early.push({ msg, ack, resolve, reject }));
-  }
-
-  /** The view answered or was not answered in time: the kept publishes go, in order (direct if they can). */
-  private viewSettled(): void {
-    const early = this.early;
-    this.early = new Fifo();
-    for (let e = early.shift(); e !== undefined; e = early.shift()) {
-      const direct = this.publish(e.msg, e.ack);
-      if (direct !== undefined) direct.then(e.resolve, e.reject);
-      else {
-        this.host.viaQueueGroup(e.msg);
-        e.resolve();
-      }
-    }
     this.notifyDrained();
   }
 
@@ -203,20 +180,8 @@ export class Publisher {
       return;
     }
     const ownerText = owner.toString();
-    let lane = this.lanes.get(entry.lane);
-    if (lane === undefined) {
-      lane = { owner: ownerText, open: 0, last: undefined, held: undefined };
-      this.lanes.set(entry.lane, lane);
-    } else if (lane.open > 0 && (lane.owner !== ownerText || lane.held !== undefined)) {
-      entry.owner = undefined;
-      (lane.held ??= []).push(entry);
-      return;
-    }
-    lane.owner = ownerText;
-    lane.open++;
-    entry.prev = lane.last;
-    if (lane.last !== undefined) lane.last.next = entry;
-    lane.last = entry;
+    entry.owner = undefined;
+    if (!this.lanes.open(entry, ownerText)) return;
     entry.owner = owner;
     entry.ownerText = ownerText;
     entry.tries = 0;
@@ -259,20 +224,23 @@ export class Publisher {
     }
     this.entries.delete(id);
     if (entry.owner !== undefined) {
-      const lane = this.lanes.get(entry.lane);
-      if (lane !== undefined) {
-        if (entry.prev !== undefined) entry.prev.next = entry.next;
-        if (entry.next !== undefined) entry.next.prev = entry.prev;
-        else if (lane.last === entry) lane.last = entry.prev;
-        entry.prev = entry.next = undefined;
-      }
-      if (lane !== undefined && --lane.open === 0) {
-        this.lanes.delete(entry.lane);
-        if (lane.held !== undefined) for (const held of lane.held) this.route(held);
-      }
+      const held = this.lanes.close(entry);
+      if (held !== undefined) for (const next of held) this.route(next);
     }
     this.admitWaiting();
     if (this.entries.size === 0) this.notifyDrained();
+    return true;
+  }
+
+  /**
+   * Settles a publish without a handled notice from its owner (a plain ACK, a
+   * refusal): an accepted successor, which that owner may hold for it, is sent
+   * again at once, naming what is left of the lane.
+   */
+  private settleApart(id: U64, done: boolean): boolean {
+    const next = this.entries.get(id)?.next;
+    if (!this.settle(id, done)) return false;
+    if (next?.accepted === true && this.entries.has(next.id)) this.transmit(next);
     return true;
   }
 
@@ -355,16 +323,8 @@ export class Publisher {
     for (const entry of this.entries.values()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
     if (moving.length === 0) return;
     this.host.counters.timedOut += moving.length;
-    const held: Entry[] = [];
-    for (const entry of moving) {
-      const lane = this.lanes.get(entry.lane);
-      if (lane !== undefined) {
-        if (lane.held !== undefined) held.push(...lane.held);
-        this.lanes.delete(entry.lane);
-      }
-      entry.owner = undefined;
-      entry.prev = entry.next = undefined;
-    }
+    const held = this.lanes.drop(moving);
+    for (const entry of moving) entry.owner = undefined;
     for (const entry of moving) this.route(entry);
     for (const entry of held) if (this.entries.has(entry.id)) this.route(entry);
   }
