@@ -39,20 +39,23 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     clique = undefined;
   });
 
-  const options = (clock: ManualClock, more: object = {}) => ({ virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT, clock, ...more });
+  const options = (clock: ManualClock, more: object = {}) => ({
+    ...{ virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT, clock },
+    ...more,
+  });
+
+  /** Records each key's sequence numbers in handling order. */
+  const recorder = (handled: Map<string, number[]>) => (d: Delivery) => {
+    const key = fromUtf8(d.partitionKey);
+    handled.set(key, [...(handled.get(key) ?? []), readSeq(d.data)]);
+  };
 
   /** 3 brokers handling 'orders', recording each key's sequence numbers in handling order, then a publisher (index 3). */
   async function orderClique(handled: Map<string, number[]>, clock: ManualClock) {
     clique = await createMemoryClique({
       size: 4,
       options: options(clock),
-      setup: (broker, i) => {
-        if (i === 3) return;
-        void broker.handle('orders', (d: Delivery) => {
-          const key = fromUtf8(d.partitionKey);
-          handled.set(key, [...(handled.get(key) ?? []), readSeq(d.data)]);
-        });
-      },
+      setup: (broker, i) => (i === 3 ? undefined : broker.handle('orders', recorder(handled))),
     });
     await clique.converged();
     const publisher = clique.brokers[3];
@@ -150,7 +153,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     clique = await createMemoryClique({
       size: 1,
       options: options(clock, { maxQueuedMessages: 4 }),
-      setup: (broker) => void broker.handle('orders', (d: Delivery) => void handled.set(fromUtf8(d.partitionKey), [...(handled.get(fromUtf8(d.partitionKey)) ?? []), readSeq(d.data)])),
+      setup: (broker) => broker.handle('orders', recorder(handled)),
     });
     await clique.converged();
     const { bus, brokers } = clique;
