@@ -233,12 +233,36 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     await bus.idle();
     expect(sent).toEqual([]);
     clock.advance(1);
-    await bus.idle();
     await first;
+    await bus.idle();
     expect(sent).toEqual([`${ACK_TIMEOUT}:stream:orders`]);
     await lonely.publish('orders', seq(2), { key: 'k' });
     await bus.idle();
     expect(sent).toEqual([`${ACK_TIMEOUT}:stream:orders`, `${ACK_TIMEOUT}:stream:orders`]);
+    go.close();
+    group.close();
+  });
+
+  it('rejects keyed publishes kept for the view when the publisher closes: nothing is sent', async () => {
+    const clock = new ManualClock();
+    clique = await createMemoryClique({ size: 1, options: options(clock) });
+    const { bus } = clique;
+    const go = new GoBrokerStandIn(bus.connect('go'), 'go-only', keyFromString('go-1'));
+    go.start();
+    const sent: string[] = [];
+    const group = bus.connect('group');
+    group.subscribe('orders', { queue: 'go-only' }, () => void sent.push('stream:orders'));
+    const lonely = new Broker(bus.connect('lonely'), options(clock, { clique: 'go-only', virtualNodes: 1 }));
+    await lonely.start();
+    const kept = lonely.publish('orders', seq(1), { key: 'k' }).then(
+      () => 'resolved',
+      (error: unknown) => (error as { code?: string }).code,
+    );
+    await bus.idle();
+    await lonely.close();
+    await bus.idle();
+    expect(await kept).toBe('FLOW_CLOSED');
+    expect(sent).toEqual([]);
     go.close();
     group.close();
   });

@@ -8,7 +8,8 @@ import type { Early, PublisherHost } from './publisher-host';
  * answer (ring-view.ts): kept in order, at most `maxQueuedMessages`, and sent
  * (`send`: direct if the view allows, else the queue group) when the view is
  * answered or no longer awaited, at most an ackTimeout (a few, see RingView).
- * Once any is kept, later keyed publishes queue behind it, so order holds.
+ * Once any is kept, later keyed publishes queue behind it until they all go,
+ * so order holds.
  */
 export class ViewWait {
   private kept = new Fifo<Early>();
@@ -33,7 +34,8 @@ export class ViewWait {
     if (this.kept.length >= maxQueuedMessages) {
       return Promise.reject(new OverloadedError('maxQueuedMessages (publishes waiting for the ring view)', maxQueuedMessages));
     }
-    if (this.kept.length === 0) this.host.whenViewSettled(() => this.settled());
+    // After the turn that settled the view: a close in that turn (the view stops first) rejects them instead.
+    if (this.kept.length === 0) this.host.whenViewSettled(() => void Promise.resolve().then(() => this.settled()));
     return new Promise((resolve, reject) => this.kept.push({ msg, ack, resolve, reject }));
   }
 
