@@ -35,8 +35,8 @@ export type { PublisherHost } from './publisher-host';
  *
  * A publisher-only broker whose first view question is outstanding (at start,
  * or after a member's JOIN while it knows nothing) keeps keyed publishes until
- * the answer, at most an ackTimeout, so they go direct, in order, rather than
- * through the queue group.
+ * the answer (an ackTimeout per question, ring-view.ts), so they go direct, in
+ * order, rather than through the queue group (view-wait.ts).
  *
  * Every ackTimeout, an owner holding a message unanswered for an ackTimeout is
  * probed unless it spoke within that time: dead, it is suspected and its
@@ -160,8 +160,19 @@ export class Publisher {
     const id = this.host.nextId();
     const lane = (partition.lo ^ partition.hi) & 0x3fffffff;
     const entry: Entry = {
-      ...{ id, msg, partition, lane, owner: undefined, ownerText: '', since: 0, tries: 0, accepted: false },
-      ...{ prev: undefined, next: undefined, resolve, reject },
+      id,
+      msg,
+      partition,
+      lane,
+      owner: undefined,
+      ownerText: '',
+      since: 0,
+      tries: 0,
+      accepted: false,
+      prev: undefined,
+      next: undefined,
+      resolve,
+      reject,
     };
     this.entries.set(id, entry);
     this.route(entry);

@@ -53,7 +53,7 @@ export class RingView {
   private lastAsked = -Infinity;
   private lastJoinAsked = -Infinity;
   private stopped = false;
-  /** Clock time until which the last eager question is awaited. */
+  /** Clock time until which the last awaited question is awaited. */
   private awaitedUntil = -Infinity;
   private awaitTimer: unknown;
   private settledListeners: (() => void)[] = [];
@@ -84,7 +84,7 @@ export class RingView {
     return this.known;
   }
 
-  /** Unknown, and an eager question (at start, or on a JOIN) asked less than an ackTimeout ago. */
+  /** Unknown, and an awaited question (at start, on a JOIN, or asked again) pending for less than an ackTimeout. */
   get isAwaited(): boolean {
     return !this.known && !this.stopped && this.host.options.clock.now() < this.awaitedUntil;
   }
@@ -125,7 +125,7 @@ export class RingView {
       this.removed.delete(text);
       this.learned.set(text, this.asked);
       this.ring.add(frame.sender);
-      // Throttled: a joining broker sends one JOIN per virtual node. A member exists now: an eager question.
+      // Throttled: a joining broker sends one JOIN per virtual node. A member exists now: an awaited question.
       const now = this.host.options.clock.now();
       if (!this.known && now - this.lastJoinAsked >= this.host.options.ackTimeout) {
         this.lastJoinAsked = now;
@@ -171,8 +171,8 @@ export class RingView {
     return true;
   }
 
-  /** `eager`: publishes wait for the answer, at most an ackTimeout. */
-  private ask(eager = false): void {
+  /** `awaited`: keyed publishes wait for the answer, at most an ackTimeout. */
+  private ask(awaited = false): void {
     if (this.stopped) return;
     const { options } = this.host;
     const id = this.host.nextId();
@@ -180,7 +180,7 @@ export class RingView {
     this.questionNumbers.push(++this.asked);
     if (this.questions.length > OPEN_QUESTIONS) (this.questions.shift(), this.questionNumbers.shift());
     this.lastAsked = options.clock.now();
-    if (eager) {
+    if (awaited) {
       this.awaitedInARow++;
       this.awaitAnswer(this.lastAsked + options.ackTimeout);
     }
