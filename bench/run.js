@@ -6,7 +6,7 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
-const ALL = ['hash', 'ring', 'balance', 'broker', 'nats-core', 'nest-flow', 'telemetry', 'takeover'];
+const ALL = ['hash', 'ring', 'balance', 'broker', 'nats-core', 'nest-flow', 'telemetry', 'takeover', 'rebalance', 'rss', 'handoff'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
 const names = chosen.length > 0 ? chosen : ALL;

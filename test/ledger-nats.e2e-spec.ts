@@ -1,5 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FlowClient } from 'nestjs-flow';
+import { startPublisher } from '../apps/ledger/demo/ledger-apps';
+import { compareBalances, planWorkload, queryBalances, type BalanceMismatch, type WorkloadPlan } from '../apps/ledger/demo/workload';
+import { LEDGER_CLIQUE } from '../apps/ledger/src/ledger.streams';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 
 /**
@@ -7,7 +13,9 @@ import { startNatsServer, type NatsServer } from './harness/nats-server';
  * its own process on one nats-server, then SIGTERM to the nodes. Covers the
  * NATS modes of the demo (apps/ledger/demo/main.ts), the example's own
  * one-node bootstrap (apps/ledger/src/main.ts) in the same clique, and the
- * shutdown path through enableShutdownHooks with a real signal.
+ * shutdown path through enableShutdownHooks with a real signal, after which
+ * the leaving node's balances reach the survivor through NATS KV (the server
+ * runs JetStream).
  */
 const ROOT = join(__dirname, '..');
 const DEMO_MAIN = join(ROOT, 'apps', 'ledger', 'demo', 'main.ts');
@@ -69,11 +77,32 @@ function run(main: string, args: string[], env: Record<string, string>): Running
   };
 }
 
+/**
+ * The balances of a driver's workload as the owners answer them, asked again
+ * (at most `rounds` rounds) while some differ: a balance handed over through
+ * NATS KV is added when the owner's watch has seen it.
+ */
+async function balancesAfter(servers: string, plan: WorkloadPlan, rounds: number): Promise<BalanceMismatch[]> {
+  const app = await startPublisher({ servers, clique: LEDGER_CLIQUE, nodeName: 'ledger-e2e-checker' }, false);
+  try {
+    let mismatches: BalanceMismatch[] = [];
+    for (let round = 0; round < rounds; round++) {
+      mismatches = compareBalances(plan, await queryBalances(app.get(FlowClient), plan.accounts));
+      if (mismatches.length === 0) break;
+    }
+    return mismatches;
+  } finally {
+    await app.close();
+  }
+}
+
 describe('the ledger example on NATS', () => {
   let server: NatsServer;
+  let storeDir: string;
 
   beforeAll(async () => {
-    server = await startNatsServer();
+    storeDir = await mkdtemp(join(tmpdir(), 'ledger-kv-'));
+    server = await startNatsServer({ jetstream: { storeDir } });
   });
 
   afterAll(async () => {
@@ -81,9 +110,10 @@ describe('the ledger example on NATS', () => {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
     }
     await server.stop();
+    await rm(storeDir, { recursive: true, force: true });
   });
 
-  it('serves a driver from two nodes, and a SIGTERM makes a node leave the ring and exit 0', async () => {
+  it('serves a driver from two nodes; a SIGTERM makes a node leave the ring and exit 0, and its balances live on', async () => {
     const env = { NATS_URL: server.url };
     const a = run(DEMO_MAIN, [], { ...env, NODE_NAME: 'ledger-a' });
     const b = run(DEMO_MAIN, [], { ...env, NODE_NAME: 'ledger-b' });
@@ -94,10 +124,17 @@ describe('the ledger example on NATS', () => {
     // Each node logs what it applied within a second of the last command.
     await Promise.all([a.waitFor('commands on', 5_000), b.waitFor('commands on', 5_000)]);
 
+    // The driver's accounts start at a random number it prints; the seed gives the rest of its plan.
+    const first = /accounts acc-(\d+)\.\./.exec(driver.output());
+    expect(first).not.toBeNull();
+    const plan = planWorkload({ seed: 3, accounts: 40, commands: 2000, firstAccount: Number(first![1]) });
+
     a.child.kill('SIGTERM');
     expect(await a.exit(20_000)).toBe(0);
-    expect(a.output()).toContain('SIGTERM: left the ring');
+    expect(a.output()).toMatch(/SIGTERM: left the ring; .*handed over [1-9]\d* balances/);
     await b.waitFor('256 positions, 1 node', 10_000);
+    // Every balance, including those ledger-a held, as the survivor answers it.
+    expect(await balancesAfter(server.url, plan, 20)).toEqual([]);
 
     // The survivor now owns every account: a fresh workload still checks out.
     const again = run(DEMO_MAIN, ['--drive', '--accounts=20', '--commands=500', '--seed=4'], env);

@@ -48,6 +48,9 @@ export interface PublishPlan {
    * producer; without it only the flushes hold the publisher back.
    */
   window: number | undefined;
+  /** Sequence numbers published: from `from` (default 0) up to before `to` (default the config's messages). */
+  from?: number;
+  to?: number;
 }
 
 export interface PublishReport {

@@ -132,7 +132,7 @@ class BenchWorker {
         else report.failed++;
       }
     };
-    for (let seq = 0; seq < config.messages; seq++) {
+    for (let seq = plan.from ?? 0; seq < (plan.to ?? config.messages); seq++) {
       // A fresh payload per message, as a real publisher encodes one; the first 4 bytes carry seq.
       const payload = new Uint8Array(plan.payloadBytes);
       payload[0] = seq >>> 24;
@@ -168,6 +168,8 @@ class BenchWorker {
   }
 
   private stats(): WorkerStats & { seen: Uint8Array } {
+    // Spawned with --expose-gc (bench/rss.bench.ts): memory after a full collection.
+    (globalThis as { gc?: () => void }).gc?.();
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
     return {

@@ -55,6 +55,8 @@ export class BrokerProcess {
   readonly statuses: { status: PubSubStatus; at: number }[] = [];
   /** Identity conflicts and incompatible members the broker reported, in order. */
   readonly problems: { code: string; message: string; at: number }[] = [];
+  /** How the process exited ('0', '1', 'SIGKILL', ...); undefined while it runs. */
+  exit: string | undefined;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private readonly listeners = new Set<() => void>();
   private readonly exited: Promise<void>;
@@ -74,6 +76,7 @@ export class BrokerProcess {
     child.on('message', (message: WorkerMessage) => this.onMessage(message));
     this.exited = new Promise<void>((done) =>
       child.once('exit', (code, signal) => {
+        this.exit = String(code ?? signal);
         const error = new Error(`${label} (pid ${this.pid}) exited with ${code ?? signal}; output:\n${this.output}`);
         for (const { reject } of this.pending.values()) reject(error);
         this.pending.clear();
@@ -157,6 +160,16 @@ export class BrokerProcess {
   async shutdown(timeoutMs = 5_000): Promise<void> {
     await this.call({ type: 'shutdown', timeoutMs }, timeoutMs + COMMAND_TIMEOUT_MS);
     await within(this.exited, EXIT_TIMEOUT_MS, `${this.label} to exit after shutdown`);
+  }
+
+  /**
+   * SIGTERM: the worker shuts its broker down gracefully and exits. Resolves
+   * once the process is gone, with how it exited ('0' when the shutdown completed).
+   */
+  async terminate(timeoutMs = 15_000): Promise<string> {
+    if (this.alive) this.child.kill('SIGTERM');
+    await within(this.exited, timeoutMs, `${this.label} to exit after SIGTERM`);
+    return this.exit!;
   }
 
   /** SIGKILL; resolves with the parent's wall-clock time of the kill once the process is gone. */

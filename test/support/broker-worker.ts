@@ -6,14 +6,16 @@
  *
  * It says hello, waits for `start`, connects to NATS, registers the handlers
  * the config names, starts the broker and then answers commands until `close`
- * or `shutdown`, after which it exits. It exits at once when the parent goes
- * away, so a crashed test leaves no broker behind.
+ * or `shutdown`, after which it exits. SIGTERM is a graceful shutdown too (as
+ * a deployment stops a service): the worker exits 0 once the broker has shut
+ * down, 1 when it could not. It exits at once when the parent goes away, so a
+ * crashed test leaves no broker behind.
  */
 import { Broker, ErrorCode, type FlowError } from 'nestjs-flow/core';
 import type { Delivery } from 'nestjs-flow/core';
 import { DefaultCodec, type Codec, type StreamMessage } from 'nestjs-flow/core';
 import { connectNats, type NatsOptions, type NatsPubSub } from 'nestjs-flow/nats';
-import { JournalWriter } from './journal';
+import { journalClock, JournalWriter } from './journal';
 import {
   REJECTION,
   toWireError,
@@ -32,6 +34,8 @@ import {
 } from './worker-protocol';
 
 const PROGRESS_INTERVAL_MS = 25;
+/** How long a graceful shutdown on SIGTERM may take. */
+const SIGTERM_SHUTDOWN_MS = 10_000;
 const SETTLE_POLL_MS = 10;
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
@@ -128,8 +132,11 @@ class BrokerWorker {
     const delayMs = config.handlerDelayMs ?? 0;
     const onMessage =
       delayMs > 0
-        ? (delivery: Delivery) => delay(delayMs).then(() => this.onMessage(delivery))
-        : (delivery: Delivery) => this.onMessage(delivery);
+        ? (delivery: Delivery) => {
+            const start = journalClock();
+            return delay(delayMs).then(() => this.onMessage(delivery, start));
+          }
+        : (delivery: Delivery) => this.onMessage(delivery, journalClock());
     for (const stream of config.messageStreams) await broker.handle(stream, onMessage);
     for (const stream of config.requestStreams) await broker.handleRequest(stream, (delivery) => this.onRequest(delivery));
     await broker.start();
@@ -143,8 +150,9 @@ class BrokerWorker {
     this.scheduleProgress();
   }
 
-  private onMessage(delivery: Delivery): void {
-    this.journal!.handled(seqOf(delivery.data), text.decode(delivery.partitionKey), delivery.owner.toString());
+  private onMessage(delivery: Delivery, start: number): void {
+    const times = { start, end: journalClock() };
+    this.journal!.handled(seqOf(delivery.data), text.decode(delivery.partitionKey), delivery.owner.toString(), times);
     this.handled++;
     this.scheduleProgress();
   }
@@ -186,11 +194,12 @@ class BrokerWorker {
     const inFlight: Promise<void>[] = [];
     for (let seq = spec.firstSeq; seq < end; seq++) {
       if (spec.concurrent === true) {
+        const sentAt = journalClock();
         const sent = broker.publish(spec.stream, utf8.encode(String(seq)), { key: `${spec.keyPrefix}${seq % spec.keyCount}` });
         inFlight.push(
           sent.then(
             () => {
-              this.journal?.published(seq);
+              this.journal?.published(seq, { sent: sentAt, resolved: journalClock() });
               result.published++;
               this.published++;
             },
@@ -239,6 +248,19 @@ class BrokerWorker {
       await delay(SETTLE_POLL_MS);
     }
     return this.countersNow();
+  }
+
+  /** SIGTERM: a graceful shutdown, then exit (0 when it completed). */
+  async terminate(): Promise<number> {
+    if (this.broker === undefined) return 0;
+    try {
+      await this.broker.shutdown({ timeout: SIGTERM_SHUTDOWN_MS });
+      await this.closeTransport();
+      return 0;
+    } catch (error) {
+      process.stderr.write(`graceful shutdown on SIGTERM failed: ${String(error)}\n`);
+      return 1;
+    }
   }
 
   private async closeTransport(): Promise<void> {
@@ -335,6 +357,7 @@ function main(): void {
   };
   const worker = new BrokerWorker(send);
   process.on('disconnect', () => process.exit(1));
+  process.once('SIGTERM', () => void worker.terminate().then((code) => process.exit(code)));
   process.on('message', ({ id, command }: CommandMessage) => {
     worker.run(command).then(
       (value) => {

@@ -4,12 +4,30 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
  * A broker worker's record of what it received from NATS and handled, one
  * line a record, so that the parent can check delivery after the fact:
  *   `R <seq>`: a stream message reached this broker through the queue group;
- *   `H <seq> <partition key or -> <owner position>`: the handler ran (an async one: finished);
- *   `P <seq>`: a publish of this broker resolved (with acknowledgement: its owner accepted it).
+ *   `H <seq> <partition key or -> <owner position> [<start> <end>]`: the handler ran (an async one:
+ *     finished), optionally with the times it started and finished;
+ *   `P <seq> [<sent> <resolved>]`: a publish of this broker resolved (with acknowledgement: its owner
+ *     accepted it), optionally with the times publish() was called and resolved.
+ * Times are milliseconds on `journalClock()`, one clock for every process on the machine.
  * Each line is written synchronously: it is in the kernel before the worker
  * takes its next message (and before an ACK it queued goes out), so it
  * survives SIGKILL.
  */
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution, monotonic within a
+ * process: `performance.timeOrigin` is the process's start on the system
+ * clock, so processes on one machine share this clock (to well under a
+ * millisecond), and journals of different workers can be compared.
+ */
+export function journalClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Times with three decimals (microseconds): enough, and short lines. */
+function time(ms: number): string {
+  return ms.toFixed(3);
+}
+
 export class JournalWriter {
   private readonly fd: number;
 
@@ -21,12 +39,14 @@ export class JournalWriter {
     writeSync(this.fd, `R ${seq}\n`);
   }
 
-  published(seq: number): void {
-    writeSync(this.fd, `P ${seq}\n`);
+  published(seq: number, times?: { sent: number; resolved: number }): void {
+    writeSync(this.fd, times === undefined ? `P ${seq}\n` : `P ${seq} ${time(times.sent)} ${time(times.resolved)}\n`);
   }
 
-  handled(seq: number, partitionKey: string, owner: string): void {
-    writeSync(this.fd, `H ${seq} ${partitionKey === '' ? '-' : partitionKey} ${owner}\n`);
+  handled(seq: number, partitionKey: string, owner: string, times?: { start: number; end: number }): void {
+    const key = partitionKey === '' ? '-' : partitionKey;
+    const suffix = times === undefined ? '' : ` ${time(times.start)} ${time(times.end)}`;
+    writeSync(this.fd, `H ${seq} ${key} ${owner}${suffix}\n`);
   }
 
   close(): void {
@@ -42,6 +62,18 @@ export interface HandledRecord {
   readonly owner: string;
   /** Label of the worker that journaled it. */
   readonly by: string;
+  /** When the handler started and finished (journalClock), if the worker journaled times. */
+  readonly start?: number;
+  readonly end?: number;
+}
+
+/** A publish that resolved, with its times (journalClock). */
+export interface PublishRecord {
+  readonly seq: number;
+  /** When publish() was called. */
+  readonly sent: number;
+  /** When it resolved. */
+  readonly resolved: number;
 }
 
 export interface Journal {
@@ -51,6 +83,8 @@ export interface Journal {
   readonly handled: readonly HandledRecord[];
   /** Sequence numbers of this broker's publishes that resolved. */
   readonly published: readonly number[];
+  /** The resolved publishes journaled with their times (a subset of `published`). */
+  readonly publishes: readonly PublishRecord[];
 }
 
 /** Reads a journal; a line cut off by SIGKILL is ignored. */
@@ -58,15 +92,23 @@ export function readJournal(path: string, by: string): Journal {
   const received: number[] = [];
   const handled: HandledRecord[] = [];
   const published: number[] = [];
+  const publishes: PublishRecord[] = [];
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     const fields = line.split(' ');
     if (fields[0] === 'R' && fields.length === 2) received.push(Number(fields[1]));
     else if (fields[0] === 'P' && fields.length === 2) published.push(Number(fields[1]));
-    else if (fields[0] === 'H' && fields.length === 4) {
+    else if (fields[0] === 'P' && fields.length === 4) {
+      const record = { seq: Number(fields[1]), sent: Number(fields[2]), resolved: Number(fields[3]) };
+      published.push(record.seq);
+      publishes.push(record);
+    } else if (fields[0] === 'H' && fields.length === 4) {
       handled.push({ seq: Number(fields[1]), key: fields[2]!, owner: fields[3]!, by });
+    } else if (fields[0] === 'H' && fields.length === 6) {
+      const [, seq, key, owner, start, end] = fields;
+      handled.push({ seq: Number(seq), key: key!, owner: owner!, by, start: Number(start), end: Number(end) });
     }
   }
-  return { by, received, handled, published };
+  return { by, received, handled, published, publishes };
 }
 
 export interface Tally {

@@ -2,6 +2,7 @@ import { DynamicModule, Logger, Module, OnApplicationShutdown } from '@nestjs/co
 import { FlowError, FlowModuleOptions } from 'nestjs-flow';
 import { LedgerModule } from '../src/ledger.module';
 import { LedgerStore } from '../src/ledger.store';
+import type { BalanceSnapshots } from '../src/snapshots/balance-snapshots';
 import { FlowErrorTally } from './flow-error-tally';
 
 /**
@@ -16,7 +17,8 @@ export class DemoNodeModule implements OnApplicationShutdown {
     private readonly errors: FlowErrorTally,
   ) {}
 
-  static forNode(flow: FlowModuleOptions): DynamicModule {
+  /** `snapshots`: where balances go when ownership moves, shared by the clique (LedgerModule's default: one per module). */
+  static forNode(flow: FlowModuleOptions, snapshots?: BalanceSnapshots): DynamicModule {
     const { onError, ...rest } = flow;
     const tally = new FlowErrorTally(flow.nodeName ?? 'node');
     const report = (error: FlowError): void => {
@@ -25,7 +27,7 @@ export class DemoNodeModule implements OnApplicationShutdown {
     };
     return {
       module: DemoNodeModule,
-      imports: [LedgerModule.forNode({ flow: { ...rest, onError: report } })],
+      imports: [LedgerModule.forNode({ flow: { ...rest, onError: report }, snapshots })],
       providers: [{ provide: FlowErrorTally, useValue: tally }],
       exports: [FlowErrorTally],
     };
@@ -34,10 +36,10 @@ export class DemoNodeModule implements OnApplicationShutdown {
   /** After a signal (enableShutdownHooks), says what the node did before it left the ring. */
   onApplicationShutdown(signal?: string): void {
     if (signal === undefined) return;
-    const { accounts, applied, overdrafts, duplicates } = this.store.stats;
+    const { applied, overdrafts, duplicates, handedOver } = this.store.stats;
     new Logger(`Ledger ${this.errors.node}`).log(
-      `${signal}: left the ring; applied ${applied} commands on ${accounts} accounts ` +
-        `(${overdrafts} overdrafts, ${duplicates} duplicates, ${this.errors.rejected} rejected)`,
+      `${signal}: left the ring; applied ${applied} commands ` +
+        `(${overdrafts} overdrafts, ${duplicates} duplicates, ${this.errors.rejected} rejected); handed over ${handedOver} balances`,
     );
   }
 }

@@ -19,10 +19,11 @@ describe('the embedded demo (npm start without NATS_URL)', () => {
     expect(lines.at(-1)).toMatch(/^self-check passed: all 40 balances equal the expected ones/);
   });
 
-  it('applies every valid command once, spread over all three nodes, without a retry or a suspicion', () => {
+  it('applies every valid command once, spread over all three nodes (ledger-3 until it left), without a retry or a suspicion', () => {
     expect(report.nodes.map((node) => node.name)).toEqual(['ledger-1', 'ledger-2', 'ledger-3']);
     expect(report.nodes.reduce((sum, node) => sum + node.applied, 0)).toBe(report.plan.valid);
-    expect(report.nodes.every((node) => node.applied > 0 && node.accounts > 0)).toBe(true);
+    expect(report.nodes.every((node) => node.applied > 0)).toBe(true);
+    expect(report.nodes.map((node) => node.accounts > 0)).toEqual([true, true, false]);
     // The publisher knows the ring and sends each command to its owner: no node forwards.
     expect(report.nodes.reduce((sum, node) => sum + node.counters.forwarded, 0)).toBe(0);
     expect(report.nodes.reduce((sum, node) => sum + node.counters.dropped, 0)).toBe(0);
@@ -39,6 +40,15 @@ describe('the embedded demo (npm start without NATS_URL)', () => {
   it('holds every account on exactly one node, the owner of its key', () => {
     expect(report.ownershipProblems).toEqual([]);
     expect(report.nodes.reduce((sum, node) => sum + node.accounts, 0)).toBe(40);
+  });
+
+  it('lets ledger-3 leave gracefully after half of the workload, its balances taken over by the others', () => {
+    expect(report.left).toBe('ledger-3');
+    const [first, second, left] = report.nodes;
+    expect(left.accounts).toBe(0);
+    expect(left.handedOver).toBeGreaterThan(0);
+    expect(first.takenOver + second.takenOver).toBe(left.handedOver);
+    expect(lines).toContainEqual(expect.stringMatching(/^graceful leave: ledger-3 left after 1000 commands; its released hook handed over \d+ of the \d+ balances/));
   });
 
   it('shows the error reply of an invalid query', () => {

@@ -4,6 +4,7 @@ import { Broker } from 'nestjs-flow/core';
 import { waitFor } from 'nestjs-flow/testing';
 import { LedgerStats, LedgerStore } from '../src/ledger.store';
 import { LedgerStream } from '../src/ledger.streams';
+import { MemoryBalanceSnapshots } from '../src/snapshots/memory-balance-snapshots';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerAppLogger, startLedgerNode, startPublisher } from './ledger-apps';
 import { LedgerLogger } from './ledger.logger';
@@ -15,6 +16,12 @@ export interface EmbeddedDemoOptions {
   readonly nodes?: number;
   /** Default: seed 42, 200 accounts, 20,000 commands, 1 % invalid. */
   readonly workload?: Partial<WorkloadOptions>;
+  /**
+   * Whether the last node leaves gracefully (app.close()) after half of the
+   * workload; the rest goes to the others, which take its balances over.
+   * Default true.
+   */
+  readonly leave?: boolean;
   /** Bound of each wait (ring, settling), ms. Default 15,000. */
   readonly timeoutMs?: number;
   /** Where the summary goes, line by line. Default console.log. */
@@ -46,6 +53,8 @@ export interface DemoReport {
   readonly plan: { readonly accounts: number; readonly commands: number; readonly valid: number; readonly invalid: number };
   readonly nodes: readonly NodeReport[];
   readonly mismatches: readonly BalanceMismatch[];
+  /** The node that left mid-run, if one did. */
+  readonly left: string | undefined;
   /** Accounts held by no node, by several, or by one that is not their owner on the ring. */
   readonly ownershipProblems: readonly string[];
   readonly invalidQuery: { readonly code: string; readonly message: string; readonly details: unknown } | undefined;
@@ -67,8 +76,11 @@ const INVALID_QUERY = { accountId: 'ACC-1' } as const;
 /**
  * The demo of `npm start` without NATS_URL: `nodes` ledger nodes and a
  * publisher in this process, on one MemoryBus, as separate processes would
- * be on one NATS server. Drives a seeded workload, waits until every command
- * is settled (applied or rejected), prints what each node did, queries every
+ * be on one NATS server. Drives a seeded workload; after half of it, the
+ * last node leaves gracefully (its balances go to the others through a
+ * shared MemoryBalanceSnapshots) and the rest goes to the remaining nodes.
+ * Waits until every command is settled (applied or rejected), prints what
+ * each node did, queries every
  * balance through requests, checks them, shows an invalid query's error
  * reply, and closes every app. Never throws for a failed check: `ok` says.
  */
@@ -79,12 +91,16 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
   const workload: WorkloadOptions = { seed: 42, accounts: 200, commands: 20_000, ...options.workload };
   const plan = planWorkload(workload);
   const bus = new MemoryBus();
+  const snapshots = new MemoryBalanceSnapshots();
   const nodes: Node[] = [];
+  /** The nodes on the ring: all but the one that left. */
+  let serving: readonly Node[] = nodes;
   let publisher: INestApplicationContext | undefined;
   const report = {
     plan: { accounts: plan.accounts.length, commands: plan.commands.length, valid: plan.valid, invalid: plan.invalid },
     nodes: [] as NodeReport[],
     mismatches: [] as BalanceMismatch[],
+    left: undefined as string | undefined,
     ownershipProblems: [] as string[],
     invalidQuery: undefined as DemoReport['invalidQuery'],
     failure: undefined as string | undefined,
@@ -95,7 +111,7 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     print(`Flow ledger demo: ${count} ledger nodes and a publisher in one process, on one embedded MemoryBus`);
     for (let i = 1; i <= count; i++) {
       const name = `ledger-${i}`;
-      const app = await startLedgerNode({ embedded: { bus }, nodeName: name }, logger);
+      const app = await startLedgerNode({ embedded: { bus }, nodeName: name }, logger, snapshots);
       const broker = app.get(FlowServer).unwrap<Broker>();
       const suspected = { count: 0 };
       broker.on('suspected', () => suspected.count++);
@@ -104,31 +120,53 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     publisher = await startPublisher({ embedded: { bus }, nodeName: 'ledger-publisher' }, logger);
     const client = publisher.get(FlowClient);
 
-    const positions = nodes.reduce((sum, node) => sum + node.broker.options.virtualNodes, 0);
-    await waitFor(() => nodes.every((node) => node.broker.snapshot().members.length === positions), {
-      bus,
-      timeoutMs,
-      what: `a ring of ${positions} positions on every node`,
-    });
+    const ringOf = (members: readonly Node[]): Promise<number> => {
+      const positions = members.reduce((sum, node) => sum + node.broker.options.virtualNodes, 0);
+      const viewers = [...members.map((node) => node.broker), publisher!.get(FlowClient).unwrap<Broker>()];
+      return waitFor(() => viewers.every((broker) => broker.snapshot().members.length === positions), {
+        bus,
+        timeoutMs,
+        what: `a ring of ${positions} positions on every node and the publisher`,
+      }).then(() => positions);
+    };
+    const positions = await ringOf(nodes);
     print(
       `ring converged: ${positions} positions (${count} nodes x ${positions / count} virtual nodes) after ${Date.now() - started} ms`,
-    );
-
-    const publishing = Date.now();
-    await publishWorkload(client, plan, { pace: () => bus.idle() });
-    print(
-      `workload: seed ${workload.seed}, ${plan.accounts.length} accounts, ${plan.commands.length} deposits/withdrawals ` +
-        `(${plan.valid} valid, ${plan.invalid} invalid), published in ${Date.now() - publishing} ms`,
     );
 
     const total = (of: (node: Node) => number): number => nodes.reduce((sum, node) => sum + of(node), 0);
     const applied = () => total((node) => node.store.stats.applied);
     const rejected = () => total((node) => node.errors.rejected);
-    await waitFor(() => applied() >= plan.valid && rejected() >= plan.invalid, {
-      bus,
-      timeoutMs,
-      what: `${plan.valid} applied and ${plan.invalid} rejected commands`,
-    });
+    const settle = (commands: readonly { valid: boolean }[]): Promise<void> => {
+      const valid = commands.filter((command) => command.valid).length;
+      return waitFor(() => applied() >= valid && rejected() >= commands.length - valid, {
+        bus,
+        timeoutMs,
+        what: `${valid} applied and ${commands.length - valid} rejected commands`,
+      });
+    };
+    const leaving = (options.leave ?? true) && nodes.length > 1 ? nodes[nodes.length - 1] : undefined;
+    const half = leaving === undefined ? plan.commands.length : Math.floor(plan.commands.length / 2);
+    const publishing = Date.now();
+    await publishWorkload(client, { ...plan, commands: plan.commands.slice(0, half) }, { pace: () => bus.idle() });
+    if (leaving !== undefined) {
+      await settle(plan.commands.slice(0, half));
+      const held = leaving.store.stats.accounts;
+      await leaving.app.close();
+      serving = nodes.filter((node) => node !== leaving);
+      report.left = leaving.name;
+      await ringOf(serving);
+      print(
+        `graceful leave: ${leaving.name} left after ${half} commands; its released hook handed over ${leaving.store.stats.handedOver} ` +
+          `of the ${held} balances it held; the others take them over as they acquire its ranges`,
+      );
+      await publishWorkload(client, { ...plan, commands: plan.commands.slice(half) }, { pace: () => bus.idle() });
+    }
+    print(
+      `workload: seed ${workload.seed}, ${plan.accounts.length} accounts, ${plan.commands.length} deposits/withdrawals ` +
+        `(${plan.valid} valid, ${plan.invalid} invalid), published in ${Date.now() - publishing} ms`,
+    );
+    await settle(plan.commands);
     print(`settled after ${Date.now() - publishing} ms: ${applied()} commands applied, ${rejected()} rejected by validation`);
     print('');
     report.nodes = nodes.map(nodeReport);
@@ -141,7 +179,7 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     print(`balances: ${replies.length} accounts queried by request, ${matching} equal the expected balance and applied count`);
     for (const mismatch of report.mismatches.slice(0, 10)) print(`  mismatch ${JSON.stringify(mismatch)}`);
 
-    report.ownershipProblems = ownershipProblems(nodes, plan.accounts, (id) => plan.expected.get(id)!.applied > 0);
+    report.ownershipProblems = ownershipProblems(serving, plan.accounts, (id) => plan.expected.get(id)!.applied > 0);
     print(
       report.ownershipProblems.length === 0
         ? 'ownership: every account is held by exactly one node, the owner of its key on the ring'
@@ -155,8 +193,9 @@ export async function runEmbeddedDemo(options: EmbeddedDemoOptions = {}): Promis
     print(`demo failed: ${report.failure}`);
   } finally {
     const closing = Date.now();
-    await Promise.all([publisher?.close(), ...nodes.map((node) => node.app.close())]);
-    print(`closed ${nodes.length} nodes and the publisher in ${Date.now() - closing} ms`);
+    const open = nodes.filter((node) => node.name !== report.left);
+    await Promise.all([publisher?.close(), ...open.map((node) => node.app.close())]);
+    print(`closed ${open.length} nodes and the publisher in ${Date.now() - closing} ms`);
   }
   const rejected = report.nodes.reduce((sum, node) => sum + node.rejected, 0);
   const suspected = report.nodes.reduce((sum, node) => sum + node.suspected, 0);
@@ -195,6 +234,8 @@ const COLUMNS: readonly (readonly [string, (node: NodeReport) => number])[] = [
   ['applied', (node) => node.applied],
   ['overdrafts', (node) => node.overdrafts],
   ['duplicates', (node) => node.duplicates],
+  ['handed over', (node) => node.handedOver],
+  ['taken over', (node) => node.takenOver],
   ['rejected', (node) => node.rejected],
   ['received', (node) => node.counters.received],
   ['forwarded', (node) => node.counters.forwarded],

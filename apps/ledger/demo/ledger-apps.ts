@@ -2,6 +2,7 @@ import { INestApplicationContext, INestMicroservice, LoggerService, LogLevel } f
 import { NestFactory } from '@nestjs/core';
 import { AsyncMicroserviceOptions } from '@nestjs/microservices';
 import { FlowModule, FlowModuleOptions, FlowServer } from 'nestjs-flow';
+import type { BalanceSnapshots } from '../src/snapshots/balance-snapshots';
 import { DemoNodeModule } from './demo-node.module';
 
 /** What Nest accepts as `logger`: a service, levels, or false for silence. */
@@ -13,14 +14,16 @@ export type LedgerAppLogger = LoggerService | LogLevel[] | false;
  * FlowModule through the async microservice options, as src/main.ts does),
  * listening once this resolves: it has joined the ring.
  * `beforeListen` sees the app first, to attach listeners that must not miss
- * the first membership events.
+ * the first membership events. `snapshots` is where balances go when
+ * ownership moves: one store shared by every node of the clique.
  */
 export async function startLedgerNode(
   flow: FlowModuleOptions,
   logger: LedgerAppLogger,
+  snapshots: BalanceSnapshots,
   beforeListen?: (app: INestMicroservice) => void,
 ): Promise<INestMicroservice> {
-  const app = await NestFactory.createMicroservice<AsyncMicroserviceOptions>(DemoNodeModule.forNode(flow), {
+  const app = await NestFactory.createMicroservice<AsyncMicroserviceOptions>(DemoNodeModule.forNode(flow, snapshots), {
     inject: [FlowServer],
     useFactory: (strategy: FlowServer) => ({ strategy }),
     logger,

@@ -2,6 +2,7 @@ import { INestMicroservice, Logger } from '@nestjs/common';
 import { FlowServer } from 'nestjs-flow';
 import { LedgerStore } from '../src/ledger.store';
 import { LEDGER_CLIQUE, LedgerStream } from '../src/ledger.streams';
+import { KvBalanceSnapshots, LEDGER_BALANCES_BUCKET } from '../src/snapshots/kv-balance-snapshots';
 import { FlowErrorTally } from './flow-error-tally';
 import { LedgerAppLogger, startLedgerNode } from './ledger-apps';
 import { logRingChanges } from './ring-log';
@@ -24,17 +25,27 @@ const ACTIVITY_INTERVAL_MS = 1_000;
  */
 export async function runNatsNode(options: NatsNodeOptions): Promise<INestMicroservice> {
   const logger = new Logger(`Ledger ${options.nodeName}`);
-  const app = await startLedgerNode(
-    { servers: options.servers, clique: LEDGER_CLIQUE, nodeName: options.nodeName, name: options.nodeName },
-    options.logger,
-    (created) => logRingChanges(created.get(FlowServer), logger),
-  );
+  // Balances move between nodes through a NATS KV bucket (the server needs JetStream: nats-server -js).
+  const snapshots = await KvBalanceSnapshots.open(options.servers);
+  let app: INestMicroservice;
+  try {
+    app = await startLedgerNode(
+      { servers: options.servers, clique: LEDGER_CLIQUE, nodeName: options.nodeName, name: options.nodeName },
+      options.logger,
+      snapshots,
+      (created) => logRingChanges(created.get(FlowServer), logger),
+    );
+  } catch (error) {
+    await snapshots.close();
+    throw error;
+  }
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   logActivity(app.get(LedgerStore), app.get(FlowErrorTally), logger);
   const { nodeKey, virtualNodes } = app.get(FlowServer).unwrap().options;
   logger.log(
     `node key ${nodeKey} holds ${virtualNodes} ring positions in clique "${LEDGER_CLIQUE}" on ${options.servers}; ` +
-      `serving ${Object.values(LedgerStream).join(', ')}; stop with SIGTERM or Ctrl-C`,
+      `serving ${Object.values(LedgerStream).join(', ')}; balances move through KV bucket "${LEDGER_BALANCES_BUCKET}"; ` +
+      'stop with SIGTERM or Ctrl-C',
   );
   return app;
 }

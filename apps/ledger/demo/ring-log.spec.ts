@@ -2,6 +2,7 @@ import { INestMicroservice } from '@nestjs/common';
 import { FlowServer, MemoryBus } from 'nestjs-flow';
 import { startLedgerNode } from './ledger-apps';
 import { logRingChanges } from './ring-log';
+import { MemoryBalanceSnapshots } from '../src/snapshots/memory-balance-snapshots';
 
 /** A logger whose lines can be awaited. */
 class Lines {
@@ -33,14 +34,15 @@ describe('logRingChanges', () => {
     const bus = new MemoryBus();
     const lines = new Lines();
     const flow = { embedded: { bus }, virtualNodes: 8, stabilization: { interval: 0 } };
+    const snapshots = new MemoryBalanceSnapshots();
     const nodes: INestMicroservice[] = [];
     let stop = (): void => undefined;
     try {
       const watch = (app: INestMicroservice): void => {
         stop = logRingChanges(app.get(FlowServer), lines);
       };
-      nodes.push(await startLedgerNode({ ...flow, nodeName: 'ledger-1' }, false, watch));
-      nodes.push(await startLedgerNode({ ...flow, nodeName: 'ledger-2' }, false));
+      nodes.push(await startLedgerNode({ ...flow, nodeName: 'ledger-1' }, false, snapshots, watch));
+      nodes.push(await startLedgerNode({ ...flow, nodeName: 'ledger-2' }, false, snapshots));
       expect(await lines.until(1)).toEqual(['ring changed (8 positions joined): 16 positions, 2 nodes x 8']);
 
       await nodes.pop()!.close();

@@ -9,7 +9,8 @@ import { LedgerStream } from './ledger.streams';
 
 /**
  * The ledger's Flow handlers. Each runs on the node that owns the account,
- * one command of an account at a time. Payloads are validated (unknown fields
+ * one command of an account at a time (after the balances of newly acquired
+ * ranges are loaded: see LedgerStore). Payloads are validated (unknown fields
  * are refused too): an invalid command is reported to the node's `onError`
  * and counted by Flow; an invalid query gets an HTTP_400 error reply that
  * carries the validation messages (FlowExceptionFilter keeps them: without
@@ -22,21 +23,21 @@ export class LedgerController {
   constructor(private readonly store: LedgerStore) {}
 
   @StreamHandler(LedgerStream.Deposit)
-  deposit(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): void {
+  async deposit(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): Promise<void> {
     assertRoutedBy(command.accountId, context);
-    this.store.apply('deposit', command);
+    await this.store.apply('deposit', command, context);
   }
 
   @StreamHandler(LedgerStream.Withdraw)
-  withdraw(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): void {
+  async withdraw(@Payload() command: LedgerCommandDto, @Ctx() context: FlowContext): Promise<void> {
     assertRoutedBy(command.accountId, context);
-    this.store.apply('withdraw', command);
+    await this.store.apply('withdraw', command, context);
   }
 
   @RequestHandler(LedgerStream.Balance)
-  balance(@Payload() query: BalanceQueryDto, @Ctx() context: FlowContext): BalanceReply {
+  async balance(@Payload() query: BalanceQueryDto, @Ctx() context: FlowContext): Promise<BalanceReply> {
     assertRoutedBy(query.accountId, context);
-    const { balance, applied } = this.store.balanceOf(query.accountId);
+    const { balance, applied } = await this.store.balanceOf(query.accountId, context);
     return { accountId: query.accountId, balance, node: context.getNodeKey(), applied };
   }
 }

@@ -56,26 +56,32 @@ interface Pending {
  * Duplicates: a FWD whose origin (`ackTo`) and id are in the window is not run
  * again; it is answered with what is known (accepted, or handled). A FWD for a
  * key this broker does not own by its own view (views disagree while members
- * come and go) is relayed to that owner and answered with a plain ACK once that
- * owner acknowledged the relay (Go's ACK on receipt between members): the
- * publisher takes it as accepted and handled.
+ * come and go) is relayed to that owner, and the owner's answers are passed on:
+ * "accepted" when it accepted the relay, "handled" when it reported handled (a
+ * Go owner's ACK on receipt counts as handled, as Go has nothing more), an ERR
+ * when the relay was refused. The relay is recorded in the duplicate window,
+ * so a publisher's retry is answered from it instead of being relayed twice.
  *
- * Order: a FWD that names a predecessor (flag Follows) not queued here is held
- * until that predecessor is queued or refused, then queued right after it
- * (LaneOrder). A held message is answered "accepted": it is kept here, in
- * order, as a queued one is. One that cannot be held (full) is not answered.
+ * Order: a FWD that names a predecessor (flag Follows) waits for it: queued
+ * here once that predecessor is queued (or refused) here, relayed once its
+ * relay was accepted by its owner, and either once it was handled (here or by
+ * the owner it was relayed to). Meanwhile it is held (LaneOrder) and answered
+ * "accepted": it is kept here, in order, as a queued one is. One that cannot
+ * be held (full) is not answered, so the publisher sends it again.
  */
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
-  /** Publishes relayed from here, by origin and id: true once their owner acknowledged (successors may follow). */
-  private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
   private readonly pending = new Map<string, Pending>();
+  /** Relays the owner has not accepted yet, by '<origin>/<id>' (rare: only while views disagree). */
+  private readonly relaying = new Set<string>();
   private flushScheduled = false;
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
   private readonly flush = (): void => this.flushNotices();
   private readonly order: LaneOrder<FwdFrame>;
+  /** Publishes relayed from here, by origin and id (their state is in `seen`). */
+  private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
 
   constructor(private readonly host: AcceptorHost) {
     this.order = new LaneOrder(Math.min(HELD_FORWARDS, host.options.maxQueuedMessages), ACK_PATIENCE * host.options.ackTimeout);
@@ -95,15 +101,16 @@ export class Acceptor {
     if (this.take(frame, flags, after)) this.release(this.textOf(frame.ackTo), frame.id);
   }
 
-  /** `id` of `origin` was queued, refused, or relayed and acknowledged: the messages waiting for it go, in order. */
+  /** `id` of `origin` was queued, refused, or its relay accepted or ended: the messages waiting for it, in order. */
   private release(origin: string, id: U64): void {
+    if (this.order.size === 0) return;
     for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
       id = next.id;
       if (!this.take(next.value, PublishFlags.Notices, undefined)) return;
     }
   }
 
-  /** Queues, refuses, relays or answers one FWD; false when it was held or already known. */
+  /** Queues, refuses or answers one FWD (true), or relays, holds or finds it known (false). */
   private take(frame: FwdFrame, flags: number, after: U64 | undefined): boolean {
     const { host } = this;
     const { msg, ackTo, id } = frame;
@@ -125,15 +132,7 @@ export class Acceptor {
     }
     if (this.holds(frame, origin, after, local)) return false;
     if (!local) {
-      // Relayed: the plain ACK waits until that owner acknowledged (or, refused, an ERR goes back); the
-      // messages relayed after it wait as long, so that retries between members do not reorder them.
-      this.relayed.set(origin, id, false);
-      msg.settle = (error) => {
-        if (error === undefined) (this.relayed.markHandled(origin, id), this.plainAck(ackTo, id));
-        else this.refuse(ackTo, id, error);
-        if (this.order.size > 0) this.release(origin, id);
-      };
-      host.route(msg);
+      this.relay(msg, ackTo, id);
       return false;
     }
     let accepting = true;
@@ -146,6 +145,7 @@ export class Acceptor {
       } else if (error === undefined) {
         this.seen.markHandled(origin, id);
         this.notify(ackTo, id, true);
+        this.release(origin, id);
       }
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
@@ -159,18 +159,49 @@ export class Acceptor {
   }
 
   /**
-   * Holds `frame` when its predecessor `after` was not queued here (nor, for a
-   * message this broker relays, relayed from here and acknowledged by its
-   * owner); a held copy is replaced by
-   * this one, whose predecessor may have changed (settled elsewhere, refused).
+   * Holds `frame` until its predecessor `after` allows it (see the class
+   * comment); a held copy is replaced by this one, whose predecessor may have
+   * changed (settled elsewhere, refused).
    */
   private holds(frame: FwdFrame, origin: string, after: U64 | undefined, local: boolean): boolean {
     if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
-    if (after === undefined || this.seen.get(origin, after) !== undefined) return false;
-    if (!local && this.relayed.get(origin, after) === true) return false;
-    // Held: accepted (kept here, in order). Not held (full): unanswered, so the publisher sends it again.
+    if (after === undefined) return false;
+    const state = this.seen.get(origin, after);
+    // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here.
+    if (state === true || (state === false && local === (this.relayed.get(origin, after) === undefined))) return false;
     if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), frame)) this.notify(frame.ackTo, frame.id, false);
     return true;
+  }
+
+  /** Relays to the owner by our view (see the class comment); the forwarder keeps it until handled. */
+  private relay(msg: MsgPayload, ackTo: Key, id: U64): void {
+    const origin = this.textOf(ackTo);
+    const seen = this.seen.get(origin, id);
+    const relaying = `${origin}/${id}`;
+    if (seen !== undefined || this.relaying.has(relaying)) {
+      this.host.counters.duplicates++;
+      // Not yet accepted by the owner: nothing to say yet.
+      if (seen !== undefined) this.notify(ackTo, id, seen);
+      return;
+    }
+    this.relaying.add(relaying);
+    this.relayed.set(origin, id, true);
+    msg.accepted = () => {
+      if (!this.relaying.delete(relaying)) return;
+      this.seen.set(origin, id, false);
+      this.notify(ackTo, id, false);
+      this.release(origin, id);
+    };
+    msg.settle = (error) => {
+      this.relaying.delete(relaying);
+      if (error !== undefined) this.refuse(ackTo, id, error);
+      else {
+        this.seen.set(origin, id, true);
+        this.notify(ackTo, id, true);
+      }
+      this.release(origin, id);
+    };
+    this.host.route(msg);
   }
 
   /** A publisher asks for the ring (a PING on `<clique>.view`): all members, and our streams. */

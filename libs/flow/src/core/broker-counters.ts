@@ -24,6 +24,8 @@ export interface BrokerCounters {
   duplicates: number;
   /** Messages given up: overload, no handler, closed while in flight. */
   dropped: number;
+  /** Handoffs given up (handoff.ts): the previous owner gone, silent, or past the bound; its keys ran here. */
+  handoffsAbandoned: number;
 }
 
 export function newCounters(): BrokerCounters {
@@ -40,5 +42,6 @@ export function newCounters(): BrokerCounters {
     contained: 0,
     duplicates: 0,
     dropped: 0,
+    handoffsAbandoned: 0,
   };
 }

@@ -5,9 +5,11 @@ import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOption
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
 import { Forwarder } from './forwarder';
+import { drainAndClose } from './graceful-shutdown';
+import { Handoff } from './handoff';
 import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
-import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TimeoutError } from './errors';
+import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError } from './errors';
 import { ErrorReporter } from './error-reporter';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
@@ -67,6 +69,7 @@ export class Broker {
   private readonly gate: TransportGate;
   private readonly inbound: Inbound;
   private readonly ownership: Ownership;
+  private readonly handoff: Handoff;
   private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
   private readonly streamSubscriptions = new Map<string, Subscription>();
@@ -101,13 +104,22 @@ export class Broker {
     // Identity problems follow from network input too (conflict notices, members' announcements): rate limited.
     this.identity = new Identity(this.options, pubsub, this.events, (error) => this.networkErrors.report(`identity:${error.code}`, error));
     const { clock } = this.options;
-    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: () => this.state === 'started', events: this.events });
+    const serving = () => this.state === 'started';
+    this.ownership = new Ownership({ table: () => this.membership?.table, isServing: serving, events: this.events, handoff: () => this.handoff });
+    this.handoff = new Handoff({
+      ...this.collaborator(),
+      ...{ nodeSubjects: this.nodeSubjects, membership: () => this.membership, busyLanes: () => this.dispatcher.busyLanes() },
+      ...{ route: (msg: MsgPayload) => this.route(msg), drop: (msg: MsgPayload, error: FlowError) => this.drop(msg, error) },
+      request: (subject, frame, onNoResponders) => this.sendRequest(subject, frame, onNoResponders),
+      report: (kind, error) => this.networkErrors.report(kind, error),
+    });
     this.forwarder = new Forwarder({
       ...this.collaborator(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
       suspect: (key) => this.membership?.declareDead(key) ?? this.view?.forget(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
+      announcementOf: (key) => this.membership?.capabilities.of(key),
       // A publisher has no liveness probes: the transport's subscriber check tells dead from unknown.
       probe: (key) => this.membership?.liveness.probe(key) ?? this.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
       answeredWithin: (key, ms) => this.membership?.liveness.answeredWithin(key, ms) ?? false,
@@ -121,7 +133,9 @@ export class Broker {
       sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
+      hold: (msg, partition) => this.handoff.admit(msg, partition),
     });
+    this.dispatcher.onLaneIdle((lane) => this.handoff.laneIdle(lane));
     const membership = () => this.membership;
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
@@ -137,8 +151,7 @@ export class Broker {
       acceptor: this.acceptor,
       view: () => this.view,
       nodeSubjects: this.nodeSubjects,
-      identity: this.identity,
-      membership,
+      ...{ identity: this.identity, handoff: this.handoff, membership },
       isRouting: () => this.isRouting(),
       route: (msg) => this.route(msg),
       drop: (msg, error) => this.drop(msg, error),
@@ -272,40 +285,15 @@ export class Broker {
     if (this.closed !== undefined || this.state === 'new') return this.close();
     this.state = 'draining';
     this.membership?.leave();
-    const { clock } = this.options;
-    let timer: unknown;
-    const expired = new Promise<boolean>((resolve) => {
-      timer = clock.setTimeout(() => resolve(true), timeout);
-    });
-    // Messages the transport already holds for us are still ours to route; a
-    // forward that reaches us before its sender saw our LEAV is handled here.
-    const drained = this.drainStreams()
-      .then(() => this.drain())
-      .then(() => this.ownership.releaseAll())
-      .then(() => false);
-    const timedOut = await Promise.race([drained, expired]);
-    clock.clearTimeout(timer);
-    await this.close();
-    if (timedOut) throw new TimeoutError('shutdown', timeout);
-  }
-
-  private async drainStreams(): Promise<void> {
-    const subscriptions = [...this.streamSubscriptions.values()];
+    // Our keys route to the members that take them over; they wait for what still runs here (handoff.ts).
+    this.membership?.table.retire();
+    this.handoff.retire();
+    const streams = [...this.streamSubscriptions.values()];
     this.streamSubscriptions.clear();
-    const drain = (subscription: Subscription) =>
-      subscription.drain?.().catch((error: unknown) => this.reportError(asFlowError(error, 'draining a stream', ErrorCode.Transport))) ??
-      subscription.unsubscribe();
-    await Promise.all(subscriptions.map(drain));
-  }
-
-  /** Handlers idle and no forward awaiting its ACK; a forward that times out re-routes, so loop. */
-  private async drain(): Promise<void> {
-    while (this.closed === undefined) {
-      await this.dispatcher.idle();
-      await this.forwarder.drained();
-      await this.publisher.drained();
-      if (this.dispatcher.inFlight === 0 && this.forwarder.inFlight === 0 && this.publisher.inFlight === 0) return;
-    }
+    const { clock } = this.options;
+    const work = [this.dispatcher, this.forwarder, this.publisher];
+    const host = { clock, streams, work, isClosed: () => this.closed !== undefined, close: () => this.close() };
+    return drainAndClose({ ...host, releaseAll: () => this.ownership.releaseAll(), reportError: (error) => this.reportError(error) }, timeout);
   }
 
   private async closeNow(): Promise<void> {
@@ -318,6 +306,7 @@ export class Broker {
     this.removeStatusListener?.();
     const closed = new ClosedError();
     this.view?.stop();
+    this.handoff.stop();
     this.forwarder.failAll(closed);
     this.publisher.failAll(closed);
     this.replies.failAll(closed);
@@ -376,9 +365,11 @@ export class Broker {
     const watching = this.view !== undefined;
     this.view?.stop();
     this.membership = membership;
+    // Learn the ring from a member before owning anything; answer view questions only once ours is answered.
+    const answerViews = (_s: string, data: Uint8Array) => this.inbound.onViewQuestion(data);
+    this.handoff.learn(this.nextId(), () => this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, answerViews)));
     this.ownership.changed();
     if (!watching) this.watchRing();
-    this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, (_s, data) => this.inbound.onViewQuestion(data)));
     for (const position of positions) {
       if (position.equals(this.nodeKey)) continue;
       this.subscriptions.push(

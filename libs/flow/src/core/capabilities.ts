@@ -38,12 +38,15 @@ export const Capability = {
   ErrorReplies: 1 << 0,
   /** Refuses identities that are already live and reports attempts (conflict notices). */
   IdentityCheck: 1 << 1,
-  // Reserved for the extensions planned next: accepted/handled acks, handoff, tracing.
+  /** Answers handoff queries and waits for previous owners (handoff.ts, docs/PROTOCOL.md "Handoff"). */
+  Handoff: 1 << 2,
+  /** Answers a member's forward that asks for them with accepted/handled notices instead of an ACK on receipt. */
+  ForwardNotices: 1 << 3,
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 
 /** What this version of Flow speaks. */
-export const LOCAL_CAPABILITIES = Capability.ErrorReplies | Capability.IdentityCheck;
+export const LOCAL_CAPABILITIES = Capability.ErrorReplies | Capability.IdentityCheck | Capability.Handoff | Capability.ForwardNotices;
 
 export interface Announcement {
   readonly nodeKey: Key;

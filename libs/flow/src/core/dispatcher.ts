@@ -27,6 +27,8 @@ export interface DispatcherHost {
   /** Gives up on a message (counted, reported, error reply for a request). */
   drop(msg: MsgPayload, error: FlowError): void;
   reportError(error: FlowError): void;
+  /** Takes a keyed message that must wait for a previous owner (handoff.ts); false lets it run. */
+  hold(msg: MsgPayload, partition: Key): boolean;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -91,6 +93,21 @@ export class Dispatcher {
     return this.scheduler.idle();
   }
 
+  /** Resolves once no handler runs or waits (graceful-shutdown.ts's Drainable). */
+  drained(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  /** Lanes with work queued or running (see PartitionScheduler.busyLanes). */
+  busyLanes(): IterableIterator<number> {
+    return this.scheduler.busyLanes();
+  }
+
+  /** Told when a busy lane drains. */
+  onLaneIdle(listener: (lane: number) => void): void {
+    this.scheduler.onLaneIdle = listener;
+  }
+
   /** Queues `msg`, owned here by position `owner`, for its handler. */
   dispatch(msg: MsgPayload, partition: Key | undefined, owner: Key, clique: string): void {
     const isRequest = msg.reply.length > 0;
@@ -100,6 +117,7 @@ export class Dispatcher {
       this.host.drop(msg, new FlowError(ErrorCode.NoHandler, `no ${kind} handler for stream "${msg.stream}"`));
       return;
     }
+    if (partition !== undefined && this.host.hold(msg, partition)) return;
     const { syncPartitions } = this.host.options;
     const slot = partition !== undefined && syncPartitions > 0 ? partition.mod(syncPartitions) : undefined;
     const delivery: Delivery = {

@@ -1,5 +1,6 @@
 import type { U64 } from './bytes';
 import { BrokerCounters } from './broker-counters';
+import { Announcement, Capability, supports } from './capabilities';
 import { Fifo } from './fifo';
 import { DeliveredRequests } from './delivered-requests';
 import { asFlowError, errorReply } from './error-reply';
@@ -9,7 +10,9 @@ import { Key, parseKey } from './key';
 import type { Verdict } from './liveness';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
+import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { MessageHeaders } from './pubsub';
+import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
 
 /** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
@@ -17,9 +20,6 @@ export const ACK_PATIENCE = 8;
 
 /** Owners of waiting requests probed per watch round, at most. */
 const WATCHED_OWNERS = 64;
-
-/** How many given-up forwards are remembered for late ACKs. */
-const GIVEN_UP_MEMORY = 4096;
 
 /** What the forwarder needs from its broker. */
 export interface ForwarderHost {
@@ -36,6 +36,8 @@ export interface ForwarderHost {
   suspect(key: Key): boolean;
   /** Puts back a ring position that proved alive after being suspected. */
   readmit(key: Key): void;
+  /** What the broker at a ring position announced (capabilities.ts); undefined for a Go broker. */
+  announcementOf(key: Key): Announcement | undefined;
   /** Whether a ring position's broker answers (liveness.ts): only an answer is proof of life. */
   probe(key: Key): Promise<Verdict>;
   /** True when `key`'s broker answered a probe within the last `ms`. */
@@ -43,6 +45,20 @@ export interface ForwarderHost {
   reportError(error: FlowError): void;
   /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
   contain(error: unknown, what: string): void;
+}
+
+/** One forward awaiting its owner's answer (one object per attempt). */
+interface Forward {
+  readonly id: U64;
+  readonly msg: MsgPayload;
+  readonly owner: Key;
+  /** Sent with notices: settled by "handled", not by an ACK on receipt. */
+  readonly notices: boolean;
+  /** When it was sent; once accepted, when the owner last said it holds it. */
+  since: number;
+  accepted: boolean;
+  /** In the pending table under `id` (a probe's verdict only applies then). */
+  pending: boolean;
 }
 
 /**
@@ -65,22 +81,28 @@ export interface ForwarderHost {
  * responders, or silent probes; liveness.ts) is suspected at once, as in Go
  * flow; one that answered probes lately is not suspected for a lost frame:
  * the forward is routed again instead.
+ *
+ * Forward notices (PROTOCOL.md, "Forward notices"): a message (not a
+ * request) forwarded to a Flow owner that announced ForwardNotices goes as a
+ * FWD with publish flags asking for notices, as a publisher's does. "Accepted"
+ * proves the owner alive and keeps the message here; "handled" settles it.
+ * Until then the forward holds its window slot, and when the owner is found
+ * dead the message is routed again under the same id, so an owner that had
+ * handled it after all answers from its duplicate window. An accepted forward
+ * waits as long as its owner speaks, and is sent again (answered from the
+ * window) after ACK_PATIENCE ackTimeouts or when its silent owner answers a
+ * probe. A Go owner keeps Go's ACK on receipt.
  */
 export class Forwarder {
-  private readonly pending: PendingTable<void>;
+  /** By id; the value says whether the answer was "handled" (an ACK counts as handled). */
+  private readonly pending: PendingTable<boolean>;
   /** Messages waiting for a free slot in the window, oldest first. */
   private readonly waiting = new Fifo<MsgPayload>();
   private releasing = false;
-  /** When each ring position last acknowledged one of our forwards (clock time, by key text). */
-  private readonly lastHeard = new Map<string, number>();
-  /**
-   * Forwards given up on, by id, with their owner: an ACK that arrives after
-   * all proves the owner alive, and it is re-admitted at once instead of
-   * waiting for stabilization. Bounded; the oldest entries go first.
-   */
-  private readonly givenUp = new Map<U64, Key>();
-  /** One probe per owner at a time, shared by all its overdue forwards. */
-  private readonly probes = new Map<string, Promise<Verdict>>();
+  /** Owners' signs of life: last answers, shared probes, given-up forwards. */
+  private readonly signs: OwnerSigns;
+  /** The id of a notice forward routed again: kept, so the owner's duplicate window knows it. */
+  private readonly retryIds = new WeakMap<MsgPayload, U64>();
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
   private readonly delivered: DeliveredRequests;
   private watchTimer: unknown;
@@ -95,6 +117,7 @@ export class Forwarder {
     const { clock, maxInFlightForwards, ackTimeout } = host.options;
     this.pending = new PendingTable(clock, 'maxInFlightForwards', maxInFlightForwards, ackTimeout);
     this.delivered = new DeliveredRequests(clock, host.options.requestTimeout);
+    this.signs = new OwnerSigns({ clock, probe: (key) => host.probe(key), readmit: (key) => host.readmit(key) });
   }
 
   /** Forwards awaiting their ACK or a free slot. */
@@ -113,24 +136,28 @@ export class Forwarder {
       }
       return;
     }
-    const id = this.host.nextId();
-    if (!this.awaitAck(id, msg, owner, this.host.options.clock.now())) return;
+    let id = this.retryIds.get(msg);
+    if (id === undefined) id = this.host.nextId();
+    else this.retryIds.delete(msg);
+    const notices = msg.reply.length === 0 && supports(this.host.announcementOf(owner), Capability.ForwardNotices);
+    const entry: Forward = { id, msg, owner, notices, since: this.host.options.clock.now(), accepted: false, pending: false };
+    if (!this.awaitAck(entry)) return;
     this.host.counters.forwarded++;
-    const frame = encodeFrame({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, this.host.allocate);
-    const { instrumentation } = this.host.options;
-    const headers = instrumentation === undefined ? msg.headers : instrumentation.forward(msg, owner);
-    this.host.send(nodeSubject(this.host.options.clique, owner), frame, headers);
+    this.send(entry);
   }
 
-  /** An ACK arrived; true when it answered one of our forwards in time. */
-  onAck(id: U64): boolean {
-    if (this.pending.resolve(id, undefined)) return true;
-    const owner = this.givenUp.get(id);
-    if (owner !== undefined) {
-      this.givenUp.delete(id);
-      this.lastHeard.set(owner.toString(), this.host.options.clock.now());
-      this.host.readmit(owner);
+  /**
+   * An ACK arrived; true when it answered one of our forwards in time. `data`,
+   * the whole message: an ACK with id 0 may carry notices (publish-wire.ts),
+   * read here for our forwards and left to the publisher for its own (false).
+   */
+  onAck(id: U64, data?: Uint8Array): boolean {
+    if (id === 0) {
+      if (data !== undefined && this.pending.size + this.signs.givenUpCount > 0) this.onNotice(data);
+      return false;
     }
+    if (this.pending.resolve(id, true)) return true;
+    this.signs.lateAnswer(id);
     return false;
   }
 
@@ -149,8 +176,7 @@ export class Forwarder {
 
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
   heardWithin(key: Key, ms: number): boolean {
-    const heard = this.lastHeard.get(key.toString());
-    return heard !== undefined && this.host.options.clock.now() - heard < ms;
+    return this.signs.heardWithin(key, ms);
   }
 
   drained(): Promise<void> {
@@ -184,13 +210,32 @@ export class Forwarder {
     for (const text of this.delivered.ownersWaitingSince(clock.now() - ackTimeout, WATCHED_OWNERS)) {
       const owner = parseKey(text);
       if (this.heardWithin(owner, ackTimeout)) continue;
-      this.probe(owner)
+      this.signs.probe(owner)
         .then((verdict) => {
           if (verdict === 'dead' && !this.host.suspect(owner)) this.ownerLost(owner);
         })
         .catch((error: unknown) => this.host.contain(error, 'owner probe'));
     }
     if (this.delivered.count > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
+  }
+
+  private onNotice(data: Uint8Array): void {
+    const notice = readNotice(data);
+    if (notice === undefined) return;
+    for (const id of notice.accepted) if (!this.pending.resolve(id, false)) this.signs.lateAnswer(id);
+    for (const id of notice.handled) {
+      if (this.pending.resolve(id, true)) this.host.counters.acked++;
+      else this.signs.lateAnswer(id);
+    }
+  }
+
+  private send(entry: Forward): void {
+    const { options, allocate } = this.host;
+    const { id, msg, owner } = entry;
+    const fwd = { type: FrameType.Fwd, id, ackTo: options.nodeKey, msg } as const;
+    const frame = entry.notices ? encodePublishFwd(fwd, PublishFlags.Notices, allocate) : encodeFrame(fwd, allocate);
+    const headers = options.instrumentation === undefined ? msg.headers : options.instrumentation.forward(msg, owner);
+    this.host.send(nodeSubject(options.clique, owner), frame, headers);
   }
 
   /** A slot came free: send the oldest waiting messages, routed by the current view. */
@@ -209,25 +254,23 @@ export class Forwarder {
     }
   }
 
-  private awaitAck(id: U64, msg: MsgPayload, owner: Key, sentAt: number): boolean {
-    const { ackTimeout, clock } = this.host.options;
+  private awaitAck(entry: Forward): boolean {
+    const { ackTimeout } = this.host.options;
+    const { msg, owner } = entry;
     try {
-      this.pending.add(
-        id,
-        ackTimeout,
-        () => this.overdue,
-        (error) => {
-          if (error === undefined) {
-            this.lastHeard.set(owner.toString(), clock.now());
-            if (msg.reply.length > 0) this.recordDelivered(owner, msg);
-            msg.settle?.();
-          }
-          else if (error === this.ownerGone) this.giveUp(id, msg, owner, clock.now() - sentAt, true);
-          else if (error === this.overdue) this.onOverdue(id, msg, owner, sentAt);
-          else this.host.drop(msg, error);
-          if (this.waiting.length > 0) this.release();
-        },
-      );
+      this.pending.add(entry.id, ackTimeout, () => this.overdue, (error, handled) => {
+        entry.pending = false;
+        if (error === undefined) {
+          this.signs.heard(owner);
+          if (handled === false && entry.notices) return this.onAccepted(entry);
+          if (msg.reply.length > 0) this.recordDelivered(owner, msg);
+          msg.settle?.();
+        } else if (error === this.ownerGone) this.giveUp(entry, true);
+        else if (error === this.overdue) this.onOverdue(entry);
+        else this.host.drop(msg, error);
+        if (this.waiting.length > 0) this.release();
+      });
+      entry.pending = true;
       return true;
     } catch (error) {
       this.host.drop(msg, asFlowError(error, 'forward', ErrorCode.Transport));
@@ -235,52 +278,59 @@ export class Forwarder {
     }
   }
 
-  /** The ACK is an ackTimeout late: keep waiting while the owner looks alive. */
-  private onOverdue(id: U64, msg: MsgPayload, owner: Key, sentAt: number): void {
+  /** The owner holds the message (again): wait for "handled"; the relay behind it hears "accepted" once. */
+  private onAccepted(entry: Forward): void {
+    const first = !entry.accepted;
+    entry.accepted = true;
+    entry.since = this.host.options.clock.now();
+    if (this.awaitAck(entry) && first) entry.msg.accepted?.();
+  }
+
+  /** The answer is an ackTimeout late: keep waiting while the owner looks alive. */
+  private onOverdue(entry: Forward): void {
     const { ackTimeout, clock } = this.host.options;
-    const waited = clock.now() - sentAt;
-    if (waited >= ACK_PATIENCE * ackTimeout) return this.giveUp(id, msg, owner, waited, false);
+    const { owner } = entry;
+    const waited = clock.now() - entry.since;
+    const patient = waited < ACK_PATIENCE * ackTimeout;
+    if (!entry.accepted && !patient) return this.giveUp(entry, false);
+    // Keep the forward pending while the owner speaks or a probe runs, so an answer on the way still counts.
+    if (!this.awaitAck(entry)) return;
     if (this.heardWithin(owner, ackTimeout)) {
-      this.awaitAck(id, msg, owner, sentAt);
+      // Accepted, long since: the handled notice may be lost; the owner answers a copy from its window.
+      if (!patient) this.sendAgain(entry);
       return;
     }
-    // Keep the forward pending while the probe runs, so an ACK on the way still counts.
-    if (!this.awaitAck(id, msg, owner, sentAt)) return;
-    this.probe(owner)
+    this.signs.probe(owner)
       .then((verdict) => {
-        if (verdict === 'dead') this.pending.fail(id, this.ownerGone);
+        if (!entry.pending) return;
+        if (verdict === 'dead') this.pending.fail(entry.id, this.ownerGone);
+        else if (entry.accepted) this.sendAgain(entry);
       })
       .catch((error: unknown) => this.host.contain(error, 'forward probe'));
   }
 
-  private probe(owner: Key): Promise<Verdict> {
-    const text = owner.toString();
-    let probe = this.probes.get(text);
-    if (probe === undefined) {
-      probe = this.host.probe(owner).then(
-        (verdict) => verdict,
-        (): Verdict => 'unknown',
-      );
-      this.probes.set(text, probe);
-      void probe.finally(() => this.probes.delete(text));
-    }
-    return probe;
+  /** An accepted forward, to its owner again: answered from the owner's duplicate window. */
+  private sendAgain(entry: Forward): void {
+    entry.since = this.host.options.clock.now();
+    this.host.counters.retried++;
+    this.send(entry);
   }
 
   /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
-  private giveUp(id: U64, msg: MsgPayload, owner: Key, silentMs: number, proven: boolean): void {
+  private giveUp(entry: Forward, proven: boolean): void {
     const { counters } = this.host;
-    this.givenUp.set(id, owner);
-    if (this.givenUp.size > GIVEN_UP_MEMORY) this.givenUp.delete(this.givenUp.keys().next().value!);
+    const { id, msg, owner } = entry;
+    const silentMs = this.host.options.clock.now() - entry.since;
+    this.signs.gaveUp(id, owner);
     counters.timedOut++;
     counters.retried++;
-    this.lastHeard.delete(owner.toString());
     // Proven dead, or silent all along; an owner that answered probes lost this frame only.
     if ((proven || !this.host.answeredWithin(owner, silentMs)) && this.host.suspect(owner)) {
       this.host.reportError(
         new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs),
       );
     }
+    if (entry.notices) this.retryIds.set(msg, id);
     this.host.route(msg);
   }
 }

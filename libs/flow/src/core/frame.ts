@@ -89,6 +89,8 @@ export interface MsgPayload {
   headers?: MessageHeaders;
   /** Not on the wire: told how a message this broker owns ended (error: refused; none: handled). */
   settle?: (error?: FlowError) => void;
+  /** Not on the wire: told when the owner a forward went to accepted it, before `settle` (forward notices). */
+  accepted?: () => void;
 }
 
 export interface JoinFrame { type: 'JOIN'; sender: Key }

@@ -5,6 +5,7 @@ import { ErrorCode, FlowError, ProtocolError } from './errors';
 import { Allocate, decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import type { Acceptor } from './acceptor';
 import type { Forwarder } from './forwarder';
+import type { Handoff } from './handoff';
 import type { Identity } from './identity';
 import type { Key } from './key';
 import type { Membership } from './membership';
@@ -31,6 +32,7 @@ export interface InboundHost {
   readonly acceptor: Acceptor;
   readonly nodeSubjects: NodeSubjects;
   readonly identity: Identity;
+  readonly handoff: Handoff;
   /** The joined broker's membership; undefined while it owns nothing. */
   membership(): Membership | undefined;
   /** A publisher's view of the ring (stopped once joined); undefined for a broker that started with handlers. */
@@ -117,7 +119,9 @@ export class Inbound {
     const { host } = this;
     switch (frame.type) {
       case FrameType.Ack:
-        if (host.forwarder.onAck(frame.id)) host.counters.acked++;
+        // Id 0 is never a forward's: a handoff query or answer (handoff-wire.ts), or a notice (forwards, publishes).
+        if (frame.id === 0 && host.membership() !== undefined && host.handoff.onAck(data)) return;
+        if (host.forwarder.onAck(frame.id, data)) host.counters.acked++;
         else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
       case FrameType.Err:
@@ -138,7 +142,10 @@ export class Inbound {
         return;
       }
       case FrameType.Info:
-        if (host.view()?.onInfo(frame.id, frame.neighbours, data) !== true) host.membership()?.onInfo(frame.id, frame.neighbours, data);
+        if (host.view()?.onInfo(frame.id, frame.neighbours, data) !== true) {
+          host.membership()?.onInfo(frame.id, frame.neighbours, data, host.handoff.asked(frame.id));
+        }
+        if (host.membership() !== undefined) host.handoff.onInfo(frame.id);
         return;
       case FrameType.Ping:
         if (host.identity.onPing(frame.sender, at)) return;

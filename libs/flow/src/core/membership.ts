@@ -196,13 +196,17 @@ export class Membership {
     }
   }
 
-  /** INFO answers a JOIN (id 0) or one of our PINGs (its id). */
-  onInfo(id: U64, neighbours: readonly Key[], data?: Uint8Array): void {
+  /**
+   * INFO answers a JOIN (id 0) or one of our PINGs (its id). `asked`: it
+   * answers our view question (handoff.ts), which lists every member: not
+   * bounded per INFO (new positions are still probed once, position-check.ts).
+   */
+  onInfo(id: U64, neighbours: readonly Key[], data?: Uint8Array, asked = false): void {
     const announced = this.announcementIn(data);
     if (announced === undefined) this.capabilities.onSilentInfo(id);
     else this.capabilities.learn(announced);
     if (id !== 0) this.liveness.onAnswer(id);
-    this.register(this.boundUnknown(neighbours));
+    this.register(asked ? neighbours : this.boundUnknown(neighbours));
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */

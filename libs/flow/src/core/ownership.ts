@@ -32,6 +32,12 @@ export interface OwnershipHost {
   table(): RoutingTable | undefined;
   /** True while the broker takes new work (started, not draining or closed). */
   isServing(): boolean;
+  /** The handoff (handoff.ts): told what was acquired from whom; a joiner's ownership waits while it learns the ring. */
+  readonly handoff?: () => {
+    readonly isLearning: boolean;
+    acquired(intervals: readonly Interval[], before: readonly Key[], members: readonly Key[], isLocal: (key: Key) => boolean): void;
+    ownedChanged(owned: readonly Interval[]): void;
+  };
   /** The broker's emitter; `emitAndWait` waits for promises the listeners returned. */
   readonly events: {
     emit(event: keyof OwnershipEvents, change: OwnershipChange): void;
@@ -67,6 +73,8 @@ export class Ownership implements OwnershipView {
   #ends: Key[] = [];
   #dirty = false;
   #released = false;
+  /** The ring at the last settle (empty before the first). */
+  #members: readonly Key[] = [];
 
   constructor(private readonly host: OwnershipHost) {}
 
@@ -78,6 +86,12 @@ export class Ownership implements OwnershipView {
   ranges(): KeyRange[] {
     this.settle();
     return toRanges(this.#owned);
+  }
+
+  /** The hash intervals owned and served now: none once released or while not serving (draining). */
+  servedIntervals(): Interval[] {
+    this.settle();
+    return this.host.isServing() && !this.#released ? this.#owned : [];
   }
 
   /** The ring changed: recompute once this batch of changes is over. */
@@ -120,7 +134,17 @@ export class Ownership implements OwnershipView {
     this.#dirty = false;
     const table = this.host.table();
     if (table === undefined || this.#released) return;
-    const owned = ownedIntervals(table.members(), (key) => table.isLocal(key));
+    const handoff = this.host.handoff?.();
+    if (handoff?.isLearning === true) {
+      // A joiner settles once it knows the ring (handoff.ts calls changed() again).
+      this.#dirty = true;
+      return;
+    }
+    const members = table.members();
+    const isLocal = (key: Key) => table.isLocal(key);
+    const owned = ownedIntervals(members, isLocal);
+    const before = this.#members;
+    this.#members = members;
     const acquired = subtract(owned, this.#owned);
     const released = subtract(this.#owned, owned);
     if (acquired.length === 0 && released.length === 0) return;
@@ -134,6 +158,8 @@ export class Ownership implements OwnershipView {
       .map(({ interval, epoch: at }) => ({ lo: keyOf(interval.lo), hi: keyOf(interval.hi), interval, epoch: at }));
     this.#ends = this.#segments.map((segment) => segment.hi);
     this.#owned = owned;
+    if (released.length > 0) handoff?.ownedChanged(owned);
+    if (acquired.length > 0) handoff?.acquired(acquired, before, members, isLocal);
     if (released.length > 0) this.host.events.emit('released', { ranges: toRanges(released), epoch });
     if (acquired.length > 0) this.host.events.emit('acquired', { ranges: toRanges(acquired), epoch });
   }

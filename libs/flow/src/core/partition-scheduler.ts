@@ -32,6 +32,8 @@ export class PartitionScheduler {
   private waiting = 0;
   private pumping = false;
   private idleWaiters: (() => void)[] = [];
+  /** Told when a lane that had work queued or running has none any more (handoff.ts watches draining lanes). */
+  onLaneIdle: ((lane: number) => void) | undefined;
 
   constructor(
     private readonly concurrency: number,
@@ -90,6 +92,14 @@ export class PartitionScheduler {
     return now - oldest;
   }
 
+  /**
+   * Lanes with a task queued or running asynchronously: the lanes with work in
+   * flight (a synchronous task never is, between two events).
+   */
+  busyLanes(): IterableIterator<number> {
+    return this.lanes.keys();
+  }
+
   /** Resolves once nothing runs or waits. */
   idle(): Promise<void> {
     if (this.running === 0 && this.waiting === 0) return Promise.resolve();
@@ -126,7 +136,10 @@ export class PartitionScheduler {
       const waitingInLane = this.lanes.get(lane);
       const next = waitingInLane?.shift();
       if (next !== undefined) this.ready.push(next);
-      else if (waitingInLane !== undefined) this.lanes.delete(lane);
+      else if (waitingInLane !== undefined) {
+        this.lanes.delete(lane);
+        this.onLaneIdle?.(lane);
+      }
     }
     this.pump();
   }

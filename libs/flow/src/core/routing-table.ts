@@ -27,6 +27,8 @@ export class RoutingTable {
   readonly #ring = new Ring();
   /** Ring index where the next stabilizer rotation starts (Go flow's stabIdx). */
   #rotation = 0;
+  /** Left the ring (graceful shutdown): local positions stay listed but own nothing. */
+  #retired = false;
 
   constructor(options: RoutingTableOptions) {
     if (options.local.length === 0) {
@@ -60,9 +62,25 @@ export class RoutingTable {
     return this.#ring.has(key);
   }
 
-  /** The member owning `partition`: defined because local positions are always members. */
+  /**
+   * The member owning `partition`: defined because local positions are always
+   * members. Once retired, the first remote member from there on (a local
+   * position only when no remote member is left).
+   */
   ownerOf(partition: Key): Key {
-    return this.#ring.ownerOf(partition) as Key;
+    if (!this.#retired) return this.#ring.ownerOf(partition) as Key;
+    const start = this.#ring.ceilingIndex(partition);
+    const size = this.#ring.size;
+    for (let i = 0; i < size; i++) {
+      const member = this.#ring.at(start + i) as Key;
+      if (!this.isLocal(member)) return member;
+    }
+    return this.#ring.at(start) as Key;
+  }
+
+  /** This broker left the ring: from now on its keys route to the members that took them over. */
+  retire(): void {
+    this.#retired = true;
   }
 
   /**

@@ -30,6 +30,7 @@ const COUNTERS: readonly (readonly [string, keyof BrokerCounters, string])[] = [
   ['messages_failed_total', 'failed', 'Handler runs that threw or rejected'],
   ['messages_dropped_total', 'dropped', 'Messages given up: overload, no handler, closed while in flight'],
   ['messages_malformed_total', 'malformed', 'Undecodable input on any subject'],
+  ['handoffs_abandoned_total', 'handoffsAbandoned', 'Handoffs given up: the previous owner gone, silent, or past the bound'],
 ];
 
 /** Gauges computed at collection time: name suffix, help, value. */

@@ -18,8 +18,9 @@ export function expectedToHold(property: Property, schedule: Schedule): boolean 
       // close() abandons forwards awaiting their ACK and deliveries on their way; a crash loses what it held.
       return !has('crash') && !has('disconnect') && !schedule.events.some((e) => e.kind === 'leave' && e.how === 'close');
     case 'exclusive':
-      // A dropped ACK or PING makes a live owner suspected: its keys move while it still runs them.
-      return schedule.membership === 'stable' && schedule.faults.drop === 0;
+      // Handoff (handoff.ts) covers joins, leaves and restarts; a crashed broker runs nothing more. A dropped
+      // ACK or PING, or a disconnect, makes a live owner suspected: its keys move while it still runs them.
+      return schedule.faults.drop === 0 && !has('disconnect');
     case 'order':
       // Keyed publishes go direct, each naming its lane's unsettled predecessor, which the owner (or a relaying
       // broker) queues first; a publisher awaits its first view answer. Not when the view stays unknown (its

@@ -25,6 +25,11 @@ export class SimConnection implements PubSub {
     this.inner.publish(subject, data, headers);
   }
 
+  /** NATS's no-responders: known at once, from the bus, when nobody subscribes `subject`. */
+  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void {
+    return this.inner.publishRequest(subject, data, onNoResponders, headers);
+  }
+
   /**
    * drain() models NATS's: no new deliveries, but those already on their way
    * (held back) still run; it resolves once they have.

@@ -1,0 +1,124 @@
+/**
+ * RSS growth of a publisher and of its brokers over acknowledged keyed
+ * publishes (issue 11: "RSS of a publisher and of a broker after 1,000,000
+ * acked publishes within 10 % of after 200,000").
+ *
+ *   node -r ./test/support/ts-register.js bench/rss.bench.ts [messages]
+ *
+ * On a real nats-server (its own, on a free loopback port): 3 handler broker
+ * processes and 1 publisher-only broker process (bench-worker.ts), each
+ * spawned with --expose-gc, so RSS is per role and sampled after a full
+ * collection. The publisher sends `messages` 256-byte payloads with one of
+ * 10,000 partition keys each, acknowledged (direct to the owner, kept until
+ * handled), awaiting every 5,000 together. RSS and heap are sampled once the
+ * first fifth has been handled everywhere and again after all of them.
+ * Printed, never asserted.
+ */
+import { DEFAULTS } from 'nestjs-flow/core';
+import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
+import { BenchProcess } from './support/bench-process';
+import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
+
+const MESSAGES = Math.min(Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000), 5_000_000);
+const FIRST = Math.floor(MESSAGES / 5);
+const BROKERS = 3;
+const SUBJECT = 'orders';
+const PLAN: PublishPlan = { payloadBytes: 256, batch: 5_000, keys: 10_000, maxMs: 600_000, awaitEach: false, ack: true, window: undefined };
+/** A phase ends when every message has been handled, or when nothing has been handled for this long. */
+const STALL_MS = 10_000;
+const MIB = 1024 * 1024;
+
+async function launch(label: string, role: BenchRole, server: NatsServer, spawned: BenchProcess[]): Promise<BenchProcess> {
+  const worker = await BenchProcess.spawn(label, ['--expose-gc']);
+  spawned.push(worker);
+  await worker.call({
+    type: 'start',
+    config: { role, servers: server.url, subject: SUBJECT, queue: 'bench', nodeName: label, messages: MESSAGES },
+  });
+  return worker;
+}
+
+async function awaitRing(workers: readonly BenchProcess[]): Promise<void> {
+  const expected = BROKERS * DEFAULTS.virtualNodes;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const members = (await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })))).map((s) => s.members);
+    if (members.every((m) => m === expected)) return;
+    if (Date.now() > deadline) throw new Error(`ring did not converge to ${expected} members: ${members.join('/')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Resolves once the brokers have handled `total` distinct messages together, or made no progress for STALL_MS. */
+async function awaitHandled(brokers: readonly BenchProcess[], total: number): Promise<number> {
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const sum = brokers.reduce((n, b) => n + b.distinct, 0);
+    if (sum >= total) return sum;
+    if (sum !== last) (last = sum), (lastChange = Date.now());
+    if (Date.now() - lastChange > STALL_MS) return sum;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+interface Sample {
+  handled: number;
+  stats: WorkerStats[];
+}
+
+async function sample(workers: readonly BenchProcess[], handled: number): Promise<Sample> {
+  const stats = await Promise.all(workers.map((w) => w.call<WorkerStats & { seen?: Uint8Array }>({ type: 'stats' })));
+  return { handled, stats: stats.map(({ seen: _seen, ...rest }) => rest) };
+}
+
+async function main(): Promise<void> {
+  const server = await startNatsServer();
+  const spawned: BenchProcess[] = [];
+  try {
+    const brokers = await Promise.all(
+      Array.from({ length: BROKERS }, (_, i) => launch(`flow-broker-${i + 1}`, 'flow-broker', server, spawned)),
+    );
+    const publisher = await launch('flow-publisher', 'flow-publisher', server, spawned);
+    await awaitRing([...brokers, publisher]);
+    const workers = [publisher, ...brokers];
+    const started = Date.now();
+
+    const first = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: 0, to: FIRST } }, PLAN.maxMs);
+    const early = await sample(workers, await awaitHandled(brokers, FIRST));
+    const rest = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: FIRST } }, PLAN.maxMs);
+    const late = await sample(workers, await awaitHandled(brokers, MESSAGES));
+    const seconds = (Date.now() - started) / 1000;
+
+    const failed = first.failed + rest.failed;
+    console.log(
+      `\n${MESSAGES.toLocaleString('en')} acknowledged keyed publishes (256 B, 10,000 keys), 1 publisher and ${BROKERS} broker processes, ` +
+        `${seconds.toFixed(1)} s; handled ${early.handled.toLocaleString('en')} then ${late.handled.toLocaleString('en')}; ` +
+        `rejected ${failed}`,
+    );
+    console.log(`RSS and heap used after a full GC, MiB; growth = after ${MESSAGES.toLocaleString('en')} / after ${FIRST.toLocaleString('en')} - 1 (target within 10 %)\n`);
+    const rows = workers.map((w, i) => {
+      const a = early.stats[i]!;
+      const b = late.stats[i]!;
+      return [
+        w.label,
+        (a.rssBytes / MIB).toFixed(1),
+        (b.rssBytes / MIB).toFixed(1),
+        `${((b.rssBytes / a.rssBytes - 1) * 100).toFixed(1)} %`,
+        (a.heapUsedBytes / MIB).toFixed(1),
+        (b.heapUsedBytes / MIB).toFixed(1),
+      ];
+    });
+    const header = ['role', `RSS @${FIRST / 1000}k`, `RSS @${MESSAGES / 1000}k`, 'RSS growth', `heap @${FIRST / 1000}k`, `heap @${MESSAGES / 1000}k`];
+    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+    for (const row of [header, ...rows]) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+  } finally {
+    await Promise.all(spawned.map((w) => w.exit()));
+    await server.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

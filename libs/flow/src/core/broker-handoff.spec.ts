@@ -1,0 +1,161 @@
+import { Gate } from '../../test/gate';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Broker } from './broker';
+import { readU32 } from './bytes';
+import { Delivery } from './delivery';
+import { FRAME_HEADER_SIZE } from './frame';
+import { encodeAnswer, encodeQuery, MAX_ANSWER_LANES, readHandoff } from './handoff-wire';
+import { HANDOFF_PATIENCE } from './handoff';
+import { Key } from './key';
+import { MAX_HASH } from './key-ranges';
+
+const utf8 = new TextDecoder();
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+/** 'FHQY' right after an ACK frame's payload: a handoff query on the wire. */
+const isQuery = (data: Uint8Array): boolean =>
+  data.length > FRAME_HEADER_SIZE + 4 && readU32(data, FRAME_HEADER_SIZE + readU32(data, 8)) === 0x46485159;
+
+/** What each broker ran, in order: `<broker> start|end <payload>`. */
+interface Journal {
+  readonly lines: string[];
+  gates: Map<string, Gate>;
+}
+
+function journaling(journal: Journal, name: string) {
+  return async (delivery: Delivery): Promise<void> => {
+    const payload = utf8.decode(delivery.data);
+    journal.lines.push(`${name} start ${payload}`);
+    await journal.gates.get(payload)?.opened;
+    journal.lines.push(`${name} end ${payload}`);
+  };
+}
+
+/** Keys (key-0, key-1, ...) whose owner in `broker`'s view is a position of `owner`. */
+function keysOwnedBy(broker: Broker, owner: Broker, count: number): string[] {
+  const positions = new Set(owner.snapshot().positions.map(String));
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count && n < 10_000; n++) if (positions.has(String(broker.ownerOf(`key-${n}`)))) keys.push(`key-${n}`);
+  return keys;
+}
+
+describe('handoff between live brokers', () => {
+  let clique: MemoryClique | undefined;
+  afterEach(async () => {
+    await clique?.close();
+    clique = undefined;
+  });
+
+  it('graceful leave: a moved key waits for the old owner to finish it, other moved keys run at once', async () => {
+    const journal: Journal = { lines: [], gates: new Map() };
+    clique = await createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+    });
+    const [a, b] = clique.brokers;
+    const [busy, idle] = keysOwnedBy(a, b, 2);
+    const gate = new Gate();
+    journal.gates.set('busy-1', gate);
+    await a.publish('orders', new TextEncoder().encode('busy-1'), { key: busy });
+    await clique.bus.idle();
+    expect(journal.lines).toEqual(['b1 start busy-1']);
+
+    const leaving = b.shutdown();
+    await clique.bus.idle();
+    await a.publish('orders', new TextEncoder().encode('busy-2'), { key: busy });
+    await a.publish('orders', new TextEncoder().encode('idle-1'), { key: idle });
+    await clique.bus.idle();
+    // The key with no work in flight moved at once; the busy one waits for b.
+    expect(journal.lines).toEqual(['b1 start busy-1', 'b0 start idle-1', 'b0 end idle-1']);
+
+    gate.open();
+    await leaving;
+    await clique.bus.idle();
+    expect(journal.lines).toEqual(['b1 start busy-1', 'b0 start idle-1', 'b0 end idle-1', 'b1 end busy-1', 'b0 start busy-2', 'b0 end busy-2']);
+    expect(a.counters.handoffsAbandoned).toBe(0);
+  });
+
+  it('join: the joiner waits for a key its previous owner still runs; other keys it takes run at once', async () => {
+    const journal: Journal = { lines: [], gates: new Map() };
+    clique = await createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+      start: false,
+    });
+    const [a, b] = clique.brokers;
+    await a.start();
+    // Keys that b will own once it joins: in a two-member ring of a and b, by b's positions.
+    const probe = await createMemoryClique({ size: 2, options: { virtualNodes: 8, stabilization: { interval: 0 } }, setup: (x) => x.handle('orders', () => undefined) });
+    const [busy, idle] = keysOwnedBy(probe.brokers[0], probe.brokers[1], 2);
+    await probe.close();
+    const gate = new Gate();
+    journal.gates.set('busy-1', gate);
+    await a.publish('orders', bytes('busy-1'), { key: busy });
+    await clique.bus.idle();
+
+    await b.start();
+    await clique.bus.idle();
+    expect(String(a.ownerOf(busy))).toBe(String(b.ownerOf(busy)));
+    expect(b.snapshot().positions.map(String)).toContain(String(b.ownerOf(busy)));
+    await a.publish('orders', bytes('busy-2'), { key: busy });
+    await a.publish('orders', bytes('idle-1'), { key: idle });
+    await clique.bus.idle();
+    expect(journal.lines).toEqual(['b0 start busy-1', 'b1 start idle-1', 'b1 end idle-1']);
+
+    gate.open();
+    await waitFor(() => journal.lines.length === 6, { bus: clique.bus, what: 'busy-2 to run on b' });
+    expect(journal.lines.slice(3)).toEqual(['b0 end busy-1', 'b1 start busy-2', 'b1 end busy-2']);
+    expect(b.counters.handoffsAbandoned).toBe(0);
+  });
+
+  it('a previous owner that stops answering is given up after HANDOFF_PATIENCE queries, counted; its keys then run', async () => {
+    const clock = new ManualClock();
+    const journal: Journal = { lines: [], gates: new Map() };
+    clique = await createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 8, stabilization: { interval: 0 }, clock, ackTimeout: 100 },
+      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+    });
+    const [a, b] = clique.brokers;
+    const [busy] = keysOwnedBy(a, b, 1);
+    const gate = new Gate();
+    journal.gates.set('busy-1', gate);
+    await a.publish('orders', bytes('busy-1'), { key: busy });
+    await clique.bus.idle();
+    let queries = 0;
+    const leaving = b.shutdown({ timeout: 60_000 });
+    await clique.bus.idle();
+    // From now on b hears no query: it is alive (subscribed) but silent.
+    clique.bus.setFault((delivery) => (isQuery(delivery.data) ? (queries++, 'drop') : 'deliver'));
+    const published = a.publish('orders', bytes('busy-2'), { key: busy });
+    for (let i = 0; i < HANDOFF_PATIENCE + 1 && journal.lines.length < 3; i++) {
+      clock.advance(100);
+      await clique.bus.idle();
+    }
+    await published;
+    // One hold for b (all its positions' ranges), asked HANDOFF_PATIENCE times in vain.
+    expect(queries).toBe(HANDOFF_PATIENCE);
+    expect(a.counters.handoffsAbandoned).toBeGreaterThan(0);
+    expect(journal.lines).toEqual(['b1 start busy-1', 'b0 start busy-2', 'b0 end busy-2']);
+    gate.open();
+    await leaving;
+  });
+
+  it('reads back what it writes and refuses truncated or inflated handoff trailers', () => {
+    const asker = new Key(0x01020304, 0x05060708);
+    const intervals = [{ lo: 0n, hi: 5n }, { lo: 1n << 63n, hi: MAX_HASH }];
+    expect(readHandoff(encodeQuery(7, asker, intervals))).toEqual({ kind: 'query', token: 7, asker, intervals });
+    expect(readHandoff(encodeAnswer(8, intervals, [3, 9]))).toEqual({ kind: 'answer', token: 8, released: intervals, lanes: [3, 9] });
+    expect(readHandoff(encodeAnswer(9, [], undefined))).toEqual({ kind: 'answer', token: 9, released: [], lanes: undefined });
+    const many = Array.from({ length: MAX_ANSWER_LANES + 1 }, (_, i) => i);
+    expect(readHandoff(encodeAnswer(10, [], many))).toMatchObject({ lanes: undefined });
+    const query = encodeQuery(7, asker, intervals);
+    expect(() => readHandoff(query.subarray(0, query.length - 1))).toThrow(/handoff query/);
+    const inflated = encodeAnswer(8, intervals, [3]);
+    inflated[inflated.length - 8] = 0xff;
+    expect(() => readHandoff(inflated)).toThrow(/handoff answer/);
+  });
+});

@@ -1,0 +1,471 @@
+import type { BrokerCounters } from './broker-counters';
+import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
+import { encodeFrame, FrameType, MsgPayload } from './frame';
+import { encodeAnswer, encodeQuery, HandoffAnswer, HandoffQuery, readHandoff } from './handoff-wire';
+import { Key, keyFromBytes } from './key';
+import { Interval, intersect, normalize, subtract } from './key-ranges';
+import type { ResolvedBrokerOptions } from './options';
+import type { NodeSubjects } from './subjects';
+import { Capability, supports } from './capabilities';
+import type { Membership } from './membership';
+import type { Ownership } from './ownership';
+import { viewSubject } from './publish-wire';
+
+/** Unanswered queries after which a new owner stops waiting for a previous owner that speaks handoff. */
+export const HANDOFF_PATIENCE = 4;
+/** Whatever the answers say, a new owner waits at most this many ackTimeouts for one previous owner. */
+export const HANDOFF_MAX_ACK_TIMEOUTS = 60;
+
+export interface HandoffHost {
+  readonly options: ResolvedBrokerOptions;
+  readonly counters: BrokerCounters;
+  readonly nodeSubjects: NodeSubjects;
+  /** The owned intervals (servedIntervals: none while draining); settle() once the ring is learned. */
+  readonly ownership: Pick<Ownership, 'servedIntervals' | 'settle'>;
+  /** The joined broker's membership: members' announcements (who speaks handoff). */
+  membership(): Pick<Membership, 'capabilities'> | undefined;
+  /** Scheduler lanes with work queued or running (sync slots when syncPartitions is on: answers say "all"). */
+  busyLanes(): Iterable<number>;
+  /** Routes a released message by the broker's current view. */
+  route(msg: MsgPayload): void;
+  drop(msg: MsgPayload, error: FlowError): void;
+  send(subject: string, frame: Uint8Array): void;
+  /** Publishes; `onNoResponders` runs when the transport knows nobody listens. */
+  request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
+  report(kind: string, error: FlowError): void;
+}
+
+/** The partition lane of the protocol (handoff-wire.ts), as the scheduler's without slots. */
+export function laneOf(partition: Key): number {
+  return (partition.lo ^ partition.hi) & 0x3fffffff;
+}
+
+interface Hold {
+  readonly token: number;
+  /** The previous owner's node key (or its position while its announcement is unknown): queries go there. */
+  readonly from: Key;
+  /** One ring position of it: its announcement is looked up by position. */
+  readonly position: Key;
+  /** Intervals the previous owner has not released yet: every key there waits. */
+  pending: Interval[];
+  /** Intervals released: only keys of draining lanes wait. */
+  released: Interval[];
+  /** Lanes the previous owner still runs; undefined: all of them. */
+  lanes: Set<number> | undefined;
+  readonly held: MsgPayload[];
+  readonly since: number;
+  asked: number;
+  lastQuery: number;
+  /** Known to speak handoff: it answered, or announced it. */
+  speaks: boolean;
+  /** It answered at least once. */
+  answered: boolean;
+  stopWatching: () => void;
+}
+
+interface Watcher {
+  readonly asker: Key;
+  readonly token: number;
+  readonly released: Interval[];
+  /** Lanes still draining; undefined: wait until nothing runs at all (slots). */
+  readonly lanes: Set<number> | undefined;
+}
+
+/**
+ * The handoff between Flow brokers (docs/PROTOCOL.md, "Handoff"): when a key
+ * range moves between live brokers, its new owner runs none of its keys
+ * that the previous owner still has queued or running.
+ *
+ * New owner. On acquiring intervals (ownership.ts), it holds every message of
+ * them and asks each previous owner that may speak handoff what it still runs
+ * there. The answer releases the intervals the previous owner gave up; of those
+ * only keys on its draining lanes stay held, each until the previous owner says
+ * that lane drained. A previous owner that has no subscriber any more, does not
+ * answer HANDOFF_PATIENCE queries, or keeps a lane past HANDOFF_MAX_ACK_TIMEOUTS
+ * is given up on: the held messages run, and `handoffsAbandoned` counts it. One
+ * whose announcement of handoff is not known within an ackTimeout (a Go broker)
+ * is not asked: its keys are let go, as before handoff existed. Held messages count against
+ * maxQueuedMessages and are released in arrival order, through routing again.
+ *
+ * Joining. Until it has learned the ring (the answer to a view question, no
+ * responders, or an ackTimeout), a joining broker holds everything and its
+ * ownership does not settle: its first acquisition is what it really took.
+ *
+ * Previous owner. It answers a query with the intervals it no longer owns
+ * (draining counts as owning nothing: routing.retire) and its busy lanes, and
+ * answers again whenever one of those lanes drains.
+ */
+export class Handoff {
+  private holds: Hold[] = [];
+  private readonly watchers = new Map<string, Watcher>();
+  private readonly dirty = new Set<Watcher>();
+  private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void } | undefined;
+  private readonly heldWhileLearning: MsgPayload[] = [];
+  private heldCount = 0;
+  private lastToken = 0;
+  private watchTimer: unknown;
+  private flushScheduled = false;
+
+  constructor(private readonly host: HandoffHost) {}
+
+  /** True while ownership must not settle (a joining broker learning the ring). */
+  get isLearning(): boolean {
+    return this.learning !== undefined;
+  }
+
+  /** Messages held for a previous owner or the ring; for tests and metrics. */
+  get held(): number {
+    return this.heldCount;
+  }
+
+  /** Draining keys tracked: lanes held here plus lanes watched for askers. */
+  get tracked(): number {
+    let n = 0;
+    for (const hold of this.holds) n += hold.lanes?.size ?? 0;
+    for (const watcher of this.watchers.values()) n += watcher.lanes?.size ?? 0;
+    return n;
+  }
+
+  /**
+   * A joining broker asks one member for the ring (`<clique>.view`) and holds
+   * everything until it knows; `onLearned` runs first then (the broker starts
+   * answering view questions only after its own is answered).
+   */
+  learn(id: number, onLearned: () => void): void {
+    const { options } = this.host;
+    const ping = encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey });
+    const stop = this.host.request(viewSubject(options.clique), ping, () => this.endLearning());
+    const timer = options.clock.setTimeout(() => this.endLearning(), options.ackTimeout);
+    this.learning = { stop, timer, question: id, onLearned };
+  }
+
+  /** True for the id of our view question while we wait for its answer. */
+  asked(id: number | bigint): boolean {
+    return this.learning !== undefined && id === this.learning.question;
+  }
+
+  /**
+   * An INFO arrived (after membership registered its members and learned any
+   * announcement in it): the view answer ends learning, and previous owners
+   * whose announcement was not known yet are asked once it is.
+   */
+  onInfo(id: number | bigint): void {
+    if (this.learning !== undefined && id === this.learning.question) this.endLearning();
+    for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.position) === true) this.query(hold);
+  }
+
+  /**
+   * Takes `msg` (owned here, `partition` its key) when it must wait; false
+   * lets it run now. The hot path: one length check while nothing is held.
+   */
+  admit(msg: MsgPayload, partition: Key): boolean {
+    if (this.holds.length === 0 && this.learning === undefined) return false;
+    if (this.learning !== undefined) return this.keep(this.heldWhileLearning, msg);
+    const hash = partition.toBigInt();
+    for (const hold of this.holds) {
+      if (contains(hold.pending, hash)) return this.keep(hold.held, msg);
+      if (contains(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(laneOf(partition)))) {
+        return this.keep(hold.held, msg);
+      }
+    }
+    return false;
+  }
+
+  /** Intervals this broker just acquired, with the members before the change (empty: a joiner's first). */
+  acquired(intervals: readonly Interval[], before: readonly Key[], members: readonly Key[], isLocal: (key: Key) => boolean): void {
+    // A joiner's previous owners are the members that owned its ranges before it came: the ring without it.
+    const ring = (before.length > 0 ? before : members).filter((key) => !isLocal(key));
+    if (ring.length === 0) return;
+    const points = ring.map((key) => key.toBigInt());
+    const byOwner = new Map<number, Interval[]>();
+    for (const interval of intervals) {
+      for (const [index, part] of ownersOf(interval, points)) {
+        const list = byOwner.get(index);
+        if (list === undefined) byOwner.set(index, [part]);
+        else list.push(part);
+      }
+    }
+    // One hold per previous owner's node (its answer lists all its lanes once), else per position.
+    const byNode = new Map<string, { from: Key; position: Key; parts: Interval[] }>();
+    for (const [index, parts] of byOwner) {
+      const position = ring[index];
+      const from = this.host.membership()?.capabilities.of(position)?.nodeKey ?? position;
+      const group = byNode.get(from.toString());
+      if (group === undefined) byNode.set(from.toString(), { from, position, parts: [...parts] });
+      else group.parts.push(...parts);
+    }
+    for (const { from, position, parts } of byNode.values()) this.ask(from, position, normalize(parts));
+  }
+
+  /** Ownership settled: holds for intervals this broker no longer owns end, their messages routed anew. */
+  ownedChanged(owned: readonly Interval[]): void {
+    for (const hold of [...this.holds]) {
+      hold.pending = intersect(hold.pending, owned);
+      hold.released = intersect(hold.released, owned);
+      if (hold.pending.length === 0 && hold.released.length === 0) this.finish(hold);
+    }
+  }
+
+  /** This broker left the ring (graceful shutdown): nothing waits here any more, held messages route on. */
+  retire(): void {
+    if (this.learning !== undefined) this.stopLearning();
+    const held = this.heldWhileLearning.splice(0);
+    for (const hold of this.holds.splice(0)) {
+      hold.stopWatching();
+      held.push(...hold.held);
+    }
+    this.release(held);
+  }
+
+  /** An ACK with id 0 on a node subject; true when it carried a handoff message. */
+  onAck(data: Uint8Array): boolean {
+    const message = readHandoff(data);
+    if (message === undefined) return false;
+    if (message.kind === 'query') this.onQuery(message);
+    else this.onAnswer(message);
+    return true;
+  }
+
+  /** Closing: held messages are dropped (FLOW_CLOSED), holds and watchers end. */
+  stop(): void {
+    if (this.learning !== undefined) this.stopLearning();
+    const closed = new ClosedError();
+    const held = this.heldWhileLearning.splice(0);
+    for (const hold of this.holds) {
+      hold.stopWatching();
+      held.push(...hold.held);
+    }
+    this.holds = [];
+    this.heldCount = 0;
+    for (const msg of held) this.host.drop(msg, closed);
+    this.watchers.clear();
+    if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
+  }
+
+  // ----- new owner -----
+
+  /** True: the position's member announced handoff; false: it announced without (older Flow); undefined: not known (or Go). */
+  private speaksHandoff(position: Key): boolean | undefined {
+    const announced = this.host.membership()?.capabilities.of(position);
+    return announced === undefined ? undefined : supports(announced, Capability.Handoff);
+  }
+
+  private keep(list: MsgPayload[], msg: MsgPayload): boolean {
+    const { maxQueuedMessages } = this.host.options;
+    if (this.heldCount >= maxQueuedMessages) {
+      this.host.drop(msg, new OverloadedError('maxQueuedMessages (messages held for a handoff)', maxQueuedMessages));
+      return true;
+    }
+    this.heldCount++;
+    list.push(msg);
+    return true;
+  }
+
+  private endLearning(): void {
+    if (this.learning === undefined) return;
+    const { onLearned } = this.learning;
+    this.stopLearning();
+    onLearned();
+    // Settles ownership (the holds of the first acquisition), then what waited runs or waits anew.
+    this.host.ownership.settle();
+    this.release(this.heldWhileLearning.splice(0));
+  }
+
+  private stopLearning(): void {
+    const learning = this.learning!;
+    this.learning = undefined;
+    learning.stop();
+    this.host.options.clock.clearTimeout(learning.timer);
+  }
+
+  private ask(from: Key, position: Key, intervals: Interval[]): void {
+    const speaks = this.speaksHandoff(position);
+    if (speaks === false) return;
+    const { clock } = this.host.options;
+    const hold: Hold = {
+      token: (this.lastToken = (this.lastToken + 1) >>> 0),
+      from,
+      position,
+      pending: intervals,
+      released: [],
+      lanes: undefined,
+      held: [],
+      since: clock.now(),
+      asked: 0,
+      lastQuery: clock.now(),
+      speaks: false,
+      answered: false,
+      stopWatching: () => undefined,
+    };
+    this.holds.push(hold);
+    // Not known yet (its announcement is on its way, or it is a Go broker): asked once it is, else let go.
+    if (speaks === true) this.query(hold);
+    this.watchTimer ??= clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
+  }
+
+  private query(hold: Hold): void {
+    const { options, nodeSubjects } = this.host;
+    hold.speaks = true;
+    hold.asked++;
+    hold.lastQuery = options.clock.now();
+    hold.stopWatching();
+    const frame = encodeQuery(hold.token, options.nodeKey, [...hold.pending, ...hold.released]);
+    // No subscriber on its node subject: the previous owner is gone (crashed or closed); nothing to wait for.
+    hold.stopWatching = this.host.request(nodeSubjects.of(hold.from), frame, () => this.gone(hold));
+  }
+
+  private onAnswer(answer: HandoffAnswer): void {
+    const hold = this.holds.find((h) => h.token === answer.token);
+    if (hold === undefined) return;
+    hold.speaks = true;
+    hold.answered = true;
+    hold.asked = 0;
+    const all = [...hold.pending, ...hold.released];
+    hold.released = intersect(all, answer.released);
+    hold.pending = subtract(all, hold.released);
+    hold.lanes = answer.lanes === undefined ? undefined : new Set(answer.lanes);
+    if (hold.pending.length === 0 && hold.lanes?.size === 0) {
+      this.finish(hold);
+      return;
+    }
+    const lanes = hold.lanes;
+    if (lanes === undefined) return;
+    const waiting = hold.held.splice(0);
+    const runnable: MsgPayload[] = [];
+    for (const msg of waiting) {
+      if (this.stillHeld(hold, msg, lanes)) hold.held.push(msg);
+      else runnable.push(msg);
+    }
+    this.release(runnable);
+  }
+
+  private stillHeld(hold: Hold, msg: MsgPayload, lanes: Set<number>): boolean {
+    const partition = this.partitionOf(msg);
+    return contains(hold.pending, partition.toBigInt()) || lanes.has(laneOf(partition));
+  }
+
+  private partitionOf(msg: MsgPayload): Key {
+    return keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
+  }
+
+  private finish(hold: Hold): void {
+    hold.stopWatching();
+    this.holds = this.holds.filter((h) => h !== hold);
+    this.release(hold.held.splice(0));
+  }
+
+  /**
+   * The previous owner's node subject has no subscriber: it closed (after
+   * draining, or abruptly) or crashed. Counted as abandoned only when it was
+   * last heard with lanes still draining; the crash of an owner that never
+   * answered is takeover, not handoff.
+   */
+  private gone(hold: Hold): void {
+    if (!this.holds.includes(hold)) return;
+    if (hold.lanes === undefined || hold.lanes.size > 0 || hold.pending.length > 0) {
+      if (hold.answered) return this.abandon(hold, 'is gone with lanes still draining');
+    }
+    this.finish(hold);
+  }
+
+  private abandon(hold: Hold, why: string): void {
+    if (!this.holds.includes(hold)) return;
+    {
+      this.host.counters.handoffsAbandoned++;
+      this.host.report(
+        'handoff',
+        new FlowError(ErrorCode.OwnerLost, `handoff from ${hold.from.toString()} abandoned: the previous owner ${why}; its keys run here now`),
+      );
+    }
+    this.finish(hold);
+  }
+
+  private release(messages: MsgPayload[]): void {
+    this.heldCount -= messages.length;
+    for (const msg of messages) this.host.route(msg);
+  }
+
+  /** Every ackTimeout while holds exist: ask again, give up on the silent and the overdue. */
+  private watch(): void {
+    this.watchTimer = undefined;
+    const { ackTimeout, clock } = this.host.options;
+    const now = clock.now();
+    for (const hold of [...this.holds]) {
+      if (now - hold.since >= HANDOFF_MAX_ACK_TIMEOUTS * ackTimeout) this.abandon(hold, `kept it past ${HANDOFF_MAX_ACK_TIMEOUTS} ackTimeouts`);
+      else if (now - hold.lastQuery < ackTimeout) continue;
+      else if (!hold.speaks) {
+        // Never announced handoff within an ackTimeout: a Go broker or an older Flow; today's behaviour.
+        if (this.speaksHandoff(hold.position) === true) this.query(hold);
+        else this.finish(hold);
+      } else if (hold.asked >= HANDOFF_PATIENCE) this.abandon(hold, `did not answer ${hold.asked} queries`);
+      else this.query(hold);
+    }
+    if (this.holds.length > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
+  }
+
+  // ----- previous owner -----
+
+  private onQuery(query: HandoffQuery): void {
+    const released = subtract(query.intervals, this.host.ownership.servedIntervals());
+    const busy = new Set(this.host.busyLanes());
+    const lanes = this.host.options.syncPartitions > 0 && busy.size > 0 ? undefined : busy;
+    this.host.send(this.host.nodeSubjects.of(query.asker), encodeAnswer(query.token, released, lanes));
+    const id = `${query.asker.toString()}/${query.token}`;
+    if (released.length === 0 || (lanes !== undefined && lanes.size === 0)) {
+      this.watchers.delete(id);
+      return;
+    }
+    this.watchers.set(id, { asker: query.asker, token: query.token, released, lanes });
+  }
+
+  /** A scheduler lane drained: askers waiting on it hear so (one answer each per turn of the event loop). */
+  laneIdle(lane: number): void {
+    if (this.watchers.size === 0) return;
+    for (const watcher of this.watchers.values()) {
+      if (watcher.lanes === undefined || watcher.lanes.delete(lane)) this.dirty.add(watcher);
+    }
+    if (this.dirty.size > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushAnswers());
+    }
+  }
+
+  private flushAnswers(): void {
+    this.flushScheduled = false;
+    const idle = isEmpty(this.host.busyLanes());
+    for (const watcher of this.dirty) {
+      // "All lanes" (slots) drains only when nothing runs any more.
+      if (watcher.lanes === undefined && !idle) continue;
+      const lanes = watcher.lanes ?? new Set<number>();
+      this.host.send(this.host.nodeSubjects.of(watcher.asker), encodeAnswer(watcher.token, watcher.released, lanes));
+      if (lanes.size === 0) this.watchers.delete(`${watcher.asker.toString()}/${watcher.token}`);
+    }
+    this.dirty.clear();
+  }
+}
+
+function isEmpty(items: Iterable<number>): boolean {
+  for (const _ of items) return false;
+  return true;
+}
+
+function contains(intervals: readonly Interval[], hash: bigint): boolean {
+  for (const interval of intervals) if (interval.lo <= hash && hash <= interval.hi) return true;
+  return false;
+}
+
+/** The parts of `interval` by their owner among `points` (sorted ring positions): [index into points, part]. */
+function ownersOf(interval: Interval, points: readonly bigint[]): [number, Interval][] {
+  const parts: [number, Interval][] = [];
+  let lo = interval.lo;
+  while (lo <= interval.hi) {
+    let i = points.findIndex((p) => p >= lo);
+    const wraps = i < 0;
+    if (wraps) i = 0;
+    const hi = wraps || points[i] > interval.hi ? interval.hi : points[i];
+    parts.push([i, { lo, hi }]);
+    lo = hi + 1n;
+  }
+  return parts;
+}
