@@ -92,7 +92,9 @@ describe('Flow tracing on a real nats-server', () => {
       flow: { servers: undefined, connection: v3, tracing: { tracerProvider } },
     });
     apps.push(b);
-    publisher = await startFlowApp({ servers: server.url, name: 'trace-publisher', flow: { tracing: { tracerProvider } } });
+    // The queue group, not direct publishing: half the events reach a, which forwards them (the hop traced here).
+    const flow = { directRouting: false, tracing: { tracerProvider } };
+    publisher = await startFlowApp({ servers: server.url, name: 'trace-publisher', flow });
     apps.push(publisher);
     await awaitRing([a, b], 32);
   });

@@ -8,12 +8,20 @@ import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
-import { appendNotice, appendStreams, PublishFlags } from './publish-wire';
+import { ACK_PATIENCE } from './forwarder';
+import { LaneOrder } from './lane-order';
+import { appendNotice, appendStreams, PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { nodeSubject } from './subjects';
 
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
+
+/** Relayed publishes remembered for their successors' order, at most (relays happen while views disagree). */
+export const RELAYED_WINDOW = 1 << 12;
+
+/** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
+export const HELD_FORWARDS = 1 << 14;
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -53,6 +61,13 @@ interface Pending {
  * Go owner's ACK on receipt counts as handled, as Go has nothing more), an ERR
  * when the relay was refused. The relay is recorded in the duplicate window,
  * so a publisher's retry is answered from it instead of being relayed twice.
+ *
+ * Order: a FWD that names a predecessor (flag Follows) waits for it: queued
+ * here once that predecessor is queued (or refused) here, relayed once its
+ * relay was accepted by its owner, and either once it was handled (here or by
+ * the owner it was relayed to). Meanwhile it is held (LaneOrder) and answered
+ * "accepted": it is kept here, in order, as a queued one is. One that cannot
+ * be held (full) is not answered, so the publisher sends it again.
  */
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
@@ -64,28 +79,61 @@ export class Acceptor {
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
   private readonly flush = (): void => this.flushNotices();
+  private readonly order: LaneOrder<FwdFrame>;
+  /** Publishes relayed from here, by origin and id (their state is in `seen`). */
+  private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
 
-  constructor(private readonly host: AcceptorHost) {}
+  constructor(private readonly host: AcceptorHost) {
+    this.order = new LaneOrder(Math.min(HELD_FORWARDS, host.options.maxQueuedMessages), ACK_PATIENCE * host.options.ackTimeout);
+  }
 
-  /** A FWD with publish flags (publish-wire.ts); the broker is routing and joined. */
-  onForward(frame: FwdFrame, flags: number): void {
+  /** Direct publishes held for a missing predecessor. */
+  get held(): number {
+    return this.order.size;
+  }
+
+  /**
+   * A FWD with publish flags (publish-wire.ts) in `data`; the broker is routing
+   * and joined. Then the messages that waited for it, in order.
+   */
+  onForward(frame: FwdFrame, flags: number, data?: Uint8Array): void {
+    const after = (flags & PublishFlags.Follows) !== 0 && data !== undefined ? readPredecessor(data) : undefined;
+    if (this.take(frame, flags, after)) this.release(this.textOf(frame.ackTo), frame.id);
+  }
+
+  /** `id` of `origin` was queued, refused, or its relay accepted or ended: the messages waiting for it, in order. */
+  private release(origin: string, id: U64): void {
+    if (this.order.size === 0) return;
+    for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
+      id = next.id;
+      if (!this.take(next.value, PublishFlags.Notices, undefined)) return;
+    }
+  }
+
+  /** Queues, refuses or answers one FWD (true), or relays, holds or finds it known (false). */
+  private take(frame: FwdFrame, flags: number, after: U64 | undefined): boolean {
     const { host } = this;
     const { msg, ackTo, id } = frame;
     const membership = host.membership();
     if ((flags & PublishFlags.NoAck) !== 0 || membership === undefined || msg.partitionKey.length === 0) {
       if ((flags & PublishFlags.NoAck) === 0) this.plainAck(ackTo, id);
       host.route(msg);
-      return;
+      return false;
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
-    if (!membership.table.isLocal(owner)) return this.relay(msg, ackTo, id);
+    const local = membership.table.isLocal(owner);
     const origin = this.textOf(ackTo);
-    const seen = this.seen.get(origin, id);
+    const seen = local ? this.seen.get(origin, id) : undefined;
     if (seen !== undefined) {
       host.counters.duplicates++;
       this.notify(ackTo, id, seen);
-      return;
+      return false;
+    }
+    if (this.holds(frame, origin, after, local)) return false;
+    if (!local) {
+      this.relay(msg, ackTo, id);
+      return false;
     }
     let accepting = true;
     let refused: FlowError | undefined;
@@ -97,13 +145,32 @@ export class Acceptor {
       } else if (error === undefined) {
         this.seen.markHandled(origin, id);
         this.notify(ackTo, id, true);
+        this.release(origin, id);
       }
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
-    if (refused !== undefined) return this.refuse(ackTo, id, refused);
-    this.seen.set(origin, id, handledNow);
-    this.notify(ackTo, id, handledNow);
+    if (refused !== undefined) this.refuse(ackTo, id, refused);
+    else {
+      this.seen.set(origin, id, handledNow);
+      this.notify(ackTo, id, handledNow);
+    }
+    return true;
+  }
+
+  /**
+   * Holds `frame` until its predecessor `after` allows it (see the class
+   * comment); a held copy is replaced by this one, whose predecessor may have
+   * changed (settled elsewhere, refused).
+   */
+  private holds(frame: FwdFrame, origin: string, after: U64 | undefined, local: boolean): boolean {
+    if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
+    if (after === undefined) return false;
+    const state = this.seen.get(origin, after);
+    // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here.
+    if (state === true || (state === false && local === (this.relayed.get(origin, after) === undefined))) return false;
+    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), frame)) this.notify(frame.ackTo, frame.id, false);
+    return true;
   }
 
   /** Relays to the owner by our view (see the class comment); the forwarder keeps it until handled. */
@@ -118,16 +185,21 @@ export class Acceptor {
       return;
     }
     this.relaying.add(relaying);
+    this.relayed.set(origin, id, true);
     msg.accepted = () => {
       if (!this.relaying.delete(relaying)) return;
       this.seen.set(origin, id, false);
       this.notify(ackTo, id, false);
+      this.release(origin, id);
     };
     msg.settle = (error) => {
       this.relaying.delete(relaying);
-      if (error !== undefined) return this.refuse(ackTo, id, error);
-      this.seen.set(origin, id, true);
-      this.notify(ackTo, id, true);
+      if (error !== undefined) this.refuse(ackTo, id, error);
+      else {
+        this.seen.set(origin, id, true);
+        this.notify(ackTo, id, true);
+      }
+      this.release(origin, id);
     };
     this.host.route(msg);
   }

@@ -8,7 +8,7 @@ import type { RingView } from './ring-view';
 
 /** What a broker hands to its direct-publishing collaborators. */
 export interface DirectPublishingHost
-  extends Omit<PublisherHost, 'ownerOf' | 'isLocal' | 'dispatchLocal' | 'viaQueueGroup' | 'suspect' | 'delivered' | 'reportError'>,
+  extends Omit<PublisherHost, 'ownerOf' | 'viewAwaited' | 'whenViewSettled' | 'isLocal' | 'dispatchLocal' | 'viaQueueGroup' | 'suspect' | 'delivered' | 'reportError'>,
     Omit<AcceptorHost, 'send'> {
   readonly forwarder: Forwarder;
   /** The publisher's view until it joins (ring-view.ts). */
@@ -33,6 +33,8 @@ export function directPublishing(host: DirectPublishingHost): { publisher: Publi
       if (joined === undefined) return host.view()?.ownerOf(stream, kind, partition);
       return host.dispatcher.kindOf(stream) === kind && host.isStarted() ? joined.table.ownerOf(partition) : undefined;
     },
+    viewAwaited: () => membership() === undefined && host.view()?.isAwaited === true,
+    whenViewSettled: (listener) => host.view()?.whenSettled(listener),
     isLocal: (key) => membership()?.table.isLocal(key) ?? false,
     dispatchLocal: (msg) => host.route(msg),
     viaQueueGroup: (msg: MsgPayload) => host.send(msg.stream, host.options.codec.encode(msg), msg.headers),

@@ -139,7 +139,7 @@ export class Inbound {
           return;
         }
         const flags = readPublishFlags(data);
-        if (flags !== undefined) return host.acceptor.onForward(frame, flags);
+        if (flags !== undefined) return host.acceptor.onForward(frame, flags, data);
         // Acknowledge on receipt, as Go flow does, then route by our own view.
         const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
         host.send(host.nodeSubjects.of(frame.ackTo), ack);

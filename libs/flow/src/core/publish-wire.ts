@@ -5,7 +5,7 @@
  *
  * | where            | trailer (integers unsigned big-endian)                              |
  * |------------------|---------------------------------------------------------------------|
- * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags)                                       |
+ * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags), then u64 predecessor id if flag 4    |
  * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids       |
  * | INFO (view)      | 'FSTR' u16 n, n x (u8 kind 0 = message / 1 = request, u16 len, name) |
  *
@@ -23,6 +23,12 @@ export const PublishFlags = {
   Notices: 1,
   /** Fire and forget (or a request, whose reply is the answer): no ACK at all. */
   NoAck: 2,
+  /**
+   * A u64 follows the flags: the id of the publisher's previous unsettled
+   * message of the same partition lane, which the owner must have queued (or
+   * refused) before this one runs (lane-order.ts). Absent when none is unsettled.
+   */
+  Follows: 4,
 } as const;
 
 export type StreamKind = 'message' | 'request';
@@ -51,13 +57,18 @@ function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8Array, a
   return out;
 }
 
-/** A publisher's FWD with its flags, in one allocation. */
-export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate): Uint8Array {
+/** A publisher's FWD with its flags and, when `after` is given, its predecessor (flag Follows), in one allocation. */
+export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate, after?: U64): Uint8Array {
+  const trailer = after === undefined ? 5 : 13;
   let whole: Uint8Array | undefined;
-  const fwd = encodeFrame(frame, (size) => (whole = allocate(size + 5)).subarray(0, size));
-  const out = whole!.subarray(0, fwd.length + 5);
+  const fwd = encodeFrame(frame, (size) => (whole = allocate(size + trailer)).subarray(0, size));
+  const out = whole!.subarray(0, fwd.length + trailer);
   writeU32(out, fwd.length, FPUB);
-  out[fwd.length + 4] = flags;
+  if (after === undefined) out[fwd.length + 4] = flags & ~PublishFlags.Follows;
+  else {
+    out[fwd.length + 4] = flags | PublishFlags.Follows;
+    writeU64(out, fwd.length + 5, after);
+  }
   return out;
 }
 
@@ -73,6 +84,13 @@ export function readPublishFlags(data: Uint8Array): number | undefined {
   const at = trailerAt(data);
   if (data.length - at < 5 || readU32(data, at) !== FPUB) return undefined;
   return data[at + 4];
+}
+
+/** The predecessor id of a FWD whose flags have Follows; throws ProtocolError when it is missing. */
+export function readPredecessor(data: Uint8Array): U64 {
+  const at = trailerAt(data);
+  if (data.length - at < 13) throw new ProtocolError('publish flags', 'flag Follows without the predecessor id');
+  return readU64(data, at + 5);
 }
 
 export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[]): Uint8Array {

@@ -25,6 +25,10 @@ export interface PublisherHost {
   dispatchLocal(msg: MsgPayload): void;
   /** Sends a message the way foreign publishers do: on the stream subject, to the queue group. */
   viaQueueGroup(msg: MsgPayload): void;
+  /** True while a publisher-only broker awaits its first view answer (ring-view.ts): keyed publishes wait. */
+  viewAwaited(): boolean;
+  /** Calls `listener` once when the view is answered or no longer awaited; only while viewAwaited(). */
+  whenViewSettled(listener: () => void): void;
   /** Removes a ring position from the broker's view (found dead). */
   suspect(key: Key): void;
   /** Whether `key`'s node subject still has a subscriber (PubSub.hasSubscribers). */
@@ -49,20 +53,35 @@ export interface Entry {
   /** Sends to the current owner without an answer. */
   tries: number;
   accepted: boolean;
+  /** The lane's open messages at one owner, in publish order (a linked list): `prev` is named in each send. */
+  prev: Entry | undefined;
+  next: Entry | undefined;
   resolve: (() => void) | undefined;
   reject: ((error: FlowError) => void) | undefined;
 }
 
-/** The messages of one partition lane: `open` of them are at `owner`, later ones wait in `held` (made when one must wait). */
+/**
+ * The messages of one partition lane: `open` of them are at `owner` (the last
+ * is `last`), later ones wait in `held` (made when one must wait).
+ */
 export interface Lane {
   owner: string;
   open: number;
+  last: Entry | undefined;
   held: Entry[] | undefined;
 }
 
 export interface Waiting {
   readonly msg: MsgPayload;
   readonly partition: Key;
+  readonly resolve: () => void;
+  readonly reject: (error: FlowError) => void;
+}
+
+/** A keyed publish made while the view is awaited (`ack` false: fire and forget). */
+export interface Early {
+  readonly msg: MsgPayload;
+  readonly ack: boolean;
   readonly resolve: () => void;
   readonly reject: (error: FlowError) => void;
 }

@@ -5,7 +5,9 @@ import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
-import type { Entry, Lane, PublisherHost, Waiting } from './publisher-host';
+import { PublishLanes } from './publish-lanes';
+import type { Entry, PublisherHost, Waiting } from './publisher-host';
+import { ViewWait } from './view-wait';
 
 export type { PublisherHost } from './publisher-host';
 
@@ -19,12 +21,22 @@ export type { PublisherHost } from './publisher-host';
  * it handled. At most `maxInFlightForwards` such messages are kept; further
  * publishes wait in order (at most `maxQueuedMessages`, then FLOW_OVERLOADED).
  *
- * Per-key order: messages of one partition lane go to one owner at a time.
- * While any of them is unsettled, later ones wait when the lane's owner has
- * changed, so a new owner only starts after the old one handled everything it
- * had. When an owner is found dead, its unhandled messages go to the new owners
- * in publish order, before anything later of their lanes. Retries keep their id:
- * an owner that sees one again answers from its duplicate window.
+ * Per-key order (docs/PROTOCOL.md, "Order"): messages of one partition lane go
+ * to one owner at a time. While any of them is unsettled, later ones wait when
+ * the lane's owner has changed, so a new owner only starts after the old one
+ * handled everything it had. To the same owner they go at once, each naming the
+ * lane's previous unsettled message (its predecessor, recomputed at every send):
+ * the owner holds one whose predecessor it has not queued (a lost or late FWD)
+ * until the retry brings it (lane-order.ts), and a predecessor settled meanwhile
+ * (refused, handed on) is no longer named, so no gap waits for ever. When an
+ * owner is found dead, its unhandled messages go to the new owners in publish
+ * order, before anything later of their lanes. Retries keep their id: an owner
+ * that sees one again answers from its duplicate window.
+ *
+ * A publisher-only broker whose first view question is outstanding (at start,
+ * or after a member's JOIN while it knows nothing) keeps keyed publishes until
+ * the answer (an ackTimeout per question, ring-view.ts), so they go direct, in
+ * order, rather than through the queue group (view-wait.ts).
  *
  * Every ackTimeout, an owner holding a message unanswered for an ackTimeout is
  * probed unless it spoke within that time: dead, it is suspected and its
@@ -33,18 +45,23 @@ export type { PublisherHost } from './publisher-host';
  */
 export class Publisher {
   private readonly entries = new Map<U64, Entry>();
-  private readonly lanes = new Map<number, Lane>();
+  private readonly lanes = new PublishLanes();
   private readonly waiting = new Fifo<Waiting>();
+  /** Keyed publishes made while the view is awaited. */
+  private readonly early: ViewWait;
   private readonly lastHeard = new Map<string, number>();
   private readonly probing = new Set<string>();
   private watchTimer: unknown;
   private drainWaiters: (() => void)[] = [];
 
-  constructor(private readonly host: PublisherHost) {}
+  constructor(private readonly host: PublisherHost) {
+    const send = (msg: MsgPayload, ack: boolean) => this.publish(msg, ack) ?? (host.viaQueueGroup(msg), Promise.resolve());
+    this.early = new ViewWait(host, send, () => this.notifyDrained());
+  }
 
   /** Acknowledged publishes not yet handled, and publishes waiting for the window. */
   get inFlight(): number {
-    return this.entries.size + this.waiting.length;
+    return this.entries.size + this.waiting.length + this.early.length;
   }
 
   /**
@@ -53,6 +70,7 @@ export class Publisher {
    */
   publish(msg: MsgPayload, ack: boolean): Promise<void> | undefined {
     if (msg.partitionKey.length === 0 || !this.host.options.directRouting) return undefined;
+    if (this.early.applies) return this.early.keep(msg, ack);
     const partition = keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
     const owner = this.host.ownerOf(msg.stream, 'message', partition);
     if (owner === undefined) return undefined;
@@ -95,7 +113,7 @@ export class Publisher {
       return true;
     }
     // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
-    return this.settle(frame.id, true);
+    return this.settleApart(frame.id, true);
   }
 
   /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
@@ -107,7 +125,7 @@ export class Publisher {
     this.heard(entry);
     if (frame.code === ErrorCode.NoHandler && !entry.accepted) {
       // The member does not handle this stream after all: the queue group decides.
-      this.settle(frame.id, false);
+      this.settleApart(frame.id, false);
       this.host.viaQueueGroup(entry.msg);
       entry.resolve?.();
       return true;
@@ -115,7 +133,7 @@ export class Publisher {
     const error = new RemoteError(frame.code, frame.message, undefined);
     if (entry.reject === undefined) this.host.reportError(error);
     else entry.reject(error);
-    this.settle(frame.id, false);
+    this.settleApart(frame.id, false);
     return true;
   }
 
@@ -130,6 +148,7 @@ export class Publisher {
     if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
     for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
+    this.early.failAll(error);
     for (const entry of this.entries.values()) entry.reject?.(error);
     this.host.counters.dropped += this.entries.size;
     this.entries.clear();
@@ -140,7 +159,21 @@ export class Publisher {
   private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void): void {
     const id = this.host.nextId();
     const lane = (partition.lo ^ partition.hi) & 0x3fffffff;
-    const entry: Entry = { id, msg, partition, lane, owner: undefined, ownerText: '', since: 0, tries: 0, accepted: false, resolve, reject };
+    const entry: Entry = {
+      id,
+      msg,
+      partition,
+      lane,
+      owner: undefined,
+      ownerText: '',
+      since: 0,
+      tries: 0,
+      accepted: false,
+      prev: undefined,
+      next: undefined,
+      resolve,
+      reject,
+    };
     this.entries.set(id, entry);
     this.route(entry);
     this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
@@ -158,17 +191,8 @@ export class Publisher {
       return;
     }
     const ownerText = owner.toString();
-    let lane = this.lanes.get(entry.lane);
-    if (lane === undefined) {
-      lane = { owner: ownerText, open: 0, held: undefined };
-      this.lanes.set(entry.lane, lane);
-    } else if (lane.open > 0 && (lane.owner !== ownerText || lane.held !== undefined)) {
-      entry.owner = undefined;
-      (lane.held ??= []).push(entry);
-      return;
-    }
-    lane.owner = ownerText;
-    lane.open++;
+    entry.owner = undefined;
+    if (!this.lanes.open(entry, ownerText)) return;
     entry.owner = owner;
     entry.ownerText = ownerText;
     entry.tries = 0;
@@ -178,13 +202,13 @@ export class Publisher {
   private transmit(entry: Entry): void {
     entry.since = this.host.options.clock.now();
     entry.tries++;
-    this.sendFwd(entry.id, entry.msg, entry.owner!, PublishFlags.Notices);
+    this.sendFwd(entry.id, entry.msg, entry.owner!, PublishFlags.Notices, entry.prev?.id);
   }
 
-  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
+  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number, after?: U64): void {
     const { options, allocate } = this.host;
     this.host.counters.forwarded++;
-    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
+    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate, after);
     this.host.send(this.host.nodeSubjects.of(owner), frame, msg.headers);
   }
 
@@ -211,14 +235,23 @@ export class Publisher {
     }
     this.entries.delete(id);
     if (entry.owner !== undefined) {
-      const lane = this.lanes.get(entry.lane);
-      if (lane !== undefined && --lane.open === 0) {
-        this.lanes.delete(entry.lane);
-        if (lane.held !== undefined) for (const held of lane.held) this.route(held);
-      }
+      const held = this.lanes.close(entry);
+      if (held !== undefined) for (const next of held) this.route(next);
     }
     this.admitWaiting();
     if (this.entries.size === 0) this.notifyDrained();
+    return true;
+  }
+
+  /**
+   * Settles a publish without a handled notice from its owner (a plain ACK, a
+   * refusal): an accepted successor, which that owner may hold for it, is sent
+   * again at once, naming what is left of the lane.
+   */
+  private settleApart(id: U64, done: boolean): boolean {
+    const next = this.entries.get(id)?.next;
+    if (!this.settle(id, done)) return false;
+    if (next?.accepted === true && this.entries.has(next.id)) this.transmit(next);
     return true;
   }
 
@@ -301,15 +334,8 @@ export class Publisher {
     for (const entry of this.entries.values()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
     if (moving.length === 0) return;
     this.host.counters.timedOut += moving.length;
-    const held: Entry[] = [];
-    for (const entry of moving) {
-      const lane = this.lanes.get(entry.lane);
-      if (lane !== undefined) {
-        if (lane.held !== undefined) held.push(...lane.held);
-        this.lanes.delete(entry.lane);
-      }
-      entry.owner = undefined;
-    }
+    const held = this.lanes.drop(moving);
+    for (const entry of moving) entry.owner = undefined;
     for (const entry of moving) this.route(entry);
     for (const entry of held) if (this.entries.has(entry.id)) this.route(entry);
   }

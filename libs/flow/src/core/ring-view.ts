@@ -2,11 +2,14 @@ import type { U64 } from './bytes';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import type { Key } from './key';
 import type { ResolvedBrokerOptions } from './options';
+import { readAnnouncement } from './capabilities';
 import { readStreams, StreamKind, viewSubject } from './publish-wire';
 import { Ring } from './ring';
 
 /** View questions awaiting their answer, at most; older ids are forgotten. */
 const OPEN_QUESTIONS = 8;
+/** Awaited questions in a row, at most, while a Flow member's JOIN says an answer will come. */
+export const AWAITED_QUESTIONS = 3;
 
 /** What the ring view needs from its broker. */
 export interface RingViewHost {
@@ -22,21 +25,41 @@ export interface RingViewHost {
  * on `<clique>.view`, answered with an INFO; publish-wire.ts) at start, when a
  * member joins before any answer came, and every stabilization interval, and
  * drops positions the publisher found dead (banned for a while, as members do).
+ * An answer replaces the view, except positions whose JOIN came after its
+ * question was asked (the answering member may not have heard them yet).
  *
- * Until the first answer the view is unknown and every message takes the queue
- * group: a clique of Go brokers alone never answers, so its publishers keep
- * Go's path.
+ * Until the first answer the view is unknown. A question asked at start or on
+ * a JOIN (at most one per ackTimeout) is awaited for an ackTimeout: meanwhile
+ * the publisher keeps keyed publishes (publisher.ts), so a publisher that
+ * starts where members exist sends its first ones direct, one round trip
+ * later. Unanswered, it is asked again (and awaited) while a Flow member's
+ * JOIN was heard, AWAITED_QUESTIONS in a row at most (a lost question or
+ * answer). Otherwise, unknown, every message takes the queue group: a clique
+ * of Go brokers alone never answers, so its publishers keep Go's path.
  */
 export class RingView {
   private readonly ring = new Ring();
   private streams = new Map<string, StreamKind>();
   private known = false;
   private readonly questions: U64[] = [];
+  /** The number of each open question (same order as `questions`): how many were asked up to it. */
+  private readonly questionNumbers: number[] = [];
+  private asked = 0;
+  /** Positions learned from a JOIN, with the number of questions asked by then. */
+  private readonly learned = new Map<string, number>();
   private readonly removed = new Map<string, number>();
   private readonly banMs: number;
   private timer: unknown;
   private lastAsked = -Infinity;
+  private lastJoinAsked = -Infinity;
   private stopped = false;
+  /** Clock time until which the last awaited question is awaited. */
+  private awaitedUntil = -Infinity;
+  private awaitTimer: unknown;
+  private settledListeners: (() => void)[] = [];
+  private awaitedInARow = 0;
+  /** A JOIN with a Flow announcement was heard: a member that answers exists. */
+  private flowMemberHeard = false;
 
   constructor(private readonly host: RingViewHost) {
     const { stabilization, ackTimeout } = host.options;
@@ -45,7 +68,7 @@ export class RingView {
 
   /** Asks at once, then every stabilization interval (if on). */
   start(): void {
-    this.ask();
+    this.ask(true);
     const { interval } = this.host.options.stabilization;
     if (interval > 0) this.schedule(interval);
   }
@@ -54,10 +77,21 @@ export class RingView {
     this.stopped = true;
     if (this.timer !== undefined) this.host.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.settled();
   }
 
   get isKnown(): boolean {
     return this.known;
+  }
+
+  /** Unknown, and an awaited question (at start, on a JOIN, or asked again) pending for less than an ackTimeout. */
+  get isAwaited(): boolean {
+    return !this.known && !this.stopped && this.host.options.clock.now() < this.awaitedUntil;
+  }
+
+  /** Calls `listener` once, when the view is answered or no longer awaited. Only while isAwaited. */
+  whenSettled(listener: () => void): void {
+    this.settledListeners.push(listener);
   }
 
   /** The members seen; none while the view is unknown. */
@@ -73,7 +107,9 @@ export class RingView {
 
   /** The position was found dead: out of the view, not re-learned for a while unless it joins again. */
   suspect(key: Key): boolean {
-    this.removed.set(key.toString(), this.host.options.clock.now() + this.banMs);
+    const text = key.toString();
+    this.removed.set(text, this.host.options.clock.now() + this.banMs);
+    this.learned.delete(text);
     return this.ring.remove(key);
   }
 
@@ -83,12 +119,20 @@ export class RingView {
     return false;
   }
 
-  onCliqueFrame(frame: JoinFrame | LeaveFrame): void {
+  onCliqueFrame(frame: JoinFrame | LeaveFrame, data?: Uint8Array): void {
     if (frame.type === FrameType.Join) {
-      this.removed.delete(frame.sender.toString());
+      const text = frame.sender.toString();
+      this.removed.delete(text);
+      this.learned.set(text, this.asked);
       this.ring.add(frame.sender);
-      // Throttled: a joining broker sends one JOIN per virtual node.
-      if (!this.known && this.host.options.clock.now() - this.lastAsked >= this.host.options.ackTimeout) this.ask();
+      // Throttled: a joining broker sends one JOIN per virtual node. A member exists now: an awaited question.
+      const now = this.host.options.clock.now();
+      if (!this.known && now - this.lastJoinAsked >= this.host.options.ackTimeout) {
+        this.lastJoinAsked = now;
+        this.ask(true);
+      }
+      // Last: a malformed announcement throws (reported by the caller) after the JOIN counted.
+      if (!this.flowMemberHeard && data !== undefined && readAnnouncement(data) !== undefined) this.flowMemberHeard = true;
     } else {
       this.suspect(frame.node);
     }
@@ -98,7 +142,9 @@ export class RingView {
   onInfo(id: U64, neighbours: readonly Key[], data: Uint8Array): boolean {
     const at = this.questions.indexOf(id);
     if (at < 0) return false;
+    const number = this.questionNumbers[at];
     this.questions.splice(at, 1);
+    this.questionNumbers.splice(at, 1);
     const streams = this.stopped ? undefined : readStreams(data);
     if (streams === undefined) return true;
     const now = this.host.options.clock.now();
@@ -112,21 +158,56 @@ export class RingView {
       listed.add(text);
       admitted.push(key);
     }
-    for (const key of this.ring.keys()) if (!listed.has(key.toString())) this.ring.remove(key);
+    for (const key of this.ring.keys()) {
+      const text = key.toString();
+      if (listed.has(text) || (this.learned.get(text) ?? -1) >= number) continue;
+      this.ring.remove(key);
+      this.learned.delete(text);
+    }
     this.ring.addAll(admitted);
     this.streams = streams;
     this.known = this.ring.size > 0;
+    if (this.known) this.settled();
     return true;
   }
 
-  private ask(): void {
+  /** `awaited`: keyed publishes wait for the answer, at most an ackTimeout. */
+  private ask(awaited = false): void {
     if (this.stopped) return;
     const { options } = this.host;
     const id = this.host.nextId();
     this.questions.push(id);
-    if (this.questions.length > OPEN_QUESTIONS) this.questions.shift();
+    this.questionNumbers.push(++this.asked);
+    if (this.questions.length > OPEN_QUESTIONS) (this.questions.shift(), this.questionNumbers.shift());
     this.lastAsked = options.clock.now();
+    if (awaited) {
+      this.awaitedInARow++;
+      this.awaitAnswer(this.lastAsked + options.ackTimeout);
+    }
     this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
+  }
+
+  private awaitAnswer(until: number): void {
+    this.awaitedUntil = until;
+    if (this.awaitTimer !== undefined) return;
+    const { clock } = this.host.options;
+    const wake = (): void => {
+      this.awaitTimer = undefined;
+      if (this.isAwaited) this.awaitTimer = clock.setTimeout(wake, this.awaitedUntil - clock.now());
+      else if (!this.known && !this.stopped && this.flowMemberHeard && this.awaitedInARow < AWAITED_QUESTIONS) this.ask(true);
+      else this.settled();
+    };
+    this.awaitTimer = clock.setTimeout(wake, until - clock.now());
+  }
+
+  private settled(): void {
+    if (this.awaitTimer !== undefined) this.host.options.clock.clearTimeout(this.awaitTimer);
+    this.awaitTimer = undefined;
+    this.awaitedUntil = -Infinity;
+    this.awaitedInARow = 0;
+    const listeners = this.settledListeners;
+    this.settledListeners = [];
+    for (const listener of listeners) listener();
   }
 
   private schedule(interval: number): void {

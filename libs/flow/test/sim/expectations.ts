@@ -22,7 +22,9 @@ export function expectedToHold(property: Property, schedule: Schedule): boolean 
       // ACK or PING, or a disconnect, makes a live owner suspected: its keys move while it still runs them.
       return schedule.faults.drop === 0 && !has('disconnect');
     case 'order':
-      // Not even then: one publisher's messages reach the owner through different entry brokers.
-      return false;
+      // Keyed publishes go direct, each naming its lane's unsettled predecessor, which the owner (or a relaying
+      // broker) queues first; a publisher awaits its first view answer. Not when the view stays unknown (its
+      // questions lost to drops while the answering member is disconnected): the queue group has no order.
+      return !has('disconnect') || schedule.faults.drop === 0;
   }
 }
