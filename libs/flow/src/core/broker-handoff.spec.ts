@@ -178,4 +178,24 @@ describe('handoff between live brokers', () => {
     expect(answers).toEqual([]);
     await raw.close();
   });
+
+  it('a publisher restarted under its name is not taken for its previous instance: its messages are not duplicates', async () => {
+    const handled: string[] = [];
+    clique = await createMemoryClique({
+      size: 2,
+      options: (i) => ({ stabilization: { interval: 0 }, nodeName: i === 0 ? 'owner' : 'publisher' }),
+      setup: (broker, i) => (i === 0 ? broker.handle('orders', (d) => void handled.push(utf8.decode(d.data))) : undefined),
+    });
+    const [owner, first] = clique.brokers;
+    await first.publish('orders', bytes('from the first instance'), { key: 'k' });
+    await clique.bus.idle();
+    await first.close();
+    const second = new Broker(clique.bus.connect('second'), { stabilization: { interval: 0 }, nodeName: 'publisher' });
+    await second.start();
+    await second.publish('orders', bytes('from the second instance'), { key: 'k' });
+    await waitFor(() => handled.length === 2, { bus: clique.bus, what: 'both messages handled' });
+    expect(handled).toEqual(['from the first instance', 'from the second instance']);
+    expect(owner.counters.duplicates).toBe(0);
+    await second.close();
+  });
 });

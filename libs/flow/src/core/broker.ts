@@ -14,7 +14,7 @@ import { ErrorReporter } from './error-reporter';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
 import { Inbound } from './inbound';
-import { Key, keyFromBytes } from './key';
+import { Key, keyFromBytes, randomKey } from './key';
 import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { RingSnapshot } from './ring-snapshot';
@@ -79,7 +79,12 @@ export class Broker {
   private joining: Promise<void> | undefined;
   private state: State = 'new';
   private closed: Promise<void> | undefined;
-  private lastId = 0;
+  /**
+   * Ids of this instance's frames start at a random point below 2^52: owners
+   * remember (node key, id) pairs in their duplicate windows, and a node
+   * restarted under its name must not reuse its previous instance's ids.
+   */
+  private lastId = randomKey().hi * 2 ** 20;
   private removeStatusListener: (() => void) | undefined;
   /** Hot-path frames (MSG, FWD, ACK) are carved from this broker's slab. */
   private readonly slab = new Slab();
