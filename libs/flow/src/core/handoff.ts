@@ -1,75 +1,15 @@
-import type { BrokerCounters } from './broker-counters';
 import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
-import { encodeAnswer, encodeQuery, HandoffAnswer, HandoffQuery, readHandoff } from './handoff-wire';
+import { HandoffAnswers } from './handoff-answers';
+import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, Hold, HandoffHost, laneOf } from './handoff-host';
+import { encodeQuery, HandoffAnswer, readHandoff } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
-import { Interval, intersect, normalize, subtract } from './key-ranges';
-import type { ResolvedBrokerOptions } from './options';
-import type { NodeSubjects } from './subjects';
+import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 import { Capability, supports } from './capabilities';
-import type { Membership } from './membership';
-import type { Ownership } from './ownership';
 import { viewSubject } from './publish-wire';
 
-/** Unanswered queries after which a new owner stops waiting for a previous owner that speaks handoff. */
-export const HANDOFF_PATIENCE = 4;
-/** Whatever the answers say, a new owner waits at most this many ackTimeouts for one previous owner. */
-export const HANDOFF_MAX_ACK_TIMEOUTS = 60;
-
-export interface HandoffHost {
-  readonly options: ResolvedBrokerOptions;
-  readonly counters: BrokerCounters;
-  readonly nodeSubjects: NodeSubjects;
-  /** The owned intervals (servedIntervals: none while draining); settle() once the ring is learned. */
-  readonly ownership: Pick<Ownership, 'servedIntervals' | 'settle'>;
-  /** The joined broker's membership: members' announcements (who speaks handoff). */
-  membership(): Pick<Membership, 'capabilities'> | undefined;
-  /** Scheduler lanes with work queued or running (sync slots when syncPartitions is on: answers say "all"). */
-  busyLanes(): Iterable<number>;
-  /** Routes a released message by the broker's current view. */
-  route(msg: MsgPayload): void;
-  drop(msg: MsgPayload, error: FlowError): void;
-  send(subject: string, frame: Uint8Array): void;
-  /** Publishes; `onNoResponders` runs when the transport knows nobody listens. */
-  request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
-  report(kind: string, error: FlowError): void;
-}
-
-/** The partition lane of the protocol (handoff-wire.ts), as the scheduler's without slots. */
-export function laneOf(partition: Key): number {
-  return (partition.lo ^ partition.hi) & 0x3fffffff;
-}
-
-interface Hold {
-  readonly token: number;
-  /** The previous owner's node key (or its position while its announcement is unknown): queries go there. */
-  readonly from: Key;
-  /** One ring position of it: its announcement is looked up by position. */
-  readonly position: Key;
-  /** Intervals the previous owner has not released yet: every key there waits. */
-  pending: Interval[];
-  /** Intervals released: only keys of draining lanes wait. */
-  released: Interval[];
-  /** Lanes the previous owner still runs; undefined: all of them. */
-  lanes: Set<number> | undefined;
-  readonly held: MsgPayload[];
-  readonly since: number;
-  asked: number;
-  lastQuery: number;
-  /** Known to speak handoff: it answered, or announced it. */
-  speaks: boolean;
-  /** It answered at least once. */
-  answered: boolean;
-  stopWatching: () => void;
-}
-
-interface Watcher {
-  readonly asker: Key;
-  readonly token: number;
-  readonly released: Interval[];
-  /** Lanes still draining; undefined: wait until nothing runs at all (slots). */
-  readonly lanes: Set<number> | undefined;
-}
+export { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, laneOf } from './handoff-host';
+export type { HandoffHost } from './handoff-host';
 
 /**
  * The handoff between Flow brokers (docs/PROTOCOL.md, "Handoff"): when a key
@@ -97,16 +37,17 @@ interface Watcher {
  */
 export class Handoff {
   private holds: Hold[] = [];
-  private readonly watchers = new Map<string, Watcher>();
-  private readonly dirty = new Set<Watcher>();
+  /** The previous owner's side: answers to other brokers' queries. */
+  private readonly answers: HandoffAnswers;
   private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private heldCount = 0;
   private lastToken = 0;
   private watchTimer: unknown;
-  private flushScheduled = false;
 
-  constructor(private readonly host: HandoffHost) {}
+  constructor(private readonly host: HandoffHost) {
+    this.answers = new HandoffAnswers(host);
+  }
 
   /** True while ownership must not settle (a joining broker learning the ring). */
   get isLearning(): boolean {
@@ -122,8 +63,7 @@ export class Handoff {
   get tracked(): number {
     let n = 0;
     for (const hold of this.holds) n += hold.lanes?.size ?? 0;
-    for (const watcher of this.watchers.values()) n += watcher.lanes?.size ?? 0;
-    return n;
+    return n + this.answers.tracked;
   }
 
   /**
@@ -163,8 +103,8 @@ export class Handoff {
     if (this.learning !== undefined) return this.keep(this.heldWhileLearning, msg);
     const hash = partition.toBigInt();
     for (const hold of this.holds) {
-      if (contains(hold.pending, hash)) return this.keep(hold.held, msg);
-      if (contains(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(laneOf(partition)))) {
+      if (containsHash(hold.pending, hash)) return this.keep(hold.held, msg);
+      if (containsHash(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(laneOf(partition)))) {
         return this.keep(hold.held, msg);
       }
     }
@@ -217,11 +157,16 @@ export class Handoff {
     this.release(held);
   }
 
+  /** A scheduler lane drained (the previous owner's side). */
+  laneIdle(lane: number): void {
+    this.answers.laneIdle(lane);
+  }
+
   /** An ACK with id 0 on a node subject; true when it carried a handoff message. */
   onAck(data: Uint8Array): boolean {
     const message = readHandoff(data);
     if (message === undefined) return false;
-    if (message.kind === 'query') this.onQuery(message);
+    if (message.kind === 'query') this.answers.onQuery(message);
     else this.onAnswer(message);
     return true;
   }
@@ -237,8 +182,8 @@ export class Handoff {
     }
     this.holds = [];
     this.heldCount = 0;
+    this.answers.stop();
     for (const msg of held) this.host.drop(msg, closed);
-    this.watchers.clear();
     if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
   }
@@ -342,7 +287,7 @@ export class Handoff {
 
   private stillHeld(hold: Hold, msg: MsgPayload, lanes: Set<number>): boolean {
     const partition = this.partitionOf(msg);
-    return contains(hold.pending, partition.toBigInt()) || lanes.has(laneOf(partition));
+    return containsHash(hold.pending, partition.toBigInt()) || lanes.has(laneOf(partition));
   }
 
   private partitionOf(msg: MsgPayload): Key {
@@ -403,69 +348,4 @@ export class Handoff {
     }
     if (this.holds.length > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
   }
-
-  // ----- previous owner -----
-
-  private onQuery(query: HandoffQuery): void {
-    const released = subtract(query.intervals, this.host.ownership.servedIntervals());
-    const busy = new Set(this.host.busyLanes());
-    const lanes = this.host.options.syncPartitions > 0 && busy.size > 0 ? undefined : busy;
-    this.host.send(this.host.nodeSubjects.of(query.asker), encodeAnswer(query.token, released, lanes));
-    const id = `${query.asker.toString()}/${query.token}`;
-    if (released.length === 0 || (lanes !== undefined && lanes.size === 0)) {
-      this.watchers.delete(id);
-      return;
-    }
-    this.watchers.set(id, { asker: query.asker, token: query.token, released, lanes });
-  }
-
-  /** A scheduler lane drained: askers waiting on it hear so (one answer each per turn of the event loop). */
-  laneIdle(lane: number): void {
-    if (this.watchers.size === 0) return;
-    for (const watcher of this.watchers.values()) {
-      if (watcher.lanes === undefined || watcher.lanes.delete(lane)) this.dirty.add(watcher);
-    }
-    if (this.dirty.size > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flushAnswers());
-    }
-  }
-
-  private flushAnswers(): void {
-    this.flushScheduled = false;
-    const idle = isEmpty(this.host.busyLanes());
-    for (const watcher of this.dirty) {
-      // "All lanes" (slots) drains only when nothing runs any more.
-      if (watcher.lanes === undefined && !idle) continue;
-      const lanes = watcher.lanes ?? new Set<number>();
-      this.host.send(this.host.nodeSubjects.of(watcher.asker), encodeAnswer(watcher.token, watcher.released, lanes));
-      if (lanes.size === 0) this.watchers.delete(`${watcher.asker.toString()}/${watcher.token}`);
-    }
-    this.dirty.clear();
-  }
-}
-
-function isEmpty(items: Iterable<number>): boolean {
-  for (const _ of items) return false;
-  return true;
-}
-
-function contains(intervals: readonly Interval[], hash: bigint): boolean {
-  for (const interval of intervals) if (interval.lo <= hash && hash <= interval.hi) return true;
-  return false;
-}
-
-/** The parts of `interval` by their owner among `points` (sorted ring positions): [index into points, part]. */
-function ownersOf(interval: Interval, points: readonly bigint[]): [number, Interval][] {
-  const parts: [number, Interval][] = [];
-  let lo = interval.lo;
-  while (lo <= interval.hi) {
-    let i = points.findIndex((p) => p >= lo);
-    const wraps = i < 0;
-    if (wraps) i = 0;
-    const hi = wraps || points[i] > interval.hi ? interval.hi : points[i];
-    parts.push([i, { lo, hi }]);
-    lo = hi + 1n;
-  }
-  return parts;
 }

@@ -109,3 +109,24 @@ export function keyOf(value: bigint): Key {
 function hex(value: bigint): string {
   return keyOf(value).toString();
 }
+
+/** True when `hash` lies in one of `intervals`. */
+export function containsHash(intervals: readonly Interval[], hash: bigint): boolean {
+  for (const interval of intervals) if (interval.lo <= hash && hash <= interval.hi) return true;
+  return false;
+}
+
+/** The parts of `interval` by their owner among `points` (sorted ring positions): [index into points, part]. */
+export function ownersOf(interval: Interval, points: readonly bigint[]): [number, Interval][] {
+  const parts: [number, Interval][] = [];
+  let lo = interval.lo;
+  while (lo <= interval.hi) {
+    let i = points.findIndex((p) => p >= lo);
+    const wraps = i < 0;
+    if (wraps) i = 0;
+    const hi = wraps || points[i] > interval.hi ? interval.hi : points[i];
+    parts.push([i, { lo, hi }]);
+    lo = hi + 1n;
+  }
+  return parts;
+}
