@@ -4,8 +4,8 @@ import { Announcement, Capability, supports } from './capabilities';
 import { Fifo } from './fifo';
 import { DeliveredRequests } from './delivered-requests';
 import { asFlowError, errorReply } from './error-reply';
-import { ErrorCode, FlowError, OverloadedError, TimeoutError } from './errors';
-import { Allocate, encodeFrame, FrameType, MsgPayload } from './frame';
+import { ErrorCode, FlowError, OverloadedError, RemoteError, TimeoutError } from './errors';
+import { Allocate, encodeFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { Key, parseKey } from './key';
 import type { Verdict } from './liveness';
 import { ResolvedBrokerOptions } from './options';
@@ -159,6 +159,15 @@ export class Forwarder {
     if (this.pending.resolve(id, true)) return true;
     this.signs.lateAnswer(id);
     return false;
+  }
+
+  /**
+   * An owner refused a forward that asked for notices (no handler, overload):
+   * the answer settles it, and the message is dropped with the owner's error
+   * (a relay behind it hears the refusal). False when the id is not ours.
+   */
+  onErr(frame: ErrFrame): boolean {
+    return this.pending.fail(frame.id, new RemoteError(frame.code, frame.message, undefined));
   }
 
   /**

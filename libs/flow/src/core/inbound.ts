@@ -125,7 +125,9 @@ export class Inbound {
         else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
       case FrameType.Err:
-        if (!host.publisher.onErr(frame)) host.replies.onErr(frame);
+        // An owner's refusal of a member's forward counts as its answer (acked), then the message is dropped.
+        if (host.forwarder.onErr(frame)) host.counters.acked++;
+        else if (!host.publisher.onErr(frame)) host.replies.onErr(frame);
         return;
       case FrameType.Fwd: {
         // Closing: no ACK, so the sender routes the message to the next owner.
