@@ -31,6 +31,8 @@ const TRAFFIC = { keyCount: KEYS, keyPrefix: 'account-', batch: 4 * KEYS, pauseM
 const WARM_UP = 2_000;
 const STEADY = 3_000;
 const STEP_TIMEOUT_MS = 15_000;
+/** Publishes resolved while each broker is down, before it restarts: its keys then run on the others. */
+const DOWN_PUBLISHES = 1_000;
 const HANDLED_TIMEOUT_MS = 20_000;
 
 describe('rolling restart of three brokers under steady keyed traffic (real nats-server)', () => {
@@ -72,6 +74,11 @@ describe('rolling restart of three brokers under steady keyed traffic (real nats
       positions: POSITIONS,
       timeoutMs: STEP_TIMEOUT_MS,
       label: (worker) => `${worker.label}#2`,
+      // While the broker is down, its keys must run elsewhere: wait for traffic (an event, not a sleep).
+      beforeRestart: async () => {
+        const from = publisher.published;
+        await publisher.until((p) => p.published >= from + DOWN_PUBLISHES, STEP_TIMEOUT_MS, `${DOWN_PUBLISHES} publishes while a broker is down`);
+      },
     });
     const rollTo = journalClock();
     everyone.push(...handlers);
