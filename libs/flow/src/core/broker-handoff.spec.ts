@@ -150,8 +150,10 @@ describe('handoff between live brokers', () => {
     const asker = new Key(0x01020304, 0x05060708);
     const intervals = [{ lo: 0n, hi: 5n }, { lo: 1n << 63n, hi: MAX_HASH }];
     expect(readHandoff(encodeQuery(7, asker, intervals))).toEqual({ kind: 'query', token: 7, asker, intervals });
-    expect(readHandoff(encodeAnswer(8, intervals, [3, 9]))).toEqual({ kind: 'answer', token: 8, released: intervals, lanes: [3, 9] });
-    expect(readHandoff(encodeAnswer(9, [], undefined))).toEqual({ kind: 'answer', token: 9, released: [], lanes: undefined });
+    expect(readHandoff(encodeAnswer(8, intervals, [3, 9]))).toEqual({ kind: 'answer', token: 8, released: intervals, lanes: [3, 9], redirects: [] });
+    const redirects = [{ node: asker, intervals: [intervals[0]] }];
+    expect(readHandoff(encodeAnswer(8, intervals, [3], redirects))).toMatchObject({ lanes: [3], redirects });
+    expect(readHandoff(encodeAnswer(9, [], undefined))).toEqual({ kind: 'answer', token: 9, released: [], lanes: undefined, redirects: [] });
     const many = Array.from({ length: MAX_ANSWER_LANES + 1 }, (_, i) => i);
     expect(readHandoff(encodeAnswer(10, [], many))).toMatchObject({ lanes: undefined });
     const query = encodeQuery(7, asker, intervals);

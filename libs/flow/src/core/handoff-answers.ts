@@ -1,4 +1,4 @@
-import { encodeAnswer, HandoffQuery } from './handoff-wire';
+import { encodeAnswer, HandoffQuery, Redirect } from './handoff-wire';
 import type { HandoffHost } from './handoff-host';
 import { Interval, subtract } from './key-ranges';
 import type { Key } from './key';
@@ -22,7 +22,11 @@ export class HandoffAnswers {
   private readonly dirty = new Set<Watcher>();
   private flushScheduled = false;
 
-  constructor(private readonly host: Pick<HandoffHost, 'options' | 'ownership' | 'busyLanes' | 'send' | 'nodeSubjects'>) {}
+  constructor(
+    private readonly host: Pick<HandoffHost, 'options' | 'ownership' | 'busyLanes' | 'send' | 'nodeSubjects'>,
+    /** Earlier owners this broker itself still waits for in `intervals` (not `asker`): the asker asks them too. */
+    private readonly redirects: (asker: Key, intervals: readonly Interval[]) => Redirect[],
+  ) {}
 
   /** Lanes watched for askers. */
   get tracked(): number {
@@ -36,7 +40,8 @@ export class HandoffAnswers {
     const busy = new Set(this.host.busyLanes());
     // Slots (syncPartitions) are not partition lanes: "all lanes" while anything runs.
     const lanes = this.host.options.syncPartitions > 0 && busy.size > 0 ? undefined : busy;
-    this.host.send(this.host.nodeSubjects.of(query.asker), encodeAnswer(query.token, released, lanes));
+    const redirects = released.length === 0 ? [] : this.redirects(query.asker, released);
+    this.host.send(this.host.nodeSubjects.of(query.asker), encodeAnswer(query.token, released, lanes, redirects));
     const id = `${query.asker.toString()}/${query.token}`;
     if (released.length === 0 || (lanes !== undefined && lanes.size === 0)) {
       this.watchers.delete(id);

@@ -7,7 +7,8 @@
  * | message | trailer (integers unsigned big-endian)                                          |
  * |---------|---------------------------------------------------------------------------------|
  * | query   | 'FHQY' u32 token, u64 asker node key, u16 n, n x (u64 lo, u64 hi)               |
- * | answer  | 'FHAN' u32 token, u8 flags, u16 n, n x (u64 lo, u64 hi), u32 m, m x u32 lane     |
+ * | answer  | 'FHAN' u32 token, u8 flags, u16 n, n x (u64 lo, u64 hi), u32 m, m x u32 lane,    |
+ * |         | then optionally u16 r, r x (u64 node, u16 k, k x (u64 lo, u64 hi)): redirects     |
  *
  * A query asks the previous owner of some hash intervals (inclusive, not
  * wrapping) what it still runs there. The answer echoes the intervals the
@@ -16,6 +17,9 @@
  * AllLanes in `flags` stands for every lane (too many to list). Intervals it
  * still owns are left out: the asker keeps waiting for them. The answerer
  * sends the answer again, with the same token, whenever a listed lane drains.
+ * A redirect names an earlier owner the answerer itself still waits for in
+ * some of the intervals (a key that moved on before it drained): the asker
+ * asks that node too.
  */
 import { readU32, readU64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
@@ -39,13 +43,23 @@ export interface HandoffQuery {
   readonly intervals: Interval[];
 }
 
+export interface Redirect {
+  readonly node: Key;
+  readonly intervals: Interval[];
+}
+
 export interface HandoffAnswer {
   readonly kind: 'answer';
   readonly token: number;
   readonly released: Interval[];
   /** Draining lanes; undefined: all of them. */
   readonly lanes: number[] | undefined;
+  /** Earlier owners to ask as well. */
+  readonly redirects: Redirect[];
 }
+
+/** Redirects in one answer, at most. */
+export const MAX_REDIRECTS = 64;
 
 const EMPTY_ACK = encodeFrame({ type: FrameType.Ack, id: 0, data: new Uint8Array(0) });
 
@@ -60,11 +74,18 @@ export function encodeQuery(token: number, asker: Key, intervals: readonly Inter
   return out;
 }
 
-export function encodeAnswer(token: number, released: readonly Interval[], lanes: Iterable<number> | undefined): Uint8Array {
+export function encodeAnswer(
+  token: number,
+  released: readonly Interval[],
+  lanes: Iterable<number> | undefined,
+  redirects: readonly Redirect[] = [],
+): Uint8Array {
   const listed = lanes === undefined ? [] : [...lanes];
   const all = lanes === undefined || listed.length > MAX_ANSWER_LANES;
   const count = all ? 0 : listed.length;
-  const out = new Uint8Array(EMPTY_ACK.length + 9 + 2 + 16 * released.length + 4 + 4 * count);
+  const sent = redirects.slice(0, MAX_REDIRECTS);
+  const tail = sent.length === 0 ? 0 : 2 + sent.reduce((sum, r) => sum + 10 + 16 * r.intervals.length, 0);
+  const out = new Uint8Array(EMPTY_ACK.length + 9 + 2 + 16 * released.length + 4 + 4 * count + tail);
   out.set(EMPTY_ACK, 0);
   let p = EMPTY_ACK.length;
   writeU32(out, p, FHAN);
@@ -74,6 +95,14 @@ export function encodeAnswer(token: number, released: readonly Interval[], lanes
   writeU32(out, p, count);
   p += 4;
   for (let i = 0; i < count; i++, p += 4) writeU32(out, p, listed[i]);
+  if (sent.length === 0) return out;
+  out[p] = sent.length >> 8;
+  out[p + 1] = sent.length & 0xff;
+  p += 2;
+  for (const redirect of sent) {
+    redirect.node.write(out, p);
+    p = writeIntervals(out, p + 8, redirect.intervals);
+  }
   return out;
 }
 
@@ -97,8 +126,22 @@ export function readHandoff(data: Uint8Array): HandoffQuery | HandoffAnswer | un
   const m = readU32(data, end);
   if (m > MAX_ANSWER_LANES || m * 4 > data.length - end - 4) throw new ProtocolError('handoff answer', `${m} lanes exceed the bytes present`);
   const lanes: number[] = [];
-  for (let i = 0, p = end + 4; i < m; i++, p += 4) lanes.push(readU32(data, p) & 0x3fffffff);
-  return { kind: 'answer', token, released, lanes: all ? undefined : lanes };
+  let p = end + 4;
+  for (let i = 0; i < m; i++, p += 4) lanes.push(readU32(data, p) & 0x3fffffff);
+  const redirects: Redirect[] = [];
+  if (data.length - p >= 2) {
+    const r = (data[p] << 8) | data[p + 1];
+    if (r > MAX_REDIRECTS) throw new ProtocolError('handoff answer', `${r} redirects exceed ${MAX_REDIRECTS}`);
+    p += 2;
+    for (let i = 0; i < r; i++) {
+      need(data, p, 10, 'answer');
+      const node = Key.read(data, p);
+      const read = readIntervals(data, p + 8, 'answer');
+      redirects.push({ node, intervals: read.intervals });
+      p = read.end;
+    }
+  }
+  return { kind: 'answer', token, released, lanes: all ? undefined : lanes, redirects };
 }
 
 function writeIntervals(out: Uint8Array, at: number, intervals: readonly Interval[]): number {

@@ -2,7 +2,7 @@ import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
 import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, Hold, HandoffHost, laneOf } from './handoff-host';
-import { encodeQuery, HandoffAnswer, readHandoff } from './handoff-wire';
+import { encodeQuery, HandoffAnswer, readHandoff, Redirect } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 import { Capability, supports } from './capabilities';
@@ -41,12 +41,13 @@ export class Handoff {
   private readonly answers: HandoffAnswers;
   private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
+  private retired = false;
   private heldCount = 0;
   private lastToken = 0;
   private watchTimer: unknown;
 
   constructor(private readonly host: HandoffHost) {
-    this.answers = new HandoffAnswers(host);
+    this.answers = new HandoffAnswers(host, (asker, intervals) => this.redirectsFor(asker, intervals));
   }
 
   /** True while ownership must not settle (a joining broker learning the ring). */
@@ -99,6 +100,8 @@ export class Handoff {
    * lets it run now. The hot path: one length check while nothing is held.
    */
   admit(msg: MsgPayload, partition: Key): boolean {
+    // The ring may have changed in this very turn (a LEAV just processed): that change's holds first.
+    this.host.ownership.settle();
     if (this.holds.length === 0 && this.learning === undefined) return false;
     if (this.learning !== undefined) return this.keep(this.heldWhileLearning, msg);
     const hash = partition.toBigInt();
@@ -113,6 +116,8 @@ export class Handoff {
 
   /** Intervals this broker just acquired, with the members before the change (empty: a joiner's first). */
   acquired(intervals: readonly Interval[], before: readonly Key[], members: readonly Key[], isLocal: (key: Key) => boolean): void {
+    // A retired broker takes nothing over (a leaving member's keys go to the members that stay).
+    if (this.retired) return;
     // A joiner's previous owners are the members that owned its ranges before it came: the ring without it.
     const ring = (before.length > 0 ? before : members).filter((key) => !isLocal(key));
     if (ring.length === 0) return;
@@ -137,24 +142,32 @@ export class Handoff {
     for (const { from, position, parts } of byNode.values()) this.ask(from, position, normalize(parts));
   }
 
-  /** Ownership settled: holds for intervals this broker no longer owns end, their messages routed anew. */
+  /**
+   * Ownership settled: held messages of intervals this broker no longer owns
+   * are routed anew, and it stops waiting for intervals not released to it
+   * that it no longer owns. A hold on released intervals stays, holding
+   * nothing, until its previous owner drained them: a broker that asks us for
+   * those intervals is redirected to that previous owner (a chain of moves).
+   */
   ownedChanged(owned: readonly Interval[]): void {
     for (const hold of [...this.holds]) {
       hold.pending = intersect(hold.pending, owned);
-      hold.released = intersect(hold.released, owned);
-      if (hold.pending.length === 0 && hold.released.length === 0) this.finish(hold);
+      const moved = hold.held.filter((msg) => !containsHash(owned, this.partitionOf(msg).toBigInt()));
+      if (moved.length > 0) {
+        hold.held.splice(0, hold.held.length, ...hold.held.filter((msg) => !moved.includes(msg)));
+        this.release(moved);
+      }
+      if (hold.pending.length === 0 && (hold.released.length === 0 || hold.lanes?.size === 0)) this.finish(hold);
     }
   }
 
   /** This broker left the ring (graceful shutdown): nothing waits here any more, held messages route on. */
   retire(): void {
+    this.retired = true;
     if (this.learning !== undefined) this.stopLearning();
-    const held = this.heldWhileLearning.splice(0);
-    for (const hold of this.holds.splice(0)) {
-      hold.stopWatching();
-      held.push(...hold.held);
-    }
-    this.release(held);
+    this.release(this.heldWhileLearning.splice(0));
+    // Holds on released intervals stay as records while we drain: askers are redirected to their owners.
+    this.ownedChanged([]);
   }
 
   /** A scheduler lane drained (the previous owner's side). */
@@ -224,8 +237,8 @@ export class Handoff {
     this.host.options.clock.clearTimeout(learning.timer);
   }
 
-  private ask(from: Key, position: Key, intervals: Interval[]): void {
-    const speaks = this.speaksHandoff(position);
+  private ask(from: Key, position: Key, intervals: Interval[], vouched = false): void {
+    const speaks = vouched || this.speaksHandoff(position);
     if (speaks === false) return;
     const { clock } = this.host.options;
     const hold: Hold = {
@@ -270,6 +283,7 @@ export class Handoff {
     hold.released = intersect(all, answer.released);
     hold.pending = subtract(all, hold.released);
     hold.lanes = answer.lanes === undefined ? undefined : new Set(answer.lanes);
+    for (const redirect of answer.redirects) this.redirected(redirect);
     if (hold.pending.length === 0 && hold.lanes?.size === 0) {
       this.finish(hold);
       return;
@@ -329,6 +343,34 @@ export class Handoff {
   private release(messages: MsgPayload[]): void {
     this.heldCount -= messages.length;
     for (const msg of messages) this.host.route(msg);
+  }
+
+  /**
+   * A previous owner still waits for an earlier one in these intervals: ask
+   * that one too (its lanes hold our keys), unless it is us or already asked.
+   */
+  private redirected(redirect: Redirect): void {
+    if (this.retired || redirect.node.equals(this.host.options.nodeKey)) return;
+    const mine = intersect(normalize(redirect.intervals), this.host.ownership.servedIntervals());
+    if (mine.length === 0) return;
+    const asked = this.holds.filter((hold) => hold.from.equals(redirect.node)).flatMap((hold) => [...hold.pending, ...hold.released]);
+    const fresh = subtract(mine, normalize(asked));
+    if (fresh.length === 0) return;
+    this.ask(redirect.node, redirect.node, fresh, true);
+  }
+
+  /** Our holds (not on `asker`) still waiting in `intervals`: the earlier owners the asker must ask too. */
+  private redirectsFor(asker: Key, intervals: readonly Interval[]): Redirect[] {
+    if (this.holds.length === 0) return [];
+    const own = this.host.membership()?.capabilities.positionsOf(asker) ?? [asker];
+    const redirects: Redirect[] = [];
+    for (const hold of this.holds) {
+      if (hold.from.equals(asker) || own.some((position) => position.equals(hold.from))) continue;
+      const draining = hold.lanes === undefined || hold.lanes.size > 0 ? hold.released : [];
+      const waiting = intersect(normalize([...hold.pending, ...draining]), intervals);
+      if (waiting.length > 0) redirects.push({ node: hold.from, intervals: waiting });
+    }
+    return redirects;
   }
 
   /** Every ackTimeout while holds exist: ask again, give up on the silent and the overdue. */

@@ -1,0 +1,178 @@
+import { Gate } from '../../test/gate';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Broker } from './broker';
+import { Delivery } from './delivery';
+import { keyFromBytes } from './key';
+import { MemoryBus } from './memory-pubsub';
+import { ringPositions } from './virtual-nodes';
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+/** What each broker ran, in order: `<broker> start|end <payload>`; a payload with a gate waits for it. */
+class Journal {
+  readonly lines: string[] = [];
+  readonly gates = new Map<string, Gate>();
+
+  handler(name: string) {
+    return async (delivery: Delivery): Promise<void> => {
+      const payload = text.decode(delivery.data);
+      this.lines.push(`${name} start ${payload}`);
+      await this.gates.get(payload)?.opened;
+      this.lines.push(`${name} end ${payload}`);
+    };
+  }
+
+  gate(payload: string): Gate {
+    const gate = new Gate();
+    this.gates.set(payload, gate);
+    return gate;
+  }
+}
+
+function positionsOf(broker: Broker): Set<string> {
+  return new Set(broker.snapshot().positions.map(String));
+}
+
+/** The first key (key-0, key-1, ...) that `test` accepts; fails the spec when none of 10,000 does. */
+function findKey(test: (key: string) => boolean): string {
+  for (let n = 0; n < 10_000; n++) if (test(`key-${n}`)) return `key-${n}`;
+  throw new Error('no such key among 10,000');
+}
+
+describe('handoff across queue-group traffic: restarts, joins and chains of moves', () => {
+  let clique: MemoryClique | undefined;
+  afterEach(async () => {
+    await clique?.close();
+    clique = undefined;
+  });
+
+  it('a broker restarted under the same node name has its forwards run, not answered from the window of its previous incarnation', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const options = { clock, virtualNodes: 4, stabilization: { interval: 0 } };
+    const journal = new Journal();
+    const owner = new Broker(bus.connect('owner'), { ...options, nodeName: 'owner' });
+    await owner.handle('orders', journal.handler('owner'));
+    await owner.start();
+    const start = async (): Promise<Broker> => {
+      const broker = new Broker(bus.connect('sender'), { ...options, nodeName: 'sender' });
+      await broker.handle('orders', journal.handler('sender'));
+      await broker.start();
+      await bus.idle();
+      return broker;
+    };
+    const first = await start();
+    const key = findKey((k) => positionsOf(owner).has(String(first.ownerOf(k))));
+    // The first incarnation sends enough that its ids cover the second's first ones.
+    for (let i = 0; i < 40; i++) await first.publish('orders', utf8.encode(`first-${i}`), { key });
+    await bus.idle();
+    await first.shutdown();
+    await bus.idle();
+    clock.advance(1_000);
+
+    const second = await start();
+    expect(second.ownerOf(key)).toEqual(owner.ownerOf(key));
+    for (let i = 0; i < 40; i++) await second.publish('orders', utf8.encode(`second-${i}`), { key });
+    await bus.idle();
+    const ran = journal.lines.filter((line) => line.startsWith('owner end second-'));
+    expect(ran).toHaveLength(40);
+    expect(owner.counters.duplicates).toBe(0);
+    await second.close();
+    await owner.close();
+  });
+
+  it('a joiner learns the ring from a member before owning, and waits for the key its previous owner runs', async () => {
+    const journal = new Journal();
+    clique = await createMemoryClique({
+      size: 2,
+      start: false,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+    const [a, b] = clique.brokers;
+    await a.start();
+    await clique.bus.idle();
+    // A key a owns alone now and b takes when it joins (b's positions are known from its node key before it starts).
+    const key = findKey((k) => {
+      const owner = a.ownerOf(k)!;
+      return positionsOf(a).has(String(owner)) && !positionsOf(a).has(String(ownerAmong(k, a, b)));
+    });
+    const gate = journal.gate('m1');
+    await a.publish('orders', utf8.encode('m1'), { key });
+    await clique.bus.idle();
+    await b.start();
+    await clique.bus.idle();
+    expect(b.snapshot().members).toHaveLength(16);
+    await a.publish('orders', utf8.encode('m2'), { key });
+    await clique.bus.idle();
+    expect(journal.lines).toEqual(['b0 start m1']);
+    gate.open();
+    await waitFor(() => journal.lines.length === 4, { bus: clique.bus, what: 'm2 handled' });
+    expect(journal.lines).toEqual(['b0 start m1', 'b0 end m1', 'b1 start m2', 'b1 end m2']);
+  });
+
+  it('a key that moves on before its first owner drained waits for that owner, through the broker in between', async () => {
+    const journal = new Journal();
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+    const [x, y, z] = clique.brokers;
+    // Owned by x; once x left, by y; once y left too, by z (the only one left).
+    const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
+    const gate = journal.gate('m1');
+    await z.publish('orders', utf8.encode('m1'), { key });
+    await clique.bus.idle();
+    expect(journal.lines).toEqual(['b0 start m1']);
+
+    const xLeaving = x.shutdown();
+    await clique.bus.idle();
+    await z.publish('orders', utf8.encode('m2'), { key, ack: false });
+    await clique.bus.idle();
+    // y owns the key now and holds m2 for x.
+    expect(positionsOf(y).has(String(z.ownerOf(key)))).toBe(true);
+    const yLeaving = y.shutdown();
+    await clique.bus.idle();
+    await z.publish('orders', utf8.encode('m3'), { key, ack: false });
+    await clique.bus.idle();
+    // z owns it now: m2 and m3 wait, as x still runs m1.
+    expect(positionsOf(z).has(String(z.ownerOf(key)))).toBe(true);
+    expect(journal.lines).toEqual(['b0 start m1']);
+
+    gate.open();
+    await xLeaving;
+    await yLeaving;
+    await waitFor(() => journal.lines.length === 6, { bus: clique.bus, what: 'm2 and m3 handled' });
+    // Nothing ran on z before x finished m1. (m2 left y's hold when y retired and may come to z after m3: not asserted.)
+    expect(journal.lines.slice(0, 2)).toEqual(['b0 start m1', 'b0 end m1']);
+    expect(journal.lines.slice(2).sort()).toEqual(['b2 end m2', 'b2 end m3', 'b2 start m2', 'b2 start m3']);
+    expect(clique.brokers.map((broker) => broker.counters.handoffsAbandoned)).toEqual([0, 0, 0]);
+  });
+});
+
+/** The owner of `key` on the ring of `a` and `b` together (b not started yet: its positions from its node key). */
+function ownerAmong(key: string, a: Broker, b: Broker): string {
+  return ownerOn(key, a, [...a.snapshot().positions, ...ringPositions(b.nodeKey, b.options.virtualNodes)].map(String));
+}
+
+/** The owner of `key` in `view`'s ring without the positions of `without`. */
+function ownerWithout(key: string, view: Broker, without: Broker): string {
+  const gone = positionsOf(without);
+  return ownerOn(key, view, view.snapshot().members.map(String).filter((m) => !gone.has(m)));
+}
+
+/** The successor of `key`'s hash among `members` (16-hex position texts), as the ring picks it. */
+function ownerOn(key: string, view: Broker, members: string[]): string {
+  const sorted = members.map((m) => BigInt(`0x${m}`)).sort((p, q) => (p < q ? -1 : p > q ? 1 : 0));
+  const hash = hashOf(key, view);
+  const owner = sorted.find((p) => p >= hash) ?? sorted[0];
+  return owner.toString(16).padStart(16, '0');
+}
+
+function hashOf(key: string, view: Broker): bigint {
+  return keyFromBytes(utf8.encode(key), view.options.partitionHash).toBigInt();
+}
