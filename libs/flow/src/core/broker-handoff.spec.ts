@@ -200,4 +200,36 @@ describe('handoff between live brokers', () => {
     expect(owner.counters.duplicates).toBe(0);
     await second.close();
   });
+
+  it('asks again every ackTimeout while a lane drains, with queries that do not grow', async () => {
+    const clock = new ManualClock();
+    const journal: Journal = { lines: [], gates: new Map() };
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 8, stabilization: { interval: 0 }, clock, ackTimeout: 100 },
+      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+    });
+    const [a, , c] = clique.brokers;
+    const [busy] = keysOwnedBy(a, c, 1);
+    const gate = new Gate();
+    journal.gates.set('busy-1', gate);
+    await a.publish('orders', bytes('busy-1'), { key: busy });
+    await clique.bus.idle();
+    const sizes: number[] = [];
+    clique.bus.setFault((delivery) => {
+      if (isQuery(delivery.data)) sizes.push(delivery.data.length);
+      return 'deliver';
+    });
+    const leaving = c.shutdown({ timeout: 60_000 });
+    await clique.bus.idle();
+    for (let i = 0; i < 8; i++) {
+      clock.advance(100);
+      await clique.bus.idle();
+    }
+    // Two new owners, each asking c again every ackTimeout; each one's queries keep one size.
+    expect(sizes.length).toBeGreaterThan(8);
+    expect(new Set(sizes).size).toBeLessThanOrEqual(2);
+    gate.open();
+    await leaving;
+  });
 });

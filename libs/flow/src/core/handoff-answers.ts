@@ -1,6 +1,6 @@
 import { encodeAnswer, HandoffQuery, Redirect } from './handoff-wire';
 import type { HandoffHost } from './handoff-host';
-import { Interval, subtract } from './key-ranges';
+import { Interval, normalize, subtract } from './key-ranges';
 import type { Key } from './key';
 
 interface Watcher {
@@ -36,7 +36,7 @@ export class HandoffAnswers {
   }
 
   onQuery(query: HandoffQuery): void {
-    const released = subtract(query.intervals, this.host.ownership.servedIntervals());
+    const released = subtract(normalize(query.intervals), this.host.ownership.servedIntervals());
     const busy = new Set(this.host.busyLanes());
     // Slots (syncPartitions) are not partition lanes: "all lanes" while anything runs.
     const lanes = this.host.options.syncPartitions > 0 && busy.size > 0 ? undefined : busy;

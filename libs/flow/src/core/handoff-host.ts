@@ -57,5 +57,7 @@ export interface Hold {
   speaks: boolean;
   /** It answered at least once. */
   answered: boolean;
+  /** Asked because another previous owner redirected us: only its busy lanes count, not what it still owns. */
+  readonly redirected: boolean;
   stopWatching: () => void;
 }

@@ -254,6 +254,7 @@ export class Handoff {
       lastQuery: clock.now(),
       speaks: false,
       answered: false,
+      redirected: vouched,
       stopWatching: () => undefined,
     };
     this.holds.push(hold);
@@ -268,7 +269,7 @@ export class Handoff {
     hold.asked++;
     hold.lastQuery = options.clock.now();
     hold.stopWatching();
-    const frame = encodeQuery(hold.token, options.nodeKey, [...hold.pending, ...hold.released]);
+    const frame = encodeQuery(hold.token, options.nodeKey, normalize([...hold.pending, ...hold.released]));
     // No subscriber on its node subject: the previous owner is gone (crashed or closed); nothing to wait for.
     hold.stopWatching = this.host.request(nodeSubjects.of(hold.from), frame, () => this.gone(hold));
   }
@@ -279,9 +280,10 @@ export class Handoff {
     hold.speaks = true;
     hold.answered = true;
     hold.asked = 0;
-    const all = [...hold.pending, ...hold.released];
-    hold.released = intersect(all, answer.released);
-    hold.pending = subtract(all, hold.released);
+    const all = normalize([...hold.pending, ...hold.released]);
+    // A node we were redirected to may own those intervals again by now: its running work is what counts.
+    hold.released = hold.redirected ? all : intersect(all, normalize(answer.released));
+    hold.pending = hold.redirected ? [] : subtract(all, hold.released);
     hold.lanes = answer.lanes === undefined ? undefined : new Set(answer.lanes);
     for (const redirect of answer.redirects) this.redirected(redirect);
     if (hold.pending.length === 0 && hold.lanes?.size === 0) {
