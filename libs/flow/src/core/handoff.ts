@@ -24,16 +24,22 @@ export type { HandoffHost } from './handoff-host';
  * answer HANDOFF_PATIENCE queries, or keeps a lane past HANDOFF_MAX_ACK_TIMEOUTS
  * is given up on: the held messages run, and `handoffsAbandoned` counts it. One
  * whose announcement of handoff is not known within an ackTimeout (a Go broker)
- * is not asked: its keys are let go, as before handoff existed. Held messages count against
- * maxQueuedMessages and are released in arrival order, through routing again.
+ * is not asked: its keys are let go, as before handoff existed. Held messages
+ * count against maxQueuedMessages and are released in arrival order, through
+ * routing again.
  *
  * Joining. Until it has learned the ring (the answer to a view question, no
  * responders, or an ackTimeout), a joining broker holds everything and its
  * ownership does not settle: its first acquisition is what it really took.
  *
- * Previous owner. It answers a query with the intervals it no longer owns
- * (draining counts as owning nothing: routing.retire) and its busy lanes, and
- * answers again whenever one of those lanes drains.
+ * Previous owner (handoff-answers.ts). It answers a query with the intervals
+ * it no longer owns (draining counts as owning nothing: routing.retire) and its
+ * busy lanes, and answers again whenever one of those lanes drains.
+ *
+ * Chains. A previous owner still waiting for an earlier one in the queried
+ * intervals redirects the asker to it, and keeps that hold as a record (no
+ * messages) after it gave the keys up or retired. A broker only ever waits on
+ * other brokers' running work, never on their waiting: no cycles.
  */
 export class Handoff {
   private holds: Hold[] = [];
