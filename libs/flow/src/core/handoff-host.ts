@@ -10,6 +10,8 @@ import type { NodeSubjects } from './subjects';
 
 /** Unanswered queries after which a new owner stops waiting for a previous owner that speaks handoff. */
 export const HANDOFF_PATIENCE = 4;
+/** A hold on intervals this broker gave up stays, as a record for redirects, at most this many ackTimeouts. */
+export const HANDOFF_RECORD_ACK_TIMEOUTS = 2;
 /** Whatever the answers say, a new owner waits at most this many ackTimeouts for one previous owner. */
 export const HANDOFF_MAX_ACK_TIMEOUTS = 60;
 
@@ -59,5 +61,7 @@ export interface Hold {
   answered: boolean;
   /** Asked because another previous owner redirected us: only its busy lanes count, not what it still owns. */
   readonly redirected: boolean;
+  /** Set once this broker owns none of the hold's intervals: kept as a record for redirects until then. */
+  recordUntil: number | undefined;
   stopWatching: () => void;
 }

@@ -1,7 +1,7 @@
 import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
-import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, Hold, HandoffHost, laneOf } from './handoff-host';
+import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, HANDOFF_RECORD_ACK_TIMEOUTS, Hold, HandoffHost, laneOf } from './handoff-host';
 import { encodeQuery, HandoffAnswer, readHandoff, Redirect } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
@@ -164,6 +164,9 @@ export class Handoff {
         this.release(moved);
       }
       if (hold.pending.length === 0 && (hold.released.length === 0 || hold.lanes?.size === 0)) this.finish(hold);
+      else if (intersect(hold.released, owned).length > 0 || hold.pending.length > 0) hold.recordUntil = undefined;
+      // None of it is ours any more: a record for redirects, briefly (a chain's next owner asks at once).
+      else hold.recordUntil ??= this.host.options.clock.now() + HANDOFF_RECORD_ACK_TIMEOUTS * this.host.options.ackTimeout;
     }
   }
 
@@ -261,6 +264,7 @@ export class Handoff {
       speaks: false,
       answered: false,
       redirected: vouched,
+      recordUntil: undefined,
       stopWatching: () => undefined,
     };
     this.holds.push(hold);
@@ -387,7 +391,8 @@ export class Handoff {
     const { ackTimeout, clock } = this.host.options;
     const now = clock.now();
     for (const hold of [...this.holds]) {
-      if (now - hold.since >= HANDOFF_MAX_ACK_TIMEOUTS * ackTimeout) this.abandon(hold, `kept it past ${HANDOFF_MAX_ACK_TIMEOUTS} ackTimeouts`);
+      if (hold.recordUntil !== undefined && now >= hold.recordUntil) this.finish(hold);
+      else if (now - hold.since >= HANDOFF_MAX_ACK_TIMEOUTS * ackTimeout) this.abandon(hold, `kept it past ${HANDOFF_MAX_ACK_TIMEOUTS} ackTimeouts`);
       else if (now - hold.lastQuery < ackTimeout) continue;
       else if (!hold.speaks) {
         // Never announced handoff within an ackTimeout: a Go broker or an older Flow; today's behaviour.
