@@ -7,7 +7,7 @@ import { BrokerLoad, HandlerTrace } from './instrumentation';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import type { Ownership } from './ownership';
-import { PartitionScheduler } from './partition-scheduler';
+import { partitionLane, PartitionScheduler } from './partition-scheduler';
 import { MessageHeaders } from './pubsub';
 
 export interface HandlerEntry {
@@ -89,10 +89,6 @@ export class Dispatcher {
   }
 
   /** Resolves once no handler runs or waits. */
-  idle(): Promise<void> {
-    return this.scheduler.idle();
-  }
-
   /** Resolves once no handler runs or waits (graceful-shutdown.ts's Drainable). */
   drained(): Promise<void> {
     return this.scheduler.idle();
@@ -133,10 +129,8 @@ export class Dispatcher {
       epoch: this.host.ownership.epochOf(partition),
       ownership: this.host.ownership,
     };
-    // One lane per partition hash, or per slot when slots are on. Lane ids are
-    // 30-bit so that they stay small integers (fast Map keys); two partitions
-    // that share one only share a lane: less concurrency, never reordering.
-    const lane = slot ?? (partition === undefined ? undefined : (partition.lo ^ partition.hi) & 0x3fffffff);
+    // One lane per partition hash (partitionLane), or per slot when slots are on.
+    const lane = slot ?? (partition === undefined ? undefined : partitionLane(partition));
     const trace = this.host.options.instrumentation?.handle(delivery, msg.headers);
     const task = isRequest
       ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg, trace)

@@ -34,10 +34,6 @@ export interface HandoffHost {
   report(kind: string, error: FlowError): void;
 }
 
-/** The partition lane of the protocol (handoff-wire.ts), as the scheduler's without slots. */
-export function laneOf(partition: Key): number {
-  return (partition.lo ^ partition.hi) & 0x3fffffff;
-}
 
 export interface Hold {
   readonly token: number;

@@ -1,14 +1,15 @@
 import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
-import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, HANDOFF_RECORD_ACK_TIMEOUTS, Hold, HandoffHost, laneOf } from './handoff-host';
+import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, HANDOFF_RECORD_ACK_TIMEOUTS, Hold, HandoffHost } from './handoff-host';
+import { partitionLane } from './partition-scheduler';
 import { encodeQuery, HandoffAnswer, readHandoff, Redirect } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 import { Capability, supports } from './capabilities';
 import { viewSubject } from './publish-wire';
 
-export { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, laneOf } from './handoff-host';
+export { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE } from './handoff-host';
 export type { HandoffHost } from './handoff-host';
 
 /**
@@ -61,10 +62,6 @@ export class Handoff {
     return this.learning !== undefined;
   }
 
-  /** Messages held for a previous owner or the ring; for tests and metrics. */
-  get held(): number {
-    return this.heldCount;
-  }
 
   /** Draining keys tracked: lanes held here plus lanes watched for askers. */
   get tracked(): number {
@@ -112,10 +109,7 @@ export class Handoff {
     if (this.learning !== undefined) return this.keep(this.heldWhileLearning, msg);
     const hash = partition.toBigInt();
     for (const hold of this.holds) {
-      if (containsHash(hold.pending, hash)) return this.keep(hold.held, msg);
-      if (containsHash(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(laneOf(partition)))) {
-        return this.keep(hold.held, msg);
-      }
+      if (catches(hold, partition, hash)) return this.keep(hold.held, msg);
     }
     return false;
   }
@@ -300,20 +294,15 @@ export class Handoff {
       this.finish(hold);
       return;
     }
-    const lanes = hold.lanes;
-    if (lanes === undefined) return;
+    if (hold.lanes === undefined) return;
     const waiting = hold.held.splice(0);
     const runnable: MsgPayload[] = [];
     for (const msg of waiting) {
-      if (this.stillHeld(hold, msg, lanes)) hold.held.push(msg);
+      const partition = this.partitionOf(msg);
+      if (catches(hold, partition, partition.toBigInt())) hold.held.push(msg);
       else runnable.push(msg);
     }
     this.release(runnable);
-  }
-
-  private stillHeld(hold: Hold, msg: MsgPayload, lanes: Set<number>): boolean {
-    const partition = this.partitionOf(msg);
-    return containsHash(hold.pending, partition.toBigInt()) || lanes.has(laneOf(partition));
   }
 
   private partitionOf(msg: MsgPayload): Key {
@@ -403,4 +392,10 @@ export class Handoff {
     }
     if (this.holds.length > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
   }
+}
+
+/** True when `hold` keeps `partition` (hash `hash`) waiting: in an unreleased interval, or on a draining lane. */
+function catches(hold: Hold, partition: Key, hash: bigint): boolean {
+  if (containsHash(hold.pending, hash)) return true;
+  return containsHash(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(partitionLane(partition)));
 }

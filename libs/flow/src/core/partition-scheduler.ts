@@ -1,4 +1,15 @@
 import { Fifo } from './fifo';
+import type { Key } from './key';
+
+/**
+ * The lane of a partition key: 30 bits of its hash, so lane ids stay small
+ * integers (fast Map keys). Two keys that share one only share a lane: less
+ * concurrency, never reordering. The handoff protocol lists these lanes on the
+ * wire (handoff-wire.ts), so brokers must agree on them.
+ */
+export function partitionLane(partition: Key): number {
+  return (partition.lo ^ partition.hi) & 0x3fffffff;
+}
 
 /** A unit of work; a returned promise holds the task's turn until it settles. */
 export type Task = () => void | PromiseLike<unknown>;

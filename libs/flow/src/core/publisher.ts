@@ -4,6 +4,7 @@ import { Fifo } from './fifo';
 import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
+import { partitionLane } from './partition-scheduler';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
 import type { Entry, PublisherHost, Waiting } from './publisher-host';
@@ -158,7 +159,7 @@ export class Publisher {
 
   private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void): void {
     const id = this.host.nextId();
-    const lane = (partition.lo ^ partition.hi) & 0x3fffffff;
+    const lane = partitionLane(partition);
     const entry: Entry = {
       id,
       msg,
