@@ -1,4 +1,5 @@
 import { GoBrokerStandIn } from '../../test/go-broker';
+import { deliveryKind, keyOwnedBy } from '../../test/ownership-probes';
 import { fromUtf8, readSeq, seq } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
@@ -9,26 +10,13 @@ import { OverloadedError, RemoteError } from './errors';
 import { decodeFrame, encodeFrame, FrameType } from './frame';
 import { Key, keyFromString } from './key';
 import { BusDelivery } from './memory-exchange';
-import { encodePublishFwd, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
+import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { nodeSubject } from './subjects';
 
 const utf8 = new TextEncoder();
 const ACK_TIMEOUT = 100;
 
-/** A key whose owner, in `view`'s ring, is one of `broker`'s positions. */
-function keyOwnedBy(broker: Broker, view: Broker, prefix = 'key'): string {
-  const positions = new Set(broker.snapshot().positions.map(String));
-  for (let n = 0; n < 10_000; n++) if (positions.has(String(view.ownerOf(`${prefix}-${n}`)))) return `${prefix}-${n}`;
-  throw new Error(`no key owned by ${broker.nodeKey}`);
-}
-
-function kindOf(delivery: BusDelivery): string {
-  if (delivery.subject === 'orders') return 'stream:orders';
-  const frame = decodeFrame(delivery.data);
-  if (frame.type === FrameType.Fwd && readPublishFlags(delivery.data) !== undefined) return 'FWD+flags';
-  if (frame.type === FrameType.Ack && readNotice(delivery.data) !== undefined) return 'ACK+notice';
-  return frame.type;
-}
+const kindOf = (delivery: BusDelivery): string => deliveryKind(delivery, ['orders']);
 
 describe('per-key order of direct publishes across lost frames, refusals and an unknown view', () => {
   let clique: MemoryClique | undefined;

@@ -1,32 +1,17 @@
 import { GoBrokerStandIn } from '../../test/go-broker';
+import { deliveryKind, keyOwnedBy } from '../../test/ownership-probes';
 import { fromUtf8, readSeq, seq } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker, Delivery } from './broker';
 import { FlowError } from './errors';
-import { decodeFrame, FrameType } from './frame';
 import { keyFromString } from './key';
 import { BusDelivery } from './memory-exchange';
-import { readNotice, readPublishFlags } from './publish-wire';
 
 const utf8 = new TextEncoder();
 
-/** A key whose owner, in `view`'s ring, is one of `broker`'s positions. */
-function keyOwnedBy(broker: Broker, view: Broker, prefix = 'key'): string {
-  const positions = new Set(broker.snapshot().positions.map(String));
-  for (let n = 0; n < 10_000; n++) if (positions.has(String(view.ownerOf(`${prefix}-${n}`)))) return `${prefix}-${n}`;
-  throw new Error(`no key owned by ${broker.nodeKey}`);
-}
-
-/** What a delivery on the bus is: a stream message, or the type of a frame (with publish trailers). */
-function kindOf(delivery: BusDelivery): string {
-  if (delivery.subject === 'orders' || delivery.subject === 'quotes') return `stream:${delivery.subject}`;
-  const frame = decodeFrame(delivery.data);
-  if (frame.type === FrameType.Fwd && readPublishFlags(delivery.data) !== undefined) return 'FWD+flags';
-  if (frame.type === FrameType.Ack && readNotice(delivery.data) !== undefined) return 'ACK+notice';
-  return frame.type;
-}
+const kindOf = (delivery: BusDelivery): string => deliveryKind(delivery, ['orders', 'quotes']);
 
 describe('broker direct routing', () => {
   let clique: MemoryClique | undefined;

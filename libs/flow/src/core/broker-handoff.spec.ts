@@ -1,4 +1,5 @@
 import { Gate } from '../../test/gate';
+import { keysOwnedBy } from '../../test/ownership-probes';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
@@ -34,14 +35,6 @@ function journaling(journal: Journal, name: string) {
   };
 }
 
-/** Keys (key-0, key-1, ...) whose owner in `broker`'s view is a position of `owner`. */
-function keysOwnedBy(broker: Broker, owner: Broker, count: number): string[] {
-  const positions = new Set(owner.snapshot().positions.map(String));
-  const keys: string[] = [];
-  for (let n = 0; keys.length < count && n < 10_000; n++) if (positions.has(String(broker.ownerOf(`key-${n}`)))) keys.push(`key-${n}`);
-  return keys;
-}
-
 describe('handoff between live brokers', () => {
   let clique: MemoryClique | undefined;
   afterEach(async () => {
@@ -57,7 +50,7 @@ describe('handoff between live brokers', () => {
       setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
     });
     const [a, b] = clique.brokers;
-    const [busy, idle] = keysOwnedBy(a, b, 2);
+    const [busy, idle] = keysOwnedBy(b, a, 2);
     const gate = new Gate();
     journal.gates.set('busy-1', gate);
     await a.publish('orders', new TextEncoder().encode('busy-1'), { key: busy });
@@ -91,7 +84,7 @@ describe('handoff between live brokers', () => {
     await a.start();
     // Keys that b will own once it joins: in a two-member ring of a and b, by b's positions.
     const probe = await createMemoryClique({ size: 2, options: { virtualNodes: 8, stabilization: { interval: 0 } }, setup: (x) => x.handle('orders', () => undefined) });
-    const [busy, idle] = keysOwnedBy(probe.brokers[0], probe.brokers[1], 2);
+    const [busy, idle] = keysOwnedBy(probe.brokers[1], probe.brokers[0], 2);
     await probe.close();
     const gate = new Gate();
     journal.gates.set('busy-1', gate);
@@ -122,7 +115,7 @@ describe('handoff between live brokers', () => {
       setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
     });
     const [a, b] = clique.brokers;
-    const [busy] = keysOwnedBy(a, b, 1);
+    const [busy] = keysOwnedBy(b, a, 1);
     const gate = new Gate();
     journal.gates.set('busy-1', gate);
     await a.publish('orders', bytes('busy-1'), { key: busy });
@@ -210,7 +203,7 @@ describe('handoff between live brokers', () => {
       setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
     });
     const [a, , c] = clique.brokers;
-    const [busy] = keysOwnedBy(a, c, 1);
+    const [busy] = keysOwnedBy(c, a, 1);
     const gate = new Gate();
     journal.gates.set('busy-1', gate);
     await a.publish('orders', bytes('busy-1'), { key: busy });
