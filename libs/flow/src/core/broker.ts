@@ -1,6 +1,5 @@
 import type { Acceptor } from './acceptor';
 import { BrokerCounters, newCounters } from './broker-counters';
-import { StreamMessage } from './codec';
 import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions } from './delivery';
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
@@ -205,10 +204,12 @@ export class Broker {
   publish(stream: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     try {
       this.assertUsable();
-      const message: StreamMessage = { stream: checkStream(stream), partitionKey: partitionKeyBytes(options.key), data };
-      const headers = this.options.instrumentation?.publish(stream, message.partitionKey, data.length);
-      const direct = this.gate.isDown ? undefined : this.publisher.publish({ id: 0, reply: '', ...message, headers }, options.ack !== false);
-      return direct ?? this.gate.publish(stream, this.options.codec.encode(message), headers);
+      checkStream(stream);
+      const partitionKey = partitionKeyBytes(options.key);
+      const headers = this.options.instrumentation?.publish(stream, partitionKey, data.length);
+      const msg: MsgPayload = { id: 0, reply: '', stream, partitionKey, data, headers };
+      const direct = this.gate.isDown ? undefined : this.publisher.publish(msg, options.ack !== false);
+      return direct ?? this.gate.publish(stream, this.options.codec.encode(msg), headers);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -137,13 +137,8 @@ export function encodeFrame(frame: Frame, allocate: Allocate = newBytes): Uint8A
     }
     case 'MSG ':
       return encodeMsg(MSG, 0, frame.msg, frame.type, allocate);
-    case 'FWD ': {
-      const id = checkId(frame.id, frame.type);
-      const out = encodeMsg(FWD, 16, frame.msg, frame.type, allocate);
-      writeU64(out, 12, id);
-      frame.ackTo.write(out, 20);
-      return out;
-    }
+    case 'FWD ':
+      return encodeFwd(frame, allocate);
     case 'ACK ': {
       const out = header(ACK, 8 + frame.data.length, allocate);
       writeU64(out, 12, checkId(frame.id, frame.type));
@@ -235,8 +230,9 @@ function typeName(code: number): FrameType | undefined {
 }
 
 /** Header with `payloadLength` bytes of zeroed payload after it. */
-function header(code: number, payloadLength: number, allocate: Allocate): Uint8Array {
-  const out = allocate(FRAME_HEADER_SIZE + payloadLength);
+/** `trailer`: bytes left after the payload for the caller (publish-wire.ts), outside the declared length. */
+function header(code: number, payloadLength: number, allocate: Allocate, trailer = 0): Uint8Array {
+  const out = allocate(FRAME_HEADER_SIZE + payloadLength + trailer);
   writeU32(out, 0, FRAME_VERSION);
   writeU32(out, 4, code);
   writeU32(out, 8, payloadLength);
@@ -249,13 +245,25 @@ function keyFrame(code: number, key: Key, allocate: Allocate): Uint8Array {
   return out;
 }
 
-/** A msg frame of type `code`, leaving `prefix` payload bytes before the msg for the caller. */
-function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameType, allocate: Allocate): Uint8Array {
+/**
+ * A FWD frame followed by `trailer` bytes, zeroed, that the caller writes (a
+ * trailer Go flow never reads: publish-wire.ts), in one allocation.
+ */
+export function encodeFwd(frame: FwdFrame, allocate: Allocate = newBytes, trailer = 0): Uint8Array {
+  const id = checkId(frame.id, frame.type);
+  const out = encodeMsg(FWD, 16, frame.msg, frame.type, allocate, trailer);
+  writeU64(out, 12, id);
+  frame.ackTo.write(out, 20);
+  return out;
+}
+
+/** A msg frame of type `code`, leaving `prefix` payload bytes before the msg and `trailer` after the frame for the caller. */
+function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameType, allocate: Allocate, trailer = 0): Uint8Array {
   const id = checkId(msg.id, type);
   const replyLength = utf8Length(msg.reply);
   const streamLength = utf8Length(msg.stream);
   const payloadLength = prefix + MSG_MIN + replyLength + streamLength + msg.partitionKey.length + msg.data.length;
-  const out = header(code, payloadLength, allocate);
+  const out = header(code, payloadLength, allocate, trailer);
   writeU64(out, FRAME_HEADER_SIZE + prefix, id);
   let at = writeTextField(out, FRAME_HEADER_SIZE + prefix + 8, msg.reply, replyLength);
   at = writeTextField(out, at, msg.stream, streamLength);

@@ -16,7 +16,7 @@
  */
 import { readU32, readU64, U64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
-import { Allocate, encodeFrame, FRAME_HEADER_SIZE, FwdFrame } from './frame';
+import { Allocate, encodeFwd, FRAME_HEADER_SIZE, FwdFrame } from './frame';
 
 export const PublishFlags = {
   /** The publisher wants an 'FNOT' accepted notice, then a handled one. */
@@ -60,14 +60,13 @@ function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8Array, a
 /** A publisher's FWD with its flags and, when `after` is given, its predecessor (flag Follows), in one allocation. */
 export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate, after?: U64): Uint8Array {
   const trailer = after === undefined ? 5 : 13;
-  let whole: Uint8Array | undefined;
-  const fwd = encodeFrame(frame, (size) => (whole = allocate(size + trailer)).subarray(0, size));
-  const out = whole!.subarray(0, fwd.length + trailer);
-  writeU32(out, fwd.length, FPUB);
-  if (after === undefined) out[fwd.length + 4] = flags & ~PublishFlags.Follows;
+  const out = encodeFwd(frame, allocate, trailer);
+  const at = out.length - trailer;
+  writeU32(out, at, FPUB);
+  if (after === undefined) out[at + 4] = flags & ~PublishFlags.Follows;
   else {
-    out[fwd.length + 4] = flags | PublishFlags.Follows;
-    writeU64(out, fwd.length + 5, after);
+    out[at + 4] = flags | PublishFlags.Follows;
+    writeU64(out, at + 5, after);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import type { U64 } from './bytes';
 import { ErrorCode, FlowError, OverloadedError, RemoteError } from './errors';
 import { Fifo } from './fifo';
+import { InFlightTable } from './in-flight-table';
 import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
@@ -45,17 +46,21 @@ export type { PublisherHost } from './publisher-host';
  * unaccepted one moves after ACK_PATIENCE tries, as forwards do.
  */
 export class Publisher {
-  private readonly entries = new Map<U64, Entry>();
+  private readonly entries: InFlightTable<Entry>;
   private readonly lanes = new PublishLanes();
   private readonly waiting = new Fifo<Waiting>();
   /** Keyed publishes made while the view is awaited. */
   private readonly early: ViewWait;
   private readonly lastHeard = new Map<string, number>();
   private readonly probing = new Set<string>();
+  /** The last owner and time written to `lastHeard`. */
+  private heardText = '';
+  private heardAt = -1;
   private watchTimer: unknown;
   private drainWaiters: (() => void)[] = [];
 
   constructor(private readonly host: PublisherHost) {
+    this.entries = new InFlightTable(host.options.maxInFlightForwards);
     const send = (msg: MsgPayload, ack: boolean) => this.publish(msg, ack) ?? (host.viaQueueGroup(msg), Promise.resolve());
     this.early = new ViewWait(host, send, () => this.notifyDrained());
   }
@@ -82,7 +87,7 @@ export class Publisher {
     }
     const { maxInFlightForwards, maxQueuedMessages } = this.host.options;
     if (this.entries.size < maxInFlightForwards && this.waiting.length === 0) {
-      return new Promise((resolve, reject) => this.admit(msg, partition, resolve, reject));
+      return new Promise((resolve, reject) => this.admit(msg, partition, resolve, reject, owner));
     }
     if (this.waiting.length >= maxQueuedMessages) {
       return Promise.reject(new OverloadedError('maxQueuedMessages (publishes waiting for the window)', maxQueuedMessages));
@@ -109,8 +114,9 @@ export class Publisher {
   onAck(frame: AckFrame, data: Uint8Array): boolean {
     const notice = readNotice(data);
     if (notice !== undefined) {
-      for (const id of notice.accepted) this.onAccepted(id);
-      for (const id of notice.handled) this.settle(id, true);
+      const now = this.host.options.clock.now();
+      for (const id of notice.accepted) this.onAccepted(id, now);
+      for (const id of notice.handled) this.settle(id, true, now);
       return true;
     }
     // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
@@ -150,14 +156,15 @@ export class Publisher {
     this.watchTimer = undefined;
     for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
     this.early.failAll(error);
-    for (const entry of this.entries.values()) entry.reject?.(error);
+    for (const entry of this.entries.inOrder()) entry.reject?.(error);
     this.host.counters.dropped += this.entries.size;
     this.entries.clear();
     this.lanes.clear();
     this.notifyDrained();
   }
 
-  private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void): void {
+  /** `owner`: the partition's owner when the caller has just looked it up. */
+  private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void, owner?: Key): void {
     const id = this.host.nextId();
     const lane = partitionLane(partition);
     const entry: Entry = {
@@ -175,14 +182,14 @@ export class Publisher {
       resolve,
       reject,
     };
-    this.entries.set(id, entry);
-    this.route(entry);
+    this.entries.add(entry);
+    this.route(entry, owner);
     this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
   }
 
-  /** Sends `entry` to its owner by the current view, or holds it behind its lane. */
-  private route(entry: Entry): void {
-    const owner = this.host.ownerOf(entry.msg.stream, 'message', entry.partition);
+  /** Sends `entry` to its owner by the current view (`known`: just looked up), or holds it behind its lane. */
+  private route(entry: Entry, known?: Key): void {
+    const owner = known ?? this.host.ownerOf(entry.msg.stream, 'message', entry.partition);
     if (owner === undefined || this.host.isLocal(owner)) {
       // No view any more, or this broker owns it now: handed on, settled here.
       this.settle(entry.id, false);
@@ -213,24 +220,24 @@ export class Publisher {
     this.host.send(this.host.nodeSubjects.of(owner), frame, msg.headers);
   }
 
-  private onAccepted(id: U64): void {
+  private onAccepted(id: U64, now: number): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
-    this.heard(entry);
+    this.heard(entry, now);
     entry.tries = 0;
     if (entry.accepted) return;
     entry.accepted = true;
-    entry.since = this.host.options.clock.now();
+    entry.since = now;
     entry.resolve?.();
     entry.resolve = entry.reject = undefined;
   }
 
   /** Removes a publish: handled (`done`), refused or handed on. False when it was unknown. */
-  private settle(id: U64, done: boolean): boolean {
+  private settle(id: U64, done: boolean, now = this.host.options.clock.now()): boolean {
     const entry = this.entries.get(id);
     if (entry === undefined) return false;
     if (done) {
-      this.heard(entry);
+      this.heard(entry, now);
       this.host.counters.acked++;
       entry.resolve?.();
     }
@@ -271,8 +278,13 @@ export class Publisher {
     for (const resolve of waiters) resolve();
   }
 
-  private heard(entry: Entry): void {
-    if (entry.owner !== undefined) this.lastHeard.set(entry.ownerText, this.host.options.clock.now());
+  private heard(entry: Entry, now = this.host.options.clock.now()): void {
+    if (entry.owner === undefined) return;
+    // Notices come in batches from one owner: one map write per batch and owner.
+    if (entry.ownerText === this.heardText && now === this.heardAt) return;
+    this.heardText = entry.ownerText;
+    this.heardAt = now;
+    this.lastHeard.set(entry.ownerText, now);
   }
 
   private heardWithin(owner: string, ms: number): boolean {
@@ -286,7 +298,7 @@ export class Publisher {
     const { ackTimeout, clock } = this.host.options;
     const now = clock.now();
     const due = new Map<string, Entry[]>();
-    for (const entry of this.entries.values()) {
+    for (const entry of this.entries.inOrder()) {
       const waited = now - entry.since;
       if (entry.owner === undefined || waited < ackTimeout) continue;
       // Accepted, and its owner speaks: the handled notice is on its way (a backlog), unless it waited very long.
@@ -331,8 +343,9 @@ export class Publisher {
     const text = owner.toString();
     this.host.suspect(owner);
     this.lastHeard.delete(text);
+    if (this.heardText === text) this.heardText = '';
     const moving: Entry[] = [];
-    for (const entry of this.entries.values()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
+    for (const entry of this.entries.inOrder()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
     if (moving.length === 0) return;
     this.host.counters.timedOut += moving.length;
     const held = this.lanes.drop(moving);

@@ -1,7 +1,7 @@
+import { utf8Length, writeUtf8 } from './bytes';
 import { InvalidOptionError } from './errors';
 import { Key } from './key';
 
-const utf8 = new TextEncoder();
 const NO_BYTES = new Uint8Array(0);
 const INVALID_SUBJECT = /[\s*>]/;
 /** A node key as node subjects spell it: 16 lowercase hex digits. */
@@ -42,7 +42,13 @@ export function checkHandlerStream(stream: string, clique: string): string {
 /** The bytes of a partition key as given to publish/request: UTF-8 for text, as-is for bytes, empty for none. */
 export function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Array {
   if (key === undefined) return NO_BYTES;
-  if (typeof key === 'string') return utf8.encode(key);
+  if (typeof key === 'string') {
+    // utf8Length + writeUtf8: a short ASCII key is written in JS, cheaper than TextEncoder.encode's call into C++.
+    const length = utf8Length(key);
+    const bytes = new Uint8Array(length);
+    writeUtf8(key, bytes, 0, length);
+    return bytes;
+  }
   if (key instanceof Uint8Array) return key;
   throw new InvalidOptionError('key', 'must be a string or a Uint8Array', key);
 }
