@@ -3,7 +3,7 @@
  * nats-server with each switched off and on, measured in one run, as ratios
  * against everything off.
  *
- *   npx ts-node --transpile-only bench/telemetry.bench.ts [--events N] [--sequential N] [--rounds N]
+ *   node -r ./test/support/ts-register.js bench/telemetry.bench.ts [--events N] [--sequential N] [--rounds N]
  *     [--only name,name]   (a diagnostic: 'off' and the named configurations only)
  *
  * Setup per configuration (all in this process, each app with its own NATS
