@@ -130,7 +130,8 @@ export class Broker {
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
     });
-    this.replies = new PendingReplies(clock, this.options.maxPendingRequests, this.options.requestTimeout);
+    const { maxPendingRequests, requestTimeout } = this.options;
+    this.replies = new PendingReplies(clock, maxPendingRequests, requestTimeout, (id) => this.forwarder.requestEnded(id));
     this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data, headers) => this.pubsub.publish(subject, data, headers));
     this.dispatcher = new Dispatcher({
       ...this.collaborator(),

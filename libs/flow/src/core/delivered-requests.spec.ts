@@ -8,8 +8,8 @@ describe('DeliveredRequests', () => {
     delivered.record('b', '_global.r2', 2n ** 60n);
     delivered.record('b', '_global.r3', 3);
     expect(delivered.take('b')).toEqual([
-      { reply: '_global.r2', id: 2n ** 60n, owner: 'b', at: 0, settled: true },
-      { reply: '_global.r3', id: 3, owner: 'b', at: 0, settled: true },
+      { reply: '_global.r2', id: 2n ** 60n, owner: 'b', at: 0, own: false, settled: true },
+      { reply: '_global.r3', id: 3, owner: 'b', at: 0, own: false, settled: true },
     ]);
     expect(delivered.take('b')).toEqual([]);
     expect(delivered.take('a').map((r) => r.id)).toEqual([1]);
@@ -31,6 +31,32 @@ describe('DeliveredRequests', () => {
     const kept = delivered.take('a');
     expect(kept).toHaveLength(MAX_DELIVERED_REQUESTS);
     expect(kept[0].id).toBe(10);
+  });
+
+  it("forgets this broker's own request when it ends, and only its own", () => {
+    const delivered = new DeliveredRequests(new ManualClock(), 1_000);
+    delivered.record('a', 'me', 1, true);
+    delivered.record('a', 'other', 2);
+    delivered.record('a', 'me', 3, true);
+    delivered.forget(1);
+    // A forwarded request with the same id as one of ours (ids are per requester) stays.
+    delivered.forget(2);
+    expect(delivered.count).toBe(2);
+    expect(delivered.take('a').map((r) => r.id)).toEqual([2, 3]);
+    delivered.forget(3);
+    expect(delivered.count).toBe(0);
+  });
+
+  it('bounds its order queue too: ended requests behind an unanswered one do not pile up', () => {
+    const delivered = new DeliveredRequests(new ManualClock(), 1_000);
+    delivered.record('a', 'me', -1, true);
+    for (let id = 0; id < MAX_DELIVERED_REQUESTS + 10; id++) {
+      delivered.record('b', 'me', id, true);
+      delivered.forget(id);
+    }
+    // The unanswered one became the oldest beyond the bound and is forgotten with the queue's overflow.
+    expect(delivered.count).toBe(0);
+    expect(delivered.take('a')).toEqual([]);
   });
 });
 

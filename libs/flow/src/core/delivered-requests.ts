@@ -15,6 +15,8 @@ export interface DeliveredRequest {
 interface Entry extends DeliveredRequest {
   readonly owner: string;
   readonly at: number;
+  /** A request of this broker's own, forgotten when it ends (`forget`). */
+  readonly own: boolean;
   settled: boolean;
 }
 
@@ -24,11 +26,15 @@ interface Entry extends DeliveredRequest {
  * reply goes from the owner straight to the requester, so this broker never
  * learns that a request was answered: when an owner is found dead, every
  * request still remembered for it is one its requester may be waiting on.
- * Bounded by MAX_DELIVERED_REQUESTS.
+ * This broker's own requests are the exception: it hears their replies, and
+ * forgets each when it ends, so a requester only remembers what it still
+ * awaits. Bounded by MAX_DELIVERED_REQUESTS (the order queue included).
  */
 export class DeliveredRequests {
   private readonly byOwner = new Map<string, Set<Entry>>();
   private readonly order = new Fifo<Entry>();
+  /** This broker's own remembered requests, by id. */
+  private readonly own = new Map<U64, Entry>();
   private size = 0;
 
   constructor(
@@ -36,14 +42,23 @@ export class DeliveredRequests {
     private readonly keepMs: number,
   ) {}
 
-  record(owner: string, reply: string, id: U64): void {
-    const entry: Entry = { owner, reply, id, at: this.clock.now(), settled: false };
+  /** `own`: a request of this broker's, whose end it hears (see `forget`). */
+  record(owner: string, reply: string, id: U64, own = false): void {
+    const entry: Entry = { owner, reply, id, at: this.clock.now(), own, settled: false };
+    if (own) this.own.set(id, entry);
     let set = this.byOwner.get(owner);
     if (set === undefined) this.byOwner.set(owner, (set = new Set()));
     set.add(entry);
     this.order.push(entry);
     this.size++;
     this.prune();
+  }
+
+  /** This broker's own request `id` ended (replied, failed, timed out): no longer waited for. */
+  forget(id: U64): void {
+    if (this.own.size === 0) return;
+    const entry = this.own.get(id);
+    if (entry !== undefined && !entry.settled) this.settle(entry);
   }
 
   /** Requests remembered, over all owners. */
@@ -74,6 +89,7 @@ export class DeliveredRequests {
     for (const entry of set) {
       entry.settled = true;
       this.size--;
+      if (entry.own) this.own.delete(entry.id);
       taken.push(entry);
     }
     return taken;
@@ -85,14 +101,18 @@ export class DeliveredRequests {
     for (;;) {
       const entry = this.order.peek();
       if (entry === undefined) return;
-      if (!entry.settled && entry.at > oldest && this.size <= MAX_DELIVERED_REQUESTS) return;
+      if (!entry.settled && entry.at > oldest && this.order.length <= MAX_DELIVERED_REQUESTS) return;
       this.order.shift();
-      if (entry.settled) continue;
-      entry.settled = true;
-      this.size--;
-      const set = this.byOwner.get(entry.owner)!;
-      set.delete(entry);
-      if (set.size === 0) this.byOwner.delete(entry.owner);
+      if (!entry.settled) this.settle(entry);
     }
+  }
+
+  private settle(entry: Entry): void {
+    entry.settled = true;
+    this.size--;
+    if (entry.own) this.own.delete(entry.id);
+    const set = this.byOwner.get(entry.owner)!;
+    set.delete(entry);
+    if (set.size === 0) this.byOwner.delete(entry.owner);
   }
 }

@@ -39,7 +39,7 @@ export function directPublishing(host: DirectPublishingHost): { publisher: Publi
     dispatchLocal: (msg) => host.route(msg),
     viaQueueGroup: (msg: MsgPayload) => host.send(msg.stream, host.options.codec.encode(msg), msg.headers),
     suspect: (key) => void (membership()?.declareDead(key) ?? host.view()?.suspect(key)),
-    delivered: (owner, msg) => host.forwarder.recordDelivered(owner, msg),
+    delivered: (owner, msg) => host.forwarder.recordDelivered(owner, msg, true),
     reportError: (error) => host.report(`publish:${error.code}`, error),
   });
   return { publisher, acceptor: new Acceptor(host) };

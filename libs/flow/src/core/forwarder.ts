@@ -200,10 +200,18 @@ export class Forwarder {
     this.pending.failAll(error);
   }
 
-  /** `owner` holds request `msg` (acknowledged, or sent direct): FLOW_OWNER_LOST if it is found dead. */
-  recordDelivered(owner: Key, msg: MsgPayload): void {
-    this.delivered.record(owner.toString(), msg.reply, msg.id);
+  /**
+   * `owner` holds request `msg` (acknowledged, or sent direct): FLOW_OWNER_LOST
+   * if it is found dead. `own`: this broker's request, kept until `requestEnded`.
+   */
+  recordDelivered(owner: Key, msg: MsgPayload, own = false): void {
+    this.delivered.record(owner.toString(), msg.reply, msg.id, own);
     this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
+  }
+
+  /** This broker's own request `id` ended: its owner no longer holds anything for it. */
+  requestEnded(id: U64): void {
+    this.delivered.forget(id);
   }
 
   /**

@@ -20,7 +20,13 @@ export class PendingReplies {
   /** Stops the transport's no-responders watch of a pending request (transports with publishRequest). */
   private readonly unwatch = new Map<U64, () => void>();
 
-  constructor(clock: Clock, maxPendingRequests: number, requestTimeout: number) {
+  /** `ended`: hears every registered request's end, whatever it was. */
+  constructor(
+    clock: Clock,
+    maxPendingRequests: number,
+    requestTimeout: number,
+    private readonly ended: (id: U64) => void = () => {},
+  ) {
     this.table = new PendingTable(clock, 'maxPendingRequests', maxPendingRequests, requestTimeout, true);
   }
 
@@ -60,6 +66,7 @@ export class PendingReplies {
         (error, reply) => {
           signal?.removeEventListener('abort', onAbort);
           if (this.unwatch.size > 0) this.stopWatching(id);
+          this.ended(id);
           if (error === undefined) resolve(reply!);
           else reject(error instanceof RemoteError ? new RemoteError(error.code, error.message, error.details, stream) : error);
         },
