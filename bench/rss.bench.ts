@@ -96,7 +96,10 @@ async function main(): Promise<void> {
         `${seconds.toFixed(1)} s; handled ${early.handled.toLocaleString('en')} then ${late.handled.toLocaleString('en')}; ` +
         `rejected ${failed}`,
     );
-    console.log(`RSS and heap used after a full GC, MiB; growth = after ${MESSAGES.toLocaleString('en')} / after ${FIRST.toLocaleString('en')} - 1 (target within 10 %)\n`);
+    console.log(
+      `RSS and heap used after a full GC, MiB; growth = after ${MESSAGES.toLocaleString('en')} / after ${FIRST.toLocaleString('en')} - 1 (target within 10 %); ` +
+        `heap total (V8 heap reserved), its new space (young generation) and external memory (ArrayBuffers), both samples\n`,
+    );
     const rows = workers.map((w, i) => {
       const a = early.stats[i]!;
       const b = late.stats[i]!;
@@ -107,9 +110,22 @@ async function main(): Promise<void> {
         `${((b.rssBytes / a.rssBytes - 1) * 100).toFixed(1)} %`,
         (a.heapUsedBytes / MIB).toFixed(1),
         (b.heapUsedBytes / MIB).toFixed(1),
+        `${(a.heapTotalBytes / MIB).toFixed(1)} / ${(b.heapTotalBytes / MIB).toFixed(1)}`,
+        `${(a.newSpaceBytes / MIB).toFixed(1)} / ${(b.newSpaceBytes / MIB).toFixed(1)}`,
+        `${(a.externalBytes / MIB).toFixed(1)} / ${(b.externalBytes / MIB).toFixed(1)}`,
       ];
     });
-    const header = ['role', `RSS @${FIRST / 1000}k`, `RSS @${MESSAGES / 1000}k`, 'RSS growth', `heap @${FIRST / 1000}k`, `heap @${MESSAGES / 1000}k`];
+    const header = [
+      'role',
+      `RSS @${FIRST / 1000}k`,
+      `RSS @${MESSAGES / 1000}k`,
+      'RSS growth',
+      `heap @${FIRST / 1000}k`,
+      `heap @${MESSAGES / 1000}k`,
+      'heap total',
+      'of it new space',
+      'external',
+    ];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
     for (const row of [header, ...rows]) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
   } finally {

@@ -80,6 +80,11 @@ export interface WorkerStats {
   lastNewAt: number;
   rssBytes: number;
   heapUsedBytes: number;
+  /** V8 heap reserved (used and free), of which newSpaceBytes is the young generation's. */
+  heapTotalBytes: number;
+  newSpaceBytes: number;
+  /** Memory outside the V8 heap held by JS objects: ArrayBuffer backing stores and the like. */
+  externalBytes: number;
   /** CPU time (user + system) of the process so far, µs. */
   cpuUs: number;
   /** Ring members the broker knows (Flow roles only). */

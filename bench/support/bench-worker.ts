@@ -7,6 +7,7 @@
  * Spawned with an IPC channel; answers BenchCommands (bench-protocol.ts)
  * and exits on `exit` or when the parent goes away.
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { connect, type NatsConnection } from 'nats';
 import { Broker } from 'nestjs-flow/core';
 import { connectNats, type NatsPubSub } from 'nestjs-flow/nats';
@@ -180,6 +181,9 @@ class BenchWorker {
       lastNewAt: this.lastNewAt,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
+      heapTotalBytes: memory.heapTotal,
+      externalBytes: memory.external,
+      newSpaceBytes: getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0,
       ...(this.broker === undefined
         ? {}
         : { members: this.broker.snapshot().members.length, counters: { ...this.broker.counters } }),

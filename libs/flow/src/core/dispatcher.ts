@@ -148,25 +148,31 @@ export class Dispatcher {
     trace: HandlerTrace | undefined,
     settle: MsgPayload['settle'],
   ): void | PromiseLike<void> {
-    const { counters } = this.host;
-    const done = () => {
-      counters.handled++;
-      trace?.end();
-      settle?.();
-    };
-    const failed = (error: unknown) => {
-      counters.failed++;
-      trace?.end(error);
-      settle?.();
-      this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`, ErrorCode.Handler));
-    };
+    let result: void | PromiseLike<void>;
     try {
-      const result = trace === undefined ? handler(delivery) : trace.run(() => handler(delivery));
-      if (result === undefined || typeof result.then !== 'function') return done();
-      return result.then(done, failed);
+      result = trace === undefined ? handler(delivery) : trace.run(() => handler(delivery));
     } catch (error) {
-      failed(error);
+      return this.messageFailed(delivery, trace, settle, error);
     }
+    // Closures only for an asynchronous handler: most are synchronous.
+    if (result === undefined || typeof result.then !== 'function') return this.messageDone(trace, settle);
+    return result.then(
+      () => this.messageDone(trace, settle),
+      (error: unknown) => this.messageFailed(delivery, trace, settle, error),
+    );
+  }
+
+  private messageDone(trace: HandlerTrace | undefined, settle: MsgPayload['settle']): void {
+    this.host.counters.handled++;
+    trace?.end();
+    settle?.();
+  }
+
+  private messageFailed(delivery: Delivery, trace: HandlerTrace | undefined, settle: MsgPayload['settle'], error: unknown): void {
+    this.host.counters.failed++;
+    trace?.end(error);
+    settle?.();
+    this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`, ErrorCode.Handler));
   }
 
   private async runRequest(

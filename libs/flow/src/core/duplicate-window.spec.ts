@@ -1,4 +1,32 @@
-import { DuplicateWindow } from './duplicate-window';
+import type { U64 } from './bytes';
+import { DuplicateWindow, hashOf } from './duplicate-window';
+import { seededRandom } from '../testing/seeded-random';
+
+/** The behaviour DuplicateWindow must have: one insertion-ordered map of '<origin>/<id>', oldest dropped first. */
+class ModelWindow {
+  readonly entries = new Map<string, boolean>();
+  constructor(private readonly capacity: number) {}
+  get(origin: string, id: U64): boolean | undefined {
+    return this.entries.get(`${origin}/${id}`);
+  }
+  set(origin: string, id: U64, handled: boolean): void {
+    const key = `${origin}/${id}`;
+    if (!this.entries.has(key) && this.entries.size === this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, handled);
+  }
+  markHandled(origin: string, id: U64): void {
+    const key = `${origin}/${id}`;
+    if (this.entries.has(key)) this.entries.set(key, true);
+  }
+}
+
+/** `count` ids whose index home position, for origin number 0 and `mask`, is `home`. */
+function idsAtHome(home: number, mask: number, count: number): number[] {
+  const ids: number[] = [];
+  for (let id = 1; ids.length < count && id < 1_000_000; id++) if ((hashOf(0, 0, id) & mask) === home) ids.push(id);
+  expect(ids).toHaveLength(count);
+  return ids;
+}
 
 describe('DuplicateWindow', () => {
   it('keeps ids per origin with their state, and marks only ids it holds', () => {
@@ -11,38 +39,36 @@ describe('DuplicateWindow', () => {
     expect(window.get('c', 1)).toBeUndefined();
     window.markHandled('a', 1);
     window.markHandled('a', 2);
+    window.markHandled('c', 1);
     expect(window.get('a', 1)).toBe(true);
     expect(window.get('a', 2)).toBeUndefined();
+    expect(window.get('c', 1)).toBeUndefined();
     expect(window.size).toBe(2);
   });
 
   it('forgets the oldest entry over all origins first, as an insertion-ordered map would', () => {
     const capacity = 5;
     const window = new DuplicateWindow(capacity);
-    const reference = new Map<string, boolean>();
+    const reference = new ModelWindow(capacity);
     const origins = ['a', 'b', 'c'];
     for (let n = 0; n < 200; n++) {
       const origin = origins[(n * 7) % 3];
       const id = n % 11 === 0 ? BigInt(n) : n;
       const handled = n % 2 === 0;
-      const key = `${origin}/${id}`;
-      if (!reference.has(key)) {
-        reference.set(key, handled);
-        if (reference.size > capacity) reference.delete(reference.keys().next().value!);
-      } else reference.set(key, handled);
+      reference.set(origin, id, handled);
       window.set(origin, id, handled);
       if (n % 3 === 0) {
         window.markHandled(origin, id);
-        if (reference.has(key)) reference.set(key, true);
+        reference.markHandled(origin, id);
       }
       for (const o of origins) {
         for (let back = 0; back < 12; back++) {
           const old = n - back;
           const oldId = old % 11 === 0 ? BigInt(old) : old;
-          expect(window.get(o, oldId)).toBe(reference.get(`${o}/${oldId}`));
+          expect(window.get(o, oldId)).toBe(reference.get(o, oldId));
         }
       }
-      expect(window.size).toBe(reference.size);
+      expect(window.size).toBe(reference.entries.size);
     }
   });
 
@@ -57,5 +83,121 @@ describe('DuplicateWindow', () => {
     expect(window.get('a', 1)).toBeUndefined();
     expect(window.get('a', 2)).toBe(false);
     expect(window.get('b', 3)).toBe(false);
+  });
+
+  it('wraps its ring: after many times its capacity, exactly the newest entries remain, in order of leaving', () => {
+    const window = new DuplicateWindow(3);
+    for (let id = 0; id < 100; id++) window.set('a', id, id % 2 === 0);
+    expect(window.size).toBe(3);
+    for (let id = 0; id < 97; id++) expect(window.get('a', id)).toBeUndefined();
+    expect([97, 98, 99].map((id) => window.get('a', id))).toEqual([false, true, false]);
+    window.set('a', 100, true);
+    expect(window.get('a', 97)).toBeUndefined();
+    expect(window.get('a', 98)).toBe(true);
+  });
+
+  it('tells ids apart by all 64 bits: numbers past 2^32 and bigints past 2^53', () => {
+    const window = new DuplicateWindow(16);
+    const ids: U64[] = [5, 2 ** 32 + 5, 2 ** 52 + 5, 2 ** 53 - 1, 2n ** 53n, 2n ** 64n - 1n, (5n << 32n) | 5n, 2n ** 63n + 5n];
+    ids.forEach((id, n) => window.set('a', id, n % 2 === 0));
+    ids.forEach((id, n) => expect(window.get('a', id)).toBe(n % 2 === 0));
+    expect(window.get('a', 2 ** 32 + 6)).toBeUndefined();
+    expect(window.get('a', 2n ** 64n - 2n)).toBeUndefined();
+    expect(window.size).toBe(ids.length);
+  });
+
+  it('finds entries past a collision run that wraps the end of its index after earlier members leave', () => {
+    // Capacity 4: an index of 8 positions. Three ids at home 7 take 7, 0 and 1; one at home 0 is pushed to 2.
+    const window = new DuplicateWindow(4);
+    const [a, b, c] = idsAtHome(7, 7, 3);
+    const [d, e] = idsAtHome(0, 7, 2);
+    const [f, g] = idsAtHome(3, 7, 2);
+    const model = new ModelWindow(4);
+    const order = [a, b, c, d, f, e, g, 1_000_001, 1_000_002, 1_000_003, 1_000_004];
+    for (const id of order) {
+      window.set('x', id, id % 2 === 1);
+      model.set('x', id, id % 2 === 1);
+      for (const probe of [...order, 999_999]) expect(window.get('x', probe)).toBe(model.get('x', probe));
+    }
+    expect(window.size).toBe(4);
+  });
+
+  it('starts small and doubles up to its capacity, then allocates nothing more', () => {
+    const window = new DuplicateWindow(5000);
+    expect(window.allocated).toBe(1024);
+    const seen: number[] = [];
+    for (let id = 0; id < 20_000; id++) {
+      window.set(`o${id % 7}`, id, false);
+      if (seen[seen.length - 1] !== window.allocated) seen.push(window.allocated);
+    }
+    expect(seen).toEqual([1024, 2048, 4096, 5000]);
+    expect(window.size).toBe(5000);
+    expect(window.get('o0', 14_994)).toBeUndefined();
+    expect(window.get(`o${19_999 % 7}`, 19_999)).toBe(false);
+    expect(window.get(`o${15_000 % 7}`, 15_000)).toBe(false);
+    expect(window.get(`o${14_999 % 7}`, 14_999)).toBeUndefined();
+  });
+
+  it('serves many origins, and forgets an origin whose last entry has left', () => {
+    const capacity = 64;
+    const window = new DuplicateWindow(capacity);
+    const model = new ModelWindow(capacity);
+    // 1,000 publishers (as after many restarts), each sending a few ids.
+    for (let n = 0; n < 4000; n++) {
+      const origin = `p${Math.floor(n / 4)}`;
+      window.set(origin, n % 4, n % 3 === 0);
+      model.set(origin, n % 4, n % 3 === 0);
+    }
+    expect(window.size).toBe(capacity);
+    expect(window.origins).toBe(capacity / 4);
+    for (let p = 0; p < 1000; p++) for (let id = 0; id < 4; id++) expect(window.get(`p${p}`, id)).toBe(model.get(`p${p}`, id));
+    // Same ids, other origins: not confused.
+    window.set('q', 3, true);
+    expect(window.get('q', 3)).toBe(true);
+    expect(window.get('p999', 3)).toBe(model.get('p999', 3));
+  });
+
+  it('keeps an origin whose only entry leaves to make room for its own next one', () => {
+    const window = new DuplicateWindow(1);
+    window.set('a', 1, false);
+    window.set('a', 2, true);
+    expect(window.get('a', 1)).toBeUndefined();
+    expect(window.get('a', 2)).toBe(true);
+    window.set('b', 2, false);
+    expect(window.get('a', 2)).toBeUndefined();
+    expect(window.get('b', 2)).toBe(false);
+    expect(window.origins).toBe(1);
+  });
+
+  it.each([1, 2, 3, 7, 16, 100, 1500])('behaves as the map model under a seeded random schedule (capacity %i)', (capacity) => {
+    const random = seededRandom(capacity * 7919);
+    const window = new DuplicateWindow(capacity);
+    const model = new ModelWindow(capacity);
+    const origins = Array.from({ length: 1 + random.int(12) }, (_, n) => `origin-${n}`);
+    const idRange = capacity * 3 + 5;
+    const idOf = (n: number): U64 => (n % 5 === 0 ? BigInt(n) + 2n ** 60n : n % 5 === 1 ? n + 2 ** 40 : n);
+    const differences: string[] = [];
+    for (let step = 0; step < 20_000; step++) {
+      const origin = origins[random.int(origins.length)];
+      const id = idOf(random.int(idRange));
+      const roll = random.int(10);
+      if (roll < 5) {
+        const handled = random.int(2) === 0;
+        window.set(origin, id, handled);
+        model.set(origin, id, handled);
+      } else if (roll < 7) {
+        window.markHandled(origin, id);
+        model.markHandled(origin, id);
+      } else if (window.get(origin, id) !== model.get(origin, id)) differences.push(`step ${step}: get ${origin}/${id}`);
+      if (window.size !== model.entries.size) differences.push(`step ${step}: size ${window.size}`);
+    }
+    expect(differences).toEqual([]);
+    for (const origin of origins) for (let n = 0; n < idRange; n++) expect(window.get(origin, idOf(n))).toBe(model.get(origin, idOf(n)));
+    expect(window.origins).toBe(new Set([...model.entries.keys()].map((key) => key.split('/')[0])).size);
+  });
+
+  it('rejects a capacity that is not a positive integer', () => {
+    expect(() => new DuplicateWindow(0)).toThrow(RangeError);
+    expect(() => new DuplicateWindow(1.5)).toThrow(RangeError);
   });
 });

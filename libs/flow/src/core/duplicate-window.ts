@@ -1,80 +1,233 @@
 import type { U64 } from './bytes';
 
+/** Slots an empty window starts with (fewer when its capacity is smaller); it doubles up to its capacity. */
+const INITIAL_SLOTS = 1024;
+const TWO_32 = 0x100000000;
+const STATE_QUEUED = 1;
+const STATE_HANDLED = 2;
+
 /**
  * The acceptor's duplicate window: for the newest `capacity` publishes over all
  * origins, whether each is handled (true) or still queued (false).
  *
- * Ids are kept per origin in numeric maps (no `<origin>/<id>` string per
- * message); a ring of slots, in insertion order, says which id leaves when the
- * window is full, so the oldest is forgotten first, as one insertion-ordered
- * map would.
+ * Entries live in typed arrays (no object or heap number per message): a ring
+ * of slots in insertion order (an id as two u32 halves, the index of its
+ * origin, its state) says which entry leaves when the window is full, so the
+ * oldest is forgotten first, as one insertion-ordered map would. An
+ * open-addressing index (linear probing, deletion by backward shift, so no
+ * tombstones) finds a slot by origin and id. The slots double as they fill, up
+ * to `capacity`, and never shrink: an idle window stays small, a busy one
+ * reaches full size and then allocates nothing more. Origins are numbered while
+ * they have entries; an origin whose last entry leaves gives its number back.
  */
 export class DuplicateWindow {
-  private readonly byOrigin = new Map<string, Map<U64, boolean>>();
-  private readonly slotOrigin: Map<U64, boolean>[] = [];
-  private readonly slotOriginText: string[] = [];
-  private readonly slotId: U64[] = [];
+  private idHi: Uint32Array;
+  private idLo: Uint32Array;
+  private originOf: Int32Array;
+  /** 0 for a free slot, else STATE_QUEUED or STATE_HANDLED. */
+  private state: Uint8Array;
+  private slotHash: Int32Array;
+  /** Slot + 1 per index position; 0 is empty. At most half full. */
+  private index: Int32Array;
+  private mask: number;
+  private count = 0;
   /** Next slot to overwrite once the ring is full. */
   private next = 0;
-  private lastText: string | undefined;
-  private lastIds: Map<U64, boolean> | undefined;
 
-  constructor(private readonly capacity: number) {}
+  private readonly originNumbers = new Map<string, number>();
+  private originTexts: string[] = [];
+  /** Entries per origin number; an origin with none is given back. */
+  private originEntries: number[] = [];
+  private readonly freeOrigins: number[] = [];
+  private lastText: string | undefined;
+  private lastOrigin = -1;
+
+  /** Halves of the id being looked up (set by split). */
+  private hi = 0;
+  private lo = 0;
+
+  constructor(private readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`duplicate window capacity ${capacity}`);
+    const slots = Math.min(capacity, INITIAL_SLOTS);
+    this.idHi = new Uint32Array(slots);
+    this.idLo = new Uint32Array(slots);
+    this.originOf = new Int32Array(slots);
+    this.state = new Uint8Array(slots);
+    this.slotHash = new Int32Array(slots);
+    this.index = new Int32Array(indexSize(slots));
+    this.mask = this.index.length - 1;
+  }
 
   get size(): number {
-    return this.slotId.length;
+    return this.count;
+  }
+
+  /** Origins with entries in the window. */
+  get origins(): number {
+    return this.originNumbers.size;
+  }
+
+  /** Slots allocated now: grows by doubling up to the capacity, never beyond. */
+  get allocated(): number {
+    return this.state.length;
   }
 
   /** True once handled, false while queued, undefined when not in the window. */
   get(origin: string, id: U64): boolean | undefined {
-    return this.idsOf(origin, false)?.get(id);
+    const number = this.originNumber(origin, false);
+    if (number < 0) return undefined;
+    this.split(id);
+    const slot = this.find(number, hashOf(number, this.hi, this.lo));
+    return slot < 0 ? undefined : this.state[slot] === STATE_HANDLED;
   }
 
   /** Records `id` of `origin` (a new entry is the newest); an entry already present only changes state. */
   set(origin: string, id: U64, handled: boolean): void {
-    const ids = this.idsOf(origin, true)!;
-    const before = ids.size;
-    ids.set(id, handled);
-    // Already present: only its state changed (one lookup instead of has + set).
-    if (ids.size === before) return;
-    if (this.slotId.length < this.capacity) {
-      this.slotOrigin.push(ids);
-      this.slotOriginText.push(origin);
-      this.slotId.push(id);
+    const state = handled ? STATE_HANDLED : STATE_QUEUED;
+    const number = this.originNumber(origin, true);
+    this.split(id);
+    const { hi, lo } = this;
+    const hash = hashOf(number, hi, lo);
+    const found = this.find(number, hash);
+    if (found >= 0) {
+      this.state[found] = state;
       return;
     }
-    const at = this.next;
-    this.evict(this.slotOrigin[at], this.slotOriginText[at], this.slotId[at]);
-    this.slotOrigin[at] = ids;
-    this.slotOriginText[at] = origin;
-    this.slotId[at] = id;
-    this.next = at + 1 === this.capacity ? 0 : at + 1;
+    // Counted first, so that evicting this origin's last entry keeps its number.
+    this.originEntries[number]++;
+    let slot: number;
+    if (this.count < this.capacity) {
+      if (this.count === this.state.length) this.grow();
+      slot = this.count++;
+    } else {
+      slot = this.next;
+      this.next = slot + 1 === this.capacity ? 0 : slot + 1;
+      this.evict(slot);
+    }
+    this.idHi[slot] = hi;
+    this.idLo[slot] = lo;
+    this.originOf[slot] = number;
+    this.state[slot] = state;
+    this.slotHash[slot] = hash;
+    this.place(slot, hash);
   }
 
   /** Marks `id` of `origin` handled when it is still in the window. */
   markHandled(origin: string, id: U64): void {
-    const ids = this.idsOf(origin, false);
-    if (ids !== undefined && ids.has(id)) ids.set(id, true);
+    const number = this.originNumber(origin, false);
+    if (number < 0) return;
+    this.split(id);
+    const slot = this.find(number, hashOf(number, this.hi, this.lo));
+    if (slot >= 0) this.state[slot] = STATE_HANDLED;
   }
 
-  private evict(ids: Map<U64, boolean>, origin: string, id: U64): void {
-    ids.delete(id);
-    if (ids.size === 0 && this.byOrigin.get(origin) === ids) {
-      this.byOrigin.delete(origin);
-      if (this.lastIds === ids) this.lastText = this.lastIds = undefined;
+  private split(id: U64): void {
+    if (typeof id === 'number') {
+      this.hi = (id / TWO_32) >>> 0;
+      this.lo = id >>> 0;
+    } else {
+      this.hi = Number(id >> 32n);
+      this.lo = Number(id & 0xffffffffn);
     }
   }
 
-  private idsOf(origin: string, create: boolean): Map<U64, boolean> | undefined {
-    if (origin === this.lastText) return this.lastIds;
-    let ids = this.byOrigin.get(origin);
-    if (ids === undefined) {
-      if (!create) return undefined;
-      ids = new Map();
-      this.byOrigin.set(origin, ids);
+  /** The slot holding (number, this.hi, this.lo), or -1. */
+  private find(number: number, hash: number): number {
+    const { index, mask, idHi, idLo, originOf } = this;
+    const { hi, lo } = this;
+    for (let at = hash & mask; ; at = (at + 1) & mask) {
+      const entry = index[at];
+      if (entry === 0) return -1;
+      const slot = entry - 1;
+      if (idLo[slot] === lo && idHi[slot] === hi && originOf[slot] === number) return slot;
+    }
+  }
+
+  private place(slot: number, hash: number): void {
+    const { index, mask } = this;
+    let at = hash & mask;
+    while (index[at] !== 0) at = (at + 1) & mask;
+    index[at] = slot + 1;
+  }
+
+  /** Removes `slot`'s entry from the index (backward shift) and from its origin's count. */
+  private evict(slot: number): void {
+    const { index, mask, slotHash: hashes } = this;
+    let hole = hashes[slot] & mask;
+    while (index[hole] !== slot + 1) hole = (hole + 1) & mask;
+    // Shift later members of the probe run back into the hole unless that would
+    // put one before its home position.
+    for (let at = (hole + 1) & mask; index[at] !== 0; at = (at + 1) & mask) {
+      const home = hashes[index[at] - 1] & mask;
+      const movable = hole <= at ? home <= hole || home > at : home <= hole && home > at;
+      if (movable) {
+        index[hole] = index[at];
+        hole = at;
+      }
+    }
+    index[hole] = 0;
+    const number = this.originOf[slot];
+    if (--this.originEntries[number] === 0) this.releaseOrigin(number);
+  }
+
+  private grow(): void {
+    const slots = Math.min(this.capacity, this.state.length * 2);
+    this.idHi = copied(new Uint32Array(slots), this.idHi);
+    this.idLo = copied(new Uint32Array(slots), this.idLo);
+    this.originOf = copied(new Int32Array(slots), this.originOf);
+    this.state = copied(new Uint8Array(slots), this.state);
+    this.slotHash = copied(new Int32Array(slots), this.slotHash);
+    this.index = new Int32Array(indexSize(slots));
+    this.mask = this.index.length - 1;
+    for (let slot = 0; slot < this.count; slot++) this.place(slot, this.slotHash[slot]);
+  }
+
+  /** `origin`'s number (the last one is cached: most publishes come from few origins), or -1. */
+  private originNumber(origin: string, create: boolean): number {
+    if (origin === this.lastText) return this.lastOrigin;
+    let number = this.originNumbers.get(origin);
+    if (number === undefined) {
+      if (!create) return -1;
+      number = this.freeOrigins.pop() ?? this.originTexts.length;
+      this.originNumbers.set(origin, number);
+      this.originTexts[number] = origin;
+      this.originEntries[number] = 0;
     }
     this.lastText = origin;
-    this.lastIds = ids;
-    return ids;
+    this.lastOrigin = number;
+    return number;
   }
+
+  private releaseOrigin(number: number): void {
+    const text = this.originTexts[number];
+    this.originNumbers.delete(text);
+    this.originTexts[number] = '';
+    this.freeOrigins.push(number);
+    if (this.lastOrigin === number) {
+      this.lastText = undefined;
+      this.lastOrigin = -1;
+    }
+  }
+}
+
+function copied<T extends Uint32Array | Int32Array | Uint8Array>(into: T, from: T): T {
+  into.set(from);
+  return into;
+}
+
+/** A power of two at least twice `slots`: the index stays at most half full. */
+function indexSize(slots: number): number {
+  let size = 2;
+  while (size < slots * 2) size *= 2;
+  return size;
+}
+
+/** Mixes origin number and id halves (ids are mostly consecutive counters); exported for the spec. */
+export function hashOf(origin: number, hi: number, lo: number): number {
+  let h = Math.imul(lo ^ Math.imul(origin, 0x9e3779b1), 0x85ebca6b) ^ hi;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  return h ^ (h >>> 16);
 }

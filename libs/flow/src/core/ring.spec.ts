@@ -116,7 +116,7 @@ describe('Ring', () => {
     expect(ring.size).toBe(1);
   });
 
-  it('agrees with a linear-scan model over 10,000 random inserts, removes and lookups', () => {
+  it('agrees with a linear-scan model over 10,000 random inserts, bulk inserts, removes and lookups', () => {
     const random = seededRandom(20240611);
     // A narrow pool of high halves forces ties on `hi`, where the low half decides.
     const highs = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff];
@@ -130,7 +130,14 @@ describe('Ring', () => {
     const mismatches: string[] = [];
     for (let step = 0; step < 10_000; step++) {
       const choice = random();
-      if (choice < 0.4) {
+      if (choice < 0.01) {
+        // Bulk: past addAll's threshold, with members and repeats among the new keys.
+        const keys = Array.from({ length: 40 }, () => (random() < 0.2 && model.length > 0 ? pick(model) : randomKey()));
+        const added = ring.addAll(keys);
+        const expected = keys.filter((k, i) => !model.some((m) => m.equals(k)) && keys.findIndex((o) => o.equals(k)) === i);
+        if (added.length !== expected.length) mismatches.push(`step ${step}: addAll added ${added.length}, expected ${expected.length}`);
+        model.push(...expected);
+      } else if (choice < 0.4) {
         const k = random() < 0.1 && model.length > 0 ? pick(model) : randomKey();
         const isNew = !model.some((m) => m.equals(k));
         if (ring.add(k) !== isNew) mismatches.push(`step ${step}: add ${k} should return ${isNew}`);

@@ -1,5 +1,6 @@
 import { lowerBound } from './binary-search';
 import type { Key } from './key';
+import { KeyIndex } from './key-index';
 
 /**
  * The consistent-hashing ring: a sorted set of distinct member keys.
@@ -7,14 +8,18 @@ import type { Key } from './key';
  * The owner of a partition `p` is the first member `k` with `p <= k`, or the
  * smallest member when there is none (wrap around); a member therefore owns
  * `(predecessor, itself]` (PROTOCOL.md, "Ring ownership"). Lookups are
- * O(log n); add and remove are a binary search plus an array splice, which is
- * cheap for rings of thousands of members and keeps lookups allocation-free.
+ * O(log n) over a typed-array copy of the keys (KeyIndex), made by the first
+ * lookup after a change; add and remove are a binary search plus an array
+ * splice, which is cheap for rings of thousands of members. Between changes,
+ * lookups allocate nothing.
  */
 /** Above this many keys, addAll sorts once instead of splicing each. */
 const BULK_THRESHOLD = 32;
 
 export class Ring {
   #keys: Key[] = [];
+  /** The search layout of #keys; undefined after a change until the next lookup rebuilds it. */
+  #index: KeyIndex | undefined;
 
   get size(): number {
     return this.#keys.length;
@@ -22,9 +27,11 @@ export class Ring {
 
   /** Adds `key`; false when it is already a member. */
   add(key: Key): boolean {
+    // Searched in the array itself: one add after another would rebuild the index each time.
     const i = lowerBound(this.#keys, key);
     if (i < this.#keys.length && this.#keys[i].equals(key)) return false;
     this.#keys.splice(i, 0, key);
+    this.#index = undefined;
     return true;
   }
 
@@ -42,15 +49,19 @@ export class Ring {
       seen.add(text);
       return true;
     });
-    if (added.length > 0) this.#keys = [...this.#keys, ...added].sort((a, b) => a.compare(b));
+    if (added.length > 0) {
+      this.#keys = [...this.#keys, ...added].sort((a, b) => a.compare(b));
+      this.#index = undefined;
+    }
     return added;
   }
 
   /** Removes `key`; false when it was not a member. */
   remove(key: Key): boolean {
-    const i = this.indexOf(key);
-    if (i < 0) return false;
+    const i = lowerBound(this.#keys, key);
+    if (i === this.#keys.length || !this.#keys[i].equals(key)) return false;
     this.#keys.splice(i, 1);
+    this.#index = undefined;
     return true;
   }
 
@@ -62,13 +73,13 @@ export class Ring {
   ownerOf(partition: Key): Key | undefined {
     const keys = this.#keys;
     if (keys.length === 0) return undefined;
-    const i = lowerBound(keys, partition);
+    const i = this.lowerBound(partition);
     return keys[i === keys.length ? 0 : i];
   }
 
   /** The position of `key` in ring order, or -1 when it is not a member. */
   indexOf(key: Key): number {
-    const i = lowerBound(this.#keys, key);
+    const i = this.lowerBound(key);
     return i < this.#keys.length && this.#keys[i].equals(key) ? i : -1;
   }
 
@@ -78,7 +89,7 @@ export class Ring {
    * an empty ring.
    */
   ceilingIndex(key: Key): number {
-    const i = lowerBound(this.#keys, key);
+    const i = this.lowerBound(key);
     return i === this.#keys.length ? 0 : i;
   }
 
@@ -91,6 +102,11 @@ export class Ring {
     const n = this.#keys.length;
     if (n === 0) return undefined;
     return this.#keys[((i % n) + n) % n];
+  }
+
+  /** Lookups search the typed-array layout, rebuilt after a change (membership changes are rare). */
+  private lowerBound(key: Key): number {
+    return (this.#index ??= new KeyIndex(this.#keys)).lowerBound(key);
   }
 
   /** The members in ascending order, as a copy the caller may keep. */

@@ -1,6 +1,6 @@
-import { lowerBound } from './binary-search';
 import { InvalidOptionError } from './errors';
 import type { Key } from './key';
+import { KeyIndex } from './key-index';
 import { Ring } from './ring';
 
 export interface RoutingTableOptions {
@@ -25,6 +25,8 @@ export class RoutingTable {
   readonly #successors: number;
   readonly #stabilizers: number;
   readonly #ring = new Ring();
+  readonly #localKeys: ReadonlySet<Key>;
+  readonly #localIndex: KeyIndex;
   /** Ring index where the next stabilizer rotation starts (Go flow's stabIdx). */
   #rotation = 0;
   /** Left the ring (graceful shutdown): local positions stay listed but own nothing. */
@@ -38,13 +40,15 @@ export class RoutingTable {
     requireCount('stabilizers', options.stabilizers);
     for (const key of options.local) this.#ring.add(key);
     this.local = Object.freeze(this.#ring.keys());
+    this.#localKeys = new Set(this.local);
+    this.#localIndex = new KeyIndex(this.local);
     this.#successors = options.successors;
     this.#stabilizers = options.stabilizers;
   }
 
   isLocal(key: Key): boolean {
-    const i = lowerBound(this.local, key);
-    return i < this.local.length && this.local[i].equals(key);
+    // The ring's owners are these very objects: most calls end at the first test.
+    return this.#localKeys.has(key) || this.#localIndex.has(key);
   }
 
   /** Adds the keys not yet known and returns the remote ones among them, in input order. */

@@ -161,6 +161,33 @@ describe('NatsPubSub', () => {
     expect(received).toEqual(['orders:one']);
   });
 
+  it('passes a literal subscription its own subject without reading the message subject, a wildcard one the message subject', () => {
+    const connection = new FakeConnection();
+    const { pubsub } = adapter(connection);
+    const received: string[] = [];
+    let subjectReads = 0;
+    const message = (subject: string) => ({
+      get subject() {
+        subjectReads++;
+        return subject;
+      },
+      data: new Uint8Array([1]),
+    });
+    pubsub.subscribe('flow.node.00ff', {}, (subject) => received.push(subject));
+    pubsub.subscribe('orders.*', {}, (subject) => received.push(subject));
+    pubsub.subscribe('audit.>', {}, (subject) => received.push(subject));
+    pubsub.subscribe('a*b.c>', {}, (subject) => received.push(subject));
+
+    connection.subscriptions[0]!.callback(null, message('flow.node.00ff'));
+    expect(subjectReads).toBe(0);
+    connection.subscriptions[1]!.callback(null, message('orders.eu'));
+    connection.subscriptions[2]!.callback(null, message('audit.x.y'));
+    expect(subjectReads).toBe(2);
+    connection.subscriptions[3]!.callback(null, message('a*b.c>'));
+    expect(subjectReads).toBe(2);
+    expect(received).toEqual(['flow.node.00ff', 'orders.eu', 'audit.x.y', 'a*b.c>']);
+  });
+
   it('publishes headers as NATS headers, and without any when none are given', () => {
     const connection = new FakeConnection();
     const { pubsub } = adapter(connection);

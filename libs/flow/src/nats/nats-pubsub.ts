@@ -133,11 +133,18 @@ export class NatsPubSub implements PubSub {
     };
   }
 
+  /**
+   * A subject without wildcards is passed to `handler` as given: every message
+   * it receives has exactly that subject, and the client decodes a message's
+   * subject bytes anew on each read of `msg.subject`.
+   */
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription {
+    const literal = isLiteralSubject(subject);
     return this.subscribeRaw(subject, options, (msg) => {
       const headers = msg.headers;
-      if (headers === undefined) handler(msg.subject, msg.data);
-      else handler(msg.subject, msg.data, fromNatsHeaders(headers));
+      const received = literal ? subject : msg.subject;
+      if (headers === undefined) handler(received, msg.data);
+      else handler(received, msg.data, fromNatsHeaders(headers));
     });
   }
 
@@ -359,4 +366,9 @@ function settleWithin(promise: Promise<void>, timeoutMs: number): Promise<DrainO
       (error: unknown) => resolve({ error }),
     ).finally(() => clearTimeout(timer));
   });
+}
+
+/** True when `subject` has no wildcard token (`*` or `>`): it matches itself only. */
+function isLiteralSubject(subject: string): boolean {
+  return !subject.split('.').some((token) => token === '*' || token === '>');
 }
