@@ -11,7 +11,10 @@
  * collection. The publisher sends `messages` 256-byte payloads with one of
  * 10,000 partition keys each, acknowledged (direct to the owner, kept until
  * handled), awaiting every 5,000 together. RSS and heap are sampled once the
- * first fifth has been handled everywhere and again after all of them.
+ * first fifth has been handled everywhere and again after all of them; then,
+ * unless --no-plateau, the publisher goes on to 3x `messages` and a third
+ * sample shows whether the growth stopped (V8 sizes its young generation up
+ * under load, to a fixed maximum: growth that ends there is not a leak).
  * Printed, never asserted.
  */
 import { DEFAULTS } from 'nestjs-flow/core';
@@ -21,6 +24,7 @@ import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './suppo
 
 const MESSAGES = Math.min(Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000), 5_000_000);
 const FIRST = Math.floor(MESSAGES / 5);
+const PLATEAU = process.argv.includes('--no-plateau') ? undefined : 3 * MESSAGES;
 const BROKERS = 3;
 const SUBJECT = 'orders';
 const PLAN: PublishPlan = { payloadBytes: 256, batch: 5_000, keys: 10_000, maxMs: 600_000, awaitEach: false, ack: true, window: undefined };
@@ -33,7 +37,7 @@ async function launch(label: string, role: BenchRole, server: NatsServer, spawne
   spawned.push(worker);
   await worker.call({
     type: 'start',
-    config: { role, servers: server.url, subject: SUBJECT, queue: 'bench', nodeName: label, messages: MESSAGES },
+    config: { role, servers: server.url, subject: SUBJECT, queue: 'bench', nodeName: label, messages: PLATEAU ?? MESSAGES },
   });
   return worker;
 }
@@ -86,14 +90,21 @@ async function main(): Promise<void> {
 
     const first = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: 0, to: FIRST } }, PLAN.maxMs);
     const early = await sample(workers, await awaitHandled(brokers, FIRST));
-    const rest = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: FIRST } }, PLAN.maxMs);
+    const rest = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: FIRST, to: MESSAGES } }, PLAN.maxMs);
     const late = await sample(workers, await awaitHandled(brokers, MESSAGES));
+    let beyond: PublishReport | undefined;
+    let plateau: Sample | undefined;
+    if (PLATEAU !== undefined) {
+      beyond = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: MESSAGES, to: PLATEAU } }, PLAN.maxMs);
+      plateau = await sample(workers, await awaitHandled(brokers, PLATEAU));
+    }
     const seconds = (Date.now() - started) / 1000;
 
-    const failed = first.failed + rest.failed;
+    const failed = first.failed + rest.failed + (beyond?.failed ?? 0);
     console.log(
       `\n${MESSAGES.toLocaleString('en')} acknowledged keyed publishes (256 B, 10,000 keys), 1 publisher and ${BROKERS} broker processes, ` +
-        `${seconds.toFixed(1)} s; handled ${early.handled.toLocaleString('en')} then ${late.handled.toLocaleString('en')}; ` +
+        `${seconds.toFixed(1)} s; handled ${early.handled.toLocaleString('en')} then ${late.handled.toLocaleString('en')}` +
+        `${plateau === undefined ? '' : ` then ${plateau.handled.toLocaleString('en')}`}; ` +
         `rejected ${failed}`,
     );
     console.log(
@@ -113,6 +124,7 @@ async function main(): Promise<void> {
         `${(a.heapTotalBytes / MIB).toFixed(1)} / ${(b.heapTotalBytes / MIB).toFixed(1)}`,
         `${(a.newSpaceBytes / MIB).toFixed(1)} / ${(b.newSpaceBytes / MIB).toFixed(1)}`,
         `${(a.externalBytes / MIB).toFixed(1)} / ${(b.externalBytes / MIB).toFixed(1)}`,
+        ...(plateau === undefined ? [] : plateauCells(b, plateau.stats[i]!)),
       ];
     });
     const header = [
@@ -125,6 +137,7 @@ async function main(): Promise<void> {
       'heap total',
       'of it new space',
       'external',
+      ...(PLATEAU === undefined ? [] : [`RSS @${PLATEAU / 1000}k`, `growth from @${MESSAGES / 1000}k`, `new space @${PLATEAU / 1000}k`]),
     ];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
     for (const row of [header, ...rows]) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
@@ -132,6 +145,14 @@ async function main(): Promise<void> {
     await Promise.all(spawned.map((w) => w.exit()));
     await server.stop();
   }
+}
+
+function plateauCells(late: WorkerStats, last: WorkerStats): string[] {
+  return [
+    (last.rssBytes / MIB).toFixed(1),
+    `${((last.rssBytes / late.rssBytes - 1) * 100).toFixed(1)} %`,
+    (last.newSpaceBytes / MIB).toFixed(1),
+  ];
 }
 
 main().catch((error: unknown) => {
