@@ -1,23 +1,9 @@
 import { Key } from './key';
 import { KEPT_EMPTY_LANES, PublishLanes } from './publish-lanes';
-import type { Entry } from './publisher-host';
+import { Entry, newEntry } from './publisher-host';
 
 function entry(id: number, lane: number): Entry {
-  return {
-    id,
-    msg: { id, reply: '', stream: 's', partitionKey: new Uint8Array(0), data: new Uint8Array(0) },
-    partition: new Key(0, lane),
-    lane,
-    owner: undefined,
-    ownerText: '',
-    since: 0,
-    tries: 0,
-    accepted: false,
-    prev: undefined,
-    next: undefined,
-    resolve: undefined,
-    reject: undefined,
-  };
+  return newEntry(id, { id, reply: '', stream: 's', partitionKey: new Uint8Array(0), data: new Uint8Array(0) }, new Key(0, lane));
 }
 
 describe('PublishLanes', () => {

@@ -3,6 +3,7 @@ import type { BrokerCounters } from './broker-counters';
 import type { FlowError } from './errors';
 import type { Allocate, MsgPayload } from './frame';
 import type { Key } from './key';
+import { partitionLane } from './partition-scheduler';
 import type { ResolvedBrokerOptions } from './options';
 import type { MessageHeaders } from './pubsub';
 import type { StreamKind } from './publish-wire';
@@ -58,6 +59,31 @@ export interface Entry {
   next: Entry | undefined;
   resolve: (() => void) | undefined;
   reject: ((error: FlowError) => void) | undefined;
+}
+
+/** A new publish `id` of `msg` to partition `partition`, not sent yet (one object shape for every entry). */
+export function newEntry(
+  id: U64,
+  msg: MsgPayload,
+  partition: Key,
+  resolve?: () => void,
+  reject?: (error: FlowError) => void,
+): Entry {
+  return {
+    id,
+    msg,
+    partition,
+    lane: partitionLane(partition),
+    owner: undefined,
+    ownerText: '',
+    since: 0,
+    tries: 0,
+    accepted: false,
+    prev: undefined,
+    next: undefined,
+    resolve,
+    reject,
+  };
 }
 
 /**

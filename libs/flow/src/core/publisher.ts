@@ -5,10 +5,9 @@ import { InFlightTable } from './in-flight-table';
 import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
-import { partitionLane } from './partition-scheduler';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
-import type { Entry, PublisherHost, Waiting } from './publisher-host';
+import { Entry, newEntry, PublisherHost, Waiting } from './publisher-host';
 import { ViewWait } from './view-wait';
 
 export type { PublisherHost } from './publisher-host';
@@ -165,23 +164,7 @@ export class Publisher {
 
   /** `owner`: the partition's owner when the caller has just looked it up. */
   private admit(msg: MsgPayload, partition: Key, resolve: () => void, reject: (error: FlowError) => void, owner?: Key): void {
-    const id = this.host.nextId();
-    const lane = partitionLane(partition);
-    const entry: Entry = {
-      id,
-      msg,
-      partition,
-      lane,
-      owner: undefined,
-      ownerText: '',
-      since: 0,
-      tries: 0,
-      accepted: false,
-      prev: undefined,
-      next: undefined,
-      resolve,
-      reject,
-    };
+    const entry = newEntry(this.host.nextId(), msg, partition, resolve, reject);
     this.entries.add(entry);
     this.route(entry, owner);
     this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
