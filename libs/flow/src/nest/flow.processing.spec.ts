@@ -1,5 +1,5 @@
 import { Controller, Inject } from '@nestjs/common';
-import { BaseRpcContext, Ctx, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { from, Observable, of } from 'rxjs';
 import { ErrorCode, MemoryBus, RemoteError } from '../core';
 import { closeAll, Gate, RECORDER, Recorder, startFlowApp, startFlowApps, type FlowTestApp } from '../../test/flow-apps';
@@ -86,7 +86,7 @@ describe('FlowServer running a handler per message', () => {
       seen.push(`start ${String(transportId)} ${(context as FlowContext).getStream()}`);
       return done();
     });
-    app.server.setOnProcessingEndHook((_transportId, context: BaseRpcContext) => {
+    app.server.setOnProcessingEndHook((_transportId, context) => {
       seen.push(`end ${(context as FlowContext).getStream()}`);
     });
     try {
