@@ -304,6 +304,19 @@ function processCpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * Starts and stops one worker before any setup: after a source change the
+ * first worker transpiles every module (ts-register's cache) and keeps the
+ * TypeScript compiler in memory, which would inflate the RSS and CPU of
+ * whichever consumer came first (the first Nest one).
+ */
+async function warmTranspileCache(spawned: WorkerProcess[]): Promise<void> {
+  const worker = await WorkerProcess.spawn('warm-up');
+  spawned.push(worker);
+  await worker.exit();
+  spawned.splice(spawned.indexOf(worker), 1);
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -416,6 +429,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', interrupted);
   try {
     console.log(`nats-server pid ${server.pid} at ${server.url}`);
+    await warmTranspileCache(spawned);
     const nest = await runSetup(NEST, server, spawned, profileDir && join(profileDir, 'nest'));
     const flow = await runSetup(FLOW, server, spawned, profileDir && join(profileDir, 'flow'));
     printTable(nest, flow);
