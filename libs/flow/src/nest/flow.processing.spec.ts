@@ -39,6 +39,11 @@ class ProcessingController {
     return of(...payload.values);
   }
 
+  @RequestHandler('unserializable')
+  unserializable(): { big: bigint } {
+    return { big: 1n };
+  }
+
   @RequestHandler('plain')
   plain(@Payload() payload: { echo: unknown }): unknown {
     return payload.echo;
@@ -78,6 +83,24 @@ describe('FlowServer running a handler per message', () => {
     gate.open();
     const entries = await recorder.until(before + 2);
     expect(entries.slice(before)).toEqual(['handler held done', 'handler after steps']);
+  });
+
+  it('answers a request whose result the serializer cannot write with an error reply', async () => {
+    const failure = await publisher.client.request('unserializable', {}, { key: 'k' }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RemoteError);
+    expect((failure as RemoteError).message).toMatch(/BigInt/);
+  });
+
+  it('rejects a request with FLOW_CLOSED once its app shuts down, without sending it', async () => {
+    const leaving = await startFlowApp({ bus, name: 'leaving-publisher' });
+    await expect(leaving.client.request('plain', { echo: 1 }, { key: 'k' })).resolves.toBe(1);
+    const before = recorder.entries.length;
+    const stopping = leaving.host.shutdown();
+    await expect(leaving.client.request('last-value', { values: [1] }, { key: 'k' })).rejects.toMatchObject({ code: ErrorCode.Closed });
+    await stopping;
+    await leaving.app.close();
+    await bus.idle();
+    expect(recorder.entries.length).toBe(before);
   });
 
   it('wraps each run in the processing hooks once they are set: start, handler, end, with the FlowContext', async () => {
