@@ -4,6 +4,7 @@ import { Subscription } from 'rxjs';
 import { Broker, ErrorCode, FlowError, InvalidOptionError } from '../core';
 import { FlowBrokerHost, FlowStatus } from './broker-host';
 import { FlowRecord } from './flow-record';
+import { utf8 } from './utf8';
 import type { FlowServerEvents } from './flow.server';
 
 export interface FlowPublishOptions {
@@ -172,10 +173,12 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
     }
     const record = payload instanceof FlowRecord ? payload : undefined;
     const data = record === undefined ? payload : record.data;
+    const partitionKey = key ?? record?.options.key ?? this.#keyOf(stream, data);
     return {
       stream,
       data: this.host.options.serializer.serialize(data),
-      key: key ?? record?.options.key ?? this.#keyOf(stream, data),
+      // The same bytes the broker would make of a string, without its TextEncoder call per message.
+      key: typeof partitionKey === 'string' ? utf8(partitionKey) : partitionKey,
     };
   }
 

@@ -39,6 +39,11 @@ class ProcessingController {
     return of(...payload.values);
   }
 
+  @StreamHandler('keys')
+  keys(@Ctx() ctx: FlowContext): void {
+    this.recorder.push(`${ctx.getPartitionKey()} ${Buffer.from(ctx.getPartitionKeyBytes()).toString('hex')} ${ctx.getPartition()}`);
+  }
+
   @RequestHandler('unserializable')
   unserializable(): { big: bigint } {
     return { big: 1n };
@@ -83,6 +88,19 @@ describe('FlowServer running a handler per message', () => {
     gate.open();
     const entries = await recorder.until(before + 2);
     expect(entries.slice(before)).toEqual(['handler held done', 'handler after steps']);
+  });
+
+  it('sends a string partition key as its UTF-8 bytes: the same key, partition and owner as the bytes given directly', async () => {
+    const key = 'ü-€-😀-1';
+    const bytes = new TextEncoder().encode(key);
+    const before = recorder.entries.length;
+    await publisher.client.publish('keys', {}, { key });
+    await publisher.client.publish('keys', {}, { key: bytes });
+    const [fromText, fromBytes] = (await recorder.until(before + 2)).slice(before);
+    const [text, hex, partition] = fromText!.split(' ');
+    expect([text, hex]).toEqual([key, Buffer.from(bytes).toString('hex')]);
+    expect(partition).toMatch(/^[0-9a-f]{16}$/);
+    expect(fromBytes).toBe(fromText);
   });
 
   it('answers a request whose result the serializer cannot write with an error reply', async () => {

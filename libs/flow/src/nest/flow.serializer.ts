@@ -1,5 +1,6 @@
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 import { CodecError } from '../core';
+import { utf8 } from './utf8';
 
 /**
  * Turns a payload (an emitted or sent value, a handler's reply) into the
@@ -31,17 +32,6 @@ export class JsonFlowSerializer implements FlowSerializer {
     if (value === undefined) return new Uint8Array(0);
     return utf8(JSON.stringify(value));
   }
-}
-
-/**
- * UTF-8 bytes of `text` as a plain Uint8Array. Node's Buffer.from encodes
- * short strings into its shared pool, about twice as fast as
- * TextEncoder.encode, which allocates a new backing store per call; the view
- * keeps Buffer's methods (a `slice` that does not copy) out of users' hands.
- */
-function utf8(text: string): Uint8Array {
-  const bytes = Buffer.from(text, 'utf8');
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
