@@ -34,7 +34,7 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
   override transportId = FLOW_TRANSPORT;
   readonly #statusSubscription: Subscription;
   #listening: Promise<void> | undefined;
-  /** Nest's default start hook (calls `done()`), captured before anyone can set another: while it is in place, #process skips the wrapping. */
+  /** Nest's default start hook (it calls `done()`), captured before another can be set; while it is in place, #process runs handlers directly. */
   readonly #defaultStartHook = this.onProcessingStartHook;
 
   constructor(
