@@ -3,7 +3,7 @@
  * processes on one real nats-server, measured in one run.
  *
  *   node -r ./test/support/ts-register.js bench/nest-flow.bench.ts [--events N] [--requests N]
- *     [--sequential N] [--keys N] [--window N] [--growth] [--profile]
+ *     [--sequential N] [--keys N] [--window N] [--growth] [--profile [--keep-profiles]]
  *
  * Setups (1 publisher process, 3 consumer processes each):
  *   Nest: microservices on Transport.NATS in queue group `bench`
@@ -23,7 +23,7 @@
  * consumers' RSS after the run; (c) request/reply with 64 in flight: req/s,
  * p50, p99; (d) sequential request/reply p50, p99. --growth adds (e): the RSS
  * of the Flow apps after 200,000 and after 1,000,000 events. --profile runs
- * the first Flow app and the first Nest consumer under `node --cpu-prof` and
+ * the first Flow app, the first Nest consumer and both publishers under `node --cpu-prof` and
  * prints where their time goes (by layer, function and file). --keys 0 sends
  * Flow's events and requests unkeyed: a diagnostic that takes forwarding out.
  *
@@ -65,6 +65,8 @@ const REQUESTS = argument('requests', 50_000, 2_000_000);
 const SEQUENTIAL = argument('sequential', 5_000, 200_000);
 const GROWTH = process.argv.includes('--growth');
 const PROFILE = process.argv.includes('--profile');
+/** --keep-profiles: the .cpuprofile files stay on disk (their directory is printed) for a closer look (DevTools, call trees). */
+const KEEP_PROFILES = process.argv.includes('--keep-profiles');
 const GROWTH_FIRST = 200_000;
 const GROWTH_TOTAL = 1_000_000;
 const WARMUP_EVENTS = 30_000;
@@ -122,6 +124,7 @@ async function startFleet(
   maxEvents: number,
   spawned: WorkerProcess[],
   consumerFlags: { first?: string[]; all?: string[] } = {},
+  publisherFlags: string[] = [],
 ): Promise<Fleet> {
   const launch = async (label: string, role: NestBenchRole, flags: string[] = []): Promise<WorkerProcess> => {
     const worker = await WorkerProcess.spawn(label, flags);
@@ -134,7 +137,7 @@ async function startFleet(
     const flags = [...(consumerFlags.all ?? []), ...(i === 1 ? (consumerFlags.first ?? []) : [])];
     consumers.push(await launch(`${setup.consumer}-${i}`, setup.consumer, flags));
   }
-  const publisher = await launch(setup.publisher, setup.publisher);
+  const publisher = await launch(setup.publisher, setup.publisher, publisherFlags);
   if (setup === FLOW) await awaitRing(consumers);
   const relay = (): void => publisher.credit(consumers.reduce((sum, c) => sum + c.events, 0));
   for (const consumer of consumers) consumer.onProgress = relay;
@@ -213,8 +216,8 @@ function requests(fleet: Fleet, count: number, concurrency: number): Promise<Req
 
 async function runSetup(setup: Setup, server: NatsServer, spawned: WorkerProcess[], profileDir?: string): Promise<SetupResult> {
   try {
-    const profile = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
-    const fleet = await startFleet(setup, server, WARMUP_EVENTS + EVENTS, spawned, { first: profile });
+    const profile = (dir: string): string[] => (profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, dir)]);
+    const fleet = await startFleet(setup, server, WARMUP_EVENTS + EVENTS, spawned, { first: profile('consumer') }, profile('publisher'));
     await publish(fleet, WARMUP_EVENTS);
     await requests(fleet, WARMUP_REQUESTS, IN_FLIGHT);
     const events = await measureEvents(fleet, server, EVENTS);
@@ -299,6 +302,19 @@ function processCpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Starts and stops one worker before any setup: after a source change the
+ * first worker transpiles every module (ts-register's cache) and keeps the
+ * TypeScript compiler in memory, which would inflate the RSS and CPU of
+ * whichever consumer came first (the first Nest one).
+ */
+async function warmTranspileCache(spawned: WorkerProcess[]): Promise<void> {
+  const worker = await WorkerProcess.spawn('warm-up');
+  spawned.push(worker);
+  await worker.exit();
+  spawned.splice(spawned.indexOf(worker), 1);
 }
 
 function delay(ms: number): Promise<void> {
@@ -413,17 +429,21 @@ async function main(): Promise<void> {
   process.once('SIGTERM', interrupted);
   try {
     console.log(`nats-server pid ${server.pid} at ${server.url}`);
+    await warmTranspileCache(spawned);
     const nest = await runSetup(NEST, server, spawned, profileDir && join(profileDir, 'nest'));
     const flow = await runSetup(FLOW, server, spawned, profileDir && join(profileDir, 'flow'));
     printTable(nest, flow);
     if (GROWTH) printGrowth(await runGrowth(server, spawned));
     if (profileDir !== undefined) {
-      printProfile(join(profileDir, 'flow'), 'flow-app-1');
-      printProfile(join(profileDir, 'nest'), 'nest-consumer-1');
+      printProfile(join(profileDir, 'flow', 'consumer'), 'flow-app-1');
+      printProfile(join(profileDir, 'nest', 'consumer'), 'nest-consumer-1');
+      printProfile(join(profileDir, 'flow', 'publisher'), 'flow-publisher');
+      printProfile(join(profileDir, 'nest', 'publisher'), 'nest-publisher');
     }
   } finally {
     await server.stop();
-    if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true });
+    if (profileDir !== undefined && !KEEP_PROFILES) rmSync(profileDir, { recursive: true, force: true });
+    if (profileDir !== undefined && KEEP_PROFILES) console.log(`CPU profiles kept in ${profileDir}`);
   }
 }
 

@@ -201,3 +201,81 @@ describe('DuplicateWindow', () => {
     expect(() => new DuplicateWindow(1.5)).toThrow(RangeError);
   });
 });
+
+describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
+  /** xorshift32: the same sequence every run. */
+  const random = (seed: number) => () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+
+  it.each([1, 2, 3])('agrees on every lookup over 20,000 operations with origin churn, large and bigint ids (seed %i)', (seed) => {
+    const next = random(seed * 7919);
+    const capacity = 257;
+    const window = new DuplicateWindow(capacity);
+    const reference = new Map<string, boolean>();
+    // Numbers up to 2^53 - 1 and bigints above (canonical U64), from a small pool so ids repeat.
+    const pool: (number | bigint)[] = [];
+    for (let i = 0; i < 400; i++) {
+      const kind = i % 4;
+      pool.push(kind === 0 ? i : kind === 1 ? 2 ** 52 + i * 2 ** 32 : kind === 2 ? Number.MAX_SAFE_INTEGER - i : 2n ** 63n + BigInt(i) * 2n ** 32n);
+    }
+    let origins = ['a', 'b', 'c'];
+    for (let n = 0; n < 20_000; n++) {
+      if (n % 2_000 === 0) origins = [origins[1]!, origins[2]!, `origin-${n}`];
+      const origin = origins[Math.floor(next() * origins.length)]!;
+      const id = pool[Math.floor(next() * pool.length)]!;
+      const key = `${origin}/${typeof id}/${id}`;
+      const action = next();
+      if (action < 0.6) {
+        const handled = next() < 0.5;
+        if (!reference.has(key)) {
+          reference.set(key, handled);
+          if (reference.size > capacity) reference.delete(reference.keys().next().value!);
+        } else reference.set(key, handled);
+        window.set(origin, id, handled);
+      } else if (action < 0.8) {
+        window.markHandled(origin, id);
+        if (reference.has(key)) reference.set(key, true);
+      }
+      expect(window.get(origin, id)).toBe(reference.get(key));
+      expect(window.size).toBe(reference.size);
+    }
+    for (const [key, handled] of reference) {
+      const [origin, type, text] = key.split('/') as [string, string, string];
+      expect(window.get(origin, type === 'bigint' ? BigInt(text) : Number(text))).toBe(handled);
+    }
+  });
+
+  it('forgets origins whose entries all left', () => {
+    // Ids are canonical U64s (bytes.ts): below 2^53 always numbers, so 5 and 5n never both occur.
+    const window = new DuplicateWindow(2);
+    window.set('a', 5, true);
+    window.set('b', 1, false);
+    window.set('b', 2, false);
+    expect(window.get('a', 5)).toBeUndefined();
+    window.set('a', 5, false);
+    expect(window.get('a', 5)).toBe(false);
+    expect(window.get('b', 1)).toBeUndefined();
+    expect(window.size).toBe(2);
+  });
+
+  it('keeps an origin whose last entry made room for its next one, apart from origins that come later', () => {
+    const window = new DuplicateWindow(1);
+    window.set('a', 1, true);
+    window.set('a', 2, false);
+    expect(window.get('a', 2)).toBe(false);
+    expect(window.get('a', 1)).toBeUndefined();
+    window.set('b', 2, true);
+    expect(window.get('b', 2)).toBe(true);
+    expect(window.get('a', 2)).toBeUndefined();
+    window.set('c', 3, true);
+    window.set('a', 2, false);
+    expect(window.get('a', 2)).toBe(false);
+    expect(window.get('b', 2)).toBeUndefined();
+    expect(window.get('c', 3)).toBeUndefined();
+    expect(window.size).toBe(1);
+  });
+});

@@ -19,6 +19,16 @@ describe('JsonFlowSerializer', () => {
     expect(serializer.serialize(buffer)).toBe(buffer);
   });
 
+  it('writes the same bytes as TextEncoder, short or long, as a plain Uint8Array of its own length', () => {
+    const values = [{ a: 'ü€😀' }, 'x'.repeat(10_000), ['\ud800 lone', 'ß'], 12.5];
+    for (const value of values) {
+      const bytes = serializer.serialize(value);
+      expect(bytes.constructor).toBe(Uint8Array);
+      expect(Buffer.isBuffer(bytes)).toBe(false);
+      expect(Array.from(bytes)).toEqual(Array.from(new TextEncoder().encode(JSON.stringify(value))));
+    }
+  });
+
   it('writes undefined (a handler returning nothing) as zero bytes', () => {
     expect(serializer.serialize(undefined)).toHaveLength(0);
   });

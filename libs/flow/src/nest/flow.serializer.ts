@@ -1,5 +1,6 @@
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 import { CodecError } from '../core';
+import { utf8 } from './utf8';
 
 /**
  * Turns a payload (an emitted or sent value, a handler's reply) into the
@@ -26,12 +27,10 @@ export type FlowDeserializer = Deserializer<Uint8Array, unknown>;
  * call) receives the Uint8Array instead of a parsed value.
  */
 export class JsonFlowSerializer implements FlowSerializer {
-  readonly #encoder = new TextEncoder();
-
   serialize(value: unknown): Uint8Array {
     if (value instanceof Uint8Array) return value;
     if (value === undefined) return new Uint8Array(0);
-    return this.#encoder.encode(JSON.stringify(value));
+    return utf8(JSON.stringify(value));
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { lastValueFrom, Subscription } from 'rxjs';
+import { isObservable, lastValueFrom, Subscription } from 'rxjs';
 import { Broker, BrokerEvents, Delivery } from '../core';
 import { FlowBrokerHost, FlowStatus } from './broker-host';
 import { FLOW_EXTRAS_KEY, FLOW_TRANSPORT, FlowHandlerExtras, StreamKind } from './flow.constants';
@@ -34,6 +34,8 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
   override transportId = FLOW_TRANSPORT;
   readonly #statusSubscription: Subscription;
   #listening: Promise<void> | undefined;
+  /** Nest's default start hook (it calls `done()`), captured before another can be set; while it is in place, #process runs handlers directly. */
+  readonly #defaultStartHook = this.onProcessingStartHook;
 
   constructor(
     private readonly host: FlowBrokerHost,
@@ -88,16 +90,14 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
     this.host.handlersRegistered();
   }
 
-  async #consume(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<void> {
-    try {
-      await this.#invoke(handler, extras, delivery);
-    } catch (failure) {
+  #consume(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<void> {
+    return this.#invoke(handler, extras, delivery).then(ignore, (failure: unknown) => {
       const error = toFlowHandlerError(failure);
       throw new FlowHandlerError(error.code, `handler of stream "${delivery.stream}" failed: ${error.message}`, {
         details: error.details,
         cause: error.cause,
       });
-    }
+    });
   }
 
   async #reply(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<Uint8Array> {
@@ -109,27 +109,37 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
     }
   }
 
-  /** Runs the Nest handler (guards, interceptors, pipes, filters) and waits for its last value. */
-  async #invoke(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<unknown> {
+  /**
+   * Runs the Nest handler (guards, interceptors, pipes, filters) and waits for
+   * its last value. A synchronous deserializer is not awaited (no extra turn
+   * per message); a failing one rejects the returned promise.
+   */
+  #invoke(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<unknown> {
     const context = new FlowContext([delivery]);
-    const payload = extras.raw
-      ? delivery.data
-      : await this.host.options.deserializer.deserialize(delivery.data, { stream: delivery.stream });
-    return this.#process(context, async () => {
-      const result = this.transformToObservable(await handler(payload, context));
-      return lastValueFrom(result, { defaultValue: undefined });
-    });
+    let payload: unknown;
+    try {
+      payload = extras.raw ? delivery.data : this.host.options.deserializer.deserialize(delivery.data, { stream: delivery.stream });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (isPromise(payload)) return Promise.resolve(payload).then((value) => this.#process(context, handler, value));
+    return this.#process(context, handler, payload);
   }
 
   /**
-   * Runs `work` inside Nest's processing hooks (instrumentation). A start hook
-   * need not return `done()`'s promise, so completion is taken from `work` itself.
+   * Runs the handler inside Nest's processing hooks (instrumentation). A start
+   * hook need not return `done()`'s promise, so completion is taken from the
+   * handler's run itself. Without hooks (Nest's default start hook, no end
+   * hook) the handler runs directly: the same order, without the wrapping.
    */
-  #process<T>(context: FlowContext, work: () => Promise<T>): Promise<T> {
+  #process(context: FlowContext, handler: MessageHandler, payload: unknown): Promise<unknown> {
+    if (this.onProcessingStartHook === this.#defaultStartHook && this.onProcessingEndHook === undefined) {
+      return runHandler(handler, payload, context);
+    }
     const transportId = this.transportId;
-    const run = new Promise<T>((resolve, reject) => {
+    const run = new Promise<unknown>((resolve, reject) => {
       const done = () => {
-        const running = work();
+        const running = runHandler(handler, payload, context);
         running.then(resolve, reject);
         return running;
       };
@@ -144,6 +154,23 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
     const end = this.onProcessingEndHook;
     return end === undefined ? run : run.finally(() => end(transportId, context));
   }
+}
+
+/**
+ * Calls a Nest handler and resolves to its result: the last value when it is
+ * an Observable (interceptors return one), else the value itself. The same
+ * as Nest's `lastValueFrom(transformToObservable(await handler(...)))`,
+ * without an Observable per message.
+ */
+async function runHandler(handler: MessageHandler, payload: unknown, context: FlowContext): Promise<unknown> {
+  const result: unknown = await handler(payload, context);
+  return isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }) : result;
+}
+
+function ignore(): void {}
+
+function isPromise(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 /** A handler's Flow settings; transport-less patterns take their kind from the decorator Nest saw. */
