@@ -10,9 +10,6 @@
  *     default options. The publisher knows the ring and sends each message
  *     direct to its owner, with acknowledgement (resolved on acceptance, kept
  *     until handled).
- * (b2) the same, pipelined: at each batch boundary the publisher awaits only
- *     the publishes beyond the newest PIPELINE (2 batches), so it publishes
- *     the next batch while the owners handle the last ones.
  * (c) the same, fire and forget (`ack: false`).
  *
  * NATS messages per keyed message: the server's in_msgs (monitoring /varz)
@@ -54,8 +51,6 @@ const PROFILE = process.argv.includes('--profile');
  * ackTimeout: forwards are retried and members suspected.
  */
 const WINDOW = Number(process.env.FLOW_BENCH_WINDOW ?? 10_000);
-/** Unresolved publishes the pipelined run (b2) keeps going: two batches. */
-const PIPELINE = 10_000;
 const BASE_PLAN: Omit<PublishPlan, 'window'> = {
   payloadBytes: 256,
   batch: 5_000,
@@ -196,7 +191,6 @@ async function run(
   mode: (typeof MODES)[number],
   profileDir: string | undefined,
   ack = true,
-  pipeline?: number,
 ): Promise<RunResult> {
   const spawned: BenchProcess[] = [];
   const profile = (what: string): string[] =>
@@ -218,7 +212,7 @@ async function run(
     const serverCpuBefore = processCpuSeconds(server.pid);
     const inMsgsBefore = await inMsgs(server);
 
-    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack, pipeline };
+    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack };
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
     await awaitReceivers(receivers, report.published);
     const { stats, union } = await collectStats(receivers, report.published);
@@ -344,8 +338,6 @@ async function main(): Promise<void> {
       const flow = { receiver: 'flow-broker', publisher: 'flow-publisher' } as const;
       results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, undefined));
       results.push(await run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, profileDir));
-      const pipelined = `(b2) Flow core, 3 brokers, keyed, acked, pipelined (${PIPELINE.toLocaleString('en')})`;
-      results.push(await run(pipelined, server, flow, mode, undefined, true, PIPELINE));
       results.push(await run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, undefined, false));
     }
     printResults(results);

@@ -42,14 +42,6 @@ export interface PublishPlan {
   /** Flow only: publish with acknowledgement (the default) or fire and forget (`ack: false`). */
   ack: boolean;
   /**
-   * Flow only: at each batch boundary, await only the promises beyond the
-   * newest `pipeline` ones instead of all of the batch, so the publisher goes
-   * on while the owners work through the last batches (a pipelined
-   * acknowledged publisher; memory stays bounded by this many). Unset: every
-   * batch is awaited whole before the next is published.
-   */
-  pipeline?: number;
-  /**
    * When set, at most this many messages are published and not yet received
    * (or handled): the parent relays the receivers' progress as `credit`, and
    * the publisher waits for it at batch boundaries. A consumer-paced

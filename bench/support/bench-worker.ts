@@ -126,8 +126,8 @@ class BenchWorker {
     const report: PublishReport = { published: 0, failed: 0, firstAt: wallClock(), lastAt: 0 };
     const deadline = performance.now() + plan.maxMs;
     const batch: Promise<void>[] = [];
-    const settleBatch = async (keep = 0): Promise<void> => {
-      const outcomes = await Promise.allSettled(batch.splice(0, Math.max(0, batch.length - keep)));
+    const settleBatch = async (): Promise<void> => {
+      const outcomes = await Promise.allSettled(batch.splice(0));
       for (const outcome of outcomes) {
         if (outcome.status === 'fulfilled') report.published++;
         else report.failed++;
@@ -153,7 +153,7 @@ class BenchWorker {
         }
       }
       if ((seq + 1) % plan.batch === 0) {
-        await settleBatch(plan.pipeline);
+        await settleBatch();
         // Yield to the server so that it and the subscribers are not overrun.
         if (this.broker !== undefined) await this.pubsub!.flush();
         else await this.raw!.flush();
