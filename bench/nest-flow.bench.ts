@@ -337,15 +337,16 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
   const cpuPerEvent = ({ events: e }: SetupResult): number =>
     (1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1);
   type Row = [figure: string, nest: number, flow: number, format: (n: number) => string, target: string, better: 'higher' | 'lower' | ''];
+  // Targets of issue 11 (Flow / Nest NATS).
   const rows: Row[] = [
-    ['(a/b) events, msgs/s end to end', rate(nest.events), rate(flow.events), int, '>= 1.0', 'higher'],
+    ['(a/b) events, msgs/s end to end', rate(nest.events), rate(flow.events), int, '>= 1.5', 'higher'],
     ['      CPU µs per event, all 5 processes', cpuPerEvent(nest), cpuPerEvent(flow), (n) => n.toFixed(1), '', ''],
     ['      consumer RSS at end, MiB (max of 3)', maxRss(nest), maxRss(flow), mib, '<= 1.0', 'lower'],
-    ['(c) requests, 64 in flight, req/s', reqRate(nest.concurrent), reqRate(flow.concurrent), int, '>= 1.0', 'higher'],
+    ['(c) requests, 64 in flight, req/s', reqRate(nest.concurrent), reqRate(flow.concurrent), int, '>= 1.5', 'higher'],
     ['    p50 latency, µs', nest.concurrent.p50Us, flow.concurrent.p50Us, int, '', ''],
     ['    p99 latency, µs', nest.concurrent.p99Us, flow.concurrent.p99Us, int, '<= 1.2', 'lower'],
-    ['(d) sequential requests, p50 µs', nest.sequential.p50Us, flow.sequential.p50Us, int, '', ''],
-    ['    p99 µs', nest.sequential.p99Us, flow.sequential.p99Us, int, '', ''],
+    ['(d) sequential requests, p50 µs', nest.sequential.p50Us, flow.sequential.p50Us, int, '<= 1.1', 'lower'],
+    ['    p99 µs', nest.sequential.p99Us, flow.sequential.p99Us, int, '<= 1.2', 'lower'],
     ['    req/s', reqRate(nest.sequential), reqRate(flow.sequential), int, '', ''],
   ];
   const header = ['figure', 'Nest NATS', 'Flow', 'Flow/Nest', 'target', ''];
