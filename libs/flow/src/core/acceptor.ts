@@ -37,6 +37,8 @@ export interface AcceptorHost {
   /** Routes by this broker's view (relaying to the owner it sees). */
   route(msg: MsgPayload): void;
   send(subject: string, frame: Uint8Array): void;
+  /** Runs `task` after the current input (PubSub.afterInput): notices go out then. */
+  afterInput(task: () => void): void;
 }
 
 interface Pending {
@@ -51,7 +53,9 @@ interface Pending {
  * queued for its handler and answered "accepted"; "handled" follows when the
  * handler has finished (failed or not: a failed handler is not retried). A
  * refused message (no handler, overload) is answered with ERR instead. Notices
- * to one publisher go out together, one ACK frame per turn of the event loop.
+ * to one publisher go out together, one ACK frame per turn of the event loop
+ * (AcceptorHost.afterInput), which leaves out "accepted" for what it also
+ * reports handled: a handler that finished within the turn costs one notice.
  *
  * Duplicates: a FWD whose origin (`ackTo`) and id are in the window is not run
  * again; it is answered with what is known (accepted, or handled). A FWD for a
@@ -241,7 +245,7 @@ export class Acceptor {
     (handled ? pending.handled : pending.accepted).push(id);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      void Promise.resolve().then(this.flush);
+      this.host.afterInput(this.flush);
     }
   }
 
@@ -250,8 +254,15 @@ export class Acceptor {
     const { clique } = this.host.options;
     for (const [text, { accepted, handled }] of this.pending) {
       const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-      this.host.send(nodeSubject(clique, text), appendNotice(ack, accepted, handled));
+      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled));
     }
     this.pending.clear();
   }
+}
+
+/** `accepted` without the ids also in `handled` ("handled" says "accepted" too). */
+function notHandled(accepted: U64[], handled: readonly U64[]): U64[] {
+  if (accepted.length === 0 || handled.length === 0) return accepted;
+  const done = new Set(handled);
+  return accepted.filter((id) => !done.has(id));
 }

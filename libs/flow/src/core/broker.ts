@@ -147,6 +147,7 @@ export class Broker {
       ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership },
       ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
       report: (kind, error) => this.networkErrors.report(kind, error),
+      afterInput: (task) => (this.pubsub.afterInput === undefined ? void Promise.resolve().then(task) : this.pubsub.afterInput(task)),
     }));
     this.inbound = new Inbound({
       ...this.collaborator(),

@@ -76,6 +76,15 @@ export interface PubSub {
    */
   hasSubscribers?(subject: string, probe: Uint8Array, timeoutMs: number): Promise<boolean | undefined>;
 
+  /**
+   * Optional: runs `task` once the transport has handed over the messages it
+   * read in this turn of the event loop (NATS: after this round of socket
+   * reads). A broker sends its batched notices there, so that one write
+   * answers everything that arrived together. Without it, a task runs as a
+   * microtask, after the current delivery.
+   */
+  afterInput?(task: () => void): void;
+
   /** Registers a status listener; the returned function removes it. */
   onStatus(listener: StatusListener): () => void;
 

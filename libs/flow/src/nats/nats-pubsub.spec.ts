@@ -161,6 +161,26 @@ describe('NatsPubSub', () => {
     expect(received).toEqual(['orders:one']);
   });
 
+  it('runs an afterInput task once, after every message read in this turn and after their microtasks', async () => {
+    const connection = new FakeConnection();
+    const { pubsub } = adapter(connection);
+    const seen: string[] = [];
+    pubsub.subscribe('orders', {}, (_subject, data) => {
+      const text = new TextDecoder().decode(data);
+      seen.push(text);
+      void Promise.resolve().then(() => seen.push(`${text} microtask`));
+      if (text === 'one') pubsub.afterInput!(() => seen.push('task'));
+    });
+    const turnEnded = new Promise<void>((resolve) => setImmediate(resolve));
+    connection.deliver('orders', 'one');
+    connection.deliver('orders', 'two');
+    await settle();
+    expect(seen).toEqual(['one', 'two', 'one microtask', 'two microtask']);
+    await turnEnded;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(seen).toEqual(['one', 'two', 'one microtask', 'two microtask', 'task']);
+  });
+
   it('passes a literal subscription its own subject without reading the message subject, a wildcard one the message subject', () => {
     const connection = new FakeConnection();
     const { pubsub } = adapter(connection);

@@ -200,6 +200,15 @@ export class NatsPubSub implements PubSub {
     }
   }
 
+  /**
+   * nats.js hands over every message of one socket read synchronously, and
+   * several reads can be ready in one turn: `task` runs in the check phase
+   * (setImmediate), after all of them, and before the next turn's reads.
+   */
+  afterInput(task: () => void): void {
+    setImmediate(task);
+  }
+
   onStatus(listener: StatusListener): () => void {
     this.listeners.add(listener);
     return () => {
