@@ -106,6 +106,8 @@ export class MemoryExchange {
   #delayed = 0;
   #scheduled = false;
   #flushWaiters: { sequence: number; resolve: () => void }[] = [];
+  /** PubSub.afterInput tasks, run together once the current drain's deliveries and their microtasks are done. */
+  #afterInput: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
 
   /** Queues a message and returns its sequence number. */
@@ -164,6 +166,19 @@ export class MemoryExchange {
     if (sequence <= this.#dispatched) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push({ sequence, resolve }));
   }
+
+  /** Runs `task` after the deliveries of the current drain (and their microtasks), before the next drain. */
+  afterInput(task: () => void): void {
+    this.#afterInput.push(task);
+    if (this.#afterInput.length === 1) setImmediate(this.#runAfterInput);
+  }
+
+  readonly #runAfterInput = (): void => {
+    const tasks = this.#afterInput;
+    this.#afterInput = [];
+    for (const task of tasks) task();
+    this.#settle();
+  };
 
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();
@@ -275,7 +290,7 @@ export class MemoryExchange {
   }
 
   #isIdle(): boolean {
-    return this.#head === this.#subjects.length && this.#delayed === 0;
+    return this.#head === this.#subjects.length && this.#delayed === 0 && this.#afterInput.length === 0;
   }
 
   #settle(): void {

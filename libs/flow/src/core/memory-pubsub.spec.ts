@@ -67,6 +67,27 @@ describe('MemoryBus and MemoryPubSub', () => {
     expect(received).toBe(1);
   });
 
+  it('runs an afterInput task once after the drain that scheduled it and its microtasks, and idle() waits for it', async () => {
+    const bus = new MemoryBus();
+    const c = bus.connect();
+    const seen: string[] = [];
+    c.subscribe('s', {}, (_subject, data) => {
+      const name = text(data);
+      seen.push(name);
+      void Promise.resolve().then(() => seen.push(`${name} microtask`));
+      if (name !== 'a') return;
+      c.afterInput(() => {
+        seen.push('task');
+        c.publish('s', bytes('c'));
+      });
+    });
+    c.publish('s', bytes('a'));
+    c.publish('s', bytes('b'));
+    await bus.idle();
+    // The task ran after both deliveries of its drain and their microtasks; what it published was delivered before idle.
+    expect(seen).toEqual(['a', 'b', 'a microtask', 'b microtask', 'task', 'c', 'c microtask']);
+  });
+
   it('keeps the order of each publisher on each subject', async () => {
     const bus = new MemoryBus();
     const seen = new Map<string, number[]>();

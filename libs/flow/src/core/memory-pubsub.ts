@@ -63,7 +63,7 @@ export class MemoryBus {
     this.#exchange.fault = hook;
   }
 
-  /** Resolves once no message is queued and no delayed delivery is pending. */
+  /** Resolves once no message is queued, no delayed delivery and no afterInput task is pending. */
   idle(): Promise<void> {
     return this.#exchange.idle();
   }
@@ -160,6 +160,11 @@ export class MemoryPubSub implements PubSub {
   flush(): Promise<void> {
     if (this.#state === 'closed') return Promise.reject(new ClosedError('pubsub'));
     return this.#exchange.flushed(this.#lastSequence);
+  }
+
+  /** After the deliveries of the bus's current drain and their microtasks, as NATS's after a turn's reads. */
+  afterInput(task: () => void): void {
+    this.#exchange.afterInput(task);
   }
 
   onStatus(listener: StatusListener): () => void {

@@ -72,6 +72,10 @@ export class SimConnection implements PubSub {
     return this.inner.flush();
   }
 
+  afterInput(task: () => void): void {
+    this.inner.afterInput(task);
+  }
+
   hasSubscribers(subject: string): Promise<boolean | undefined> {
     return this.inner.hasSubscribers(subject);
   }
