@@ -82,7 +82,7 @@ describe('owner notices at the end of the input turn', () => {
       }
       return 'deliver';
     });
-    return { bus, turn, publisher, notices };
+    return { bus, turn, owner, publisher, notices };
   }
 
   it('answers handlers that finished within the turn with one notice, "handled" only', async () => {
@@ -100,6 +100,20 @@ describe('owner notices at the end of the input turn', () => {
     await bus.idle();
     await Promise.all(published);
     expect(notices).toEqual([{ accepted: 0, handled: 3 }]);
+  });
+
+  it('sends the notices that wait for the end of the turn when the broker closes before it', async () => {
+    let finished = 0;
+    const { bus, turn, owner, publisher, notices } = await ownerAndPublisher(async () => {
+      finished++;
+    });
+    const published = ['a', 'b'].map((key) => publisher.publish('orders', new Uint8Array(1), { key }));
+    await waitFor(() => finished === 2, { bus, what: 'both handlers to finish' });
+    expect(turn.waiting).toBe(1);
+    await owner.shutdown();
+    await bus.idle();
+    expect(notices).toEqual([{ accepted: 0, handled: 2 }]);
+    await Promise.all(published);
   });
 
   it('still answers "accepted" at the end of the turn for a handler that is running, and "handled" later', async () => {

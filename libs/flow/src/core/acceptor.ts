@@ -249,6 +249,11 @@ export class Acceptor {
     }
   }
 
+  /** Sends the notices waiting for the end of the turn now: the broker is closing, and that turn may come too late. */
+  flushNow(): void {
+    if (this.pending.size > 0) this.flushNotices();
+  }
+
   private flushNotices(): void {
     this.flushScheduled = false;
     const { clique } = this.host.options;

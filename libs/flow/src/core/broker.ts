@@ -305,6 +305,7 @@ export class Broker {
   }
 
   private async closeNow(): Promise<void> {
+    this.acceptor.flushNow();
     const wasJoined = this.membership !== undefined;
     this.state = 'closing';
     this.membership?.leave();
