@@ -176,8 +176,12 @@ export class MemoryExchange {
   readonly #runAfterInput = (): void => {
     const tasks = this.#afterInput;
     this.#afterInput = [];
-    for (const task of tasks) task();
-    this.#settle();
+    // A task that throws surfaces as on NATS (uncaught in setImmediate); idle waiters still hear of the end.
+    try {
+      for (const task of tasks) task();
+    } finally {
+      this.#settle();
+    }
   };
 
   idle(): Promise<void> {
