@@ -84,14 +84,8 @@ export class DeliveredRequests {
     this.prune();
     const set = this.byOwner.get(owner);
     if (set === undefined) return [];
-    this.byOwner.delete(owner);
-    const taken: DeliveredRequest[] = [];
-    for (const entry of set) {
-      entry.settled = true;
-      this.size--;
-      if (entry.own) this.own.delete(entry.id);
-      taken.push(entry);
-    }
+    const taken = [...set];
+    for (const entry of taken) this.settle(entry);
     return taken;
   }
 

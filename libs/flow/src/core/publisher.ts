@@ -52,9 +52,6 @@ export class Publisher {
   private readonly early: ViewWait;
   private readonly lastHeard = new Map<string, number>();
   private readonly probing = new Set<string>();
-  /** The last owner and time written to `lastHeard`. */
-  private heardText = '';
-  private heardAt = -1;
   private watchTimer: unknown;
   private drainWaiters: (() => void)[] = [];
 
@@ -262,12 +259,7 @@ export class Publisher {
   }
 
   private heard(entry: Entry, now = this.host.options.clock.now()): void {
-    if (entry.owner === undefined) return;
-    // Notices come in batches from one owner: one map write per batch and owner.
-    if (entry.ownerText === this.heardText && now === this.heardAt) return;
-    this.heardText = entry.ownerText;
-    this.heardAt = now;
-    this.lastHeard.set(entry.ownerText, now);
+    if (entry.owner !== undefined) this.lastHeard.set(entry.ownerText, now);
   }
 
   private heardWithin(owner: string, ms: number): boolean {
@@ -326,7 +318,6 @@ export class Publisher {
     const text = owner.toString();
     this.host.suspect(owner);
     this.lastHeard.delete(text);
-    if (this.heardText === text) this.heardText = '';
     const moving: Entry[] = [];
     for (const entry of this.entries.inOrder()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
     if (moving.length === 0) return;
