@@ -28,20 +28,24 @@
  *
  * The Flow publisher awaits each batch's publish() promises together;
  * --await-each awaits every publish() instead (see PublishPlan.awaitEach).
- * --profile runs the first Flow broker and the Flow publisher under
- * `node --cpu-prof` and prints their top self-time functions and files.
+ * --profile takes a CPU profile (node:inspector) of the first Flow broker and
+ * the Flow publisher of each Flow run, from the first publish until every
+ * message arrived, and prints their top self-time functions and files. The
+ * profiler's own cost shows in the CPU and rate columns of those runs. With
+ * FLOW_BENCH_PROFILE_DIR set, the .cpuprofile files are kept there (open them
+ * in Chrome DevTools for call trees).
  *
  * It starts its own nats-server on a free loopback port and stops it, and
  * every worker, by PID.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
 import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
-import { summarizeProfile } from './support/cpu-profile';
+import { summarizeProfile, type SelfTime } from './support/cpu-profile';
 
 const MESSAGES = Math.min(Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300_000), 5_000_000);
 const PROFILE = process.argv.includes('--profile');
@@ -92,6 +96,10 @@ interface RunResult {
   natsPerMessage: number;
   /** CPU seconds spent during the run by the receivers together, the publisher and nats-server. */
   cpu: { receivers: number; publisher: number; server: number };
+  /** Of `cpu`, system (kernel) seconds: the receivers together and the publisher. */
+  system: { receivers: number; publisher: number };
+  /** Main-thread GC pauses during the run, ms: the receivers together and the publisher. */
+  gcPauseMs: { receivers: number; publisher: number };
 }
 
 async function launch(
@@ -193,15 +201,13 @@ async function run(
   ack = true,
 ): Promise<RunResult> {
   const spawned: BenchProcess[] = [];
-  const profile = (what: string): string[] =>
-    profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, what)];
   try {
     const receivers = await Promise.all(
       [1, 2, 3].map((i) =>
-        launch(`${roles.receiver}-${i}`, roles.receiver, server, spawned, i === 1 ? profile('receiver') : []),
+        launch(`${roles.receiver}-${i}`, roles.receiver, server, spawned, []),
       ),
     );
-    const publisher = await launch(roles.publisher, roles.publisher, server, spawned, profile('publisher'));
+    const publisher = await launch(roles.publisher, roles.publisher, server, spawned, []);
     if (roles.receiver === 'flow-broker') await awaitRing([...receivers, publisher], receivers.length * DEFAULTS.virtualNodes);
     if (mode.window !== undefined) {
       const relay = (): void => publisher.sendCredit(receivers.reduce((n, r) => n + r.distinct, 0));
@@ -212,14 +218,23 @@ async function run(
     const serverCpuBefore = processCpuSeconds(server.pid);
     const inMsgsBefore = await inMsgs(server);
 
+    // Profiled: the first receiver and the publisher, from here until every message arrived.
+    const profiled = profileDir === undefined ? [] : [{ worker: receivers[0]!, what: 'receiver' }, { worker: publisher, what: 'publisher' }];
+    await Promise.all(profiled.map(({ worker }) => worker.call({ type: 'profile-start' })));
     const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack };
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
     await awaitReceivers(receivers, report.published);
+    for (const { worker, what } of profiled) {
+      mkdirSync(join(profileDir!, what), { recursive: true });
+      await worker.call({ type: 'profile-stop', path: join(profileDir!, what, `${what}.cpuprofile`) });
+    }
     const { stats, union } = await collectStats(receivers, report.published);
     const publisherStats = await publisher.call<Stats>({ type: 'stats' });
     const serverCpu = processCpuSeconds(server.pid) - serverCpuBefore;
     const natsPerMessage = ((await inMsgs(server)) - inMsgsBefore) / Math.max(union, 1);
     const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
+    const systemOf = (after: WorkerStats, i: number): number => (after.cpuSystemUs - cpuBefore[i]!.cpuSystemUs) / 1e6;
+    const gcOf = (after: WorkerStats, i: number): number => after.gcPauseMs - cpuBefore[i]!.gcPauseMs;
     const counters = stats.map((s) => s.counters);
     const sum = (field: string): number | undefined =>
       counters[0] === undefined ? undefined : counters.reduce((n, c) => n + (c?.[field] ?? 0), 0);
@@ -243,6 +258,14 @@ async function run(
         publisher: cpuOf(publisherStats, stats.length),
         server: serverCpu,
       },
+      system: {
+        receivers: stats.reduce((n, s, i) => n + systemOf(s, i), 0),
+        publisher: systemOf(publisherStats, stats.length),
+      },
+      gcPauseMs: {
+        receivers: stats.reduce((n, s, i) => n + gcOf(s, i), 0),
+        publisher: gcOf(publisherStats, stats.length),
+      },
     };
   } finally {
     await Promise.all(spawned.map((w) => w.exit()));
@@ -258,6 +281,7 @@ function printResults(results: RunResult[]): void {
   const header = [
     'run', 'mode', 'published', 'pub ms', 'received', 'distinct', 'e2e ms', 'msgs/s', 'fwd', 'retried',
     'ring at end', 'NATS/msg', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
+    'of it sys s recv/pub', 'GC ms recv/pub',
   ];
   const rows = results.map((r) => [
     r.name,
@@ -276,6 +300,8 @@ function printResults(results: RunResult[]): void {
     r.receivers.map((s) => mib(s.rssBytes)).join('/'),
     mib(r.publisher.rssBytes),
     [r.cpu.receivers, r.cpu.publisher, r.cpu.server].map((s) => s.toFixed(1)).join('/'),
+    [r.system.receivers, r.system.publisher].map((s) => s.toFixed(1)).join('/'),
+    [r.gcPauseMs.receivers, r.gcPauseMs.publisher].map((ms) => ms.toFixed(0)).join('/'),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>
@@ -322,34 +348,38 @@ function printProfile(dir: string, label: string): void {
   }
   const { functions, files, busyMs } = summarizeProfile(join(dir, file));
   console.log(`\nCPU profile of ${label}: ${busyMs.toFixed(0)} ms busy. Top self time by function:`);
-  for (const f of functions.slice(0, 25)) console.log(`  ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.frame}`);
+  const row = (f: SelfTime): string => `  ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.ms.toFixed(0).padStart(5)} ms  ${f.frame}`;
+  for (const f of functions.slice(0, 25)) console.log(row(f));
   console.log('By file:');
-  for (const f of files.slice(0, 15)) console.log(`  ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.frame}`);
+  for (const f of files.slice(0, 15)) console.log(row(f));
 }
 
 async function main(): Promise<void> {
   const server = await startNatsServer({ monitor: true });
-  const profileRoot = PROFILE ? mkdtempSync(join(tmpdir(), 'flow-bench-prof-')) : undefined;
+  const keep = process.env.FLOW_BENCH_PROFILE_DIR;
+  const profileRoot = !PROFILE ? undefined : keep !== undefined ? keep : mkdtempSync(join(tmpdir(), 'flow-bench-prof-'));
   try {
     const results: RunResult[] = [];
     for (const mode of MODES) {
-      const profileDir = profileRoot === undefined ? undefined : join(profileRoot, mode.mode);
+      const profileDir = (ack: string): string | undefined => (profileRoot === undefined ? undefined : join(profileRoot, mode.mode, ack));
       const raw = { receiver: 'raw-subscriber', publisher: 'raw-publisher' } as const;
       const flow = { receiver: 'flow-broker', publisher: 'flow-publisher' } as const;
       results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, undefined));
-      results.push(await run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, profileDir));
-      results.push(await run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, undefined, false));
+      results.push(await run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, profileDir('acked')));
+      results.push(await run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, profileDir('fire and forget'), false));
     }
     printResults(results);
     if (profileRoot !== undefined) {
       for (const { mode } of MODES) {
-        printProfile(join(profileRoot, mode, 'receiver'), `flow-broker-1 (${mode})`);
-        printProfile(join(profileRoot, mode, 'publisher'), `flow-publisher (${mode})`);
+        for (const ack of ['acked', 'fire and forget']) {
+          printProfile(join(profileRoot, mode, ack, 'receiver'), `flow-broker-1 (${mode}, ${ack})`);
+          printProfile(join(profileRoot, mode, ack, 'publisher'), `flow-publisher (${mode}, ${ack})`);
+        }
       }
     }
   } finally {
     await server.stop();
-    if (profileRoot !== undefined) rmSync(profileRoot, { recursive: true, force: true });
+    if (profileRoot !== undefined && keep === undefined) rmSync(profileRoot, { recursive: true, force: true });
   }
 }
 

@@ -79,6 +79,10 @@ export interface WorkerStats {
   externalBytes: number;
   /** CPU time (user + system) of the process so far, µs. */
   cpuUs: number;
+  /** Of which in the kernel (system time), µs. */
+  cpuSystemUs: number;
+  /** Garbage-collection pauses of the main thread so far, ms (perf_hooks 'gc' entries). */
+  gcPauseMs: number;
   /** Ring members the broker knows (Flow roles only). */
   members?: number;
   /** Broker counters (Flow roles only). */
@@ -91,6 +95,10 @@ export type BenchCommand =
   | { type: 'start'; config: BenchWorkerConfig }
   | { type: 'publish'; plan: PublishPlan }
   | { type: 'stats' }
+  /** Starts a CPU profile of this process (node:inspector), for the run window only. */
+  | { type: 'profile-start' }
+  /** Stops it and writes the .cpuprofile to `path`. */
+  | { type: 'profile-stop'; path: string }
   | { type: 'exit' };
 
 /** Parent -> publisher, unanswered: the receivers have received (or handled) `credit` distinct messages so far. */

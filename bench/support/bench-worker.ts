@@ -7,6 +7,9 @@
  * Spawned with an IPC channel; answers BenchCommands (bench-protocol.ts)
  * and exits on `exit` or when the parent goes away.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { connect, type NatsConnection } from 'nats';
 import { Broker } from 'nestjs-flow/core';
@@ -37,11 +40,17 @@ class BenchWorker {
   private readonly errors: Record<string, number> = {};
   private progress: NodeJS.Timeout | undefined;
   private reported = -1;
+  private gcPauseMs = 0;
+  private readonly gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) this.gcPauseMs += entry.duration;
+  });
   /** What the receivers have taken so far, as the parent last said (paced publishing). */
   private credit = 0;
   private creditWaiter: (() => void) | undefined;
 
-  constructor(private readonly send: (message: BenchMessage) => void) {}
+  constructor(private readonly send: (message: BenchMessage) => void) {
+    this.gcObserver.observe({ entryTypes: ['gc'] });
+  }
 
   async run(command: BenchCommand): Promise<unknown> {
     switch (command.type) {
@@ -51,6 +60,10 @@ class BenchWorker {
         return this.publish(command.plan);
       case 'stats':
         return this.stats();
+      case 'profile-start':
+        return this.profileStart();
+      case 'profile-stop':
+        return this.profileStop(command.path);
       case 'exit':
         return this.stop();
     }
@@ -168,6 +181,30 @@ class BenchWorker {
     return report;
   }
 
+  private profiler: Session | undefined;
+
+  private async profileStart(): Promise<null> {
+    this.profiler = new Session();
+    this.profiler.connect();
+    await this.inspect('Profiler.enable');
+    await this.inspect('Profiler.start');
+    return null;
+  }
+
+  private async profileStop(path: string): Promise<null> {
+    const { profile } = (await this.inspect('Profiler.stop')) as { profile: unknown };
+    writeFileSync(path, JSON.stringify(profile));
+    this.profiler?.disconnect();
+    this.profiler = undefined;
+    return null;
+  }
+
+  private inspect(method: string): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.profiler!.post(method, (error, result) => (error === null ? resolve(result) : reject(error))),
+    );
+  }
+
   private stats(): WorkerStats & { seen: Uint8Array } {
     // Spawned with --expose-gc (bench/rss.bench.ts): memory after a full collection.
     (globalThis as { gc?: () => void }).gc?.();
@@ -175,6 +212,8 @@ class BenchWorker {
     const cpu = process.cpuUsage();
     return {
       cpuUs: cpu.user + cpu.system,
+      cpuSystemUs: cpu.system,
+      gcPauseMs: this.gcPauseMs,
       count: this.count,
       distinct: this.distinct,
       lastAt: this.lastAt,
@@ -194,6 +233,7 @@ class BenchWorker {
 
   private async stop(): Promise<null> {
     if (this.progress !== undefined) clearInterval(this.progress);
+    this.gcObserver.disconnect();
     await this.broker?.close();
     await this.pubsub?.close();
     await this.raw?.close();
