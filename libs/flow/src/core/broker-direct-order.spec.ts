@@ -135,6 +135,38 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     owner.close();
   });
 
+  it('sends a publish again with the bytes it was made with, though the caller reused its buffer and the resend names a new predecessor', async () => {
+    const clock = new ManualClock();
+    const handled = new Map<string, number[]>();
+    const { publisher, bus, brokers } = await orderClique(handled, clock);
+    const key = keyOwnedBy(brokers[1], brokers[0]);
+    const ids: number[] = [];
+    bus.setFault((d) => {
+      if (d.to !== 'broker-1' || kindOf(d) !== 'FWD+flags') return 'deliver';
+      const frame = decodeFrame(d.data);
+      if (frame.type !== FrameType.Fwd || readSeq(frame.msg.data) !== 1) return 'deliver';
+      ids.push(Number(frame.id));
+      return 'drop';
+    });
+    const first = publisher.publish('orders', seq(1), { key }).catch((error: unknown) => error);
+    // One buffer for 2 and 3, rewritten after each publish() returns, as a pooled encoder would.
+    const buffer = seq(2);
+    const later = [publisher.publish('orders', buffer, { key })];
+    buffer.set(seq(3));
+    later.push(publisher.publish('orders', buffer, { key }));
+    await Promise.all(later);
+    buffer.set(seq(99));
+    expect(handled.get(key)).toBeUndefined();
+
+    // The refusal of 1: 2 goes again at once without its predecessor (a new trailer), 3 runs after it.
+    const owner = bus.connect('owner-stand-in');
+    owner.publish(nodeSubject(publisher.snapshot().clique, publisher.nodeKey), encodeFrame(errorReply(ids[0], new OverloadedError('maxQueuedMessages', 1))));
+    await bus.idle();
+    expect(handled.get(key)).toEqual([2, 3]);
+    expect(await first).toBeInstanceOf(RemoteError);
+    owner.close();
+  });
+
   it('holds at most maxQueuedMessages publishes for missing predecessors on an owner, and forgets old ones', async () => {
     const clock = new ManualClock();
     const handled = new Map<string, number[]>();

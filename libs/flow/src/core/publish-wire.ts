@@ -59,16 +59,33 @@ function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8Array, a
 
 /** A publisher's FWD with its flags and, when `after` is given, its predecessor (flag Follows), in one allocation. */
 export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate, after?: U64): Uint8Array {
-  const trailer = after === undefined ? 5 : 13;
-  const out = encodeFwd(frame, allocate, trailer);
-  const at = out.length - trailer;
+  const out = encodeFwd(frame, allocate, publishTrailerSize(after));
+  writePublishTrailer(out, flags, after);
+  return out;
+}
+
+/** `fwd` (encodePublishFwd's) again, in a new array, with `flags` and predecessor `after` in place of its trailer. */
+export function retrailPublishFwd(fwd: Uint8Array, flags: number, allocate: Allocate, after?: U64): Uint8Array {
+  const body = trailerAt(fwd);
+  const out = allocate(body + publishTrailerSize(after));
+  out.set(fwd.subarray(0, body), 0);
+  writePublishTrailer(out, flags, after);
+  return out;
+}
+
+function publishTrailerSize(after: U64 | undefined): number {
+  return after === undefined ? 5 : 13;
+}
+
+/** Writes the 'FPUB' trailer at the end of `out`, sized by publishTrailerSize(after). */
+function writePublishTrailer(out: Uint8Array, flags: number, after: U64 | undefined): void {
+  const at = out.length - publishTrailerSize(after);
   writeU32(out, at, FPUB);
   if (after === undefined) out[at + 4] = flags & ~PublishFlags.Follows;
   else {
     out[at + 4] = flags | PublishFlags.Follows;
     writeU64(out, at + 5, after);
   }
-  return out;
 }
 
 export function appendPublishFlags(fwd: Uint8Array, flags: number): Uint8Array {

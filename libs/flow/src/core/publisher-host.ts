@@ -40,10 +40,22 @@ export interface PublisherHost {
   contain(error: unknown, what: string): void;
 }
 
-/** A publish with acknowledgement, from publish() until its owner reports it handled. */
+/**
+ * A publish with acknowledgement, from publish() until its owner reports it
+ * handled. Until its first send it keeps the message; from then on only the
+ * FWD as encoded then (a snapshot: later changes to the caller's bytes do not
+ * reach a retry), and the message is decoded from it again if it has to leave
+ * the direct path. Fewer objects per publish survive until handled.
+ */
 export interface Entry {
   readonly id: U64;
-  readonly msg: MsgPayload;
+  readonly stream: string;
+  readonly headers: MessageHeaders | undefined;
+  /** The message until the first send, then undefined. */
+  msg: MsgPayload | undefined;
+  /** The FWD last sent (from the first send on), whose trailer names `wireAfter`. */
+  wire: Uint8Array | undefined;
+  wireAfter: U64 | undefined;
   readonly partition: Key;
   readonly lane: number;
   /** Where it was sent last; undefined while it waits behind its lane. */
@@ -71,7 +83,11 @@ export function newEntry(
 ): Entry {
   return {
     id,
+    stream: msg.stream,
+    headers: msg.headers,
     msg,
+    wire: undefined,
+    wireAfter: undefined,
     partition,
     lane: partitionLane(partition),
     owner: undefined,

@@ -2,10 +2,10 @@ import type { U64 } from './bytes';
 import { ErrorCode, FlowError, OverloadedError, RemoteError } from './errors';
 import { Fifo } from './fifo';
 import { InFlightTable } from './in-flight-table';
-import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
+import { AckFrame, decodeFrame, ErrFrame, FrameType, FwdFrame, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
-import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
+import { encodePublishFwd, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
 import { Entry, newEntry, PublisherHost, Waiting } from './publisher-host';
 import { ViewWait } from './view-wait';
@@ -129,7 +129,7 @@ export class Publisher {
     if (frame.code === ErrorCode.NoHandler && !entry.accepted) {
       // The member does not handle this stream after all: the queue group decides.
       this.settleApart(frame.id, false);
-      this.host.viaQueueGroup(entry.msg);
+      this.host.viaQueueGroup(messageOf(entry));
       entry.resolve?.();
       return true;
     }
@@ -169,12 +169,12 @@ export class Publisher {
 
   /** Sends `entry` to its owner by the current view (`known`: just looked up), or holds it behind its lane. */
   private route(entry: Entry, known?: Key): void {
-    const owner = known ?? this.host.ownerOf(entry.msg.stream, 'message', entry.partition);
+    const owner = known ?? this.host.ownerOf(entry.stream, 'message', entry.partition);
     if (owner === undefined || this.host.isLocal(owner)) {
       // No view any more, or this broker owns it now: handed on, settled here.
       this.settle(entry.id, false);
-      if (owner === undefined) this.host.viaQueueGroup(entry.msg);
-      else this.host.dispatchLocal(entry.msg);
+      if (owner === undefined) this.host.viaQueueGroup(messageOf(entry));
+      else this.host.dispatchLocal(messageOf(entry));
       entry.resolve?.();
       return;
     }
@@ -187,16 +187,28 @@ export class Publisher {
     this.transmit(entry);
   }
 
+  /** Sends `entry` to its owner, naming the lane's previous unsettled message; the first send encodes it for good. */
   private transmit(entry: Entry): void {
-    entry.since = this.host.options.clock.now();
+    const { allocate, options } = this.host;
+    entry.since = options.clock.now();
     entry.tries++;
-    this.sendFwd(entry.id, entry.msg, entry.owner!, PublishFlags.Notices, entry.prev?.id);
+    const after = entry.prev?.id;
+    if (entry.msg !== undefined) {
+      entry.wire = encodePublishFwd({ type: FrameType.Fwd, id: entry.id, ackTo: options.nodeKey, msg: entry.msg }, PublishFlags.Notices, allocate, after);
+      entry.msg = undefined;
+    } else if (after !== entry.wireAfter) {
+      entry.wire = retrailPublishFwd(entry.wire!, PublishFlags.Notices, allocate, after);
+    }
+    entry.wireAfter = after;
+    this.host.counters.forwarded++;
+    this.host.send(this.host.nodeSubjects.of(entry.owner!), entry.wire!, entry.headers);
   }
 
-  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number, after?: U64): void {
+  /** A fire-and-forget FWD or a request (no notices). */
+  private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
     const { options, allocate } = this.host;
     this.host.counters.forwarded++;
-    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate, after);
+    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
     this.host.send(this.host.nodeSubjects.of(owner), frame, msg.headers);
   }
 
@@ -327,4 +339,12 @@ export class Publisher {
     for (const entry of moving) this.route(entry);
     for (const entry of held) if (this.entries.has(entry.id)) this.route(entry);
   }
+}
+
+/** The entry's message: kept until the first send, then decoded from the FWD sent (views into it). */
+function messageOf(entry: Entry): MsgPayload {
+  if (entry.msg !== undefined) return entry.msg;
+  const { msg } = decodeFrame(entry.wire!) as FwdFrame;
+  msg.headers = entry.headers;
+  return msg;
 }
