@@ -256,10 +256,11 @@ export class Acceptor {
 
   private flushNotices(): void {
     this.flushScheduled = false;
-    const { clique } = this.host.options;
+    const { clique, nodeKey } = this.host.options;
     for (const [text, { accepted, handled }] of this.pending) {
       const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled));
+      // Every notice says that we take forward batches on our node subject (forward-batches.ts).
+      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled, nodeKey));
     }
     this.pending.clear();
   }

@@ -144,7 +144,7 @@ export class Broker {
     const membership = () => this.membership;
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
-      ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership },
+      ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership, batchForwards: this.options.batchForwards ?? pubsub.prefersBatches === true },
       ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
       report: (kind, error) => this.networkErrors.report(kind, error),
       afterInput: (task) => (this.pubsub.afterInput === undefined ? void Promise.resolve().then(task) : this.pubsub.afterInput(task)),

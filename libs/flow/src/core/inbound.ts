@@ -18,6 +18,7 @@ import type { MessageHeaders } from './pubsub';
 import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './stream-kind';
 import type { NodeSubjects } from './subjects';
 import { isIdentityCheck } from './twin-probe';
+import { forEachBatched, isForwardBatch } from './forward-batches';
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -103,6 +104,7 @@ export class Inbound {
 
   /** A frame on one of our node subjects; `at` is the key of that subject. */
   onNodeFrame(data: Uint8Array, at: Key, headers?: MessageHeaders): void {
+    if (isForwardBatch(data)) return this.onBatch(data, at, headers);
     const frame = this.decode(data);
     if (frame === undefined) return;
     // guard() inlined: this is every forward's and notice's path, and a closure per frame is garbage.
@@ -110,6 +112,15 @@ export class Inbound {
       this.onNode(frame, at, data, headers);
     } catch (error) {
       this.contain(error, 'node frame');
+    }
+  }
+
+  /** A publisher's forward batch (forward-batches.ts): each frame as if it came alone; a malformed rest is dropped. */
+  private onBatch(data: Uint8Array, at: Key, headers: MessageHeaders | undefined): void {
+    try {
+      forEachBatched(data, (frame) => this.onNodeFrame(frame, at, headers));
+    } catch (error) {
+      this.malformed(error, 'forward batch');
     }
   }
 

@@ -67,6 +67,13 @@ export interface BrokerOptions {
    * message to the stream's queue group, as Go flow does. Default true.
    */
   directRouting?: boolean;
+  /**
+   * Direct FWDs sent to one Flow owner within one turn go as one transport
+   * message (docs/PROTOCOL.md, "Forward batches"), to owners whose notices
+   * say they take them. Default: as the transport prefers (PubSub.prefersBatches:
+   * true on NATS, false on the in-memory bus).
+   */
+  batchForwards?: boolean;
   /** Receives asynchronous errors (malformed input, handler failures, overload). Default: none. */
   onError?: (error: FlowError) => void;
   /** Timers; tests inject a fake clock. Default: the system clock. */
@@ -120,6 +127,8 @@ export interface ResolvedBrokerOptions {
   readonly maxQueuedMessages: number;
   readonly reconnectBuffer: number;
   readonly directRouting: boolean;
+  /** Undefined: as the transport prefers. */
+  readonly batchForwards: boolean | undefined;
   readonly onError: ((error: FlowError) => void) | undefined;
   readonly clock: Clock;
   readonly instrumentation: BrokerInstrumentation | undefined;
@@ -186,6 +195,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
     maxQueuedMessages: integerOption('maxQueuedMessages', input.maxQueuedMessages, DEFAULTS.maxQueuedMessages, 1, 2 ** 26),
     reconnectBuffer: integerOption('reconnectBuffer', input.reconnectBuffer, DEFAULTS.reconnectBuffer, 0, 1_000_000),
     directRouting: booleanOption('directRouting', input.directRouting, true),
+    batchForwards: input.batchForwards === undefined ? undefined : booleanOption('batchForwards', input.batchForwards, true),
     onError: input.onError,
     clock: input.clock ?? systemClock,
     instrumentation: resolveInstrumentation(input.instrumentation),

@@ -6,7 +6,8 @@
  * | where            | trailer (integers unsigned big-endian)                              |
  * |------------------|---------------------------------------------------------------------|
  * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags), then u64 predecessor id if flag 4    |
- * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids       |
+ * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids,      |
+ * |                  | then 'FBAT' key (the owner takes forward batches on that node's subject) |
  * | INFO (view)      | 'FSTR' u16 n, n x (u8 kind 0 = message / 1 = request, u16 len, name) |
  *
  * The view question is an ordinary PING sent to `<clique>.view` (queue group
@@ -17,6 +18,7 @@
 import { readU32, readU64, U64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
 import { Allocate, encodeFwd, FRAME_HEADER_SIZE, FwdFrame } from './frame';
+import { Key, KEY_SIZE } from './key';
 
 export const PublishFlags = {
   /** The publisher wants an 'FNOT' accepted notice, then a handled one. */
@@ -36,6 +38,7 @@ export type StreamKind = 'message' | 'request';
 const FPUB = 0x46505542;
 const FNOT = 0x464e4f54;
 const FSTR = 0x46535452;
+const FBAT = 0x46424154;
 /** Names listed in one view answer, at most. */
 export const MAX_VIEW_STREAMS = 1024;
 
@@ -109,20 +112,25 @@ export function readPredecessor(data: Uint8Array): U64 {
   return readU64(data, at + 5);
 }
 
-export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[]): Uint8Array {
-  return withTrailer(ack, 12 + 8 * (accepted.length + handled.length), (out, at) => {
+/** `batchTo`: this owner's node key, when it takes forward batches (forward-batches.ts) on its node subject. */
+export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[], batchTo?: Key): Uint8Array {
+  const ids = 8 * (accepted.length + handled.length);
+  return withTrailer(ack, 12 + ids + (batchTo === undefined ? 0 : 4 + KEY_SIZE), (out, at) => {
     writeU32(out, at, FNOT);
     writeU32(out, at + 4, accepted.length);
     writeU32(out, at + 8, handled.length);
     let p = at + 12;
     for (const id of accepted) (writeU64(out, p, id), (p += 8));
     for (const id of handled) (writeU64(out, p, id), (p += 8));
+    if (batchTo !== undefined) (writeU32(out, p, FBAT), batchTo.write(out, p + 4));
   });
 }
 
 export interface Notice {
   readonly accepted: U64[];
   readonly handled: U64[];
+  /** The owner's node key when it takes forward batches on its node subject. */
+  readonly batchTo: Key | undefined;
 }
 
 /** The notice after an ACK; undefined for a plain ACK. Throws ProtocolError when malformed. */
@@ -138,7 +146,9 @@ export function readNotice(data: Uint8Array): Notice | undefined {
   let p = at + 12;
   for (let i = 0; i < a; i++, p += 8) accepted.push(readU64(data, p));
   for (let i = 0; i < h; i++, p += 8) handled.push(readU64(data, p));
-  return { accepted, handled };
+  // Bytes after the ids that are not a batch extension are ignored, as older owners' are.
+  const batchTo = data.length - p >= 4 + KEY_SIZE && readU32(data, p) === FBAT ? Key.read(data, p + 4) : undefined;
+  return { accepted, handled, batchTo };
 }
 
 const utf8 = new TextEncoder();

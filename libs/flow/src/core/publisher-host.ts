@@ -16,6 +16,8 @@ export interface PublisherHost {
   readonly allocate: Allocate;
   /** Node subjects by key, cached (one string per owner rather than per message). */
   readonly nodeSubjects: NodeSubjects;
+  /** Direct FWDs to one owner in one turn go as one batch when it takes them (forward-batches.ts). */
+  readonly batchForwards: boolean;
   nextId(): number;
   send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean;
   /** The owner of `partition` for a direct send on `stream`; undefined when the broker cannot send it direct. */

@@ -5,12 +5,14 @@ import { InFlightTable } from './in-flight-table';
 import { AckFrame, decodeFrame, ErrFrame, FrameType, FwdFrame, MsgPayload } from './frame';
 import { ACK_PATIENCE } from './forwarder';
 import { Key, keyFromBytes } from './key';
-import { encodePublishFwd, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
+import { ForwardRoutes } from './forward-batches';
+import { encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
 import { Entry, newEntry, PublisherHost, Waiting } from './publisher-host';
 import { ViewWait } from './view-wait';
 
 export type { PublisherHost } from './publisher-host';
+
 
 /**
  * Direct publishing (docs/PROTOCOL.md, "Direct publishing"): a keyed message
@@ -54,9 +56,14 @@ export class Publisher {
   private readonly probing = new Set<string>();
   private watchTimer: unknown;
   private drainWaiters: (() => void)[] = [];
+  /** FWDs go batched to owners whose notices say they take batches (forward-batches.ts). */
+  private readonly routes: ForwardRoutes;
+  /** The notice being read. */
+  private notice: Notice | undefined;
 
   constructor(private readonly host: PublisherHost) {
     this.entries = new InFlightTable(host.options.maxInFlightForwards);
+    this.routes = new ForwardRoutes(host.nodeSubjects, (subject, data, headers) => void host.send(subject, data, headers), host.batchForwards);
     const send = (msg: MsgPayload, ack: boolean) => this.publish(msg, ack) ?? (host.viaQueueGroup(msg), Promise.resolve());
     this.early = new ViewWait(host, send, () => this.notifyDrained());
   }
@@ -111,8 +118,10 @@ export class Publisher {
     const notice = readNotice(data);
     if (notice !== undefined) {
       const now = this.host.options.clock.now();
+      this.notice = notice;
       for (const id of notice.accepted) this.onAccepted(id, now);
       for (const id of notice.handled) this.settle(id, true, now);
+      this.notice = undefined;
       return true;
     }
     // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
@@ -148,6 +157,8 @@ export class Publisher {
 
   /** Rejects every unsettled and waiting publish with `error` (on close). */
   failAll(error: FlowError): void {
+    // Fire-and-forget publishes resolved already: they leave before the connection does.
+    this.routes.flush();
     if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
     for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
@@ -201,15 +212,14 @@ export class Publisher {
     }
     entry.wireAfter = after;
     this.host.counters.forwarded++;
-    this.host.send(this.host.nodeSubjects.of(entry.owner!), entry.wire!, entry.headers);
+    this.routes.send(entry.owner!, entry.ownerText, entry.wire!, entry.headers, entry.tries === 1);
   }
 
   /** A fire-and-forget FWD or a request (no notices). */
   private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
-    const { options, allocate } = this.host;
+    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, flags, this.host.allocate);
     this.host.counters.forwarded++;
-    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
-    this.host.send(this.host.nodeSubjects.of(owner), frame, msg.headers);
+    this.routes.send(owner, owner.toString(), frame, msg.headers, true);
   }
 
   private onAccepted(id: U64, now: number): void {
@@ -271,7 +281,9 @@ export class Publisher {
   }
 
   private heard(entry: Entry, now = this.host.options.clock.now()): void {
-    if (entry.owner !== undefined) this.lastHeard.set(entry.ownerText, now);
+    if (entry.owner === undefined) return;
+    this.lastHeard.set(entry.ownerText, now);
+    if (this.notice !== undefined) this.routes.learn(entry.ownerText, this.notice.batchTo);
   }
 
   private heardWithin(owner: string, ms: number): boolean {
@@ -330,6 +342,7 @@ export class Publisher {
     const text = owner.toString();
     this.host.suspect(owner);
     this.lastHeard.delete(text);
+    this.routes.forget(text);
     const moving: Entry[] = [];
     for (const entry of this.entries.inOrder()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
     if (moving.length === 0) return;

@@ -85,6 +85,13 @@ export interface PubSub {
    */
   afterInput?(task: () => void): void;
 
+  /**
+   * Optional: true when one larger message costs much less than several
+   * small ones (NATS: parsing and routing per message, in both clients and the
+   * server). A broker then batches direct FWDs (BrokerOptions.batchForwards).
+   */
+  readonly prefersBatches?: boolean;
+
   /** Registers a status listener; the returned function removes it. */
   onStatus(listener: StatusListener): () => void;
 

@@ -143,6 +143,7 @@ const BROKER_KEYS = [
   'maxQueuedMessages',
   'reconnectBuffer',
   'directRouting',
+  'batchForwards',
   'onError',
   'clock',
 ] as const satisfies readonly (keyof BrokerOptions)[];

@@ -1,0 +1,241 @@
+import { keysOwnedBy } from '../../test/ownership-probes';
+import { fromUtf8, readSeq, seq } from '../../test/sequence';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Delivery } from './broker';
+import { ProtocolError } from './errors';
+import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
+import { decodeFrame, encodeFrame, FrameType } from './frame';
+import { Key } from './key';
+import { NodeSubjects, nodeSubject } from './subjects';
+
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+
+/** What `send` was called with, in order. */
+function recorder() {
+  const sent: { subject: string; data: Uint8Array }[] = [];
+  return { sent, send: (subject: string, data: Uint8Array) => void sent.push({ subject, data }) };
+}
+
+function framesOf(data: Uint8Array): number[][] {
+  const frames: number[][] = [];
+  forEachBatched(data, (frame) => frames.push([...frame]));
+  return frames;
+}
+
+/** A batch whose payload is `body` as given (lengths and frames written by the caller). */
+function rawBatch(body: number[], declared = body.length): Uint8Array {
+  const out = new Uint8Array(12 + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 1);
+  view.setUint32(4, 0x46424154);
+  view.setUint32(8, declared);
+  out.set(body, 12);
+  return out;
+}
+
+describe('forward batches', () => {
+  describe('ForwardBatcher', () => {
+    it('sends the frames queued for one subject in one job as one batch, in order, once the microtasks ran', async () => {
+      const { sent, send } = recorder();
+      const batcher = new ForwardBatcher(send);
+      batcher.add('a', bytes(1, 2));
+      batcher.add('b', bytes(9));
+      batcher.add('a', bytes(3));
+      expect(sent).toHaveLength(0);
+      await Promise.resolve();
+      expect(sent.map((s) => s.subject)).toEqual(['a', 'b']);
+      expect(isForwardBatch(sent[0].data)).toBe(true);
+      expect(framesOf(sent[0].data)).toEqual([[1, 2], [3]]);
+      // A lone frame goes as it is: no container.
+      expect([...sent[1].data]).toEqual([9]);
+    });
+
+    it('sends a batch at once when BATCH_BYTES are queued, and sends a frame alone only after what is queued for its node', async () => {
+      const { sent, send } = recorder();
+      const batcher = new ForwardBatcher(send);
+      const big = new Uint8Array(BATCH_BYTES / 2);
+      batcher.add('a', big);
+      expect(sent).toHaveLength(0);
+      batcher.add('a', big);
+      expect(sent).toHaveLength(1);
+      expect(framesOf(sent[0].data)).toHaveLength(2);
+
+      batcher.add('a', bytes(1));
+      batcher.add('a', bytes(2));
+      batcher.sendAlone('a.position', bytes(3), undefined, 'a');
+      batcher.sendAlone('b.position', bytes(4), undefined, 'b');
+      expect(sent.slice(1).map((s) => s.subject)).toEqual(['a', 'a.position', 'b.position']);
+      expect(framesOf(sent[1].data)).toEqual([[1], [2]]);
+      await Promise.resolve();
+      expect(sent).toHaveLength(4);
+    });
+
+    it('sends everything queued on flush()', () => {
+      const { sent, send } = recorder();
+      const batcher = new ForwardBatcher(send);
+      batcher.add('a', bytes(1));
+      batcher.add('b', bytes(2));
+      batcher.flush();
+      expect(sent.map((s) => [s.subject, [...s.data]])).toEqual([
+        ['a', [1]],
+        ['b', [2]],
+      ]);
+    });
+  });
+
+  describe('forEachBatched', () => {
+    it.each([
+      ['a declared payload beyond the bytes present', rawBatch([0, 0, 0, 1, 7], 9), [], /exceeds/],
+      ['a length cut short', rawBatch([0, 0, 0, 1, 7, 0, 0]), [[7]], /bytes left/],
+      ['a frame overrunning the batch', rawBatch([0, 0, 0, 1, 7, 0, 0, 0, 9, 1]), [[7]], /overruns/],
+      ['a batch inside a batch', rawBatch([0, 0, 0, 1, 7, 0, 0, 0, 12, ...rawBatch([])]), [[7]], /inside/],
+    ])('throws a ProtocolError on %s, after the frames before it', (_what, data, before, message) => {
+      const frames: number[][] = [];
+      let thrown: unknown;
+      try {
+        forEachBatched(data, (frame) => frames.push([...frame]));
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(ProtocolError);
+      expect(String((thrown as Error).message)).toMatch(message);
+      expect(frames).toEqual(before);
+    });
+  });
+
+  describe('ForwardRoutes', () => {
+    const owner = new Key(1, 2);
+    const node = new Key(7, 7);
+
+    it('batches first sends to a position once a notice named its node, and sends resends and headed FWDs alone', async () => {
+      const { sent, send } = recorder();
+      const subjects = new NodeSubjects('c');
+      const routes = new ForwardRoutes(subjects, send, true);
+      routes.send(owner, owner.toString(), bytes(1), undefined, true);
+      routes.learn(owner.toString(), node);
+      routes.send(owner, owner.toString(), bytes(2), undefined, true);
+      routes.send(owner, owner.toString(), bytes(3), undefined, true);
+      routes.send(owner, owner.toString(), bytes(4), undefined, false);
+      routes.send(owner, owner.toString(), bytes(5), { traceparent: 'x' }, true);
+      await Promise.resolve();
+      expect(sent.map((s) => s.subject)).toEqual([subjects.of(owner), subjects.of(node), subjects.of(owner), subjects.of(owner)]);
+      expect(framesOf(sent[1].data)).toEqual([[2], [3]]);
+      expect([...sent[2].data]).toEqual([4]);
+    });
+
+    it('stops batching to a position whose notice no longer names a node, or that was found dead; never batches when off', async () => {
+      const { sent, send } = recorder();
+      const subjects = new NodeSubjects('c');
+      const routes = new ForwardRoutes(subjects, send, true);
+      const other = new Key(3, 4);
+      routes.learn(owner.toString(), node);
+      routes.learn(other.toString(), node);
+      routes.learn(owner.toString(), undefined);
+      routes.forget(other.toString());
+      routes.send(owner, owner.toString(), bytes(1), undefined, true);
+      routes.send(other, other.toString(), bytes(2), undefined, true);
+      const off = new ForwardRoutes(subjects, send, false);
+      off.learn(owner.toString(), node);
+      off.send(owner, owner.toString(), bytes(3), undefined, true);
+      await Promise.resolve();
+      expect(sent.map((s) => s.subject)).toEqual([subjects.of(owner), subjects.of(other), subjects.of(owner)]);
+    });
+  });
+
+  describe('between brokers', () => {
+    let clique: MemoryClique | undefined;
+    afterEach(async () => {
+      await clique?.close();
+      clique = undefined;
+    });
+
+    /** 3 brokers handling 'orders' (recording each key's sequence numbers), a publisher (index 3); all batch. */
+    async function batchingClique(handled: Map<string, number[]>, clock: ManualClock) {
+      const record = (d: Delivery) => {
+        const key = fromUtf8(d.partitionKey);
+        handled.set(key, [...(handled.get(key) ?? []), readSeq(d.data)]);
+      };
+      clique = await createMemoryClique({
+        size: 4,
+        options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: 100, clock, batchForwards: true },
+        setup: (broker, i) => (i === 3 ? undefined : broker.handle('orders', record)),
+      });
+      await clique.converged();
+      const publisher = clique.brokers[3];
+      await waitFor(() => publisher.snapshot().members.length === 12, { bus: clique.bus, what: 'the publisher to learn the ring' });
+      return { publisher, bus: clique.bus, brokers: clique.brokers };
+    }
+
+    it('sends what a publisher publishes in one turn to one owner as one batch, once the owner said it takes them; each runs once, in order', async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      const { publisher, bus, brokers } = await batchingClique(handled, clock);
+      const keys = keysOwnedBy(brokers[1], brokers[0], 3);
+      const batches: number[] = [];
+      bus.setFault((d) => {
+        if (d.to === 'broker-1' && isForwardBatch(d.data)) batches.push(framesOf(d.data).length);
+        return 'deliver';
+      });
+      // A first publish per key (each key's position) is answered by a notice that names broker 1's node key.
+      for (const key of keys) await publisher.publish('orders', seq(0), { key });
+      await bus.idle();
+      expect(batches).toEqual([]);
+      const all = [];
+      for (let n = 1; n <= 30; n++) all.push(publisher.publish('orders', seq(n), { key: keys[n % 3] }));
+      await Promise.all(all);
+      await bus.idle();
+      expect(batches).toEqual([30]);
+      expect(handled.get(keys[0])).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+      expect(handled.get(keys[1])).toEqual([0, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28]);
+      expect(handled.get(keys[2])).toEqual([0, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29]);
+      expect(brokers[1].counters.handled).toBe(33);
+    });
+
+    it('sends publishes of a lost batch again alone: all are handled once, in order', async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      const { publisher, bus, brokers } = await batchingClique(handled, clock);
+      const [key] = keysOwnedBy(brokers[2], brokers[0], 1);
+      let dropped = 0;
+      // Every batch is lost, as an owner that no longer takes batches would ignore it.
+      bus.setFault((d) => (d.to === 'broker-2' && isForwardBatch(d.data) ? (dropped++, 'drop') : 'deliver'));
+      await publisher.publish('orders', seq(0), { key });
+      const all = [1, 2, 3, 4, 5].map((n) => publisher.publish('orders', seq(n), { key }));
+      await waitFor(() => handled.get(key)?.length === 6, { bus, clock, stepMs: 20, what: 'the resends' });
+      await Promise.all(all);
+      expect(dropped).toBe(1);
+      expect(handled.get(key)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(brokers[2].counters.handled).toBe(6);
+    });
+
+    it('runs the frames of a batch before a malformed part, counts it malformed, and carries on', async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      const { publisher, bus, brokers } = await batchingClique(handled, clock);
+      const [key] = keysOwnedBy(brokers[0], brokers[1], 1);
+      // One FWD of the publisher's, taken off the bus, then wrapped with a length that overruns.
+      let fwd: Uint8Array | undefined;
+      bus.setFault((d) => {
+        if (fwd === undefined && d.to === 'broker-0' && decodeFrame(d.data).type === FrameType.Fwd) return ((fwd = d.data.slice()), 'drop');
+        return 'deliver';
+      });
+      const first = publisher.publish('orders', seq(1), { key });
+      await bus.idle();
+      bus.setFault(() => 'deliver');
+      const length = [fwd!.length >>> 24, (fwd!.length >>> 16) & 255, (fwd!.length >>> 8) & 255, fwd!.length & 255];
+      const stranger = bus.connect('stranger');
+      stranger.publish(nodeSubject(brokers[0].snapshot().clique, brokers[0].nodeKey), rawBatch([...length, ...fwd!, 0, 0, 1, 0]));
+      stranger.publish(nodeSubject(brokers[0].snapshot().clique, brokers[0].nodeKey), encodeFrame({ type: FrameType.Ping, id: 0, sender: new Key(5, 5) }).subarray(0, 5));
+      await first;
+      await bus.idle();
+      expect(handled.get(key)).toEqual([1]);
+      expect(brokers[0].counters.malformed).toBe(2);
+      await publisher.publish('orders', seq(2), { key });
+      await bus.idle();
+      expect(handled.get(key)).toEqual([1, 2]);
+      stranger.close();
+    });
+  });
+});
