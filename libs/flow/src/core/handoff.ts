@@ -3,7 +3,8 @@ import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
 import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, HANDOFF_RECORD_ACK_TIMEOUTS, Hold, HandoffHost } from './handoff-host';
 import { partitionLane } from './partition-scheduler';
-import { encodeQuery, HandoffAnswer, readHandoff, Redirect } from './handoff-wire';
+import { sayFarewell, waitsFor } from './handoff-farewell';
+import { encodeQuery, HandoffAnswer, HandoffFarewell, readHandoff, Redirect } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 import { Capability, supports } from './capabilities';
@@ -183,12 +184,14 @@ export class Handoff {
     const message = readHandoff(data);
     if (message === undefined) return false;
     if (message.kind === 'query') this.answers.onQuery(message);
+    else if (message.kind === 'farewell') this.onFarewell(message);
     else this.onAnswer(message);
     return true;
   }
 
-  /** Closing: held messages are dropped (FLOW_CLOSED), holds and watchers end. */
+  /** Closing: a farewell when no lane is busy (handoff-farewell.ts); held messages are dropped (FLOW_CLOSED), holds and watchers end. */
   stop(): void {
+    sayFarewell(this.host, (asker, intervals) => this.redirectsFor(asker, intervals));
     if (this.learning !== undefined) this.stopLearning();
     const closed = new ClosedError();
     const held = this.heldWhileLearning.splice(0);
@@ -305,6 +308,16 @@ export class Handoff {
     this.release(runnable);
   }
 
+  /** The previous owner closed running nothing: the earlier owners it names are asked, and nothing waits for it. */
+  private onFarewell(farewell: HandoffFarewell): void {
+    // Its LEAV may be in this very turn: that change's holds first.
+    this.host.ownership.settle();
+    const positions = this.host.membership()?.capabilities.positionsOf(farewell.node);
+    const ended = this.holds.filter((hold) => waitsFor(hold, farewell.node, positions));
+    if (ended.length > 0) for (const redirect of farewell.redirects) this.redirected(redirect);
+    for (const hold of ended) this.finish(hold);
+  }
+
   private partitionOf(msg: MsgPayload): Key {
     return keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
   }
@@ -331,13 +344,9 @@ export class Handoff {
 
   private abandon(hold: Hold, why: string): void {
     if (!this.holds.includes(hold)) return;
-    {
-      this.host.counters.handoffsAbandoned++;
-      this.host.report(
-        'handoff',
-        new FlowError(ErrorCode.OwnerLost, `handoff from ${hold.from.toString()} abandoned: the previous owner ${why}; its keys run here now`),
-      );
-    }
+    this.host.counters.handoffsAbandoned++;
+    const error = new FlowError(ErrorCode.OwnerLost, `handoff from ${hold.from.toString()} abandoned: the previous owner ${why}; its keys run here now`);
+    this.host.report('handoff', error);
     this.finish(hold);
   }
 

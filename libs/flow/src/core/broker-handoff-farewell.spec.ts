@@ -1,0 +1,156 @@
+import { Gate } from '../../test/gate';
+import { keysOwnedBy } from '../../test/ownership-probes';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { readU32 } from './bytes';
+import { Delivery } from './delivery';
+import { FRAME_HEADER_SIZE } from './frame';
+import { encodeFarewell, readHandoff } from './handoff-wire';
+import { Key } from './key';
+import { MAX_HASH } from './key-ranges';
+import { nodeSubject } from './subjects';
+
+const utf8 = new TextDecoder();
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const ACK_TIMEOUT = 100;
+/** The handoff message right after an ACK frame's payload ('FHQY', 'FHAN', 'FHBY'), or undefined. */
+const trailer = (data: Uint8Array): number | undefined =>
+  data.length > FRAME_HEADER_SIZE + 4 + readU32(data, 8) ? readU32(data, FRAME_HEADER_SIZE + readU32(data, 8)) : undefined;
+const FHQY = 0x46485159;
+const FHAN = 0x4648414e;
+const FHBY = 0x46484259;
+/** One turn of the event loop: the memory bus reports "no responders" from setImmediate. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** What each broker ran, in order: `<broker> start|end <payload>`; a payload with a gate waits for it. */
+class Journal {
+  readonly lines: string[] = [];
+  readonly gates = new Map<string, Gate>();
+
+  handler(name: string) {
+    return async (delivery: Delivery): Promise<void> => {
+      const payload = utf8.decode(delivery.data);
+      this.lines.push(`${name} start ${payload}`);
+      await this.gates.get(payload)?.opened;
+      this.lines.push(`${name} end ${payload}`);
+    };
+  }
+}
+
+describe('handoff: the previous owner says farewell when it closes with no lane busy', () => {
+  let clique: MemoryClique | undefined;
+  afterEach(async () => {
+    await clique?.close();
+    clique = undefined;
+  });
+
+  async function twoBrokers(journal: Journal, clock: ManualClock): Promise<MemoryClique> {
+    return createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 8, stabilization: { interval: 0 }, clock, ackTimeout: ACK_TIMEOUT },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+  }
+
+  it('graceful leave: a query that reaches the leaver after it unsubscribed costs no ackTimeout', async () => {
+    const clock = new ManualClock();
+    const journal = new Journal();
+    clique = await twoBrokers(journal, clock);
+    const [a, b] = clique.brokers;
+    const [moved] = keysOwnedBy(b, a, 1);
+    // b's shutdown waits on its `released` listener until a's query is on its way to b; then b
+    // closes before the query is delivered: it reaches a subscription that ended (as a NATS
+    // client drops what the server routed before it processed the UNSUB), with no "no responders".
+    const release = new Gate();
+    b.on('released', () => release.opened);
+    let queries = 0;
+    let farewells = 0;
+    clique.bus.setFault((delivery) => {
+      const kind = trailer(delivery.data);
+      if (kind === FHBY) farewells++;
+      if (kind !== FHQY) return 'deliver';
+      queries++;
+      release.open();
+      return { delayMs: 0 };
+    });
+    await b.shutdown({ timeout: 60_000 });
+    await clique.bus.idle();
+    expect(queries).toBe(1);
+    await a.publish('orders', bytes('m1'), { key: moved });
+    await clique.bus.idle();
+    // Not held until a's next query an ackTimeout later: b's farewell ended a's hold.
+    expect(journal.lines).toEqual(['b0 start m1', 'b0 end m1']);
+    expect(farewells).toBe(1);
+    expect(a.counters.handoffsAbandoned).toBe(0);
+  });
+
+  it('a broker that closes with a lane busy says no farewell: the new owner keeps the key held under the patience rules', async () => {
+    const clock = new ManualClock();
+    const journal = new Journal();
+    clique = await twoBrokers(journal, clock);
+    const [a, b] = clique.brokers;
+    const [busy] = keysOwnedBy(b, a, 1);
+    const gate = new Gate();
+    journal.gates.set('busy-1', gate);
+    await a.publish('orders', bytes('busy-1'), { key: busy });
+    await clique.bus.idle();
+    let farewells = 0;
+    let answers = 0;
+    clique.bus.setFault((delivery) => {
+      if (trailer(delivery.data) === FHBY) farewells++;
+      if (trailer(delivery.data) === FHAN) answers++;
+      return 'deliver';
+    });
+    // The shutdown times out with busy-1 still running: b closes with its lane busy.
+    const leaving = b.shutdown({ timeout: ACK_TIMEOUT / 2 });
+    const timedOut = expect(leaving).rejects.toMatchObject({ code: 'FLOW_TIMEOUT' });
+    // b answered a's query: busy-1's lane is busy.
+    await waitFor(() => answers > 0, { bus: clique.bus, what: "b's answer" });
+    await a.publish('orders', bytes('busy-2'), { key: busy });
+    clock.advance(ACK_TIMEOUT / 2);
+    await timedOut;
+    await clique.bus.idle();
+    await turn();
+    await clique.bus.idle();
+    expect(farewells).toBe(0);
+    expect(journal.lines).toEqual(['b1 start busy-1']);
+    // a's next query finds b gone with its lane last heard busy: given up, counted, as before (busy-1,
+    // accepted by b but never reported handled, runs again on a: b's close abandoned it).
+    clock.advance(ACK_TIMEOUT / 2);
+    await clique.bus.idle();
+    await turn();
+    await clique.bus.idle();
+    expect(journal.lines.slice(0, 3)).toEqual(['b1 start busy-1', 'b0 start busy-2', 'b0 end busy-2']);
+    expect(a.counters.handoffsAbandoned).toBe(1);
+    gate.open();
+  });
+
+  it('close() with no lane busy bids farewell once to each member node that speaks handoff', async () => {
+    const clock = new ManualClock();
+    const journal = new Journal();
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 8, stabilization: { interval: 0 }, clock, ackTimeout: ACK_TIMEOUT },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+    const [a, b, c] = clique.brokers;
+    const told: string[] = [];
+    clique.bus.setFault((delivery) => {
+      if (trailer(delivery.data) === FHBY) told.push(delivery.subject);
+      return 'deliver';
+    });
+    await b.close();
+    await clique.bus.idle();
+    expect(told.sort()).toEqual([nodeSubject(a.clique, a.nodeKey), nodeSubject(c.clique, c.nodeKey)].sort());
+  });
+
+  it('reads back a farewell and refuses a truncated one', () => {
+    const node = new Key(0x01020304, 0x05060708);
+    const redirects = [{ node: new Key(9, 10), intervals: [{ lo: 0n, hi: 5n }, { lo: 1n << 63n, hi: MAX_HASH }] }];
+    expect(readHandoff(encodeFarewell(node, []))).toEqual({ kind: 'farewell', node, redirects: [] });
+    const farewell = encodeFarewell(node, redirects);
+    expect(readHandoff(farewell)).toEqual({ kind: 'farewell', node, redirects });
+    expect(() => readHandoff(farewell.subarray(0, farewell.length - 1))).toThrow(/handoff farewell/);
+  });
+});
