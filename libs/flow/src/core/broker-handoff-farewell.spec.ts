@@ -4,10 +4,11 @@ import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { readU32 } from './bytes';
+import type { Broker } from './broker';
 import { Delivery } from './delivery';
 import { FRAME_HEADER_SIZE } from './frame';
 import { encodeFarewell, readHandoff } from './handoff-wire';
-import { Key } from './key';
+import { Key, keyFromBytes } from './key';
 import { MAX_HASH } from './key-ranges';
 import { nodeSubject } from './subjects';
 
@@ -145,6 +146,89 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     expect(told.sort()).toEqual([nodeSubject(a.clique, a.nodeKey), nodeSubject(c.clique, c.nodeKey)].sort());
   });
 
+  it('a farewell names the earlier owner the leaver still waited for: the key keeps waiting for it (a chain of moves)', async () => {
+    const journal = new Journal();
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+    const [x, y, z] = clique.brokers;
+    // Owned by x; once x left, by y; once y left too, by z.
+    const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
+    const gate = new Gate();
+    journal.gates.set('m1', gate);
+    await z.publish('orders', bytes('m1'), { key });
+    await clique.bus.idle();
+    const ySubject = nodeSubject(y.clique, y.nodeKey);
+    const release = new Gate();
+    let answersToY = 0;
+    let lost = 0;
+    clique.bus.setFault((delivery) => {
+      if (delivery.subject !== ySubject) return 'deliver';
+      if (trailer(delivery.data) === FHAN) answersToY++;
+      if (answersToY === 0 || trailer(delivery.data) !== FHQY) return 'deliver';
+      lost++;
+      release.open();
+      return { delayMs: 0 };
+    });
+    const xLeaving = x.shutdown();
+    // y owns the key now and has heard from x that its lane is busy.
+    await waitFor(() => answersToY > 0, { bus: clique.bus, what: "x's answer to y" });
+    expect(positionsOf(y).has(String(z.ownerOf(key)))).toBe(true);
+    // y leaves too, holding nothing; z's query reaches y only after y closed (as in the first case): only y's farewell tells z about x.
+    y.on('released', () => release.opened);
+    await y.shutdown();
+    await clique.bus.idle();
+    expect(lost).toBe(1);
+    await clique.bus.idle();
+    await z.publish('orders', bytes('m2'), { key, ack: false });
+    await clique.bus.idle();
+    expect(positionsOf(z).has(String(z.ownerOf(key)))).toBe(true);
+    // x still runs m1: nothing of the key ran on z.
+    expect(journal.lines).toEqual(['b0 start m1']);
+    gate.open();
+    await xLeaving;
+    await waitFor(() => journal.lines.length === 4, { bus: clique.bus, what: 'm2 handled' });
+    expect(journal.lines).toEqual(['b0 start m1', 'b0 end m1', 'b2 start m2', 'b2 end m2']);
+    expect(clique.brokers.map((broker) => broker.counters.handoffsAbandoned)).toEqual([0, 0, 0]);
+  });
+
+  it('a broker that leaves before its previous owner answered still redirects the next owner to it', async () => {
+    const journal = new Journal();
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+    const [x, y, z] = clique.brokers;
+    // Owned by x; once x left, by y; once y left too, by z.
+    const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
+    const gate = new Gate();
+    journal.gates.set('m1', gate);
+    await z.publish('orders', bytes('m1'), { key });
+    await clique.bus.idle();
+    // y starts its shutdown (retires) just before x's answer to its query arrives.
+    const ySubject = nodeSubject(y.clique, y.nodeKey);
+    let yLeaving: Promise<void> | undefined;
+    clique.bus.setFault((delivery) => {
+      if (delivery.subject === ySubject && trailer(delivery.data) === FHAN) yLeaving ??= y.shutdown();
+      return 'deliver';
+    });
+    const xLeaving = x.shutdown();
+    await waitFor(() => yLeaving !== undefined, { bus: clique.bus, what: "x's answer to y" });
+    await waitFor(() => positionsOf(z).has(String(z.ownerOf(key))), { bus: clique.bus, what: 'z to own the key' });
+    await z.publish('orders', bytes('m2'), { key, ack: false });
+    await clique.bus.idle();
+    // x still runs m1: nothing of the key ran on z.
+    expect(journal.lines).toEqual(['b0 start m1']);
+    gate.open();
+    await xLeaving;
+    await yLeaving;
+    await waitFor(() => journal.lines.length === 4, { bus: clique.bus, what: 'm2 handled' });
+    expect(journal.lines).toEqual(['b0 start m1', 'b0 end m1', 'b2 start m2', 'b2 end m2']);
+  });
+
   it('reads back a farewell and refuses a truncated one', () => {
     const node = new Key(0x01020304, 0x05060708);
     const redirects = [{ node: new Key(9, 10), intervals: [{ lo: 0n, hi: 5n }, { lo: 1n << 63n, hi: MAX_HASH }] }];
@@ -154,3 +238,23 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     expect(() => readHandoff(farewell.subarray(0, farewell.length - 1))).toThrow(/handoff farewell/);
   });
 });
+
+function positionsOf(broker: Broker): Set<string> {
+  return new Set(broker.snapshot().positions.map(String));
+}
+
+/** The first key (key-0, key-1, ...) that `test` accepts; fails the spec when none of 10,000 does. */
+function findKey(test: (key: string) => boolean): string {
+  for (let n = 0; n < 10_000; n++) if (test(`key-${n}`)) return `key-${n}`;
+  throw new Error('no such key among 10,000');
+}
+
+/** The owner of `key` in `view`'s ring without the positions of `without` (the ring's successor of its hash). */
+function ownerWithout(key: string, view: Broker, without: Broker): string {
+  const gone = positionsOf(without);
+  const members = view.snapshot().members.map(String).filter((m) => !gone.has(m));
+  const sorted = members.map((m) => BigInt(`0x${m}`)).sort((p, q) => (p < q ? -1 : p > q ? 1 : 0));
+  const hash = keyFromBytes(bytes(key), view.options.partitionHash).toBigInt();
+  const owner = sorted.find((p) => p >= hash) ?? sorted[0];
+  return owner.toString(16).padStart(16, '0');
+}

@@ -152,6 +152,8 @@ export class Handoff {
    */
   ownedChanged(owned: readonly Interval[]): void {
     for (const hold of [...this.holds]) {
+      // Given up before its previous owner answered: kept as a record on all lanes until it does (redirects).
+      if (hold.speaks && !hold.answered) hold.released = normalize([...hold.released, ...subtract(hold.pending, owned)]);
       hold.pending = intersect(hold.pending, owned);
       const moved = hold.held.filter((msg) => !containsHash(owned, this.partitionOf(msg).toBigInt()));
       if (moved.length > 0) {
