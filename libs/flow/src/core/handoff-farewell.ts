@@ -1,6 +1,6 @@
 import { Capability, supports } from './capabilities';
 import { isEmpty } from './handoff-answers';
-import type { Hold, HandoffHost } from './handoff-host';
+import type { HandoffHost } from './handoff-host';
 import { encodeFarewell, Redirect } from './handoff-wire';
 import type { Key } from './key';
 import { Interval, MAX_HASH } from './key-ranges';
@@ -37,10 +37,4 @@ export function sayFarewell(
     told.add(node.toString());
     host.send(host.nodeSubjects.of(node), encodeFarewell(self, redirectsFor(node, ALL_HASHES)));
   }
-}
-
-/** True when `hold` waits for the node `node` (asked by its node key, or by one of its positions). */
-export function waitsFor(hold: Hold, node: Key, positions: readonly Key[] | undefined): boolean {
-  if (hold.from.equals(node) || hold.position.equals(node)) return true;
-  return positions?.some((position) => position.equals(hold.from) || position.equals(hold.position)) ?? false;
 }

@@ -2,8 +2,8 @@ import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
 import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, HANDOFF_RECORD_ACK_TIMEOUTS, Hold, HandoffHost } from './handoff-host';
-import { partitionLane } from './partition-scheduler';
-import { sayFarewell, waitsFor } from './handoff-farewell';
+import { sayFarewell } from './handoff-farewell';
+import { catches, redirectsOf, waitsFor } from './handoff-hold';
 import { encodeQuery, HandoffAnswer, HandoffFarewell, readHandoff, Redirect } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
@@ -373,17 +373,9 @@ export class Handoff {
 
   /** Our holds (not on `asker`) still waiting in `intervals`: the earlier owners the asker must ask too. */
   private redirectsFor(asker: Key, intervals: readonly Interval[]): Redirect[] {
-    if (this.holds.length === 0) return [];
-    const own = this.host.membership()?.capabilities.positionsOf(asker) ?? [asker];
-    const redirects: Redirect[] = [];
-    for (const hold of this.holds) {
-      if (hold.from.equals(asker) || own.some((position) => position.equals(hold.from))) continue;
-      const draining = hold.lanes === undefined || hold.lanes.size > 0 ? hold.released : [];
-      const waiting = intersect(normalize([...hold.pending, ...draining]), intervals);
-      if (waiting.length > 0) redirects.push({ node: hold.from, intervals: waiting });
-    }
-    return redirects;
+    return redirectsOf(this.holds, asker, this.host.membership()?.capabilities.positionsOf(asker) ?? [asker], intervals);
   }
+
 
   /** Every ackTimeout while holds exist: ask again, give up on the silent and the overdue. */
   private watch(): void {
@@ -403,10 +395,4 @@ export class Handoff {
     }
     if (this.holds.length > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
   }
-}
-
-/** True when `hold` keeps `partition` (hash `hash`) waiting: in an unreleased interval, or on a draining lane. */
-function catches(hold: Hold, partition: Key, hash: bigint): boolean {
-  if (containsHash(hold.pending, hash)) return true;
-  return containsHash(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(partitionLane(partition)));
 }
