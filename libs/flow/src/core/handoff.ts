@@ -22,13 +22,14 @@ export type { HandoffHost } from './handoff-host';
  * them and asks each previous owner that may speak handoff what it still runs
  * there. The answer releases the intervals the previous owner gave up; of those
  * only keys on its draining lanes stay held, each until the previous owner says
- * that lane drained. A previous owner that has no subscriber any more, does not
- * answer HANDOFF_PATIENCE queries, or keeps a lane past HANDOFF_MAX_ACK_TIMEOUTS
- * is given up on: the held messages run, and `handoffsAbandoned` counts it. One
- * whose announcement of handoff is not known within an ackTimeout (a Go broker)
- * is not asked: its keys are let go, as before handoff existed. Held messages
- * count against maxQueuedMessages and are released in arrival order, through
- * routing again.
+ * that lane drained, or says farewell (it closed running nothing, naming whom
+ * it still waited for: handoff-farewell.ts). One that has no subscriber any
+ * more, does not answer HANDOFF_PATIENCE queries, or keeps a lane past
+ * HANDOFF_MAX_ACK_TIMEOUTS is given up on: the held messages run, and
+ * `handoffsAbandoned` counts it. One whose announcement of handoff is not
+ * known within an ackTimeout (a Go broker) is not asked: its keys are let go,
+ * as before handoff existed. Held messages count against maxQueuedMessages and
+ * are released in arrival order, through routing again.
  *
  * Joining. Until it has learned the ring (the answer to a view question, no
  * responders, or an ackTimeout), a joining broker holds everything and its
