@@ -81,7 +81,8 @@ export class HandoffAnswers {
   }
 }
 
-function isEmpty(items: Iterable<number>): boolean {
+/** True when `items` yields nothing. */
+export function isEmpty(items: Iterable<number>): boolean {
   for (const _ of items) return false;
   return true;
 }

@@ -21,8 +21,8 @@ export interface HandoffHost {
   readonly nodeSubjects: NodeSubjects;
   /** The owned intervals (servedIntervals: none while draining); settle() once the ring is learned. */
   readonly ownership: Pick<Ownership, 'servedIntervals' | 'settle'>;
-  /** The joined broker's membership: members' announcements (who speaks handoff). */
-  membership(): Pick<Membership, 'capabilities'> | undefined;
+  /** The joined broker's membership: members' announcements (who speaks handoff), the ring (whom to bid farewell). */
+  membership(): Pick<Membership, 'capabilities' | 'table'> | undefined;
   /** Scheduler lanes with work queued or running (sync slots when syncPartitions is on: answers say "all"). */
   busyLanes(): Iterable<number>;
   /** Routes a released message by the broker's current view. */

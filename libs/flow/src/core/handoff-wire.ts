@@ -9,6 +9,7 @@
  * | query   | 'FHQY' u32 token, u64 asker node key, u16 n, n x (u64 lo, u64 hi)               |
  * | answer  | 'FHAN' u32 token, u8 flags, u16 n, n x (u64 lo, u64 hi), u32 m, m x u32 lane,    |
  * |         | then optionally u16 r, r x (u64 node, u16 k, k x (u64 lo, u64 hi)): redirects     |
+ * | farewell| 'FHBY' u64 sender node key, u16 r, r x (u64 node, u16 k, k x (u64 lo, u64 hi))    |
  *
  * A query asks the previous owner of some hash intervals (inclusive, not
  * wrapping) what it still runs there. The answer echoes the intervals the
@@ -20,6 +21,10 @@
  * A redirect names an earlier owner the answerer itself still waits for in
  * some of the intervals (a key that moved on before it drained): the asker
  * asks that node too.
+ *
+ * A farewell (handoff-farewell.ts) is sent by a broker that closes with no
+ * lane busy, before its node subject goes: it runs nothing in any interval
+ * any more, so whoever waits for it stops; its redirects as in an answer.
  */
 import { readU32, readU64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
@@ -29,6 +34,7 @@ import type { Interval } from './key-ranges';
 
 const FHQY = 0x46485159;
 const FHAN = 0x4648414e;
+const FHBY = 0x46484259;
 /** Intervals in one message, at most (a broker owns at most 2 per position). */
 export const MAX_HANDOFF_INTERVALS = 8192;
 /** Lanes listed in one answer, at most; beyond, the answer says AllLanes. */
@@ -58,6 +64,13 @@ export interface HandoffAnswer {
   readonly redirects: Redirect[];
 }
 
+export interface HandoffFarewell {
+  readonly kind: 'farewell';
+  /** The node that closed. */
+  readonly node: Key;
+  readonly redirects: Redirect[];
+}
+
 /** Redirects in one answer, at most. */
 export const MAX_REDIRECTS = 64;
 
@@ -84,7 +97,7 @@ export function encodeAnswer(
   const all = lanes === undefined || listed.length > MAX_ANSWER_LANES;
   const count = all ? 0 : listed.length;
   const sent = redirects.slice(0, MAX_REDIRECTS);
-  const tail = sent.length === 0 ? 0 : 2 + sent.reduce((sum, r) => sum + 10 + 16 * r.intervals.length, 0);
+  const tail = sent.length === 0 ? 0 : redirectsSize(sent);
   const out = new Uint8Array(EMPTY_ACK.length + 9 + 2 + 16 * released.length + 4 + 4 * count + tail);
   out.set(EMPTY_ACK, 0);
   let p = EMPTY_ACK.length;
@@ -95,19 +108,22 @@ export function encodeAnswer(
   writeU32(out, p, count);
   p += 4;
   for (let i = 0; i < count; i++, p += 4) writeU32(out, p, listed[i]);
-  if (sent.length === 0) return out;
-  out[p] = sent.length >> 8;
-  out[p + 1] = sent.length & 0xff;
-  p += 2;
-  for (const redirect of sent) {
-    redirect.node.write(out, p);
-    p = writeIntervals(out, p + 8, redirect.intervals);
-  }
+  if (sent.length > 0) writeRedirects(out, p, sent);
+  return out;
+}
+
+export function encodeFarewell(node: Key, redirects: readonly Redirect[]): Uint8Array {
+  const sent = redirects.slice(0, MAX_REDIRECTS);
+  const out = new Uint8Array(EMPTY_ACK.length + 12 + redirectsSize(sent));
+  out.set(EMPTY_ACK, 0);
+  writeU32(out, EMPTY_ACK.length, FHBY);
+  node.write(out, EMPTY_ACK.length + 4);
+  writeRedirects(out, EMPTY_ACK.length + 12, sent);
   return out;
 }
 
 /** The handoff message after an ACK; undefined for any other ACK. Throws ProtocolError when malformed. */
-export function readHandoff(data: Uint8Array): HandoffQuery | HandoffAnswer | undefined {
+export function readHandoff(data: Uint8Array): HandoffQuery | HandoffAnswer | HandoffFarewell | undefined {
   const at = FRAME_HEADER_SIZE + readU32(data, 8);
   if (data.length - at < 4) return undefined;
   const magic = readU32(data, at);
@@ -116,6 +132,10 @@ export function readHandoff(data: Uint8Array): HandoffQuery | HandoffAnswer | un
     const token = readU32(data, at + 4);
     const asker = Key.read(data, at + 8);
     return { kind: 'query', token, asker, intervals: readIntervals(data, at + 16, 'query').intervals };
+  }
+  if (magic === FHBY) {
+    need(data, at, 14, 'farewell');
+    return { kind: 'farewell', node: Key.read(data, at + 4), redirects: readRedirects(data, at + 12, 'farewell').redirects };
   }
   if (magic !== FHAN) return undefined;
   need(data, at, 11, 'answer');
@@ -128,20 +148,38 @@ export function readHandoff(data: Uint8Array): HandoffQuery | HandoffAnswer | un
   const lanes: number[] = [];
   let p = end + 4;
   for (let i = 0; i < m; i++, p += 4) lanes.push(readU32(data, p) & 0x3fffffff);
-  const redirects: Redirect[] = [];
-  if (data.length - p >= 2) {
-    const r = (data[p] << 8) | data[p + 1];
-    if (r > MAX_REDIRECTS) throw new ProtocolError('handoff answer', `${r} redirects exceed ${MAX_REDIRECTS}`);
-    p += 2;
-    for (let i = 0; i < r; i++) {
-      need(data, p, 10, 'answer');
-      const node = Key.read(data, p);
-      const read = readIntervals(data, p + 8, 'answer');
-      redirects.push({ node, intervals: read.intervals });
-      p = read.end;
-    }
-  }
+  const redirects = data.length - p >= 2 ? readRedirects(data, p, 'answer').redirects : [];
   return { kind: 'answer', token, released, lanes: all ? undefined : lanes, redirects };
+}
+
+function redirectsSize(redirects: readonly Redirect[]): number {
+  return 2 + redirects.reduce((sum, r) => sum + 10 + 16 * r.intervals.length, 0);
+}
+
+function writeRedirects(out: Uint8Array, at: number, redirects: readonly Redirect[]): void {
+  out[at] = redirects.length >> 8;
+  out[at + 1] = redirects.length & 0xff;
+  let p = at + 2;
+  for (const redirect of redirects) {
+    redirect.node.write(out, p);
+    p = writeIntervals(out, p + 8, redirect.intervals);
+  }
+}
+
+function readRedirects(data: Uint8Array, at: number, what: string): { redirects: Redirect[]; end: number } {
+  need(data, at, 2, what);
+  const r = (data[at] << 8) | data[at + 1];
+  if (r > MAX_REDIRECTS) throw new ProtocolError(`handoff ${what}`, `${r} redirects exceed ${MAX_REDIRECTS}`);
+  const redirects: Redirect[] = [];
+  let p = at + 2;
+  for (let i = 0; i < r; i++) {
+    need(data, p, 10, what);
+    const node = Key.read(data, p);
+    const read = readIntervals(data, p + 8, what);
+    redirects.push({ node, intervals: read.intervals });
+    p = read.end;
+  }
+  return { redirects, end: p };
 }
 
 function writeIntervals(out: Uint8Array, at: number, intervals: readonly Interval[]): number {

@@ -2,8 +2,9 @@ import { ClosedError, ErrorCode, FlowError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
 import { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE, HANDOFF_RECORD_ACK_TIMEOUTS, Hold, HandoffHost } from './handoff-host';
-import { partitionLane } from './partition-scheduler';
-import { encodeQuery, HandoffAnswer, readHandoff, Redirect } from './handoff-wire';
+import { sayFarewell } from './handoff-farewell';
+import { catches, redirectsOf, waitsFor } from './handoff-hold';
+import { encodeQuery, HandoffAnswer, HandoffFarewell, readHandoff, Redirect } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 import { Capability, supports } from './capabilities';
@@ -21,13 +22,14 @@ export type { HandoffHost } from './handoff-host';
  * them and asks each previous owner that may speak handoff what it still runs
  * there. The answer releases the intervals the previous owner gave up; of those
  * only keys on its draining lanes stay held, each until the previous owner says
- * that lane drained. A previous owner that has no subscriber any more, does not
- * answer HANDOFF_PATIENCE queries, or keeps a lane past HANDOFF_MAX_ACK_TIMEOUTS
- * is given up on: the held messages run, and `handoffsAbandoned` counts it. One
- * whose announcement of handoff is not known within an ackTimeout (a Go broker)
- * is not asked: its keys are let go, as before handoff existed. Held messages
- * count against maxQueuedMessages and are released in arrival order, through
- * routing again.
+ * that lane drained, or says farewell (it closed running nothing, naming whom
+ * it still waited for: handoff-farewell.ts). One that has no subscriber any
+ * more, does not answer HANDOFF_PATIENCE queries, or keeps a lane past
+ * HANDOFF_MAX_ACK_TIMEOUTS is given up on: the held messages run, and
+ * `handoffsAbandoned` counts it. One whose announcement of handoff is not
+ * known within an ackTimeout (a Go broker) is not asked: its keys are let go,
+ * as before handoff existed. Held messages count against maxQueuedMessages and
+ * are released in arrival order, through routing again.
  *
  * Joining. Until it has learned the ring (the answer to a view question, no
  * responders, or an ackTimeout), a joining broker holds everything and its
@@ -151,6 +153,8 @@ export class Handoff {
    */
   ownedChanged(owned: readonly Interval[]): void {
     for (const hold of [...this.holds]) {
+      // Given up before its previous owner answered: kept as a record on all lanes until it does (redirects).
+      if (hold.speaks && !hold.answered) hold.released = normalize([...hold.released, ...subtract(hold.pending, owned)]);
       hold.pending = intersect(hold.pending, owned);
       const moved = hold.held.filter((msg) => !containsHash(owned, this.partitionOf(msg).toBigInt()));
       if (moved.length > 0) {
@@ -183,12 +187,14 @@ export class Handoff {
     const message = readHandoff(data);
     if (message === undefined) return false;
     if (message.kind === 'query') this.answers.onQuery(message);
+    else if (message.kind === 'farewell') this.onFarewell(message);
     else this.onAnswer(message);
     return true;
   }
 
-  /** Closing: held messages are dropped (FLOW_CLOSED), holds and watchers end. */
+  /** Closing: a farewell when no lane is busy (handoff-farewell.ts); held messages are dropped (FLOW_CLOSED), holds and watchers end. */
   stop(): void {
+    sayFarewell(this.host, (asker, intervals) => this.redirectsFor(asker, intervals));
     if (this.learning !== undefined) this.stopLearning();
     const closed = new ClosedError();
     const held = this.heldWhileLearning.splice(0);
@@ -305,6 +311,16 @@ export class Handoff {
     this.release(runnable);
   }
 
+  /** The previous owner closed running nothing: the earlier owners it names are asked, and nothing waits for it. */
+  private onFarewell(farewell: HandoffFarewell): void {
+    // Its LEAV may be in this very turn: that change's holds first.
+    this.host.ownership.settle();
+    const positions = this.host.membership()?.capabilities.positionsOf(farewell.node);
+    const ended = this.holds.filter((hold) => waitsFor(hold, farewell.node, positions));
+    if (ended.length > 0) for (const redirect of farewell.redirects) this.redirected(redirect);
+    for (const hold of ended) this.finish(hold);
+  }
+
   private partitionOf(msg: MsgPayload): Key {
     return keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
   }
@@ -331,13 +347,9 @@ export class Handoff {
 
   private abandon(hold: Hold, why: string): void {
     if (!this.holds.includes(hold)) return;
-    {
-      this.host.counters.handoffsAbandoned++;
-      this.host.report(
-        'handoff',
-        new FlowError(ErrorCode.OwnerLost, `handoff from ${hold.from.toString()} abandoned: the previous owner ${why}; its keys run here now`),
-      );
-    }
+    this.host.counters.handoffsAbandoned++;
+    const error = new FlowError(ErrorCode.OwnerLost, `handoff from ${hold.from.toString()} abandoned: the previous owner ${why}; its keys run here now`);
+    this.host.report('handoff', error);
     this.finish(hold);
   }
 
@@ -362,17 +374,9 @@ export class Handoff {
 
   /** Our holds (not on `asker`) still waiting in `intervals`: the earlier owners the asker must ask too. */
   private redirectsFor(asker: Key, intervals: readonly Interval[]): Redirect[] {
-    if (this.holds.length === 0) return [];
-    const own = this.host.membership()?.capabilities.positionsOf(asker) ?? [asker];
-    const redirects: Redirect[] = [];
-    for (const hold of this.holds) {
-      if (hold.from.equals(asker) || own.some((position) => position.equals(hold.from))) continue;
-      const draining = hold.lanes === undefined || hold.lanes.size > 0 ? hold.released : [];
-      const waiting = intersect(normalize([...hold.pending, ...draining]), intervals);
-      if (waiting.length > 0) redirects.push({ node: hold.from, intervals: waiting });
-    }
-    return redirects;
+    return redirectsOf(this.holds, asker, this.host.membership()?.capabilities.positionsOf(asker) ?? [asker], intervals);
   }
+
 
   /** Every ackTimeout while holds exist: ask again, give up on the silent and the overdue. */
   private watch(): void {
@@ -392,10 +396,4 @@ export class Handoff {
     }
     if (this.holds.length > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
   }
-}
-
-/** True when `hold` keeps `partition` (hash `hash`) waiting: in an unreleased interval, or on a draining lane. */
-function catches(hold: Hold, partition: Key, hash: bigint): boolean {
-  if (containsHash(hold.pending, hash)) return true;
-  return containsHash(hold.released, hash) && (hold.lanes === undefined || hold.lanes.has(partitionLane(partition)));
 }
