@@ -377,7 +377,6 @@ export class Handoff {
     return redirectsOf(this.holds, asker, this.host.membership()?.capabilities.positionsOf(asker) ?? [asker], intervals);
   }
 
-
   /** Every ackTimeout while holds exist: ask again, give up on the silent and the overdue. */
   private watch(): void {
     this.watchTimer = undefined;
