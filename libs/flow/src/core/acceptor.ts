@@ -121,6 +121,7 @@ export class Acceptor {
     const membership = host.membership();
     if ((flags & PublishFlags.NoAck) !== 0 || membership === undefined || msg.partitionKey.length === 0) {
       if ((flags & PublishFlags.NoAck) === 0) this.plainAck(ackTo, id);
+      else if ((flags & PublishFlags.AskBatches) !== 0) this.notify(ackTo, id, false);
       host.route(msg);
       return false;
     }

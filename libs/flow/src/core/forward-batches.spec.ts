@@ -6,7 +6,8 @@ import { waitFor } from '../testing/wait-for';
 import { Delivery } from './broker';
 import { ProtocolError } from './errors';
 import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
-import { decodeFrame, encodeFrame, FrameType } from './frame';
+import { decodeFrame, encodeFrame, FrameType, FwdFrame } from './frame';
+import { PublishFlags, readPublishFlags } from './publish-wire';
 import { Key } from './key';
 import { NodeSubjects, nodeSubject } from './subjects';
 
@@ -144,6 +145,29 @@ describe('forward batches', () => {
     });
   });
 
+  describe('ForwardRoutes asks', () => {
+    const owner = new Key(1, 2);
+    const node = new Key(7, 7);
+
+    it('asks once per position and interval, learns from the answer to the ask, and never asks when off or known', async () => {
+      const { sent, send } = recorder();
+      const subjects = new NodeSubjects('c');
+      const routes = new ForwardRoutes(subjects, send, true);
+      expect(routes.shouldAsk(owner.toString(), 10, 0, 100)).toBe(true);
+      expect(routes.shouldAsk(owner.toString(), 11, 50, 100)).toBe(false);
+      expect(routes.shouldAsk(owner.toString(), 12, 100, 100)).toBe(true);
+      routes.answered(99, node); // not an ask
+      routes.send(owner, owner.toString(), bytes(1), undefined, true);
+      routes.answered(12, node);
+      expect(routes.shouldAsk(owner.toString(), 13, 500, 100)).toBe(false);
+      routes.send(owner, owner.toString(), bytes(2), undefined, true);
+      routes.send(owner, owner.toString(), bytes(3), undefined, true);
+      await Promise.resolve();
+      expect(sent.map((s) => s.subject)).toEqual([subjects.of(owner), subjects.of(node)]);
+      expect(new ForwardRoutes(subjects, send, false).shouldAsk(owner.toString(), 1, 0, 100)).toBe(false);
+    });
+  });
+
   describe('between brokers', () => {
     let clique: MemoryClique | undefined;
     afterEach(async () => {
@@ -191,6 +215,31 @@ describe('forward batches', () => {
       expect(handled.get(keys[1])).toEqual([0, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28]);
       expect(handled.get(keys[2])).toEqual([0, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29]);
       expect(brokers[1].counters.handled).toBe(33);
+    });
+
+    it('lets a fire-and-forget publisher ask whether an owner takes batches, then batches its publishes', async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      const { publisher, bus, brokers } = await batchingClique(handled, clock);
+      const [key] = keysOwnedBy(brokers[1], brokers[0], 1);
+      const asks: number[] = [];
+      const batches: number[] = [];
+      bus.setFault((d) => {
+        if (d.to !== 'broker-1') return 'deliver';
+        if (isForwardBatch(d.data)) batches.push(framesOf(d.data).length);
+        else if (readPublishFlags(d.data) !== undefined && (readPublishFlags(d.data)! & PublishFlags.AskBatches) !== 0) asks.push(readSeq((decodeFrame(d.data) as FwdFrame).msg.data));
+        return 'deliver';
+      });
+      await publisher.publish('orders', seq(0), { key, ack: false });
+      await bus.idle();
+      // In one job: awaiting each would let the batch go after every publish (a lone frame each).
+      const sent = [];
+      for (let n = 1; n <= 10; n++) sent.push(publisher.publish('orders', seq(n), { key, ack: false }));
+      await Promise.all(sent);
+      await bus.idle();
+      expect(asks).toEqual([0]);
+      expect(batches).toEqual([10]);
+      expect(handled.get(key)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     });
 
     it('sends publishes of a lost batch again alone: all are handled once, in order', async () => {

@@ -1,4 +1,4 @@
-import { readU32, writeU32 } from './bytes';
+import { readU32, U64, writeU32 } from './bytes';
 import { ProtocolError } from './errors';
 import { FRAME_HEADER_SIZE, FRAME_VERSION } from './frame';
 import type { Key } from './key';
@@ -134,6 +134,9 @@ export class ForwardRoutes {
   /** Position (text) -> its node's subject, for positions whose node takes batches. */
   private readonly batchSubjects = new Map<string, string>();
   private readonly batcher: ForwardBatcher;
+  /** Asks sent (fire-and-forget FWD id -> position) and when each position was asked last. */
+  private readonly asks = new Map<U64, string>();
+  private readonly askedAt = new Map<string, number>();
 
   constructor(
     private readonly nodeSubjects: NodeSubjects,
@@ -159,6 +162,30 @@ export class ForwardRoutes {
       if (this.batchSubjects.size >= MAX_BATCH_SUBJECTS) this.batchSubjects.clear();
       this.batchSubjects.set(ownerText, this.nodeSubjects.of(batchTo));
     }
+  }
+
+  /**
+   * Whether fire-and-forget FWD `id` to `ownerText` asks (PublishFlags.AskBatches)
+   * whether that position's node takes batches: not when known, at most once
+   * per position every `everyMs`. The answer is a notice naming `id`.
+   */
+  shouldAsk(ownerText: string, id: U64, now: number, everyMs: number): boolean {
+    if (!this.enabled || this.batchSubjects.has(ownerText)) return false;
+    const at = this.askedAt.get(ownerText);
+    if (at !== undefined && now - at < everyMs) return false;
+    if (this.asks.size >= MAX_BATCH_SUBJECTS) (this.asks.clear(), this.askedAt.clear());
+    this.askedAt.set(ownerText, now);
+    this.asks.set(id, ownerText);
+    return true;
+  }
+
+  /** A notice named `id`, which no publish of ours is: the answer to an ask, if it was one. */
+  answered(id: U64, batchTo: Key | undefined): void {
+    if (this.asks.size === 0) return;
+    const ownerText = this.asks.get(id);
+    if (ownerText === undefined) return;
+    this.asks.delete(id);
+    this.learn(ownerText, batchTo);
   }
 
   /** The position was found dead. */

@@ -31,6 +31,12 @@ export const PublishFlags = {
    * refused) before this one runs (lane-order.ts). Absent when none is unsettled.
    */
   Follows: 4,
+  /**
+   * With NoAck: the publisher still wants one "accepted" notice naming this
+   * id, for its 'FBAT' extension (forward-batches.ts): how a publisher that
+   * wants no notices learns whether the owner takes forward batches.
+   */
+  AskBatches: 8,
 } as const;
 
 export type StreamKind = 'message' | 'request';

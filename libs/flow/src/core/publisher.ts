@@ -217,14 +217,20 @@ export class Publisher {
 
   /** A fire-and-forget FWD or a request (no notices). */
   private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
-    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: this.host.options.nodeKey, msg }, flags, this.host.allocate);
+    const { options, allocate } = this.host;
+    const ownerText = owner.toString();
+    if (this.routes.shouldAsk(ownerText, id, options.clock.now(), options.ackTimeout)) flags |= PublishFlags.AskBatches;
+    const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
     this.host.counters.forwarded++;
-    this.routes.send(owner, owner.toString(), frame, msg.headers, true);
+    this.routes.send(owner, ownerText, frame, msg.headers, true);
   }
 
   private onAccepted(id: U64, now: number): void {
     const entry = this.entries.get(id);
-    if (entry === undefined) return;
+    if (entry === undefined) {
+      if (this.notice !== undefined) this.routes.answered(id, this.notice.batchTo);
+      return;
+    }
     this.heard(entry, now);
     entry.tries = 0;
     if (entry.accepted) return;
