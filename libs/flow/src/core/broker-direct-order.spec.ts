@@ -10,6 +10,7 @@ import { OverloadedError, RemoteError } from './errors';
 import { decodeFrame, encodeFrame, FrameType } from './frame';
 import { Key, keyFromString } from './key';
 import { BusDelivery } from './memory-exchange';
+import type { MemoryBus, MemoryPubSub } from './memory-pubsub';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { nodeSubject } from './subjects';
 
@@ -49,6 +50,26 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     const publisher = clique.brokers[3];
     await waitFor(() => publisher.snapshot().members.length === 12, { bus: clique.bus, what: 'the publisher to learn the ring' });
     return { publisher, bus: clique.bus, brokers: clique.brokers };
+  }
+
+  /** Loses every FWD of sequence number `n` on its way to connection `to`; returns their ids as they come. */
+  function loseEveryFwdOf(bus: MemoryBus, to: string, n: number): number[] {
+    const ids: number[] = [];
+    bus.setFault((d) => {
+      if (d.to !== to || kindOf(d) !== 'FWD+flags') return 'deliver';
+      const frame = decodeFrame(d.data);
+      if (frame.type !== FrameType.Fwd || readSeq(frame.msg.data) !== n) return 'deliver';
+      ids.push(Number(frame.id));
+      return 'drop';
+    });
+    return ids;
+  }
+
+  /** An owner's refusal of publish `id` (as it would answer an overload), sent to the publisher from a stand-in connection. */
+  function refuse(bus: MemoryBus, publisher: Broker, id: number): MemoryPubSub {
+    const owner = bus.connect('owner-stand-in');
+    owner.publish(nodeSubject(publisher.snapshot().clique, publisher.nodeKey), encodeFrame(errorReply(id, new OverloadedError('maxQueuedMessages', 1))));
+    return owner;
   }
 
   it('holds later messages of a lane while its first FWD is lost, and runs all in publish order, once each, after the retry', async () => {
@@ -104,14 +125,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     const { publisher, bus, brokers } = await orderClique(handled, clock);
     const key = keyOwnedBy(brokers[1], brokers[0]);
     // Every FWD of message 1 is lost; its id is what the refusal names.
-    const ids: number[] = [];
-    bus.setFault((d) => {
-      if (d.to !== 'broker-1' || kindOf(d) !== 'FWD+flags') return 'deliver';
-      const frame = decodeFrame(d.data);
-      if (frame.type !== FrameType.Fwd || readSeq(frame.msg.data) !== 1) return 'deliver';
-      ids.push(Number(frame.id));
-      return 'drop';
-    });
+    const ids = loseEveryFwdOf(bus, 'broker-1', 1);
     const first = publisher.publish('orders', seq(1), { key }).then(
       () => 'resolved',
       (error: unknown) => error,
@@ -122,9 +136,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     expect(ids).toHaveLength(1);
 
     // The owner's refusal of message 1 (as it would answer an overload), on the publisher's node subject.
-    const owner = bus.connect('owner-stand-in');
-    const refusal = encodeFrame(errorReply(ids[0], new OverloadedError('maxQueuedMessages', 1)));
-    owner.publish(nodeSubject(publisher.snapshot().clique, publisher.nodeKey), refusal);
+    const owner = refuse(bus, publisher, ids[0]);
     await bus.idle();
     await Promise.all(later);
     // No clock advance: 2 is sent again at once without its predecessor, and 3 follows it.
@@ -140,14 +152,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     const handled = new Map<string, number[]>();
     const { publisher, bus, brokers } = await orderClique(handled, clock);
     const key = keyOwnedBy(brokers[1], brokers[0]);
-    const ids: number[] = [];
-    bus.setFault((d) => {
-      if (d.to !== 'broker-1' || kindOf(d) !== 'FWD+flags') return 'deliver';
-      const frame = decodeFrame(d.data);
-      if (frame.type !== FrameType.Fwd || readSeq(frame.msg.data) !== 1) return 'deliver';
-      ids.push(Number(frame.id));
-      return 'drop';
-    });
+    const ids = loseEveryFwdOf(bus, 'broker-1', 1);
     const first = publisher.publish('orders', seq(1), { key }).catch((error: unknown) => error);
     // One buffer for 2 and 3, rewritten after each publish() returns, as a pooled encoder would.
     const buffer = seq(2);
@@ -159,8 +164,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     expect(handled.get(key)).toBeUndefined();
 
     // The refusal of 1: 2 goes again at once without its predecessor (a new trailer), 3 runs after it.
-    const owner = bus.connect('owner-stand-in');
-    owner.publish(nodeSubject(publisher.snapshot().clique, publisher.nodeKey), encodeFrame(errorReply(ids[0], new OverloadedError('maxQueuedMessages', 1))));
+    const owner = refuse(bus, publisher, ids[0]);
     await bus.idle();
     expect(handled.get(key)).toEqual([2, 3]);
     expect(await first).toBeInstanceOf(RemoteError);

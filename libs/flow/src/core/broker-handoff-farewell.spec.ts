@@ -146,7 +146,8 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     expect(told.sort()).toEqual([nodeSubject(a.clique, a.nodeKey), nodeSubject(c.clique, c.nodeKey)].sort());
   });
 
-  it('a farewell names the earlier owner the leaver still waited for: the key keeps waiting for it (a chain of moves)', async () => {
+  /** Brokers x, y, z; a key owned by x, by y once x left, by z once y left too; m1 of it running on x until `gate` opens. */
+  async function chainOfThree() {
     const journal = new Journal();
     clique = await createMemoryClique({
       size: 3,
@@ -154,17 +155,21 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
       setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
     });
     const [x, y, z] = clique.brokers;
-    // Owned by x; once x left, by y; once y left too, by z.
     const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
     const gate = new Gate();
     journal.gates.set('m1', gate);
     await z.publish('orders', bytes('m1'), { key });
     await clique.bus.idle();
+    return { journal, x, y, z, key, gate, bus: clique.bus };
+  }
+
+  it('a farewell names the earlier owner the leaver still waited for: the key keeps waiting for it (a chain of moves)', async () => {
+    const { journal, x, y, z, key, gate, bus } = await chainOfThree();
     const ySubject = nodeSubject(y.clique, y.nodeKey);
     const release = new Gate();
     let answersToY = 0;
     let lost = 0;
-    clique.bus.setFault((delivery) => {
+    bus.setFault((delivery) => {
       if (delivery.subject !== ySubject) return 'deliver';
       if (trailer(delivery.data) === FHAN) answersToY++;
       if (answersToY === 0 || trailer(delivery.data) !== FHQY) return 'deliver';
@@ -174,58 +179,46 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     });
     const xLeaving = x.shutdown();
     // y owns the key now and has heard from x that its lane is busy.
-    await waitFor(() => answersToY > 0, { bus: clique.bus, what: "x's answer to y" });
+    await waitFor(() => answersToY > 0, { bus: bus, what: "x's answer to y" });
     expect(positionsOf(y).has(String(z.ownerOf(key)))).toBe(true);
     // y leaves too, holding nothing; z's query reaches y only after y closed (as in the first case): only y's farewell tells z about x.
     y.on('released', () => release.opened);
     await y.shutdown();
-    await clique.bus.idle();
+    await bus.idle();
     expect(lost).toBe(1);
-    await clique.bus.idle();
+    await bus.idle();
     await z.publish('orders', bytes('m2'), { key, ack: false });
-    await clique.bus.idle();
+    await bus.idle();
     expect(positionsOf(z).has(String(z.ownerOf(key)))).toBe(true);
     // x still runs m1: nothing of the key ran on z.
     expect(journal.lines).toEqual(['b0 start m1']);
     gate.open();
     await xLeaving;
-    await waitFor(() => journal.lines.length === 4, { bus: clique.bus, what: 'm2 handled' });
+    await waitFor(() => journal.lines.length === 4, { bus: bus, what: 'm2 handled' });
     expect(journal.lines).toEqual(['b0 start m1', 'b0 end m1', 'b2 start m2', 'b2 end m2']);
-    expect(clique.brokers.map((broker) => broker.counters.handoffsAbandoned)).toEqual([0, 0, 0]);
+    expect([x, y, z].map((broker) => broker.counters.handoffsAbandoned)).toEqual([0, 0, 0]);
   });
 
   it('a broker that leaves before its previous owner answered still redirects the next owner to it', async () => {
-    const journal = new Journal();
-    clique = await createMemoryClique({
-      size: 3,
-      options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
-    });
-    const [x, y, z] = clique.brokers;
-    // Owned by x; once x left, by y; once y left too, by z.
-    const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
-    const gate = new Gate();
-    journal.gates.set('m1', gate);
-    await z.publish('orders', bytes('m1'), { key });
-    await clique.bus.idle();
+    const { journal, x, y, z, key, gate, bus } = await chainOfThree();
     // y starts its shutdown (retires) just before x's answer to its query arrives.
     const ySubject = nodeSubject(y.clique, y.nodeKey);
     let yLeaving: Promise<void> | undefined;
-    clique.bus.setFault((delivery) => {
+    bus.setFault((delivery) => {
       if (delivery.subject === ySubject && trailer(delivery.data) === FHAN) yLeaving ??= y.shutdown();
       return 'deliver';
     });
     const xLeaving = x.shutdown();
-    await waitFor(() => yLeaving !== undefined, { bus: clique.bus, what: "x's answer to y" });
-    await waitFor(() => positionsOf(z).has(String(z.ownerOf(key))), { bus: clique.bus, what: 'z to own the key' });
+    await waitFor(() => yLeaving !== undefined, { bus: bus, what: "x's answer to y" });
+    await waitFor(() => positionsOf(z).has(String(z.ownerOf(key))), { bus: bus, what: 'z to own the key' });
     await z.publish('orders', bytes('m2'), { key, ack: false });
-    await clique.bus.idle();
+    await bus.idle();
     // x still runs m1: nothing of the key ran on z.
     expect(journal.lines).toEqual(['b0 start m1']);
     gate.open();
     await xLeaving;
     await yLeaving;
-    await waitFor(() => journal.lines.length === 4, { bus: clique.bus, what: 'm2 handled' });
+    await waitFor(() => journal.lines.length === 4, { bus: bus, what: 'm2 handled' });
     expect(journal.lines).toEqual(['b0 start m1', 'b0 end m1', 'b2 start m2', 'b2 end m2']);
   });
 
