@@ -7,7 +7,7 @@ import { Delivery } from './broker';
 import { ProtocolError } from './errors';
 import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
 import { decodeFrame, encodeFrame, FrameType, FwdFrame } from './frame';
-import { PublishFlags, readPublishFlags } from './publish-wire';
+import { PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 import { Key } from './key';
 import { NodeSubjects, nodeSubject } from './subjects';
 
@@ -257,6 +257,46 @@ describe('forward batches', () => {
       expect(dropped).toBe(1);
       expect(handled.get(key)).toEqual([0, 1, 2, 3, 4, 5]);
       expect(brokers[2].counters.handled).toBe(6);
+    });
+
+    it('sends an accepted publish whose handled notice was lost again alone, not in a batch', async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      clique = await createMemoryClique({
+        size: 4,
+        options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: 100, clock, batchForwards: true },
+        // Handlers take 10 ms of the manual clock: "accepted" goes out before "handled".
+        setup: (broker, i) =>
+          i === 3
+            ? undefined
+            : broker.handle('orders', (d: Delivery) => new Promise<void>((resolve) => clock.setTimeout(() => {
+                const key = fromUtf8(d.partitionKey);
+                handled.set(key, [...(handled.get(key) ?? []), readSeq(d.data)]);
+                resolve();
+              }, 10))),
+      });
+      await clique.converged();
+      const { bus, brokers } = clique;
+      const publisher = brokers[3];
+      await waitFor(() => publisher.snapshot().members.length === 12, { bus, what: 'the publisher to learn the ring' });
+      const [key] = keysOwnedBy(brokers[1], brokers[0], 1);
+      await publisher.publish('orders', seq(0), { key });
+      await waitFor(() => publisher.inFlight === 0, { bus, clock, stepMs: 10, what: 'the first publish settled' });
+      // Every notice that reports something handled is lost for a while: the publisher resends the accepted ones.
+      let losing = true;
+      const batches: number[] = [];
+      bus.setFault((d) => {
+        if (d.to === 'broker-1' && isForwardBatch(d.data)) batches.push(framesOf(d.data).length);
+        if (losing && d.to === 'broker-3' && (readNotice(d.data)?.handled.length ?? 0) > 0) return 'drop';
+        return 'deliver';
+      });
+      const all = [1, 2, 3].map((n) => publisher.publish('orders', seq(n), { key }));
+      await Promise.all(all);
+      await waitFor(() => publisher.counters.retried >= 3, { bus, clock, stepMs: 20, what: 'the resends' });
+      losing = false;
+      await waitFor(() => publisher.inFlight === 0, { bus, clock, stepMs: 20, what: 'all settled' });
+      expect(batches).toEqual([3]);
+      expect(handled.get(key)).toEqual([0, 1, 2, 3]);
     });
 
     it('runs the frames of a batch before a malformed part, counts it malformed, and carries on', async () => {

@@ -13,7 +13,6 @@ import { ViewWait } from './view-wait';
 
 export type { PublisherHost } from './publisher-host';
 
-
 /**
  * Direct publishing (docs/PROTOCOL.md, "Direct publishing"): a keyed message
  * goes straight to its owner's node subject as a FWD whose `ackTo` is this broker.
@@ -204,6 +203,7 @@ export class Publisher {
     entry.since = options.clock.now();
     entry.tries++;
     const after = entry.prev?.id;
+    const first = entry.msg !== undefined;
     if (entry.msg !== undefined) {
       entry.wire = encodePublishFwd({ type: FrameType.Fwd, id: entry.id, ackTo: options.nodeKey, msg: entry.msg }, PublishFlags.Notices, allocate, after);
       entry.msg = undefined;
@@ -212,7 +212,8 @@ export class Publisher {
     }
     entry.wireAfter = after;
     this.host.counters.forwarded++;
-    this.routes.send(entry.owner!, entry.ownerText, entry.wire!, entry.headers, entry.tries === 1);
+    // Only a first send may wait for a batch: a resend goes alone (docs/PROTOCOL.md, "Forward batches").
+    this.routes.send(entry.owner!, entry.ownerText, entry.wire!, entry.headers, first);
   }
 
   /** A fire-and-forget FWD or a request (no notices). */
