@@ -74,8 +74,9 @@ interface Pending {
 
 /**
  * Collects frames per destination subject and sends each subject's as one
- * batch when the current job's microtasks are done (a single frame goes
- * as it is), or at once when BATCH_BYTES are queued. A frame sent alone on the
+ * batch (a single frame goes as it is) from a microtask queued with the
+ * first frame, so after the code that published them synchronously, or at
+ * once when BATCH_BYTES are queued. A frame sent alone on the
  * way to a destination with frames queued goes after them: sends to one
  * owner keep their order.
  */
