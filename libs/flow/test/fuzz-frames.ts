@@ -125,7 +125,33 @@ export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: nu
         frames.push({ subject, bytes, kind: `${type} ${oversized ? 'oversized' : 'valid'}` });
     }
   }
+  // Forward batches (core/forward-batches.ts) of 1 to 5 of the frames above, to node subjects; drawn after
+  // them, so the frames above stay what they were for a given seed. Some with a length field inflated.
+  for (let i = 0; i < Math.ceil(count / 10); i++) {
+    const inner = Array.from({ length: 1 + random.int(5) }, () => pick(frames).bytes);
+    const out = batchOf(inner.filter((bytes) => bytes.length <= 64 * 1024));
+    const broken = random.int(3) === 0;
+    if (broken) new DataView(out.buffer).setUint32(FRAME_HEADER_SIZE + random.int(Math.max(1, out.length - FRAME_HEADER_SIZE - 3)), pick(HUGE_LENGTHS));
+    frames.push({ subject: nodeSubject(), bytes: out, kind: `FBAT of ${inner.length}${broken ? ', a length inflated' : ''}` });
+  }
   return frames;
+}
+
+/** A forward batch: header 'FBAT', then each frame after its u32 length (docs/PROTOCOL.md, "Forward batches"). */
+function batchOf(frames: readonly Uint8Array[]): Uint8Array {
+  const body = frames.reduce((n, frame) => n + 4 + frame.length, 0);
+  const out = new Uint8Array(FRAME_HEADER_SIZE + body);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 1);
+  view.setUint32(4, 0x46424154);
+  view.setUint32(8, body);
+  let at = FRAME_HEADER_SIZE;
+  for (const frame of frames) {
+    view.setUint32(at, frame.length);
+    out.set(frame, at + 4);
+    at += 4 + frame.length;
+  }
+  return out;
 }
 
 function truncate(random: SeededRandom, bytes: Uint8Array): Uint8Array {

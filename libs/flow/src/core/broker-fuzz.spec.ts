@@ -105,7 +105,7 @@ describe('brokers under fuzzed input (in-memory bus)', () => {
       FRAMES,
     );
     const kinds = new Set(frames.map((f) => f.kind.split(' ')[0]));
-    expect([...kinds].sort()).toEqual(['ACK', 'ERR', 'FWD', 'INFO', 'JOIN', 'LEAV', 'MSG', 'PING', 'random'].sort());
+    expect([...kinds].sort()).toEqual(['ACK', 'ERR', 'FBAT', 'FWD', 'INFO', 'JOIN', 'LEAV', 'MSG', 'PING', 'random'].sort());
     const subjects = new Set(frames.map((f) => (f.subject.startsWith('_global.') ? 'node' : f.subject)));
     expect([...subjects].sort()).toEqual(['_global', 'node', 'orders', 'quote']);
 
