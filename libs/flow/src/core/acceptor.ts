@@ -257,11 +257,12 @@ export class Acceptor {
 
   private flushNotices(): void {
     this.flushScheduled = false;
-    const { clique, nodeKey } = this.host.options;
+    const { clique, nodeKey, virtualNodes } = this.host.options;
+    const batchTo = { node: nodeKey, virtualNodes };
     for (const [text, { accepted, handled }] of this.pending) {
       const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
       // Every notice says that we take forward batches on our node subject (forward-batches.ts).
-      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled, nodeKey));
+      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled, batchTo));
     }
     this.pending.clear();
   }

@@ -61,7 +61,7 @@ const VERSION = 1;
 const HEAD = 6;
 const BODY = 24;
 export const ANNOUNCEMENT_SIZE = HEAD + BODY;
-const MAX_VIRTUAL_NODES = 4096;
+export const MAX_VIRTUAL_NODES = 4096;
 const HASH_CODES: readonly PartitionHash[] = ['murmur3', 'go-flow'];
 
 /** True when `member` announced `capability`. */

@@ -9,9 +9,10 @@ import { MemoryBus } from './memory-pubsub';
 import { ProtocolError } from './errors';
 import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
 import { decodeFrame, encodeFrame, FrameType, FwdFrame } from './frame';
-import { PublishFlags, readNotice, readPublishFlags } from './publish-wire';
+import { appendNotice, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 import { Key, keyFromString } from './key';
 import { NodeSubjects, nodeSubject } from './subjects';
+import { ringPositions } from './virtual-nodes';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
@@ -108,16 +109,18 @@ describe('forward batches', () => {
     });
   });
 
-  describe('ForwardRoutes', () => {
-    const owner = new Key(1, 2);
-    const node = new Key(7, 7);
+  /** A node with 4 ring positions; `owner` and `other` are two of them. */
+  const node = new Key(7, 7);
+  const target = { node, virtualNodes: 4 };
+  const [owner, other] = ringPositions(node, 4);
 
+  describe('ForwardRoutes', () => {
     it('batches first sends to a position once a notice named its node, and sends resends and headed FWDs alone', async () => {
       const { sent, send } = recorder();
       const subjects = new NodeSubjects('c');
       const routes = new ForwardRoutes(subjects, send, true);
       routes.send(owner, owner.toString(), bytes(1), undefined, true);
-      routes.learn(owner.toString(), node);
+      routes.learn(owner.toString(), target);
       routes.send(owner, owner.toString(), bytes(2), undefined, true);
       routes.send(owner, owner.toString(), bytes(3), undefined, true);
       routes.send(owner, owner.toString(), bytes(4), undefined, false);
@@ -132,25 +135,70 @@ describe('forward batches', () => {
       const { sent, send } = recorder();
       const subjects = new NodeSubjects('c');
       const routes = new ForwardRoutes(subjects, send, true);
-      const other = new Key(3, 4);
-      routes.learn(owner.toString(), node);
-      routes.learn(other.toString(), node);
+      routes.learn(owner.toString(), target);
+      routes.learn(other.toString(), target);
       routes.learn(owner.toString(), undefined);
       routes.forget(other.toString());
       routes.send(owner, owner.toString(), bytes(1), undefined, true);
       routes.send(other, other.toString(), bytes(2), undefined, true);
       const off = new ForwardRoutes(subjects, send, false);
-      off.learn(owner.toString(), node);
+      off.learn(owner.toString(), target);
       off.send(owner, owner.toString(), bytes(3), undefined, true);
       await Promise.resolve();
       expect(sent.map((s) => s.subject)).toEqual([subjects.of(owner), subjects.of(other), subjects.of(owner)]);
     });
   });
 
-  describe('ForwardRoutes asks', () => {
-    const owner = new Key(1, 2);
-    const node = new Key(7, 7);
+  describe('the notice extension', () => {
+    const ack = () => encodeFrame({ type: FrameType.Ack, id: 0, data: new Uint8Array(0) });
 
+    it('round-trips the sender and its virtual nodes after the ids, and reads a notice without it as before', () => {
+      const notice = readNotice(appendNotice(ack(), [1], [2 ** 40], target));
+      expect(notice?.accepted).toEqual([1]);
+      expect(notice?.handled).toEqual([2 ** 40]);
+      expect(notice?.batchTo?.node.equals(node)).toBe(true);
+      expect(notice?.batchTo?.virtualNodes).toBe(4);
+      expect(readNotice(appendNotice(ack(), [1], []))?.batchTo).toBeUndefined();
+      // Bytes after the ids that are not the extension are ignored, as older readers ignore the extension.
+      const other = appendNotice(ack(), [1], []);
+      const padded = new Uint8Array(other.length + 14);
+      padded.set(other);
+      expect(readNotice(padded)?.batchTo).toBeUndefined();
+    });
+
+    it('refuses a truncated extension and one with 0 or more than 4096 virtual nodes', () => {
+      const whole = appendNotice(ack(), [1], [], target);
+      expect(() => readNotice(whole.subarray(0, whole.length - 1))).toThrow(ProtocolError);
+      for (const virtualNodes of [0, 4097]) {
+        const bad = whole.slice();
+        bad[bad.length - 2] = virtualNodes >>> 8;
+        bad[bad.length - 1] = virtualNodes & 0xff;
+        expect(() => readNotice(bad)).toThrow(/virtual nodes/);
+      }
+    });
+  });
+
+  describe('ForwardRoutes learning', () => {
+    it('learns nothing from a notice whose sender does not hold the position (a late notice from an earlier owner)', async () => {
+      const { sent, send } = recorder();
+      const subjects = new NodeSubjects('c');
+      const routes = new ForwardRoutes(subjects, send, true);
+      const elsewhere = { node: new Key(9, 9), virtualNodes: 4 };
+      routes.learn(owner.toString(), elsewhere);
+      routes.send(owner, owner.toString(), bytes(1), undefined, true);
+      routes.send(owner, owner.toString(), bytes(2), undefined, true);
+      // Learned from its own node, the position's FWDs go there, and stay there after another's late notice.
+      routes.learn(owner.toString(), target);
+      routes.learn(owner.toString(), elsewhere);
+      routes.send(owner, owner.toString(), bytes(3), undefined, true);
+      routes.send(owner, owner.toString(), bytes(4), undefined, true);
+      await Promise.resolve();
+      expect(sent.map((s) => s.subject)).toEqual([subjects.of(owner), subjects.of(owner), subjects.of(node)]);
+      expect(framesOf(sent[2].data)).toEqual([[3], [4]]);
+    });
+  });
+
+  describe('ForwardRoutes asks', () => {
     it('asks once per position and interval, learns from the answer to the ask, and never asks when off or known', async () => {
       const { sent, send } = recorder();
       const subjects = new NodeSubjects('c');
@@ -158,9 +206,9 @@ describe('forward batches', () => {
       expect(routes.shouldAsk(owner.toString(), 10, 0, 100)).toBe(true);
       expect(routes.shouldAsk(owner.toString(), 11, 50, 100)).toBe(false);
       expect(routes.shouldAsk(owner.toString(), 12, 100, 100)).toBe(true);
-      routes.answered(99, node); // not an ask
+      routes.answered(99, target); // not an ask
       routes.send(owner, owner.toString(), bytes(1), undefined, true);
-      routes.answered(12, node);
+      routes.answered(12, target);
       expect(routes.shouldAsk(owner.toString(), 13, 500, 100)).toBe(false);
       routes.send(owner, owner.toString(), bytes(2), undefined, true);
       routes.send(owner, owner.toString(), bytes(3), undefined, true);

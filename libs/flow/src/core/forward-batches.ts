@@ -2,6 +2,8 @@ import { readU32, U64, writeU32 } from './bytes';
 import { ProtocolError } from './errors';
 import { FRAME_HEADER_SIZE, FRAME_VERSION } from './frame';
 import type { Key } from './key';
+import type { BatchTarget } from './publish-wire';
+import { ringPositions } from './virtual-nodes';
 import type { MessageHeaders } from './pubsub';
 import type { NodeSubjects } from './subjects';
 
@@ -24,6 +26,8 @@ export const BATCH_BYTES = 16 * 1024;
 
 /** Owner positions whose batch subject is remembered, at most (more than any ring has). */
 const MAX_BATCH_SUBJECTS = 1 << 16;
+/** Nodes whose ring positions are remembered, at most. */
+const MAX_NODES = 1024;
 
 /** True when `data` is a forward batch (its frame type is 'FBAT'). */
 export function isForwardBatch(data: Uint8Array): boolean {
@@ -138,6 +142,8 @@ export class ForwardRoutes {
   /** Asks sent (fire-and-forget FWD id -> position) and when each position was asked last. */
   private readonly asks = new Map<U64, string>();
   private readonly askedAt = new Map<string, number>();
+  /** Ring positions per batch target (node key and virtual nodes), as text. */
+  private readonly positions = new Map<string, ReadonlySet<string>>();
 
   constructor(
     private readonly nodeSubjects: NodeSubjects,
@@ -154,15 +160,34 @@ export class ForwardRoutes {
     else this.batcher.sendAlone(this.nodeSubjects.of(owner), frame, headers, batchTo);
   }
 
-  /** A notice about a FWD sent to position `ownerText` named `batchTo` (its node takes batches) or nothing. */
-  learn(ownerText: string, batchTo: Key | undefined): void {
+  /**
+   * A notice about a FWD sent to position `ownerText` named `batchTo` (its
+   * sender takes batches) or nothing. Learned only when the position is one of
+   * the sender's: a late notice from an earlier owner of a moved publish says
+   * nothing about the position the publish is at now.
+   */
+  learn(ownerText: string, batchTo: BatchTarget | undefined): void {
     if (!this.enabled) return;
     if (batchTo === undefined) {
       if (this.batchSubjects.size > 0) this.batchSubjects.delete(ownerText);
-    } else if (!this.batchSubjects.has(ownerText)) {
-      if (this.batchSubjects.size >= MAX_BATCH_SUBJECTS) this.batchSubjects.clear();
-      this.batchSubjects.set(ownerText, this.nodeSubjects.of(batchTo));
+      return;
     }
+    const subject = this.nodeSubjects.of(batchTo.node);
+    if (this.batchSubjects.get(ownerText) === subject || !this.positionsOf(batchTo).has(ownerText)) return;
+    if (this.batchSubjects.size >= MAX_BATCH_SUBJECTS) this.batchSubjects.clear();
+    this.batchSubjects.set(ownerText, subject);
+  }
+
+  /** The ring positions of `target`'s node, as text (cached per node). */
+  private positionsOf(target: BatchTarget): ReadonlySet<string> {
+    const id = `${target.node.toString()}/${target.virtualNodes}`;
+    let positions = this.positions.get(id);
+    if (positions === undefined) {
+      if (this.positions.size >= MAX_NODES) this.positions.clear();
+      positions = new Set(ringPositions(target.node, target.virtualNodes).map(String));
+      this.positions.set(id, positions);
+    }
+    return positions;
   }
 
   /**
@@ -181,7 +206,7 @@ export class ForwardRoutes {
   }
 
   /** A notice named `id`, which no publish of ours is: the answer to an ask, if it was one. */
-  answered(id: U64, batchTo: Key | undefined): void {
+  answered(id: U64, batchTo: BatchTarget | undefined): void {
     if (this.asks.size === 0) return;
     const ownerText = this.asks.get(id);
     if (ownerText === undefined) return;

@@ -7,7 +7,7 @@
  * |------------------|---------------------------------------------------------------------|
  * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags), then u64 predecessor id if flag 4    |
  * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids,      |
- * |                  | then 'FBAT' key (the owner takes forward batches on that node's subject) |
+ * |                  | then 'FBAT' key u16 v: the owner (v ring positions) takes forward batches |
  * | INFO (view)      | 'FSTR' u16 n, n x (u8 kind 0 = message / 1 = request, u16 len, name) |
  *
  * The view question is an ordinary PING sent to `<clique>.view` (queue group
@@ -18,6 +18,7 @@
 import { readU32, readU64, U64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
 import { Allocate, encodeFwd, FRAME_HEADER_SIZE, FwdFrame } from './frame';
+import { MAX_VIRTUAL_NODES } from './capabilities';
 import { Key, KEY_SIZE } from './key';
 
 export const PublishFlags = {
@@ -118,25 +119,37 @@ export function readPredecessor(data: Uint8Array): U64 {
   return readU64(data, at + 5);
 }
 
-/** `batchTo`: this owner's node key, when it takes forward batches (forward-batches.ts) on its node subject. */
-export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[], batchTo?: Key): Uint8Array {
+/** Where an owner takes forward batches (forward-batches.ts): its node key, and how many ring positions it has. */
+export interface BatchTarget {
+  readonly node: Key;
+  readonly virtualNodes: number;
+}
+
+const BATCH_TARGET_SIZE = 4 + KEY_SIZE + 2;
+
+/** `batchTo`: this owner, when it takes forward batches on its node subject. */
+export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[], batchTo?: BatchTarget): Uint8Array {
   const ids = 8 * (accepted.length + handled.length);
-  return withTrailer(ack, 12 + ids + (batchTo === undefined ? 0 : 4 + KEY_SIZE), (out, at) => {
+  return withTrailer(ack, 12 + ids + (batchTo === undefined ? 0 : BATCH_TARGET_SIZE), (out, at) => {
     writeU32(out, at, FNOT);
     writeU32(out, at + 4, accepted.length);
     writeU32(out, at + 8, handled.length);
     let p = at + 12;
     for (const id of accepted) (writeU64(out, p, id), (p += 8));
     for (const id of handled) (writeU64(out, p, id), (p += 8));
-    if (batchTo !== undefined) (writeU32(out, p, FBAT), batchTo.write(out, p + 4));
+    if (batchTo === undefined) return;
+    writeU32(out, p, FBAT);
+    batchTo.node.write(out, p + 4);
+    out[p + 12] = batchTo.virtualNodes >>> 8;
+    out[p + 13] = batchTo.virtualNodes & 0xff;
   });
 }
 
 export interface Notice {
   readonly accepted: U64[];
   readonly handled: U64[];
-  /** The owner's node key when it takes forward batches on its node subject. */
-  readonly batchTo: Key | undefined;
+  /** The owner that sent it, when it takes forward batches. */
+  readonly batchTo: BatchTarget | undefined;
 }
 
 /** The notice after an ACK; undefined for a plain ACK. Throws ProtocolError when malformed. */
@@ -152,9 +165,16 @@ export function readNotice(data: Uint8Array): Notice | undefined {
   let p = at + 12;
   for (let i = 0; i < a; i++, p += 8) accepted.push(readU64(data, p));
   for (let i = 0; i < h; i++, p += 8) handled.push(readU64(data, p));
-  // Bytes after the ids that are not a batch extension are ignored, as older owners' are.
-  const batchTo = data.length - p >= 4 + KEY_SIZE && readU32(data, p) === FBAT ? Key.read(data, p + 4) : undefined;
-  return { accepted, handled, batchTo };
+  return { accepted, handled, batchTo: readBatchTarget(data, p) };
+}
+
+/** The 'FBAT' extension at `p`; bytes that are not one are ignored, as older owners' are. */
+function readBatchTarget(data: Uint8Array, p: number): BatchTarget | undefined {
+  if (data.length - p < 4 || readU32(data, p) !== FBAT) return undefined;
+  if (data.length - p < BATCH_TARGET_SIZE) throw new ProtocolError('notice', 'batch extension truncated');
+  const virtualNodes = (data[p + 12] << 8) | data[p + 13];
+  if (virtualNodes < 1 || virtualNodes > MAX_VIRTUAL_NODES) throw new ProtocolError('notice', `batch extension with ${virtualNodes} virtual nodes`);
+  return { node: Key.read(data, p + 4), virtualNodes };
 }
 
 const utf8 = new TextEncoder();
