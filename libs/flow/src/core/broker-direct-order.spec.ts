@@ -10,7 +10,7 @@ import { OverloadedError, RemoteError } from './errors';
 import { decodeFrame, encodeFrame, FrameType } from './frame';
 import { Key, keyFromString } from './key';
 import { BusDelivery } from './memory-exchange';
-import type { MemoryBus, MemoryPubSub } from './memory-pubsub';
+import { MemoryBus, MemoryPubSub } from './memory-pubsub';
 import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
 import { nodeSubject } from './subjects';
 
@@ -235,6 +235,43 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     expect(sent).toEqual(['FWD+flags', 'FWD+flags', 'FWD+flags']);
     await waitFor(() => handled.get(key)?.length === 3, { bus, clock, stepMs: 10 });
     expect(handled.get(key)).toEqual([1, 2, 3]);
+  });
+
+  it('asks a Flow member three awaited view questions though the publisher started before any member: two lost answers, then direct', async () => {
+    const clock = new ManualClock();
+    const bus = new MemoryBus();
+    const pub = new Broker(bus.connect('pub'), options(clock, { virtualNodes: 1 }));
+    extra.push(pub);
+    // When each view question reaches a member; the first two answers to the publisher are lost; what else it sends.
+    const questions: number[] = [];
+    let lostAnswers = 0;
+    const sent: string[] = [];
+    bus.setFault((d) => {
+      if (d.from === 'pub' && d.subject.endsWith('.view')) questions.push(clock.now());
+      else if (d.from === 'pub') sent.push(kindOf(d));
+      else if (d.to === 'pub' && decodeFrame(d.data).type === FrameType.Info && lostAnswers < 2) return (lostAnswers++, 'drop');
+      return 'deliver';
+    });
+    // Its question at start reaches nobody; the keyed publish is kept for the view.
+    await pub.start();
+    const publish = pub.publish('orders', seq(1), { key: 'k' });
+    await bus.idle();
+    const handled = new Map<string, number[]>();
+    clique = await createMemoryClique({ size: 1, bus, options: options(clock), setup: (broker) => broker.handle('orders', recorder(handled)) });
+    // The member's JOIN: a question (its answer lost); again after an ackTimeout (lost); and a third time.
+    await bus.idle();
+    for (let i = 0; i < 2; i++) {
+      clock.advance(ACK_TIMEOUT);
+      await bus.idle();
+    }
+    await publish;
+    await bus.idle();
+    // Direct to its owner, not through the queue group (which has no order relative to later direct sends).
+    expect(sent).toEqual(['FWD+flags']);
+    expect(questions).toEqual([0, ACK_TIMEOUT, 2 * ACK_TIMEOUT]);
+    expect(lostAnswers).toBe(2);
+    expect(pub.snapshot().members).toHaveLength(4);
+    await waitFor(() => handled.get('k')?.length === 1, { bus, clock, stepMs: 10 });
   });
 
   it('keeps keyed publishes at most an ackTimeout where no member answers (Go brokers only), then uses the queue group without waiting', async () => {

@@ -8,7 +8,10 @@ import { Ring } from './ring';
 
 /** View questions awaiting their answer, at most; older ids are forgotten. */
 const OPEN_QUESTIONS = 8;
-/** Awaited questions in a row, at most, while a Flow member's JOIN says an answer will come. */
+/**
+ * Awaited questions in a row, at most, while a Flow member's JOIN says an answer will come; only those asked
+ * once a JOIN was heard count (a publisher that starts before every member first asks nobody).
+ */
 export const AWAITED_QUESTIONS = 3;
 
 /** What the ring view needs from its broker. */
@@ -34,8 +37,9 @@ export interface RingViewHost {
  * starts where members exist sends its first ones direct, one round trip
  * later. Unanswered, it is asked again (and awaited) while a Flow member's
  * JOIN was heard, AWAITED_QUESTIONS in a row at most (a lost question or
- * answer). Otherwise, unknown, every message takes the queue group: a clique
- * of Go brokers alone never answers, so its publishers keep Go's path.
+ * answer; one asked before any JOIN was heard is not counted: it may have
+ * reached nobody). Otherwise, unknown, every message takes the queue group: a
+ * clique of Go brokers alone never answers, so its publishers keep Go's path.
  */
 export class RingView {
   private readonly ring = new Ring();
@@ -60,6 +64,8 @@ export class RingView {
   private awaitedInARow = 0;
   /** A JOIN with a Flow announcement was heard: a member that answers exists. */
   private flowMemberHeard = false;
+  /** Any JOIN was heard: from then on, awaited questions count against AWAITED_QUESTIONS. */
+  private joinHeard = false;
 
   constructor(private readonly host: RingViewHost) {
     const { stabilization, ackTimeout } = host.options;
@@ -121,6 +127,7 @@ export class RingView {
 
   onCliqueFrame(frame: JoinFrame | LeaveFrame, data?: Uint8Array): void {
     if (frame.type === FrameType.Join) {
+      this.joinHeard = true;
       const text = frame.sender.toString();
       this.removed.delete(text);
       this.learned.set(text, this.asked);
@@ -181,7 +188,7 @@ export class RingView {
     if (this.questions.length > OPEN_QUESTIONS) (this.questions.shift(), this.questionNumbers.shift());
     this.lastAsked = options.clock.now();
     if (awaited) {
-      this.awaitedInARow++;
+      if (this.joinHeard) this.awaitedInARow++;
       this.awaitAnswer(this.lastAsked + options.ackTimeout);
     }
     this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));

@@ -79,9 +79,18 @@ export function drawSchedule(seed: number): Schedule {
   const events: SimEvent[] = [];
   const seqs = new Array<number>(publishers).fill(0);
   const messages = between(SCHEDULE.minMessages, SCHEDULE.maxMessages);
+  // Even seeds (which batch forwards, world.ts) publish in bursts: each publish at the start of its 100 ms slot,
+  // one per publisher and key per instant (a key's next one 1 ms later), so that batches form.
+  const burst = seed % 2 === 0 ? 100 : 1;
+  const taken = new Set<string>();
   for (let i = 0; i < messages; i++) {
     const publisher = random.int(publishers);
-    events.push({ at: between(SCHEDULE.startMs, SCHEDULE.activeMs - 1), kind: 'publish', publisher, key: keys[random.int(keys.length)], seq: 0 });
+    const drawn = between(SCHEDULE.startMs, SCHEDULE.activeMs - 1);
+    const key = keys[random.int(keys.length)];
+    let at = drawn - ((drawn - SCHEDULE.startMs) % burst);
+    while (taken.has(`${publisher}/${key}/${at}`)) at++;
+    taken.add(`${publisher}/${key}/${at}`);
+    events.push({ at, kind: 'publish', publisher, key, seq: 0 });
   }
   if (membership !== 'stable') events.push(...drawChanges(random, membership, initial));
   const sorted = events

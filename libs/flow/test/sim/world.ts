@@ -204,8 +204,8 @@ export class World {
       virtualNodes: SIM_BROKER.virtualNodes,
       ackTimeout: SIM_BROKER.ackTimeout,
       stabilization: { interval: SIM_BROKER.stabilizationMs },
-      // Every other seed batches direct FWDs (forward-batches.ts), as brokers on NATS do; few batches form,
-      // as publishes are spread in time (forward-batches.spec.ts covers them).
+      // Every other seed batches direct FWDs (forward-batches.ts), as brokers on NATS do; its publishes come in
+      // bursts (schedule.ts), so that batches form.
       batchForwards: this.schedule.seed % 2 === 0,
       onError: (error) => {
         this.trace.errors[error.code] = (this.trace.errors[error.code] ?? 0) + 1;
