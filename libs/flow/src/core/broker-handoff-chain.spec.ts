@@ -1,36 +1,13 @@
-import { Gate } from '../../test/gate';
+import { Journal } from '../../test/journal';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
-import { Delivery } from './delivery';
 import { keyFromBytes } from './key';
 import { MemoryBus } from './memory-pubsub';
 import { ringPositions } from './virtual-nodes';
 
 const utf8 = new TextEncoder();
-const text = new TextDecoder();
-
-/** What each broker ran, in order: `<broker> start|end <payload>`; a payload with a gate waits for it. */
-class Journal {
-  readonly lines: string[] = [];
-  readonly gates = new Map<string, Gate>();
-
-  handler(name: string) {
-    return async (delivery: Delivery): Promise<void> => {
-      const payload = text.decode(delivery.data);
-      this.lines.push(`${name} start ${payload}`);
-      await this.gates.get(payload)?.opened;
-      this.lines.push(`${name} end ${payload}`);
-    };
-  }
-
-  gate(payload: string): Gate {
-    const gate = new Gate();
-    this.gates.set(payload, gate);
-    return gate;
-  }
-}
 
 function positionsOf(broker: Broker): Set<string> {
   return new Set(broker.snapshot().positions.map(String));

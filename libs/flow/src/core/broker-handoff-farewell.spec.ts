@@ -1,18 +1,17 @@
 import { Gate } from '../../test/gate';
+import { Journal } from '../../test/journal';
 import { keysOwnedBy } from '../../test/ownership-probes';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { readU32 } from './bytes';
 import type { Broker } from './broker';
-import { Delivery } from './delivery';
 import { FRAME_HEADER_SIZE } from './frame';
 import { encodeFarewell, readHandoff } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import { MAX_HASH } from './key-ranges';
 import { nodeSubject } from './subjects';
 
-const utf8 = new TextDecoder();
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const ACK_TIMEOUT = 100;
 /** The handoff message right after an ACK frame's payload ('FHQY', 'FHAN', 'FHBY'), or undefined. */
@@ -23,21 +22,6 @@ const FHAN = 0x4648414e;
 const FHBY = 0x46484259;
 /** One turn of the event loop: the memory bus reports "no responders" from setImmediate. */
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** What each broker ran, in order: `<broker> start|end <payload>`; a payload with a gate waits for it. */
-class Journal {
-  readonly lines: string[] = [];
-  readonly gates = new Map<string, Gate>();
-
-  handler(name: string) {
-    return async (delivery: Delivery): Promise<void> => {
-      const payload = utf8.decode(delivery.data);
-      this.lines.push(`${name} start ${payload}`);
-      await this.gates.get(payload)?.opened;
-      this.lines.push(`${name} end ${payload}`);
-    };
-  }
-}
 
 describe('handoff: the previous owner says farewell when it closes with no lane busy', () => {
   let clique: MemoryClique | undefined;
@@ -156,8 +140,7 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     });
     const [x, y, z] = clique.brokers;
     const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
-    const gate = new Gate();
-    journal.gates.set('m1', gate);
+    const gate = journal.gate('m1');
     await z.publish('orders', bytes('m1'), { key });
     await clique.bus.idle();
     return { journal, x, y, z, key, gate, bus: clique.bus };

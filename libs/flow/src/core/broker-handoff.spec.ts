@@ -1,11 +1,11 @@
 import { Gate } from '../../test/gate';
+import { Journal } from '../../test/journal';
 import { keysOwnedBy } from '../../test/ownership-probes';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
 import { readU32 } from './bytes';
-import { Delivery } from './delivery';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType } from './frame';
 import { encodePublishFwd, PublishFlags } from './publish-wire';
 import { nodeSubject } from './subjects';
@@ -20,21 +20,6 @@ const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const isQuery = (data: Uint8Array): boolean =>
   data.length > FRAME_HEADER_SIZE + 4 && readU32(data, FRAME_HEADER_SIZE + readU32(data, 8)) === 0x46485159;
 
-/** What each broker ran, in order: `<broker> start|end <payload>`. */
-interface Journal {
-  readonly lines: string[];
-  gates: Map<string, Gate>;
-}
-
-function journaling(journal: Journal, name: string) {
-  return async (delivery: Delivery): Promise<void> => {
-    const payload = utf8.decode(delivery.data);
-    journal.lines.push(`${name} start ${payload}`);
-    await journal.gates.get(payload)?.opened;
-    journal.lines.push(`${name} end ${payload}`);
-  };
-}
-
 describe('handoff between live brokers', () => {
   let clique: MemoryClique | undefined;
   afterEach(async () => {
@@ -43,11 +28,11 @@ describe('handoff between live brokers', () => {
   });
 
   it('graceful leave: a moved key waits for the old owner to finish it, other moved keys run at once', async () => {
-    const journal: Journal = { lines: [], gates: new Map() };
+    const journal = new Journal();
     clique = await createMemoryClique({
       size: 2,
       options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
     });
     const [a, b] = clique.brokers;
     const [busy, idle] = keysOwnedBy(b, a, 2);
@@ -73,11 +58,11 @@ describe('handoff between live brokers', () => {
   });
 
   it('join: the joiner waits for a key its previous owner still runs; other keys it takes run at once', async () => {
-    const journal: Journal = { lines: [], gates: new Map() };
+    const journal = new Journal();
     clique = await createMemoryClique({
       size: 2,
       options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
       start: false,
     });
     const [a, b] = clique.brokers;
@@ -108,11 +93,11 @@ describe('handoff between live brokers', () => {
 
   it('a previous owner that stops answering is given up after HANDOFF_PATIENCE queries, counted; its keys then run', async () => {
     const clock = new ManualClock();
-    const journal: Journal = { lines: [], gates: new Map() };
+    const journal = new Journal();
     clique = await createMemoryClique({
       size: 2,
       options: { virtualNodes: 8, stabilization: { interval: 0 }, clock, ackTimeout: 100 },
-      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
     });
     const [a, b] = clique.brokers;
     const [busy] = keysOwnedBy(b, a, 1);
@@ -196,11 +181,11 @@ describe('handoff between live brokers', () => {
 
   it('asks again every ackTimeout while a lane drains, with queries that do not grow', async () => {
     const clock = new ManualClock();
-    const journal: Journal = { lines: [], gates: new Map() };
+    const journal = new Journal();
     clique = await createMemoryClique({
       size: 3,
       options: { virtualNodes: 8, stabilization: { interval: 0 }, clock, ackTimeout: 100 },
-      setup: (broker, i) => broker.handle('orders', journaling(journal, `b${i}`)),
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
     });
     const [a, , c] = clique.brokers;
     const [busy] = keysOwnedBy(c, a, 1);
