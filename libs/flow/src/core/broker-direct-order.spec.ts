@@ -274,6 +274,45 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     await waitFor(() => handled.get('k')?.length === 1, { bus, clock, stepMs: 10 });
   });
 
+  it('asks again, at doubling intervals, once its awaited view question went unanswered, and sends direct from the answer on', async () => {
+    const clock = new ManualClock();
+    const handled = new Map<string, number[]>();
+    clique = await createMemoryClique({ size: 1, options: options(clock), setup: (broker) => broker.handle('orders', recorder(handled)) });
+    const { bus } = clique;
+    // Stabilization is off: before, nothing asked again, and every keyed publish took the queue group for good.
+    const pub = new Broker(bus.connect('pub'), options(clock, { virtualNodes: 1 }));
+    extra.push(pub);
+    const questions: number[] = [];
+    let lostAnswers = 0;
+    const sent: string[] = [];
+    bus.setFault((d) => {
+      if (d.from === 'pub' && d.subject.endsWith('.view')) questions.push(clock.now());
+      else if (d.from === 'pub') sent.push(kindOf(d));
+      else if (d.to === 'pub' && decodeFrame(d.data).type === FrameType.Info && lostAnswers < 3) return (lostAnswers++, 'drop');
+      return 'deliver';
+    });
+    await pub.start();
+    await bus.idle();
+    // The answer to the question at start is lost: after an ackTimeout, keyed publishes take the queue group.
+    clock.advance(ACK_TIMEOUT);
+    await bus.idle();
+    await pub.publish('orders', seq(1), { key: 'k' });
+    await bus.idle();
+    expect(sent).toEqual(['stream:orders']);
+    // Asked again after 1, then 2 more ackTimeouts (both answers lost), then after 4 more: answered.
+    for (let i = 0; i < 7; i++) {
+      clock.advance(ACK_TIMEOUT);
+      await bus.idle();
+    }
+    expect(questions).toEqual([0, 2, 4, 8].map((n) => n * ACK_TIMEOUT));
+    expect(lostAnswers).toBe(3);
+    expect(pub.snapshot().members).toHaveLength(4);
+    await pub.publish('orders', seq(2), { key: 'k' });
+    await bus.idle();
+    expect(sent).toEqual(['stream:orders', 'FWD+flags']);
+    await waitFor(() => handled.get('k')?.length === 2, { bus, clock, stepMs: 10 });
+  });
+
   it('keeps keyed publishes at most an ackTimeout where no member answers (Go brokers only), then uses the queue group without waiting', async () => {
     const clock = new ManualClock();
     clique = await createMemoryClique({ size: 1, options: options(clock) });

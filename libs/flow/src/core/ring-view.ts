@@ -38,8 +38,9 @@ export interface RingViewHost {
  * later. Unanswered, it is asked again (and awaited) while a Flow member's
  * JOIN was heard, AWAITED_QUESTIONS in a row at most (a lost question or
  * answer; one asked before any JOIN was heard is not counted: it may have
- * reached nobody). Otherwise, unknown, every message takes the queue group: a
- * clique of Go brokers alone never answers, so its publishers keep Go's path.
+ * reached nobody). Otherwise, unknown, every message takes the queue group
+ * while the view is asked again at growing intervals (catchUp): a clique of Go
+ * brokers alone never answers, so its publishers keep Go's path.
  */
 export class RingView {
   private readonly ring = new Ring();
@@ -60,6 +61,7 @@ export class RingView {
   /** Clock time until which the last awaited question is awaited. */
   private awaitedUntil = -Infinity;
   private awaitTimer: unknown;
+  private catchUpTimer: unknown;
   private settledListeners: (() => void)[] = [];
   private awaitedInARow = 0;
   /** A JOIN with a Flow announcement was heard: a member that answers exists. */
@@ -82,7 +84,8 @@ export class RingView {
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) this.host.options.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.catchUpTimer !== undefined) this.host.options.clock.clearTimeout(this.catchUpTimer);
+    this.timer = this.catchUpTimer = undefined;
     this.settled();
   }
 
@@ -202,9 +205,33 @@ export class RingView {
       this.awaitTimer = undefined;
       if (this.isAwaited) this.awaitTimer = clock.setTimeout(wake, this.awaitedUntil - clock.now());
       else if (!this.known && !this.stopped && this.flowMemberHeard && this.awaitedInARow < AWAITED_QUESTIONS) this.ask(true);
-      else this.settled();
+      else {
+        this.settled();
+        this.catchUp();
+      }
     };
     this.awaitTimer = clock.setTimeout(wake, until - clock.now());
+  }
+
+  /**
+   * Unknown after the awaited questions (lost answers, or no Flow member to
+   * answer): asked again, not awaited, after an ackTimeout, then at doubling
+   * intervals until known, as long as they are shorter than the stabilization
+   * interval (whose rounds ask too), or up to 64 ackTimeouts apart with
+   * stabilization off. Meanwhile keyed publishes take the queue group, which
+   * keeps no order; before, they did until the next stabilization round, or
+   * for good with stabilization off.
+   */
+  private catchUp(delay = this.host.options.ackTimeout): void {
+    if (this.catchUpTimer !== undefined || this.known || this.stopped) return;
+    const { clock, ackTimeout, stabilization } = this.host.options;
+    if (stabilization.interval > 0 && delay >= stabilization.interval) return;
+    this.catchUpTimer = clock.setTimeout(() => {
+      this.catchUpTimer = undefined;
+      if (this.known || this.stopped) return;
+      this.ask();
+      this.catchUp(Math.min(2 * delay, 64 * ackTimeout));
+    }, delay);
   }
 
   private settled(): void {
