@@ -72,6 +72,25 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     return owner;
   }
 
+  /**
+   * A publisher-only broker `pub` on `bus` whose first `lose` view answers are lost; records when each
+   * of its view questions reaches the bus and the kind of everything else it sends.
+   */
+  function viewWatch(bus: MemoryBus, clock: ManualClock, lose: number) {
+    const pub = new Broker(bus.connect('pub'), options(clock, { virtualNodes: 1 }));
+    extra.push(pub);
+    const questions: number[] = [];
+    const sent: string[] = [];
+    let lost = 0;
+    bus.setFault((d) => {
+      if (d.from === 'pub' && d.subject.endsWith('.view')) questions.push(clock.now());
+      else if (d.from === 'pub') sent.push(kindOf(d));
+      else if (d.to === 'pub' && decodeFrame(d.data).type === FrameType.Info && lost < lose) return (lost++, 'drop');
+      return 'deliver';
+    });
+    return { pub, questions, sent, lost: () => lost };
+  }
+
   it('holds later messages of a lane while its first FWD is lost, and runs all in publish order, once each, after the retry', async () => {
     const clock = new ManualClock();
     const handled = new Map<string, number[]>();
@@ -240,18 +259,8 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
   it('asks a Flow member three awaited view questions though the publisher started before any member: two lost answers, then direct', async () => {
     const clock = new ManualClock();
     const bus = new MemoryBus();
-    const pub = new Broker(bus.connect('pub'), options(clock, { virtualNodes: 1 }));
-    extra.push(pub);
     // When each view question reaches a member; the first two answers to the publisher are lost; what else it sends.
-    const questions: number[] = [];
-    let lostAnswers = 0;
-    const sent: string[] = [];
-    bus.setFault((d) => {
-      if (d.from === 'pub' && d.subject.endsWith('.view')) questions.push(clock.now());
-      else if (d.from === 'pub') sent.push(kindOf(d));
-      else if (d.to === 'pub' && decodeFrame(d.data).type === FrameType.Info && lostAnswers < 2) return (lostAnswers++, 'drop');
-      return 'deliver';
-    });
+    const { pub, questions, lost, sent } = viewWatch(bus, clock, 2);
     // Its question at start reaches nobody; the keyed publish is kept for the view.
     await pub.start();
     const publish = pub.publish('orders', seq(1), { key: 'k' });
@@ -269,7 +278,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     // Direct to its owner, not through the queue group (which has no order relative to later direct sends).
     expect(sent).toEqual(['FWD+flags']);
     expect(questions).toEqual([0, ACK_TIMEOUT, 2 * ACK_TIMEOUT]);
-    expect(lostAnswers).toBe(2);
+    expect(lost()).toBe(2);
     expect(pub.snapshot().members).toHaveLength(4);
     await waitFor(() => handled.get('k')?.length === 1, { bus, clock, stepMs: 10 });
   });
@@ -280,17 +289,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
     clique = await createMemoryClique({ size: 1, options: options(clock), setup: (broker) => broker.handle('orders', recorder(handled)) });
     const { bus } = clique;
     // Stabilization is off: before, nothing asked again, and every keyed publish took the queue group for good.
-    const pub = new Broker(bus.connect('pub'), options(clock, { virtualNodes: 1 }));
-    extra.push(pub);
-    const questions: number[] = [];
-    let lostAnswers = 0;
-    const sent: string[] = [];
-    bus.setFault((d) => {
-      if (d.from === 'pub' && d.subject.endsWith('.view')) questions.push(clock.now());
-      else if (d.from === 'pub') sent.push(kindOf(d));
-      else if (d.to === 'pub' && decodeFrame(d.data).type === FrameType.Info && lostAnswers < 3) return (lostAnswers++, 'drop');
-      return 'deliver';
-    });
+    const { pub, questions, lost, sent } = viewWatch(bus, clock, 3);
     await pub.start();
     await bus.idle();
     // The answer to the question at start is lost: after an ackTimeout, keyed publishes take the queue group.
@@ -305,7 +304,7 @@ describe('per-key order of direct publishes across lost frames, refusals and an 
       await bus.idle();
     }
     expect(questions).toEqual([0, 2, 4, 8].map((n) => n * ACK_TIMEOUT));
-    expect(lostAnswers).toBe(3);
+    expect(lost()).toBe(3);
     expect(pub.snapshot().members).toHaveLength(4);
     await pub.publish('orders', seq(2), { key: 'k' });
     await bus.idle();
