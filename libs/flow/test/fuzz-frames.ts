@@ -4,6 +4,7 @@
  * mutated, addressed to every subject a broker listens on. Shared by the
  * in-memory fuzz spec and the end-to-end one on real NATS.
  */
+import { encodeBatch } from '../src/core/forward-batches';
 import { encodeFrame, Frame, FRAME_HEADER_SIZE, MsgPayload } from '../src/core/frame';
 import { Key } from '../src/core/key';
 import type { SeededRandom } from '../src/testing/seeded-random';
@@ -129,7 +130,7 @@ export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: nu
   // them, so the frames above stay what they were for a given seed. Some with a length field inflated.
   for (let i = 0; i < Math.ceil(count / 10); i++) {
     const inner = Array.from({ length: 1 + random.int(5) }, () => pick(frames).bytes);
-    const out = batchOf(inner.filter((bytes) => bytes.length <= 64 * 1024));
+    const out = encodeBatch(inner.filter((bytes) => bytes.length <= 64 * 1024));
     const broken = random.int(3) === 0;
     if (broken) new DataView(out.buffer).setUint32(FRAME_HEADER_SIZE + random.int(Math.max(1, out.length - FRAME_HEADER_SIZE - 3)), pick(HUGE_LENGTHS));
     frames.push({ subject: nodeSubject(), bytes: out, kind: `FBAT of ${inner.length}${broken ? ', a length inflated' : ''}` });
@@ -137,22 +138,6 @@ export function fuzzFrames(random: SeededRandom, targets: FuzzTargets, count: nu
   return frames;
 }
 
-/** A forward batch: header 'FBAT', then each frame after its u32 length (docs/PROTOCOL.md, "Forward batches"). */
-function batchOf(frames: readonly Uint8Array[]): Uint8Array {
-  const body = frames.reduce((n, frame) => n + 4 + frame.length, 0);
-  const out = new Uint8Array(FRAME_HEADER_SIZE + body);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, 1);
-  view.setUint32(4, 0x46424154);
-  view.setUint32(8, body);
-  let at = FRAME_HEADER_SIZE;
-  for (const frame of frames) {
-    view.setUint32(at, frame.length);
-    out.set(frame, at + 4);
-    at += 4 + frame.length;
-  }
-  return out;
-}
 
 function truncate(random: SeededRandom, bytes: Uint8Array): Uint8Array {
   if (random.int(2) === 0 && bytes.length > FRAME_HEADER_SIZE) {

@@ -10,7 +10,7 @@ import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './forwarder';
 import { LaneOrder } from './lane-order';
-import { appendNotice, appendStreams, PublishFlags, readPredecessor } from './publish-wire';
+import { appendNotice, appendStreams, BatchTarget, PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { nodeSubject } from './subjects';
 
@@ -87,7 +87,11 @@ export class Acceptor {
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
 
+  /** Named in every notice: this broker takes forward batches (forward-batches.ts). */
+  private readonly batchTo: BatchTarget;
+
   constructor(private readonly host: AcceptorHost) {
+    this.batchTo = { node: host.options.nodeKey, virtualNodes: host.options.virtualNodes };
     this.order = new LaneOrder(Math.min(HELD_FORWARDS, host.options.maxQueuedMessages), ACK_PATIENCE * host.options.ackTimeout);
   }
 
@@ -257,12 +261,10 @@ export class Acceptor {
 
   private flushNotices(): void {
     this.flushScheduled = false;
-    const { clique, nodeKey, virtualNodes } = this.host.options;
-    const batchTo = { node: nodeKey, virtualNodes };
+    const { clique } = this.host.options;
     for (const [text, { accepted, handled }] of this.pending) {
       const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-      // Every notice says that we take forward batches on our node subject (forward-batches.ts).
-      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled, batchTo));
+      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled, this.batchTo));
     }
     this.pending.clear();
   }

@@ -15,7 +15,7 @@ import type { NodeSubjects } from './subjects';
  * they take them (the 'FBAT' extension of their notices, publish-wire.ts)
  * receive one; Go flow never does.
  */
-const FBAT = 0x46424154;
+export const FBAT = 0x46424154;
 
 /**
  * Container bytes before a batch is sent without waiting for the turn to end.
@@ -56,8 +56,8 @@ export function forEachBatched(data: Uint8Array, each: (frame: Uint8Array) => vo
   }
 }
 
-/** One batch of `frames` (their lengths total `bytes` with 4 per frame). */
-function encodeBatch(frames: readonly Uint8Array[], bytes: number): Uint8Array {
+/** One batch of `frames` (`bytes`: their lengths plus 4 per frame). */
+export function encodeBatch(frames: readonly Uint8Array[], bytes = frames.reduce((n, frame) => n + 4 + frame.length, 0)): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_SIZE + bytes);
   writeU32(out, 0, FRAME_VERSION);
   writeU32(out, 4, FBAT);
@@ -142,6 +142,8 @@ export class ForwardRoutes {
   /** Asks sent (fire-and-forget FWD id -> position) and when each position was asked last. */
   private readonly asks = new Map<U64, string>();
   private readonly askedAt = new Map<string, number>();
+  private lastTarget: BatchTarget | undefined;
+  private lastSubject = '';
   /** Ring positions per batch target (node key and virtual nodes), as text. */
   private readonly positions = new Map<string, ReadonlySet<string>>();
 
@@ -172,7 +174,12 @@ export class ForwardRoutes {
       if (this.batchSubjects.size > 0) this.batchSubjects.delete(ownerText);
       return;
     }
-    const subject = this.nodeSubjects.of(batchTo.node);
+    // One notice names one target for all its ids: its subject is looked up once.
+    if (batchTo !== this.lastTarget) {
+      this.lastTarget = batchTo;
+      this.lastSubject = this.nodeSubjects.of(batchTo.node);
+    }
+    const subject = this.lastSubject;
     if (this.batchSubjects.get(ownerText) === subject || !this.positionsOf(batchTo).has(ownerText)) return;
     if (this.batchSubjects.size >= MAX_BATCH_SUBJECTS) this.batchSubjects.clear();
     this.batchSubjects.set(ownerText, subject);

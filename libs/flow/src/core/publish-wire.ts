@@ -19,6 +19,8 @@ import { readU32, readU64, U64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
 import { Allocate, encodeFwd, FRAME_HEADER_SIZE, FwdFrame } from './frame';
 import { MAX_VIRTUAL_NODES } from './capabilities';
+// The notice extension bears the batch frame's type: it names where batches go.
+import { FBAT } from './forward-batches';
 import { Key, KEY_SIZE } from './key';
 
 export const PublishFlags = {
@@ -45,7 +47,6 @@ export type StreamKind = 'message' | 'request';
 const FPUB = 0x46505542;
 const FNOT = 0x464e4f54;
 const FSTR = 0x46535452;
-const FBAT = 0x46424154;
 /** Names listed in one view answer, at most. */
 export const MAX_VIEW_STREAMS = 1024;
 
