@@ -1,4 +1,6 @@
 import type { Delivery } from '../src/core/broker';
+import { createMemoryClique, MemoryClique } from '../src/testing/clique';
+import { chainKey } from './ownership-probes';
 import { Gate } from './gate';
 
 const text = new TextDecoder();
@@ -27,4 +29,24 @@ export class Journal {
     this.gates.set(payload, gate);
     return gate;
   }
+}
+
+/**
+ * Three journaled brokers x, y, z handling 'orders' (8 virtual nodes, no
+ * stabilization); a key owned by x, by y once x left, by z once y left too;
+ * its message m1 published by z and running on x until `gate` opens.
+ */
+export async function chainOfThree() {
+  const journal = new Journal();
+  const clique: MemoryClique = await createMemoryClique({
+    size: 3,
+    options: { virtualNodes: 8, stabilization: { interval: 0 } },
+    setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+  });
+  const [x, y, z] = clique.brokers;
+  const key = chainKey(x, y, z);
+  const gate = journal.gate('m1');
+  await z.publish('orders', new TextEncoder().encode('m1'), { key });
+  await clique.bus.idle();
+  return { clique, journal, x, y, z, key, gate, bus: clique.bus };
 }

@@ -1,23 +1,13 @@
-import { Journal } from '../../test/journal';
+import { chainOfThree, Journal } from '../../test/journal';
+import { findKey, ownerAmong, positionsOf } from '../../test/ownership-probes';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
-import { keyFromBytes } from './key';
 import { MemoryBus } from './memory-pubsub';
-import { ringPositions } from './virtual-nodes';
 
 const utf8 = new TextEncoder();
 
-function positionsOf(broker: Broker): Set<string> {
-  return new Set(broker.snapshot().positions.map(String));
-}
-
-/** The first key (key-0, key-1, ...) that `test` accepts; fails the spec when none of 10,000 does. */
-function findKey(test: (key: string) => boolean): string {
-  for (let n = 0; n < 10_000; n++) if (test(`key-${n}`)) return `key-${n}`;
-  throw new Error('no such key among 10,000');
-}
 
 describe('handoff across queue-group traffic: restarts, joins and chains of moves', () => {
   let clique: MemoryClique | undefined;
@@ -92,18 +82,10 @@ describe('handoff across queue-group traffic: restarts, joins and chains of move
   });
 
   it('a key that moves on before its first owner drained waits for that owner, through the broker in between', async () => {
-    const journal = new Journal();
-    clique = await createMemoryClique({
-      size: 3,
-      options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
-    });
-    const [x, y, z] = clique.brokers;
     // Owned by x; once x left, by y; once y left too, by z (the only one left).
-    const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
-    const gate = journal.gate('m1');
-    await z.publish('orders', utf8.encode('m1'), { key });
-    await clique.bus.idle();
+    const chain = await chainOfThree();
+    clique = chain.clique;
+    const { journal, x, y, z, key, gate } = chain;
     expect(journal.lines).toEqual(['b0 start m1']);
 
     const xLeaving = x.shutdown();
@@ -131,25 +113,5 @@ describe('handoff across queue-group traffic: restarts, joins and chains of move
   });
 });
 
-/** The owner of `key` on the ring of `a` and `b` together (b not started yet: its positions from its node key). */
-function ownerAmong(key: string, a: Broker, b: Broker): string {
-  return ownerOn(key, a, [...a.snapshot().positions, ...ringPositions(b.nodeKey, b.options.virtualNodes)].map(String));
-}
 
-/** The owner of `key` in `view`'s ring without the positions of `without`. */
-function ownerWithout(key: string, view: Broker, without: Broker): string {
-  const gone = positionsOf(without);
-  return ownerOn(key, view, view.snapshot().members.map(String).filter((m) => !gone.has(m)));
-}
 
-/** The successor of `key`'s hash among `members` (16-hex position texts), as the ring picks it. */
-function ownerOn(key: string, view: Broker, members: string[]): string {
-  const sorted = members.map((m) => BigInt(`0x${m}`)).sort((p, q) => (p < q ? -1 : p > q ? 1 : 0));
-  const hash = hashOf(key, view);
-  const owner = sorted.find((p) => p >= hash) ?? sorted[0];
-  return owner.toString(16).padStart(16, '0');
-}
-
-function hashOf(key: string, view: Broker): bigint {
-  return keyFromBytes(utf8.encode(key), view.options.partitionHash).toBigInt();
-}

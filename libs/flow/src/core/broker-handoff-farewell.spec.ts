@@ -1,14 +1,13 @@
 import { Gate } from '../../test/gate';
-import { Journal } from '../../test/journal';
-import { keysOwnedBy } from '../../test/ownership-probes';
+import { chainOfThree, Journal } from '../../test/journal';
+import { keysOwnedBy, positionsOf } from '../../test/ownership-probes';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { readU32 } from './bytes';
-import type { Broker } from './broker';
 import { FRAME_HEADER_SIZE } from './frame';
 import { encodeFarewell, readHandoff } from './handoff-wire';
-import { Key, keyFromBytes } from './key';
+import { Key } from './key';
 import { MAX_HASH } from './key-ranges';
 import { nodeSubject } from './subjects';
 
@@ -76,8 +75,7 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     clique = await twoBrokers(journal, clock);
     const [a, b] = clique.brokers;
     const [busy] = keysOwnedBy(b, a, 1);
-    const gate = new Gate();
-    journal.gates.set('busy-1', gate);
+    const gate = journal.gate('busy-1');
     await a.publish('orders', bytes('busy-1'), { key: busy });
     await clique.bus.idle();
     let farewells = 0;
@@ -130,24 +128,10 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
     expect(told.sort()).toEqual([nodeSubject(a.clique, a.nodeKey), nodeSubject(c.clique, c.nodeKey)].sort());
   });
 
-  /** Brokers x, y, z; a key owned by x, by y once x left, by z once y left too; m1 of it running on x until `gate` opens. */
-  async function chainOfThree() {
-    const journal = new Journal();
-    clique = await createMemoryClique({
-      size: 3,
-      options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
-    });
-    const [x, y, z] = clique.brokers;
-    const key = findKey((k) => positionsOf(x).has(String(z.ownerOf(k))) && positionsOf(y).has(String(ownerWithout(k, z, x))));
-    const gate = journal.gate('m1');
-    await z.publish('orders', bytes('m1'), { key });
-    await clique.bus.idle();
-    return { journal, x, y, z, key, gate, bus: clique.bus };
-  }
-
   it('a farewell names the earlier owner the leaver still waited for: the key keeps waiting for it (a chain of moves)', async () => {
-    const { journal, x, y, z, key, gate, bus } = await chainOfThree();
+    const chain = await chainOfThree();
+    clique = chain.clique;
+    const { journal, x, y, z, key, gate, bus } = chain;
     const ySubject = nodeSubject(y.clique, y.nodeKey);
     const release = new Gate();
     let answersToY = 0;
@@ -183,7 +167,9 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
   });
 
   it('a broker that leaves before its previous owner answered still redirects the next owner to it', async () => {
-    const { journal, x, y, z, key, gate, bus } = await chainOfThree();
+    const chain = await chainOfThree();
+    clique = chain.clique;
+    const { journal, x, y, z, key, gate, bus } = chain;
     // y starts its shutdown (retires) just before x's answer to its query arrives.
     const ySubject = nodeSubject(y.clique, y.nodeKey);
     let yLeaving: Promise<void> | undefined;
@@ -215,22 +201,5 @@ describe('handoff: the previous owner says farewell when it closes with no lane 
   });
 });
 
-function positionsOf(broker: Broker): Set<string> {
-  return new Set(broker.snapshot().positions.map(String));
-}
 
-/** The first key (key-0, key-1, ...) that `test` accepts; fails the spec when none of 10,000 does. */
-function findKey(test: (key: string) => boolean): string {
-  for (let n = 0; n < 10_000; n++) if (test(`key-${n}`)) return `key-${n}`;
-  throw new Error('no such key among 10,000');
-}
 
-/** The owner of `key` in `view`'s ring without the positions of `without` (the ring's successor of its hash). */
-function ownerWithout(key: string, view: Broker, without: Broker): string {
-  const gone = positionsOf(without);
-  const members = view.snapshot().members.map(String).filter((m) => !gone.has(m));
-  const sorted = members.map((m) => BigInt(`0x${m}`)).sort((p, q) => (p < q ? -1 : p > q ? 1 : 0));
-  const hash = keyFromBytes(bytes(key), view.options.partitionHash).toBigInt();
-  const owner = sorted.find((p) => p >= hash) ?? sorted[0];
-  return owner.toString(16).padStart(16, '0');
-}

@@ -1,4 +1,3 @@
-import { Gate } from '../../test/gate';
 import { Journal } from '../../test/journal';
 import { keysOwnedBy } from '../../test/ownership-probes';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
@@ -36,8 +35,7 @@ describe('handoff between live brokers', () => {
     });
     const [a, b] = clique.brokers;
     const [busy, idle] = keysOwnedBy(b, a, 2);
-    const gate = new Gate();
-    journal.gates.set('busy-1', gate);
+    const gate = journal.gate('busy-1');
     await a.publish('orders', new TextEncoder().encode('busy-1'), { key: busy });
     await clique.bus.idle();
     expect(journal.lines).toEqual(['b1 start busy-1']);
@@ -71,8 +69,7 @@ describe('handoff between live brokers', () => {
     const probe = await createMemoryClique({ size: 2, options: { virtualNodes: 8, stabilization: { interval: 0 } }, setup: (x) => x.handle('orders', () => undefined) });
     const [busy, idle] = keysOwnedBy(probe.brokers[1], probe.brokers[0], 2);
     await probe.close();
-    const gate = new Gate();
-    journal.gates.set('busy-1', gate);
+    const gate = journal.gate('busy-1');
     await a.publish('orders', bytes('busy-1'), { key: busy });
     await clique.bus.idle();
 
@@ -101,8 +98,7 @@ describe('handoff between live brokers', () => {
     });
     const [a, b] = clique.brokers;
     const [busy] = keysOwnedBy(b, a, 1);
-    const gate = new Gate();
-    journal.gates.set('busy-1', gate);
+    const gate = journal.gate('busy-1');
     await a.publish('orders', bytes('busy-1'), { key: busy });
     await clique.bus.idle();
     let queries = 0;
@@ -189,8 +185,7 @@ describe('handoff between live brokers', () => {
     });
     const [a, , c] = clique.brokers;
     const [busy] = keysOwnedBy(c, a, 1);
-    const gate = new Gate();
-    journal.gates.set('busy-1', gate);
+    const gate = journal.gate('busy-1');
     await a.publish('orders', bytes('busy-1'), { key: busy });
     await clique.bus.idle();
     const sizes: number[] = [];
