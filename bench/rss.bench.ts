@@ -15,6 +15,11 @@
  * unless --no-plateau, the publisher goes on to 3x `messages` and a third
  * sample shows whether the growth stopped (V8 sizes its young generation up
  * under load, to a fixed maximum: growth that ends there is not a leak).
+ *
+ * The peer, in the same run and on the same server: raw nats.js, 1 publisher
+ * and 3 queue-subscriber processes, the same counts of 256-byte messages
+ * (flushed every 5,000, no acknowledgement), sampled the same way. Its growth
+ * shows how much of Flow's is the runtime's rather than Flow's.
  * Printed, never asserted.
  */
 import { DEFAULTS } from 'nestjs-flow/core';
@@ -76,57 +81,95 @@ async function sample(workers: readonly BenchProcess[], handled: number): Promis
   return { handled, stats: stats.map(({ seen: _seen, ...rest }) => rest) };
 }
 
-async function main(): Promise<void> {
-  const server = await startNatsServer();
+interface Setup {
+  name: string;
+  receiver: BenchRole;
+  publisher: BenchRole;
+}
+
+interface Measured {
+  setup: Setup;
+  labels: string[];
+  early: Sample;
+  late: Sample;
+  plateau: Sample | undefined;
+  failed: number;
+  seconds: number;
+}
+
+const SETUPS: Setup[] = [
+  { name: 'Flow', receiver: 'flow-broker', publisher: 'flow-publisher' },
+  { name: 'raw nats.js', receiver: 'raw-subscriber', publisher: 'raw-publisher' },
+];
+
+/** Runs one setup in its own processes: publishes in phases and samples every process after each. */
+async function measure(setup: Setup, server: NatsServer): Promise<Measured> {
   const spawned: BenchProcess[] = [];
   try {
-    const brokers = await Promise.all(
-      Array.from({ length: BROKERS }, (_, i) => launch(`flow-broker-${i + 1}`, 'flow-broker', server, spawned)),
+    const receivers = await Promise.all(
+      Array.from({ length: BROKERS }, (_, i) => launch(`${setup.receiver}-${i + 1}`, setup.receiver, server, spawned)),
     );
-    const publisher = await launch('flow-publisher', 'flow-publisher', server, spawned);
-    await awaitRing([...brokers, publisher]);
-    const workers = [publisher, ...brokers];
+    const publisher = await launch(setup.publisher, setup.publisher, server, spawned);
+    if (setup.receiver === 'flow-broker') await awaitRing([...receivers, publisher]);
+    const workers = [publisher, ...receivers];
     const started = Date.now();
+    const phase = async (from: number, to: number): Promise<{ report: PublishReport; sampled: Sample }> => {
+      const report = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from, to } }, PLAN.maxMs);
+      return { report, sampled: await sample(workers, await awaitHandled(receivers, to)) };
+    };
+    const first = await phase(0, FIRST);
+    const rest = await phase(FIRST, MESSAGES);
+    const beyond = PLATEAU === undefined ? undefined : await phase(MESSAGES, PLATEAU);
+    return {
+      setup,
+      labels: workers.map((w) => w.label),
+      early: first.sampled,
+      late: rest.sampled,
+      plateau: beyond?.sampled,
+      failed: first.report.failed + rest.report.failed + (beyond?.report.failed ?? 0),
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await Promise.all(spawned.map((w) => w.exit()));
+  }
+}
 
-    const first = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: 0, to: FIRST } }, PLAN.maxMs);
-    const early = await sample(workers, await awaitHandled(brokers, FIRST));
-    const rest = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: FIRST, to: MESSAGES } }, PLAN.maxMs);
-    const late = await sample(workers, await awaitHandled(brokers, MESSAGES));
-    let beyond: PublishReport | undefined;
-    let plateau: Sample | undefined;
-    if (PLATEAU !== undefined) {
-      beyond = await publisher.call<PublishReport>({ type: 'publish', plan: { ...PLAN, from: MESSAGES, to: PLATEAU } }, PLAN.maxMs);
-      plateau = await sample(workers, await awaitHandled(brokers, PLATEAU));
+async function main(): Promise<void> {
+  const server = await startNatsServer();
+  try {
+    const measured: Measured[] = [];
+    for (const setup of SETUPS) measured.push(await measure(setup, server));
+    for (const { setup, early, late, plateau, failed, seconds } of measured) {
+      const what = setup.receiver === 'flow-broker' ? 'acknowledged keyed publishes (256 B, 10,000 keys)' : 'publishes (256 B) to a queue group';
+      console.log(
+        `\n${setup.name}: ${MESSAGES.toLocaleString('en')} ${what}, 1 publisher and ${BROKERS} receiving processes, ` +
+          `${seconds.toFixed(1)} s; handled ${early.handled.toLocaleString('en')} then ${late.handled.toLocaleString('en')}` +
+          `${plateau === undefined ? '' : ` then ${plateau.handled.toLocaleString('en')}`}; ` +
+          `rejected ${failed}`,
+      );
     }
-    const seconds = (Date.now() - started) / 1000;
-
-    const failed = first.failed + rest.failed + (beyond?.failed ?? 0);
     console.log(
-      `\n${MESSAGES.toLocaleString('en')} acknowledged keyed publishes (256 B, 10,000 keys), 1 publisher and ${BROKERS} broker processes, ` +
-        `${seconds.toFixed(1)} s; handled ${early.handled.toLocaleString('en')} then ${late.handled.toLocaleString('en')}` +
-        `${plateau === undefined ? '' : ` then ${plateau.handled.toLocaleString('en')}`}; ` +
-        `rejected ${failed}`,
-    );
-    console.log(
-      `RSS and heap used after a full GC, MiB; growth = after ${MESSAGES.toLocaleString('en')} / after ${FIRST.toLocaleString('en')} - 1 (target within 10 %); ` +
+      `\nRSS and heap used after a full GC, MiB; growth = after ${MESSAGES.toLocaleString('en')} / after ${FIRST.toLocaleString('en')} - 1 (target within 10 %); ` +
         `heap total (V8 heap reserved), its new space (young generation) and external memory (ArrayBuffers), both samples\n`,
     );
-    const rows = workers.map((w, i) => {
-      const a = early.stats[i]!;
-      const b = late.stats[i]!;
-      return [
-        w.label,
-        (a.rssBytes / MIB).toFixed(1),
-        (b.rssBytes / MIB).toFixed(1),
-        `${((b.rssBytes / a.rssBytes - 1) * 100).toFixed(1)} %`,
-        (a.heapUsedBytes / MIB).toFixed(1),
-        (b.heapUsedBytes / MIB).toFixed(1),
-        `${(a.heapTotalBytes / MIB).toFixed(1)} / ${(b.heapTotalBytes / MIB).toFixed(1)}`,
-        `${(a.newSpaceBytes / MIB).toFixed(1)} / ${(b.newSpaceBytes / MIB).toFixed(1)}`,
-        `${(a.externalBytes / MIB).toFixed(1)} / ${(b.externalBytes / MIB).toFixed(1)}`,
-        ...(plateau === undefined ? [] : plateauCells(b, plateau.stats[i]!)),
-      ];
-    });
+    const rows = measured.flatMap(({ labels, early, late, plateau }) =>
+      labels.map((label, i) => {
+        const a = early.stats[i]!;
+        const b = late.stats[i]!;
+        return [
+          label,
+          (a.rssBytes / MIB).toFixed(1),
+          (b.rssBytes / MIB).toFixed(1),
+          `${((b.rssBytes / a.rssBytes - 1) * 100).toFixed(1)} %`,
+          (a.heapUsedBytes / MIB).toFixed(1),
+          (b.heapUsedBytes / MIB).toFixed(1),
+          `${(a.heapTotalBytes / MIB).toFixed(1)} / ${(b.heapTotalBytes / MIB).toFixed(1)}`,
+          `${(a.newSpaceBytes / MIB).toFixed(1)} / ${(b.newSpaceBytes / MIB).toFixed(1)}`,
+          `${(a.externalBytes / MIB).toFixed(1)} / ${(b.externalBytes / MIB).toFixed(1)}`,
+          ...(plateau === undefined ? [] : plateauCells(b, plateau.stats[i]!)),
+        ];
+      }),
+    );
     const header = [
       'role',
       `RSS @${FIRST / 1000}k`,
@@ -142,7 +185,6 @@ async function main(): Promise<void> {
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
     for (const row of [header, ...rows]) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
   } finally {
-    await Promise.all(spawned.map((w) => w.exit()));
     await server.stop();
   }
 }
