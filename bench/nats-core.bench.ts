@@ -53,7 +53,7 @@ import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './suppo
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
 
 const MESSAGES = Math.min(
-  Number(process.argv.find((a, i) => /^\d+$/.test(a) && process.argv[i - 1] !== '--rounds') ?? 300_000),
+  Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 300_000),
   5_000_000,
 );
 const PROFILE = process.argv.includes('--profile');

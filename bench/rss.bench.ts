@@ -27,7 +27,11 @@ import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 
-const MESSAGES = Math.min(Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1_000_000), 5_000_000);
+/** The first number not a flag's value (bench/run.js passes every benchmark's flags to each). */
+const MESSAGES = Math.min(
+  Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 1_000_000),
+  5_000_000,
+);
 const FIRST = Math.floor(MESSAGES / 5);
 const PLATEAU = process.argv.includes('--no-plateau') ? undefined : 3 * MESSAGES;
 const BROKERS = 3;

@@ -7,10 +7,13 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const ALL = ['hash', 'ring', 'balance', 'broker', 'nats-core', 'nest-flow', 'telemetry', 'takeover', 'rebalance', 'rss', 'handoff'];
-const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
+// Everything that is not a benchmark's name goes to each benchmark: flags and
+// numbers (`npm run bench -- nats-core --rounds 3`, `npm run bench -- rss 500000`).
+const args = process.argv.slice(2);
+const chosen = args.filter((a) => ALL.includes(a));
+const flags = args.filter((a) => !ALL.includes(a) && (a.startsWith('-') || /^\d+$/.test(a)));
 const names = chosen.length > 0 ? chosen : ALL;
-const unknown = names.filter((n) => !ALL.includes(n));
+const unknown = args.filter((a) => !ALL.includes(a) && !flags.includes(a));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; choose from ${ALL.join(', ')}`);
   process.exit(2);
