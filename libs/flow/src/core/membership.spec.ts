@@ -4,6 +4,8 @@ import { seededRandom } from '../testing/seeded-random';
 import { FlowError } from './errors';
 import { encodeFrame, FrameType } from './frame';
 import { Key } from './key';
+import { Broker } from './broker';
+import { MemoryPubSub } from './memory-pubsub';
 import { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './membership';
 import { resolveBrokerOptions } from './options';
 
@@ -161,6 +163,60 @@ describe('forged and stale ring positions', () => {
     const took = await advanceUntil(clock, clique, () => clique!.isConverged(), 20 * ACK_TIMEOUT);
     expect(clique.isConverged()).toBe(true);
     expect(took).toBeLessThanOrEqual(2 * ACK_TIMEOUT);
+  });
+
+  /** Records every subscriber probe (PubSub.hasSubscribers) on the memory bus: which connection asked, for which subject. */
+  function recordProbes(): { by: MemoryPubSub; subject: string }[] {
+    const probes: { by: MemoryPubSub; subject: string }[] = [];
+    const original = MemoryPubSub.prototype.hasSubscribers;
+    jest.spyOn(MemoryPubSub.prototype, 'hasSubscribers').mockImplementation(function (this: MemoryPubSub, subject: string) {
+      probes.push({ by: this, subject });
+      return original.call(this, subject);
+    });
+    return probes;
+  }
+
+  afterEach(() => jest.restoreAllMocks());
+
+  it('checks the positions a Flow broker announces with one probe, not one per position', async () => {
+    const clock = new ManualClock();
+    const probes = recordProbes();
+    clique = await threeBrokers(clock);
+    // Past every position check (they start an ackTimeout after the positions arrive).
+    await advanceUntil(clock, clique, () => false, 5 * ACK_TIMEOUT);
+
+    const nodeSubjectOf = new Map<string, number>();
+    clique.brokers.forEach((broker, i) => broker.snapshot().positions.forEach((p) => nodeSubjectOf.set(`_global.${p}`, i)));
+    const positionProbes = probes.filter((probe) => nodeSubjectOf.has(probe.subject));
+    // Each broker learns the 8 positions of each other broker and probes one of them per broker (before: all 8).
+    for (const [i, connection] of clique.connections.entries()) {
+      const probedNodes = positionProbes.filter((probe) => probe.by === connection).map((probe) => nodeSubjectOf.get(probe.subject)!);
+      expect(probedNodes.sort()).toEqual([0, 1, 2].filter((j) => j !== i));
+    }
+  });
+
+  it('removes every position of a broker that crashed before its positions were checked, after one probe of one of them', async () => {
+    const clock = new ManualClock();
+    const errors: FlowError[] = [];
+    clique = await threeBrokers(clock, errors);
+    const truth = clique.expectedMembers().map(String);
+    const connection = clique.bus.connect('broker-short-lived');
+    const shortLived = new Broker(connection, { nodeName: 'short-lived', virtualNodes: 8, clock, ackTimeout: ACK_TIMEOUT, stabilization: { interval: INTERVAL } });
+    await shortLived.handle('orders', () => undefined);
+    await shortLived.start();
+    await settle(clique);
+    expect(ringSizes(clique)).toEqual(Array(3).fill(truth.length + 8));
+
+    // It crashes (no LEAV) before anyone checked its positions; stabilization is INTERVAL away.
+    const probes = recordProbes();
+    connection.kill();
+    const took = await advanceUntil(clock, clique, () => ringSizes(clique!).every((n) => n === truth.length), INTERVAL / 2);
+    expect(took).toBeLessThanOrEqual(2 * ACK_TIMEOUT);
+    expect(clique.brokers.map((b) => b.snapshot().members.map(String))).toEqual(Array(3).fill(truth));
+    const shortLivedSubjects = new Set(shortLived.snapshot().positions.map((p) => `_global.${p}`));
+    const probesOfIt = probes.filter((probe) => shortLivedSubjects.has(probe.subject));
+    expect(probesOfIt.map((probe) => clique!.connections.indexOf(probe.by)).sort()).toEqual([0, 1, 2]);
+    await shortLived.close();
   });
 
   it('answers a LEAV forged for its own position with a JOIN, so every ring holds it again at once', async () => {

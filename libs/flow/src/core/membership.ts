@@ -121,6 +121,7 @@ export class Membership {
       clock,
       delayMs: host.options.ackTimeout,
       probe: (key) => host.probe(key),
+      nodeOf: (key) => this.listedBy(key),
       isMember: (key) => !this.table.isLocal(key) && this.table.ownerOf(key).equals(key),
       remove: (dead) => this.removeDead(dead),
       contain: (error, what) => host.contain(error, what),
@@ -316,6 +317,13 @@ export class Membership {
   /** The node (broker) of a position: its announced node key, or the position itself (Go brokers, unannounced). */
   private nodeOf(key: Key): string {
     return this.capabilities.of(key)?.nodeKey.toString() ?? key.toString();
+  }
+
+  /** The node key text of the compatible Flow member whose announcement lists `key` now, else `key`'s own text. */
+  private listedBy(key: Key): string {
+    const node = this.capabilities.of(key)?.nodeKey;
+    if (node === undefined) return key.toString();
+    return this.capabilities.positionsOf(node)?.some((position) => position.equals(key)) === true ? node.toString() : key.toString();
   }
 
   /** The ring members of `node`; just `key` for a node we know only by this position. */

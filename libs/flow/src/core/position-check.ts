@@ -1,7 +1,7 @@
 import type { Clock } from './clock';
 import type { Key } from './key';
 
-/** Probes in flight at once; a batch's dead positions leave the ring together. */
+/** Probes in flight at once (one per broker); a batch's dead positions leave the ring together. */
 export const POSITION_CHECK_BATCH = 64;
 
 /** What the check needs from membership. */
@@ -11,6 +11,12 @@ export interface PositionCheckHost {
   readonly delayMs: number;
   /** Whether `key`'s node subject has a subscriber; undefined when the transport cannot tell. */
   probe(key: Key): Promise<boolean | undefined>;
+  /**
+   * The broker whose announcement lists `key` among its current positions (its
+   * node key text), or `key`'s own text: one probe answers for all positions
+   * of one broker, which subscribes them together.
+   */
+  nodeOf(key: Key): string;
   /** Still on the ring (it may have left or been suspected while queued). */
   isMember(key: Key): boolean;
   /** Removes positions found dead, all at once. */
@@ -24,9 +30,14 @@ export interface PositionCheckHost {
  * position without a subscriber was never a broker (forged, or stale in a peer's
  * view) and leaves the ring at once instead of one suspicion per stabilization round.
  *
+ * One probe per broker: a Flow broker subscribes every position it announces
+ * before it announces them, and drops them together, so the queued positions
+ * its announcement lists share the verdict of one of them. A position no
+ * announcement lists (a Go broker's, a forged or stale one) is probed itself.
+ *
  * Bounded time: checking starts `delayMs` after a position arrives (so a broker
- * that announced and left at once is seen to leave, not suspected); positions
- * are then probed POSITION_CHECK_BATCH at a time; a batch
+ * that announced and left at once is seen to leave, not suspected); then
+ * POSITION_CHECK_BATCH probes at a time; a batch
  * takes at most the transport's probe timeout (ackTimeout on NATS, where a dead
  * subject answers at once with no-responders). The queue is bounded by the ring
  * (MAX_REMOTE_MEMBERS). Positions the transport cannot judge stay to stabilization.
@@ -68,19 +79,33 @@ export class PositionCheck {
   private async run(): Promise<void> {
     try {
       while (this.queue.size > 0 && !this.stopped) {
-        const batch: Key[] = [];
-        for (const [text, key] of this.queue) {
-          this.queue.delete(text);
-          if (this.host.isMember(key)) batch.push(key);
-          if (batch.length === POSITION_CHECK_BATCH) break;
-        }
-        const verdicts = await Promise.all(batch.map((key) => this.host.probe(key).catch(() => undefined)));
+        const batch = this.nextBatch();
+        const probed = [...batch.values()];
+        const verdicts = await Promise.all(probed.map((keys) => this.host.probe(keys[0]).catch(() => undefined)));
         if (this.stopped) return;
-        const dead = batch.filter((key, i) => verdicts[i] === false && this.host.isMember(key));
+        const dead = probed.flatMap((keys, i) => (verdicts[i] === false ? keys.filter((key) => this.host.isMember(key)) : []));
         if (dead.length > 0) this.host.remove(dead);
       }
     } finally {
       this.running = false;
     }
+  }
+
+  /** Queued positions still on the ring, by broker, for at most POSITION_CHECK_BATCH brokers; taken off the queue. */
+  private nextBatch(): Map<string, Key[]> {
+    const batch = new Map<string, Key[]>();
+    for (const [text, key] of this.queue) {
+      if (!this.host.isMember(key)) {
+        this.queue.delete(text);
+        continue;
+      }
+      const node = this.host.nodeOf(key);
+      const keys = batch.get(node);
+      if (keys !== undefined) keys.push(key);
+      else if (batch.size < POSITION_CHECK_BATCH) batch.set(node, [key]);
+      else continue;
+      this.queue.delete(text);
+    }
+    return batch;
   }
 }
