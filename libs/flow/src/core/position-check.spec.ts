@@ -11,6 +11,7 @@ function harness(nodes: Map<string, string>, alive: Set<string>) {
   const probed: string[] = [];
   const removed: string[][] = [];
   const pending: (() => void)[] = [];
+  const looks = { nodeOf: 0 };
   const check = new PositionCheck({
     clock,
     delayMs: DELAY,
@@ -20,7 +21,10 @@ function harness(nodes: Map<string, string>, alive: Set<string>) {
       // Answered when the test releases it, as a transport's probe would be later.
       return new Promise((resolve) => pending.push(() => resolve(alive.has(node))));
     },
-    nodeOf: (key) => nodes.get(key.toString()) ?? key.toString(),
+    nodeOf: (key) => {
+      looks.nodeOf++;
+      return nodes.get(key.toString()) ?? key.toString();
+    },
     isMember: (key) => members.has(key.toString()),
     remove: (dead) => {
       removed.push(dead.map(String));
@@ -41,7 +45,7 @@ function harness(nodes: Map<string, string>, alive: Set<string>) {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   };
-  return { clock, check, probed, removed, members, learn, answerAll };
+  return { clock, check, probed, removed, members, looks, learn, answerAll };
 }
 
 const positions = (hi: number, count: number): Key[] => Array.from({ length: count }, (_, i) => new Key(hi, i + 1));
@@ -95,6 +99,21 @@ describe('PositionCheck', () => {
     await h.answerAll();
     expect(h.probed).toHaveLength(1 + many.length);
     expect(h.members.size).toBe(listed.length);
+  });
+
+  it('looks at each queued position about once however many batches a flood of unlisted positions takes', async () => {
+    const flood = positions(9, 2_000);
+    const h = harness(new Map(), new Set());
+    h.learn(flood);
+    h.clock.advance(DELAY);
+    await h.answerAll();
+
+    const batches = Math.ceil(flood.length / POSITION_CHECK_BATCH);
+    expect(h.probed).toHaveLength(flood.length);
+    expect(h.removed).toHaveLength(batches);
+    // Once each, and once more for the position that ends each full batch.
+    expect(h.looks.nodeOf).toBeLessThanOrEqual(flood.length + batches);
+    expect(h.members.size).toBe(0);
   });
 
   it('does not probe for a position that left the ring while queued', async () => {

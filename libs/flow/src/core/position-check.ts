@@ -91,19 +91,23 @@ export class PositionCheck {
     }
   }
 
-  /** Queued positions still on the ring, by broker, for at most POSITION_CHECK_BATCH brokers; taken off the queue. */
+  /**
+   * Queued positions still on the ring, by broker, taken off the queue in
+   * queue order until a POSITION_CHECK_BATCH + 1st broker comes up: each
+   * position is looked at once over all batches (a flood of forged positions
+   * stays linear), and a broker whose positions straddle two batches is
+   * probed in each.
+   */
   private nextBatch(): Map<string, Key[]> {
     const batch = new Map<string, Key[]>();
     for (const [text, key] of this.queue) {
-      if (!this.host.isMember(key)) {
-        this.queue.delete(text);
-        continue;
+      if (this.host.isMember(key)) {
+        const node = this.host.nodeOf(key);
+        const keys = batch.get(node);
+        if (keys !== undefined) keys.push(key);
+        else if (batch.size < POSITION_CHECK_BATCH) batch.set(node, [key]);
+        else break;
       }
-      const node = this.host.nodeOf(key);
-      const keys = batch.get(node);
-      if (keys !== undefined) keys.push(key);
-      else if (batch.size < POSITION_CHECK_BATCH) batch.set(node, [key]);
-      else continue;
       this.queue.delete(text);
     }
     return batch;
