@@ -5,9 +5,14 @@
  * no streams: a FWD is acknowledged on receipt, as Go flow does, and its
  * message recorded in `forwarded`. Enough to be a member that never announces.
  */
+import { Broker } from '../src/core/broker';
 import { decodeFrame, encodeFrame, FrameType, MsgPayload } from '../src/core/frame';
-import { Key } from '../src/core/key';
+import { Key, keyFromString } from '../src/core/key';
+import type { MemoryBus } from '../src/core/memory-pubsub';
+import type { BrokerOptions } from '../src/core/options';
 import { PubSub, Subscription } from '../src/core/pubsub';
+import { waitFor } from '../src/testing/wait-for';
+import { findKey } from './ownership-probes';
 
 export class GoBrokerStandIn {
   /** Every frame type received, in order (for assertions). */
@@ -62,5 +67,36 @@ export class GoBrokerStandIn {
         return;
       default:
     }
+  }
+}
+
+/**
+ * A started Flow broker 'flow-1' ('go-flow' hash mode, one virtual node, no
+ * stabilization, handling 'orders' with a no-op) on bus connection 'flow',
+ * and a Go stand-in 'go-1' on connection 'go', once each is on the other's
+ * ring; `key` is a partition key the Go broker owns. The caller closes both.
+ */
+export async function flowBesideGo(
+  bus: MemoryBus,
+  options: BrokerOptions = {},
+): Promise<{ flow: Broker; go: GoBrokerStandIn; key: string }> {
+  const flow = new Broker(bus.connect('flow'), {
+    nodeName: 'flow-1',
+    partitionHash: 'go-flow',
+    virtualNodes: 1,
+    stabilization: { interval: 0 },
+    ...options,
+  });
+  await flow.handle('orders', () => undefined);
+  await flow.start();
+  const go = new GoBrokerStandIn(bus.connect('go'), '_global', keyFromString('go-1', 'go-flow'));
+  go.start();
+  try {
+    await waitFor(() => flow.snapshot().members.length === 2, { bus, what: 'the Go broker on the ring' });
+    return { flow, go, key: findKey((k) => flow.ownerOf(k)?.equals(go.key) === true) };
+  } catch (error) {
+    go.close();
+    await flow.close();
+    throw error;
   }
 }

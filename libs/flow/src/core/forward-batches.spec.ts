@@ -1,16 +1,16 @@
-import { GoBrokerStandIn } from '../../test/go-broker';
+import { flowBesideGo } from '../../test/go-broker';
 import { keysOwnedBy } from '../../test/ownership-probes';
 import { fromUtf8, readSeq, seq } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
-import { Broker, Delivery } from './broker';
+import type { Delivery } from './broker';
 import { MemoryBus } from './memory-pubsub';
 import { ProtocolError } from './errors';
 import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
 import { decodeFrame, encodeFrame, FrameType, FwdFrame } from './frame';
 import { appendNotice, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
-import { Key, keyFromString } from './key';
+import { Key } from './key';
 import { NodeSubjects, nodeSubject } from './subjects';
 import { ringPositions } from './virtual-nodes';
 
@@ -351,23 +351,10 @@ describe('forward batches', () => {
 
     it('never sends a Go owner a batch: Go sends no notices, and ignores the question', async () => {
       const bus = new MemoryBus();
-      const flow = new Broker(bus.connect('flow'), {
-        nodeName: 'flow-1',
-        partitionHash: 'go-flow',
-        virtualNodes: 1,
-        stabilization: { interval: 0 },
-        batchForwards: true,
-      });
-      await flow.handle('orders', () => undefined);
-      await flow.start();
-      const go = new GoBrokerStandIn(bus.connect('go'), '_global', keyFromString('go-1', 'go-flow'));
-      go.start();
+      const { flow, go, key } = await flowBesideGo(bus, { batchForwards: true });
       try {
-        await waitFor(() => flow.snapshot().members.length === 2, { bus, what: 'the Go broker on the ring' });
         const toGo: Uint8Array[] = [];
         bus.setFault((d) => (d.to === 'go' && d.subject !== '_global' && void toGo.push(d.data), 'deliver'));
-        let key = '';
-        for (let n = 0; key === '' && n < 1000; n++) if (flow.ownerOf(`key-${n}`)?.equals(go.key) === true) key = `key-${n}`;
         for (let round = 0; round < 2; round++) {
           await Promise.all([1, 2, 3].map((n) => flow.publish('orders', seq(n), { key })));
           await Promise.all([4, 5, 6].map((n) => flow.publish('orders', seq(n), { key, ack: false })));

@@ -1,12 +1,12 @@
 import { Gate } from '../../test/gate';
-import { GoBrokerStandIn } from '../../test/go-broker';
+import { flowBesideGo } from '../../test/go-broker';
+import { findKey } from '../../test/ownership-probes';
 import { fromUtf8 } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
 import { decodeFrame, FrameType } from './frame';
-import { keyFromString } from './key';
 import { MemoryBus } from './memory-pubsub';
 import { PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 
@@ -20,12 +20,6 @@ function frameType(data: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A key, among `key-0` ..., that `owner(key)` accepts; fails the spec when none of 1000 does. */
-function findKey(accept: (key: string) => boolean): string {
-  for (let i = 0; i < 1000; i++) if (accept(`key-${i}`)) return `key-${i}`;
-  throw new Error('no key found');
 }
 
 describe('forward notices between Flow members', () => {
@@ -129,26 +123,13 @@ describe('forward notices between Flow members', () => {
 
   it('sends a Go owner a plain FWD, and its ACK on receipt settles the forward', async () => {
     const bus = new MemoryBus();
-    const flow = new Broker(bus.connect('flow'), {
-      nodeName: 'flow-1',
-      partitionHash: 'go-flow',
-      virtualNodes: 1,
-      directRouting: false,
-      stabilization: { interval: 0 },
-    });
-    closers.push(() => flow.close());
-    await flow.handle('orders', () => undefined);
-    await flow.start();
-    const go = new GoBrokerStandIn(bus.connect('go'), '_global', keyFromString('go-1', 'go-flow'));
-    closers.push(() => go.close());
-    go.start();
-    await waitFor(() => flow.snapshot().members.length === 2, { bus, what: 'the Go broker on the ring' });
+    const { flow, go, key } = await flowBesideGo(bus, { directRouting: false });
+    closers.push(() => flow.close(), () => go.close());
     const toGo: Uint8Array[] = [];
     bus.setFault((delivery) => {
       if (delivery.to === 'go' && frameType(delivery.data) === FrameType.Fwd) toGo.push(delivery.data);
       return 'deliver';
     });
-    const key = findKey((k) => flow.ownerOf(k)?.equals(go.key) === true);
     for (let i = 0; i < 3; i++) await flow.publish('orders', utf8.encode(`m${i}`), { key });
     await waitFor(() => go.forwarded.length === 3 && flow.load.forwardsInFlight === 0, { bus, what: 'the Go broker to acknowledge' });
     expect(toGo.map(readPublishFlags)).toEqual([undefined, undefined, undefined]);
