@@ -75,7 +75,7 @@ export interface Entry {
   reject: ((error: FlowError) => void) | undefined;
 }
 
-/** A new publish `id` of `msg` to partition `partition`, not sent yet (one object shape for every entry). */
+/** A new publish `id` of `msg` to partition `partition`, not sent yet. */
 export function newEntry(
   id: U64,
   msg: MsgPayload,
@@ -83,25 +83,39 @@ export function newEntry(
   resolve?: () => void,
   reject?: (error: FlowError) => void,
 ): Entry {
-  return {
-    id,
-    stream: msg.stream,
-    headers: msg.headers,
-    msg,
-    wire: undefined,
-    wireAfter: undefined,
-    partition,
-    lane: partitionLane(partition),
-    owner: undefined,
-    ownerText: '',
-    since: 0,
-    tries: 0,
-    accepted: false,
-    prev: undefined,
-    next: undefined,
-    resolve,
-    reject,
-  };
+  return new PublishEntry(id, msg, partition, resolve, reject);
+}
+
+/**
+ * The Entry of every publish: a class, so that every entry has one shape
+ * from its constructor on, with `since` a double field from the start (a
+ * clock reading), which V8 keeps unboxed in the object.
+ */
+class PublishEntry implements Entry {
+  readonly stream: string;
+  readonly headers: MessageHeaders | undefined;
+  wire: Uint8Array | undefined = undefined;
+  wireAfter: U64 | undefined = undefined;
+  readonly lane: number;
+  owner: Key | undefined = undefined;
+  ownerText = '';
+  since = 0;
+  tries = 0;
+  accepted = false;
+  prev: Entry | undefined = undefined;
+  next: Entry | undefined = undefined;
+
+  constructor(
+    readonly id: U64,
+    public msg: MsgPayload | undefined,
+    readonly partition: Key,
+    public resolve: (() => void) | undefined,
+    public reject: ((error: FlowError) => void) | undefined,
+  ) {
+    this.stream = msg!.stream;
+    this.headers = msg!.headers;
+    this.lane = partitionLane(partition);
+  }
 }
 
 /**
