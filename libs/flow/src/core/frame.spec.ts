@@ -317,3 +317,32 @@ describe('encodeFrame', () => {
     }
   });
 });
+
+describe('decodeFrame, repeated senders and stream names', () => {
+  const fwd = (ackTo: number, stream: string, id = 1): Uint8Array =>
+    encodeFrame({ type: 'FWD ', id, ackTo: node(ackTo), msg: { ...requestMsg, reply: '', stream } });
+  const decoded = (bytes: Uint8Array): { ackTo: string; stream: string } => {
+    const frame = decodeFrame(bytes);
+    if (frame.type !== 'FWD ') throw new Error(`decoded a ${frame.type}`);
+    return { ackTo: frame.ackTo.toString(), stream: frame.msg.stream };
+  };
+
+  it('gives each FWD its own sender when senders alternate', () => {
+    for (const n of [1, 2, 1, 1, 3, 2]) expect(decoded(fwd(n, 'orders')).ackTo).toBe(node(n).toString());
+  });
+
+  it('names each stream right when names share length, first and last byte, or are not ASCII, long or empty', () => {
+    // 'a1z' and 'a2z' fall into one slot of the decoder's name cache; so do names 8 bytes longer with the same ends.
+    const names = ['a1z', 'a2z', 'a1z', 'a123456789z', 'a2z', 'äöü', 'aöz', 'x'.repeat(65), 'x'.repeat(64), '', 'orders', 'a1z'];
+    for (const stream of names) expect(decoded(fwd(1, stream)).stream).toBe(stream);
+  });
+
+  it('keeps a decoded name right after the bytes it came from change', () => {
+    const bytes = fwd(1, 'payments');
+    expect(decoded(bytes).stream).toBe('payments');
+    const at = Buffer.from(bytes).indexOf('payments');
+    bytes.set(utf8.encode('paiments'), at);
+    expect(decoded(bytes).stream).toBe('paiments');
+    expect(decoded(fwd(1, 'payments')).stream).toBe('payments');
+  });
+});

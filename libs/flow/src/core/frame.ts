@@ -204,7 +204,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       return {
         type: FrameType.Fwd,
         id: readU64(bytes, start),
-        ackTo: Key.read(bytes, start + 8),
+        ackTo: readAckTo(bytes, start + 8),
         msg: decodeMsg(bytes, start + 16, end, type),
       };
     case ACK:
@@ -291,10 +291,43 @@ function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameTyp
   return {
     id: readU64(bytes, start),
     reply: readUtf8(bytes, start + 12, replyEnd),
-    stream: readUtf8(bytes, replyEnd + 4, streamEnd),
+    stream: readStream(bytes, replyEnd + 4, streamEnd),
     partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
     data: bytes.subarray(pkeyEnd, end),
   };
+}
+
+/** The last ackTo decoded: FWDs come from few senders, and a Key is immutable, so one is shared. */
+let lastAckTo = new Key(0, 0);
+
+function readAckTo(bytes: Uint8Array, at: number): Key {
+  const hi = ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+  const lo = ((bytes[at + 4] << 24) | (bytes[at + 5] << 16) | (bytes[at + 6] << 8) | bytes[at + 7]) >>> 0;
+  if (hi !== lastAckTo.hi || lo !== lastAckTo.lo) lastAckTo = new Key(hi, lo);
+  return lastAckTo;
+}
+
+/** Stream names decoded lately, by a hash of their bytes: a broker sees few streams, each in every message. */
+const STREAM_CACHE_SLOTS = 8;
+const STREAM_CACHE_MAX_BYTES = 64;
+const cachedStreamBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(STREAM_CACHE_SLOTS).fill(undefined);
+const cachedStreams: string[] = new Array<string>(STREAM_CACHE_SLOTS).fill('');
+
+/** readUtf8 of a stream name, the same string again when these bytes were decoded lately. */
+function readStream(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  if (length === 0 || length > STREAM_CACHE_MAX_BYTES) return readUtf8(bytes, start, end);
+  const slot = (length + bytes[start] + bytes[end - 1]) & (STREAM_CACHE_SLOTS - 1);
+  const known = cachedStreamBytes[slot];
+  if (known !== undefined && known.length === length) {
+    let same = true;
+    for (let i = 0; i < length && same; i++) same = known[i] === bytes[start + i];
+    if (same) return cachedStreams[slot];
+  }
+  const stream = readUtf8(bytes, start, end);
+  cachedStreamBytes[slot] = bytes.slice(start, end);
+  cachedStreams[slot] = stream;
+  return stream;
 }
 
 function decodeErr(bytes: Uint8Array, start: number, end: number, type: FrameType): ErrFrame {

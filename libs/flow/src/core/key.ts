@@ -1,6 +1,6 @@
 import { randomFillSync } from './random';
 import { ProtocolError } from './errors';
-import { murmur3Hi64 } from './murmur3';
+import { murmur3Into } from './murmur3';
 
 /** Size of a key on the wire, in bytes. */
 export const KEY_SIZE = 8;
@@ -92,9 +92,12 @@ export const PARTITION_HASHES: readonly PartitionHash[] = Object.freeze(['murmur
 
 /** The 64-bit hash of arbitrary bytes in mode `hash` (default: standard MurmurHash3). */
 export function keyFromBytes(bytes: Uint8Array, hash: PartitionHash = 'murmur3'): Key {
-  const [hi, lo] = murmur3Hi64(bytes, hash === 'go-flow');
-  return new Key(hi, lo);
+  murmur3Into(bytes, hash === 'go-flow', halves);
+  return new Key(halves[0], halves[1]);
 }
+
+/** keyFromBytes' scratch: the hash halves, read right after they are written. */
+const halves = new Uint32Array(2);
 
 const utf8 = new TextEncoder();
 

@@ -52,6 +52,16 @@ function mulHi(aHi: number, aLo: number, bHi: number, bLo: number): number {
  * Pure: reads `bytes` only.
  */
 export function murmur3Hi64(bytes: Uint8Array, goFlow: boolean): [hi: number, lo: number] {
+  const out = new Uint32Array(2);
+  murmur3Into(bytes, goFlow, out);
+  return [out[0], out[1]];
+}
+
+/**
+ * murmur3Hi64 without the array: writes h1's high and low halves to `out[0]`
+ * and `out[1]`, so that a caller hashing once per message allocates nothing.
+ */
+export function murmur3Into(bytes: Uint8Array, goFlow: boolean, out: Uint32Array): void {
   const len = bytes.length;
   const bodyEnd = len - (len & 15);
   // Block b starts at step * b, so the last block starts here.
@@ -187,5 +197,6 @@ export function murmur3Hi64(bytes: Uint8Array, goFlow: boolean): [hi: number, lo
 
   // h1 += h2 (the final h2 += h1 is not needed: only h1 is returned)
   tl = (h1l + h2l) | 0;
-  return [(h1h + h2h + ((tl >>> 0) < (h1l >>> 0) ? 1 : 0)) >>> 0, tl >>> 0];
+  out[0] = h1h + h2h + ((tl >>> 0) < (h1l >>> 0) ? 1 : 0);
+  out[1] = tl;
 }
