@@ -278,4 +278,66 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
     expect(window.get('c', 3)).toBeUndefined();
     expect(window.size).toBe(1);
   });
+
+  it('records a new id found missing by the get() before it, also when other work comes between them (seeded, against the model)', () => {
+    // take() asks get(origin, id) and then set()s the same id; set() reuses the miss's search unless the index changed since.
+    for (const capacity of [3, 1500, 5000]) {
+      const window = new DuplicateWindow(capacity);
+      const model = new ModelWindow(capacity);
+      const random = seededRandom(capacity * 31);
+      const origins = ['a', 'b', 'c', 'd'];
+      const ids: [string, number][] = [];
+      let next = 1;
+      for (let n = 0; n < 12_000; n++) {
+        const origin = origins[random.int(origins.length)];
+        const id = random.int(10) === 0 && ids.length > 0 ? ids[random.int(ids.length)][1] : next++;
+        expect(window.get(origin, id)).toBe(model.get(origin, id));
+        // Between the lookup and the record: nothing, a lookup or mark of another id, or a record of another id (evicting, growing).
+        const between = random.int(4);
+        const [otherOrigin, otherId] = ids.length > 0 ? ids[random.int(ids.length)] : ['a', 0];
+        if (between === 1) expect(window.get(otherOrigin, otherId)).toBe(model.get(otherOrigin, otherId));
+        if (between === 2) {
+          window.markHandled(otherOrigin, otherId);
+          model.markHandled(otherOrigin, otherId);
+        }
+        if (between === 3) {
+          window.set(otherOrigin, next, false);
+          model.set(otherOrigin, next, false);
+          ids.push([otherOrigin, next++]);
+        }
+        const handled = random.int(2) === 0;
+        window.set(origin, id, handled);
+        model.set(origin, id, handled);
+        ids.push([origin, id]);
+        if (ids.length > 3 * capacity + 10) ids.splice(0, ids.length - 2 * capacity);
+      }
+      expect(window.size).toBe(model.entries.size);
+      for (const key of model.entries.keys()) {
+        const [origin, id] = key.split('/') as [string, string];
+        expect(window.get(origin, Number(id))).toBe(model.get(origin, Number(id)));
+      }
+      for (const [origin, id] of ids) expect(window.get(origin, id)).toBe(model.get(origin, id));
+    }
+  });
+
+  it('does not reuse a miss once another id took its place, or once the index grew', () => {
+    const window = new DuplicateWindow(4096);
+    // Origin 'a' gets number 0, whose ids idsAtHome finds; 1024 slots, an index of 2048.
+    window.set('a', 1_000_001, false);
+    const [first, second] = idsAtHome(5, 2047, 2);
+    expect(window.get('a', first)).toBeUndefined();
+    window.set('a', second, false);
+    window.set('a', first, true);
+    expect(window.get('a', second)).toBe(false);
+    expect(window.get('a', first)).toBe(true);
+    // Fill the first 1024 slots; the next set grows the index to 4096 positions and rehashes.
+    for (let id = 2_000_000; window.size < 1024; id++) window.set('a', id, false);
+    expect(window.allocated).toBe(1024);
+    let moved = 3_000_000;
+    while ((hashOf(0, 0, moved) & 2048) === 0 || window.get('a', moved) !== undefined) moved++;
+    window.set('a', moved, true);
+    expect(window.allocated).toBe(2048);
+    expect(window.get('a', moved)).toBe(true);
+    expect(window.get('a', second)).toBe(false);
+  });
 });

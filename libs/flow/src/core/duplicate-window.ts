@@ -46,6 +46,15 @@ export class DuplicateWindow {
   private hi = 0;
   private lo = 0;
 
+  /** Bumped whenever the index changes: a remembered miss is good only while it stays. */
+  private stamp = 0;
+  /** The last get() that missed, and the empty index position where its search ended. */
+  private missOrigin = -1;
+  private missHi = 0;
+  private missLo = 0;
+  private missAt = 0;
+  private missStamp = -1;
+
   constructor(private readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`duplicate window capacity ${capacity}`);
     const slots = Math.min(capacity, INITIAL_SLOTS);
@@ -78,7 +87,14 @@ export class DuplicateWindow {
     if (number < 0) return undefined;
     this.split(id);
     const slot = this.find(number, hashOf(number, this.hi, this.lo));
-    return slot < 0 ? undefined : this.state[slot] === STATE_HANDLED;
+    if (slot >= 0) return this.state[slot] === STATE_HANDLED;
+    this.missAt = -1 - slot;
+    // Most misses are followed by set() of the same id (a new publish): it can skip the search.
+    this.missOrigin = number;
+    this.missHi = this.hi;
+    this.missLo = this.lo;
+    this.missStamp = this.stamp;
+    return undefined;
   }
 
   /** Records `id` of `origin` (a new entry is the newest); an entry already present only changes state. */
@@ -88,7 +104,8 @@ export class DuplicateWindow {
     this.split(id);
     const { hi, lo } = this;
     const hash = hashOf(number, hi, lo);
-    const found = this.find(number, hash);
+    const known = this.missStamp === this.stamp && this.missOrigin === number && this.missHi === hi && this.missLo === lo;
+    const found = known ? -1 : this.find(number, hash);
     if (found >= 0) {
       this.state[found] = state;
       return;
@@ -109,7 +126,10 @@ export class DuplicateWindow {
     this.originOf[slot] = number;
     this.state[slot] = state;
     this.slotHash[slot] = hash;
-    this.place(slot, hash);
+    // The remembered miss ended at an empty position of this id's probe run, still empty if nothing moved since.
+    if (known && this.missStamp === this.stamp) this.index[this.missAt] = slot + 1;
+    else this.place(slot, hash);
+    this.stamp++;
   }
 
   /** Marks `id` of `origin` handled when it is still in the window. */
@@ -131,13 +151,13 @@ export class DuplicateWindow {
     }
   }
 
-  /** The slot holding (number, this.hi, this.lo), or -1. */
+  /** The slot holding (number, this.hi, this.lo); when none, -1 - the empty index position that ended the search. */
   private find(number: number, hash: number): number {
     const { index, mask, idHi, idLo, originOf } = this;
     const { hi, lo } = this;
     for (let at = hash & mask; ; at = (at + 1) & mask) {
       const entry = index[at];
-      if (entry === 0) return -1;
+      if (entry === 0) return -1 - at;
       const slot = entry - 1;
       if (idLo[slot] === lo && idHi[slot] === hi && originOf[slot] === number) return slot;
     }
@@ -166,6 +186,7 @@ export class DuplicateWindow {
       }
     }
     index[hole] = 0;
+    this.stamp++;
     const number = this.originOf[slot];
     if (--this.originEntries[number] === 0) this.releaseOrigin(number);
   }
@@ -179,6 +200,7 @@ export class DuplicateWindow {
     this.slotHash = copied(new Int32Array(slots), this.slotHash);
     this.index = new Int32Array(indexSize(slots));
     this.mask = this.index.length - 1;
+    this.stamp++;
     for (let slot = 0; slot < this.count; slot++) this.place(slot, this.slotHash[slot]);
   }
 
