@@ -10,11 +10,16 @@
  * it every ACK would queue behind the whole run and time out).
  *
  * Figures: messages/s end to end (first publish until the last handler ran),
- * CPU µs per message (process.cpuUsage, user + system, whole process), the
- * forwarded fraction, and Flow / baseline. Printed, never asserted.
+ * CPU µs per message (process.cpuUsage, user + system, whole process), bytes
+ * allocated on the JS heap per message, the forwarded fraction, and Flow /
+ * baseline. Printed, never asserted. The allocation is the heap in use at the
+ * end minus at the start plus what each garbage collection freed (v8's
+ * GCProfiler): unlike time on a shared machine it hardly moves between runs,
+ * so it shows a change in per-message objects that the rates cannot resolve.
  *
  * Run: node -r ./test/support/ts-register.js bench/broker.bench.ts [messages] [window]
  */
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { Broker } from 'nestjs-flow/core';
 import { MemoryBus } from 'nestjs-flow';
 import { seededRandom } from 'nestjs-flow/testing';
@@ -34,6 +39,7 @@ interface Result {
   handled: number;
   ms: number;
   cpuUs: number;
+  allocatedBytes: number;
   forwarded: number;
   retried: number;
 }
@@ -45,6 +51,7 @@ interface Paced {
   published: number;
   ms: number;
   cpuUs: number;
+  allocatedBytes: number;
 }
 
 /**
@@ -52,6 +59,9 @@ interface Paced {
  * (bounded by MAX_RUN_MS), and measures wall time and process CPU.
  */
 async function paced(bus: MemoryBus, messages: number, publishOne: (n: number) => void): Promise<Paced> {
+  const gc = new GCProfiler();
+  gc.start();
+  const heapBefore = getHeapStatistics().used_heap_size;
   const cpu = process.cpuUsage();
   const started = performance.now();
   let published = 0;
@@ -61,7 +71,10 @@ async function paced(bus: MemoryBus, messages: number, publishOne: (n: number) =
     await bus.idle();
   }
   const used = process.cpuUsage(cpu);
-  return { published, ms: performance.now() - started, cpuUs: used.user + used.system };
+  const heapAfter = getHeapStatistics().used_heap_size;
+  let freed = 0;
+  for (const { beforeGC, afterGC } of gc.stop()?.statistics ?? []) freed += beforeGC.heapStatistics.usedHeapSize - afterGC.heapStatistics.usedHeapSize;
+  return { published, ms: performance.now() - started, cpuUs: used.user + used.system, allocatedBytes: heapAfter - heapBefore + freed };
 }
 
 async function flowRun(messages: number): Promise<Result> {
@@ -97,6 +110,7 @@ async function flowRun(messages: number): Promise<Result> {
     handled,
     ms: run.ms,
     cpuUs: run.cpuUs,
+    allocatedBytes: run.allocatedBytes,
     forwarded: counters.reduce((n, c) => n + c.forwarded, 0),
     retried: counters.reduce((n, c) => n + c.retried, 0),
   };
@@ -121,6 +135,7 @@ async function busRun(messages: number): Promise<Result> {
     handled,
     ms: run.ms,
     cpuUs: run.cpuUs,
+    allocatedBytes: run.allocatedBytes,
     forwarded: 0,
     retried: 0,
   };
@@ -148,12 +163,14 @@ async function main(): Promise<void> {
     r.handled.toLocaleString('en'),
     Math.round(rate(r)).toLocaleString('en'),
     (r.cpuUs / r.messages).toFixed(2),
+    Math.round(r.allocatedBytes / r.messages).toLocaleString('en'),
     r.messages === 0 ? '-' : (r.forwarded / r.messages).toFixed(3),
     String(r.retried),
   ]);
-  printTable(['run (median of 3)', 'published', 'handled', 'msgs/s', 'CPU µs/msg', 'forwarded', 'retried'], rows);
+  printTable(['run (median of 3)', 'published', 'handled', 'msgs/s', 'CPU µs/msg', 'bytes/msg', 'forwarded', 'retried'], rows);
   console.log(`\nflow / bare bus throughput: ${(rate(f) / rate(b)).toFixed(3)}`);
   console.log(`flow / bare bus CPU per message: ${(f.cpuUs / f.messages / (b.cpuUs / b.messages)).toFixed(2)} x`);
+  console.log(`flow / bare bus bytes allocated per message: ${(f.allocatedBytes / f.messages / (b.allocatedBytes / b.messages)).toFixed(2)} x`);
   console.log(`${PAYLOAD}-byte payloads, ${KEYS.toLocaleString('en')} keys, windows of ${WINDOW.toLocaleString('en')}`);
 }
 
