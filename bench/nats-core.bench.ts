@@ -13,7 +13,10 @@
  * (c) the same, fire and forget (`ack: false`).
  *
  * NATS messages per keyed message: the server's in_msgs (monitoring /varz)
- * during the run divided by the messages delivered.
+ * during the run divided by the messages delivered. JS heap bytes allocated
+ * per message, receivers together and publisher: each process's heap in use
+ * plus what its collections freed (v8's GCProfiler), before and after the
+ * run. Unlike rates and CPU on a shared machine, it hardly moves between runs.
  *
  * Both publish `messages` 256-byte payloads, in two modes:
  * - flushed: the publisher awaits a flush every 5,000 messages, so that the
@@ -111,6 +114,8 @@ interface RunResult {
   system: { receivers: number; publisher: number };
   /** Main-thread GC pauses during the run, ms: the receivers together and the publisher. */
   gcPauseMs: { receivers: number; publisher: number };
+  /** Bytes allocated on the JS heap during the run (WorkerStats.allocatedBytes): the receivers together and the publisher. */
+  allocated: { receivers: number; publisher: number };
 }
 
 async function launch(
@@ -247,6 +252,7 @@ async function run(
     const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
     const systemOf = (after: WorkerStats, i: number): number => (after.cpuSystemUs - cpuBefore[i]!.cpuSystemUs) / 1e6;
     const gcOf = (after: WorkerStats, i: number): number => after.gcPauseMs - cpuBefore[i]!.gcPauseMs;
+    const allocatedOf = (after: WorkerStats, i: number): number => after.allocatedBytes - cpuBefore[i]!.allocatedBytes;
     const counters = stats.map((s) => s.counters);
     const sum = (field: string): number | undefined =>
       counters[0] === undefined ? undefined : counters.reduce((n, c) => n + (c?.[field] ?? 0), 0);
@@ -279,6 +285,10 @@ async function run(
         receivers: stats.reduce((n, s, i) => n + gcOf(s, i), 0),
         publisher: gcOf(publisherStats, stats.length),
       },
+      allocated: {
+        receivers: stats.reduce((n, s, i) => n + allocatedOf(s, i), 0),
+        publisher: allocatedOf(publisherStats, stats.length),
+      },
     };
   } finally {
     await Promise.all(spawned.map((w) => w.exit()));
@@ -291,6 +301,12 @@ function rate(r: RunResult): number {
 
 function cpuPerMessage(r: RunResult): number {
   return ((r.cpu.receivers + r.cpu.publisher + r.cpu.server) * 1e6) / r.distinct;
+}
+
+/** Receivers' and publisher's JS heap allocation per delivered message, "R / P" bytes. */
+function allocatedPerMessage(r: RunResult): string {
+  const per = (bytes: number): string => Math.round(bytes / Math.max(r.distinct, 1)).toLocaleString('en');
+  return `${per(r.allocated.receivers)} / ${per(r.allocated.publisher)}`;
 }
 
 function median(values: readonly number[]): number {
@@ -313,7 +329,7 @@ function printResults(results: RunResult[]): void {
   const header = [
     'run', 'mode', 'published', 'pub ms', 'received', 'distinct', 'e2e ms', 'msgs/s', 'fwd', 'retried',
     'ring at end', 'NATS/msg', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
-    'of it sys s recv/pub', 'GC ms recv/pub',
+    'of it sys s recv/pub', 'GC ms recv/pub', 'alloc B/msg recv/pub',
   ];
   const rows = results.map((r) => [
     r.name,
@@ -334,6 +350,7 @@ function printResults(results: RunResult[]): void {
     [r.cpu.receivers, r.cpu.publisher, r.cpu.server].map((s) => s.toFixed(1)).join('/'),
     [r.system.receivers, r.system.publisher].map((s) => s.toFixed(1)).join('/'),
     [r.gcPauseMs.receivers, r.gcPauseMs.publisher].map((ms) => ms.toFixed(0)).join('/'),
+    [r.allocated.receivers, r.allocated.publisher].map((bytes) => (bytes / Math.max(r.distinct, 1)).toFixed(0)).join('/'),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>
@@ -359,7 +376,8 @@ function printResults(results: RunResult[]): void {
           `${key}${ROUNDS > 1 ? `, round ${round}` : ''}: msgs/s end to end ${rateRatio.toFixed(3)} (target >= 0.5); ` +
             `NATS messages per message ${flow.natsPerMessage.toFixed(2)} (raw ${raw.natsPerMessage.toFixed(2)}); ` +
             `CPU per message, all processes: ${cpuPerMessage(flow).toFixed(1)} µs / ${cpuPerMessage(raw).toFixed(1)} µs ` +
-            `= ${cpuRatio.toFixed(2)} x (target <= 2)`,
+            `= ${cpuRatio.toFixed(2)} x (target <= 2); JS heap bytes allocated per message, receivers / publisher: ` +
+            `${allocatedPerMessage(flow)} (raw ${allocatedPerMessage(raw)})`,
         );
       }
     }

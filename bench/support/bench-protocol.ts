@@ -83,6 +83,11 @@ export interface WorkerStats {
   cpuSystemUs: number;
   /** Garbage-collection pauses of the main thread so far, ms (perf_hooks 'gc' entries). */
   gcPauseMs: number;
+  /**
+   * Bytes allocated on the JS heap so far, about: the heap in use now plus
+   * what every garbage collection since the start freed (v8's GCProfiler).
+   */
+  allocatedBytes: number;
   /** Ring members the broker knows (Flow roles only). */
   members?: number;
   /** Broker counters (Flow roles only). */
