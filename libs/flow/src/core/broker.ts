@@ -207,7 +207,7 @@ export class Broker {
     try {
       this.assertUsable();
       checkStream(stream);
-      const partitionKey = partitionKeyBytes(options.key);
+      const partitionKey = partitionKeyBytes(options.key, this.allocate);
       const headers = this.options.instrumentation?.publish(stream, partitionKey, data.length);
       const msg: MsgPayload = { id: 0, reply: '', stream, partitionKey, data, headers };
       const direct = this.gate.isDown ? undefined : this.publisher.publish(msg, options.ack !== false);
@@ -227,7 +227,7 @@ export class Broker {
       this.gate.check('request', stream);
       const id = this.nextId();
       const reply = this.replies.await(id, stream, timeout, signal);
-      const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key), data };
+      const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key, this.allocate), data };
       const trace = this.options.instrumentation?.request(stream, msg.partitionKey, data.length);
       msg.headers = trace?.headers;
       if (msg.partitionKey.length === 0 || !this.publisher.request(msg)) {

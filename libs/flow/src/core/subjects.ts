@@ -1,8 +1,10 @@
 import { utf8Length, writeUtf8 } from './bytes';
 import { InvalidOptionError } from './errors';
+import type { Allocate } from './frame';
 import { Key } from './key';
 
 const NO_BYTES = new Uint8Array(0);
+const newBytes: Allocate = (size) => new Uint8Array(size);
 const INVALID_SUBJECT = /[\s*>]/;
 /** A node key as node subjects spell it: 16 lowercase hex digits. */
 const NODE_KEY = /^[0-9a-f]{16}$/;
@@ -39,13 +41,16 @@ export function checkHandlerStream(stream: string, clique: string): string {
   return stream;
 }
 
-/** The bytes of a partition key as given to publish/request: UTF-8 for text, as-is for bytes, empty for none. */
-export function partitionKeyBytes(key: string | Uint8Array | undefined): Uint8Array {
+/**
+ * The bytes of a partition key as given to publish/request: UTF-8 for text, as-is for bytes, empty for none.
+ * `allocate`: where a text key's bytes go (a broker's slab: a view, not a buffer of its own per message).
+ */
+export function partitionKeyBytes(key: string | Uint8Array | undefined, allocate: Allocate = newBytes): Uint8Array {
   if (key === undefined) return NO_BYTES;
   if (typeof key === 'string') {
     // utf8Length + writeUtf8: a short ASCII key is written in JS, cheaper than TextEncoder.encode's call into C++.
     const length = utf8Length(key);
-    const bytes = new Uint8Array(length);
+    const bytes = allocate(length);
     writeUtf8(key, bytes, 0, length);
     return bytes;
   }
