@@ -59,6 +59,17 @@ export class Publisher {
   private readonly routes: ForwardRoutes;
   /** The notice being read. */
   private notice: Notice | undefined;
+  /**
+   * One executor for every publish's Promise, instead of a closure per
+   * publish: it runs synchronously inside `new Promise` and leaves the
+   * resolving functions here for the caller to take at once.
+   */
+  private readonly capture = (resolve: () => void, reject: (error: FlowError) => void): void => {
+    this.capturedResolve = resolve;
+    this.capturedReject = reject;
+  };
+  private capturedResolve: () => void = () => undefined;
+  private capturedReject: (error: FlowError) => void = () => undefined;
 
   constructor(private readonly host: PublisherHost) {
     this.entries = new InFlightTable(host.options.maxInFlightForwards);
@@ -89,7 +100,9 @@ export class Publisher {
     }
     const { maxInFlightForwards, maxQueuedMessages } = this.host.options;
     if (this.entries.size < maxInFlightForwards && this.waiting.length === 0) {
-      return new Promise((resolve, reject) => this.admit(msg, partition, resolve, reject, owner));
+      const published = new Promise<void>(this.capture);
+      this.admit(msg, partition, this.capturedResolve, this.capturedReject, owner);
+      return published;
     }
     if (this.waiting.length >= maxQueuedMessages) {
       return Promise.reject(new OverloadedError('maxQueuedMessages (publishes waiting for the window)', maxQueuedMessages));
