@@ -87,9 +87,11 @@ export function newEntry(
 }
 
 /**
- * The Entry of every publish: a class, so that every entry has one shape
- * from its constructor on, with `since` a double field from the start (a
- * clock reading), which V8 keeps unboxed in the object.
+ * The Entry of every publish. A class rather than an object literal: with
+ * the same fields and the same allocation per publish, a publisher and 3
+ * owners on the memory bus took about a fifth less CPU per acknowledged
+ * message (200,000 publishes, alternating runs; the cause in V8 was not
+ * pinned down).
  */
 class PublishEntry implements Entry {
   readonly stream: string;
