@@ -19,10 +19,10 @@
  *
  * Run: node -r ./test/support/ts-register.js bench/broker.bench.ts [messages] [window]
  */
-import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { Broker } from 'nestjs-flow/core';
 import { MemoryBus } from 'nestjs-flow';
 import { seededRandom } from 'nestjs-flow/testing';
+import { HeapAllocation } from './support/heap-allocation';
 
 const MESSAGES = Math.min(Number(process.argv[2] ?? 200_000), 2_000_000);
 const WARMUP = 20_000;
@@ -59,9 +59,8 @@ interface Paced {
  * (bounded by MAX_RUN_MS), and measures wall time and process CPU.
  */
 async function paced(bus: MemoryBus, messages: number, publishOne: (n: number) => void): Promise<Paced> {
-  const gc = new GCProfiler();
-  gc.start();
-  const heapBefore = getHeapStatistics().used_heap_size;
+  const allocation = new HeapAllocation();
+  const allocatedBefore = allocation.read();
   const cpu = process.cpuUsage();
   const started = performance.now();
   let published = 0;
@@ -71,10 +70,8 @@ async function paced(bus: MemoryBus, messages: number, publishOne: (n: number) =
     await bus.idle();
   }
   const used = process.cpuUsage(cpu);
-  const heapAfter = getHeapStatistics().used_heap_size;
-  let freed = 0;
-  for (const { beforeGC, afterGC } of gc.stop()?.statistics ?? []) freed += beforeGC.heapStatistics.usedHeapSize - afterGC.heapStatistics.usedHeapSize;
-  return { published, ms: performance.now() - started, cpuUs: used.user + used.system, allocatedBytes: heapAfter - heapBefore + freed };
+  const allocatedBytes = allocation.read() - allocatedBefore;
+  return { published, ms: performance.now() - started, cpuUs: used.user + used.system, allocatedBytes };
 }
 
 async function flowRun(messages: number): Promise<Result> {

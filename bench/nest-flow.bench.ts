@@ -19,8 +19,9 @@
  * objects of PAYLOAD_BYTES bytes (a padded string field).
  *
  * Measured per setup, after a warm-up: (a/b) events end to end: first
- * publish until the last handler run, across processes on one clock, and the
- * consumers' RSS after the run; (c) request/reply with 64 in flight: req/s,
+ * publish until the last handler run, across processes on one clock, the
+ * consumers' RSS after the run, and the JS heap bytes allocated per event by
+ * the consumers together and by the publisher (bench/support/heap-allocation.ts); (c) request/reply with 64 in flight: req/s,
  * p50, p99; (d) sequential request/reply p50, p99. --growth adds (e): the RSS
  * of the Flow apps after 200,000 and after 1,000,000 events. --profile runs
  * the first Flow app, the first Nest consumer and both publishers under `node --cpu-prof` and
@@ -102,6 +103,8 @@ interface EventResult {
   readonly publisherErrors: Record<string, number>;
   /** CPU seconds during the run: consumers together, publisher, nats-server. */
   readonly cpu: { consumers: number; publisher: number; server: number };
+  /** Bytes allocated on the JS heap during the run: consumers together, publisher. */
+  readonly allocated: { consumers: number; publisher: number };
 }
 
 interface SetupResult {
@@ -193,6 +196,7 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
   for (let seq = first; seq < first + report.published; seq++) if (seen.some((bitmap) => bitmap[seq] !== 0)) distinct++;
   const consumers = after.slice(0, fleet.consumers.length);
   const cpu = (i: number): number => (after[i]!.cpuUs - before[i]!.cpuUs) / 1e6;
+  const allocated = (i: number): number => after[i]!.allocatedBytes - before[i]!.allocatedBytes;
   return {
     published: report.published,
     handled: consumers.reduce((n, s, i) => n + s.events - before[i]!.events, 0),
@@ -205,6 +209,10 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
       consumers: consumers.reduce((n, _s, i) => n + cpu(i), 0),
       publisher: cpu(workers.length - 1),
       server: processCpuSeconds(server.pid) - serverCpuBefore,
+    },
+    allocated: {
+      consumers: consumers.reduce((n, _s, i) => n + allocated(i), 0),
+      publisher: allocated(workers.length - 1),
     },
   };
 }
@@ -332,6 +340,11 @@ function reqRate(report: RequestReport): number {
   return (report.completed / report.elapsedMs) * 1000;
 }
 
+/** Bytes allocated on the JS heap per distinct event handled, by the consumers together or the publisher. */
+function allocatedPerEvent({ events: e }: SetupResult, by: 'consumers' | 'publisher'): number {
+  return e.allocated[by] / Math.max(e.distinct, 1);
+}
+
 function printTable(nest: SetupResult, flow: SetupResult): void {
   const maxRss = (r: SetupResult): number => Math.max(...r.events.consumers.map((s) => s.rssBytes));
   const cpuPerEvent = ({ events: e }: SetupResult): number =>
@@ -341,6 +354,8 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
   const rows: Row[] = [
     ['(a/b) events, msgs/s end to end', rate(nest.events), rate(flow.events), int, '>= 1.5', 'higher'],
     ['      CPU µs per event, all 5 processes', cpuPerEvent(nest), cpuPerEvent(flow), (n) => n.toFixed(1), '', ''],
+    ['      JS heap bytes per event, consumers', allocatedPerEvent(nest, 'consumers'), allocatedPerEvent(flow, 'consumers'), int, '', ''],
+    ['      JS heap bytes per event, publisher', allocatedPerEvent(nest, 'publisher'), allocatedPerEvent(flow, 'publisher'), int, '', ''],
     ['      consumer RSS at end, MiB (max of 3)', maxRss(nest), maxRss(flow), mib, '<= 1.0', 'lower'],
     ['(c) requests, 64 in flight, req/s', reqRate(nest.concurrent), reqRate(flow.concurrent), int, '>= 1.5', 'higher'],
     ['    p50 latency, µs', nest.concurrent.p50Us, flow.concurrent.p50Us, int, '', ''],

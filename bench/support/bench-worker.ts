@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { connect, type NatsConnection } from 'nats';
 import { Broker } from 'nestjs-flow/core';
 import { connectNats, type NatsPubSub } from 'nestjs-flow/nats';
@@ -25,6 +25,7 @@ import {
   type PublishReport,
   type WorkerStats,
 } from './bench-protocol';
+import { HeapAllocation } from './heap-allocation';
 
 class BenchWorker {
   private config: BenchWorkerConfig | undefined;
@@ -44,16 +45,13 @@ class BenchWorker {
   private readonly gcObserver = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) this.gcPauseMs += entry.duration;
   });
-  /** Collections since the last stats(); what they freed before is in freedBytes. */
-  private gcProfiler = new GCProfiler();
-  private freedBytes = 0;
+  private readonly allocation = new HeapAllocation();
   /** What the receivers have taken so far, as the parent last said (paced publishing). */
   private credit = 0;
   private creditWaiter: (() => void) | undefined;
 
   constructor(private readonly send: (message: BenchMessage) => void) {
     this.gcObserver.observe({ entryTypes: ['gc'] });
-    this.gcProfiler.start();
   }
 
   async run(command: BenchCommand): Promise<unknown> {
@@ -218,7 +216,7 @@ class BenchWorker {
       cpuUs: cpu.user + cpu.system,
       cpuSystemUs: cpu.system,
       gcPauseMs: this.gcPauseMs,
-      allocatedBytes: this.allocatedBytes(),
+      allocatedBytes: this.allocation.read(),
       count: this.count,
       distinct: this.distinct,
       lastAt: this.lastAt,
@@ -234,16 +232,6 @@ class BenchWorker {
       errors: { ...this.errors },
       seen: this.seen,
     };
-  }
-
-  /** See WorkerStats.allocatedBytes: the profiler is read and started again, so that its record stays short. */
-  private allocatedBytes(): number {
-    for (const { beforeGC, afterGC } of this.gcProfiler.stop()?.statistics ?? []) {
-      this.freedBytes += beforeGC.heapStatistics.usedHeapSize - afterGC.heapStatistics.usedHeapSize;
-    }
-    this.gcProfiler = new GCProfiler();
-    this.gcProfiler.start();
-    return getHeapStatistics().used_heap_size + this.freedBytes;
   }
 
   private async stop(): Promise<null> {

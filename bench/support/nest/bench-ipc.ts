@@ -91,6 +91,8 @@ export interface WorkerStats {
   readonly externalBytes: number;
   /** CPU time (user + system) of the process so far, µs. */
   readonly cpuUs: number;
+  /** Bytes allocated on the JS heap so far, about (bench/support/heap-allocation.ts). */
+  readonly allocatedBytes: number;
   /** Ring positions the app's broker knows (Flow apps only). */
   readonly members?: number;
   readonly counters?: Record<string, number>;

@@ -15,6 +15,7 @@ import {
   type WorkerMessage,
   type WorkerStats,
 } from './bench-ipc';
+import { HeapAllocation } from '../heap-allocation';
 import { BenchTally } from './bench-tally';
 import { startFlowApp, startFlowPublisher } from './flow-roles';
 import { Credits, publishEvents, sendRequests } from './load-driver';
@@ -29,6 +30,7 @@ class NestBenchWorker {
   /** Events this process published in earlier plans: the consumers' totals include them. */
   #sent = 0;
   readonly credits = new Credits();
+  readonly #allocation = new HeapAllocation();
 
   constructor(private readonly send: (message: WorkerMessage) => void) {}
 
@@ -93,6 +95,7 @@ class NestBenchWorker {
       heapTotalBytes: memory.heapTotal,
       externalBytes: memory.external,
       cpuUs: cpu.user + cpu.system,
+      allocatedBytes: this.#allocation.read(),
       ...(broker === undefined
         ? {}
         : { members: broker.snapshot().members.length, counters: { ...broker.counters } as Record<string, number> }),
