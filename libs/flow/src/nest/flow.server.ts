@@ -80,24 +80,22 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
     const registrations: Promise<void>[] = [];
     for (const [stream, handler] of this.messageHandlers) {
       const extras = extrasOf(handler);
-      registrations.push(
-        extras.kind === StreamKind.Request
-          ? broker.handleRequest(stream, (delivery) => this.#reply(handler, extras, delivery))
-          : broker.handle(stream, (delivery) => this.#consume(handler, extras, delivery)),
-      );
+      if (extras.kind === StreamKind.Request) {
+        registrations.push(broker.handleRequest(stream, (delivery) => this.#reply(handler, extras, delivery)));
+        continue;
+      }
+      // Made once per stream, not per message.
+      const failed = (failure: unknown): never => {
+        const error = toFlowHandlerError(failure);
+        throw new FlowHandlerError(error.code, `handler of stream "${stream}" failed: ${error.message}`, {
+          details: error.details,
+          cause: error.cause,
+        });
+      };
+      registrations.push(broker.handle(stream, (delivery) => this.#invoke(handler, extras, delivery).then(ignore, failed)));
     }
     await Promise.all(registrations);
     this.host.handlersRegistered();
-  }
-
-  #consume(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<void> {
-    return this.#invoke(handler, extras, delivery).then(ignore, (failure: unknown) => {
-      const error = toFlowHandlerError(failure);
-      throw new FlowHandlerError(error.code, `handler of stream "${delivery.stream}" failed: ${error.message}`, {
-        details: error.details,
-        cause: error.cause,
-      });
-    });
   }
 
   async #reply(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<Uint8Array> {
@@ -162,8 +160,19 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
  * as Nest's `lastValueFrom(transformToObservable(await handler(...)))`,
  * without an Observable per message.
  */
-async function runHandler(handler: MessageHandler, payload: unknown, context: FlowContext): Promise<unknown> {
-  const result: unknown = await handler(payload, context);
+function runHandler(handler: MessageHandler, payload: unknown, context: FlowContext): Promise<unknown> {
+  let result: unknown;
+  try {
+    result = handler(payload, context);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // One reaction, not an async function's frame and its await, per message.
+  return Promise.resolve(result).then(lastValue);
+}
+
+/** A handler's result: an Observable's last value, anything else as it is. */
+function lastValue(result: unknown): unknown {
   return isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }) : result;
 }
 
