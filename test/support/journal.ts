@@ -14,13 +14,19 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
  * survives SIGKILL.
  */
 /**
- * Wall-clock milliseconds with sub-millisecond resolution, monotonic within a
- * process: `performance.timeOrigin` is the process's start on the system
- * clock, so processes on one machine share this clock (to well under a
- * millisecond), and journals of different workers can be compared.
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, through
+ * `process.hrtime`), with sub-millisecond resolution: one clock that every
+ * process on the machine reads alike, so journals of different workers can
+ * be compared. Not wall time. `performance.timeOrigin + performance.now()`
+ * was used before: it pins each process to the wall clock as it read at that
+ * process's start, and on this VM the wall clock strays from the monotonic
+ * one by a millisecond or two now and then. That is the likely cause of
+ * one failure (rolling-restart e2e, 2026-12-02): five handler runs of one
+ * broker, all within 0.1 ms, started "before" the publisher sent their
+ * messages, with keys and sequence numbers that matched.
  */
 export function journalClock(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 /** Times with three decimals (microseconds): enough, and short lines. */
