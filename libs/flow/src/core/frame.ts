@@ -110,7 +110,8 @@ export type Frame = JoinFrame | LeaveFrame | InfoFrame | PingFrame | MsgFrame | 
  */
 export type Allocate = (size: number) => Uint8Array;
 
-const newBytes: Allocate = (size) => new Uint8Array(size);
+/** A fresh array per call: the allocator of callers without a slab. */
+export const newBytes: Allocate = (size) => new Uint8Array(size);
 
 /**
  * Encodes `frame` into one array of exactly the frame's size, owned by the caller.
@@ -301,8 +302,8 @@ function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameTyp
 let lastAckTo = new Key(0, 0);
 
 function readAckTo(bytes: Uint8Array, at: number): Key {
-  const hi = ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
-  const lo = ((bytes[at + 4] << 24) | (bytes[at + 5] << 16) | (bytes[at + 6] << 8) | bytes[at + 7]) >>> 0;
+  const hi = readU32(bytes, at);
+  const lo = readU32(bytes, at + 4);
   if (hi !== lastAckTo.hi || lo !== lastAckTo.lo) lastAckTo = new Key(hi, lo);
   return lastAckTo;
 }

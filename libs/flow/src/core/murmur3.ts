@@ -47,19 +47,10 @@ function mulHi(aHi: number, aLo: number, bHi: number, bLo: number): number {
 }
 
 /**
- * Hashes `bytes` and returns the first 64-bit half of the result (h1) as unsigned
- * 32-bit [high, low] halves; `goFlow` selects Go flow's variant (header comment).
- * Pure: reads `bytes` only.
- */
-export function murmur3Hi64(bytes: Uint8Array, goFlow: boolean): [hi: number, lo: number] {
-  const out = new Uint32Array(2);
-  murmur3Into(bytes, goFlow, out);
-  return [out[0], out[1]];
-}
-
-/**
- * murmur3Hi64 without the array: writes h1's high and low halves to `out[0]`
- * and `out[1]`, so that a caller hashing once per message allocates nothing.
+ * Hashes `bytes` and writes the first 64-bit half of the result (h1) as
+ * unsigned 32-bit halves: high to `out[0]`, low to `out[1]`; `goFlow` selects
+ * Go flow's variant (header comment). Reads `bytes` only, and allocates
+ * nothing: keyFromBytes hashes once per message into one scratch array.
  */
 export function murmur3Into(bytes: Uint8Array, goFlow: boolean, out: Uint32Array): void {
   const len = bytes.length;
