@@ -12,10 +12,7 @@
  * Figures: messages/s end to end (first publish until the last handler ran),
  * CPU µs per message (process.cpuUsage, user + system, whole process), bytes
  * allocated on the JS heap per message, the forwarded fraction, and Flow /
- * baseline. Printed, never asserted. The allocation is the heap in use at the
- * end minus at the start plus what each garbage collection freed (v8's
- * GCProfiler): unlike time on a shared machine it hardly moves between runs,
- * so it shows a change in per-message objects that the rates cannot resolve.
+ * baseline (allocation: bench/support/heap-allocation.ts). Printed, never asserted.
  *
  * Run: node -r ./test/support/ts-register.js bench/broker.bench.ts [messages] [window]
  */

@@ -14,9 +14,8 @@
  *
  * NATS messages per keyed message: the server's in_msgs (monitoring /varz)
  * during the run divided by the messages delivered. JS heap bytes allocated
- * per message, receivers together and publisher: each process's heap in use
- * plus what its collections freed (v8's GCProfiler), before and after the
- * run. Unlike rates and CPU on a shared machine, it hardly moves between runs.
+ * per message, receivers together and publisher: bench/support/heap-allocation.ts,
+ * before and after the run.
  *
  * Both publish `messages` 256-byte payloads, in two modes:
  * - flushed: the publisher awaits a flush every 5,000 messages, so that the
