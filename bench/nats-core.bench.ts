@@ -35,10 +35,14 @@
  *
  * The Flow publisher awaits each batch's publish() promises together;
  * --await-each awaits every publish() instead (see PublishPlan.awaitEach).
- * --profile takes a CPU profile (node:inspector) of the first Flow broker and
- * the Flow publisher of each Flow run of the first round, from the first publish until every
- * message arrived, and prints their top self-time functions and files. The
- * profiler's own cost shows in the CPU and rate columns of those runs. With
+ * --profile takes a CPU profile (node:inspector) of the first receiver and
+ * the publisher of each run of the first round (raw nats.js too, for
+ * comparison), from the first publish until every message arrived, and
+ * prints their top self-time functions and files. The profiler samples wall
+ * time on the main thread: on 2 busy cores a function that writes to a socket
+ * also collects the time the process waits for a core, and the collector's
+ * helper threads are not in it. The profiler's own cost shows in the CPU and
+ * rate columns of those runs. With
  * FLOW_BENCH_PROFILE_DIR set, the .cpuprofile files are kept there (open them
  * in Chrome DevTools for call trees).
  *
@@ -434,7 +438,7 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const profileDir = (ack: string): string | undefined =>
           profileRoot === undefined || round > 1 ? undefined : join(profileRoot, mode.mode, ack);
-        results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, round, undefined));
+        results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, round, profileDir('raw')));
         results.push(await run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, round, profileDir('acked')));
         results.push(await run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, round, profileDir('fire and forget'), false));
       }
@@ -442,9 +446,10 @@ async function main(): Promise<void> {
     printResults(results);
     if (profileRoot !== undefined) {
       for (const { mode } of MODES) {
-        for (const ack of ['acked', 'fire and forget']) {
-          printProfile(join(profileRoot, mode, ack, 'receiver'), `flow-broker-1 (${mode}, ${ack})`);
-          printProfile(join(profileRoot, mode, ack, 'publisher'), `flow-publisher (${mode}, ${ack})`);
+        for (const ack of ['raw', 'acked', 'fire and forget']) {
+          const [receiver, publisher] = ack === 'raw' ? ['raw-subscriber-1', 'raw-publisher'] : ['flow-broker-1', 'flow-publisher'];
+          printProfile(join(profileRoot, mode, ack, 'receiver'), `${receiver} (${mode}, ${ack})`);
+          printProfile(join(profileRoot, mode, ack, 'publisher'), `${publisher} (${mode}, ${ack})`);
         }
       }
     }
