@@ -11,6 +11,7 @@ import {
   RemoteError,
   TimeoutError,
 } from './errors';
+import { MemoryBus } from './memory-pubsub';
 import { BrokerOptions } from './options';
 import { rejection } from '../../test/rejection';
 import { fromUtf8 } from '../../test/sequence';
@@ -42,10 +43,12 @@ describe('broker requests', () => {
     handlers: number,
     setup: (broker: Broker, index: number) => void | Promise<void>,
     extra: BrokerOptions = {},
+    bus?: MemoryBus,
   ): Promise<{ brokers: readonly Broker[]; requester: Broker }> {
     clock = new ManualClock();
     clique = await createMemoryClique({
       size: handlers + 1,
+      bus,
       options: { virtualNodes: 4, stabilization: { interval: 0 }, clock, ...extra },
       setup: (broker, i) => (i < handlers ? setup(broker, i) : undefined),
     });
@@ -65,6 +68,21 @@ describe('broker requests', () => {
       expect(brokers[Number(index)].snapshot().positions.map(String)).toContain(owner);
       expect([data, request]).toEqual([`q${n}`, 'true']);
     }
+  });
+
+  it('answers a reply too large for the transport with FLOW_TRANSPORT at once, instead of leaving the requester to time out', async () => {
+    const errors: FlowError[] = [];
+    const { requester } = await requestClique(
+      2,
+      (broker) => broker.handleRequest('sizes', (d) => new Uint8Array(Number(fromUtf8(d.data)))),
+      { onError: (error) => void errors.push(error) },
+      new MemoryBus({ maxPayload: 1024 }),
+    );
+    expect(await requester.request('sizes', utf8.encode('900'), { key: 'k' })).toHaveLength(900);
+    // No timer runs on the manual clock: only an answer settles it. An ACK frame is 12 + 8 bytes and the reply.
+    const error = await rejection(requester.request('sizes', utf8.encode('2000'), { key: 'k' }));
+    expect(error).toMatchObject({ code: 'FLOW_TRANSPORT', message: expect.stringContaining('reply of stream "sizes" is 2020 bytes as a frame, above the max payload of 1024') });
+    expect(errors).toEqual([expect.objectContaining({ name: 'TransportError', message: expect.stringContaining('reply of stream "sizes"') })]);
   });
 
   it('answers an unkeyed request on whichever broker receives it', async () => {

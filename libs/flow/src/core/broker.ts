@@ -8,7 +8,7 @@ import { drainAndClose } from './graceful-shutdown';
 import { Handoff } from './handoff';
 import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
-import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError } from './errors';
+import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TransportError } from './errors';
 import { ErrorReporter } from './error-reporter';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
@@ -20,11 +20,11 @@ import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
 import { directPublishing } from './direct-publishing';
 import type { Publisher } from './publisher';
-import { viewSubject } from './publish-wire';
+import { LARGEST_FRAME_OVERHEAD, largestFrameOf, viewSubject } from './publish-wire';
 import { RingView } from './ring-view';
 import { Ownership, OwnershipEvents } from './ownership';
 import { BrokerLoad, traceReply } from './instrumentation';
-import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
+import { headerBytes, MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { TransportGate } from './transport-gate';
 import { ringPositions } from './virtual-nodes';
@@ -136,6 +136,7 @@ export class Broker {
     this.dispatcher = new Dispatcher({
       ...this.collaborator(),
       sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
+      maxPayload: () => this.pubsub.maxPayload?.(),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
       hold: (msg, partition) => this.handoff.admit(msg, partition),
@@ -145,6 +146,7 @@ export class Broker {
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
       ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership, batchForwards: this.options.batchForwards ?? pubsub.prefersBatches === true },
+      maxPayload: () => pubsub.maxPayload?.(),
       ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
       report: (kind, error) => this.networkErrors.report(kind, error),
       afterInput: (task) => (this.pubsub.afterInput === undefined ? void Promise.resolve().then(task) : this.pubsub.afterInput(task)),
@@ -210,6 +212,8 @@ export class Broker {
       const partitionKey = partitionKeyBytes(options.key, this.allocate);
       const headers = this.options.instrumentation?.publish(stream, partitionKey, data.length);
       const msg: MsgPayload = { id: 0, reply: '', stream, partitionKey, data, headers };
+      const tooLarge = this.tooLarge(msg);
+      if (tooLarge !== undefined) throw tooLarge;
       const direct = this.gate.isDown ? undefined : this.publisher.publish(msg, options.ack !== false);
       return direct ?? this.gate.publish(stream, this.options.codec.encode(msg), headers);
     } catch (error) {
@@ -226,10 +230,15 @@ export class Broker {
       if (signal?.aborted) throw new AbortedError(`request on "${stream}"`, signal.reason);
       this.gate.check('request', stream);
       const id = this.nextId();
-      const reply = this.replies.await(id, stream, timeout, signal);
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key, this.allocate), data };
       const trace = this.options.instrumentation?.request(stream, msg.partitionKey, data.length);
       msg.headers = trace?.headers;
+      const tooLarge = this.tooLarge(msg);
+      if (tooLarge !== undefined) {
+        trace?.end(tooLarge);
+        throw tooLarge;
+      }
+      const reply = this.replies.await(id, stream, timeout, signal);
       if (msg.partitionKey.length === 0 || !this.publisher.request(msg)) {
         this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
       }
@@ -237,6 +246,25 @@ export class Broker {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A TransportError when `msg` could not cross the transport whole in the
+   * largest frame it may travel in between brokers (PubSub.maxPayload): it is
+   * refused here, where the caller awaits it, rather than by the transport on
+   * a later hop, where nobody would hear of it.
+   */
+  private tooLarge(msg: MsgPayload): TransportError | undefined {
+    const limit = this.pubsub.maxPayload?.();
+    if (limit === undefined) return undefined;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most messages are clear of the limit without counting.
+    const bound = msg.data.length + msg.partitionKey.length + 3 * (msg.stream.length + msg.reply.length) + LARGEST_FRAME_OVERHEAD;
+    if (bound <= limit && msg.headers === undefined) return undefined;
+    const bytes = largestFrameOf(msg) + headerBytes(msg.headers);
+    if (bytes <= limit) return undefined;
+    return new TransportError(
+      `message on "${msg.stream}" does not fit the transport: its ${msg.data.length} bytes of data take ${bytes} bytes as a frame between brokers, above the max payload of ${limit}`,
+    );
   }
 
   /** The position that owns `partitionKey` in this broker's view; undefined until joined. */

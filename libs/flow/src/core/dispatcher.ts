@@ -1,6 +1,6 @@
 import { BrokerCounters } from './broker-counters';
 import { Delivery, MessageHandler, RequestHandler } from './delivery';
-import { ErrorCode, FlowError, OverloadedError } from './errors';
+import { ErrorCode, FlowError, OverloadedError, TransportError } from './errors';
 import { asFlowError, errorReply } from './error-reply';
 import { Allocate, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import { BrokerLoad, HandlerTrace } from './instrumentation';
@@ -8,7 +8,7 @@ import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import type { Ownership } from './ownership';
 import { partitionLane, PartitionScheduler } from './partition-scheduler';
-import { MessageHeaders } from './pubsub';
+import { headerBytes, MessageHeaders } from './pubsub';
 
 export interface HandlerEntry {
   readonly kind: 'message' | 'request';
@@ -24,6 +24,8 @@ export interface DispatcherHost {
   readonly ownership: Ownership;
   /** Publishes a reply frame; false once the broker is closed (the reply is then discarded). */
   sendReply(subject: string, frame: Uint8Array, headers: MessageHeaders | undefined): boolean;
+  /** The transport's max payload (PubSub.maxPayload): a larger reply is answered with an error instead. */
+  maxPayload(): number | undefined;
   /** Gives up on a message (counted, reported, error reply for a request). */
   drop(msg: MsgPayload, error: FlowError): void;
   reportError(error: FlowError): void;
@@ -192,6 +194,15 @@ export class Dispatcher {
       trace?.end(error);
       frame = errorReply(msg.id, error);
     }
-    this.host.sendReply(msg.reply, encodeFrame(frame, this.host.allocate), trace?.replyHeaders);
+    let bytes = encodeFrame(frame, this.host.allocate);
+    const limit = this.host.maxPayload();
+    const size = bytes.length + headerBytes(trace?.replyHeaders);
+    if (limit !== undefined && size > limit) {
+      // The transport would refuse it, and the requester wait for its timeout: it hears why instead.
+      const error = new TransportError(`reply of stream "${delivery.stream}" is ${size} bytes as a frame, above the max payload of ${limit}`);
+      this.host.reportError(error);
+      bytes = encodeFrame(errorReply(msg.id, error), this.host.allocate);
+    }
+    this.host.sendReply(msg.reply, bytes, trace?.replyHeaders);
   }
 }

@@ -9,7 +9,7 @@ import { MemoryBus } from './memory-pubsub';
 import { ProtocolError } from './errors';
 import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
 import { decodeFrame, encodeFrame, FrameType, FwdFrame } from './frame';
-import { appendNotice, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
+import { appendNotice, largestFrameOf, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 import { Key } from './key';
 import { NodeSubjects, nodeSubject } from './subjects';
 import { ringPositions } from './virtual-nodes';
@@ -74,6 +74,29 @@ describe('forward batches', () => {
       expect(framesOf(sent[1].data)).toEqual([[1], [2]]);
       await Promise.resolve();
       expect(sent).toHaveLength(4);
+    });
+
+    it("keeps every batch within the transport's max payload, sending what is queued before a frame that would take it over", async () => {
+      const { sent, send } = recorder();
+      let maxPayload: number | undefined = 100;
+      const batcher = new ForwardBatcher(send, () => maxPayload);
+      const frame = (n: number, length: number): Uint8Array => new Uint8Array(length).fill(n);
+      // 12 bytes of container header, then 4 + 20 per frame: 3 frames fit in 100 bytes (84), 4 would not (108).
+      for (let n = 1; n <= 7; n++) batcher.add('a', frame(n, 20));
+      // A frame that fits alone but not beside another: what is queued goes first, then it goes as it is.
+      batcher.add('a', frame(8, 90));
+      batcher.add('a', frame(9, 20));
+      await Promise.resolve();
+      expect(sent.every((s) => s.data.length <= 100)).toBe(true);
+      expect(sent.map((s) => (isForwardBatch(s.data) ? framesOf(s.data).map((f) => f[0]) : [s.data[0]]))).toEqual([[1, 2, 3], [4, 5, 6], [7], [8], [9]]);
+      expect(isForwardBatch(sent[3].data)).toBe(false);
+
+      // The limit is read as each batch starts: a transport that reconnected to a server with another max_payload.
+      sent.length = 0;
+      maxPayload = undefined;
+      for (let n = 1; n <= 7; n++) batcher.add('a', frame(n, 20));
+      await Promise.resolve();
+      expect(sent.map((s) => framesOf(s.data).length)).toEqual([7]);
     });
 
     it('sends everything queued on flush()', () => {
@@ -226,7 +249,7 @@ describe('forward batches', () => {
     });
 
     /** 3 brokers handling 'orders' (recording each key's sequence numbers), a publisher (index 3); all batch. */
-    async function batchingClique(handled: Map<string, number[]>, clock: ManualClock) {
+    async function batchingClique(handled: Map<string, number[]>, clock: ManualClock, bus?: MemoryBus) {
       const record = (d: Delivery) => {
         const key = fromUtf8(d.partitionKey);
         handled.set(key, [...(handled.get(key) ?? []), readSeq(d.data)]);
@@ -234,6 +257,7 @@ describe('forward batches', () => {
       clique = await createMemoryClique({
         size: 4,
         options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: 100, clock, batchForwards: true },
+        bus,
         setup: (broker, i) => (i === 3 ? undefined : broker.handle('orders', record)),
       });
       await clique.converged();
@@ -265,6 +289,49 @@ describe('forward batches', () => {
       expect(handled.get(keys[1])).toEqual([0, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28]);
       expect(handled.get(keys[2])).toEqual([0, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29]);
       expect(brokers[1].counters.handled).toBe(33);
+    });
+
+    it("keeps batches within the bus's max payload, and refuses at once a publish or request that could not cross it", async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      const { publisher, bus, brokers } = await batchingClique(handled, clock, new MemoryBus({ maxPayload: 1024 }));
+      const keys = keysOwnedBy(brokers[1], brokers[0], 3);
+      const payload = (n: number, length = 200): Uint8Array => {
+        const data = new Uint8Array(length);
+        data.set(seq(n));
+        return data;
+      };
+      let largest = 0;
+      const batches: number[] = [];
+      bus.setFault((d) => {
+        largest = Math.max(largest, d.data.length);
+        if (d.to === 'broker-1' && isForwardBatch(d.data)) batches.push(framesOf(d.data).length);
+        return 'deliver';
+      });
+      for (const key of keys) await publisher.publish('orders', payload(0), { key });
+      const all = [];
+      for (let n = 1; n <= 30; n++) all.push(publisher.publish('orders', payload(n), { key: keys[n % 3] }));
+      await Promise.all(all);
+      await bus.idle();
+      // About 260 bytes per frame: 3 to a batch of at most 1,024 bytes, where 16 KiB would have taken all 30.
+      expect(largest).toBeLessThanOrEqual(1024);
+      expect(batches).toEqual([3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+      expect(handled.get(keys[0])).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+      expect(publisher.counters.retried).toBe(0);
+
+      // The largest message that fits is taken; one byte more is refused before anything is sent.
+      const utf8 = new TextEncoder();
+      const room = 1024 - largestFrameOf({ id: 0, reply: '', stream: 'orders', partitionKey: utf8.encode(keys[0]), data: new Uint8Array(0) });
+      await publisher.publish('orders', payload(31, room), { key: keys[0] });
+      const published = bus.stats.published;
+      const refusal = { name: 'TransportError', code: 'FLOW_TRANSPORT', message: expect.stringContaining('above the max payload of 1024') };
+      await expect(publisher.publish('orders', payload(32, room + 1), { key: keys[0] })).rejects.toMatchObject(refusal);
+      await expect(publisher.publish('orders', payload(33, 2000))).rejects.toMatchObject(refusal);
+      await expect(publisher.request('orders', payload(34, 2000), { key: keys[0], timeout: 50 })).rejects.toMatchObject(refusal);
+      expect(bus.stats.published).toBe(published);
+      await bus.idle();
+      expect(handled.get(keys[0])!.slice(-1)).toEqual([31]);
+      expect(publisher.inFlight).toBe(0);
     });
 
     it('lets a fire-and-forget publisher ask whether an owner takes batches, then batches its publishes', async () => {

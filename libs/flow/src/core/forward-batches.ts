@@ -80,7 +80,9 @@ interface Pending {
  * Collects frames per destination subject and sends each subject's as one
  * batch (a single frame goes as it is) from a microtask queued with the
  * first frame, so after the code that published them synchronously, or at
- * once when BATCH_BYTES are queued. A frame sent alone on the
+ * once when BATCH_BYTES are queued. A batch stays within the transport's
+ * max payload: a frame that would take it over sends what is queued first
+ * (and one too large to share a batch goes alone). A frame sent alone on the
  * way to a destination with frames queued goes after them: sends to one
  * owner keep their order.
  */
@@ -88,13 +90,20 @@ export class ForwardBatcher {
   private readonly pending = new Map<string, Pending>();
   private scheduled = false;
   private readonly flushAll = (): void => this.flush();
+  /** Container payload bytes a batch may hold: the transport's max payload, read as each batch starts. */
+  private room = Infinity;
 
-  constructor(private readonly send: (subject: string, data: Uint8Array, headers?: MessageHeaders) => void) {}
+  constructor(
+    private readonly send: (subject: string, data: Uint8Array, headers?: MessageHeaders) => void,
+    private readonly maxPayload: () => number | undefined = () => undefined,
+  ) {}
 
   /** Queues `frame` for the batch to `subject`. */
   add(subject: string, frame: Uint8Array): void {
     let pending = this.pending.get(subject);
     if (pending === undefined) this.pending.set(subject, (pending = { frames: [], bytes: 0 }));
+    if (pending.frames.length === 0) this.room = (this.maxPayload() ?? Infinity) - FRAME_HEADER_SIZE;
+    else if (pending.bytes + 4 + frame.length > this.room) this.sendPending(subject, pending);
     pending.frames.push(frame);
     pending.bytes += 4 + frame.length;
     if (pending.bytes >= BATCH_BYTES) this.sendPending(subject, pending);
@@ -151,8 +160,9 @@ export class ForwardRoutes {
     private readonly nodeSubjects: NodeSubjects,
     send: (subject: string, data: Uint8Array, headers?: MessageHeaders) => void,
     private readonly enabled: boolean,
+    maxPayload?: () => number | undefined,
   ) {
-    this.batcher = new ForwardBatcher(send);
+    this.batcher = new ForwardBatcher(send, maxPayload);
   }
 
   /** `frame` to ring position `owner`; `batchable`: a first send, which may wait for the end of the turn. */

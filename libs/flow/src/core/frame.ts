@@ -258,6 +258,11 @@ export function encodeFwd(frame: FwdFrame, allocate: Allocate = newBytes, traile
   return out;
 }
 
+/** Bytes of the FWD that encodeFwd makes of `msg`, with `trailer` bytes after it. */
+export function fwdSize(msg: MsgPayload, trailer = 0): number {
+  return FRAME_HEADER_SIZE + 16 + MSG_MIN + utf8Length(msg.reply) + utf8Length(msg.stream) + msg.partitionKey.length + msg.data.length + trailer;
+}
+
 /** A msg frame of type `code`, leaving `prefix` payload bytes before the msg and `trailer` after the frame for the caller. */
 function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameType, allocate: Allocate, trailer = 0): Uint8Array {
   const id = checkId(msg.id, type);

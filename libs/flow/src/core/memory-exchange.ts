@@ -92,6 +92,8 @@ export class MemoryExchange {
   readonly stats: MemoryBusStats = { published: 0, delivered: 0, dropped: 0, handlerErrors: 0 };
   fault: FaultHook | undefined;
   onHandlerError: HandlerErrorHook | undefined;
+  /** MemoryBusOptions.maxPayload. */
+  maxPayload: number | undefined;
 
   readonly #routes = new Map<string, Route>();
   // The FIFO as parallel arrays: no object allocated per queued message.

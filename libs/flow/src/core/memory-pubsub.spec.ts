@@ -31,6 +31,25 @@ describe('MemoryBus and MemoryPubSub', () => {
     expect(bus.stats).toMatchObject({ published: 3000, delivered: 3000, dropped: 0 });
   });
 
+  it('refuses a message above its maxPayload, headers counted as NATS counts them, and says what it takes', async () => {
+    const bus = new MemoryBus({ maxPayload: 100 });
+    const a = bus.connect();
+    const got: number[] = [];
+    a.subscribe('s', {}, (_subject, data) => got.push(data.length));
+    expect(a.maxPayload()).toBe(100);
+    expect(new MemoryBus().connect().maxPayload()).toBeUndefined();
+    a.publish('s', new Uint8Array(100));
+    expect(() => a.publish('s', new Uint8Array(101))).toThrow(expect.objectContaining({ name: 'TransportError', message: expect.stringContaining('101 bytes exceed the max payload of 100') }));
+    // "NATS/1.0\r\n", "k: v\r\n" and "\r\n": 12 + 6 bytes of headers.
+    a.publish('s', new Uint8Array(82), { k: 'v' });
+    expect(() => a.publish('s', new Uint8Array(83), { k: 'v' })).toThrow(expect.objectContaining({ name: 'TransportError' }));
+    await bus.idle();
+    expect(got).toEqual([100, 82]);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new MemoryBus({ maxPayload: bad })).toThrow(expect.objectContaining({ name: 'InvalidOptionError', message: expect.stringContaining('maxPayload') }));
+    }
+  });
+
   it('broadcasts to every plain subscriber', async () => {
     const bus = new MemoryBus();
     const counts = [0, 0, 0];

@@ -1,13 +1,19 @@
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
-import type { MessageHeaders, PubSubHandler, PubSub, PubSubStatus, StatusListener, SubscribeOptions, Subscription } from './pubsub';
+import { headerBytes, type MessageHeaders, type PubSubHandler, type PubSub, type PubSubStatus, type StatusListener, type SubscribeOptions, type Subscription } from './pubsub';
 
 export type { BusDelivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 
 export interface MemoryBusOptions {
   /** Called for each handler that throws; without it such errors are only counted. */
   onHandlerError?: HandlerErrorHook;
+  /**
+   * The largest message (data and headers, in bytes) a connection takes, as a
+   * nats-server's max_payload; a larger one throws a TransportError from
+   * publish(). Unbounded when absent.
+   */
+  maxPayload?: number;
 }
 
 /**
@@ -34,6 +40,11 @@ export class MemoryBus {
 
   constructor(options: MemoryBusOptions = {}) {
     this.#exchange.onHandlerError = options.onHandlerError;
+    const { maxPayload } = options;
+    if (maxPayload !== undefined && (!Number.isInteger(maxPayload) || maxPayload < 1)) {
+      throw new InvalidOptionError('maxPayload', 'must be a positive integer', maxPayload);
+    }
+    this.#exchange.maxPayload = maxPayload;
   }
 
   /** Live counters; read-only for callers. */
@@ -105,6 +116,10 @@ export class MemoryPubSub implements PubSub {
   publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (subject.length === 0) throw new TransportError('cannot publish on an empty subject');
+    const limit = this.#exchange.maxPayload;
+    if (limit !== undefined && data.length + headerBytes(headers) > limit) {
+      throw new TransportError(`cannot publish on "${subject}": ${data.length + headerBytes(headers)} bytes exceed the max payload of ${limit}`);
+    }
     if (this.#state === 'killed') {
       this.#exchange.stats.dropped++;
       return;
@@ -114,6 +129,11 @@ export class MemoryPubSub implements PubSub {
       return;
     }
     this.#lastSequence = this.#exchange.enqueue(subject, data, this.name, headers);
+  }
+
+  /** The bus's maxPayload option. */
+  maxPayload(): number | undefined {
+    return this.#exchange.maxPayload;
   }
 
   /** Publishes; `onNoResponders` runs (from a later macrotask) when `subject` has no subscriber now. */

@@ -17,7 +17,7 @@
  */
 import { readU32, readU64, U64, writeU32, writeU64 } from './bytes';
 import { ProtocolError } from './errors';
-import { Allocate, encodeFwd, FRAME_HEADER_SIZE, FwdFrame } from './frame';
+import { Allocate, encodeFwd, FRAME_HEADER_SIZE, FwdFrame, fwdSize, MsgPayload } from './frame';
 import { MAX_VIRTUAL_NODES } from './capabilities';
 // The notice extension bears the batch frame's type: it names where batches go.
 import { FBAT } from './forward-batches';
@@ -83,6 +83,17 @@ export function retrailPublishFwd(fwd: Uint8Array, flags: number, allocate: Allo
   writePublishTrailer(out, flags, after);
   return out;
 }
+
+/**
+ * Bytes of the largest frame `msg` may travel in between brokers: a publish
+ * FWD with a predecessor (a member's forward of it is smaller).
+ */
+export function largestFrameOf(msg: MsgPayload): number {
+  return fwdSize(msg, publishTrailerSize(0));
+}
+
+/** largestFrameOf(msg) less its stream, reply, partition key and data bytes. */
+export const LARGEST_FRAME_OVERHEAD = largestFrameOf({ id: 0, reply: '', stream: '', partitionKey: new Uint8Array(0), data: new Uint8Array(0) });
 
 function publishTrailerSize(after: U64 | undefined): number {
   return after === undefined ? 5 : 13;

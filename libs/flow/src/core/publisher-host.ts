@@ -18,6 +18,8 @@ export interface PublisherHost {
   readonly nodeSubjects: NodeSubjects;
   /** Direct FWDs to one owner in one turn go as one batch when it takes them (forward-batches.ts). */
   readonly batchForwards: boolean;
+  /** The transport's max payload (PubSub.maxPayload): batches stay within it. */
+  maxPayload(): number | undefined;
   nextId(): number;
   send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean;
   /** The owner of `partition` for a direct send on `stream`; undefined when the broker cannot send it direct. */

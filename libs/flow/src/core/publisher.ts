@@ -73,7 +73,7 @@ export class Publisher {
 
   constructor(private readonly host: PublisherHost) {
     this.entries = new InFlightTable(host.options.maxInFlightForwards);
-    this.routes = new ForwardRoutes(host.nodeSubjects, (subject, data, headers) => void host.send(subject, data, headers), host.batchForwards);
+    this.routes = new ForwardRoutes(host.nodeSubjects, (subject, data, headers) => void host.send(subject, data, headers), host.batchForwards, () => host.maxPayload());
     const send = (msg: MsgPayload, ack: boolean) => this.publish(msg, ack) ?? (host.viaQueueGroup(msg), Promise.resolve());
     this.early = new ViewWait(host, send, () => this.notifyDrained());
   }

@@ -20,6 +20,18 @@ export type PubSubHandler = (subject: string, data: Uint8Array, headers?: Messag
  */
 export type MessageHeaders = Readonly<Record<string, string>>;
 
+/**
+ * Bytes `headers` take in a NATS message ("NATS/1.0", a "name: value" line
+ * each, and a blank line), counted against max_payload with the data. Names
+ * and values are ASCII (trace context), so UTF-16 units count as bytes.
+ */
+export function headerBytes(headers: MessageHeaders | undefined): number {
+  if (headers === undefined) return 0;
+  let bytes = 12;
+  for (const name in headers) bytes += name.length + headers[name]!.length + 4;
+  return bytes;
+}
+
 export interface SubscribeOptions {
   /** Queue group: each message goes to exactly one member of the group. */
   queue?: string;
@@ -91,6 +103,14 @@ export interface PubSub {
    * server). A broker then batches direct FWDs (BrokerOptions.batchForwards).
    */
   readonly prefersBatches?: boolean;
+
+  /**
+   * Optional: the largest message, in bytes, that the transport takes now
+   * (NATS: the server's max_payload, which counts headers too); undefined when
+   * it cannot tell. A broker keeps its forward batches within it, and refuses
+   * a publish or request that cannot cross it whole (Broker.publish).
+   */
+  maxPayload?(): number | undefined;
 
   /** Registers a status listener; the returned function removes it. */
   onStatus(listener: StatusListener): () => void;

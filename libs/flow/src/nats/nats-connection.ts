@@ -56,6 +56,8 @@ export interface NatsConnectionLike {
   isClosed(): boolean;
   /** A new iterator per call; it sees only events after the call. */
   status(): AsyncIterable<NatsStatusLike>;
+  /** What the server said when the connection was made (nats.js v2 and v3 both keep it here); read for max_payload. */
+  readonly info?: { readonly max_payload?: number };
   /** Optional: used only to probe whether a subject has subscribers (no-responders). */
   request?(subject: string, payload?: Uint8Array, options?: { timeout: number }): Promise<unknown>;
 }

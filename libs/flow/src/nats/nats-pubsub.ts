@@ -203,6 +203,12 @@ export class NatsPubSub implements PubSub {
   /** Each NATS message costs parsing and routing in both clients and the server: brokers batch their direct FWDs. */
   readonly prefersBatches = true;
 
+  /** The server's max_payload, from what it said at (re)connection. */
+  maxPayload(): number | undefined {
+    const limit = this.nc.info?.max_payload;
+    return typeof limit === 'number' && limit > 0 ? limit : undefined;
+  }
+
   /**
    * nats.js hands over every message of one socket read synchronously, and
    * several reads can be ready in one turn: `task` runs in the check phase

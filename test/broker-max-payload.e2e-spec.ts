@@ -1,0 +1,92 @@
+/**
+ * Brokers over NatsPubSub on a nats-server whose max_payload is 8 KiB: forward
+ * batches stay within it, and a message that could not cross it is refused by
+ * publish() and request() at once. Before, the transport refused it later (a
+ * reported error nobody awaited), and the acknowledged publish was retried
+ * until the publisher took its live owner for dead.
+ */
+import { connect as connectV3 } from '@nats-io/transport-node';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from 'nestjs-flow/core';
+import { connectNats, NatsPubSub, type NatsConnectionLike } from 'nestjs-flow/nats';
+import { waitFor } from '../libs/flow/src/testing/wait-for';
+import { startNatsServer, type NatsServer } from './harness/nats-server';
+
+const MAX_PAYLOAD = 8192;
+
+describe('brokers on a nats-server with max_payload 8 KiB', () => {
+  let dir: string;
+  let server: NatsServer;
+  const brokers: Broker[] = [];
+  const pubsubs: NatsPubSub[] = [];
+  const errors: unknown[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'flow-max-payload-'));
+    const config = join(dir, 'nats.conf');
+    writeFileSync(config, `max_payload: ${MAX_PAYLOAD}\n`);
+    server = await startNatsServer({ configFile: config });
+  });
+
+  afterAll(async () => {
+    // A broker leaves its transport open: the caller made it.
+    for (const broker of brokers.splice(0)) await broker.close();
+    for (const pubsub of pubsubs.splice(0)) await pubsub.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function broker(name: string): Promise<Broker> {
+    const onError = (error: unknown): void => void errors.push(error);
+    const pubsub = await connectNats({ servers: server.url, onError });
+    pubsubs.push(pubsub);
+    const created = new Broker(pubsub, { nodeName: name, onError, virtualNodes: 8 });
+    brokers.push(created);
+    return created;
+  }
+
+  it("reads the server's max_payload through nats.js v2 and v3 connections", async () => {
+    const v2 = await connectNats({ servers: server.url });
+    const v3 = NatsPubSub.fromConnection((await connectV3({ servers: server.url })) as NatsConnectionLike);
+    try {
+      expect(v2.maxPayload()).toBe(MAX_PAYLOAD);
+      expect(v3.maxPayload()).toBe(MAX_PAYLOAD);
+    } finally {
+      await v2.close();
+      await v3.close();
+      await v3.connection.close();
+    }
+  });
+
+  it('batches 300 publishes of one turn within it, and refuses a larger message at once without suspecting its owner', async () => {
+    const owner = await broker('owner');
+    let handled = 0;
+    await owner.handle('orders', () => void handled++);
+    await owner.start();
+    const publisher = await broker('publisher');
+    await publisher.start();
+    await waitFor(() => publisher.snapshot().members.length === 8, { timeoutMs: 10_000, what: 'the publisher to learn the ring' });
+
+    // One awaited publish per key first: the owner's notices say it takes batches.
+    const keys = Array.from({ length: 10 }, (_, i) => `customer-${i}`);
+    for (const key of keys) await publisher.publish('orders', new Uint8Array(256), { key });
+    const burst: Promise<void>[] = [];
+    for (let n = 0; n < 300; n++) burst.push(publisher.publish('orders', new Uint8Array(256), { key: keys[n % keys.length] }));
+    await Promise.all(burst);
+    await waitFor(() => handled === 310, { timeoutMs: 10_000, what: 'all 310 publishes handled' });
+
+    const refusal = { name: 'TransportError', code: 'FLOW_TRANSPORT', message: expect.stringContaining(`above the max payload of ${MAX_PAYLOAD}`) };
+    await expect(publisher.publish('orders', new Uint8Array(MAX_PAYLOAD), { key: keys[0] })).rejects.toMatchObject(refusal);
+    await expect(publisher.request('orders', new Uint8Array(MAX_PAYLOAD), { key: keys[0] })).rejects.toMatchObject(refusal);
+    await publisher.publish('orders', new Uint8Array(256), { key: keys[0] });
+    await waitFor(() => handled === 311, { timeoutMs: 10_000, what: 'the publish after the refusals handled' });
+
+    expect(errors).toEqual([]);
+    expect(publisher.counters).toMatchObject({ retried: 0, timedOut: 0 });
+    expect(publisher.snapshot().members).toHaveLength(8);
+    expect(publisher.inFlight).toBe(0);
+    // Bounded: before, the oversized publish never settled.
+  }, 30_000);
+});
