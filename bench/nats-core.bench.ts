@@ -49,7 +49,7 @@
  * It starts its own nats-server on a free loopback port and stops it, and
  * every worker, by PID.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
@@ -57,6 +57,7 @@ import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
+import { processCpuSeconds } from './support/proc-cpu';
 
 const MESSAGES = Math.min(
   Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 300_000),
@@ -87,8 +88,6 @@ const SUBJECT = 'orders';
 const STALL_MS = 10_000;
 const MAX_WAIT_MS = 180_000;
 const MIB = 1024 * 1024;
-/** USER_HZ of /proc/<pid>/stat: 100 on Linux. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 type Stats = WorkerStats & { seen: Uint8Array };
 
@@ -115,6 +114,8 @@ interface RunResult {
   cpu: { receivers: number; publisher: number; server: number };
   /** Of `cpu`, system (kernel) seconds: the receivers together and the publisher. */
   system: { receivers: number; publisher: number };
+  /** Of `cpu`, seconds on threads other than the main one (V8's collector helpers and compiler, libuv's pool). */
+  offMain: { receivers: number; publisher: number };
   /** Main-thread GC pauses during the run, ms: the receivers together and the publisher. */
   gcPauseMs: { receivers: number; publisher: number };
   /** Bytes allocated on the JS heap during the run (WorkerStats.allocatedBytes): the receivers together and the publisher. */
@@ -191,16 +192,6 @@ async function awaitRing(brokers: readonly BenchProcess[], expected = brokers.le
   }
 }
 
-/** utime + stime of a process from /proc (Linux), in seconds; NaN elsewhere. */
-function processCpuSeconds(pid: number): number {
-  try {
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 async function inMsgs(server: NatsServer): Promise<number> {
   const varz = (await getJson(server.monitorPort!, '/varz')) as { in_msgs?: number };
@@ -254,6 +245,7 @@ async function run(
     const natsPerMessage = ((await inMsgs(server)) - inMsgsBefore) / Math.max(union, 1);
     const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
     const systemOf = (after: WorkerStats, i: number): number => (after.cpuSystemUs - cpuBefore[i]!.cpuSystemUs) / 1e6;
+    const offMainOf = (after: WorkerStats, i: number): number => cpuOf(after, i) - (after.cpuMainThreadUs - cpuBefore[i]!.cpuMainThreadUs) / 1e6;
     const gcOf = (after: WorkerStats, i: number): number => after.gcPauseMs - cpuBefore[i]!.gcPauseMs;
     const allocatedOf = (after: WorkerStats, i: number): number => after.allocatedBytes - cpuBefore[i]!.allocatedBytes;
     const counters = stats.map((s) => s.counters);
@@ -283,6 +275,10 @@ async function run(
       system: {
         receivers: stats.reduce((n, s, i) => n + systemOf(s, i), 0),
         publisher: systemOf(publisherStats, stats.length),
+      },
+      offMain: {
+        receivers: stats.reduce((n, s, i) => n + offMainOf(s, i), 0),
+        publisher: offMainOf(publisherStats, stats.length),
       },
       gcPauseMs: {
         receivers: stats.reduce((n, s, i) => n + gcOf(s, i), 0),
@@ -332,7 +328,7 @@ function printResults(results: RunResult[]): void {
   const header = [
     'run', 'mode', 'published', 'pub ms', 'received', 'distinct', 'e2e ms', 'msgs/s', 'fwd', 'retried',
     'ring at end', 'NATS/msg', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
-    'of it sys s recv/pub', 'GC ms recv/pub', 'alloc B/msg recv/pub',
+    'of it sys s recv/pub', 'off main thread s recv/pub', 'GC ms recv/pub', 'alloc B/msg recv/pub',
   ];
   const rows = results.map((r) => [
     r.name,
@@ -352,6 +348,7 @@ function printResults(results: RunResult[]): void {
     mib(r.publisher.rssBytes),
     [r.cpu.receivers, r.cpu.publisher, r.cpu.server].map((s) => s.toFixed(1)).join('/'),
     [r.system.receivers, r.system.publisher].map((s) => s.toFixed(1)).join('/'),
+    [r.offMain.receivers, r.offMain.publisher].map((s) => s.toFixed(1)).join('/'),
     [r.gcPauseMs.receivers, r.gcPauseMs.publisher].map((ms) => ms.toFixed(0)).join('/'),
     [r.allocated.receivers, r.allocated.publisher].map((bytes) => (bytes / Math.max(r.distinct, 1)).toFixed(0)).join('/'),
   ]);

@@ -37,13 +37,14 @@
  * worker are stopped by PID. Printed, never asserted.
  */
 import { get } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
+import { processCpuSeconds } from './support/proc-cpu';
 import type {
   EventPlan,
   EventReport,
@@ -82,7 +83,6 @@ const IN_FLIGHT = 64;
 /** A wait for handled events gives up when the count has not moved for this long. */
 const STALL_MS = 10_000;
 const MIB = 1024 * 1024;
-const CLOCK_TICKS_PER_SECOND = 100;
 
 interface Setup {
   readonly name: 'Nest NATS' | 'Flow';
@@ -302,15 +302,6 @@ function slowConsumers(server: NatsServer): Promise<number> {
   );
 }
 
-/** utime + stime of a process from /proc (Linux), in seconds; NaN elsewhere. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /**
  * Starts and stops one worker before any setup: after a source change the

@@ -81,6 +81,8 @@ export interface WorkerStats {
   cpuUs: number;
   /** Of which in the kernel (system time), µs. */
   cpuSystemUs: number;
+  /** Of which the main thread's (Linux; NaN elsewhere), µs: the rest is V8's collector helpers and compiler, libuv's pool. */
+  cpuMainThreadUs: number;
   /** Garbage-collection pauses of the main thread so far, ms (perf_hooks 'gc' entries). */
   gcPauseMs: number;
   /**

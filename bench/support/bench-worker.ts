@@ -26,6 +26,7 @@ import {
   type WorkerStats,
 } from './bench-protocol';
 import { HeapAllocation } from './heap-allocation';
+import { mainThreadCpuSeconds } from './proc-cpu';
 
 class BenchWorker {
   private config: BenchWorkerConfig | undefined;
@@ -215,6 +216,7 @@ class BenchWorker {
     return {
       cpuUs: cpu.user + cpu.system,
       cpuSystemUs: cpu.system,
+      cpuMainThreadUs: mainThreadCpuSeconds() * 1e6,
       gcPauseMs: this.gcPauseMs,
       allocatedBytes: this.allocation.read(),
       count: this.count,
