@@ -20,11 +20,11 @@ import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
 import { directPublishing } from './direct-publishing';
 import type { Publisher } from './publisher';
-import { LARGEST_FRAME_OVERHEAD, largestFrameOf, viewSubject } from './publish-wire';
+import { bytesAbove, viewSubject } from './publish-wire';
 import { RingView } from './ring-view';
 import { Ownership, OwnershipEvents } from './ownership';
 import { BrokerLoad, traceReply } from './instrumentation';
-import { headerBytes, MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
+import { MessageHeaders, PubSub, PubSubStatus, Subscription } from './pubsub';
 import { Slab } from './slab';
 import { TransportGate } from './transport-gate';
 import { ringPositions } from './virtual-nodes';
@@ -136,7 +136,6 @@ export class Broker {
     this.dispatcher = new Dispatcher({
       ...this.collaborator(),
       sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
-      maxPayload: () => this.pubsub.maxPayload?.(),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
       hold: (msg, partition) => this.handoff.admit(msg, partition),
@@ -146,7 +145,6 @@ export class Broker {
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
       ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership, batchForwards: this.options.batchForwards ?? pubsub.prefersBatches === true },
-      maxPayload: () => pubsub.maxPayload?.(),
       ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
       report: (kind, error) => this.networkErrors.report(kind, error),
       afterInput: (task) => (this.pubsub.afterInput === undefined ? void Promise.resolve().then(task) : this.pubsub.afterInput(task)),
@@ -256,12 +254,8 @@ export class Broker {
    */
   private tooLarge(msg: MsgPayload): TransportError | undefined {
     const limit = this.pubsub.maxPayload?.();
-    if (limit === undefined) return undefined;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: most messages are clear of the limit without counting.
-    const bound = msg.data.length + msg.partitionKey.length + 3 * (msg.stream.length + msg.reply.length) + LARGEST_FRAME_OVERHEAD;
-    if (bound <= limit && msg.headers === undefined) return undefined;
-    const bytes = largestFrameOf(msg) + headerBytes(msg.headers);
-    if (bytes <= limit) return undefined;
+    const bytes = bytesAbove(limit, msg);
+    if (bytes === undefined) return undefined;
     return new TransportError(
       `message on "${msg.stream}" does not fit the transport: its ${msg.data.length} bytes of data take ${bytes} bytes as a frame between brokers, above the max payload of ${limit}`,
     );
@@ -431,7 +425,8 @@ export class Broker {
     const { options, counterValues: counters, allocate, ownership } = this;
     const send = (subject: string, frame: Uint8Array, headers?: MessageHeaders) => this.send(subject, frame, headers);
     const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
-    return { options, counters, allocate, ownership, send, contain, nextId: () => this.nextId(), probe: (key: Key) => this.probe(key) };
+    const maxPayload = () => this.pubsub.maxPayload?.();
+    return { options, counters, allocate, ownership, send, contain, maxPayload, nextId: () => this.nextId(), probe: (key: Key) => this.probe(key) };
   }
 
   private subscribeStream(stream: string): void {

@@ -8,8 +8,8 @@ import type { Delivery } from './broker';
 import { MemoryBus } from './memory-pubsub';
 import { ProtocolError } from './errors';
 import { BATCH_BYTES, forEachBatched, ForwardBatcher, ForwardRoutes, isForwardBatch } from './forward-batches';
-import { decodeFrame, encodeFrame, FrameType, FwdFrame } from './frame';
-import { appendNotice, largestFrameOf, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
+import { decodeFrame, encodeFrame, FrameType, FwdFrame, fwdSize } from './frame';
+import { appendNotice, LARGEST_TRAILER, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 import { Key } from './key';
 import { NodeSubjects, nodeSubject } from './subjects';
 import { ringPositions } from './virtual-nodes';
@@ -321,7 +321,7 @@ describe('forward batches', () => {
 
       // The largest message that fits is taken; one byte more is refused before anything is sent.
       const utf8 = new TextEncoder();
-      const room = 1024 - largestFrameOf({ id: 0, reply: '', stream: 'orders', partitionKey: utf8.encode(keys[0]), data: new Uint8Array(0) });
+      const room = 1024 - fwdSize({ id: 0, reply: '', stream: 'orders', partitionKey: utf8.encode(keys[0]), data: new Uint8Array(0) }, LARGEST_TRAILER);
       await publisher.publish('orders', payload(31, room), { key: keys[0] });
       const published = bus.stats.published;
       const refusal = { name: 'TransportError', code: 'FLOW_TRANSPORT', message: expect.stringContaining('above the max payload of 1024') };

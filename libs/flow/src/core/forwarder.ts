@@ -4,13 +4,13 @@ import { Announcement, Capability, supports } from './capabilities';
 import { Fifo } from './fifo';
 import { DeliveredRequests } from './delivered-requests';
 import { asFlowError, errorReply } from './error-reply';
-import { ErrorCode, FlowError, OverloadedError, RemoteError, TimeoutError } from './errors';
+import { ErrorCode, FlowError, OverloadedError, RemoteError, TimeoutError, TransportError } from './errors';
 import { Allocate, encodeFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { Key, parseKey } from './key';
 import type { Verdict } from './liveness';
 import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
-import { encodePublishFwd, PublishFlags, readNotice } from './publish-wire';
+import { bytesAbove, encodePublishFwd, NOTICES_TRAILER, PublishFlags, readNotice } from './publish-wire';
 import { MessageHeaders } from './pubsub';
 import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
@@ -29,6 +29,8 @@ export interface ForwarderHost {
   /** The broker's id counter: forward ids share one space with requests and pings. */
   nextId(): number;
   send(subject: string, frame: Uint8Array, headers?: MessageHeaders): void;
+  /** The transport's max payload (PubSub.maxPayload): a message whose FWD would exceed it is dropped, not sent. */
+  maxPayload(): number | undefined;
   /** Routes a message again, by the broker's current view of the ring. */
   route(msg: MsgPayload): void;
   drop(msg: MsgPayload, error: FlowError): void;
@@ -136,10 +138,16 @@ export class Forwarder {
       }
       return;
     }
+    const notices = msg.reply.length === 0 && supports(this.host.announcementOf(owner), Capability.ForwardNotices);
+    const bytes = bytesAbove(this.host.maxPayload(), msg, notices ? NOTICES_TRAILER : 0);
+    if (bytes !== undefined) {
+      // A foreign publisher's message near the limit: the transport would refuse every try, and the owner be taken for dead.
+      this.host.drop(msg, new TransportError(`cannot forward a message on "${msg.stream}": ${bytes} bytes as a FWD, above the max payload of ${this.host.maxPayload()}`));
+      return;
+    }
     let id = this.retryIds.get(msg);
     if (id === undefined) id = this.host.nextId();
     else this.retryIds.delete(msg);
-    const notices = msg.reply.length === 0 && supports(this.host.announcementOf(owner), Capability.ForwardNotices);
     const entry: Forward = { id, msg, owner, notices, since: this.host.options.clock.now(), accepted: false, pending: false };
     if (!this.awaitAck(entry)) return;
     this.host.counters.forwarded++;

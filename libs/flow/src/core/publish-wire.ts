@@ -22,6 +22,7 @@ import { MAX_VIRTUAL_NODES } from './capabilities';
 // The notice extension bears the batch frame's type: it names where batches go.
 import { FBAT } from './forward-batches';
 import { Key, KEY_SIZE } from './key';
+import { headerBytes } from './pubsub';
 
 export const PublishFlags = {
   /** The publisher wants an 'FNOT' accepted notice, then a handled one. */
@@ -84,19 +85,30 @@ export function retrailPublishFwd(fwd: Uint8Array, flags: number, allocate: Allo
   return out;
 }
 
+/** Trailer bytes of a FWD with publish flags: 'FPUB' and the flags. */
+export const NOTICES_TRAILER = 5;
+/** Trailer bytes of the largest FWD: a publish FWD that also names its predecessor (8 bytes). */
+export const LARGEST_TRAILER = NOTICES_TRAILER + 8;
+
 /**
- * Bytes of the largest frame `msg` may travel in between brokers: a publish
- * FWD with a predecessor (a member's forward of it is smaller).
+ * The bytes `msg` takes on the transport as a FWD with `trailer` bytes after it
+ * (by default the largest frame it may travel in between brokers), NATS headers
+ * included, when they exceed `limit`; undefined when it fits or there is no limit.
  */
-export function largestFrameOf(msg: MsgPayload): number {
-  return fwdSize(msg, publishTrailerSize(0));
+export function bytesAbove(limit: number | undefined, msg: MsgPayload, trailer = LARGEST_TRAILER): number | undefined {
+  if (limit === undefined) return undefined;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most messages are clear of the limit without counting.
+  const bound = msg.data.length + msg.partitionKey.length + 3 * (msg.stream.length + msg.reply.length) + FWD_OVERHEAD + trailer;
+  if (bound <= limit && msg.headers === undefined) return undefined;
+  const bytes = fwdSize(msg, trailer) + headerBytes(msg.headers);
+  return bytes > limit ? bytes : undefined;
 }
 
-/** largestFrameOf(msg) less its stream, reply, partition key and data bytes. */
-export const LARGEST_FRAME_OVERHEAD = largestFrameOf({ id: 0, reply: '', stream: '', partitionKey: new Uint8Array(0), data: new Uint8Array(0) });
+/** A FWD's bytes besides its stream, reply, partition key, data and trailer. */
+const FWD_OVERHEAD = fwdSize({ id: 0, reply: '', stream: '', partitionKey: new Uint8Array(0), data: new Uint8Array(0) });
 
 function publishTrailerSize(after: U64 | undefined): number {
-  return after === undefined ? 5 : 13;
+  return after === undefined ? NOTICES_TRAILER : LARGEST_TRAILER;
 }
 
 /** Writes the 'FPUB' trailer at the end of `out`, sized by publishTrailerSize(after). */
