@@ -139,10 +139,11 @@ export class Forwarder {
       return;
     }
     const notices = msg.reply.length === 0 && supports(this.host.announcementOf(owner), Capability.ForwardNotices);
-    const bytes = bytesAbove(this.host.maxPayload(), msg, notices ? NOTICES_TRAILER : 0);
+    const limit = this.host.maxPayload();
+    const bytes = bytesAbove(limit, msg, notices ? NOTICES_TRAILER : 0);
     if (bytes !== undefined) {
       // A foreign publisher's message near the limit: the transport would refuse every try, and the owner be taken for dead.
-      this.host.drop(msg, new TransportError(`cannot forward a message on "${msg.stream}": ${bytes} bytes as a FWD, above the max payload of ${this.host.maxPayload()}`));
+      this.host.drop(msg, new TransportError(`cannot forward a message on "${msg.stream}": ${bytes} bytes as a FWD, above the max payload of ${limit}`));
       return;
     }
     let id = this.retryIds.get(msg);
