@@ -47,6 +47,12 @@ class EchoController {
   reverse(@Payload() bytes: Uint8Array): Buffer {
     return Buffer.from([...bytes].reverse());
   }
+
+  /** Replies with as many bytes as the request's first 4 (big-endian) say. */
+  @StreamHandler('grow', { request: true, raw: true })
+  grow(@Payload() bytes: Uint8Array): Buffer {
+    return Buffer.alloc(Buffer.from(bytes).readUInt32BE(0));
+  }
 }
 
 describe('FlowClient', () => {
@@ -157,5 +163,43 @@ describe('FlowClient with a custom serializer', () => {
     } finally {
       await server.app.close();
     }
+  });
+});
+
+describe('FlowClient on a transport with a max payload', () => {
+  const bus = new MemoryBus({ maxPayload: 2048 });
+  const seen = new Recorder<Seen>();
+  let apps: FlowTestApp[];
+  let publisher: FlowTestApp;
+
+  beforeAll(async () => {
+    apps = await startFlowApps(bus, { controllers: [EchoController], providers: [{ provide: RECORDER, useValue: seen }] }, ['mp-1', 'mp-2']);
+    publisher = await startFlowApp({ bus, name: 'mp-publisher' });
+  });
+
+  afterAll(() => closeAll([...apps, publisher]));
+
+  const refusal = { code: 'FLOW_TRANSPORT', message: expect.stringContaining('above the max payload of 2048') };
+
+  it('rejects publish, emit, request and send of a payload too large for it at once, naming the limit', async () => {
+    const large = { text: 'x'.repeat(3000) };
+    await expect(publisher.client.publish('events', large, { key: 'k' })).rejects.toMatchObject(refusal);
+    await expect(lastValueFrom(publisher.client.emit('events', large))).rejects.toMatchObject(refusal);
+    // A timeout of an hour: only the refusal can settle it within the test's.
+    await expect(publisher.client.request('echo', large, { key: 'k', timeout: 3_600_000 })).rejects.toMatchObject(refusal);
+    await expect(lastValueFrom(publisher.client.send('echo', large))).rejects.toMatchObject(refusal);
+    expect(seen.entries).toEqual([]);
+    // What fits still goes.
+    await expect(publisher.client.request('echo', { text: 'x'.repeat(1000) }, { key: 'k' })).resolves.toEqual({ text: 'x'.repeat(1000) });
+  });
+
+  it("answers a request whose reply is too large for it with FLOW_TRANSPORT, long before the request's timeout", async () => {
+    const size = (n: number): Buffer => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    // An ACK frame is 20 bytes and the reply.
+    await expect(publisher.client.request('grow', size(2028), { key: 'k', timeout: 3_600_000, raw: true })).resolves.toHaveLength(2028);
+    await expect(publisher.client.request('grow', size(2029), { key: 'k', timeout: 3_600_000, raw: true })).rejects.toMatchObject({
+      code: 'FLOW_TRANSPORT',
+      message: expect.stringContaining('reply of stream "grow" is 2049 bytes as a frame, above the max payload of 2048'),
+    });
   });
 });
