@@ -1,4 +1,4 @@
-import { encodeAnswer, HandoffQuery, Redirect } from './handoff-wire';
+import { answerSize, encodeAnswer, HandoffQuery, Redirect } from './handoff-wire';
 import type { HandoffHost } from './handoff-host';
 import { Interval, normalize, subtract } from './key-ranges';
 import type { Key } from './key';
@@ -23,7 +23,7 @@ export class HandoffAnswers {
   private flushScheduled = false;
 
   constructor(
-    private readonly host: Pick<HandoffHost, 'options' | 'ownership' | 'busyLanes' | 'send' | 'nodeSubjects'>,
+    private readonly host: Pick<HandoffHost, 'options' | 'ownership' | 'busyLanes' | 'send' | 'nodeSubjects' | 'maxPayload'>,
     /** Earlier owners this broker itself still waits for in `intervals` (not `asker`): the asker asks them too. */
     private readonly redirects: (asker: Key, intervals: readonly Interval[]) => Redirect[],
   ) {}
@@ -39,8 +39,11 @@ export class HandoffAnswers {
     const released = subtract(normalize(query.intervals), this.host.ownership.servedIntervals());
     const busy = new Set(this.host.busyLanes());
     // Slots (syncPartitions) are not partition lanes: "all lanes" while anything runs.
-    const lanes = this.host.options.syncPartitions > 0 && busy.size > 0 ? undefined : busy;
     const redirects = released.length === 0 ? [] : this.redirects(query.asker, released);
+    // Too many busy lanes to list within the transport's max payload: "all lanes" holds the asker as long, or longer.
+    const limit = this.host.maxPayload();
+    const unlisted = limit !== undefined && answerSize(released.length, busy.size, redirects) > limit;
+    const lanes = (this.host.options.syncPartitions > 0 && busy.size > 0) || unlisted ? undefined : busy;
     this.host.send(this.host.nodeSubjects.of(query.asker), encodeAnswer(query.token, released, lanes, redirects));
     const id = `${query.asker.toString()}/${query.token}`;
     if (released.length === 0 || (lanes !== undefined && lanes.size === 0)) {

@@ -29,6 +29,8 @@ export interface HandoffHost {
   route(msg: MsgPayload): void;
   drop(msg: MsgPayload, error: FlowError): void;
   send(subject: string, frame: Uint8Array): void;
+  /** The transport's max payload (PubSub.maxPayload): an answer that would list more lanes than fit says "all lanes". */
+  maxPayload(): number | undefined;
   /** Publishes; `onNoResponders` runs when the transport knows nobody listens. */
   request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
   report(kind: string, error: FlowError): void;

@@ -97,8 +97,7 @@ export function encodeAnswer(
   const all = lanes === undefined || listed.length > MAX_ANSWER_LANES;
   const count = all ? 0 : listed.length;
   const sent = redirects.slice(0, MAX_REDIRECTS);
-  const tail = sent.length === 0 ? 0 : redirectsSize(sent);
-  const out = new Uint8Array(EMPTY_ACK.length + 9 + 2 + 16 * released.length + 4 + 4 * count + tail);
+  const out = new Uint8Array(answerSize(released.length, count, sent));
   out.set(EMPTY_ACK, 0);
   let p = EMPTY_ACK.length;
   writeU32(out, p, FHAN);
@@ -110,6 +109,12 @@ export function encodeAnswer(
   for (let i = 0; i < count; i++, p += 4) writeU32(out, p, listed[i]);
   if (sent.length > 0) writeRedirects(out, p, sent);
   return out;
+}
+
+/** Bytes of an answer with `released` intervals, `lanes` listed and `redirects` (at most MAX_REDIRECTS of them are sent). */
+export function answerSize(released: number, lanes: number, redirects: readonly Redirect[]): number {
+  const sent = redirects.length > MAX_REDIRECTS ? redirects.slice(0, MAX_REDIRECTS) : redirects;
+  return EMPTY_ACK.length + 9 + 2 + 16 * released + 4 + 4 * lanes + (sent.length === 0 ? 0 : redirectsSize(sent));
 }
 
 export function encodeFarewell(node: Key, redirects: readonly Redirect[]): Uint8Array {
