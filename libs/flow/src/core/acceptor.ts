@@ -10,7 +10,7 @@ import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './forwarder';
 import { LaneOrder } from './lane-order';
-import { appendNotice, appendStreams, BatchTarget, PublishFlags, readPredecessor } from './publish-wire';
+import { appendNotice, appendStreams, BatchTarget, NOTICE_ID_BYTES, noticeBytes, PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { nodeSubject } from './subjects';
 
@@ -37,6 +37,8 @@ export interface AcceptorHost {
   /** Routes by this broker's view (relaying to the owner it sees). */
   route(msg: MsgPayload): void;
   send(subject: string, frame: Uint8Array): void;
+  /** The transport's max payload (PubSub.maxPayload): a notice with more ids than fit goes as several. */
+  maxPayload(): number | undefined;
   /** Runs `task` after the current input (PubSub.afterInput): notices go out then. */
   afterInput(task: () => void): void;
 }
@@ -262,11 +264,28 @@ export class Acceptor {
   private flushNotices(): void {
     this.flushScheduled = false;
     const { clique } = this.host.options;
+    const limit = this.host.maxPayload();
+    // Ids one notice can carry within the transport's max payload.
+    const room = limit === undefined ? Infinity : Math.max(1, Math.floor((limit - noticeBytes(0)) / NOTICE_ID_BYTES));
     for (const [text, { accepted, handled }] of this.pending) {
-      const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-      this.host.send(nodeSubject(clique, text), appendNotice(ack, notHandled(accepted, handled), handled, this.batchTo));
+      const subject = nodeSubject(clique, text);
+      const waiting = notHandled(accepted, handled);
+      if (waiting.length + handled.length <= room) this.sendNotice(subject, waiting, handled);
+      else {
+        // Accepted ones first, as one notice would list them.
+        const ids = [...waiting, ...handled];
+        for (let at = 0; at < ids.length; at += room) {
+          const end = Math.min(at + room, ids.length);
+          this.sendNotice(subject, ids.slice(at, Math.min(end, waiting.length)), ids.slice(Math.max(at, waiting.length), end));
+        }
+      }
     }
     this.pending.clear();
+  }
+
+  private sendNotice(subject: string, accepted: readonly U64[], handled: readonly U64[]): void {
+    const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
+    this.host.send(subject, appendNotice(ack, accepted, handled, this.batchTo));
   }
 }
 

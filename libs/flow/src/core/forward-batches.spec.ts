@@ -334,6 +334,32 @@ describe('forward batches', () => {
       expect(publisher.inFlight).toBe(0);
     });
 
+    it("splits an owner's notices so that each fits the bus's max payload: every publish is accepted without a retry", async () => {
+      const clock = new ManualClock();
+      const handled = new Map<string, number[]>();
+      const { publisher, bus, brokers } = await batchingClique(handled, clock, new MemoryBus({ maxPayload: 300 }));
+      const keys = keysOwnedBy(brokers[1], brokers[0], 3);
+      for (const key of keys) await publisher.publish('orders', seq(0), { key });
+      const notices: number[] = [];
+      let largest = 0;
+      bus.setFault((d) => {
+        largest = Math.max(largest, d.data.length);
+        const notice = d.to === 'broker-3' ? readNotice(d.data) : undefined;
+        if (notice !== undefined) notices.push(notice.accepted.length + notice.handled.length);
+        return 'deliver';
+      });
+      const all = [];
+      for (let n = 1; n <= 50; n++) all.push(publisher.publish('orders', seq(n), { key: keys[n % 3] }));
+      // No timer runs on the manual clock: only notices settle these.
+      await Promise.all(all);
+      await bus.idle();
+      // (300 - 46) / 8 = 31 ids fit one notice.
+      expect(notices).toEqual([31, 19]);
+      expect(largest).toBeLessThanOrEqual(300);
+      expect(publisher.counters.retried).toBe(0);
+      expect(handled.get(keys[1])).toEqual([0, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37, 40, 43, 46, 49]);
+    });
+
     it('lets a fire-and-forget publisher ask whether an owner takes batches, then batches its publishes', async () => {
       const clock = new ManualClock();
       const handled = new Map<string, number[]>();

@@ -151,9 +151,17 @@ export interface BatchTarget {
 
 const BATCH_TARGET_SIZE = 4 + KEY_SIZE + 2;
 
+/** Bytes of one id in a notice. */
+export const NOTICE_ID_BYTES = 8;
+
+/** Bytes of a notice on an empty ACK (id 0) with `ids` ids and the batch target, as the acceptor sends them. */
+export function noticeBytes(ids: number): number {
+  return FRAME_HEADER_SIZE + 8 + 12 + NOTICE_ID_BYTES * ids + BATCH_TARGET_SIZE;
+}
+
 /** `batchTo`: this owner, when it takes forward batches on its node subject. */
 export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled: readonly U64[], batchTo?: BatchTarget): Uint8Array {
-  const ids = 8 * (accepted.length + handled.length);
+  const ids = NOTICE_ID_BYTES * (accepted.length + handled.length);
   return withTrailer(ack, 12 + ids + (batchTo === undefined ? 0 : BATCH_TARGET_SIZE), (out, at) => {
     writeU32(out, at, FNOT);
     writeU32(out, at + 4, accepted.length);
