@@ -252,15 +252,23 @@ function keyFrame(code: number, key: Key, allocate: Allocate): Uint8Array {
  */
 export function encodeFwd(frame: FwdFrame, allocate: Allocate = newBytes, trailer = 0): Uint8Array {
   const id = checkId(frame.id, frame.type);
-  const out = encodeMsg(FWD, 16, frame.msg, frame.type, allocate, trailer);
+  const out = encodeMsg(FWD, FWD_PREFIX, frame.msg, frame.type, allocate, trailer);
   writeU64(out, 12, id);
   frame.ackTo.write(out, 20);
   return out;
 }
 
+/** A FWD's payload before its msg: the FWD id and ackTo. */
+const FWD_PREFIX = 16;
+
 /** Bytes of the FWD that encodeFwd makes of `msg`, with `trailer` bytes after it. */
 export function fwdSize(msg: MsgPayload, trailer = 0): number {
-  return FRAME_HEADER_SIZE + 16 + MSG_MIN + utf8Length(msg.reply) + utf8Length(msg.stream) + msg.partitionKey.length + msg.data.length + trailer;
+  return FRAME_HEADER_SIZE + msgPayloadLength(FWD_PREFIX, msg, utf8Length(msg.reply), utf8Length(msg.stream)) + trailer;
+}
+
+/** Payload bytes of a msg frame with `prefix` bytes before the msg. */
+function msgPayloadLength(prefix: number, msg: MsgPayload, replyLength: number, streamLength: number): number {
+  return prefix + MSG_MIN + replyLength + streamLength + msg.partitionKey.length + msg.data.length;
 }
 
 /** A msg frame of type `code`, leaving `prefix` payload bytes before the msg and `trailer` after the frame for the caller. */
@@ -268,8 +276,7 @@ function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameTyp
   const id = checkId(msg.id, type);
   const replyLength = utf8Length(msg.reply);
   const streamLength = utf8Length(msg.stream);
-  const payloadLength = prefix + MSG_MIN + replyLength + streamLength + msg.partitionKey.length + msg.data.length;
-  const out = header(code, payloadLength, allocate, trailer);
+  const out = header(code, msgPayloadLength(prefix, msg, replyLength, streamLength), allocate, trailer);
   writeU64(out, FRAME_HEADER_SIZE + prefix, id);
   let at = writeTextField(out, FRAME_HEADER_SIZE + prefix + 8, msg.reply, replyLength);
   at = writeTextField(out, at, msg.stream, streamLength);
