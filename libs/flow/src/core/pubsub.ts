@@ -1,3 +1,4 @@
+import { utf8Length } from './bytes';
 /**
  * The port between a broker and a publish/subscribe system (NATS in
  * production, MemoryPubSub in tests and single-process use).
@@ -23,12 +24,13 @@ export type MessageHeaders = Readonly<Record<string, string>>;
 /**
  * Bytes `headers` take in a NATS message ("NATS/1.0", a "name: value" line
  * each, and a blank line), counted against max_payload with the data. Names
- * and values are ASCII (trace context), so UTF-16 units count as bytes.
+ * and values count in UTF-8, as nats.js writes them: trace context is ASCII,
+ * but a custom propagator may write anything.
  */
 export function headerBytes(headers: MessageHeaders | undefined): number {
   if (headers === undefined) return 0;
   let bytes = 12;
-  for (const name in headers) bytes += name.length + headers[name]!.length + 4;
+  for (const name in headers) bytes += utf8Length(name) + utf8Length(headers[name]!) + 4;
   return bytes;
 }
 

@@ -1,5 +1,5 @@
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
-import type { PubSubStatus } from '../core/pubsub';
+import { headerBytes, type PubSubStatus } from '../core/pubsub';
 import { headers as natsHeaders } from 'nats';
 import type { NatsConnectionLike, NatsHeadersLike, NatsMsgCallback, NatsStatusLike, NatsSubscriptionLike } from './nats-connection';
 import { NatsPubSub } from './nats-pubsub';
@@ -219,6 +219,17 @@ describe('NatsPubSub', () => {
     expect(withHeaders.headers?.get('traceparent')).toBe('tp');
     expect(withHeaders.headers?.get('tracestate')).toBe('a=b');
     expect(without).toEqual({ subject: 'orders', payload: new Uint8Array([2]) });
+  });
+
+  it('counts headers against max_payload as the bytes nats.js writes for them, in UTF-8 (names are ASCII: nats.js refuses others)', () => {
+    const cases: Record<string, string>[] = [{ k: 'v' }, { traceparent: '00-abc', tracestate: 'a=b' }, { k: 'é' }, { k: '日本' }, { k: '😀' }, { 'x-k': 'zß' }];
+    for (const record of cases) {
+      const encoded = natsHeaders();
+      for (const [name, value] of Object.entries(record)) encoded.set(name, value);
+      // What the client writes before the data (MsgHdrsImpl.encode; the public type leaves it out).
+      const written = (encoded as unknown as { encode(): Uint8Array }).encode().length;
+      expect({ record, bytes: headerBytes(record) }).toEqual({ record, bytes: written });
+    }
   });
 
   it('hands received NATS headers to the handler as a record, and undefined without headers', () => {
