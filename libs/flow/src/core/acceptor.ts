@@ -10,9 +10,10 @@ import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './forwarder';
 import { LaneOrder } from './lane-order';
-import { appendNotice, appendStreams, BatchTarget, NOTICE_ID_BYTES, noticeBytes, PublishFlags, readPredecessor } from './publish-wire';
+import { appendNotice, BatchTarget, NOTICE_ID_BYTES, noticeBytes, PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { nodeSubject } from './subjects';
+import { encodeViewAnswer, takesParts } from './view-answer';
 
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
 export const DUPLICATE_WINDOW = 1 << 17;
@@ -215,14 +216,16 @@ export class Acceptor {
     this.host.route(msg);
   }
 
-  /** A publisher asks for the ring (a PING on `<clique>.view`): all members, and our streams. */
+  /** A publisher or a joining broker asks for the ring (a PING on `<clique>.view`): all members, and our streams. */
   onViewQuestion(data: Uint8Array): void {
     const membership = this.host.membership();
     if (membership === undefined) return;
     const frame = decodeFrame(data);
     if (frame.type !== FrameType.Ping) throw new ProtocolError(frame.type, 'expected a PING on the view subject');
-    const info = encodeFrame({ type: FrameType.Info, id: frame.id, neighbours: [...membership.table.members()] });
-    this.host.send(this.host.nodeSubjects.of(frame.sender), appendStreams(info, this.host.dispatcher.kinds()));
+    const subject = this.host.nodeSubjects.of(frame.sender);
+    // In parts when the asker takes them and one answer would exceed the transport's max payload (view-answer.ts).
+    const limit = takesParts(data) ? this.host.maxPayload() : undefined;
+    for (const answer of encodeViewAnswer(frame.id, [...membership.table.members()], this.host.dispatcher.kinds(), limit)) this.host.send(subject, answer);
   }
 
   /** Key text, cached for the last origin: most FWDs come from few publishers. */

@@ -9,6 +9,7 @@ import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 import { Capability, supports } from './capabilities';
 import { viewSubject } from './publish-wire';
+import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
 export { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE } from './handoff-host';
 export type { HandoffHost } from './handoff-host';
@@ -48,7 +49,7 @@ export class Handoff {
   private holds: Hold[] = [];
   /** The previous owner's side: answers to other brokers' queries. */
   private readonly answers: HandoffAnswers;
-  private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void } | undefined;
+  private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void; parts: ViewParts } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private retired = false;
   private heldCount = 0;
@@ -79,10 +80,10 @@ export class Handoff {
    */
   learn(id: number, onLearned: () => void): void {
     const { options } = this.host;
-    const ping = encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey });
+    const ping = askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
     const stop = this.host.request(viewSubject(options.clique), ping, () => this.endLearning());
     const timer = options.clock.setTimeout(() => this.endLearning(), options.ackTimeout);
-    this.learning = { stop, timer, question: id, onLearned };
+    this.learning = { stop, timer, question: id, onLearned, parts: new ViewParts() };
   }
 
   /** True for the id of our view question while we wait for its answer. */
@@ -95,8 +96,8 @@ export class Handoff {
    * announcement in it): the view answer ends learning, and previous owners
    * whose announcement was not known yet are asked once it is.
    */
-  onInfo(id: number | bigint): void {
-    if (this.learning !== undefined && id === this.learning.question) this.endLearning();
+  onInfo(id: number | bigint, data?: Uint8Array): void {
+    if (this.learning !== undefined && id === this.learning.question && this.lastPart(this.learning.parts, id, data)) this.endLearning();
     for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.position) === true) this.query(hold);
   }
 
@@ -227,6 +228,13 @@ export class Handoff {
     this.heldCount++;
     list.push(msg);
     return true;
+  }
+
+  /** True unless `data` is a part of an answer in parts (view-answer.ts) whose other parts have not all come. */
+  private lastPart(parts: ViewParts, id: number | bigint, data: Uint8Array | undefined): boolean {
+    const part = data === undefined ? undefined : readViewPart(data);
+    // Membership registered this part's positions already: only the count matters here.
+    return part === undefined || parts.add(id, part, []) !== undefined;
   }
 
   private endLearning(): void {

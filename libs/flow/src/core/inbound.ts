@@ -169,7 +169,7 @@ export class Inbound {
         if (host.view()?.onInfo(frame.id, frame.neighbours, data) !== true) {
           host.membership()?.onInfo(frame.id, frame.neighbours, data, host.handoff.asked(frame.id));
         }
-        if (host.membership() !== undefined) host.handoff.onInfo(frame.id);
+        if (host.membership() !== undefined) host.handoff.onInfo(frame.id, data);
         return;
       case FrameType.Ping:
         if (host.identity.onPing(frame.sender, at)) return;

@@ -9,6 +9,8 @@
  * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids,      |
  * |                  | then 'FBAT' key u16 v: the owner (v ring positions) takes forward batches |
  * | INFO (view)      | 'FSTR' u16 n, n x (u8 kind 0 = message / 1 = request, u16 len, name) |
+ * |                  | then 'FPAR' u16 index u16 count for an answer in parts (view-answer.ts) |
+ * | PING (view)      | 'FPAR': the asker takes an answer in parts                           |
  *
  * The view question is an ordinary PING sent to `<clique>.view` (queue group
  * `<clique>`, subscribed by joined Flow brokers only); one member answers with
@@ -57,7 +59,7 @@ export function viewSubject(clique: string): string {
 }
 
 /** Offset right after the frame's declared payload (the frame was decoded already). */
-function trailerAt(data: Uint8Array): number {
+export function trailerAt(data: Uint8Array): number {
   return FRAME_HEADER_SIZE + readU32(data, 8);
 }
 
@@ -233,6 +235,11 @@ export function appendStreams(info: Uint8Array, streams: ReadonlyMap<string, Str
 
 /** The streams after a view answer; undefined without the trailer. Throws ProtocolError when malformed. */
 export function readStreams(data: Uint8Array): Map<string, StreamKind> | undefined {
+  return readStreamsAt(data)?.streams;
+}
+
+/** readStreams, and the offset right after the 'FSTR' trailer (where a view answer part's trailer starts). */
+export function readStreamsAt(data: Uint8Array): { streams: Map<string, StreamKind>; end: number } | undefined {
   const at = trailerAt(data);
   if (data.length - at < 4 || readU32(data, at) !== FSTR) return undefined;
   if (data.length - at < 6) throw new ProtocolError('streams', 'truncated before its count');
@@ -248,5 +255,5 @@ export function readStreams(data: Uint8Array): Map<string, StreamKind> | undefin
     streams.set(text.decode(data.subarray(p + 3, p + 3 + length)), kind === 1 ? 'request' : 'message');
     p += 3 + length;
   }
-  return streams;
+  return { streams, end: p };
 }

@@ -5,6 +5,7 @@ import type { ResolvedBrokerOptions } from './options';
 import { readAnnouncement } from './capabilities';
 import { readStreams, StreamKind, viewSubject } from './publish-wire';
 import { Ring } from './ring';
+import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
 /** View questions awaiting their answer, at most; older ids are forgotten. */
 const OPEN_QUESTIONS = 8;
@@ -29,7 +30,9 @@ export interface RingViewHost {
  * member joins before any answer came, and every stabilization interval, and
  * drops positions the publisher found dead (banned for a while, as members do).
  * An answer replaces the view, except positions whose JOIN came after its
- * question was asked (the answering member may not have heard them yet).
+ * question was asked (the answering member may not have heard them yet). One
+ * too large for the transport comes in parts (view-answer.ts), applied once
+ * all have come.
  *
  * Until the first answer the view is unknown. A question asked at start or on
  * a JOIN (at most one per ackTimeout) is awaited for an ackTimeout: meanwhile
@@ -49,6 +52,8 @@ export class RingView {
   private readonly questions: U64[] = [];
   /** The number of each open question (same order as `questions`): how many were asked up to it. */
   private readonly questionNumbers: number[] = [];
+  /** Answers that come in parts (view-answer.ts), until their last part. */
+  private readonly parts = new ViewParts();
   private asked = 0;
   /** Positions learned from a JOIN, with the number of questions asked by then. */
   private readonly learned = new Map<string, number>();
@@ -83,6 +88,7 @@ export class RingView {
 
   stop(): void {
     this.stopped = true;
+    this.parts.clear();
     if (this.timer !== undefined) this.host.options.clock.clearTimeout(this.timer);
     if (this.catchUpTimer !== undefined) this.host.options.clock.clearTimeout(this.catchUpTimer);
     this.timer = this.catchUpTimer = undefined;
@@ -152,6 +158,13 @@ export class RingView {
   onInfo(id: U64, neighbours: readonly Key[], data: Uint8Array): boolean {
     const at = this.questions.indexOf(id);
     if (at < 0) return false;
+    const part = readViewPart(data);
+    if (part !== undefined) {
+      // One part of an answer too large for one message (view-answer.ts): applied once every part came.
+      const whole = this.parts.add(id, part, neighbours);
+      if (whole === undefined) return true;
+      neighbours = whole;
+    }
     const number = this.questionNumbers[at];
     this.questions.splice(at, 1);
     this.questionNumbers.splice(at, 1);
@@ -188,13 +201,16 @@ export class RingView {
     const id = this.host.nextId();
     this.questions.push(id);
     this.questionNumbers.push(++this.asked);
-    if (this.questions.length > OPEN_QUESTIONS) (this.questions.shift(), this.questionNumbers.shift());
+    if (this.questions.length > OPEN_QUESTIONS) {
+      this.parts.forget(this.questions.shift()!);
+      this.questionNumbers.shift();
+    }
     this.lastAsked = options.clock.now();
     if (awaited) {
       if (this.joinHeard) this.awaitedInARow++;
       this.awaitAnswer(this.lastAsked + options.ackTimeout);
     }
-    this.host.send(viewSubject(options.clique), encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
+    this.host.send(viewSubject(options.clique), askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey })));
   }
 
   private awaitAnswer(until: number): void {

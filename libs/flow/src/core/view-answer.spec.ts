@@ -1,0 +1,150 @@
+import { readSeq, seq } from '../../test/sequence';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Broker } from './broker';
+import { ProtocolError } from './errors';
+import { decodeFrame, encodeFrame, FrameType, InfoFrame } from './frame';
+import { Key } from './key';
+import { MemoryBus } from './memory-pubsub';
+import { readStreams, StreamKind } from './publish-wire';
+import { askingForParts, encodeViewAnswer, MAX_VIEW_POSITIONS, readViewPart, takesParts, ViewParts } from './view-answer';
+
+const members = Array.from({ length: 768 }, (_, i) => new Key(i * 7919, i));
+const streams = new Map<string, StreamKind>([
+  ['orders', 'message'],
+  ['quotes', 'request'],
+]);
+
+describe('view answers in parts', () => {
+  it('answers whole when the answer fits or the asker takes no parts, and in parts within the limit otherwise', () => {
+    const whole = encodeViewAnswer(5, members, streams, undefined);
+    expect(whole).toHaveLength(1);
+    expect(readViewPart(whole[0]!)).toBeUndefined();
+    expect(encodeViewAnswer(5, members, streams, whole[0]!.length)).toEqual(whole);
+
+    const parts = encodeViewAnswer(5, members, streams, 2048);
+    // 52 bytes besides the positions (header, id, streams, part trailer): 249 positions a part.
+    expect(parts.length).toBe(Math.ceil(768 / Math.floor((2048 - 52) / 8)));
+    const listed: Key[] = [];
+    parts.forEach((part, index) => {
+      expect(part.length).toBeLessThanOrEqual(2048);
+      const frame = decodeFrame(part) as InfoFrame;
+      expect(frame).toMatchObject({ type: FrameType.Info, id: 5 });
+      expect(readStreams(part)).toEqual(streams);
+      expect(readViewPart(part)).toEqual({ index, count: parts.length });
+      listed.push(...frame.neighbours);
+    });
+    expect(listed.map(String)).toEqual(members.map(String));
+
+    // Not even one position fits beside the streams: whole, for the transport to refuse and report.
+    expect(encodeViewAnswer(5, members, streams, 40)).toEqual(whole);
+  });
+
+  it('marks a question that takes parts, and leaves the PING readable as it was', () => {
+    const ping = encodeFrame({ type: FrameType.Ping, id: 9, sender: new Key(1, 2) });
+    const asking = askingForParts(ping);
+    expect(decodeFrame(asking)).toEqual(decodeFrame(ping));
+    expect(takesParts(asking)).toBe(true);
+    expect(takesParts(ping)).toBe(false);
+  });
+
+  it('refuses a malformed part trailer', () => {
+    const [part] = encodeViewAnswer(1, members, streams, 2048);
+    const end = part!.length;
+    const withTrailer = (index: number, count: number) => {
+      const copy = part!.slice();
+      copy.set([index >> 8, index & 0xff, count >> 8, count & 0xff], end - 4);
+      return copy;
+    };
+    expect(() => readViewPart(withTrailer(0, 0))).toThrow(ProtocolError);
+    expect(() => readViewPart(withTrailer(3, 3))).toThrow(ProtocolError);
+    expect(() => readViewPart(part!.subarray(0, end - 2))).toThrow(ProtocolError);
+    expect(readViewPart(withTrailer(2, 3))).toEqual({ index: 2, count: 3 });
+  });
+
+  it('collects parts in any order, once each, and drops answers whose parts disagree or list too much', () => {
+    const parts = new ViewParts();
+    const a = [new Key(0, 1)];
+    const b = [new Key(0, 2), new Key(0, 3)];
+    expect(parts.add(1, { index: 1, count: 3 }, b)).toBeUndefined();
+    expect(parts.add(1, { index: 1, count: 3 }, b)).toBeUndefined();
+    expect(parts.add(1, { index: 0, count: 3 }, a)).toBeUndefined();
+    expect(parts.add(1, { index: 2, count: 3 }, [])?.map(String)).toEqual([...b, ...a].map(String));
+
+    expect(parts.add(2, { index: 0, count: 2 }, a)).toBeUndefined();
+    expect(() => parts.add(2, { index: 1, count: 3 }, b)).toThrow(ProtocolError);
+    // Forgotten: its remaining part alone does not complete it.
+    expect(parts.add(2, { index: 1, count: 2 }, b)).toBeUndefined();
+
+    const many = Array.from({ length: MAX_VIEW_POSITIONS }, () => a[0]!);
+    expect(parts.add(3, { index: 0, count: 2 }, many)).toBeUndefined();
+    expect(() => parts.add(3, { index: 1, count: 2 }, a)).toThrow(ProtocolError);
+
+    expect(parts.add(4, { index: 0, count: 2 }, a)).toBeUndefined();
+    parts.forget(4);
+    expect(parts.add(4, { index: 1, count: 2 }, b)).toBeUndefined();
+  });
+
+  // 3 brokers of 256 positions: a view answer of about 6 KiB, while every handoff query and answer stays
+  // within 4.5 KiB (see the note in docs/PROTOCOL.md, "The ring view", on the limits of handoff frames).
+  describe('on a bus whose max payload is smaller than one view answer', () => {
+    let clique: MemoryClique | undefined;
+    const extra: Broker[] = [];
+    afterEach(async () => {
+      for (const broker of extra.splice(0)) await broker.close();
+      await clique?.close();
+      clique = undefined;
+    });
+
+    async function bigClique(clock: ManualClock, handled: number[], bus = new MemoryBus({ maxPayload: 4608 })) {
+      clique = await createMemoryClique({
+        size: 4,
+        bus,
+        options: { stabilization: { interval: 0 }, ackTimeout: 100, clock },
+        setup: (broker, i) => (i === 3 ? undefined : broker.handle('orders', (d) => void handled.push(readSeq(d.data)))),
+      });
+      await clique.converged();
+      return clique;
+    }
+
+    it('lets a publisher learn every position, without a timer, and publish direct', async () => {
+      const clock = new ManualClock();
+      const handled: number[] = [];
+      const answers: number[] = [];
+      const bus = new MemoryBus({ maxPayload: 4608 });
+      bus.setFault((d) => {
+        if (d.to === 'broker-3' && decodeFrame(d.data).type === FrameType.Info) answers.push(d.data.length);
+        return 'deliver';
+      });
+      const { brokers } = await bigClique(clock, handled, bus);
+      const publisher = brokers[3]!;
+      // The publisher started last and heard no JOIN: its view comes from its question's answer alone.
+      await waitFor(() => publisher.snapshot().members.length === 768, { bus, what: 'the publisher to learn the ring' });
+      expect(clock.now()).toBe(0);
+      expect(publisher.snapshot().members.map(String)).toEqual(clique!.expectedMembers().map(String));
+      for (let i = 0; i < 30; i++) await publisher.publish('orders', seq(i), { key: `k${i}` });
+      await waitFor(() => handled.length === 30, { bus });
+      expect(brokers.map((b) => b.counters.received)).toEqual([0, 0, 0, 0]);
+      expect(publisher.counters.forwarded).toBeGreaterThan(0);
+      // The publisher's one question (at start; stabilization is off) was answered in 2 parts of at most 4,608 bytes.
+      expect(answers).toHaveLength(2);
+      expect(Math.max(...answers)).toBeLessThanOrEqual(4608);
+    });
+
+    it('lets a joining broker learn the ring from an answer in parts before it settles ownership', async () => {
+      const clock = new ManualClock();
+      const { bus } = await bigClique(clock, []);
+      const joiner = new Broker(bus.connect('joiner'), { nodeName: 'joiner', stabilization: { interval: 0 }, ackTimeout: 100, clock });
+      extra.push(joiner);
+      await joiner.handle('orders', () => undefined);
+      const known: number[] = [];
+      joiner.on('acquired', () => void known.push(joiner.snapshot().members.length));
+      await joiner.start();
+      // No ackTimeout passes: only the answer can end the joiner's learning.
+      await waitFor(() => known.length > 0, { bus, what: 'the joiner to settle ownership' });
+      expect(clock.now()).toBe(0);
+      expect(known[0]).toBe(1024);
+    });
+  });
+});
