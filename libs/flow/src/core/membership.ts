@@ -1,9 +1,9 @@
-import { Announcement, appendAnnouncement, readAnnouncement } from './capabilities';
+import { Announcement, ANNOUNCEMENT_SIZE, appendAnnouncement, readAnnouncement } from './capabilities';
 import type { U64 } from './bytes';
 import { FlowError, OverloadedError, ProtocolError } from './errors';
-import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
+import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
-import { Key } from './key';
+import { Key, KEY_SIZE } from './key';
 import { Liveness, tombstoneMs } from './liveness';
 import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
@@ -21,6 +21,15 @@ export const MAX_REMOTE_MEMBERS = 1 << 16;
  */
 export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
   return options.stabilization.successors + 2 + options.virtualNodes;
+}
+
+/**
+ * Bytes of this broker's largest answer to a JOIN (maxNewPerInfo positions
+ * and its announcement). It is not split: a transport that refuses it leaves
+ * a joiner without this broker's announcement, so without handoff from it.
+ */
+export function joinAnswerBytes(options: ResolvedBrokerOptions): number {
+  return FRAME_HEADER_SIZE + 8 + KEY_SIZE * maxNewPerInfo(options) + ANNOUNCEMENT_SIZE;
 }
 
 /** Membership events, emitted once per ring position. */

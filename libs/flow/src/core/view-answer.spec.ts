@@ -132,6 +132,20 @@ describe('view answers in parts', () => {
       expect(Math.max(...answers)).toBeLessThanOrEqual(4608);
     });
 
+    it("reports, naming virtualNodes, a broker whose answer to a JOIN (not split) exceeds the transport's max payload", async () => {
+      const errors: Error[] = [];
+      for (const maxPayload of [4608, 2048]) {
+        const broker = new Broker(new MemoryBus({ maxPayload }).connect(), { stabilization: { interval: 0 }, onError: (e) => void errors.push(e) });
+        extra.push(broker);
+        await broker.handle('orders', () => undefined);
+        await broker.start();
+      }
+      // At most 263 positions (its 256, 5 successors, a predecessor, itself) and a 30-byte announcement: 2,154 bytes.
+      expect(errors).toEqual([
+        expect.objectContaining({ name: 'InvalidOptionError', option: 'virtualNodes', message: expect.stringContaining('needs 2154 bytes to answer a JOIN') }),
+      ]);
+    });
+
     it('lets a joining broker learn the ring from an answer in parts before it settles ownership', async () => {
       const clock = new ManualClock();
       const { bus } = await bigClique(clock, []);
