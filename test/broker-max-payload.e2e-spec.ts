@@ -3,13 +3,14 @@
  * batches stay within it, and a message that could not cross it is refused by
  * publish() and request() at once. Before, the transport refused it later (a
  * reported error nobody awaited), and the acknowledged publish was retried
- * until the publisher took its live owner for dead.
+ * until the publisher took its live owner for dead. A view answer larger than
+ * the limit goes in parts.
  */
 import { connect as connectV3 } from '@nats-io/transport-node';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from 'nestjs-flow/core';
+import { Broker, type BrokerOptions } from 'nestjs-flow/core';
 import { connectNats, NatsPubSub, type NatsConnectionLike } from 'nestjs-flow/nats';
 import { waitFor } from '../libs/flow/src/testing/wait-for';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
@@ -38,11 +39,11 @@ describe('brokers on a nats-server with max_payload 8 KiB', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function broker(name: string): Promise<Broker> {
+  async function broker(name: string, options: BrokerOptions = { virtualNodes: 8 }): Promise<Broker> {
     const onError = (error: unknown): void => void errors.push(error);
     const pubsub = await connectNats({ servers: server.url, onError });
     pubsubs.push(pubsub);
-    const created = new Broker(pubsub, { nodeName: name, onError, virtualNodes: 8 });
+    const created = new Broker(pubsub, { nodeName: name, onError, ...options });
     brokers.push(created);
     return created;
   }
@@ -88,5 +89,36 @@ describe('brokers on a nats-server with max_payload 8 KiB', () => {
     expect(publisher.snapshot().members).toHaveLength(8);
     expect(publisher.inFlight).toBe(0);
     // Bounded: before, the oversized publish never settled.
+  }, 30_000);
+
+  it('answers a view question in parts when the ring does not fit one message: a publisher and a joiner learn all of it', async () => {
+    // 3 brokers of 512 positions: a view answer of about 12 KiB; each one's answer to a JOIN (about 4 KiB) fits.
+    const options: BrokerOptions = { clique: 'wide', virtualNodes: 512 };
+    const handled: string[] = [];
+    const members: Broker[] = [];
+    for (const name of ['wide-0', 'wide-1', 'wide-2']) {
+      const member = await broker(name, options);
+      await member.handle('orders', (d) => void handled.push(name));
+      await member.start();
+      members.push(member);
+    }
+    await waitFor(() => members.every((m) => m.snapshot().members.length === 1536), { timeoutMs: 10_000, what: 'the members to converge' });
+    const publisher = await broker('wide-publisher', options);
+    await publisher.start();
+    await waitFor(() => publisher.snapshot().members.length === 1536, { timeoutMs: 10_000, what: 'the publisher to learn the ring' });
+    for (let n = 0; n < 30; n++) await publisher.publish('orders', new Uint8Array(64), { key: `customer-${n}` });
+    await waitFor(() => handled.length === 30, { timeoutMs: 10_000, what: 'the 30 publishes handled' });
+    // Direct: no member took a message from the queue group.
+    expect(members.map((m) => m.counters.received)).toEqual([0, 0, 0]);
+
+    const joiner = await broker('wide-3', options);
+    await joiner.handle('orders', () => undefined);
+    const known: number[] = [];
+    joiner.on('acquired', () => void known.push(joiner.snapshot().members.length));
+    await joiner.start();
+    await waitFor(() => known.length > 0, { timeoutMs: 10_000, what: 'the joiner to settle ownership' });
+    // It settled knowing the whole ring (its own 512 positions included), not the first part of the answer.
+    expect(known[0]).toBe(2048);
+    expect(errors).toEqual([]);
   }, 30_000);
 });
