@@ -98,7 +98,7 @@ describe('brokers on a nats-server with max_payload 8 KiB', () => {
     const members: Broker[] = [];
     for (const name of ['wide-0', 'wide-1', 'wide-2']) {
       const member = await broker(name, options);
-      await member.handle('orders', (d) => void handled.push(name));
+      await member.handle('orders', () => void handled.push(name));
       await member.start();
       members.push(member);
     }

@@ -84,6 +84,14 @@ describe('view answers in parts', () => {
     expect(parts.add(4, { index: 0, count: 2 }, a)).toBeUndefined();
     parts.forget(4);
     expect(parts.add(4, { index: 1, count: 2 }, b)).toBeUndefined();
+
+    // Two answers at most are collected: a third drops the oldest (5), whose last part then completes nothing.
+    const fresh = new ViewParts();
+    expect(fresh.add(5, { index: 0, count: 2 }, a)).toBeUndefined();
+    expect(fresh.add(6, { index: 0, count: 2 }, a)).toBeUndefined();
+    expect(fresh.add(7, { index: 0, count: 2 }, a)).toBeUndefined();
+    expect(fresh.add(6, { index: 1, count: 2 }, b)?.map(String)).toEqual([...a, ...b].map(String));
+    expect(fresh.add(5, { index: 1, count: 2 }, b)).toBeUndefined();
   });
 
   // 3 brokers of 256 positions: a view answer of about 6 KiB, while every handoff query and answer stays

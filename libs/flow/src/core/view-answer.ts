@@ -27,11 +27,14 @@ const PART_TRAILER = 8;
 /** Parts of one answer, at most (a u16 on the wire). */
 const MAX_PARTS = 0xffff;
 /**
- * Positions an answer in parts may list, at most: twice what one whole answer
- * fits in NATS's default max payload (1 MiB). Beyond it the parts are dropped
- * as malformed, so a faulty or hostile member cannot make an asker hoard keys.
+ * Positions an answer in parts may list, at most: what one whole answer fits
+ * in NATS's default max payload (1 MiB), 512 brokers of 256 virtual nodes.
+ * Beyond it the parts are dropped as malformed, so a faulty or hostile member
+ * cannot make an asker hoard keys.
  */
-export const MAX_VIEW_POSITIONS = 1 << 18;
+export const MAX_VIEW_POSITIONS = 1 << 17;
+/** Answers collected at once, at most: a part of another one drops the oldest. */
+export const MAX_COLLECTED_ANSWERS = 2;
 
 /** The view question `ping` (an encoded PING), saying that its asker takes an answer in parts. */
 export function askingForParts(ping: Uint8Array): Uint8Array {
@@ -93,8 +96,9 @@ export function readViewPart(data: Uint8Array): ViewPart | undefined {
 }
 
 /**
- * Collects the parts of answers to open questions (at most a few): the
- * positions of each, until every part has come. A part repeated is ignored.
+ * Collects the parts of answers to open questions: the positions of each,
+ * until every part has come. A part repeated is ignored. At most
+ * MAX_COLLECTED_ANSWERS answers at once (MAX_VIEW_POSITIONS positions each).
  */
 export class ViewParts {
   private readonly answers = new Map<U64, { count: number; got: Set<number>; keys: Key[] }>();
@@ -107,7 +111,11 @@ export class ViewParts {
    */
   add(id: U64, part: ViewPart, positions: readonly Key[]): Key[] | undefined {
     let answer = this.answers.get(id);
-    if (answer === undefined) this.answers.set(id, (answer = { count: part.count, got: new Set(), keys: [] }));
+    if (answer === undefined) {
+      // Maps iterate in insertion order: the first is the oldest.
+      if (this.answers.size >= MAX_COLLECTED_ANSWERS) this.answers.delete(this.answers.keys().next().value!);
+      this.answers.set(id, (answer = { count: part.count, got: new Set(), keys: [] }));
+    }
     else if (answer.count !== part.count) {
       this.answers.delete(id);
       throw new ProtocolError('view answer part', `${part.count} parts where an earlier part said ${answer.count}`);
