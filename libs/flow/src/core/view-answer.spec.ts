@@ -5,9 +5,11 @@ import { waitFor } from '../testing/wait-for';
 import { Broker } from './broker';
 import { ProtocolError } from './errors';
 import { decodeFrame, encodeFrame, FrameType, InfoFrame } from './frame';
+import type { U64 } from './bytes';
 import { Key } from './key';
 import { MemoryBus } from './memory-pubsub';
 import { readStreams, StreamKind } from './publish-wire';
+import { nodeSubject } from './subjects';
 import { askingForParts, encodeViewAnswer, MAX_VIEW_POSITIONS, readViewPart, takesParts, ViewParts } from './view-answer';
 
 const members = Array.from({ length: 768 }, (_, i) => new Key(i * 7919, i));
@@ -92,6 +94,45 @@ describe('view answers in parts', () => {
     expect(fresh.add(7, { index: 0, count: 2 }, a)).toBeUndefined();
     expect(fresh.add(6, { index: 1, count: 2 }, b)?.map(String)).toEqual([...a, ...b].map(String));
     expect(fresh.add(5, { index: 1, count: 2 }, b)).toBeUndefined();
+  });
+
+  it('contains a malformed part (counted, reported), and applies the answer once its good parts came', async () => {
+    const bus = new MemoryBus();
+    let question: { id: U64 } | undefined;
+    // The publisher's own question is taken off the bus: only the parts sent below answer it.
+    bus.setFault((d) => {
+      if (d.from !== 'broker-1' || !d.subject.endsWith('.view')) return 'deliver';
+      question = decodeFrame(d.data) as { id: U64 };
+      return 'drop';
+    });
+    const clique = await createMemoryClique({
+      size: 2,
+      bus,
+      options: { virtualNodes: 4, stabilization: { interval: 0 } },
+      setup: (broker, i) => (i === 0 ? broker.handle('orders', () => undefined) : undefined),
+    });
+    try {
+      const publisher = clique.brokers[1]!;
+      await bus.idle();
+      expect(question).toBeDefined();
+      const ring = [...clique.brokers[0]!.snapshot().positions];
+      // 43 bytes besides the positions: 2 of the 4 positions a part.
+      const [first, second] = encodeViewAnswer(question!.id, ring, new Map([['orders', 'message']]), 60);
+      const bad = first!.slice();
+      bad[bad.length - 1] = 0; // a count of 0
+      const peer = bus.connect('peer');
+      const to = nodeSubject('_global', publisher.snapshot().nodeKey);
+      for (const frame of [bad, first!, second!]) {
+        peer.publish(to, frame);
+        await bus.idle();
+        if (frame !== second) expect(publisher.snapshot().members).toEqual([]);
+      }
+      // Its frame decodes: the trailer's fault is counted where the answer is acted on, as a malformed 'FSTR' is.
+      expect(publisher.counters).toMatchObject({ contained: 1, malformed: 0 });
+      expect(publisher.snapshot().members.map(String)).toEqual(ring.map(String));
+    } finally {
+      await clique.close();
+    }
   });
 
   // 3 brokers of 256 positions: a view answer of about 6 KiB, while every handoff query and answer stays
