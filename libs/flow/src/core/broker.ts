@@ -14,7 +14,7 @@ import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
 import { Inbound } from './inbound';
 import { Key, keyFromBytes, randomKey } from './key';
-import { joinAnswerBytes, Membership, MembershipEvents } from './membership';
+import { joinAnswerUnfit, Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
@@ -370,11 +370,8 @@ export class Broker {
   }
 
   private async joinNow(): Promise<void> {
-    const limit = this.pubsub.maxPayload?.();
-    if (limit !== undefined && joinAnswerBytes(this.options) > limit) {
-      const needs = `${joinAnswerBytes(this.options)} bytes to answer a JOIN with its positions, above the transport's max payload of ${limit}`;
-      this.reportError(new InvalidOptionError('virtualNodes', `needs ${needs}: joiners will not wait for this broker's running work (handoff)`, this.options.virtualNodes));
-    }
+    const unfit = joinAnswerUnfit(this.options, this.pubsub.maxPayload?.());
+    if (unfit !== undefined) this.reportError(unfit);
     const positions = ringPositions(this.nodeKey, this.options.virtualNodes);
     await this.identity.check(positions.filter((position) => !position.equals(this.nodeKey)));
     const membership = new Membership(

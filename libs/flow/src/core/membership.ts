@@ -1,6 +1,6 @@
 import { Announcement, ANNOUNCEMENT_SIZE, appendAnnouncement, readAnnouncement } from './capabilities';
 import type { U64 } from './bytes';
-import { FlowError, OverloadedError, ProtocolError } from './errors';
+import { FlowError, InvalidOptionError, OverloadedError, ProtocolError } from './errors';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
 import { Key, KEY_SIZE } from './key';
@@ -24,12 +24,16 @@ export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
 }
 
 /**
- * Bytes of this broker's largest answer to a JOIN (maxNewPerInfo positions
- * and its announcement). It is not split: a transport that refuses it leaves
- * a joiner without this broker's announcement, so without handoff from it.
+ * An error when this broker's largest answer to a JOIN (maxNewPerInfo
+ * positions and its announcement) exceeds the transport's max payload
+ * `limit`. That answer is not split: a transport that refuses it leaves a
+ * joiner without this broker's announcement, so without handoff from it.
  */
-export function joinAnswerBytes(options: ResolvedBrokerOptions): number {
-  return FRAME_HEADER_SIZE + 8 + KEY_SIZE * maxNewPerInfo(options) + ANNOUNCEMENT_SIZE;
+export function joinAnswerUnfit(options: ResolvedBrokerOptions, limit: number | undefined): InvalidOptionError | undefined {
+  const bytes = FRAME_HEADER_SIZE + 8 + KEY_SIZE * maxNewPerInfo(options) + ANNOUNCEMENT_SIZE;
+  if (limit === undefined || bytes <= limit) return undefined;
+  const needs = `needs ${bytes} bytes to answer a JOIN with its positions, above the transport's max payload of ${limit}`;
+  return new InvalidOptionError('virtualNodes', `${needs}: joiners will not wait for this broker's running work (handoff)`, options.virtualNodes);
 }
 
 /** Membership events, emitted once per ring position. */
