@@ -14,7 +14,7 @@ import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
 import { Inbound } from './inbound';
 import { Key, keyFromBytes, randomKey } from './key';
-import { joinAnswerUnfit, Membership, MembershipEvents } from './membership';
+import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
@@ -370,8 +370,6 @@ export class Broker {
   }
 
   private async joinNow(): Promise<void> {
-    const unfit = joinAnswerUnfit(this.options, this.pubsub.maxPayload?.());
-    if (unfit !== undefined) this.reportError(unfit);
     const positions = ringPositions(this.nodeKey, this.options.virtualNodes);
     await this.identity.check(positions.filter((position) => !position.equals(this.nodeKey)));
     const membership = new Membership(
@@ -385,6 +383,7 @@ export class Broker {
         },
         nextId: () => this.nextId(),
         sendTo: (key, frame) => this.send(nodeSubject(this.clique, key), frame),
+        maxPayload: () => this.pubsub.maxPayload?.(),
         request: (key, frame, onNoResponders) => this.sendRequest(this.nodeSubjects.of(key), frame, onNoResponders),
         broadcast: (frame) => this.send(this.clique, frame),
         reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),

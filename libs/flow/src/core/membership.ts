@@ -1,6 +1,6 @@
 import { Announcement, ANNOUNCEMENT_SIZE, appendAnnouncement, readAnnouncement } from './capabilities';
 import type { U64 } from './bytes';
-import { FlowError, InvalidOptionError, OverloadedError, ProtocolError } from './errors';
+import { FlowError, OverloadedError, ProtocolError } from './errors';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
 import { Key, KEY_SIZE } from './key';
@@ -24,16 +24,12 @@ export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
 }
 
 /**
- * An error when this broker's largest answer to a JOIN (maxNewPerInfo
- * positions and its announcement) exceeds the transport's max payload
- * `limit`. That answer is not split: a transport that refuses it leaves a
- * joiner without this broker's announcement, so without handoff from it.
+ * Positions one signed INFO (with our announcement) may list within the
+ * transport's max payload `limit`: all of them without a limit, at least one.
  */
-export function joinAnswerUnfit(options: ResolvedBrokerOptions, limit: number | undefined): InvalidOptionError | undefined {
-  const bytes = FRAME_HEADER_SIZE + 8 + KEY_SIZE * maxNewPerInfo(options) + ANNOUNCEMENT_SIZE;
-  if (limit === undefined || bytes <= limit) return undefined;
-  const needs = `needs ${bytes} bytes to answer a JOIN with its positions, above the transport's max payload of ${limit}`;
-  return new InvalidOptionError('virtualNodes', `${needs}: joiners will not wait for this broker's running work (handoff)`, options.virtualNodes);
+export function positionsPerInfo(limit: number | undefined): number {
+  if (limit === undefined) return Infinity;
+  return Math.max(1, Math.floor((limit - FRAME_HEADER_SIZE - 8 - ANNOUNCEMENT_SIZE) / KEY_SIZE));
 }
 
 /** Membership events, emitted once per ring position. */
@@ -52,6 +48,8 @@ export interface MembershipHost {
   nextId(): number;
   /** Sends a frame to `<clique>.<key>`. */
   sendTo(key: Key, frame: Uint8Array): void;
+  /** The transport's max payload (PubSub.maxPayload): an answer to a JOIN that would exceed it goes as several INFOs. */
+  maxPayload(): number | undefined;
   /** Sends a frame to `<clique>.<key>`; `onNoResponders` when nobody subscribes it. Returns a function that stops listening. */
   request(key: Key, frame: Uint8Array, onNoResponders: () => void): () => void;
   /** Broadcasts a frame on the clique subject. */
@@ -262,7 +260,11 @@ export class Membership {
       }
     }
     this.register([sender]);
-    this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id: 0, neighbours })));
+    // One INFO when it fits (8 bytes a position: about 2.1 KiB at 256 virtual nodes), else several, each signed.
+    const per = positionsPerInfo(this.host.maxPayload());
+    for (let at = 0; at < neighbours.length; at += per) {
+      this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id: 0, neighbours: neighbours.slice(at, at + per) })));
+    }
   }
 
   /** `frame` with our announcement after it: every JOIN, INFO and PING carries it (capabilities.ts). */
