@@ -13,12 +13,14 @@ import { join } from 'node:path';
 import { Broker, type BrokerOptions } from 'nestjs-flow/core';
 import { connectNats, NatsPubSub, type NatsConnectionLike } from 'nestjs-flow/nats';
 import { waitFor } from '../libs/flow/src/testing/wait-for';
-import { startNatsServer, type NatsServer } from './harness/nats-server';
+import { startNatsCluster, startNatsServer, type NatsServer } from './harness/nats-server';
 
 const MAX_PAYLOAD = 8192;
 
 describe('brokers on a nats-server with max_payload 8 KiB', () => {
   let dir: string;
+  let config: string;
+  let largerConfig: string;
   let server: NatsServer;
   const brokers: Broker[] = [];
   const pubsubs: NatsPubSub[] = [];
@@ -26,8 +28,10 @@ describe('brokers on a nats-server with max_payload 8 KiB', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flow-max-payload-'));
-    const config = join(dir, 'nats.conf');
+    config = join(dir, 'nats.conf');
     writeFileSync(config, `max_payload: ${MAX_PAYLOAD}\n`);
+    largerConfig = join(dir, 'nats-larger.conf');
+    writeFileSync(largerConfig, `max_payload: ${16 * MAX_PAYLOAD}\n`);
     server = await startNatsServer({ configFile: config });
   });
 
@@ -89,6 +93,40 @@ describe('brokers on a nats-server with max_payload 8 KiB', () => {
     expect(publisher.snapshot().members).toHaveLength(8);
     expect(publisher.inFlight).toBe(0);
     // Bounded: before, the oversized publish never settled.
+  }, 30_000);
+
+  it('lets a publisher whose server takes more than its owner\'s send it a larger message: the route delivers it', async () => {
+    // The limit is each server's own: nats-server delivers over a route what a client of another server may not publish.
+    const cluster = await startNatsCluster(2, (i) => ({ configFile: i === 0 ? config : largerConfig }));
+    const local: Broker[] = [];
+    const transports: NatsPubSub[] = [];
+    try {
+      const start = async (name: string, url: string): Promise<Broker> => {
+        const pubsub = await connectNats({ servers: url, onError: (error) => void errors.push(error) });
+        transports.push(pubsub);
+        const created = new Broker(pubsub, { nodeName: name, clique: 'mixed', virtualNodes: 8, onError: (error) => void errors.push(error) });
+        local.push(created);
+        return created;
+      };
+      const owner = await start('mixed-owner', cluster.servers[0]!.url);
+      const sizes: number[] = [];
+      await owner.handle('orders', (d) => void sizes.push(d.data.length));
+      await owner.start();
+      const publisher = await start('mixed-publisher', cluster.servers[1]!.url);
+      await publisher.start();
+      await waitFor(() => publisher.snapshot().members.length === 8, { timeoutMs: 10_000, what: 'the publisher to learn the ring' });
+      await publisher.publish('orders', new Uint8Array(4 * MAX_PAYLOAD), { key: 'customer-1' });
+      await waitFor(() => sizes.length === 1, { timeoutMs: 10_000, what: 'the large message handled' });
+      expect(sizes).toEqual([4 * MAX_PAYLOAD]);
+      // The owner's own limit still holds for what it sends.
+      await expect(owner.publish('orders', new Uint8Array(4 * MAX_PAYLOAD), { key: 'customer-1' })).rejects.toMatchObject({ code: 'FLOW_TRANSPORT' });
+      expect(publisher.counters).toMatchObject({ retried: 0, timedOut: 0 });
+      expect(errors).toEqual([]);
+    } finally {
+      for (const broker of local) await broker.close();
+      for (const pubsub of transports) await pubsub.close();
+      await cluster.stop();
+    }
   }, 30_000);
 
   it('answers a view question in parts when the ring does not fit one message: a publisher and a joiner learn all of it', async () => {

@@ -72,14 +72,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return server;
 }
 
-/** `size` servers joined by routes on loopback; resolves once every server has a route to every other. */
-export async function startNatsCluster(size = 3, options: NatsServerOptions = {}): Promise<NatsCluster> {
+/**
+ * `size` servers joined by routes on loopback; resolves once every server has a route to every other.
+ * `options`: the same for every server, or per server (by index), e.g. a different max_payload on each.
+ */
+export async function startNatsCluster(size = 3, options: NatsServerOptions | ((index: number) => NatsServerOptions) = {}): Promise<NatsCluster> {
+  const optionsOf = typeof options === 'function' ? options : () => options;
   const ports = await freePorts(size * 3);
   const clusterPorts = ports.slice(size, size * 2);
   const servers = Array.from({ length: size }, (_, i) => {
     const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `nats://${HOST}:${p}`);
     const args = [
-      ...serverArgs(ports[i]!, options),
+      ...serverArgs(ports[i]!, optionsOf(i)),
       ...['-n', `flow-e2e-${i}`, '-m', String(ports[size * 2 + i])],
       ...['--cluster_name', 'flow-e2e', '--cluster', `nats://${HOST}:${clusterPorts[i]}`, '--routes', routes.join(',')],
     ];
