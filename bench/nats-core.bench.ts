@@ -57,6 +57,7 @@ import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
+import { median } from './support/median';
 import { processCpuSeconds } from './support/proc-cpu';
 
 const MESSAGES = Math.min(
@@ -306,12 +307,6 @@ function cpuPerMessage(r: RunResult): number {
 function allocatedPerMessage(r: RunResult): string {
   const per = (bytes: number): string => Math.round(bytes / Math.max(r.distinct, 1)).toLocaleString('en');
   return `${per(r.allocated.receivers)} / ${per(r.allocated.publisher)}`;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** --rounds N (1 to 20), default 1. */

@@ -3,7 +3,7 @@
  * processes on one real nats-server, measured in one run.
  *
  *   node -r ./test/support/ts-register.js bench/nest-flow.bench.ts [--events N] [--requests N]
- *     [--sequential N] [--keys N] [--window N] [--growth] [--profile [--keep-profiles]]
+ *     [--sequential N] [--keys N] [--window N] [--runs N] [--growth] [--profile [--keep-profiles]]
  *
  * Setups (1 publisher process, 3 consumer processes each):
  *   Nest: microservices on Transport.NATS in queue group `bench`
@@ -44,6 +44,7 @@ import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
+import { median } from './support/median';
 import { processCpuSeconds } from './support/proc-cpu';
 import type {
   EventPlan,
@@ -65,6 +66,8 @@ const argument = (name: string, fallback: number, max: number, min = 1): number 
 const EVENTS = argument('events', 300_000, 5_000_000);
 const REQUESTS = argument('requests', 50_000, 2_000_000);
 const SEQUENTIAL = argument('sequential', 5_000, 200_000);
+/** --runs N: both setups N times in turn, on one server, each run's table, then the median of each target's ratio. */
+const RUNS = argument('runs', 1, 10);
 const GROWTH = process.argv.includes('--growth');
 const PROFILE = process.argv.includes('--profile');
 /** --keep-profiles: the .cpuprofile files stay on disk (their directory is printed) for a closer look (DevTools, call trees). */
@@ -336,13 +339,14 @@ function allocatedPerEvent({ events: e }: SetupResult, by: 'consumers' | 'publis
   return e.allocated[by] / Math.max(e.distinct, 1);
 }
 
-function printTable(nest: SetupResult, flow: SetupResult): void {
+type Row = [figure: string, nest: number, flow: number, format: (n: number) => string, target: string, better: 'higher' | 'lower' | ''];
+
+/** The table's rows: each figure for both setups of one run, with its target (issue 11, Flow / Nest NATS). */
+function rowsOf(nest: SetupResult, flow: SetupResult): Row[] {
   const maxRss = (r: SetupResult): number => Math.max(...r.events.consumers.map((s) => s.rssBytes));
   const cpuPerEvent = ({ events: e }: SetupResult): number =>
     (1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1);
-  type Row = [figure: string, nest: number, flow: number, format: (n: number) => string, target: string, better: 'higher' | 'lower' | ''];
-  // Targets of issue 11 (Flow / Nest NATS).
-  const rows: Row[] = [
+  return [
     ['(a/b) events, msgs/s end to end', rate(nest.events), rate(flow.events), int, '>= 1.5', 'higher'],
     ['      CPU µs per event, all 5 processes', cpuPerEvent(nest), cpuPerEvent(flow), (n) => n.toFixed(1), '', ''],
     ['      JS heap bytes per event, consumers', allocatedPerEvent(nest, 'consumers'), allocatedPerEvent(flow, 'consumers'), int, '', ''],
@@ -355,6 +359,10 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
     ['    p99 µs', nest.sequential.p99Us, flow.sequential.p99Us, int, '<= 1.2', 'lower'],
     ['    req/s', reqRate(nest.sequential), reqRate(flow.sequential), int, '', ''],
   ];
+}
+
+function printTable(nest: SetupResult, flow: SetupResult): void {
+  const rows = rowsOf(nest, flow);
   const header = ['figure', 'Nest NATS', 'Flow', 'Flow/Nest', 'target', ''];
   const cells = rows.map(([figure, n, f, format, target, better]) => {
     const ratio = f / n;
@@ -407,6 +415,16 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
   );
 }
 
+/** Per figure with a target: each run's Flow / Nest ratio (against the Nest run of the same run) and their median. */
+function printMedians(runs: readonly Row[][]): void {
+  console.log(`\nMedians over ${runs.length} runs (each run's ratio is against its own Nest NATS run):`);
+  runs[0]!.forEach(([figure, , , , target], i) => {
+    if (target === '') return;
+    const ratios = runs.map((rows) => rows[i]![2] / rows[i]![1]);
+    console.log(`  ${figure.trim()}: ${median(ratios).toFixed(2)} x (${ratios.map((r) => r.toFixed(2)).join(', ')}), target ${target}`);
+  });
+}
+
 function printProfile(dir: string, label: string): void {
   const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.cpuprofile')) : undefined;
   if (file === undefined) {
@@ -437,9 +455,16 @@ async function main(): Promise<void> {
   try {
     console.log(`nats-server pid ${server.pid} at ${server.url}`);
     await warmTranspileCache(spawned);
-    const nest = await runSetup(NEST, server, spawned, profileDir && join(profileDir, 'nest'));
-    const flow = await runSetup(FLOW, server, spawned, profileDir && join(profileDir, 'flow'));
-    printTable(nest, flow);
+    const runs: Row[][] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      if (RUNS > 1) console.log(`\nrun ${run} of ${RUNS}`);
+      // Only the first run is profiled.
+      const nest = await runSetup(NEST, server, spawned, run === 1 ? profileDir && join(profileDir, 'nest') : undefined);
+      const flow = await runSetup(FLOW, server, spawned, run === 1 ? profileDir && join(profileDir, 'flow') : undefined);
+      printTable(nest, flow);
+      runs.push(rowsOf(nest, flow));
+    }
+    if (RUNS > 1) printMedians(runs);
     if (GROWTH) printGrowth(await runGrowth(server, spawned));
     if (profileDir !== undefined) {
       printProfile(join(profileDir, 'flow', 'consumer'), 'flow-app-1');
