@@ -49,7 +49,9 @@ export class Handoff {
   private holds: Hold[] = [];
   /** The previous owner's side: answers to other brokers' queries. */
   private readonly answers: HandoffAnswers;
-  private learning: { stop: () => void; timer: unknown; question: number; onLearned: () => void; parts: ViewParts } | undefined;
+  private learning:
+    | { stop: () => void; timer: unknown; question: number; onLearned: () => void; parts: ViewParts; answered: boolean }
+    | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private retired = false;
   private heldCount = 0;
@@ -83,12 +85,22 @@ export class Handoff {
     const ping = askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
     const stop = this.host.request(viewSubject(options.clique), ping, () => this.endLearning());
     const timer = options.clock.setTimeout(() => this.endLearning(), options.ackTimeout);
-    this.learning = { stop, timer, question: id, onLearned, parts: new ViewParts() };
+    this.learning = { stop, timer, question: id, onLearned, parts: new ViewParts(), answered: false };
   }
 
-  /** True for the id of our view question while we wait for its answer. */
-  asked(id: number | bigint): boolean {
-    return this.learning !== undefined && id === this.learning.question;
+  /**
+   * True for an INFO `data` answering our view question while we wait for its
+   * answer: its `positions` are the ring, to register as they are. An answer
+   * in parts (view-answer.ts) is answered once its last part came; a part
+   * that disagrees with the others, or takes them past MAX_VIEW_POSITIONS,
+   * throws ProtocolError before anything of it is registered.
+   */
+  asked(id: number | bigint, data: Uint8Array, positions: readonly Key[]): boolean {
+    const learning = this.learning;
+    if (learning === undefined || id !== learning.question) return false;
+    const part = readViewPart(data);
+    if (part === undefined || learning.parts.add(id, part, positions) !== undefined) learning.answered = true;
+    return true;
   }
 
   /**
@@ -96,8 +108,8 @@ export class Handoff {
    * announcement in it): the view answer ends learning, and previous owners
    * whose announcement was not known yet are asked once it is.
    */
-  onInfo(id: number | bigint, data?: Uint8Array): void {
-    if (this.learning !== undefined && id === this.learning.question && this.lastPart(this.learning.parts, id, data)) this.endLearning();
+  onInfo(id: number | bigint): void {
+    if (this.learning?.answered === true && id === this.learning.question) this.endLearning();
     for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.position) === true) this.query(hold);
   }
 
@@ -228,13 +240,6 @@ export class Handoff {
     this.heldCount++;
     list.push(msg);
     return true;
-  }
-
-  /** True unless `data` is a part of an answer in parts (view-answer.ts) whose other parts have not all come. */
-  private lastPart(parts: ViewParts, id: number | bigint, data: Uint8Array | undefined): boolean {
-    const part = data === undefined ? undefined : readViewPart(data);
-    // Membership registered this part's positions already: only the count matters here.
-    return part === undefined || parts.add(id, part, []) !== undefined;
   }
 
   private endLearning(): void {

@@ -167,9 +167,9 @@ export class Inbound {
       }
       case FrameType.Info:
         if (host.view()?.onInfo(frame.id, frame.neighbours, data) !== true) {
-          host.membership()?.onInfo(frame.id, frame.neighbours, data, host.handoff.asked(frame.id));
+          host.membership()?.onInfo(frame.id, frame.neighbours, data, host.handoff.asked(frame.id, data, frame.neighbours));
         }
-        if (host.membership() !== undefined) host.handoff.onInfo(frame.id, data);
+        if (host.membership() !== undefined) host.handoff.onInfo(frame.id);
         return;
       case FrameType.Ping:
         if (host.identity.onPing(frame.sender, at)) return;

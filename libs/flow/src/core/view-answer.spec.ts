@@ -136,6 +136,60 @@ describe('view answers in parts', () => {
     }
   });
 
+  it("registers a joiner's answer parts only while they agree, and settles ownership with the last", async () => {
+    const bus = new MemoryBus();
+    let question: U64 | undefined;
+    // The joiner's question and everything the member sends it are taken off the bus (its announcement would
+    // teach the joiner all its positions): the joiner learns them only from the parts sent below.
+    bus.setFault((d) => {
+      if (d.from === 'member' && d.to === 'joiner') return 'drop';
+      if (d.from !== 'joiner' || !d.subject.endsWith('.view')) return 'deliver';
+      question = (decodeFrame(d.data) as { id: U64 }).id;
+      return 'drop';
+    });
+    const clock = new ManualClock();
+    const options = { virtualNodes: 8, stabilization: { interval: 0 }, ackTimeout: 100, clock };
+    const member = new Broker(bus.connect('member'), { nodeName: 'member', ...options });
+    const joiner = new Broker(bus.connect('joiner'), { nodeName: 'joiner', ...options });
+    try {
+      await member.handle('orders', () => undefined);
+      await member.start();
+      await bus.idle();
+      let acquired = 0;
+      joiner.on('acquired', () => void acquired++);
+      await joiner.handle('orders', () => undefined);
+      await joiner.start();
+      await bus.idle();
+      expect(question).toBeDefined();
+      // 43 bytes besides the positions: 4 of the member's 8 positions a part.
+      const parts = encodeViewAnswer(question!, [...member.snapshot().positions], new Map([['orders', 'message']]), 75);
+      expect(parts).toHaveLength(2);
+      const send = (part: Uint8Array, index: number, count: number) => {
+        const copy = part.slice();
+        copy.set([index >> 8, index & 0xff, count >> 8, count & 0xff], copy.length - 4);
+        bus.connect().publish(nodeSubject('_global', joiner.snapshot().nodeKey), copy);
+        return bus.idle();
+      };
+      await send(parts[0]!, 0, 2);
+      expect(joiner.snapshot().members).toHaveLength(12);
+      // A part that says 3 where the first said 2: contained, and none of its positions registered.
+      await send(parts[1]!, 1, 3);
+      expect(joiner.snapshot().members).toHaveLength(12);
+      expect(joiner.counters.contained).toBe(1);
+      expect(acquired).toBe(0);
+      // The answer starts again; its last part ends the joiner's learning.
+      await send(parts[0]!, 0, 2);
+      expect(acquired).toBe(0);
+      await send(parts[1]!, 1, 2);
+      expect(joiner.snapshot().members).toHaveLength(16);
+      expect(acquired).toBe(1);
+      expect(clock.now()).toBe(0);
+    } finally {
+      await joiner.close();
+      await member.close();
+    }
+  });
+
   // 3 brokers of 256 positions: a view answer of about 6 KiB; a member's answer to a JOIN (about 2.1 KiB) goes
   // in several INFOs below that (README, "Delivery guarantees and their limits").
   describe('on a bus whose max payload is smaller than one view answer', () => {
