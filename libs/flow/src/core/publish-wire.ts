@@ -64,7 +64,7 @@ export function trailerAt(data: Uint8Array): number {
 }
 
 /** A new array: `frame` followed by a trailer of `size` bytes, written by `write(out, at)`. */
-function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8Array, at: number) => void): Uint8Array {
+export function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8Array, at: number) => void): Uint8Array {
   const out = new Uint8Array(frame.length + size);
   out.set(frame, 0);
   write(out, frame.length);

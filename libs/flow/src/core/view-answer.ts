@@ -19,7 +19,7 @@ import { ProtocolError } from './errors';
 import { encodeFrame, FrameType } from './frame';
 import type { Key } from './key';
 import { KEY_SIZE } from './key';
-import { appendStreams, readStreamsAt, StreamKind, trailerAt } from './publish-wire';
+import { appendStreams, readStreamsAt, StreamKind, trailerAt, withTrailer } from './publish-wire';
 
 const FPAR = 0x46504152;
 /** 'FPAR' u16 index u16 count, after the 'FSTR' trailer of a part. */
@@ -38,10 +38,7 @@ export const MAX_COLLECTED_ANSWERS = 2;
 
 /** The view question `ping` (an encoded PING), saying that its asker takes an answer in parts. */
 export function askingForParts(ping: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ping.length + 4);
-  out.set(ping, 0);
-  writeU32(out, ping.length, FPAR);
-  return out;
+  return withTrailer(ping, 4, (out, at) => writeU32(out, at, FPAR));
 }
 
 /** True when the view question `data` (a decoded PING) takes an answer in parts. */
@@ -67,12 +64,13 @@ export function encodeViewAnswer(id: U64, members: Key[], streams: ReadonlyMap<s
   const parts: Uint8Array[] = [];
   for (let index = 0; index < count; index++) {
     const info = appendStreams(encodeFrame({ type: FrameType.Info, id, neighbours: members.slice(index * perPart, (index + 1) * perPart) }), streams);
-    const part = new Uint8Array(info.length + PART_TRAILER);
-    part.set(info, 0);
-    writeU32(part, info.length, FPAR);
-    writeU16(part, info.length + 4, index);
-    writeU16(part, info.length + 6, count);
-    parts.push(part);
+    parts.push(
+      withTrailer(info, PART_TRAILER, (out, at) => {
+        writeU32(out, at, FPAR);
+        writeU16(out, at + 4, index);
+        writeU16(out, at + 6, count);
+      }),
+    );
   }
   return parts;
 }
@@ -115,8 +113,7 @@ export class ViewParts {
       // Maps iterate in insertion order: the first is the oldest.
       if (this.answers.size >= MAX_COLLECTED_ANSWERS) this.answers.delete(this.answers.keys().next().value!);
       this.answers.set(id, (answer = { count: part.count, got: new Set(), keys: [] }));
-    }
-    else if (answer.count !== part.count) {
+    } else if (answer.count !== part.count) {
       this.answers.delete(id);
       throw new ProtocolError('view answer part', `${part.count} parts where an earlier part said ${answer.count}`);
     }
