@@ -12,6 +12,9 @@ import { viewSubject } from './publish-wire';
 import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
 export { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE } from './handoff-host';
+
+/** How long a joiner still takes the answer to its view question once it stopped waiting for it, in ackTimeouts. */
+export const LATE_ANSWER_ACK_TIMEOUTS = 10;
 export type { HandoffHost } from './handoff-host';
 
 /**
@@ -52,6 +55,13 @@ export class Handoff {
   private learning:
     | { stop: () => void; timer: unknown; question: number; onLearned: () => void; parts: ViewParts; answered: boolean }
     | undefined;
+  /**
+   * Our view question after learning ended without its answer (the ackTimeout,
+   * or no responders): an answer that comes within LATE_ANSWER_ACK_TIMEOUTS is
+   * still the ring we asked for, registered as it is rather than bounded (and
+   * reported) as an unasked INFO.
+   */
+  private late: { question: number; parts: ViewParts; until: number } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private retired = false;
   private heldCount = 0;
@@ -96,10 +106,13 @@ export class Handoff {
    * throws ProtocolError before anything of it is registered.
    */
   asked(id: number | bigint, data: Uint8Array, positions: readonly Key[]): boolean {
-    const learning = this.learning;
-    if (learning === undefined || id !== learning.question) return false;
+    const { learning, late } = this;
+    const question = learning ?? (late !== undefined && this.host.options.clock.now() < late.until ? late : undefined);
+    if (question === undefined || id !== question.question) return false;
     const part = readViewPart(data);
-    if (part === undefined || learning.parts.add(id, part, positions) !== undefined) learning.answered = true;
+    if (part !== undefined && question.parts.add(id, part, positions) === undefined) return true;
+    if (learning !== undefined) learning.answered = true;
+    else this.late = undefined;
     return true;
   }
 
@@ -244,8 +257,10 @@ export class Handoff {
 
   private endLearning(): void {
     if (this.learning === undefined) return;
-    const { onLearned } = this.learning;
+    const { onLearned, answered, question, parts } = this.learning;
     this.stopLearning();
+    const { clock, ackTimeout } = this.host.options;
+    if (!answered) this.late = { question, parts, until: clock.now() + LATE_ANSWER_ACK_TIMEOUTS * ackTimeout };
     onLearned();
     // Settles ownership (the holds of the first acquisition), then what waited runs or waits anew.
     this.host.ownership.settle();

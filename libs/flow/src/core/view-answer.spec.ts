@@ -190,6 +190,44 @@ describe('view answers in parts', () => {
     }
   });
 
+  it('takes the answer to a joiner\'s view question that comes after it stopped waiting, as the ring it asked for', async () => {
+    const bus = new MemoryBus();
+    let answer: Uint8Array | undefined;
+    // While `withhold`, nothing of the members reaches the joiner; the view answer is kept to be sent late.
+    let withhold = false;
+    bus.setFault((d) => {
+      if (!withhold || d.to !== 'joiner' || d.from === 'late') return 'deliver';
+      const frame = decodeFrame(d.data);
+      if (frame.type === FrameType.Info && frame.id !== 0) answer = d.data;
+      return 'drop';
+    });
+    const clock = new ManualClock();
+    const errors: Error[] = [];
+    // 16 positions each: an unasked INFO may add 23 unknown positions (5 successors, 2, 16), the answer lists 32.
+    const options = { virtualNodes: 16, stabilization: { interval: 0 }, ackTimeout: 100, clock, onError: (e: Error) => void errors.push(e) };
+    const brokers = ['m1', 'm2', 'joiner'].map((name) => new Broker(bus.connect(name), { nodeName: name, ...options }));
+    try {
+      for (const broker of brokers) {
+        await broker.handle('orders', () => undefined);
+        withhold = broker === brokers[2];
+        await broker.start();
+        await bus.idle();
+      }
+      expect(answer).toBeDefined();
+      await clock.advance(100);
+      await bus.idle();
+      const joiner = brokers[2]!;
+      expect(joiner.snapshot().members).toHaveLength(16);
+      // Learning ended on the ackTimeout; the answer comes now.
+      bus.connect('late').publish(nodeSubject('_global', joiner.snapshot().nodeKey), answer!);
+      await bus.idle();
+      expect(joiner.snapshot().members).toHaveLength(48);
+      expect(errors).toEqual([]);
+    } finally {
+      for (const broker of brokers.reverse()) await broker.close();
+    }
+  });
+
   // 3 brokers of 256 positions: a view answer of about 6 KiB; a member's answer to a JOIN (about 2.1 KiB) goes
   // in several INFOs below that (README, "Delivery guarantees and their limits").
   describe('on a bus whose max payload is smaller than one view answer', () => {
