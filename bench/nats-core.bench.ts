@@ -2,7 +2,7 @@
  * Flow core on a real nats-server against raw nats.js, each side in its own
  * processes, measured in one run.
  *
- *   node -r ./test/support/ts-register.js bench/nats-core.bench.ts [messages] [--rounds N] [--profile] [--await-each]
+ *   node -r ./test/support/ts-register.js bench/nats-core.bench.ts [messages] [--rounds N] [--profile] [--await-each] [--sources]
  *
  * (a) raw nats.js: 1 publisher process, 3 queue-subscriber processes.
  * (b) Flow core: 1 publisher-only broker process (Broker.publish with one of
@@ -46,6 +46,9 @@
  * FLOW_BENCH_PROFILE_DIR set, the .cpuprofile files are kept there (open them
  * in Chrome DevTools for call trees).
  *
+ * The Flow workers run the built package, as users install it; --sources runs
+ * the TypeScript sources instead (bench/support/built-library.ts).
+ *
  * It starts its own nats-server on a free loopback port and stops it, and
  * every worker, by PID.
  */
@@ -58,7 +61,8 @@ import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
 import { median } from './support/median';
-import { processCpuSeconds } from './support/proc-cpu';
+import { useBuiltLibrary } from './support/built-library';
+import { processCpuSeconds, processSyscalls } from './support/proc-cpu';
 
 const MESSAGES = Math.min(
   Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 300_000),
@@ -113,6 +117,11 @@ interface RunResult {
   natsPerMessage: number;
   /** CPU seconds spent during the run by the receivers together, the publisher and nats-server. */
   cpu: { receivers: number; publisher: number; server: number };
+  /**
+   * Read and write system calls during the run (/proc/<pid>/io: sockets, and
+   * the bench's own IPC pipe): the receivers together, the publisher, nats-server.
+   */
+  syscalls: { receivers: { reads: number; writes: number }; publisher: { reads: number; writes: number }; server: { reads: number; writes: number } };
   /** Of `cpu`, system (kernel) seconds: the receivers together and the publisher. */
   system: { receivers: number; publisher: number };
   /** Of `cpu`, seconds on threads other than the main one (V8's collector helpers and compiler, libuv's pool). */
@@ -228,6 +237,7 @@ async function run(
     const slowBefore = countSlowConsumers(server);
     const cpuBefore = await Promise.all([...receivers, publisher].map((w) => w.call<Stats>({ type: 'stats' })));
     const serverCpuBefore = processCpuSeconds(server.pid);
+    const syscallsBefore = [...receivers, publisher, server].map((p) => processSyscalls(p.pid));
     const inMsgsBefore = await inMsgs(server);
 
     // Profiled: the first receiver and the publisher, from here until every message arrived.
@@ -243,6 +253,11 @@ async function run(
     const { stats, union } = await collectStats(receivers, report.published);
     const publisherStats = await publisher.call<Stats>({ type: 'stats' });
     const serverCpu = processCpuSeconds(server.pid) - serverCpuBefore;
+    const syscalls = [...receivers, publisher, server].map((p, i) => {
+      const now = processSyscalls(p.pid);
+      return { reads: now.reads - syscallsBefore[i]!.reads, writes: now.writes - syscallsBefore[i]!.writes };
+    });
+    const receiverSyscalls = syscalls.slice(0, receivers.length).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }));
     const natsPerMessage = ((await inMsgs(server)) - inMsgsBefore) / Math.max(union, 1);
     const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
     const systemOf = (after: WorkerStats, i: number): number => (after.cpuSystemUs - cpuBefore[i]!.cpuSystemUs) / 1e6;
@@ -273,6 +288,7 @@ async function run(
         publisher: cpuOf(publisherStats, stats.length),
         server: serverCpu,
       },
+      syscalls: { receivers: receiverSyscalls, publisher: syscalls[receivers.length]!, server: syscalls[receivers.length + 1]! },
       system: {
         receivers: stats.reduce((n, s, i) => n + systemOf(s, i), 0),
         publisher: systemOf(publisherStats, stats.length),
@@ -324,6 +340,7 @@ function printResults(results: RunResult[]): void {
     'run', 'mode', 'published', 'pub ms', 'received', 'distinct', 'e2e ms', 'msgs/s', 'fwd', 'retried',
     'ring at end', 'NATS/msg', 'slow cons.', 'recv RSS MiB', 'pub RSS', 'CPU s recv/pub/srv',
     'of it sys s recv/pub', 'off main thread s recv/pub', 'GC ms recv/pub', 'alloc B/msg recv/pub',
+    'syscalls r+w /1k msgs recv/pub/srv',
   ];
   const rows = results.map((r) => [
     r.name,
@@ -346,6 +363,9 @@ function printResults(results: RunResult[]): void {
     [r.offMain.receivers, r.offMain.publisher].map((s) => s.toFixed(1)).join('/'),
     [r.gcPauseMs.receivers, r.gcPauseMs.publisher].map((ms) => ms.toFixed(0)).join('/'),
     [r.allocated.receivers, r.allocated.publisher].map((bytes) => (bytes / Math.max(r.distinct, 1)).toFixed(0)).join('/'),
+    [r.syscalls.receivers, r.syscalls.publisher, r.syscalls.server]
+      .map(({ reads, writes }) => `${((1000 * reads) / Math.max(r.distinct, 1)).toFixed(1)}+${((1000 * writes) / Math.max(r.distinct, 1)).toFixed(1)}`)
+      .join('/'),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>
@@ -419,6 +439,7 @@ function printProfile(dir: string, label: string): void {
 }
 
 async function main(): Promise<void> {
+  console.log(useBuiltLibrary());
   const server = await startNatsServer({ monitor: true });
   const keep = process.env.FLOW_BENCH_PROFILE_DIR;
   const profileRoot = !PROFILE ? undefined : keep !== undefined ? keep : mkdtempSync(join(tmpdir(), 'flow-bench-prof-'));

@@ -3,7 +3,7 @@
  * processes on one real nats-server, measured in one run.
  *
  *   node -r ./test/support/ts-register.js bench/nest-flow.bench.ts [--events N] [--requests N]
- *     [--sequential N] [--keys N] [--window N] [--runs N] [--growth] [--profile [--keep-profiles]]
+ *     [--sequential N] [--keys N] [--window N] [--runs N] [--growth] [--profile [--keep-profiles]] [--sources]
  *
  * Setups (1 publisher process, 3 consumer processes each):
  *   Nest: microservices on Transport.NATS in queue group `bench`
@@ -33,6 +33,9 @@
  * that nothing is dropped as a slow consumer; drops (published but never
  * handled) and the server's slow-consumer count are reported.
  *
+ * The Flow workers run the built package, as users install it; --sources runs
+ * the TypeScript sources instead (bench/support/built-library.ts).
+ *
  * It starts its own nats-server on a free loopback port; the server and every
  * worker are stopped by PID. Printed, never asserted.
  */
@@ -45,7 +48,8 @@ import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
 import { median } from './support/median';
-import { processCpuSeconds } from './support/proc-cpu';
+import { useBuiltLibrary } from './support/built-library';
+import { processCpuSeconds, processSyscalls } from './support/proc-cpu';
 import type {
   EventPlan,
   EventReport,
@@ -106,6 +110,8 @@ interface EventResult {
   readonly publisherErrors: Record<string, number>;
   /** CPU seconds during the run: consumers together, publisher, nats-server. */
   readonly cpu: { consumers: number; publisher: number; server: number };
+  /** Read + write system calls during the run (/proc/<pid>/io; the bench's IPC included): consumers together, publisher, nats-server. */
+  readonly syscalls: { consumers: number; publisher: number; server: number };
   /** Bytes allocated on the JS heap during the run: consumers together, publisher. */
   readonly allocated: { consumers: number; publisher: number };
 }
@@ -191,9 +197,15 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
   const workers = [...fleet.consumers, fleet.publisher];
   const before = await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })));
   const serverCpuBefore = processCpuSeconds(server.pid);
+  const syscalls = (): number[] => [...workers, server].map((p) => {
+    const { reads, writes } = processSyscalls(p.pid);
+    return reads + writes;
+  });
+  const syscallsBefore = syscalls();
   const slowBefore = await slowConsumers(server);
   const report = await publish(fleet, count);
   const after = await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })));
+  const syscallsDuring = syscalls().map((n, i) => n - syscallsBefore[i]!);
   const seen = await Promise.all(fleet.consumers.map((c) => c.call<Uint8Array>({ type: 'seen' })));
   let distinct = 0;
   for (let seq = first; seq < first + report.published; seq++) if (seen.some((bitmap) => bitmap[seq] !== 0)) distinct++;
@@ -212,6 +224,11 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
       consumers: consumers.reduce((n, _s, i) => n + cpu(i), 0),
       publisher: cpu(workers.length - 1),
       server: processCpuSeconds(server.pid) - serverCpuBefore,
+    },
+    syscalls: {
+      consumers: syscallsDuring.slice(0, fleet.consumers.length).reduce((a, b) => a + b, 0),
+      publisher: syscallsDuring[workers.length - 1]!,
+      server: syscallsDuring[workers.length]!,
     },
     allocated: {
       consumers: consumers.reduce((n, _s, i) => n + allocated(i), 0),
@@ -388,7 +405,9 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
         (counters.length > 0 ? `, forwarded ${((100 * forwarded) / Math.max(received, 1)).toFixed(1)} % (whole life)` : '') +
         `; RSS ${e.consumers.map((s) => mib(s.rssBytes)).join('/')} MiB (heap used/total ${e.consumers.map((s) => `${mib(s.heapUsedBytes)}/${mib(s.heapTotalBytes)}`).join(', ')}; external ${e.consumers.map((s) => mib(s.externalBytes)).join('/')}); CPU s consumers/publisher/server ` +
         `${[e.cpu.consumers, e.cpu.publisher, e.cpu.server].map((s) => s.toFixed(1)).join('/')}` +
-        ` (${((1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1)).toFixed(1)} µs/event)`,
+        ` (${((1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1)).toFixed(1)} µs/event)` +
+        `; system calls per 1,000 events consumers/publisher/server ` +
+        `${[e.syscalls.consumers, e.syscalls.publisher, e.syscalls.server].map((n) => ((1000 * n) / Math.max(e.distinct, 1)).toFixed(1)).join('/')}`,
     );
     for (const [what, report] of [['64 in flight', r.concurrent], ['sequential', r.sequential]] as const) {
       console.log(
@@ -442,6 +461,7 @@ function printProfile(dir: string, label: string): void {
 }
 
 async function main(): Promise<void> {
+  console.log(useBuiltLibrary());
   const server = await startNatsServer({ monitor: true });
   const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'nest-flow-prof-')) : undefined;
   /** The workers alive now: on SIGINT or SIGTERM they and the server are killed by PID before exiting. */

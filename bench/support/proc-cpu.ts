@@ -26,3 +26,14 @@ function statCpuSeconds(path: string): number {
     return Number.NaN;
   }
 }
+
+/** Read and write system calls a process made so far (/proc/<pid>/io, Linux); NaN elsewhere. */
+export function processSyscalls(pid: number): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? Number.NaN);
+    return { reads: field('syscr'), writes: field('syscw') };
+  } catch {
+    return { reads: Number.NaN, writes: Number.NaN };
+  }
+}

@@ -13,7 +13,8 @@
  *
  * It also resolves the package name (`nestjs-flow`, `nestjs-flow/core`, ...)
  * to the library's sources, as tsconfig.json's paths and jest's
- * moduleNameMapper do, so workers run the code under test, not a build.
+ * moduleNameMapper do, so workers run the code under test, not a build;
+ * except with FLOW_LIBRARY=dist, which benchmarks set after building the package.
  */
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -27,6 +28,8 @@ const TYPESCRIPT_VERSION = require(require.resolve('typescript/package.json', { 
 const CONFIG_TEXT = fs.readFileSync(TSCONFIG, 'utf8');
 const LIBRARY_SOURCES = path.join(ROOT, 'libs', 'flow', 'src');
 const PACKAGE_NAME = /^nestjs-flow(?:\/(core|nats|testing))?$/;
+/** FLOW_LIBRARY=dist: the package resolves as installed (its built dist), as benchmarks measure it (bench/support/built-library.ts). */
+const FROM_SOURCES = process.env.FLOW_LIBRARY !== 'dist';
 
 let compilerOptions; // Loaded with the compiler on the first cache miss.
 
@@ -68,7 +71,7 @@ function compiled(source, filename) {
 const Module = require('node:module');
 const resolveFilename = Module._resolveFilename;
 Module._resolveFilename = function resolveToSources(request, ...rest) {
-  const match = PACKAGE_NAME.exec(request);
+  const match = FROM_SOURCES ? PACKAGE_NAME.exec(request) : null;
   if (match) return resolveFilename.call(this, path.join(LIBRARY_SOURCES, match[1] ?? ''), ...rest);
   return resolveFilename.call(this, request, ...rest);
 };

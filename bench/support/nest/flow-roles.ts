@@ -11,7 +11,6 @@ import { NestFactory } from '@nestjs/core';
 import { AsyncMicroserviceOptions, Payload } from '@nestjs/microservices';
 import { connect } from 'nats';
 import { FlowClient, FlowModule, FlowServer, RequestHandler, StreamHandler, type FlowModuleOptions } from 'nestjs-flow';
-import { FlowBrokerHost } from '../../../libs/flow/src/nest/broker-host';
 import { EVENT_STREAM, REQUEST_STREAM, type BenchPayload, type WorkerConfig } from './bench-ipc';
 import { BENCH_TALLY, BenchTally } from './bench-tally';
 import type { RunningRole } from './running-role';
@@ -56,7 +55,7 @@ export async function startFlowApp(config: WorkerConfig, tally: BenchTally): Pro
     logger: false,
   });
   await app.listen();
-  return { broker: await app.get(FlowBrokerHost).start(), close: () => app.close() };
+  return { broker: app.get(FlowServer).unwrap(), close: () => app.close() };
 }
 
 export async function startFlowPublisher(config: WorkerConfig, tally: BenchTally): Promise<RunningRole> {

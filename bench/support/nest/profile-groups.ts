@@ -23,9 +23,10 @@ export function profileGroupOf(file: string): ProfileGroup {
     return 'NATS client and socket';
   }
   if (file.startsWith('node:internal/stream') || file.startsWith('node:internal/streams')) return 'NATS client and socket';
-  if (file === 'libs/flow/src/nest/flow.serializer.ts') return 'serialization (JSON, UTF-8)';
-  if (file.startsWith('libs/flow/src/core/')) return 'Flow broker (core)';
-  if (file.startsWith('libs/flow/src/nest/')) return 'Flow Nest layer';
+  // The library's sources, or its built package (bench/support/built-library.ts).
+  if (/^libs\/flow\/(src|dist)\/nest\/flow\.serializer\.[jt]s$/.test(file)) return 'serialization (JSON, UTF-8)';
+  if (/^libs\/flow\/(src|dist)\/core\//.test(file)) return 'Flow broker (core)';
+  if (/^libs\/flow\/(src|dist)\/nest\//.test(file)) return 'Flow Nest layer';
   if (file.startsWith('@nestjs/') || file.startsWith('rxjs/') || file.startsWith('reflect-metadata') || file.startsWith('tslib')) {
     return 'Nest framework and rxjs';
   }

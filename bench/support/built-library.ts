@@ -1,0 +1,23 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const REPO_ROOT = join(__dirname, '..', '..');
+
+/**
+ * Makes the bench's worker processes run the library as users install it: it
+ * builds the package (`npm run build`, libs/flow/dist) and sets FLOW_LIBRARY
+ * for the workers it spawns next, so that test/support/ts-register.js leaves
+ * `nestjs-flow` to Node's resolution (the workspace link, whose main is dist)
+ * instead of transpiling the sources. Transpiled sources carry inline source
+ * maps with the whole source text: loading them costs a process about 3 MiB
+ * more than the built package, which a memory figure would count against Flow.
+ * `--sources` keeps the sources (a bench of uncommitted work without a build).
+ * Returns what the workers run, for the bench's caption.
+ */
+export function useBuiltLibrary(): string {
+  if (process.argv.includes('--sources')) return 'Flow from its TypeScript sources (--sources)';
+  const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
+  process.env.FLOW_LIBRARY = 'dist';
+  return 'Flow from the built package (npm run build, libs/flow/dist)';
+}
