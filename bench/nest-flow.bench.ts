@@ -39,12 +39,11 @@
  * It starts its own nats-server on a free loopback port; the server and every
  * worker are stopped by PID. Printed, never asserted.
  */
-import { get } from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
-import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
+import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
 import { median } from './support/median';
@@ -106,6 +105,8 @@ interface EventResult {
   readonly distinct: number;
   readonly elapsedMs: number;
   readonly slowConsumers: number;
+  /** Messages the server took in and sent out during the run (/varz in_msgs, out_msgs). */
+  readonly natsMessages: { in: number; out: number };
   readonly consumers: WorkerStats[];
   readonly publisherErrors: Record<string, number>;
   /** CPU seconds during the run: consumers together, publisher, nats-server. */
@@ -202,7 +203,7 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
     return reads + writes;
   });
   const syscallsBefore = syscalls();
-  const slowBefore = await slowConsumers(server);
+  const varzBefore = await varz(server);
   const report = await publish(fleet, count);
   const after = await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })));
   const syscallsDuring = syscalls().map((n, i) => n - syscallsBefore[i]!);
@@ -217,7 +218,10 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
     handled: consumers.reduce((n, s, i) => n + s.events - before[i]!.events, 0),
     distinct,
     elapsedMs: Math.max(...consumers.map((s) => s.lastEventAt)) - report.firstAt,
-    slowConsumers: (await slowConsumers(server)) - slowBefore,
+    ...(await varz(server).then((after) => ({
+      slowConsumers: after.slow - varzBefore.slow,
+      natsMessages: { in: after.in - varzBefore.in, out: after.out - varzBefore.out },
+    }))),
     consumers,
     publisherErrors: { ...report.errors, ...after[after.length - 1]!.errors },
     cpu: {
@@ -306,20 +310,10 @@ function printGrowth(growth: GrowthResult): void {
   );
 }
 
-function slowConsumers(server: NatsServer): Promise<number> {
-  return within(
-    new Promise<number>((resolve, reject) => {
-      const request = get({ host: '127.0.0.1', port: server.monitorPort, path: '/varz' }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve(Number((JSON.parse(body) as { slow_consumers?: number }).slow_consumers ?? 0)));
-      });
-      request.once('error', reject);
-    }),
-    5_000,
-    'GET /varz',
-  );
+/** The server's slow-consumer count and messages in and out so far (/varz). */
+async function varz(server: NatsServer): Promise<{ slow: number; in: number; out: number }> {
+  const v = (await within(getJson(server.monitorPort!, '/varz'), 5_000, 'nats-server /varz')) as { slow_consumers?: number; in_msgs?: number; out_msgs?: number };
+  return { slow: v.slow_consumers ?? 0, in: v.in_msgs ?? Number.NaN, out: v.out_msgs ?? Number.NaN };
 }
 
 
@@ -402,6 +396,7 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
     console.log(
       `${r.setup.name}: ${int(e.published)} events in ${int(e.elapsedMs)} ms; handled ${int(e.handled)}, ` +
         `distinct ${int(e.distinct)}, dropped ${int(e.published - e.distinct)}, slow consumers ${e.slowConsumers}` +
+        `, NATS messages in/out per 1,000 events ${[e.natsMessages.in, e.natsMessages.out].map((n) => ((1000 * n) / Math.max(e.distinct, 1)).toFixed(1)).join('/')}` +
         (counters.length > 0 ? `, forwarded ${((100 * forwarded) / Math.max(received, 1)).toFixed(1)} % (whole life)` : '') +
         `; RSS ${e.consumers.map((s) => mib(s.rssBytes)).join('/')} MiB (heap used/total ${e.consumers.map((s) => `${mib(s.heapUsedBytes)}/${mib(s.heapTotalBytes)}`).join(', ')}; external ${e.consumers.map((s) => mib(s.externalBytes)).join('/')}); CPU s consumers/publisher/server ` +
         `${[e.cpu.consumers, e.cpu.publisher, e.cpu.server].map((s) => s.toFixed(1)).join('/')}` +
