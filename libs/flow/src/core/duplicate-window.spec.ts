@@ -122,7 +122,7 @@ describe('DuplicateWindow', () => {
     expect(window.size).toBe(4);
   });
 
-  it('starts small and doubles up to its capacity, then allocates nothing more', () => {
+  it('starts small and grows to its capacity in one step, then allocates nothing more', () => {
     const window = new DuplicateWindow(5000);
     expect(window.allocated).toBe(1024);
     const seen: number[] = [];
@@ -130,7 +130,7 @@ describe('DuplicateWindow', () => {
       window.set(`o${id % 7}`, id, false);
       if (seen[seen.length - 1] !== window.allocated) seen.push(window.allocated);
     }
-    expect(seen).toEqual([1024, 2048, 4096, 5000]);
+    expect(seen).toEqual([1024, 5000]);
     expect(window.size).toBe(5000);
     expect(window.get('o0', 14_994)).toBeUndefined();
     expect(window.get(`o${19_999 % 7}`, 19_999)).toBe(false);
@@ -330,13 +330,13 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
     window.set('a', first, true);
     expect(window.get('a', second)).toBe(false);
     expect(window.get('a', first)).toBe(true);
-    // Fill the first 1024 slots; the next set grows the index to 4096 positions and rehashes.
+    // Fill the first 1024 slots; the next set grows the window to its capacity (an index of 8192) and rehashes.
     for (let id = 2_000_000; window.size < 1024; id++) window.set('a', id, false);
     expect(window.allocated).toBe(1024);
     let moved = 3_000_000;
     while ((hashOf(0, 0, moved) & 2048) === 0 || window.get('a', moved) !== undefined) moved++;
     window.set('a', moved, true);
-    expect(window.allocated).toBe(2048);
+    expect(window.allocated).toBe(4096);
     expect(window.get('a', moved)).toBe(true);
     expect(window.get('a', second)).toBe(false);
   });
