@@ -1,5 +1,6 @@
 import type { Acceptor } from './acceptor';
 import { BrokerCounters, newCounters } from './broker-counters';
+import { BrokerTransport } from './broker-transport';
 import { Delivery, MessageHandler, PublishOptions, RequestHandler, RequestOptions } from './delivery';
 import { Dispatcher, HandlerEntry } from './dispatcher';
 import { Emitter } from './emitter';
@@ -8,7 +9,7 @@ import { drainAndClose } from './graceful-shutdown';
 import { Handoff } from './handoff';
 import { Identity, IdentityEvents } from './identity';
 import { asFlowError, errorReply } from './error-reply';
-import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError, TransportError } from './errors';
+import { AbortedError, ClosedError, ErrorCode, FlowError, InvalidOptionError } from './errors';
 import { ErrorReporter } from './error-reporter';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { guardedClock } from './guarded-clock';
@@ -20,7 +21,7 @@ import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
 import { directPublishing } from './direct-publishing';
 import type { Publisher } from './publisher';
-import { bytesAbove, viewSubject } from './publish-wire';
+import { viewSubject } from './publish-wire';
 import { RingView } from './ring-view';
 import { Ownership, OwnershipEvents } from './ownership';
 import { BrokerLoad, traceReply } from './instrumentation';
@@ -88,8 +89,7 @@ export class Broker {
   /** Hot-path frames (MSG, FWD, ACK) are carved from this broker's slab. */
   private readonly slab = new Slab();
   private readonly allocate = (size: number): Uint8Array => this.slab.allocate(size);
-  /** What a liveness probe delivers to a live member: a PING it answers with INFO. Built once. */
-  private readonly probePing: Uint8Array;
+  private readonly transport: BrokerTransport;
 
   constructor(
     private readonly pubsub: PubSub,
@@ -103,7 +103,7 @@ export class Broker {
     this.clique = this.options.clique;
     this.nodeSubjects = new NodeSubjects(this.clique);
     this.nodeSubject = this.nodeSubjects.of(this.nodeKey);
-    this.probePing = encodeFrame({ type: FrameType.Ping, id: 0, sender: this.nodeKey });
+    this.transport = new BrokerTransport(pubsub, this.nodeSubjects, this.nodeKey, this.options.ackTimeout, (kind, error) => this.networkErrors.report(kind, error));
     this.events = new Emitter<BrokerEvents>((error) => this.reportError(asFlowError(error, 'event listener', ErrorCode.Internal)));
     // Identity problems follow from network input too (conflict notices, members' announcements): rate limited.
     this.identity = new Identity(this.options, pubsub, this.events, (error) => this.networkErrors.report(`identity:${error.code}`, error));
@@ -114,7 +114,7 @@ export class Broker {
       ...this.collaborator(),
       ...{ nodeSubjects: this.nodeSubjects, membership: () => this.membership, busyLanes: () => this.dispatcher.busyLanes() },
       ...{ route: (msg: MsgPayload) => this.route(msg), drop: (msg: MsgPayload, error: FlowError) => this.drop(msg, error) },
-      request: (subject, frame, onNoResponders) => this.sendRequest(subject, frame, onNoResponders),
+      request: (subject, frame, onNoResponders) => this.transport.request(subject, frame, onNoResponders),
       report: (kind, error) => this.networkErrors.report(kind, error),
     });
     this.forwarder = new Forwarder({
@@ -125,7 +125,7 @@ export class Broker {
       readmit: (key) => this.membership?.readmit(key),
       announcementOf: (key) => this.membership?.capabilities.of(key),
       // A publisher has no liveness probes: the transport's subscriber check tells dead from unknown.
-      probe: (key) => this.membership?.liveness.probe(key) ?? this.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
+      probe: (key) => this.membership?.liveness.probe(key) ?? this.transport.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
       answeredWithin: (key, ms) => this.membership?.liveness.answeredWithin(key, ms) ?? false,
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
@@ -135,7 +135,7 @@ export class Broker {
     this.gate = new TransportGate(this.options.reconnectBuffer, (subject, data, headers) => this.pubsub.publish(subject, data, headers));
     this.dispatcher = new Dispatcher({
       ...this.collaborator(),
-      sendReply: (subject, frame, headers) => this.state !== 'closed' && this.send(subject, frame, headers),
+      sendReply: (subject, frame, headers) => this.state !== 'closed' && this.transport.send(subject, frame, headers),
       drop: (msg, error) => this.drop(msg, error),
       reportError: (error) => this.reportError(error),
       hold: (msg, partition) => this.handoff.admit(msg, partition),
@@ -210,7 +210,7 @@ export class Broker {
       const partitionKey = partitionKeyBytes(options.key, this.allocate);
       const headers = this.options.instrumentation?.publish(stream, partitionKey, data.length);
       const msg: MsgPayload = { id: 0, reply: '', stream, partitionKey, data, headers };
-      const tooLarge = this.tooLarge(msg);
+      const tooLarge = this.transport.tooLarge(msg);
       if (tooLarge !== undefined) throw tooLarge;
       const direct = this.gate.isDown ? undefined : this.publisher.publish(msg, options.ack !== false);
       return direct ?? this.gate.publish(stream, this.options.codec.encode(msg), headers);
@@ -231,7 +231,7 @@ export class Broker {
       const msg: MsgPayload = { id, reply: this.nodeSubject, stream, partitionKey: partitionKeyBytes(options.key, this.allocate), data };
       const trace = this.options.instrumentation?.request(stream, msg.partitionKey, data.length);
       msg.headers = trace?.headers;
-      const tooLarge = this.tooLarge(msg);
+      const tooLarge = this.transport.tooLarge(msg);
       if (tooLarge !== undefined) {
         trace?.end(tooLarge);
         throw tooLarge;
@@ -244,21 +244,6 @@ export class Broker {
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  /**
-   * A TransportError when `msg` could not cross the transport whole in the
-   * largest frame it may travel in between brokers (PubSub.maxPayload): it is
-   * refused here, where the caller awaits it, rather than by the transport on
-   * a later hop, where nobody would hear of it.
-   */
-  private tooLarge(msg: MsgPayload): TransportError | undefined {
-    const limit = this.pubsub.maxPayload?.();
-    const bytes = bytesAbove(limit, msg);
-    if (bytes === undefined) return undefined;
-    return new TransportError(
-      `message on "${msg.stream}" does not fit the transport: its ${msg.data.length} bytes of data take ${bytes} bytes as a frame between brokers, above the max payload of ${limit}`,
-    );
   }
 
   /** The position that owns `partitionKey` in this broker's view; undefined until joined. */
@@ -382,13 +367,13 @@ export class Broker {
           this.events.emit(event, key);
         },
         nextId: () => this.nextId(),
-        sendTo: (key, frame) => this.send(nodeSubject(this.clique, key), frame),
-        maxPayload: () => this.pubsub.maxPayload?.(),
-        request: (key, frame, onNoResponders) => this.sendRequest(this.nodeSubjects.of(key), frame, onNoResponders),
-        broadcast: (frame) => this.send(this.clique, frame),
+        sendTo: (key, frame) => this.transport.send(nodeSubject(this.clique, key), frame),
+        maxPayload: () => this.transport.maxPayload(),
+        request: (key, frame, onNoResponders) => this.transport.request(this.nodeSubjects.of(key), frame, onNoResponders),
+        broadcast: (frame) => this.transport.send(this.clique, frame),
         reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
-        probe: (key) => this.probe(key),
+        probe: (key) => this.transport.probe(key),
         contain: (error, what) => this.inbound.contain(error, what),
       },
       positions,
@@ -423,11 +408,11 @@ export class Broker {
 
   /** What every collaborator gets from its broker. */
   private collaborator() {
-    const { options, counterValues: counters, allocate, ownership } = this;
-    const send = (subject: string, frame: Uint8Array, headers?: MessageHeaders) => this.send(subject, frame, headers);
+    const { options, counterValues: counters, allocate, ownership, transport } = this;
+    const send = (subject: string, frame: Uint8Array, headers?: MessageHeaders) => transport.send(subject, frame, headers);
     const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
-    const maxPayload = () => this.pubsub.maxPayload?.();
-    return { options, counters, allocate, ownership, send, contain, maxPayload, nextId: () => this.nextId(), probe: (key: Key) => this.probe(key) };
+    const maxPayload = () => transport.maxPayload();
+    return { options, counters, allocate, ownership, send, contain, maxPayload, nextId: () => this.nextId(), probe: (key: Key) => transport.probe(key) };
   }
 
   private subscribeStream(stream: string): void {
@@ -470,32 +455,9 @@ export class Broker {
   private drop(msg: MsgPayload, error: FlowError): void {
     this.counterValues.dropped++;
     msg.settle?.(error);
-    if (msg.reply.length > 0 && this.state !== 'closed') this.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
+    if (msg.reply.length > 0 && this.state !== 'closed') this.transport.send(msg.reply, encodeFrame(errorReply(msg.id, error)));
     // A flood of input can cause a flood of drops: rate limited like network errors.
     this.networkErrors.report(`drop:${error.code}`, error);
-  }
-
-  /** Asks the transport whether `key`'s node subject still has a subscriber (see probePing). */
-  private probe(key: Key): Promise<boolean | undefined> {
-    if (this.pubsub.hasSubscribers === undefined) return Promise.resolve(undefined);
-    return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.options.ackTimeout).catch(() => undefined);
-  }
-
-  /** Publishes and listens for no-responders where the transport can tell. */
-  private sendRequest(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void {
-    if (this.pubsub.publishRequest !== undefined) return this.pubsub.publishRequest(subject, frame, onNoResponders);
-    this.send(subject, frame);
-    return () => undefined;
-  }
-
-  private send(subject: string, frame: Uint8Array, headers?: MessageHeaders): boolean {
-    try {
-      this.pubsub.publish(subject, frame, headers);
-      return true;
-    } catch (error) {
-      this.networkErrors.report('publish', asFlowError(error, `publish to ${subject}`, ErrorCode.Transport));
-      return false;
-    }
   }
 
   private reportError(error: FlowError): void {
