@@ -1,15 +1,7 @@
 import { headers as natsHeaders } from 'nats';
 import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import { randomFillSync } from '../core/random';
-import type {
-  MessageHeaders,
-  PubSubHandler,
-  PubSub,
-  PubSubStatus,
-  StatusListener,
-  SubscribeOptions,
-  Subscription,
-} from '../core/pubsub';
+import type { MessageHeaders, PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from '../core/pubsub';
 import { isClosedConnectionError, isNoRespondersError, isTimeoutError, reasonOf } from './client-errors';
 import {
   isNatsConnectionLike,
@@ -17,18 +9,11 @@ import {
   type NatsHeadersLike,
   type NatsMsgCallback,
   type NatsMsgLike,
-  type NatsStatusLike,
   type NatsSubscriptionLike,
 } from './nats-connection';
 import { resolveNatsPubSubOptions, type NatsPubSubOptions, type ResolvedNatsPubSubOptions } from './nats-options';
-
-/** Client status event types (the same in v2 and v3) and what the port calls them. */
-const CLIENT_STATUS: ReadonlyMap<string, PubSubStatus> = new Map([
-  ['disconnect', 'disconnected'],
-  ['reconnecting', 'reconnecting'],
-  ['reconnect', 'reconnected'],
-  ['close', 'closed'],
-]);
+import { ConnectionStatus } from './nats-status';
+import { attempt, firstRejection, NatsSubscription, settleWithin } from './nats-subscription';
 
 const ADAPTER = 'NATS pub/sub';
 const CONNECTION = 'NATS connection';
@@ -50,14 +35,12 @@ const CONNECTION = 'NATS connection';
  */
 export class NatsPubSub implements PubSub {
   private readonly subscriptions = new Set<NatsSubscription>();
-  private readonly listeners = new Set<StatusListener>();
-  private readonly statusEvents: AsyncIterable<NatsStatusLike>;
+  private readonly status: ConnectionStatus;
   private closing = false;
   /** Requests awaiting a possible "no responders", by reply token; see publishRequest. */
   private readonly noResponders = new Map<number, () => void>();
   private inbox: string | undefined;
   private lastToken = 0;
-  private closedReported = false;
   private closePromise: Promise<void> | undefined;
 
   /**
@@ -80,14 +63,14 @@ export class NatsPubSub implements PubSub {
     private readonly options: ResolvedNatsPubSubOptions,
   ) {
     // Subscribed before anything can happen: a status iterator only sees later events.
-    this.statusEvents = nc.status();
-    void this.watchStatus();
+    this.status = new ConnectionStatus(nc.status(), (error) => this.report(error));
+    void this.status.watch();
     void nc.closed().then(
       (error) => {
         if (error instanceof Error) {
           this.report(new TransportError(`${CONNECTION} closed: ${reasonOf(error)}`, { cause: error }));
         }
-        this.reportClosed(error ?? undefined);
+        this.status.closed(error ?? undefined);
       },
       (error: unknown) => this.report(error),
     );
@@ -219,10 +202,7 @@ export class NatsPubSub implements PubSub {
   }
 
   onStatus(listener: StatusListener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.status.listen(listener);
   }
 
   close(): Promise<void> {
@@ -263,48 +243,8 @@ export class NatsPubSub implements PubSub {
     }
     // nats v2's drain resolves without closing when its final flush fails (server down).
     if (this.options.owned && !this.nc.isClosed()) await attempt(() => this.nc.close()).catch(() => undefined);
-    (this.statusEvents as { stop?: () => void }).stop?.();
-    this.reportClosed(undefined);
-  }
-
-  private async watchStatus(): Promise<void> {
-    try {
-      for await (const status of this.statusEvents) this.onClientStatus(status);
-    } catch (error) {
-      if (!this.closedReported) {
-        this.report(new TransportError(`${CONNECTION} status stream failed: ${reasonOf(error)}`, { cause: error }));
-      }
-    }
-  }
-
-  private onClientStatus(status: NatsStatusLike): void {
-    const mapped = CLIENT_STATUS.get(status.type);
-    if (mapped === 'closed') {
-      this.reportClosed(undefined);
-    } else if (mapped !== undefined) {
-      this.emit(mapped, status.server ?? status.data);
-    } else if (status.type === 'error') {
-      const cause = status.error ?? status.data;
-      this.report(new TransportError(`NATS server reported: ${reasonOf(cause)}`, { cause }));
-    }
-  }
-
-  private reportClosed(detail: unknown): void {
-    if (this.closedReported) return;
-    this.closedReported = true;
-    this.emit('closed', detail);
-    this.listeners.clear();
-  }
-
-  private emit(status: PubSubStatus, detail: unknown): void {
-    if (this.closedReported && status !== 'closed') return;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(status, detail);
-      } catch (error) {
-        this.report(error);
-      }
-    }
+    this.status.stop();
+    this.status.closed(undefined);
   }
 
   private report(error: unknown, subject?: string): void {
@@ -321,30 +261,6 @@ export class NatsPubSub implements PubSub {
   }
 }
 
-class NatsSubscription implements Subscription {
-  constructor(
-    readonly subject: string,
-    private readonly sub: NatsSubscriptionLike,
-    private readonly active: Set<NatsSubscription>,
-  ) {}
-
-  unsubscribe(): void {
-    if (this.active.delete(this)) this.stop();
-  }
-
-  drain(): Promise<void> {
-    return this.sub.isClosed() ? Promise.resolve() : this.sub.drain();
-  }
-
-  stop(): void {
-    try {
-      if (!this.sub.isClosed()) this.sub.unsubscribe();
-    } catch {
-      // The connection closed first, and the server dropped the subscription with it.
-    }
-  }
-}
-
 function toNatsHeaders(headers: MessageHeaders): NatsHeadersLike {
   const out = natsHeaders();
   for (const key of Object.keys(headers)) out.set(key, headers[key]);
@@ -358,32 +274,6 @@ function fromNatsHeaders(headers: NatsHeadersLike): MessageHeaders | undefined {
   const out: Record<string, string> = {};
   for (const key of keys) out[key] = headers.get(key);
   return out;
-}
-
-type DrainOutcome = 'drained' | 'timeout' | { error: unknown };
-
-/** Runs `operation`, turning a synchronous throw into a rejection. */
-function attempt(operation: () => Promise<void>): Promise<void> {
-  try {
-    return operation();
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-function firstRejection(results: PromiseSettledResult<void>[]): void {
-  const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (rejected !== undefined) throw rejected.reason;
-}
-
-function settleWithin(promise: Promise<void>, timeoutMs: number): Promise<DrainOutcome> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    promise.then(
-      () => resolve('drained'),
-      (error: unknown) => resolve({ error }),
-    ).finally(() => clearTimeout(timer));
-  });
 }
 
 /** True when `subject` has no wildcard token (`*` or `>`): it matches itself only. */
