@@ -3,7 +3,7 @@
  * publishes (issue 11: "RSS of a publisher and of a broker after 1,000,000
  * acked publishes within 10 % of after 200,000").
  *
- *   node -r ./test/support/ts-register.js bench/rss.bench.ts [messages]
+ *   node -r ./test/support/ts-register.js bench/rss.bench.ts [messages] [--no-plateau] [--sources]
  *
  * On a real nats-server (its own, on a free loopback port): 3 handler broker
  * processes and 1 publisher-only broker process (bench-worker.ts), each
@@ -20,11 +20,14 @@
  * and 3 queue-subscriber processes, the same counts of 256-byte messages
  * (flushed every 5,000, no acknowledgement), sampled the same way. Its growth
  * shows how much of Flow's is the runtime's rather than Flow's.
+ * The Flow workers run the built package, as users install it; --sources runs
+ * the TypeScript sources instead (bench/support/built-library.ts).
  * Printed, never asserted.
  */
 import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
+import { useBuiltLibrary } from './support/built-library';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 
 /** The first number not a flag's value (bench/run.js passes every benchmark's flags to each). */
@@ -139,6 +142,7 @@ async function measure(setup: Setup, server: NatsServer): Promise<Measured> {
 }
 
 async function main(): Promise<void> {
+  console.log(useBuiltLibrary());
   const server = await startNatsServer();
   try {
     const measured: Measured[] = [];
