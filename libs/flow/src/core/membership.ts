@@ -1,27 +1,16 @@
+import { Admission } from './admission';
 import { Announcement, ANNOUNCEMENT_SIZE, appendAnnouncement, readAnnouncement } from './capabilities';
 import type { U64 } from './bytes';
-import { FlowError, OverloadedError, ProtocolError } from './errors';
+import { FlowError, ProtocolError } from './errors';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
 import { Key, KEY_SIZE } from './key';
 import { Liveness, tombstoneMs } from './liveness';
 import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
-import { PositionCheck } from './position-check';
 import { RoutingTable } from './routing-table';
 
-/** Remote ring positions a broker keeps at most: 16 brokers at the largest virtualNodes (4096). */
-export const MAX_REMOTE_MEMBERS = 1 << 16;
-
-/**
- * Unknown positions one INFO may add: what a peer with this broker's number of
- * virtual nodes lists when it answers a JOIN (its predecessor, `successors`
- * successors, itself, and each of its positions). The rest of a longer INFO is
- * ignored and reported: a single frame cannot flood the ring.
- */
-export function maxNewPerInfo(options: ResolvedBrokerOptions): number {
-  return options.stabilization.successors + 2 + options.virtualNodes;
-}
+export { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './admission';
 
 /**
  * Positions one signed INFO (with our announcement) may list within the
@@ -86,9 +75,8 @@ export class Membership {
   readonly liveness: Liveness;
   private stabilizationTimer: unknown;
   private stopped = false;
-  /** New positions from the network are checked once; those without a subscriber leave in batches. */
-  private readonly check: PositionCheck;
-  private readonly maxNewPerInfo: number;
+  /** Which positions learned from the network the ring takes, and the check that removes unproven ones. */
+  private readonly admission: Admission;
 
   constructor(
     private readonly host: MembershipHost,
@@ -127,16 +115,7 @@ export class Membership {
       nodeOf: (key) => this.nodeOf(key),
       heardWithin: (key, ms) => host.heardWithin(key, ms),
     });
-    this.maxNewPerInfo = maxNewPerInfo(host.options);
-    this.check = new PositionCheck({
-      clock,
-      delayMs: host.options.ackTimeout,
-      probe: (key) => host.probe(key),
-      nodeOf: (key) => this.listedBy(key),
-      isMember: (key) => !this.table.isLocal(key) && this.table.ownerOf(key).equals(key),
-      remove: (dead) => this.removeDead(dead),
-      contain: (error, what) => host.contain(error, what),
-    });
+    this.admission = new Admission(host, this.table, this.liveness, this.capabilities, (key) => this.suspect(key));
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
@@ -160,7 +139,7 @@ export class Membership {
   stop(): void {
     this.stopped = true;
     this.capabilities.stop();
-    this.check.stop();
+    this.admission.stop();
     if (this.stabilizationTimer !== undefined) this.host.options.clock.clearTimeout(this.stabilizationTimer);
     this.stabilizationTimer = undefined;
     this.liveness.stop();
@@ -190,9 +169,7 @@ export class Membership {
 
   /** A removed position's broker proved alive itself (a late ACK, its own PING): its positions are back. */
   readmit(key: Key): void {
-    this.liveness.heard(key);
-    const raised = this.liveness.exhume(key);
-    this.register(raised.length > 0 ? raised : [key]);
+    this.admission.readmit(key);
   }
 
   /** A JOIN or LEAV that arrived on the clique subject; `data` is the whole message (for its announcement). */
@@ -218,25 +195,15 @@ export class Membership {
     if (announced === undefined) this.capabilities.onSilentInfo(id);
     else this.capabilities.learn(announced);
     if (id !== 0) this.liveness.onAnswer(id);
-    this.register(asked ? neighbours : this.boundUnknown(neighbours));
+    this.admission.register(asked ? neighbours : this.admission.boundUnknown(neighbours));
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
   onPing(id: U64, sender: Key, at: Key, data?: Uint8Array): void {
     const announced = this.announcementIn(data);
     if (announced !== undefined) this.capabilities.learn(announced);
-    // Stabilization PINGs (id 0 is a transport probe): the sender speaks for itself, so a removal of it, or of
-    // any position of its node (a PING's sender is a node key, a LEAV names positions), was wrong.
-    if (id !== 0 && !this.table.isLocal(sender) && this.liveness.buriesAny()) {
-      const raised = this.liveness.exhume(sender);
-      if (raised.length > 0) {
-        this.liveness.heard(sender);
-        this.register(raised);
-      }
-    }
-    // A Flow member's announcement names all its positions: one we never learned (its JOIN was lost) joins now.
-    const own = id === 0 ? undefined : this.capabilities.positionsOf(sender);
-    if (own !== undefined && own.some((position) => !this.table.isMember(position))) this.register(own);
+    // Stabilization PINGs (id 0 is a transport probe): the sender speaks for itself.
+    if (id !== 0) this.admission.pingedBy(sender);
     const neighbours = this.table.isLocal(at) ? this.table.neighbours(at) : this.table.neighbours(this.positions[0]);
     this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id, neighbours })));
   }
@@ -246,8 +213,6 @@ export class Membership {
     const verdict = announced === undefined ? undefined : this.capabilities.learn(announced);
     if (verdict === 'self' || verdict === 'twin' || this.table.isLocal(sender)) return;
     if (announced === undefined) this.capabilities.onSilentJoin(sender);
-    this.liveness.exhume(sender);
-    this.liveness.heard(sender);
     // Like Go flow, answer with the view from before the joiner arrived, and
     // list every position of ours so the joiner learns all of them at once.
     const listed = new Set<string>();
@@ -259,7 +224,7 @@ export class Membership {
         neighbours.push(key);
       }
     }
-    this.register([sender]);
+    this.admission.joinedBy(sender);
     // One INFO when it fits (8 bytes a position: about 2.1 KiB at 256 virtual nodes), else several, each signed.
     const per = positionsPerInfo(this.host.maxPayload());
     for (let at = 0; at < neighbours.length; at += per) {
@@ -282,63 +247,9 @@ export class Membership {
     }
   }
 
-  private register(keys: readonly Key[]): void {
-    let admitted =
-      !this.liveness.buriesAny() && !this.capabilities.refusesAny()
-        ? keys
-        : keys.filter((key) => !this.liveness.isBuried(key) && !this.capabilities.isRefused(key));
-    const room = MAX_REMOTE_MEMBERS - this.table.remoteCount();
-    if (admitted.length > room) {
-      // A frame from the network must not grow the ring without limit: keep what fits, say so.
-      this.host.reportError(
-        new OverloadedError(`ring members (an INFO or JOIN listed ${admitted.length}, room for ${Math.max(0, room)})`, MAX_REMOTE_MEMBERS),
-      );
-      admitted = admitted.slice(0, Math.max(0, room));
-    }
-    const added = this.table.register(admitted);
-    for (const key of added) this.host.emit('joined', key);
-    this.capabilities.onRegistered(added);
-    this.check.enqueue(added);
-  }
-
-  /** At most maxNewPerInfo positions not on the ring yet; the known ones all pass. */
-  private boundUnknown(keys: readonly Key[]): readonly Key[] {
-    if (keys.length <= this.maxNewPerInfo) return keys;
-    const kept: Key[] = [];
-    let unknown = 0;
-    for (const key of keys) {
-      const known = this.table.ownerOf(key).equals(key);
-      if (known || unknown++ < this.maxNewPerInfo) kept.push(key);
-    }
-    if (unknown > this.maxNewPerInfo) {
-      this.host.reportError(
-        new OverloadedError(`new ring positions in one INFO (it listed ${unknown} unknown, kept ${this.maxNewPerInfo})`, this.maxNewPerInfo),
-      );
-    }
-    return kept;
-  }
-
-  /** Positions without a subscriber on their node subject: never brokers, or gone. Removed and banned together. */
-  private removeDead(dead: readonly Key[]): void {
-    let removed = 0;
-    for (const key of dead) if (this.suspect(key)) removed++;
-    if (removed > 0) {
-      this.host.reportError(
-        new FlowError('FLOW_PROTOCOL', `removed ${removed} ring positions learned from the network that have no subscriber (forged or stale)`),
-      );
-    }
-  }
-
   /** The node (broker) of a position: its announced node key, or the position itself (Go brokers, unannounced). */
   private nodeOf(key: Key): string {
     return this.capabilities.of(key)?.nodeKey.toString() ?? key.toString();
-  }
-
-  /** The node key text of the compatible Flow member whose announcement lists `key` now, else `key`'s own text. */
-  private listedBy(key: Key): string {
-    const node = this.capabilities.of(key)?.nodeKey;
-    if (node === undefined) return key.toString();
-    return this.capabilities.positionsOf(node)?.some((position) => position.equals(key)) === true ? node.toString() : key.toString();
   }
 
   /** The ring members of `node`; just `key` for a node we know only by this position. */
