@@ -1,3 +1,4 @@
+import { MemoryRoutes, takeTurn } from './memory-routes';
 import type { MessageHeaders, PubSubHandler, Subscription } from './pubsub';
 
 /** One message on its way to one subscriber, as fault and error hooks see it. */
@@ -71,22 +72,9 @@ export class MemorySubscription implements Subscription {
   }
 }
 
-interface QueueGroup {
-  readonly queue: string;
-  /** Replaced, never mutated, so that a drain iterating a snapshot is safe. */
-  members: MemorySubscription[];
-  next: number;
-}
-
-interface Route {
-  /** Copy-on-write, like QueueGroup.members. */
-  plain: MemorySubscription[];
-  groups: QueueGroup[];
-}
-
 /**
- * @internal The routing state and delivery queue behind one MemoryBus; not
- * exported from the package index.
+ * @internal The delivery queue behind one MemoryBus, over its routes
+ * (memory-routes.ts); not exported from the package index.
  */
 export class MemoryExchange {
   readonly stats: MemoryBusStats = { published: 0, delivered: 0, dropped: 0, handlerErrors: 0 };
@@ -95,7 +83,7 @@ export class MemoryExchange {
   /** MemoryBusOptions.maxPayload. */
   maxPayload: number | undefined;
 
-  readonly #routes = new Map<string, Route>();
+  readonly #routes = new MemoryRoutes();
   // The FIFO as parallel arrays: no object allocated per queued message.
   readonly #subjects: string[] = [];
   readonly #payloads: (Uint8Array | undefined)[] = [];
@@ -127,36 +115,11 @@ export class MemoryExchange {
   }
 
   add(subscription: MemorySubscription): void {
-    let route = this.#routes.get(subscription.subject);
-    if (route === undefined) {
-      route = { plain: [], groups: [] };
-      this.#routes.set(subscription.subject, route);
-    }
-    if (subscription.queue === undefined) {
-      route.plain = [...route.plain, subscription];
-      return;
-    }
-    const group = route.groups.find((g) => g.queue === subscription.queue);
-    if (group === undefined) {
-      route.groups = [...route.groups, { queue: subscription.queue, members: [subscription], next: 0 }];
-    } else {
-      group.members = [...group.members, subscription];
-    }
+    this.#routes.add(subscription);
   }
 
   remove(subscription: MemorySubscription): void {
-    const route = this.#routes.get(subscription.subject);
-    if (route === undefined) return;
-    if (subscription.queue === undefined) {
-      route.plain = route.plain.filter((s) => s !== subscription);
-    } else {
-      const group = route.groups.find((g) => g.queue === subscription.queue);
-      if (group !== undefined) {
-        group.members = group.members.filter((s) => s !== subscription);
-        if (group.members.length === 0) route.groups = route.groups.filter((g) => g !== group);
-      }
-    }
-    if (route.plain.length === 0 && route.groups.length === 0) this.#routes.delete(subscription.subject);
+    this.#routes.remove(subscription);
   }
 
   /** True when `subject` has at least one live subscription. */
@@ -223,12 +186,8 @@ export class MemoryExchange {
     }
     const groups = route.groups;
     for (let i = 0; i < groups.length; i++) {
-      const group = groups[i];
-      const members = group.members;
-      if (members.length === 0) continue;
-      if (group.next >= members.length) group.next = 0;
-      const member = members[group.next++];
-      if (member.active) this.#offer(member, subject, data, from, headers);
+      const member = takeTurn(groups[i]);
+      if (member !== undefined && member.active) this.#offer(member, subject, data, from, headers);
     }
   }
 
