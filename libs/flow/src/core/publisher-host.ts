@@ -1,7 +1,7 @@
 import type { U64 } from './bytes';
 import type { BrokerCounters } from './broker-counters';
 import type { FlowError } from './errors';
-import type { Allocate, MsgPayload } from './frame';
+import { Allocate, decodeFrame, FwdFrame, MsgPayload } from './frame';
 import type { Key } from './key';
 import { partitionLane } from './partition-scheduler';
 import type { ResolvedBrokerOptions } from './options';
@@ -86,6 +86,14 @@ export function newEntry(
   reject?: (error: FlowError) => void,
 ): Entry {
   return new PublishEntry(id, msg, partition, resolve, reject);
+}
+
+/** The entry's message: kept until the first send, then decoded from the FWD sent (views into it). */
+export function messageOf(entry: Entry): MsgPayload {
+  if (entry.msg !== undefined) return entry.msg;
+  const { msg } = decodeFrame(entry.wire!) as FwdFrame;
+  msg.headers = entry.headers;
+  return msg;
 }
 
 /**

@@ -1,14 +1,14 @@
 import type { U64 } from './bytes';
-import { ErrorCode, FlowError, OverloadedError, RemoteError } from './errors';
+import { FlowError, OverloadedError } from './errors';
 import { Fifo } from './fifo';
 import { InFlightTable } from './in-flight-table';
-import { AckFrame, decodeFrame, ErrFrame, FrameType, FwdFrame, MsgPayload } from './frame';
-import { ACK_PATIENCE } from './forwarder';
+import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import { ForwardRoutes } from './forward-batches';
 import { encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
-import { Entry, newEntry, PublisherHost, Waiting } from './publisher-host';
+import { PublishRecovery } from './publish-recovery';
+import { Entry, messageOf, newEntry, PublisherHost, Waiting } from './publisher-host';
 import { ViewWait } from './view-wait';
 
 export type { PublisherHost } from './publisher-host';
@@ -20,8 +20,10 @@ export type { PublisherHost } from './publisher-host';
  * With acknowledgement, publish() resolves when the owner accepted the message
  * (an 'FNOT' notice from a Flow owner, a plain ACK from a Go owner or a Flow
  * broker that relays it), and the message stays here until the owner reports
- * it handled. At most `maxInFlightForwards` such messages are kept; further
- * publishes wait in order (at most `maxQueuedMessages`, then FLOW_OVERLOADED).
+ * it handled or refuses it; a watch round every ackTimeout probes silent
+ * owners, sends overdue messages again and moves a dead owner's
+ * (publish-recovery.ts). At most `maxInFlightForwards` such messages are kept;
+ * further publishes wait in order (at most `maxQueuedMessages`, then FLOW_OVERLOADED).
  *
  * Per-key order (docs/PROTOCOL.md, "Order"): messages of one partition lane go
  * to one owner at a time. While any of them is unsettled, later ones wait when
@@ -30,20 +32,14 @@ export type { PublisherHost } from './publisher-host';
  * lane's previous unsettled message (its predecessor, recomputed at every send):
  * the owner holds one whose predecessor it has not queued (a lost or late FWD)
  * until the retry brings it (lane-order.ts), and a predecessor settled meanwhile
- * (refused, handed on) is no longer named, so no gap waits for ever. When an
- * owner is found dead, its unhandled messages go to the new owners in publish
- * order, before anything later of their lanes. Retries keep their id: an owner
- * that sees one again answers from its duplicate window.
+ * (refused, handed on) is no longer named, so no gap waits for ever. A dead
+ * owner's unhandled messages move in publish order. Retries keep their id: an
+ * owner that sees one again answers from its duplicate window.
  *
  * A publisher-only broker whose first view question is outstanding (at start,
  * or after a member's JOIN while it knows nothing) keeps keyed publishes until
  * the answer (an ackTimeout per question, ring-view.ts), so they go direct, in
  * order, rather than through the queue group (view-wait.ts).
- *
- * Every ackTimeout, an owner holding a message unanswered for an ackTimeout is
- * probed unless it spoke within that time: dead, it is suspected and its
- * messages move; alive, they are sent again to it (a lost ACK or notice), and an
- * unaccepted one moves after ACK_PATIENCE tries, as forwards do.
  */
 export class Publisher {
   private readonly entries: InFlightTable<Entry>;
@@ -52,7 +48,7 @@ export class Publisher {
   /** Keyed publishes made while the view is awaited. */
   private readonly early: ViewWait;
   private readonly lastHeard = new Map<string, number>();
-  private readonly probing = new Set<string>();
+  private readonly recovery: PublishRecovery;
   private watchTimer: unknown;
   private drainWaiters: (() => void)[] = [];
   /** FWDs go batched to owners whose notices say they take batches (forward-batches.ts). */
@@ -76,6 +72,11 @@ export class Publisher {
     this.routes = new ForwardRoutes(host.nodeSubjects, (subject, data, headers) => void host.send(subject, data, headers), host.batchForwards, () => host.maxPayload());
     const send = (msg: MsgPayload, ack: boolean) => this.publish(msg, ack) ?? (host.viaQueueGroup(msg), Promise.resolve());
     this.early = new ViewWait(host, send, () => this.notifyDrained());
+    this.recovery = new PublishRecovery({
+      ...{ host, entries: this.entries, lanes: this.lanes, routes: this.routes, lastHeard: this.lastHeard },
+      ...{ route: (entry) => this.route(entry), transmit: (entry) => this.transmit(entry), heard: (entry) => this.heard(entry) },
+      settleApart: (id, done) => this.settleApart(id, done),
+    });
   }
 
   /** Acknowledged publishes not yet handled, and publishes waiting for the window. */
@@ -142,23 +143,7 @@ export class Publisher {
 
   /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
   onErr(frame: ErrFrame): boolean {
-    const entry = this.entries.get(frame.id);
-    if (entry === undefined) return false;
-    // A broker closing under the message: the watch finds it gone and moves the message on.
-    if (frame.code === ErrorCode.Closed) return true;
-    this.heard(entry);
-    if (frame.code === ErrorCode.NoHandler && !entry.accepted) {
-      // The member does not handle this stream after all: the queue group decides.
-      this.settleApart(frame.id, false);
-      this.host.viaQueueGroup(messageOf(entry));
-      entry.resolve?.();
-      return true;
-    }
-    const error = new RemoteError(frame.code, frame.message, undefined);
-    if (entry.reject === undefined) this.host.reportError(error);
-    else entry.reject(error);
-    this.settleApart(frame.id, false);
-    return true;
+    return this.recovery.refused(frame);
   }
 
   /** Resolves when no acknowledged publish is unsettled. */
@@ -306,78 +291,10 @@ export class Publisher {
     if (this.notice !== undefined) this.routes.learn(entry.ownerText, this.notice.batchTo);
   }
 
-  private heardWithin(owner: string, ms: number): boolean {
-    const at = this.lastHeard.get(owner);
-    return at !== undefined && this.host.options.clock.now() - at < ms;
-  }
-
-  /** Every ackTimeout while publishes are unsettled: see the class comment. */
+  /** Every ackTimeout while publishes are unsettled: a watch round (publish-recovery.ts). */
   private watch(): void {
     this.watchTimer = undefined;
-    const { ackTimeout, clock } = this.host.options;
-    const now = clock.now();
-    const due = new Map<string, Entry[]>();
-    for (const entry of this.entries.inOrder()) {
-      const waited = now - entry.since;
-      if (entry.owner === undefined || waited < ackTimeout) continue;
-      // Accepted, and its owner speaks: the handled notice is on its way (a backlog), unless it waited very long.
-      if (entry.accepted && waited < ACK_PATIENCE * ackTimeout && this.heardWithin(entry.ownerText, ackTimeout)) continue;
-      const list = due.get(entry.ownerText);
-      if (list === undefined) due.set(entry.ownerText, [entry]);
-      else list.push(entry);
-    }
-    for (const [text, list] of due) {
-      const owner = list[0].owner!;
-      if (this.heardWithin(text, ackTimeout)) this.retry(owner, list);
-      else if (!this.probing.has(text)) {
-        this.probing.add(text);
-        this.host
-          .probe(owner)
-          .then((alive) => {
-            this.probing.delete(text);
-            if (alive === true) this.retry(owner, list);
-            else this.ownerDead(owner);
-          })
-          .catch((error: unknown) => this.host.contain(error, 'publish probe'));
-      }
-    }
-    if (this.entries.size > 0) this.watchTimer = clock.setTimeout(() => this.watch(), ackTimeout);
+    this.recovery.watch();
+    if (this.entries.size > 0) this.watchTimer = this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
   }
-
-  /** `owner` is alive: its overdue publishes go to it again; one unaccepted for ACK_PATIENCE tries moves on. */
-  private retry(owner: Key, overdue: readonly Entry[]): void {
-    // Still unsettled and still at that owner (a probe answer comes later).
-    const text = owner.toString();
-    const due = overdue.filter((entry) => entry.owner !== undefined && entry.ownerText === text && this.entries.has(entry.id));
-    if (due.some((entry) => !entry.accepted && entry.tries >= ACK_PATIENCE)) {
-      this.ownerDead(owner);
-      return;
-    }
-    this.host.counters.retried += due.length;
-    for (const entry of due) this.transmit(entry);
-  }
-
-  /** `owner` is gone: suspected, and its unsettled publishes go to the new owners in publish order. */
-  private ownerDead(owner: Key): void {
-    const text = owner.toString();
-    this.host.suspect(owner);
-    this.lastHeard.delete(text);
-    this.routes.forget(text);
-    const moving: Entry[] = [];
-    for (const entry of this.entries.inOrder()) if (entry.owner !== undefined && entry.ownerText === text) moving.push(entry);
-    if (moving.length === 0) return;
-    this.host.counters.timedOut += moving.length;
-    const held = this.lanes.drop(moving);
-    for (const entry of moving) entry.owner = undefined;
-    for (const entry of moving) this.route(entry);
-    for (const entry of held) if (this.entries.has(entry.id)) this.route(entry);
-  }
-}
-
-/** The entry's message: kept until the first send, then decoded from the FWD sent (views into it). */
-function messageOf(entry: Entry): MsgPayload {
-  if (entry.msg !== undefined) return entry.msg;
-  const { msg } = decodeFrame(entry.wire!) as FwdFrame;
-  msg.headers = entry.headers;
-  return msg;
 }
