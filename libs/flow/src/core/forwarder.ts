@@ -1,17 +1,14 @@
 import type { U64 } from './bytes';
-import { BrokerCounters } from './broker-counters';
-import { Announcement, Capability, supports } from './capabilities';
+import { Capability, supports } from './capabilities';
 import { Fifo } from './fifo';
 import { DeliveredRequests } from './delivered-requests';
 import { asFlowError, errorReply } from './error-reply';
 import { ErrorCode, FlowError, OverloadedError, RemoteError, TimeoutError, TransportError } from './errors';
-import { Allocate, encodeFrame, ErrFrame, FrameType, MsgPayload } from './frame';
+import { encodeFrame, ErrFrame, FrameType, MsgPayload } from './frame';
+import { Forward, ForwarderHost } from './forwarder-host';
 import { Key, parseKey } from './key';
-import type { Verdict } from './liveness';
-import { ResolvedBrokerOptions } from './options';
 import { PendingTable } from './pending';
 import { bytesAbove, encodePublishFwd, NOTICES_TRAILER, PublishFlags, readNotice } from './publish-wire';
-import { MessageHeaders } from './pubsub';
 import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
 
@@ -21,47 +18,7 @@ export const ACK_PATIENCE = 8;
 /** Owners of waiting requests probed per watch round, at most. */
 const WATCHED_OWNERS = 64;
 
-/** What the forwarder needs from its broker. */
-export interface ForwarderHost {
-  readonly options: ResolvedBrokerOptions;
-  readonly counters: BrokerCounters;
-  readonly allocate: Allocate;
-  /** The broker's id counter: forward ids share one space with requests and pings. */
-  nextId(): number;
-  send(subject: string, frame: Uint8Array, headers?: MessageHeaders): void;
-  /** The transport's max payload (PubSub.maxPayload): a message whose FWD would exceed it is dropped, not sent. */
-  maxPayload(): number | undefined;
-  /** Routes a message again, by the broker's current view of the ring. */
-  route(msg: MsgPayload): void;
-  drop(msg: MsgPayload, error: FlowError): void;
-  /** Removes a ring position; true when it was a member. */
-  suspect(key: Key): boolean;
-  /** Puts back a ring position that proved alive after being suspected. */
-  readmit(key: Key): void;
-  /** What the broker at a ring position announced (capabilities.ts); undefined for a Go broker. */
-  announcementOf(key: Key): Announcement | undefined;
-  /** Whether a ring position's broker answers (liveness.ts): only an answer is proof of life. */
-  probe(key: Key): Promise<Verdict>;
-  /** True when `key`'s broker answered a probe within the last `ms`. */
-  answeredWithin(key: Key, ms: number): boolean;
-  reportError(error: FlowError): void;
-  /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
-  contain(error: unknown, what: string): void;
-}
-
-/** One forward awaiting its owner's answer (one object per attempt). */
-interface Forward {
-  readonly id: U64;
-  readonly msg: MsgPayload;
-  readonly owner: Key;
-  /** Sent with notices: settled by "handled", not by an ACK on receipt. */
-  readonly notices: boolean;
-  /** When it was sent; once accepted, when the owner last said it holds it. */
-  since: number;
-  accepted: boolean;
-  /** In the pending table under `id` (a probe's verdict only applies then). */
-  pending: boolean;
-}
+export type { ForwarderHost } from './forwarder-host';
 
 /**
  * Acknowledged forwarding (PROTOCOL.md, "Routing"): sends FWD to the owner,
