@@ -3,17 +3,17 @@ import { Capability, supports } from './capabilities';
 import { Fifo } from './fifo';
 import { DeliveredRequests } from './delivered-requests';
 import { asFlowError, errorReply } from './error-reply';
-import { ErrorCode, FlowError, OverloadedError, RemoteError, TimeoutError, TransportError } from './errors';
+import { ErrorCode, FlowError, OverloadedError, RemoteError, TransportError } from './errors';
 import { encodeFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { Forward, ForwarderHost } from './forwarder-host';
 import { Key, parseKey } from './key';
 import { PendingTable } from './pending';
 import { bytesAbove, encodePublishFwd, NOTICES_TRAILER, PublishFlags, readNotice } from './publish-wire';
+import { OverdueForwards } from './overdue-forwards';
 import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
 
-/** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
-export const ACK_PATIENCE = 8;
+export { ACK_PATIENCE } from './overdue-forwards';
 
 /** Owners of waiting requests probed per watch round, at most. */
 const WATCHED_OWNERS = 64;
@@ -32,14 +32,9 @@ export type { ForwarderHost } from './forwarder-host';
  * ACK delay, bounded; waiting in order keeps each key's order.
  *
  * One deviation from Go flow, against false suspicion: a missing ACK is not
- * proof of death, since under a backlog the ACK queues behind other traffic,
- * and suspecting a healthy owner splits its keys. After an ackTimeout
- * without the ACK the forward keeps waiting, up to ACK_PATIENCE
- * ackTimeouts in all, while the owner shows signs of life: ACKs for other
- * forwards, or answers to liveness probes. An owner proven dead (no
- * responders, or silent probes; liveness.ts) is suspected at once, as in Go
- * flow; one that answered probes lately is not suspected for a lost frame:
- * the forward is routed again instead.
+ * proof of death. A forward whose answer is late keeps waiting while its
+ * owner shows signs of life, and its owner is suspected only when proven dead
+ * or silent all along (overdue-forwards.ts).
  *
  * Forward notices (PROTOCOL.md, "Forward notices"): a message (not a
  * request) forwarded to a Flow owner that announced ForwardNotices goes as a
@@ -50,7 +45,7 @@ export type { ForwarderHost } from './forwarder-host';
  * handled it after all answers from its duplicate window. An accepted forward
  * waits as long as its owner speaks, and is sent again (answered from the
  * window) after ACK_PATIENCE ackTimeouts or when its silent owner answers a
- * probe. A Go owner keeps Go's ACK on receipt.
+ * probe (overdue-forwards.ts). A Go owner keeps Go's ACK on receipt.
  */
 export class Forwarder {
   /** By id; the value says whether the answer was "handled" (an ACK counts as handled). */
@@ -65,18 +60,18 @@ export class Forwarder {
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
   private readonly delivered: DeliveredRequests;
   private watchTimer: unknown;
-  /**
-   * Settle reasons that never leave the forwarder, built once: under a backlog
-   * many forwards go overdue at once, and an Error's stack trace is costly.
-   */
-  private readonly overdue = new TimeoutError('forward', this.host.options.ackTimeout);
-  private readonly ownerGone = new TimeoutError('forward (owner gone)', 0);
+  /** Forwards whose answer is an ackTimeout late, and their settle reasons. */
+  private readonly late: OverdueForwards;
 
   constructor(private readonly host: ForwarderHost) {
     const { clock, maxInFlightForwards, ackTimeout } = host.options;
     this.pending = new PendingTable(clock, 'maxInFlightForwards', maxInFlightForwards, ackTimeout);
     this.delivered = new DeliveredRequests(clock, host.options.requestTimeout);
     this.signs = new OwnerSigns({ clock, probe: (key) => host.probe(key), readmit: (key) => host.readmit(key) });
+    this.late = new OverdueForwards({
+      ...{ host, pending: this.pending, signs: this.signs, retryIds: this.retryIds },
+      ...{ awaitAck: (entry) => this.awaitAck(entry), send: (entry) => this.send(entry) },
+    });
   }
 
   /** Forwards awaiting their ACK or a free slot. */
@@ -241,15 +236,15 @@ export class Forwarder {
     const { ackTimeout } = this.host.options;
     const { msg, owner } = entry;
     try {
-      this.pending.add(entry.id, ackTimeout, () => this.overdue, (error, handled) => {
+      this.pending.add(entry.id, ackTimeout, () => this.late.overdue, (error, handled) => {
         entry.pending = false;
         if (error === undefined) {
           this.signs.heard(owner);
           if (handled === false && entry.notices) return this.onAccepted(entry);
           if (msg.reply.length > 0) this.recordDelivered(owner, msg);
           msg.settle?.();
-        } else if (error === this.ownerGone) this.giveUp(entry, true);
-        else if (error === this.overdue) this.onOverdue(entry);
+        } else if (error === this.late.ownerGone) this.late.giveUp(entry, true);
+        else if (error === this.late.overdue) this.late.onOverdue(entry);
         else this.host.drop(msg, error);
         if (this.waiting.length > 0) this.release();
       });
@@ -267,53 +262,5 @@ export class Forwarder {
     entry.accepted = true;
     entry.since = this.host.options.clock.now();
     if (this.awaitAck(entry) && first) entry.msg.accepted?.();
-  }
-
-  /** The answer is an ackTimeout late: keep waiting while the owner looks alive. */
-  private onOverdue(entry: Forward): void {
-    const { ackTimeout, clock } = this.host.options;
-    const { owner } = entry;
-    const waited = clock.now() - entry.since;
-    const patient = waited < ACK_PATIENCE * ackTimeout;
-    if (!entry.accepted && !patient) return this.giveUp(entry, false);
-    // Keep the forward pending while the owner speaks or a probe runs, so an answer on the way still counts.
-    if (!this.awaitAck(entry)) return;
-    if (this.heardWithin(owner, ackTimeout)) {
-      // Accepted, long since: the handled notice may be lost; the owner answers a copy from its window.
-      if (!patient) this.sendAgain(entry);
-      return;
-    }
-    this.signs.probe(owner)
-      .then((verdict) => {
-        if (!entry.pending) return;
-        if (verdict === 'dead') this.pending.fail(entry.id, this.ownerGone);
-        else if (entry.accepted) this.sendAgain(entry);
-      })
-      .catch((error: unknown) => this.host.contain(error, 'forward probe'));
-  }
-
-  /** An accepted forward, to its owner again: answered from the owner's duplicate window. */
-  private sendAgain(entry: Forward): void {
-    entry.since = this.host.options.clock.now();
-    this.host.counters.retried++;
-    this.send(entry);
-  }
-
-  /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
-  private giveUp(entry: Forward, proven: boolean): void {
-    const { counters } = this.host;
-    const { id, msg, owner } = entry;
-    const silentMs = this.host.options.clock.now() - entry.since;
-    this.signs.gaveUp(id, owner);
-    counters.timedOut++;
-    counters.retried++;
-    // Proven dead, or silent all along; an owner that answered probes lost this frame only.
-    if ((proven || !this.host.answeredWithin(owner, silentMs)) && this.host.suspect(owner)) {
-      this.host.reportError(
-        new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs),
-      );
-    }
-    if (entry.notices) this.retryIds.set(msg, id);
-    this.host.route(msg);
   }
 }

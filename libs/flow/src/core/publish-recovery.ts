@@ -1,10 +1,10 @@
 import type { U64 } from './bytes';
 import { ErrorCode, RemoteError } from './errors';
-import { ACK_PATIENCE } from './forwarder';
 import type { ForwardRoutes } from './forward-batches';
 import type { ErrFrame } from './frame';
 import type { InFlightTable } from './in-flight-table';
 import type { Key } from './key';
+import { ACK_PATIENCE } from './overdue-forwards';
 import type { PublishLanes } from './publish-lanes';
 import { Entry, messageOf, PublisherHost } from './publisher-host';
 

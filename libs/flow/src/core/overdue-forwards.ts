@@ -1,0 +1,103 @@
+import type { U64 } from './bytes';
+import { TimeoutError } from './errors';
+import type { MsgPayload } from './frame';
+import type { Forward, ForwarderHost } from './forwarder-host';
+import type { OwnerSigns } from './owner-signs';
+import type { PendingTable } from './pending';
+
+/** How many ackTimeouts a forward may wait in all while its owner keeps acknowledging others. */
+export const ACK_PATIENCE = 8;
+
+/** What overdue forwards need from their forwarder. */
+export interface OverdueHost {
+  readonly host: ForwarderHost;
+  readonly pending: PendingTable<boolean>;
+  readonly signs: OwnerSigns;
+  /** The id of a notice forward routed again, by message: the forwarder sends it under that id. */
+  readonly retryIds: WeakMap<MsgPayload, U64>;
+  /** Keeps `entry` pending for another ackTimeout; false when it could not (the message is dropped). */
+  awaitAck(entry: Forward): boolean;
+  /** Sends `entry`'s FWD to its owner. */
+  send(entry: Forward): void;
+}
+
+/**
+ * Forwards whose answer is an ackTimeout late (forwarder.ts): the pending
+ * table's timeout hands them here, so none of this runs for a forward
+ * answered in time.
+ *
+ * One deviation from Go flow, against false suspicion: a missing ACK is not
+ * proof of death, since under a backlog the ACK queues behind other traffic,
+ * and suspecting a healthy owner splits its keys. After an ackTimeout
+ * without the ACK the forward keeps waiting, up to ACK_PATIENCE
+ * ackTimeouts in all, while the owner shows signs of life: ACKs for other
+ * forwards, or answers to liveness probes. An owner proven dead (no
+ * responders, or silent probes; liveness.ts) is suspected at once, as in Go
+ * flow; one that answered probes lately is not suspected for a lost frame:
+ * the forward is routed again instead.
+ *
+ * A forward with notices that its owner accepted waits as long as its owner
+ * speaks, and is sent again (answered from the owner's duplicate window)
+ * after ACK_PATIENCE ackTimeouts or when its silent owner answers a probe.
+ */
+export class OverdueForwards {
+  /**
+   * Settle reasons that never leave the forwarder, built once: under a backlog
+   * many forwards go overdue at once, and an Error's stack trace is costly.
+   */
+  readonly overdue: TimeoutError;
+  readonly ownerGone = new TimeoutError('forward (owner gone)', 0);
+
+  constructor(private readonly forwarder: OverdueHost) {
+    this.overdue = new TimeoutError('forward', forwarder.host.options.ackTimeout);
+  }
+
+  /** The answer is an ackTimeout late: keep waiting while the owner looks alive. */
+  onOverdue(entry: Forward): void {
+    const { host, signs } = this.forwarder;
+    const { ackTimeout, clock } = host.options;
+    const { owner } = entry;
+    const waited = clock.now() - entry.since;
+    const patient = waited < ACK_PATIENCE * ackTimeout;
+    if (!entry.accepted && !patient) return this.giveUp(entry, false);
+    // Keep the forward pending while the owner speaks or a probe runs, so an answer on the way still counts.
+    if (!this.forwarder.awaitAck(entry)) return;
+    if (signs.heardWithin(owner, ackTimeout)) {
+      // Accepted, long since: the handled notice may be lost; the owner answers a copy from its window.
+      if (!patient) this.sendAgain(entry);
+      return;
+    }
+    signs
+      .probe(owner)
+      .then((verdict) => {
+        if (!entry.pending) return;
+        if (verdict === 'dead') this.forwarder.pending.fail(entry.id, this.ownerGone);
+        else if (entry.accepted) this.sendAgain(entry);
+      })
+      .catch((error: unknown) => host.contain(error, 'forward probe'));
+  }
+
+  /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
+  giveUp(entry: Forward, proven: boolean): void {
+    const { host } = this.forwarder;
+    const { counters } = host;
+    const { id, msg, owner } = entry;
+    const silentMs = host.options.clock.now() - entry.since;
+    this.forwarder.signs.gaveUp(id, owner);
+    counters.timedOut++;
+    counters.retried++;
+    // Proven dead, or silent all along; an owner that answered probes lost this frame only.
+    if ((proven || !host.answeredWithin(owner, silentMs)) && host.suspect(owner)) {
+      host.reportError(new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs));
+    }
+    if (entry.notices) this.forwarder.retryIds.set(msg, id);
+    host.route(msg);
+  }
+
+  /** An accepted forward, to its owner again: answered from the owner's duplicate window. */
+  private sendAgain(entry: Forward): void {
+    entry.since = this.forwarder.host.options.clock.now();
+    this.forwarder.host.counters.retried++;
+    this.forwarder.send(entry);
+  }
+}
