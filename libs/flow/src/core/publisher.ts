@@ -291,10 +291,10 @@ export class Publisher {
     if (this.notice !== undefined) this.routes.learn(entry.ownerText, this.notice.batchTo);
   }
 
-  /** Every ackTimeout while publishes are unsettled: a watch round (publish-recovery.ts). */
+  /** Every ackTimeout while publishes are unsettled (publish-recovery.ts); a round that admitted a waiting publish armed the next already. */
   private watch(): void {
     this.watchTimer = undefined;
     this.recovery.watch();
-    if (this.entries.size > 0) this.watchTimer = this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
+    if (this.entries.size > 0) this.watchTimer ??= this.host.options.clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
   }
 }
