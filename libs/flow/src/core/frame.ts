@@ -30,25 +30,35 @@
  * Ids are u64 on the wire and U64 here (bytes.ts): a number below 2^53, a bigint
  * from there to 2^64 - 1. Go brokers may use the whole range; every id decoded
  * re-encodes to the same 8 bytes.
+ *
+ * The header and the checks payloads are held to are in frame-layout.ts, the
+ * msg that MSG and FWD carry in frame-msg.ts; their public names are exported here too.
  */
-import type { MessageHeaders } from './pubsub';
-import { FlowError, ProtocolError } from './errors';
-import { Key, KEY_SIZE } from './key';
+import { readU32, readU64, readUtf8, U64, utf8Length, writeTextField, writeU64, writeUtf8 } from './bytes';
+import { ProtocolError } from './errors';
 import {
-  fieldEnd,
-  fieldOverrun,
-  readU32,
-  isU64,
-  readU64,
-  readUtf8,
-  U64,
-  utf8Length,
-  writeBytesField,
-  writeTextField,
-  writeU32,
-  writeU64,
-  writeUtf8,
-} from './bytes';
+  Allocate,
+  checkId,
+  checkSize,
+  field,
+  FRAME_HEADER_SIZE as HEADER_SIZE,
+  FRAME_VERSION as VERSION,
+  header,
+  malformed,
+  newBytes as freshBytes,
+} from './frame-layout';
+import { decodeMsg, encodeMsg, MsgPayload, msgPayloadLength } from './frame-msg';
+import { Key, KEY_SIZE } from './key';
+
+export type { Allocate } from './frame-layout';
+export type { MsgPayload } from './frame-msg';
+
+// Copied, not re-exported with `export { ... } from`: tsc compiles a value re-export
+// to a getter, which leaves this module's exports in dictionary mode and makes every
+// importer's loads of encodeFrame, decodeFrame and FrameType slower.
+export const FRAME_VERSION = VERSION;
+export const FRAME_HEADER_SIZE = HEADER_SIZE;
+export const newBytes: Allocate = freshBytes;
 
 export const FrameType = {
   Join: 'JOIN',
@@ -62,9 +72,6 @@ export const FrameType = {
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
-export const FRAME_VERSION = 1;
-export const FRAME_HEADER_SIZE = 12;
-
 // The type field read as a big-endian u32: the four ASCII bytes of the name.
 const JOIN = 0x4a4f494e;
 const LEAV = 0x4c454156;
@@ -74,24 +81,6 @@ const MSG = 0x4d534720;
 const FWD = 0x46574420;
 const ACK = 0x41434b20;
 const ERR = 0x45525220;
-
-/** u64 id + three u32 lengths: the smallest msg payload. */
-const MSG_MIN = 8 + 4 + 4 + 4;
-
-export interface MsgPayload {
-  id: U64;
-  /** The requester's node subject for a request; '' for a plain message. */
-  reply: string;
-  stream: string;
-  partitionKey: Uint8Array;
-  data: Uint8Array;
-  /** Not on the wire: the NATS headers the message arrived with, passed on when forwarding. */
-  headers?: MessageHeaders;
-  /** Not on the wire: told how a message this broker owns ended (error: refused; none: handled). */
-  settle?: (error?: FlowError) => void;
-  /** Not on the wire: told when the owner a forward went to accepted it, before `settle` (forward notices). */
-  accepted?: () => void;
-}
 
 export interface JoinFrame { type: 'JOIN'; sender: Key }
 export interface LeaveFrame { type: 'LEAV'; node: Key }
@@ -103,15 +92,6 @@ export interface AckFrame { type: 'ACK '; id: U64; data: Uint8Array }
 export interface ErrFrame { type: 'ERR '; id: U64; code: string; message: string; details: string }
 
 export type Frame = JoinFrame | LeaveFrame | InfoFrame | PingFrame | MsgFrame | FwdFrame | AckFrame | ErrFrame;
-
-/**
- * Returns `size` zeroed bytes that nobody else holds. A broker passes a
- * Slab's allocator (slab.ts) to spare the per-frame backing store.
- */
-export type Allocate = (size: number) => Uint8Array;
-
-/** A fresh array per call: the allocator of callers without a slab. */
-export const newBytes: Allocate = (size) => new Uint8Array(size);
 
 /**
  * Encodes `frame` into one array of exactly the frame's size, owned by the caller.
@@ -230,16 +210,6 @@ function typeName(code: number): FrameType | undefined {
   }
 }
 
-/** Header with `payloadLength` bytes of zeroed payload after it. */
-/** `trailer`: bytes left after the payload for the caller (publish-wire.ts), outside the declared length. */
-function header(code: number, payloadLength: number, allocate: Allocate, trailer = 0): Uint8Array {
-  const out = allocate(FRAME_HEADER_SIZE + payloadLength + trailer);
-  writeU32(out, 0, FRAME_VERSION);
-  writeU32(out, 4, code);
-  writeU32(out, 8, payloadLength);
-  return out;
-}
-
 function keyFrame(code: number, key: Key, allocate: Allocate): Uint8Array {
   const out = header(code, KEY_SIZE, allocate);
   key.write(out, FRAME_HEADER_SIZE);
@@ -266,24 +236,6 @@ export function fwdSize(msg: MsgPayload, trailer = 0): number {
   return FRAME_HEADER_SIZE + msgPayloadLength(FWD_PREFIX, msg, utf8Length(msg.reply), utf8Length(msg.stream)) + trailer;
 }
 
-/** Payload bytes of a msg frame with `prefix` bytes before the msg. */
-function msgPayloadLength(prefix: number, msg: MsgPayload, replyLength: number, streamLength: number): number {
-  return prefix + MSG_MIN + replyLength + streamLength + msg.partitionKey.length + msg.data.length;
-}
-
-/** A msg frame of type `code`, leaving `prefix` payload bytes before the msg and `trailer` after the frame for the caller. */
-function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameType, allocate: Allocate, trailer = 0): Uint8Array {
-  const id = checkId(msg.id, type);
-  const replyLength = utf8Length(msg.reply);
-  const streamLength = utf8Length(msg.stream);
-  const out = header(code, msgPayloadLength(prefix, msg, replyLength, streamLength), allocate, trailer);
-  writeU64(out, FRAME_HEADER_SIZE + prefix, id);
-  let at = writeTextField(out, FRAME_HEADER_SIZE + prefix + 8, msg.reply, replyLength);
-  at = writeTextField(out, at, msg.stream, streamLength);
-  out.set(msg.data, writeBytesField(out, at, msg.partitionKey));
-  return out;
-}
-
 function encodeErr(frame: ErrFrame, allocate: Allocate): Uint8Array {
   const id = checkId(frame.id, frame.type);
   const codeLength = utf8Length(frame.code);
@@ -296,20 +248,6 @@ function encodeErr(frame: ErrFrame, allocate: Allocate): Uint8Array {
   return out;
 }
 
-function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameType): MsgPayload {
-  checkSize(type, end - start, MSG_MIN);
-  const replyEnd = field(bytes, start + 8, end, type, 'reply');
-  const streamEnd = field(bytes, replyEnd, end, type, 'stream');
-  const pkeyEnd = field(bytes, streamEnd, end, type, 'partition key');
-  return {
-    id: readU64(bytes, start),
-    reply: readUtf8(bytes, start + 12, replyEnd),
-    stream: readStream(bytes, replyEnd + 4, streamEnd),
-    partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
-    data: bytes.subarray(pkeyEnd, end),
-  };
-}
-
 /** The last ackTo decoded: FWDs come from few senders, and a Key is immutable, so one is shared. */
 let lastAckTo = new Key(0, 0);
 
@@ -318,29 +256,6 @@ function readAckTo(bytes: Uint8Array, at: number): Key {
   const lo = readU32(bytes, at + 4);
   if (hi !== lastAckTo.hi || lo !== lastAckTo.lo) lastAckTo = new Key(hi, lo);
   return lastAckTo;
-}
-
-/** Stream names decoded lately, by a hash of their bytes: a broker sees few streams, each in every message. */
-const STREAM_CACHE_SLOTS = 8;
-const STREAM_CACHE_MAX_BYTES = 64;
-const cachedStreamBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(STREAM_CACHE_SLOTS).fill(undefined);
-const cachedStreams: string[] = new Array<string>(STREAM_CACHE_SLOTS).fill('');
-
-/** readUtf8 of a stream name, the same string again when these bytes were decoded lately. */
-function readStream(bytes: Uint8Array, start: number, end: number): string {
-  const length = end - start;
-  if (length === 0 || length > STREAM_CACHE_MAX_BYTES) return readUtf8(bytes, start, end);
-  const slot = (length + bytes[start] + bytes[end - 1]) & (STREAM_CACHE_SLOTS - 1);
-  const known = cachedStreamBytes[slot];
-  if (known !== undefined && known.length === length) {
-    let same = true;
-    for (let i = 0; i < length && same; i++) same = known[i] === bytes[start + i];
-    if (same) return cachedStreams[slot];
-  }
-  const stream = readUtf8(bytes, start, end);
-  cachedStreamBytes[slot] = bytes.slice(start, end);
-  cachedStreams[slot] = stream;
-  return stream;
 }
 
 function decodeErr(bytes: Uint8Array, start: number, end: number, type: FrameType): ErrFrame {
@@ -354,30 +269,6 @@ function decodeErr(bytes: Uint8Array, start: number, end: number, type: FrameTyp
     message: readUtf8(bytes, codeEnd + 4, messageEnd),
     details: readUtf8(bytes, messageEnd, end),
   };
-}
-
-/** The end offset of the length-prefixed field at `at`; throws ProtocolError when it does not fit before `end`. */
-function field(bytes: Uint8Array, at: number, end: number, type: FrameType, name: string): number {
-  const fieldEndAt = fieldEnd(bytes, at, end);
-  if (fieldEndAt < 0) throw malformed(type, fieldOverrun(bytes, at, end, name));
-  return fieldEndAt;
-}
-
-/** The payload must be `min` bytes long, or at least `min` unless `exact`. */
-function checkSize(type: FrameType, length: number, min: number, exact = false): void {
-  if (exact ? length !== min : length < min) {
-    throw malformed(type, `payload length ${length}, expected ${exact ? 'exactly' : 'at least'} ${min}`);
-  }
-}
-
-function checkId(id: U64, type: FrameType): U64 {
-  if (!isU64(id)) throw malformed(type, `id must be a u64 (a safe integer or a bigint below 2^64), received ${String(id)}`);
-  return id;
-}
-
-/** Errors name the type without its padding space ('MSG'). Only called on failure paths. */
-function malformed(type: FrameType, reason: string): ProtocolError {
-  return new ProtocolError(type.trimEnd(), reason);
 }
 
 /** The type field for error messages: printable ASCII as text, anything else in hex. */

@@ -1,0 +1,83 @@
+/**
+ * The msg that MSG and FWD frames carry (frame.ts has the layout): its fields,
+ * and how it is written after a frame header and read back. frame.ts
+ * re-exports MsgPayload.
+ */
+import { readU64, readUtf8, U64, utf8Length, writeBytesField, writeTextField, writeU64 } from './bytes';
+import type { FlowError } from './errors';
+import type { FrameType } from './frame';
+import { Allocate, checkId, checkSize, field, FRAME_HEADER_SIZE, header } from './frame-layout';
+import type { MessageHeaders } from './pubsub';
+
+/** u64 id + three u32 lengths: the smallest msg payload. */
+const MSG_MIN = 8 + 4 + 4 + 4;
+
+export interface MsgPayload {
+  id: U64;
+  /** The requester's node subject for a request; '' for a plain message. */
+  reply: string;
+  stream: string;
+  partitionKey: Uint8Array;
+  data: Uint8Array;
+  /** Not on the wire: the NATS headers the message arrived with, passed on when forwarding. */
+  headers?: MessageHeaders;
+  /** Not on the wire: told how a message this broker owns ended (error: refused; none: handled). */
+  settle?: (error?: FlowError) => void;
+  /** Not on the wire: told when the owner a forward went to accepted it, before `settle` (forward notices). */
+  accepted?: () => void;
+}
+
+/** Payload bytes of a msg frame with `prefix` bytes before the msg. */
+export function msgPayloadLength(prefix: number, msg: MsgPayload, replyLength: number, streamLength: number): number {
+  return prefix + MSG_MIN + replyLength + streamLength + msg.partitionKey.length + msg.data.length;
+}
+
+/** A msg frame of type `code`, leaving `prefix` payload bytes before the msg and `trailer` after the frame for the caller. */
+export function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: FrameType, allocate: Allocate, trailer = 0): Uint8Array {
+  const id = checkId(msg.id, type);
+  const replyLength = utf8Length(msg.reply);
+  const streamLength = utf8Length(msg.stream);
+  const out = header(code, msgPayloadLength(prefix, msg, replyLength, streamLength), allocate, trailer);
+  writeU64(out, FRAME_HEADER_SIZE + prefix, id);
+  let at = writeTextField(out, FRAME_HEADER_SIZE + prefix + 8, msg.reply, replyLength);
+  at = writeTextField(out, at, msg.stream, streamLength);
+  out.set(msg.data, writeBytesField(out, at, msg.partitionKey));
+  return out;
+}
+
+export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameType): MsgPayload {
+  checkSize(type, end - start, MSG_MIN);
+  const replyEnd = field(bytes, start + 8, end, type, 'reply');
+  const streamEnd = field(bytes, replyEnd, end, type, 'stream');
+  const pkeyEnd = field(bytes, streamEnd, end, type, 'partition key');
+  return {
+    id: readU64(bytes, start),
+    reply: readUtf8(bytes, start + 12, replyEnd),
+    stream: readStream(bytes, replyEnd + 4, streamEnd),
+    partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
+    data: bytes.subarray(pkeyEnd, end),
+  };
+}
+
+/** Stream names decoded lately, by a hash of their bytes: a broker sees few streams, each in every message. */
+const STREAM_CACHE_SLOTS = 8;
+const STREAM_CACHE_MAX_BYTES = 64;
+const cachedStreamBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(STREAM_CACHE_SLOTS).fill(undefined);
+const cachedStreams: string[] = new Array<string>(STREAM_CACHE_SLOTS).fill('');
+
+/** readUtf8 of a stream name, the same string again when these bytes were decoded lately. */
+function readStream(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  if (length === 0 || length > STREAM_CACHE_MAX_BYTES) return readUtf8(bytes, start, end);
+  const slot = (length + bytes[start] + bytes[end - 1]) & (STREAM_CACHE_SLOTS - 1);
+  const known = cachedStreamBytes[slot];
+  if (known !== undefined && known.length === length) {
+    let same = true;
+    for (let i = 0; i < length && same; i++) same = known[i] === bytes[start + i];
+    if (same) return cachedStreams[slot];
+  }
+  const stream = readUtf8(bytes, start, end);
+  cachedStreamBytes[slot] = bytes.slice(start, end);
+  cachedStreams[slot] = stream;
+  return stream;
+}
