@@ -8,7 +8,7 @@ import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
-import { ACK_PATIENCE } from './forwarder';
+import { ACK_PATIENCE } from './overdue-forwards';
 import { LaneOrder } from './lane-order';
 import { appendNotice, BatchTarget, NOTICE_ID_BYTES, noticeBytes, PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';

@@ -9,7 +9,7 @@ import { encodeFrame, FRAME_HEADER_SIZE, FrameType } from './frame';
 import { encodePublishFwd, PublishFlags } from './publish-wire';
 import { nodeSubject } from './subjects';
 import { encodeAnswer, encodeQuery, MAX_ANSWER_LANES, readHandoff } from './handoff-wire';
-import { HANDOFF_PATIENCE } from './handoff';
+import { HANDOFF_PATIENCE } from './handoff-host';
 import { Key } from './key';
 import { MAX_HASH } from './key-ranges';
 

@@ -13,7 +13,6 @@ import { OverdueForwards } from './overdue-forwards';
 import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
 
-export { ACK_PATIENCE } from './overdue-forwards';
 
 /** Owners of waiting requests probed per watch round, at most. */
 const WATCHED_OWNERS = 64;

@@ -10,7 +10,6 @@ import type { Interval } from './key-ranges';
 import { viewSubject } from './publish-wire';
 import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
-export { HANDOFF_MAX_ACK_TIMEOUTS, HANDOFF_PATIENCE } from './handoff-host';
 
 /** How long a joiner still takes the answer to its view question once it stopped waiting for it, in ackTimeouts. */
 export const LATE_ANSWER_ACK_TIMEOUTS = 10;

@@ -6,7 +6,7 @@ import { encodeFrame, FrameType } from './frame';
 import { Key } from './key';
 import { Broker } from './broker';
 import { MemoryPubSub } from './memory-pubsub';
-import { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './membership';
+import { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './admission';
 import { resolveBrokerOptions } from './options';
 
 const ACK_TIMEOUT = 100;

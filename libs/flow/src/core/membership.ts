@@ -10,7 +10,6 @@ import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
 import { RoutingTable } from './routing-table';
 
-export { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './admission';
 
 /**
  * Positions one signed INFO (with our announcement) may list within the
