@@ -56,13 +56,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
-import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-server';
+import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
-import { processCpuSeconds, processSyscalls } from './support/proc-cpu';
+import { processCpuSeconds, syscallsFrom } from './support/proc-cpu';
+import { serverVarz } from './support/server-varz';
 
 const MESSAGES = Math.min(
   Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 300_000),
@@ -203,11 +204,6 @@ async function awaitRing(brokers: readonly BenchProcess[], expected = brokers.le
 }
 
 
-async function inMsgs(server: NatsServer): Promise<number> {
-  const varz = (await getJson(server.monitorPort!, '/varz')) as { in_msgs?: number };
-  return varz.in_msgs ?? Number.NaN;
-}
-
 function countSlowConsumers(server: NatsServer): number {
   return (server.logs().match(/Slow Consumer/gi) ?? []).length;
 }
@@ -237,8 +233,8 @@ async function run(
     const slowBefore = countSlowConsumers(server);
     const cpuBefore = await Promise.all([...receivers, publisher].map((w) => w.call<Stats>({ type: 'stats' })));
     const serverCpuBefore = processCpuSeconds(server.pid);
-    const syscallsBefore = [...receivers, publisher, server].map((p) => processSyscalls(p.pid));
-    const inMsgsBefore = await inMsgs(server);
+    const syscallsSince = syscallsFrom([...receivers, publisher, server].map((p) => p.pid));
+    const inMsgsBefore = (await serverVarz(server)).inMsgs;
 
     // Profiled: the first receiver and the publisher, from here until every message arrived.
     const profiled = profileDir === undefined ? [] : [{ worker: receivers[0]!, what: 'receiver' }, { worker: publisher, what: 'publisher' }];
@@ -253,12 +249,9 @@ async function run(
     const { stats, union } = await collectStats(receivers, report.published);
     const publisherStats = await publisher.call<Stats>({ type: 'stats' });
     const serverCpu = processCpuSeconds(server.pid) - serverCpuBefore;
-    const syscalls = [...receivers, publisher, server].map((p, i) => {
-      const now = processSyscalls(p.pid);
-      return { reads: now.reads - syscallsBefore[i]!.reads, writes: now.writes - syscallsBefore[i]!.writes };
-    });
+    const syscalls = syscallsSince();
     const receiverSyscalls = syscalls.slice(0, receivers.length).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }));
-    const natsPerMessage = ((await inMsgs(server)) - inMsgsBefore) / Math.max(union, 1);
+    const natsPerMessage = ((await serverVarz(server)).inMsgs - inMsgsBefore) / Math.max(union, 1);
     const cpuOf = (after: WorkerStats, i: number): number => (after.cpuUs - cpuBefore[i]!.cpuUs) / 1e6;
     const systemOf = (after: WorkerStats, i: number): number => (after.cpuSystemUs - cpuBefore[i]!.cpuSystemUs) / 1e6;
     const offMainOf = (after: WorkerStats, i: number): number => cpuOf(after, i) - (after.cpuMainThreadUs - cpuBefore[i]!.cpuMainThreadUs) / 1e6;

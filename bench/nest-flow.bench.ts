@@ -43,12 +43,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from 'nestjs-flow/core';
-import { getJson, startNatsServer, type NatsServer } from '../test/harness/nats-server';
+import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
-import { processCpuSeconds, processSyscalls } from './support/proc-cpu';
+import { processCpuSeconds, syscallsFrom } from './support/proc-cpu';
+import { serverVarz } from './support/server-varz';
 import type {
   EventPlan,
   EventReport,
@@ -57,7 +58,7 @@ import type {
   RequestReport,
   WorkerStats,
 } from './support/nest/bench-ipc';
-import { within, WorkerProcess } from './support/nest/worker-process';
+import { WorkerProcess } from './support/nest/worker-process';
 
 const argument = (name: string, fallback: number, max: number, min = 1): number => {
   const index = process.argv.indexOf(`--${name}`);
@@ -198,15 +199,11 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
   const workers = [...fleet.consumers, fleet.publisher];
   const before = await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })));
   const serverCpuBefore = processCpuSeconds(server.pid);
-  const syscalls = (): number[] => [...workers, server].map((p) => {
-    const { reads, writes } = processSyscalls(p.pid);
-    return reads + writes;
-  });
-  const syscallsBefore = syscalls();
-  const varzBefore = await varz(server);
+  const syscallsSince = syscallsFrom([...workers, server].map((p) => p.pid));
+  const varzBefore = await serverVarz(server);
   const report = await publish(fleet, count);
   const after = await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })));
-  const syscallsDuring = syscalls().map((n, i) => n - syscallsBefore[i]!);
+  const syscallsDuring = syscallsSince().map(({ reads, writes }) => reads + writes);
   const seen = await Promise.all(fleet.consumers.map((c) => c.call<Uint8Array>({ type: 'seen' })));
   let distinct = 0;
   for (let seq = first; seq < first + report.published; seq++) if (seen.some((bitmap) => bitmap[seq] !== 0)) distinct++;
@@ -218,9 +215,9 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
     handled: consumers.reduce((n, s, i) => n + s.events - before[i]!.events, 0),
     distinct,
     elapsedMs: Math.max(...consumers.map((s) => s.lastEventAt)) - report.firstAt,
-    ...(await varz(server).then((after) => ({
-      slowConsumers: after.slow - varzBefore.slow,
-      natsMessages: { in: after.in - varzBefore.in, out: after.out - varzBefore.out },
+    ...(await serverVarz(server).then((after) => ({
+      slowConsumers: after.slowConsumers - varzBefore.slowConsumers,
+      natsMessages: { in: after.inMsgs - varzBefore.inMsgs, out: after.outMsgs - varzBefore.outMsgs },
     }))),
     consumers,
     publisherErrors: { ...report.errors, ...after[after.length - 1]!.errors },
@@ -310,11 +307,6 @@ function printGrowth(growth: GrowthResult): void {
   );
 }
 
-/** The server's slow-consumer count and messages in and out so far (/varz). */
-async function varz(server: NatsServer): Promise<{ slow: number; in: number; out: number }> {
-  const v = (await within(getJson(server.monitorPort!, '/varz'), 5_000, 'nats-server /varz')) as { slow_consumers?: number; in_msgs?: number; out_msgs?: number };
-  return { slow: v.slow_consumers ?? 0, in: v.in_msgs ?? Number.NaN, out: v.out_msgs ?? Number.NaN };
-}
 
 
 /**

@@ -37,3 +37,13 @@ export function processSyscalls(pid: number): { reads: number; writes: number } 
     return { reads: Number.NaN, writes: Number.NaN };
   }
 }
+
+/** Starts counting the read and write system calls of `pids`: the returned function gives each one's count since. */
+export function syscallsFrom(pids: readonly number[]): () => { reads: number; writes: number }[] {
+  const before = pids.map(processSyscalls);
+  return () =>
+    pids.map((pid, i) => {
+      const now = processSyscalls(pid);
+      return { reads: now.reads - before[i]!.reads, writes: now.writes - before[i]!.writes };
+    });
+}
