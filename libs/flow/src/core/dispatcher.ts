@@ -7,7 +7,7 @@ import { BrokerLoad, HandlerTrace } from './instrumentation';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
 import type { Ownership } from './ownership';
-import { partitionLane, PartitionScheduler } from './partition-scheduler';
+import { partitionLane, PartitionScheduler, type Task } from './partition-scheduler';
 import { headerBytes, MessageHeaders } from './pubsub';
 
 export interface HandlerEntry {
@@ -136,45 +136,12 @@ export class Dispatcher {
     const trace = this.host.options.instrumentation?.handle(delivery, msg.headers);
     const task = isRequest
       ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg, trace)
-      : () => this.runMessage(entry.handler as MessageHandler, delivery, trace, msg.settle);
+      : new MessageRun(this.host, entry.handler as MessageHandler, delivery, trace, msg.settle);
     if (!this.scheduler.submit(lane, task)) {
       const error = new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages);
       trace?.end(error);
       this.host.drop(msg, error);
     }
-  }
-
-  private runMessage(
-    handler: MessageHandler,
-    delivery: Delivery,
-    trace: HandlerTrace | undefined,
-    settle: MsgPayload['settle'],
-  ): void | PromiseLike<void> {
-    let result: void | PromiseLike<void>;
-    try {
-      result = trace === undefined ? handler(delivery) : trace.run(() => handler(delivery));
-    } catch (error) {
-      return this.messageFailed(delivery, trace, settle, error);
-    }
-    // Closures only for an asynchronous handler: most are synchronous.
-    if (result === undefined || typeof result.then !== 'function') return this.messageDone(trace, settle);
-    return result.then(
-      () => this.messageDone(trace, settle),
-      (error: unknown) => this.messageFailed(delivery, trace, settle, error),
-    );
-  }
-
-  private messageDone(trace: HandlerTrace | undefined, settle: MsgPayload['settle']): void {
-    this.host.counters.handled++;
-    trace?.end();
-    settle?.();
-  }
-
-  private messageFailed(delivery: Delivery, trace: HandlerTrace | undefined, settle: MsgPayload['settle'], error: unknown): void {
-    this.host.counters.failed++;
-    trace?.end(error);
-    settle?.();
-    this.host.reportError(asFlowError(error, `handler of stream "${delivery.stream}"`, ErrorCode.Handler));
   }
 
   private async runRequest(
@@ -204,5 +171,40 @@ export class Dispatcher {
       bytes = encodeFrame(errorReply(msg.id, error), this.host.allocate);
     }
     this.host.sendReply(msg.reply, bytes, trace?.replyHeaders);
+  }
+}
+
+/**
+ * A message's run in the scheduler: calls its handler, and hears from the
+ * scheduler how it ended (one object per message; an asynchronous handler's
+ * promise gets the scheduler's reaction only).
+ */
+class MessageRun implements Task {
+  constructor(
+    private readonly host: DispatcherHost,
+    private readonly handler: MessageHandler,
+    private readonly delivery: Delivery,
+    private readonly trace: HandlerTrace | undefined,
+    private readonly settle: MsgPayload['settle'],
+  ) {}
+
+  run(): void | PromiseLike<void> {
+    const { handler, delivery, trace } = this;
+    return trace === undefined ? handler(delivery) : trace.run(() => handler(delivery));
+  }
+
+  done(): void {
+    const { settle } = this;
+    this.host.counters.handled++;
+    this.trace?.end();
+    settle?.();
+  }
+
+  failed(error: unknown): void {
+    const { settle } = this;
+    this.host.counters.failed++;
+    this.trace?.end(error);
+    settle?.();
+    this.host.reportError(asFlowError(error, `handler of stream "${this.delivery.stream}"`, ErrorCode.Handler));
   }
 }

@@ -1,5 +1,5 @@
 import { seededRandom } from '../testing/seeded-random';
-import { PartitionScheduler, Task } from './partition-scheduler';
+import { PartitionScheduler } from './partition-scheduler';
 
 interface Deferred {
   promise: Promise<void>;
@@ -95,7 +95,7 @@ describe('PartitionScheduler', () => {
     const scheduler = new PartitionScheduler(1, 100, noErrors);
     const order: string[] = [];
     const first = deferred();
-    const step = (name: string, gate?: Promise<void>): Task => () => {
+    const step = (name: string, gate?: Promise<void>) => (): Promise<void> | undefined => {
       order.push(name);
       return gate;
     };
@@ -210,5 +210,36 @@ describe('PartitionScheduler', () => {
     await timed.idle();
     await untimed.idle();
     expect(timed.oldestQueuedAge(now)).toBe(0);
+  });
+
+  it("tells a task object how it ended before its lane's next task starts, and reports what its own callbacks throw", async () => {
+    const reported: unknown[] = [];
+    const scheduler = new PartitionScheduler(2, 100, (error) => reported.push(error));
+    const order: string[] = [];
+    const gate = deferred();
+    const task = (name: string, run: () => void | Promise<void>) => ({
+      run: () => {
+        order.push(`run ${name}`);
+        return run();
+      },
+      done: () => order.push(`done ${name}`),
+      failed: (error: unknown) => order.push(`failed ${name}: ${String(error)}`),
+    });
+    scheduler.submit(1, task('a', () => gate.promise));
+    const sync = (): never => {
+      throw new Error('sync');
+    };
+    scheduler.submit(1, task('b', sync));
+    scheduler.submit(1, task('c', () => Promise.reject(new Error('async'))));
+    const throwing = (): never => {
+      throw new Error('from done');
+    };
+    scheduler.submit(1, { run: () => undefined, done: throwing });
+    scheduler.submit(1, task('e', () => undefined));
+    expect(order).toEqual(['run a']);
+    gate.resolve();
+    await scheduler.idle();
+    expect(order).toEqual(['run a', 'done a', 'run b', 'failed b: Error: sync', 'run c', 'failed c: Error: async', 'run e', 'done e']);
+    expect(reported.map(String)).toEqual(['Error: from done']);
   });
 });

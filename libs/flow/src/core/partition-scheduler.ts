@@ -11,8 +11,18 @@ export function partitionLane(partition: Key): number {
   return (partition.lo ^ partition.hi) & 0x3fffffff;
 }
 
-/** A unit of work; a returned promise holds the task's turn until it settles. */
-export type Task = () => void | PromiseLike<unknown>;
+/**
+ * A unit of work. A promise that `run` returns holds the task's turn until it
+ * settles. One object per task, told how it ended, so that an asynchronous
+ * task costs the scheduler's one reaction and no reaction of its own.
+ */
+export interface Task {
+  run(): void | PromiseLike<unknown>;
+  /** Told when `run` returned, or its promise resolved; before the lane's next task starts. */
+  done?(): void;
+  /** Told what `run` threw or its promise rejected with; without it, the scheduler's onTaskError is. */
+  failed?(error: unknown): void;
+}
 
 /** A waiting task; the same object moves from its lane to the ready queue. */
 interface Ready {
@@ -49,7 +59,7 @@ export class PartitionScheduler {
   constructor(
     private readonly concurrency: number,
     private readonly maxQueued: number,
-    /** Receives what a task threw or rejected with; tasks should not throw. */
+    /** Receives what a task without `failed` threw or rejected with, and what a task's done or failed threw. */
     private readonly onTaskError: (error: unknown) => void,
     /** When given, each queued task is stamped with its time, for oldestQueuedAge (metrics). */
     private readonly now?: () => number,
@@ -65,7 +75,9 @@ export class PartitionScheduler {
     return this.waiting;
   }
 
-  submit(lane: number | undefined, task: Task): boolean {
+  /** Queues `task` (a function: a task that is only run) in `lane`; false when `maxQueued` tasks wait already. */
+  submit(lane: number | undefined, work: Task | (() => void | PromiseLike<unknown>)): boolean {
+    const task = typeof work === 'function' ? { run: work } : work;
     if (lane !== undefined) {
       const waitingInLane = this.lanes.get(lane);
       if (waitingInLane !== undefined) {
@@ -121,24 +133,32 @@ export class PartitionScheduler {
     this.running++;
     let result: void | PromiseLike<unknown>;
     try {
-      result = task();
+      result = task.run();
     } catch (error) {
-      this.onTaskError(error);
-      this.finish(lane);
+      this.end(lane, task, error, true);
       return;
     }
     if (result === undefined || typeof (result as PromiseLike<unknown>).then !== 'function') {
-      this.finish(lane);
+      this.end(lane, task, undefined, false);
       return;
     }
     if (lane !== undefined && !this.lanes.has(lane)) this.lanes.set(lane, []);
     (result as PromiseLike<unknown>).then(
-      () => this.finish(lane),
-      (error: unknown) => {
-        this.onTaskError(error);
-        this.finish(lane);
-      },
+      () => this.end(lane, task, undefined, false),
+      (error: unknown) => this.end(lane, task, error, true),
     );
+  }
+
+  /** Tells `task` how it ended (what its own callbacks throw goes to onTaskError), then ends its turn. */
+  private end(lane: number | undefined, task: Task, error: unknown, failed: boolean): void {
+    try {
+      if (!failed) task.done?.();
+      else if (task.failed !== undefined) task.failed(error);
+      else this.onTaskError(error);
+    } catch (thrown) {
+      this.onTaskError(thrown);
+    }
+    this.finish(lane);
   }
 
   private finish(lane: number | undefined): void {

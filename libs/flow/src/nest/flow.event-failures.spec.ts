@@ -45,4 +45,15 @@ describe('FlowServer: a failing event handler', () => {
       [0, 1, 2].map((seq) => ['FLOW_RPC_ERROR', `handler of stream "fails" failed: boom-${seq}`]),
     );
   });
+
+  it('is reported when its payload cannot be read, before the handler runs, and the key goes on', async () => {
+    const errors: FlowError[] = [];
+    app.broker.on('error', (error) => errors.push(error));
+    await publisher.client.publish('fails', new Uint8Array([0xff, 0xfe]), { key: 'one-key' });
+    await publisher.client.publish('fails', { seq: 5 }, { key: 'one-key' });
+    expect(await recorder.until(3)).toEqual([3, 4, 5]);
+    await bus.idle();
+    expect(errors.map((error) => error.code)).toEqual(['FLOW_CODEC']);
+    expect(errors[0].message).toMatch(/^handler of stream "fails" failed: .*not UTF-8 JSON/);
+  });
 });

@@ -92,7 +92,11 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
           cause: error.cause,
         });
       };
-      registrations.push(broker.handle(stream, (delivery) => this.#invoke(handler, extras, delivery).then(ignore, failed)));
+      const outcome: EventOutcome = {
+        finished: (result) => (isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }).then(ignore, failed) : undefined),
+        failed,
+      };
+      registrations.push(broker.handle(stream, (delivery) => this.#invoke(handler, extras, delivery, outcome) as Promise<void>));
     }
     await Promise.all(registrations);
     this.host.handlersRegistered();
@@ -109,19 +113,21 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
 
   /**
    * Runs the Nest handler (guards, interceptors, pipes, filters) and waits for
-   * its last value. A synchronous deserializer is not awaited (no extra turn
-   * per message); a failing one rejects the returned promise.
+   * its last value; with an event's `outcome`, resolves to nothing and rejects
+   * with the failure as `outcome.failed` maps it. A synchronous deserializer is
+   * not awaited (no extra turn per message); a failing one rejects the
+   * returned promise.
    */
-  #invoke(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery): Promise<unknown> {
+  #invoke(handler: MessageHandler, extras: FlowHandlerExtras, delivery: Delivery, outcome?: EventOutcome): Promise<unknown> {
     const context = new FlowContext([delivery]);
     let payload: unknown;
     try {
       payload = extras.raw ? delivery.data : this.host.options.deserializer.deserialize(delivery.data, { stream: delivery.stream });
     } catch (error) {
-      return Promise.reject(error);
+      return ended(Promise.reject(error), outcome);
     }
-    if (isPromise(payload)) return Promise.resolve(payload).then((value) => this.#process(context, handler, value));
-    return this.#process(context, handler, payload);
+    if (isPromise(payload)) return ended(Promise.resolve(payload).then((value) => this.#process(context, handler, value)), outcome);
+    return this.#process(context, handler, payload, outcome);
   }
 
   /**
@@ -130,9 +136,9 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
    * handler's run itself. Without hooks (Nest's default start hook, no end
    * hook) the handler runs directly: the same order, without the wrapping.
    */
-  #process(context: FlowContext, handler: MessageHandler, payload: unknown): Promise<unknown> {
+  #process(context: FlowContext, handler: MessageHandler, payload: unknown, outcome?: EventOutcome): Promise<unknown> {
     if (this.onProcessingStartHook === this.#defaultStartHook && this.onProcessingEndHook === undefined) {
-      return runHandler(handler, payload, context);
+      return runHandler(handler, payload, context, outcome);
     }
     const transportId = this.transportId;
     const run = new Promise<unknown>((resolve, reject) => {
@@ -150,8 +156,19 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
       }
     });
     const end = this.onProcessingEndHook;
-    return end === undefined ? run : run.finally(() => end(transportId, context));
+    return ended(end === undefined ? run : run.finally(() => end(transportId, context)), outcome);
   }
+}
+
+/**
+ * How an event handler's run ends, made once per stream: `finished` takes the
+ * handler's result (an Observable is run to its end), `failed` maps a failure
+ * to what the broker reports. Both sit on the handler's own promise: one
+ * reaction per event.
+ */
+interface EventOutcome {
+  readonly finished: (result: unknown) => unknown;
+  readonly failed: (failure: unknown) => never;
 }
 
 /**
@@ -160,15 +177,20 @@ export class FlowServer extends Server<FlowServerEvents, FlowStatus> implements 
  * as Nest's `lastValueFrom(transformToObservable(await handler(...)))`,
  * without an Observable per message.
  */
-function runHandler(handler: MessageHandler, payload: unknown, context: FlowContext): Promise<unknown> {
+function runHandler(handler: MessageHandler, payload: unknown, context: FlowContext, outcome?: EventOutcome): Promise<unknown> {
   let result: unknown;
   try {
     result = handler(payload, context);
   } catch (error) {
-    return Promise.reject(error);
+    return ended(Promise.reject(error), outcome);
   }
   // One reaction, not an async function's frame and its await, per message.
-  return Promise.resolve(result).then(lastValue);
+  return outcome === undefined ? Promise.resolve(result).then(lastValue) : Promise.resolve(result).then(outcome.finished, outcome.failed);
+}
+
+/** `run` as an event's `outcome` ends it: nothing, or the mapped failure; `run` itself without one. */
+function ended(run: Promise<unknown>, outcome: EventOutcome | undefined): Promise<unknown> {
+  return outcome === undefined ? run : run.then(ignore, outcome.failed);
 }
 
 /** A handler's result: an Observable's last value, anything else as it is. */
