@@ -210,7 +210,13 @@ class BenchWorker {
 
   private stats(): WorkerStats & { seen: Uint8Array } {
     // Spawned with --expose-gc (bench/rss.bench.ts): memory after a full collection.
-    (globalThis as { gc?: () => void }).gc?.();
+    // Twice: V8 frees the ArrayBuffers a collection finds dead at once (memoryUsage's
+    // arrayBuffers drops), but subtracts their bytes from `external` only when the next
+    // collection finalises its array-buffer sweep, so after one gc() `external` still
+    // counts every buffer allocated since the previous collection (churn, not retention).
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
     return {
