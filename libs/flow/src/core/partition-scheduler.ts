@@ -24,6 +24,13 @@ export interface Task {
   failed?(error: unknown): void;
 }
 
+/**
+ * A busy lane's waiting tasks while it has none: shared, never added to (a
+ * lane's first waiting task gets an array of its own), so that an
+ * asynchronous task alone in its lane, the usual case, allocates no array.
+ */
+const NONE_WAITING: Ready[] = [];
+
 /** A waiting task; the same object moves from its lane to the ready queue. */
 interface Ready {
   readonly lane: number | undefined;
@@ -82,14 +89,16 @@ export class PartitionScheduler {
       const waitingInLane = this.lanes.get(lane);
       if (waitingInLane !== undefined) {
         if (this.waiting >= this.maxQueued) return false;
-        waitingInLane.push({ lane, task, at: this.now?.() ?? 0 });
+        const entry: Ready = { lane, task, at: this.now?.() ?? 0 };
+        if (waitingInLane === NONE_WAITING) this.lanes.set(lane, [entry]);
+        else waitingInLane.push(entry);
         this.waiting++;
         return true;
       }
     }
     if (this.running >= this.concurrency) {
       if (this.waiting >= this.maxQueued) return false;
-      if (lane !== undefined) this.lanes.set(lane, []);
+      if (lane !== undefined) this.lanes.set(lane, NONE_WAITING);
       this.ready.push({ lane, task, at: this.now?.() ?? 0 });
       this.waiting++;
       return true;
@@ -142,7 +151,7 @@ export class PartitionScheduler {
       this.end(lane, task, undefined, false);
       return;
     }
-    if (lane !== undefined && !this.lanes.has(lane)) this.lanes.set(lane, []);
+    if (lane !== undefined && !this.lanes.has(lane)) this.lanes.set(lane, NONE_WAITING);
     (result as PromiseLike<unknown>).then(
       () => this.end(lane, task, undefined, false),
       (error: unknown) => this.end(lane, task, error, true),
@@ -165,7 +174,7 @@ export class PartitionScheduler {
     this.running--;
     if (lane !== undefined) {
       const waitingInLane = this.lanes.get(lane);
-      const next = waitingInLane?.shift();
+      const next = waitingInLane === undefined || waitingInLane.length === 0 ? undefined : waitingInLane.shift();
       if (next !== undefined) this.ready.push(next);
       else if (waitingInLane !== undefined) {
         this.lanes.delete(lane);
