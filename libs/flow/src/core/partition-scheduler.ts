@@ -25,11 +25,11 @@ export interface Task {
 }
 
 /**
- * A busy lane's waiting tasks while it has none: shared, never added to (a
- * lane's first waiting task gets an array of its own), so that an
+ * A busy lane's waiting tasks while it has none: shared by every scheduler and
+ * frozen (a lane's first waiting task gets an array of its own), so that an
  * asynchronous task alone in its lane, the usual case, allocates no array.
  */
-const NONE_WAITING: Ready[] = [];
+const NONE_WAITING = Object.freeze([]) as readonly Ready[] as Ready[];
 
 /** A waiting task; the same object moves from its lane to the ready queue. */
 interface Ready {
