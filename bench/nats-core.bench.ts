@@ -433,6 +433,7 @@ function printProfile(dir: string, label: string): void {
 
 async function main(): Promise<void> {
   console.log(useBuiltLibrary());
+  await BenchProcess.warmTranspileCache();
   const server = await startNatsServer({ monitor: true });
   const keep = process.env.FLOW_BENCH_PROFILE_DIR;
   const profileRoot = !PROFILE ? undefined : keep !== undefined ? keep : mkdtempSync(join(tmpdir(), 'flow-bench-prof-'));

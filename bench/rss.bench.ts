@@ -143,6 +143,7 @@ async function measure(setup: Setup, server: NatsServer): Promise<Measured> {
 
 async function main(): Promise<void> {
   console.log(useBuiltLibrary());
+  await BenchProcess.warmTranspileCache();
   const server = await startNatsServer();
   try {
     const measured: Measured[] = [];
