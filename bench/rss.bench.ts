@@ -22,6 +22,10 @@
  * shows how much of Flow's is the runtime's rather than Flow's.
  * The Flow workers run the built package, as users install it; --sources runs
  * the TypeScript sources instead (bench/support/built-library.ts).
+ * Each sample is taken after two full collections (after one, V8 still
+ * counts freed ArrayBuffers as external memory). RSS also holds what glibc's
+ * malloc keeps of native memory freed since (socket and ArrayBuffer churn):
+ * the "malloc heaps" column, from /proc/self/smaps (malloc-heap.ts).
  * Printed, never asserted.
  */
 import { DEFAULTS } from 'nestjs-flow/core';
@@ -159,7 +163,8 @@ async function main(): Promise<void> {
     }
     console.log(
       `\nRSS and heap used after a full GC, MiB; growth = after ${MESSAGES.toLocaleString('en')} / after ${FIRST.toLocaleString('en')} - 1 (target within 10 %); ` +
-        `heap total (V8 heap reserved), its new space (young generation) and external memory (ArrayBuffers), both samples\n`,
+        `heap total (V8 heap reserved), its new space (young generation), external memory (ArrayBuffers) and the resident part of glibc malloc's heaps ` +
+        `(native memory in use, and freed but kept), both samples\n`,
     );
     const rows = measured.flatMap(({ labels, early, late, plateau }) =>
       labels.map((label, i) => {
@@ -175,6 +180,7 @@ async function main(): Promise<void> {
           `${(a.heapTotalBytes / MIB).toFixed(1)} / ${(b.heapTotalBytes / MIB).toFixed(1)}`,
           `${(a.newSpaceBytes / MIB).toFixed(1)} / ${(b.newSpaceBytes / MIB).toFixed(1)}`,
           `${(a.externalBytes / MIB).toFixed(1)} / ${(b.externalBytes / MIB).toFixed(1)}`,
+          `${(a.mallocHeapBytes / MIB).toFixed(1)} / ${(b.mallocHeapBytes / MIB).toFixed(1)}`,
           ...(plateau === undefined ? [] : plateauCells(b, plateau.stats[i]!)),
         ];
       }),
@@ -189,6 +195,7 @@ async function main(): Promise<void> {
       'heap total',
       'of it new space',
       'external',
+      'malloc heaps',
       ...(PLATEAU === undefined ? [] : [`RSS @${PLATEAU / 1000}k`, `growth from @${MESSAGES / 1000}k`, `new space @${PLATEAU / 1000}k`]),
     ];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));

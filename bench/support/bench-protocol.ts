@@ -77,6 +77,8 @@ export interface WorkerStats {
   newSpaceBytes: number;
   /** Memory outside the V8 heap held by JS objects: ArrayBuffer backing stores and the like. */
   externalBytes: number;
+  /** Resident bytes of glibc malloc's heaps, in use and freed but kept (malloc-heap.ts). */
+  mallocHeapBytes: number;
   /** CPU time (user + system) of the process so far, µs. */
   cpuUs: number;
   /** Of which in the kernel (system time), µs. */

@@ -26,6 +26,7 @@ import {
   type WorkerStats,
 } from './bench-protocol';
 import { HeapAllocation } from './heap-allocation';
+import { mallocHeapBytes } from './malloc-heap';
 import { mainThreadCpuSeconds } from './proc-cpu';
 
 class BenchWorker {
@@ -234,6 +235,7 @@ class BenchWorker {
       heapTotalBytes: memory.heapTotal,
       externalBytes: memory.external,
       newSpaceBytes: getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0,
+      mallocHeapBytes: mallocHeapBytes(),
       ...(this.broker === undefined
         ? {}
         : { members: this.broker.snapshot().members.length, counters: { ...this.broker.counters } }),
