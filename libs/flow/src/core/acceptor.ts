@@ -10,9 +10,9 @@ import type { Dispatcher } from './dispatcher';
 import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './overdue-forwards';
 import { LaneOrder } from './lane-order';
-import { appendNotice, BatchTarget, NOTICE_ID_BYTES, noticeBytes, PublishFlags, readPredecessor } from './publish-wire';
+import { OwnerNotices } from './owner-notices';
+import { PublishFlags, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
-import { nodeSubject } from './subjects';
 import { encodeViewAnswer, takesParts } from './view-answer';
 
 /** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
@@ -44,10 +44,6 @@ export interface AcceptorHost {
   afterInput(task: () => void): void;
 }
 
-interface Pending {
-  accepted: U64[];
-  handled: U64[];
-}
 
 /**
  * The owner's side of direct publishing (docs/PROTOCOL.md, "Direct publishing").
@@ -57,7 +53,7 @@ interface Pending {
  * handler has finished (failed or not: a failed handler is not retried). A
  * refused message (no handler, overload) is answered with ERR instead. Notices
  * to one publisher go out together, one ACK frame per turn of the event loop
- * (AcceptorHost.afterInput), which leaves out "accepted" for what it also
+ * (owner-notices.ts), which leaves out "accepted" for what it also
  * reports handled: a handler that finished within the turn costs one notice.
  *
  * Duplicates: a FWD whose origin (`ackTo`) and id are in the window is not run
@@ -79,22 +75,25 @@ interface Pending {
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
   private readonly seen = new DuplicateWindow(DUPLICATE_WINDOW);
-  private readonly pending = new Map<string, Pending>();
   /** Relays the owner has not accepted yet, by '<origin>/<id>' (rare: only while views disagree). */
   private readonly relaying = new Set<string>();
-  private flushScheduled = false;
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
-  private readonly flush = (): void => this.flushNotices();
   private readonly order: LaneOrder<FwdFrame>;
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
 
-  /** Named in every notice: this broker takes forward batches (forward-batches.ts). */
-  private readonly batchTo: BatchTarget;
+  private readonly notices: OwnerNotices;
 
   constructor(private readonly host: AcceptorHost) {
-    this.batchTo = { node: host.options.nodeKey, virtualNodes: host.options.virtualNodes };
+    const { clique, nodeKey, virtualNodes } = host.options;
+    this.notices = new OwnerNotices({
+      clique,
+      batchTo: { node: nodeKey, virtualNodes },
+      send: (subject, frame) => host.send(subject, frame),
+      maxPayload: () => host.maxPayload(),
+      afterInput: (task) => host.afterInput(task),
+    });
     this.order = new LaneOrder(Math.min(HELD_FORWARDS, host.options.maxQueuedMessages), ACK_PATIENCE * host.options.ackTimeout);
   }
 
@@ -246,55 +245,11 @@ export class Acceptor {
   }
 
   private notify(ackTo: Key, id: U64, handled: boolean): void {
-    const text = this.textOf(ackTo);
-    let pending = this.pending.get(text);
-    if (pending === undefined) {
-      pending = { accepted: [], handled: [] };
-      this.pending.set(text, pending);
-    }
-    (handled ? pending.handled : pending.accepted).push(id);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      this.host.afterInput(this.flush);
-    }
+    this.notices.notify(this.textOf(ackTo), id, handled);
   }
 
   /** Sends the notices waiting for the end of the turn now: the broker is closing, and that turn may come too late. */
   flushNow(): void {
-    if (this.pending.size > 0) this.flushNotices();
+    this.notices.flushNow();
   }
-
-  private flushNotices(): void {
-    this.flushScheduled = false;
-    const { clique } = this.host.options;
-    const limit = this.host.maxPayload();
-    // Ids one notice can carry within the transport's max payload.
-    const room = limit === undefined ? Infinity : Math.max(1, Math.floor((limit - noticeBytes(0)) / NOTICE_ID_BYTES));
-    for (const [text, { accepted, handled }] of this.pending) {
-      const subject = nodeSubject(clique, text);
-      const waiting = notHandled(accepted, handled);
-      if (waiting.length + handled.length <= room) this.sendNotice(subject, waiting, handled);
-      else {
-        // Accepted ones first, as one notice would list them.
-        const ids = [...waiting, ...handled];
-        for (let at = 0; at < ids.length; at += room) {
-          const end = Math.min(at + room, ids.length);
-          this.sendNotice(subject, ids.slice(at, Math.min(end, waiting.length)), ids.slice(Math.max(at, waiting.length), end));
-        }
-      }
-    }
-    this.pending.clear();
-  }
-
-  private sendNotice(subject: string, accepted: readonly U64[], handled: readonly U64[]): void {
-    const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-    this.host.send(subject, appendNotice(ack, accepted, handled, this.batchTo));
-  }
-}
-
-/** `accepted` without the ids also in `handled` ("handled" says "accepted" too). */
-function notHandled(accepted: U64[], handled: readonly U64[]): U64[] {
-  if (accepted.length === 0 || handled.length === 0) return accepted;
-  const done = new Set(handled);
-  return accepted.filter((id) => !done.has(id));
 }
