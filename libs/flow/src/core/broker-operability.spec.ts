@@ -40,6 +40,28 @@ describe('broker: fast errors and the transport being down', () => {
     return { handler: clique.brokers[0], publisher: clique.brokers[1] };
   }
 
+  it('counts a message whose handler returns null (plain JavaScript) as handled, and runs the next one of its key', async () => {
+    const seen: string[] = [];
+    clique = await createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 2, stabilization: { interval: 0 }, onError: (e) => errors.push(e) },
+      setup: (broker, i) =>
+        i === 0
+          ? broker.handle('events', ((d: { data: Uint8Array }) => {
+              seen.push(fromUtf8(d.data));
+              return null;
+            }) as unknown as Parameters<Broker['handle']>[1])
+          : undefined,
+    });
+    const [handler, publisher] = clique.brokers;
+    await publisher.publish('events', utf8.encode('first'), { key: 'k' });
+    await publisher.publish('events', utf8.encode('second'), { key: 'k' });
+    await waitFor(() => handler.counters.handled === 2, { what: 'both handled' });
+    expect(seen).toEqual(['first', 'second']);
+    expect(handler.counters.failed).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it('fails a request on a stream nobody handles with FLOW_NO_HANDLER, without any timer firing', async () => {
     const { publisher } = await twoBrokers();
     const error = await rejection(publisher.request('no.such.stream', utf8.encode('x'), { key: 'k' }));

@@ -135,42 +135,13 @@ export class Dispatcher {
     const lane = slot ?? (partition === undefined ? undefined : partitionLane(partition));
     const trace = this.host.options.instrumentation?.handle(delivery, msg.headers);
     const task = isRequest
-      ? () => this.runRequest(entry.handler as RequestHandler, delivery, msg, trace)
+      ? new RequestRun(this.host, entry.handler as RequestHandler, delivery, msg, trace)
       : new MessageRun(this.host, entry.handler as MessageHandler, delivery, trace, msg.settle);
     if (!this.scheduler.submit(lane, task)) {
       const error = new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages);
       trace?.end(error);
       this.host.drop(msg, error);
     }
-  }
-
-  private async runRequest(
-    handler: RequestHandler,
-    delivery: Delivery,
-    msg: MsgPayload,
-    trace: HandlerTrace | undefined,
-  ): Promise<void> {
-    let frame: Frame;
-    try {
-      const reply = await (trace === undefined ? handler(delivery) : trace.run(() => handler(delivery)));
-      this.host.counters.handled++;
-      trace?.end();
-      frame = { type: FrameType.Ack, id: msg.id, data: reply ?? NO_BYTES };
-    } catch (error) {
-      this.host.counters.failed++;
-      trace?.end(error);
-      frame = errorReply(msg.id, error);
-    }
-    let bytes = encodeFrame(frame, this.host.allocate);
-    const limit = this.host.maxPayload();
-    const size = bytes.length + headerBytes(trace?.replyHeaders);
-    if (limit !== undefined && size > limit) {
-      // The transport would refuse it, and the requester wait for its timeout: it hears why instead.
-      const error = new TransportError(`reply of stream "${delivery.stream}" is ${size} bytes as a frame, above the max payload of ${limit}`);
-      this.host.reportError(error);
-      bytes = encodeFrame(errorReply(msg.id, error), this.host.allocate);
-    }
-    this.host.sendReply(msg.reply, bytes, trace?.replyHeaders);
   }
 }
 
@@ -206,5 +177,47 @@ class MessageRun implements Task {
     this.trace?.end(error);
     settle?.();
     this.host.reportError(asFlowError(error, `handler of stream "${this.delivery.stream}"`, ErrorCode.Handler));
+  }
+}
+
+/** A request's run in the scheduler: calls its handler, and answers the requester with its reply or error. */
+class RequestRun implements Task {
+  constructor(
+    private readonly host: DispatcherHost,
+    private readonly handler: RequestHandler,
+    private readonly delivery: Delivery,
+    private readonly msg: MsgPayload,
+    private readonly trace: HandlerTrace | undefined,
+  ) {}
+
+  run(): Uint8Array | PromiseLike<Uint8Array> {
+    const { handler, delivery, trace } = this;
+    return trace === undefined ? handler(delivery) : trace.run(() => handler(delivery));
+  }
+
+  done(reply: unknown): void {
+    this.host.counters.handled++;
+    this.trace?.end();
+    this.answer({ type: FrameType.Ack, id: this.msg.id, data: (reply as Uint8Array | undefined) ?? NO_BYTES });
+  }
+
+  failed(error: unknown): void {
+    this.host.counters.failed++;
+    this.trace?.end(error);
+    this.answer(errorReply(this.msg.id, error));
+  }
+
+  private answer(frame: Frame): void {
+    const { host, msg, trace } = this;
+    let bytes = encodeFrame(frame, host.allocate);
+    const limit = host.maxPayload();
+    const size = bytes.length + headerBytes(trace?.replyHeaders);
+    if (limit !== undefined && size > limit) {
+      // The transport would refuse it, and the requester wait for its timeout: it hears why instead.
+      const error = new TransportError(`reply of stream "${this.delivery.stream}" is ${size} bytes as a frame, above the max payload of ${limit}`);
+      host.reportError(error);
+      bytes = encodeFrame(errorReply(msg.id, error), host.allocate);
+    }
+    host.sendReply(msg.reply, bytes, trace?.replyHeaders);
   }
 }

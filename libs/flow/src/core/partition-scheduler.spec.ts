@@ -236,10 +236,11 @@ describe('PartitionScheduler', () => {
     };
     scheduler.submit(1, { run: () => undefined, done: throwing });
     scheduler.submit(1, task('e', () => undefined));
+    scheduler.submit(1, { run: () => null, done: (result: unknown) => order.push(`done f: ${String(result)}`) });
     expect(order).toEqual(['run a']);
     gate.resolve();
     await scheduler.idle();
-    expect(order).toEqual(['run a', 'done a', 'run b', 'failed b: Error: sync', 'run c', 'failed c: Error: async', 'run e', 'done e']);
+    expect(order).toEqual(['run a', 'done a', 'run b', 'failed b: Error: sync', 'run c', 'failed c: Error: async', 'run e', 'done e', 'done f: null']);
     expect(reported.map(String)).toEqual(['Error: from done']);
   });
 });

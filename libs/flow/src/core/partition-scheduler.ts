@@ -17,9 +17,10 @@ export function partitionLane(partition: Key): number {
  * task costs the scheduler's one reaction and no reaction of its own.
  */
 export interface Task {
-  run(): void | PromiseLike<unknown>;
-  /** Told when `run` returned, or its promise resolved; before the lane's next task starts. */
-  done?(): void;
+  /** Its result, or a promise of it. */
+  run(): unknown;
+  /** Told what `run` returned, or what its promise resolved to; before the lane's next task starts. */
+  done?(result: unknown): void;
   /** Told what `run` threw or its promise rejected with; without it, the scheduler's onTaskError is. */
   failed?(error: unknown): void;
 }
@@ -83,7 +84,7 @@ export class PartitionScheduler {
   }
 
   /** Queues `task` (a function: a task that is only run) in `lane`; false when `maxQueued` tasks wait already. */
-  submit(lane: number | undefined, work: Task | (() => void | PromiseLike<unknown>)): boolean {
+  submit(lane: number | undefined, work: Task | (() => unknown)): boolean {
     const task = typeof work === 'function' ? { run: work } : work;
     if (lane !== undefined) {
       const waitingInLane = this.lanes.get(lane);
@@ -140,30 +141,30 @@ export class PartitionScheduler {
 
   private start(lane: number | undefined, task: Task): void {
     this.running++;
-    let result: void | PromiseLike<unknown>;
+    let result: unknown;
     try {
       result = task.run();
     } catch (error) {
       this.end(lane, task, error, true);
       return;
     }
-    if (result === undefined || typeof (result as PromiseLike<unknown>).then !== 'function') {
-      this.end(lane, task, undefined, false);
+    if (!isThenable(result)) {
+      this.end(lane, task, result, false);
       return;
     }
     if (lane !== undefined && !this.lanes.has(lane)) this.lanes.set(lane, NONE_WAITING);
-    (result as PromiseLike<unknown>).then(
-      () => this.end(lane, task, undefined, false),
+    result.then(
+      (value: unknown) => this.end(lane, task, value, false),
       (error: unknown) => this.end(lane, task, error, true),
     );
   }
 
-  /** Tells `task` how it ended (what its own callbacks throw goes to onTaskError), then ends its turn. */
-  private end(lane: number | undefined, task: Task, error: unknown, failed: boolean): void {
+  /** Tells `task` how it ended, with its result or error (what its own callbacks throw goes to onTaskError), then ends its turn. */
+  private end(lane: number | undefined, task: Task, outcome: unknown, failed: boolean): void {
     try {
-      if (!failed) task.done?.();
-      else if (task.failed !== undefined) task.failed(error);
-      else this.onTaskError(error);
+      if (!failed) task.done?.(outcome);
+      else if (task.failed !== undefined) task.failed(outcome);
+      else this.onTaskError(outcome);
     } catch (thrown) {
       this.onTaskError(thrown);
     }
@@ -204,4 +205,9 @@ export class PartitionScheduler {
       for (const resolve of waiters) resolve();
     }
   }
+}
+
+/** A promise or any other object with a `then` method; null and other values are not. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
