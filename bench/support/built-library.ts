@@ -19,12 +19,10 @@ const REPO_ROOT = join(__dirname, '..', '..');
 export function useBuiltLibrary(): string {
   if (process.argv.includes('--sources')) return 'Flow from its TypeScript sources (--sources)';
   // bench/run.js built it already for every benchmark it runs.
-  if (process.env.FLOW_LIBRARY_BUILT === '1') {
-    process.env.FLOW_LIBRARY = 'dist';
-    return 'Flow from the built package (npm run build, libs/flow/dist)';
+  if (process.env.FLOW_LIBRARY_BUILT !== '1') {
+    const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
   }
-  const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
   process.env.FLOW_LIBRARY = 'dist';
   return 'Flow from the built package (npm run build, libs/flow/dist)';
 }
