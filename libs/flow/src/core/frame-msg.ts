@@ -4,6 +4,7 @@
  * re-exports MsgPayload.
  */
 import { readU64, readUtf8, U64, utf8Length, writeBytesField, writeTextField, writeU64 } from './bytes';
+import type { DecodeCache } from './decode-cache';
 import type { FlowError } from './errors';
 import type { FrameType } from './frame';
 import { Allocate, checkId, checkSize, field, FRAME_HEADER_SIZE, header } from './frame-layout';
@@ -45,7 +46,8 @@ export function encodeMsg(code: number, prefix: number, msg: MsgPayload, type: F
   return out;
 }
 
-export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameType): MsgPayload {
+/** `cache`: the decoding broker's (decode-cache.ts), which saves a string per message. */
+export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: FrameType, cache?: DecodeCache): MsgPayload {
   checkSize(type, end - start, MSG_MIN);
   const replyEnd = field(bytes, start + 8, end, type, 'reply');
   const streamEnd = field(bytes, replyEnd, end, type, 'stream');
@@ -53,31 +55,8 @@ export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: F
   return {
     id: readU64(bytes, start),
     reply: readUtf8(bytes, start + 12, replyEnd),
-    stream: readStream(bytes, replyEnd + 4, streamEnd),
+    stream: cache === undefined ? readUtf8(bytes, replyEnd + 4, streamEnd) : cache.stream(bytes, replyEnd + 4, streamEnd),
     partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
     data: bytes.subarray(pkeyEnd, end),
   };
-}
-
-/** Stream names decoded lately, by a hash of their bytes: a broker sees few streams, each in every message. */
-const STREAM_CACHE_SLOTS = 8;
-const STREAM_CACHE_MAX_BYTES = 64;
-const cachedStreamBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(STREAM_CACHE_SLOTS).fill(undefined);
-const cachedStreams: string[] = new Array<string>(STREAM_CACHE_SLOTS).fill('');
-
-/** readUtf8 of a stream name, the same string again when these bytes were decoded lately. */
-function readStream(bytes: Uint8Array, start: number, end: number): string {
-  const length = end - start;
-  if (length === 0 || length > STREAM_CACHE_MAX_BYTES) return readUtf8(bytes, start, end);
-  const slot = (length + bytes[start] + bytes[end - 1]) & (STREAM_CACHE_SLOTS - 1);
-  const known = cachedStreamBytes[slot];
-  if (known !== undefined && known.length === length) {
-    let same = true;
-    for (let i = 0; i < length && same; i++) same = known[i] === bytes[start + i];
-    if (same) return cachedStreams[slot];
-  }
-  const stream = readUtf8(bytes, start, end);
-  cachedStreamBytes[slot] = bytes.slice(start, end);
-  cachedStreams[slot] = stream;
-  return stream;
 }

@@ -1,3 +1,4 @@
+import { DecodeCache } from './decode-cache';
 import { ErrorCode, ProtocolError } from './errors';
 import {
   decodeFrame,
@@ -321,8 +322,9 @@ describe('encodeFrame', () => {
 describe('decodeFrame, repeated senders and stream names', () => {
   const fwd = (ackTo: number, stream: string, id = 1): Uint8Array =>
     encodeFrame({ type: 'FWD ', id, ackTo: node(ackTo), msg: { ...requestMsg, reply: '', stream } });
+  const cache = new DecodeCache();
   const decoded = (bytes: Uint8Array): { ackTo: string; stream: string } => {
-    const frame = decodeFrame(bytes);
+    const frame = decodeFrame(bytes, cache);
     if (frame.type !== 'FWD ') throw new Error(`decoded a ${frame.type}`);
     return { ackTo: frame.ackTo.toString(), stream: frame.msg.stream };
   };
@@ -335,6 +337,21 @@ describe('decodeFrame, repeated senders and stream names', () => {
     // 'a1z' and 'a2z' fall into one slot of the decoder's name cache; so do names 8 bytes longer with the same ends.
     const names = ['a1z', 'a2z', 'a1z', 'a123456789z', 'a2z', 'äöü', 'aöz', 'x'.repeat(65), 'x'.repeat(64), '', 'orders', 'a1z'];
     for (const stream of names) expect(decoded(fwd(1, stream)).stream).toBe(stream);
+  });
+
+  it("reuses one broker's sender and stream name objects, and not another broker's", () => {
+    const mine = new DecodeCache();
+    const theirs = new DecodeCache();
+    const first = decodeFrame(fwd(1, 'orders', 1), mine);
+    const second = decodeFrame(fwd(1, 'orders', 2), mine);
+    const other = decodeFrame(fwd(1, 'orders', 3), theirs);
+    const uncached = decodeFrame(fwd(1, 'orders', 4));
+    if (first.type !== 'FWD ' || second.type !== 'FWD ' || other.type !== 'FWD ' || uncached.type !== 'FWD ') throw new Error('expected FWDs');
+    expect(second.ackTo).toBe(first.ackTo);
+    expect(other.ackTo).not.toBe(first.ackTo);
+    expect(uncached.ackTo).not.toBe(first.ackTo);
+    expect([other.ackTo.equals(first.ackTo), uncached.ackTo.equals(first.ackTo)]).toEqual([true, true]);
+    expect([second.msg.stream, other.msg.stream, uncached.msg.stream]).toEqual(['orders', 'orders', 'orders']);
   });
 
   it('keeps a decoded name right after the bytes it came from change', () => {

@@ -35,6 +35,7 @@
  * msg that MSG and FWD carry in frame-msg.ts; their public names are exported here too.
  */
 import { readU32, readU64, readUtf8, U64, utf8Length, writeTextField, writeU64, writeUtf8 } from './bytes';
+import type { DecodeCache } from './decode-cache';
 import { ProtocolError } from './errors';
 import {
   Allocate,
@@ -141,8 +142,11 @@ export function encodeFrame(frame: Frame, allocate: Allocate = newBytes): Uint8A
  * The Uint8Array fields of the result (ACK data, msg partitionKey and data) are
  * views into `bytes`, not copies: they change if `bytes` is modified, and they keep
  * the whole input alive while referenced. Copy them to keep them past that.
+ * `cache`: the decoding broker's (decode-cache.ts); with it, a msg's stream
+ * name and a FWD's sender are the same objects as last time when their bytes
+ * are the same.
  */
-export function decodeFrame(bytes: Uint8Array): Frame {
+export function decodeFrame(bytes: Uint8Array, cache?: DecodeCache): Frame {
   if (!(bytes instanceof Uint8Array)) {
     throw new ProtocolError('frame', `expected a Uint8Array, received ${bytes === null ? 'null' : typeof bytes}`);
   }
@@ -179,14 +183,14 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       checkSize(type, payloadLength, 16, true);
       return { type: FrameType.Ping, id: readU64(bytes, start), sender: Key.read(bytes, start + 8) };
     case MSG:
-      return { type: FrameType.Msg, msg: decodeMsg(bytes, start, end, type) };
+      return { type: FrameType.Msg, msg: decodeMsg(bytes, start, end, type, cache) };
     case FWD:
       checkSize(type, payloadLength, 16);
       return {
         type: FrameType.Fwd,
         id: readU64(bytes, start),
-        ackTo: readAckTo(bytes, start + 8),
-        msg: decodeMsg(bytes, start + 16, end, type),
+        ackTo: readAckTo(bytes, start + 8, cache),
+        msg: decodeMsg(bytes, start + 16, end, type, cache),
       };
     case ACK:
       checkSize(type, payloadLength, 8);
@@ -248,14 +252,10 @@ function encodeErr(frame: ErrFrame, allocate: Allocate): Uint8Array {
   return out;
 }
 
-/** The last ackTo decoded: FWDs come from few senders, and a Key is immutable, so one is shared. */
-let lastAckTo = new Key(0, 0);
-
-function readAckTo(bytes: Uint8Array, at: number): Key {
+function readAckTo(bytes: Uint8Array, at: number, cache: DecodeCache | undefined): Key {
   const hi = readU32(bytes, at);
   const lo = readU32(bytes, at + 4);
-  if (hi !== lastAckTo.hi || lo !== lastAckTo.lo) lastAckTo = new Key(hi, lo);
-  return lastAckTo;
+  return cache === undefined ? new Key(hi, lo) : cache.sender(hi, lo);
 }
 
 function decodeErr(bytes: Uint8Array, start: number, end: number, type: FrameType): ErrFrame {

@@ -2,6 +2,7 @@ import type { BrokerCounters } from './broker-counters';
 import type { StreamMessage } from './codec';
 import { asFlowError } from './error-reply';
 import { ErrorCode, FlowError, ProtocolError } from './errors';
+import { DecodeCache } from './decode-cache';
 import { Allocate, decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
 import type { Acceptor } from './acceptor';
 import type { Forwarder } from './forwarder';
@@ -55,6 +56,9 @@ export interface InboundHost {
  * both are reported through the rate-limited reporter and the broker carries on.
  */
 export class Inbound {
+  /** This broker's own: incoming frames reuse its stream names and senders. */
+  private readonly decodeCache = new DecodeCache();
+
   constructor(private readonly host: InboundHost) {}
 
   /** `headers`: the message's transport headers (trace context), carried with it to the owner. */
@@ -193,7 +197,7 @@ export class Inbound {
   /** `explain` may replace a decoding error with one that says what was sent instead. */
   private decode(data: Uint8Array, explain = (error: unknown): unknown => error): Frame | undefined {
     try {
-      return decodeFrame(data);
+      return decodeFrame(data, this.decodeCache);
     } catch (error) {
       this.malformed(explain(error), 'frame');
       return undefined;
