@@ -31,7 +31,9 @@
  * --rounds N repeats raw, acked and fire and forget N times per mode, each
  * round in its own processes, and prints each round's ratios against the raw
  * run of the same round, then their medians: on a shared 2-core machine one
- * round's ratio moves by 0.05 or more from run to run.
+ * round's ratio moves by 0.05 or more from run to run. Even rounds run the
+ * three in reverse order, so that a drift of the machine's speed does not
+ * favour the same side in every round.
  *
  * The Flow publisher awaits each batch's publish() promises together;
  * --await-each awaits every publish() instead (see PublishPlan.awaitEach).
@@ -445,9 +447,15 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const profileDir = (ack: string): string | undefined =>
           profileRoot === undefined || round > 1 ? undefined : join(profileRoot, mode.mode, ack);
-        results.push(await run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, round, profileDir('raw')));
-        results.push(await run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, round, profileDir('acked')));
-        results.push(await run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, round, profileDir('fire and forget'), false));
+        const setups = [
+          () => run('(a) raw nats.js, 3 queue subscribers', server, raw, mode, round, profileDir('raw')),
+          () => run('(b) Flow core, 3 brokers, keyed, acked', server, flow, mode, round, profileDir('acked')),
+          () => run('(c) Flow core, 3 brokers, keyed, fire and forget', server, flow, mode, round, profileDir('fire and forget'), false),
+        ];
+        // Even rounds run them in reverse order: a machine that speeds up or slows down during a round favours neither side every time.
+        const done: RunResult[] = [];
+        for (const i of round % 2 === 0 ? [2, 1, 0] : [0, 1, 2]) done[i] = await setups[i]!();
+        results.push(...done);
       }
     }
     printResults(results);

@@ -70,7 +70,7 @@ const argument = (name: string, fallback: number, max: number, min = 1): number 
 const EVENTS = argument('events', 300_000, 5_000_000);
 const REQUESTS = argument('requests', 50_000, 2_000_000);
 const SEQUENTIAL = argument('sequential', 5_000, 200_000);
-/** --runs N: both setups N times in turn, on one server, each run's table, then the median of each target's ratio. */
+/** --runs N: both setups N times in turn (Flow first in even runs), on one server, each run's table, then the median of each target's ratio. */
 const RUNS = argument('runs', 1, 10);
 const GROWTH = process.argv.includes('--growth');
 const PROFILE = process.argv.includes('--profile');
@@ -465,9 +465,14 @@ async function main(): Promise<void> {
     const runs: Row[][] = [];
     for (let run = 1; run <= RUNS; run++) {
       if (RUNS > 1) console.log(`\nrun ${run} of ${RUNS}`);
-      // Only the first run is profiled.
-      const nest = await runSetup(NEST, server, spawned, run === 1 ? profileDir && join(profileDir, 'nest') : undefined);
-      const flow = await runSetup(FLOW, server, spawned, run === 1 ? profileDir && join(profileDir, 'flow') : undefined);
+      // Only the first run is profiled. Even runs measure Flow first: a machine that speeds up or
+      // slows down during a run favours neither side every time.
+      const measure = (setup: Setup): Promise<SetupResult> =>
+        runSetup(setup, server, spawned, run === 1 ? profileDir && join(profileDir, setup === NEST ? 'nest' : 'flow') : undefined);
+      const flowFirst = run % 2 === 0;
+      const first = await measure(flowFirst ? FLOW : NEST);
+      const second = await measure(flowFirst ? NEST : FLOW);
+      const [nest, flow] = flowFirst ? [second, first] : [first, second];
       printTable(nest, flow);
       runs.push(rowsOf(nest, flow));
     }
