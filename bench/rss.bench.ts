@@ -88,7 +88,7 @@ interface Sample {
 }
 
 async function sample(workers: readonly BenchProcess[], handled: number): Promise<Sample> {
-  const stats = await Promise.all(workers.map((w) => w.call<WorkerStats & { seen?: Uint8Array }>({ type: 'stats' })));
+  const stats = await Promise.all(workers.map((w) => w.call<WorkerStats & { seen?: Uint8Array }>({ type: 'stats', memory: true })));
   return { handled, stats: stats.map(({ seen: _seen, ...rest }) => rest) };
 }
 

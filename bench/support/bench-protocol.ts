@@ -77,7 +77,7 @@ export interface WorkerStats {
   newSpaceBytes: number;
   /** Memory outside the V8 heap held by JS objects: ArrayBuffer backing stores and the like. */
   externalBytes: number;
-  /** Resident bytes of glibc malloc's heaps, in use and freed but kept (malloc-heap.ts). */
+  /** Resident bytes of glibc malloc's heaps, in use and freed but kept (malloc-heap.ts); NaN unless a memory sample was asked for. */
   mallocHeapBytes: number;
   /** CPU time (user + system) of the process so far, µs. */
   cpuUs: number;
@@ -103,7 +103,12 @@ export interface WorkerStats {
 export type BenchCommand =
   | { type: 'start'; config: BenchWorkerConfig }
   | { type: 'publish'; plan: PublishPlan }
-  | { type: 'stats' }
+  /**
+   * `memory`: a memory sample (bench/rss.bench.ts): after two full collections
+   * when the worker has --expose-gc, with the malloc heaps read from
+   * /proc/self/smaps. Without it, nothing is collected or read.
+   */
+  | { type: 'stats'; memory?: boolean }
   /** Starts a CPU profile of this process (node:inspector), for the run window only. */
   | { type: 'profile-start' }
   /** Stops it and writes the .cpuprofile to `path`. */

@@ -63,7 +63,7 @@ class BenchWorker {
       case 'publish':
         return this.publish(command.plan);
       case 'stats':
-        return this.stats();
+        return this.stats(command.memory === true);
       case 'profile-start':
         return this.profileStart();
       case 'profile-stop':
@@ -209,15 +209,18 @@ class BenchWorker {
     );
   }
 
-  private stats(): WorkerStats & { seen: Uint8Array } {
-    // Spawned with --expose-gc (bench/rss.bench.ts): memory after a full collection.
-    // Twice: V8 frees the ArrayBuffers a collection finds dead at once (memoryUsage's
-    // arrayBuffers drops), but subtracts their bytes from `external` only when the next
-    // collection finalises its array-buffer sweep, so after one gc() `external` still
-    // counts every buffer allocated since the previous collection (churn, not retention).
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    gc?.();
+  /** `sample`: a memory sample (the 'stats' command's `memory`); polls for progress or ring size leave it out. */
+  private stats(sample: boolean): WorkerStats & { seen: Uint8Array } {
+    if (sample) {
+      // Spawned with --expose-gc (bench/rss.bench.ts): memory after a full collection.
+      // Twice: V8 frees the ArrayBuffers a collection finds dead at once (memoryUsage's
+      // arrayBuffers drops), but subtracts their bytes from `external` only when the next
+      // collection finalises its array-buffer sweep, so after one gc() `external` still
+      // counts every buffer allocated since the previous collection (churn, not retention).
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+    }
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
     return {
@@ -235,7 +238,7 @@ class BenchWorker {
       heapTotalBytes: memory.heapTotal,
       externalBytes: memory.external,
       newSpaceBytes: getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0,
-      mallocHeapBytes: mallocHeapBytes(),
+      mallocHeapBytes: sample ? mallocHeapBytes() : Number.NaN,
       ...(this.broker === undefined
         ? {}
         : { members: this.broker.snapshot().members.length, counters: { ...this.broker.counters } }),
