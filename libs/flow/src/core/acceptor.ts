@@ -2,7 +2,7 @@ import type { U64 } from './bytes';
 import type { BrokerCounters } from './broker-counters';
 import { errorReply } from './error-reply';
 import { FlowError, ProtocolError } from './errors';
-import { Allocate, decodeFrame, encodeFrame, FrameType, FwdFrame, MsgPayload } from './frame';
+import { Allocate, decodeFrame, encodeAck, encodeFrame, FrameType, FwdFrame, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
@@ -23,8 +23,6 @@ export const RELAYED_WINDOW = 1 << 12;
 
 /** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
 export const HELD_FORWARDS = 1 << 14;
-
-const NO_BYTES = new Uint8Array(0);
 
 /** What the acceptor needs from its broker. */
 export interface AcceptorHost {
@@ -241,7 +239,7 @@ export class Acceptor {
   }
 
   private plainAck(ackTo: Key, id: U64): void {
-    this.host.send(this.host.nodeSubjects.of(ackTo), encodeFrame({ type: FrameType.Ack, id, data: NO_BYTES }, this.host.allocate));
+    this.host.send(this.host.nodeSubjects.of(ackTo), encodeAck(id, this.host.allocate));
   }
 
   private notify(ackTo: Key, id: U64, handled: boolean): void {

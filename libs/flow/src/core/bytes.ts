@@ -16,6 +16,9 @@ const SAFE_HI = 0x200000;
  */
 export type U64 = number | bigint;
 
+/** No bytes: an empty payload. Shared, as nothing can be written into it. */
+export const NO_BYTES: Uint8Array = new Uint8Array(0);
+
 /** The largest u64, 2^64 - 1. */
 export const U64_MAX = (1n << 64n) - 1n;
 

@@ -3,6 +3,7 @@ import { Delivery, MessageHandler, RequestHandler } from './delivery';
 import { ErrorCode, FlowError, OverloadedError, TransportError } from './errors';
 import { asFlowError, errorReply } from './error-reply';
 import { Allocate, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { NO_BYTES } from './bytes';
 import { BrokerLoad, HandlerTrace } from './instrumentation';
 import { Key } from './key';
 import { ResolvedBrokerOptions } from './options';
@@ -32,8 +33,6 @@ export interface DispatcherHost {
   /** Takes a keyed message that must wait for a previous owner (handoff.ts); false lets it run. */
   hold(msg: MsgPayload, partition: Key): boolean;
 }
-
-const NO_BYTES = new Uint8Array(0);
 
 /**
  * Runs the handlers of the messages this broker owns: looks the handler up,

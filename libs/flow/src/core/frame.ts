@@ -34,7 +34,7 @@
  * The header and the checks payloads are held to are in frame-layout.ts, the
  * msg that MSG and FWD carry in frame-msg.ts; their public names are exported here too.
  */
-import { readU32, readU64, readUtf8, U64, utf8Length, writeTextField, writeU64, writeUtf8 } from './bytes';
+import { NO_BYTES, readU32, readU64, readUtf8, U64, utf8Length, writeTextField, writeU64, writeUtf8 } from './bytes';
 import type { DecodeCache } from './decode-cache';
 import { ProtocolError } from './errors';
 import {
@@ -132,6 +132,11 @@ export function encodeFrame(frame: Frame, allocate: Allocate = newBytes): Uint8A
     default:
       throw new ProtocolError('frame', `cannot encode unknown type ${JSON.stringify((frame as { type: unknown }).type)}`);
   }
+}
+
+/** An ACK with no data: Go flow's acknowledgement of a forward on receipt (id 0: a notice's start, publish-wire.ts). */
+export function encodeAck(id: U64, allocate: Allocate = newBytes): Uint8Array {
+  return encodeFrame({ type: FrameType.Ack, id, data: NO_BYTES }, allocate);
 }
 
 /**

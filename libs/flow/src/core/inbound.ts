@@ -3,7 +3,7 @@ import type { StreamMessage } from './codec';
 import { asFlowError } from './error-reply';
 import { ErrorCode, FlowError, ProtocolError } from './errors';
 import { DecodeCache } from './decode-cache';
-import { Allocate, decodeFrame, encodeFrame, Frame, FrameType, MsgPayload } from './frame';
+import { Allocate, decodeFrame, encodeAck, Frame, FrameType, MsgPayload } from './frame';
 import type { Acceptor } from './acceptor';
 import type { Forwarder } from './forwarder';
 import type { Handoff } from './handoff';
@@ -20,8 +20,6 @@ import { requestFrameIn, requestOnMessageStream, undecodableRequest } from './st
 import type { NodeSubjects } from './subjects';
 import { isIdentityCheck } from './twin-probe';
 import { forEachBatched, isForwardBatch } from './forward-batches';
-
-const NO_BYTES = new Uint8Array(0);
 
 /** What inbound handling needs from its broker. */
 export interface InboundHost {
@@ -164,8 +162,7 @@ export class Inbound {
         const flags = readPublishFlags(data);
         if (flags !== undefined) return host.acceptor.onForward(frame, flags, data);
         // Acknowledge on receipt, as Go flow does, then route by our own view.
-        const ack = encodeFrame({ type: FrameType.Ack, id: frame.id, data: NO_BYTES }, host.allocate);
-        host.send(host.nodeSubjects.of(frame.ackTo), ack);
+        host.send(host.nodeSubjects.of(frame.ackTo), encodeAck(frame.id, host.allocate));
         host.route(frame.msg);
         return;
       }

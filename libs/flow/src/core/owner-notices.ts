@@ -1,9 +1,7 @@
 import type { U64 } from './bytes';
-import { encodeFrame, FrameType } from './frame';
+import { encodeAck } from './frame';
 import { appendNotice, BatchTarget, NOTICE_ID_BYTES, noticeBytes } from './publish-wire';
 import { nodeSubject } from './subjects';
-
-const NO_BYTES = new Uint8Array(0);
 
 /** What an owner's notices need from its broker. */
 export interface OwnerNoticesHost {
@@ -89,8 +87,7 @@ export class OwnerNotices {
   }
 
   private send(subject: string, accepted: readonly U64[], handled: readonly U64[]): void {
-    const ack = encodeFrame({ type: FrameType.Ack, id: 0, data: NO_BYTES });
-    this.host.send(subject, appendNotice(ack, accepted, handled, this.host.batchTo));
+    this.host.send(subject, appendNotice(encodeAck(0), accepted, handled, this.host.batchTo));
   }
 }
 

@@ -1,9 +1,8 @@
-import { utf8Length, writeUtf8 } from './bytes';
+import { NO_BYTES, utf8Length, writeUtf8 } from './bytes';
 import { InvalidOptionError } from './errors';
 import { type Allocate, newBytes } from './frame';
 import { Key } from './key';
 
-const NO_BYTES = new Uint8Array(0);
 const INVALID_SUBJECT = /[\s*>]/;
 /** A node key as node subjects spell it: 16 lowercase hex digits. */
 const NODE_KEY = /^[0-9a-f]{16}$/;
