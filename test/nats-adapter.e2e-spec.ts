@@ -48,7 +48,7 @@ describe('NatsPubSub on one server', () => {
     await server?.stop();
   });
 
-  it('delivers a published message to a subscriber with its subject and bytes', async () => {
+  it('delivers a published message to a subscriber with its subject and bytes, as a plain Uint8Array', async () => {
     const subscriber = await open({ servers: server.url });
     const publisher = await open({ servers: server.url });
     const inbox = new Inbox();
@@ -60,6 +60,8 @@ describe('NatsPubSub on one server', () => {
     const [message] = await inbox.waitFor(1);
     expect(message!.subject).toBe('greetings.en');
     expect(new TextDecoder().decode(message!.data)).toBe('hello');
+    // nats.js hands over a Buffer; handlers see the embedded transport's type instead.
+    expect(message!.data.constructor).toBe(Uint8Array);
   });
 
   it('delivers each message once across a queue group of three adapters', async () => {
@@ -203,6 +205,7 @@ describe('NatsPubSub over a connection from @nats-io/transport-node', () => {
 
       expect(new Set(all.texts()).size).toBe(3000);
       expect(all.messages).toHaveLength(3000);
+      expect(all.messages.filter((m) => m.data.constructor !== Uint8Array)).toEqual([]);
       for (const inbox of inboxes) expect(inbox.messages.length).toBeGreaterThan(0);
 
       await Promise.all(members.map((member) => member.close()));

@@ -37,6 +37,8 @@ class Ledger {
   readonly running = new Set<string>();
   readonly overlaps: string[] = [];
   maxRunning = 0;
+  /** What a raw handler received: the constructors of its payload and of its key's bytes. */
+  readonly rawTypes: string[] = [];
 }
 
 function yieldTurns(turns: number): Promise<void> {
@@ -62,6 +64,12 @@ class LedgerController {
     await yieldTurns(entry.turns);
     running.delete(key);
     this.ledger.handled.push({ app: this.app, key, owner: context.getOwner(), nodeKey: context.getNodeKey(), seq: entry.seq });
+  }
+
+  @RequestHandler('ledger.reverse', { raw: true })
+  reverse(@Payload() data: Uint8Array, @Ctx() context: FlowContext): Uint8Array {
+    this.ledger.rawTypes.push(data.constructor.name, context.getPartitionKeyBytes().constructor.name);
+    return data.slice().reverse();
   }
 
   @RequestHandler('ledger.balance')
@@ -149,6 +157,15 @@ describe('Flow apps on a real nats-server: routing by partition key', () => {
       expect(reply).toEqual({ app: appAt(handlers, owner).name, owner, account: accounts[i] });
     });
     expect(new Set(replies.map((reply) => reply.app)).size).toBe(3);
+  });
+
+  it('hands raw handlers and raw replies plain Uint8Arrays over NATS, as the embedded transport does', async () => {
+    const reply = await publisher.client.request<Uint8Array>('ledger.reverse', new Uint8Array([1, 2, 3]), { key: 'acct-raw', raw: true });
+
+    expect([...reply]).toEqual([3, 2, 1]);
+    // A Buffer would turn `toString()` into text on NATS only: the handler and the caller see one type on both transports.
+    expect(reply.constructor).toBe(Uint8Array);
+    expect(ledger.rawTypes).toEqual(['Uint8Array', 'Uint8Array']);
   });
 
   it('keeps a publisher-only app off the ring while it publishes and requests', async () => {

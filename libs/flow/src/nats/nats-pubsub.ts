@@ -126,8 +126,9 @@ export class NatsPubSub implements PubSub {
     return this.subscribeRaw(subject, options, (msg) => {
       const headers = msg.headers;
       const received = literal ? subject : msg.subject;
-      if (headers === undefined) handler(received, msg.data);
-      else handler(received, msg.data, fromNatsHeaders(headers));
+      const data = plainBytes(msg.data);
+      if (headers === undefined) handler(received, data);
+      else handler(received, data, fromNatsHeaders(headers));
     });
   }
 
@@ -279,4 +280,16 @@ function fromNatsHeaders(headers: NatsHeadersLike): MessageHeaders | undefined {
 /** True when `subject` has no wildcard token (`*` or `>`): it matches itself only. */
 function isLiteralSubject(subject: string): boolean {
   return !subject.split('.').some((token) => token === '*' || token === '>');
+}
+
+/**
+ * The client's bytes as a plain Uint8Array view, no copy. nats.js hands over
+ * Buffers (v2 and v3 alike), the embedded transport plain arrays: handlers and
+ * deserializers see the same type on both (a raw handler's `data.toString()`
+ * does not turn into text only in production), and the views Flow cuts from a
+ * message (payload, partition key, each frame of a batch) are the typed
+ * array's own `subarray`, cheaper than Buffer's.
+ */
+function plainBytes(data: Uint8Array): Uint8Array {
+  return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
