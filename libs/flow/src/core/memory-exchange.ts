@@ -90,6 +90,8 @@ export class MemoryExchange {
   readonly #senders: string[] = [];
   /** Headers by message sequence number; empty (no slot per message) while nobody sends headers. */
   readonly #headers = new Map<number, MessageHeaders>();
+  /** No-responders callbacks by message sequence number (publishRequest), run when the message finds no subscriber. */
+  readonly #noRoute = new Map<number, () => void>();
   #head = 0;
   #enqueued = 0;
   #dispatched = 0;
@@ -101,8 +103,9 @@ export class MemoryExchange {
   #idleWaiters: (() => void)[] = [];
 
   /** Queues a message and returns its sequence number. */
-  enqueue(subject: string, data: Uint8Array, from: string, headers?: MessageHeaders): number {
+  enqueue(subject: string, data: Uint8Array, from: string, headers?: MessageHeaders, onNoRoute?: () => void): number {
     if (headers !== undefined) this.#headers.set(this.#enqueued + 1, headers);
+    if (onNoRoute !== undefined) this.#noRoute.set(this.#enqueued + 1, onNoRoute);
     this.#subjects.push(subject);
     this.#payloads.push(data);
     this.#senders.push(from);
@@ -167,7 +170,13 @@ export class MemoryExchange {
         headers = this.#headers.get(this.#dispatched);
         this.#headers.delete(this.#dispatched);
       }
-      this.#dispatch(this.#subjects[i], data, this.#senders[i], headers);
+      const routed = this.#dispatch(this.#subjects[i], data, this.#senders[i], headers);
+      if (this.#noRoute.size > 0) {
+        const onNoRoute = this.#noRoute.get(this.#dispatched);
+        this.#noRoute.delete(this.#dispatched);
+        // Decided on delivery, as the NATS server does; heard once this drain's deliveries are done.
+        if (onNoRoute !== undefined && !routed) this.afterInput(onNoRoute);
+      }
     }
     this.#compact();
     if (this.#head < this.#subjects.length && !this.#scheduled) {
@@ -177,18 +186,27 @@ export class MemoryExchange {
     this.#settle();
   };
 
-  #dispatch(subject: string, data: Uint8Array, from: string, headers: MessageHeaders | undefined): void {
+  /** Offers the message to its subscribers; false when it had none (a fault hook's drop still counts as one). */
+  #dispatch(subject: string, data: Uint8Array, from: string, headers: MessageHeaders | undefined): boolean {
     const route = this.#routes.get(subject);
-    if (route === undefined) return;
+    if (route === undefined) return false;
+    let routed = false;
     const plain = route.plain;
     for (let i = 0; i < plain.length; i++) {
-      if (plain[i].active) this.#offer(plain[i], subject, data, from, headers);
+      if (plain[i].active) {
+        routed = true;
+        this.#offer(plain[i], subject, data, from, headers);
+      }
     }
     const groups = route.groups;
     for (let i = 0; i < groups.length; i++) {
       const member = takeTurn(groups[i]);
-      if (member !== undefined && member.active) this.#offer(member, subject, data, from, headers);
+      if (member !== undefined && member.active) {
+        routed = true;
+        this.#offer(member, subject, data, from, headers);
+      }
     }
+    return routed;
   }
 
   #offer(

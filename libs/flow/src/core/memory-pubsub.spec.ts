@@ -318,9 +318,29 @@ describe('MemoryBus and MemoryPubSub', () => {
     client.publishRequest('served', bytes('x'), () => noResponders++);
     const stop = client.publishRequest('nobody', bytes('y'), () => noResponders++);
     stop();
+    // bus.idle() covers the no-responders callbacks: a manual-clock test sees them before its next step.
     await bus.idle();
-    await new Promise<void>((resolve) => setImmediate(resolve));
     expect(noResponders).toBe(1);
+  });
+
+  it('decides no-responders on delivery, as the NATS server does: a subscriber that comes or goes before then counts', async () => {
+    const bus = new MemoryBus();
+    const client = bus.connect();
+    const server = bus.connect();
+    const leaving = server.subscribe('leaving', {}, () => undefined);
+    const got: string[] = [];
+    const noResponders: string[] = [];
+    client.publishRequest('arriving', bytes('a'), () => noResponders.push('arriving'));
+    client.publishRequest('leaving', bytes('l'), () => noResponders.push('leaving'));
+    server.subscribe('arriving', {}, (subject) => got.push(subject));
+    leaving.unsubscribe();
+    // A delivery the network loses still had a subscriber: no answer, as on NATS.
+    bus.setFault((delivery) => (delivery.subject === 'lossy' ? 'drop' : 'deliver'));
+    server.subscribe('lossy', {}, (subject) => got.push(subject));
+    client.publishRequest('lossy', bytes('x'), () => noResponders.push('lossy'));
+    await bus.idle();
+    expect(got).toEqual(['arriving']);
+    expect(noResponders).toEqual(['leaving']);
   });
 
   it('refuses to publish after close, emits closed once and ends its subscriptions', async () => {

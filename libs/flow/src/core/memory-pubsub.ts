@@ -80,8 +80,6 @@ export class MemoryBus {
   }
 }
 
-const NO_WATCH = (): void => undefined;
-
 type ConnectionState = 'open' | 'disconnected' | 'killed' | 'closed';
 
 /**
@@ -114,6 +112,10 @@ export class MemoryPubSub implements PubSub {
    * client buffers what is published while it reconnects.
    */
   publish(subject: string, data: Uint8Array, headers?: MessageHeaders): void {
+    this.#publish(subject, data, headers, undefined);
+  }
+
+  #publish(subject: string, data: Uint8Array, headers: MessageHeaders | undefined, onNoRoute: (() => void) | undefined): void {
     if (this.#state === 'closed') throw new ClosedError('pubsub');
     if (subject.length === 0) throw new TransportError('cannot publish on an empty subject');
     const limit = this.#exchange.maxPayload;
@@ -128,7 +130,7 @@ export class MemoryPubSub implements PubSub {
       this.#held.push({ subject, data, headers });
       return;
     }
-    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name, headers);
+    this.#lastSequence = this.#exchange.enqueue(subject, data, this.name, headers, onNoRoute);
   }
 
   /** The bus's maxPayload option. */
@@ -136,12 +138,15 @@ export class MemoryPubSub implements PubSub {
     return this.#exchange.maxPayload;
   }
 
-  /** Publishes; `onNoResponders` runs (from a later macrotask) when `subject` has no subscriber now. */
+  /**
+   * Publishes; `onNoResponders` runs when the message finds no subscriber on
+   * delivery, as the NATS server decides it, once that drain's deliveries are
+   * done (bus.idle() waits for it). Nothing is heard for a message held while
+   * disconnected or dropped by a killed connection.
+   */
   publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void {
-    this.publish(subject, data, headers);
-    if (this.#state !== 'open' || this.#exchange.hasRoute(subject)) return NO_WATCH;
     let watching = true;
-    setImmediate(() => watching && onNoResponders());
+    this.#publish(subject, data, headers, () => watching && onNoResponders());
     return () => {
       watching = false;
     };
