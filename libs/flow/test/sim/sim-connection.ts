@@ -25,7 +25,7 @@ export class SimConnection implements PubSub {
     this.inner.publish(subject, data, headers);
   }
 
-  /** NATS's no-responders: known at once, from the bus, when nobody subscribes `subject`. */
+  /** NATS's no-responders: from the bus, when the message finds no subscriber on delivery. */
   publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void {
     return this.inner.publishRequest(subject, data, onNoResponders, headers);
   }
