@@ -2,7 +2,7 @@ import { fromUtf8 } from '../../test/sequence';
 import { createMemoryClique, ManualClock, MemoryClique, waitFor } from '../testing';
 import { Broker } from './broker';
 import { decodeFrame, FrameType } from './frame';
-import { MemoryPubSub } from './memory-pubsub';
+import { MemoryBus } from './memory-pubsub';
 
 const ACK_TIMEOUT = 40;
 const text = new TextEncoder();
@@ -23,25 +23,28 @@ describe('acknowledged forwarding', () => {
     clique = undefined;
   });
 
+  /** Virtual time throughout, fault delays included: real-time timers let other checks race the ones under test. */
+  let clock: ManualClock;
+  /** Waits on the bus and the manual clock, 1 virtual ms per step. */
+  const settled = (predicate: () => boolean, timeoutMs: number) => waitFor(predicate, { bus: clique!.bus, clock, timeoutMs });
+
   async function twoHandlersAndAPublisher(
     handled: string[],
-    options: { maxInFlightForwards?: number; clock?: ManualClock } = {},
-    wrap?: (connection: MemoryPubSub) => void,
+    options: { maxInFlightForwards?: number } = {},
   ): Promise<{ publisher: Broker; members: Broker[] }> {
+    clock = new ManualClock();
     clique = await createMemoryClique({
       size: 3,
+      bus: new MemoryBus({ clock }),
       // Forwards between members: the publisher enters through the queue group.
-      options: { virtualNodes: 8, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, directRouting: false, ...options },
+      options: { virtualNodes: 8, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, directRouting: false, clock, ...options },
       setup: (broker, i) => {
         if (i === 2) return undefined;
         return broker.handle('orders', (d) => {
           handled.push(fromUtf8(d.data));
         });
       },
-      start: false,
     });
-    clique.connections.forEach((connection) => wrap?.(connection));
-    for (const broker of clique.brokers) await broker.start();
     await clique.converged();
     return { publisher: clique.brokers[2], members: clique.brokers.slice(0, 2) };
   }
@@ -55,10 +58,7 @@ describe('acknowledged forwarding', () => {
     members.forEach((m) => m.on('suspected', (key) => suspected.push(String(key))));
 
     for (let i = 0; i < 40; i++) await publisher.publish('orders', text.encode(`m${i}`), { key: `k${i}` });
-    await waitFor(() => handled.length >= 40 && members.every((m) => m.counters.acked === m.counters.forwarded), {
-      bus: clique!.bus,
-      timeoutMs: 5_000,
-    });
+    await settled(() => handled.length >= 40 && members.every((m) => m.counters.acked === m.counters.forwarded), 50 * ACK_TIMEOUT);
 
     expect(handled.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `m${i}`).sort());
     expect(suspected).toEqual([]);
@@ -67,10 +67,8 @@ describe('acknowledged forwarding', () => {
   });
 
   it('suspects an owner whose node subjects lost their subscriber after one ackTimeout, and re-routes', async () => {
-    // Virtual time: on a loaded machine, real-time timers let other checks (a capability query) find the crash first.
-    const clock = new ManualClock();
     const handled: string[] = [];
-    const { publisher, members } = await twoHandlersAndAPublisher(handled, { clock });
+    const { publisher, members } = await twoHandlersAndAPublisher(handled);
     const [survivor, victim] = members;
     const victimPositions = new Set(victim.snapshot().positions.map(String));
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => victimPositions.has(String(survivor.ownerOf(k))));
@@ -79,7 +77,7 @@ describe('acknowledged forwarding', () => {
 
     const started = clock.now();
     for (const key of keys) await publisher.publish('orders', text.encode(key), { key });
-    await waitFor(() => survivor.counters.handled >= keys.length, { bus: clique!.bus, clock, timeoutMs: 20 * ACK_TIMEOUT });
+    await settled(() => survivor.counters.handled >= keys.length, 20 * ACK_TIMEOUT);
 
     // Only the messages that reached the survivor count; the victim's share of the stream is gone with it.
     const viaSurvivor = survivor.counters.received;
@@ -97,10 +95,12 @@ describe('acknowledged forwarding', () => {
     const [forwarder, owner] = members;
     const ownerPositions = new Set(owner.snapshot().positions.map(String));
     const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => ownerPositions.has(String(forwarder.ownerOf(k))))!;
-    // ACKs and INFO answers arrive ten ackTimeouts late: a subscribed but silent owner, given up on, then alive after all.
+    // Probe answers and the owner's JOINs (its answer to the LEAV for it) are lost, and ACKs arrive ten
+    // ackTimeouts late: a subscribed but silent owner, given up on, then proven alive by the late ACK alone.
     clique!.bus.setFault((delivery) => {
       const type = tryDecode(delivery.data)?.type;
-      return type === FrameType.Ack || type === FrameType.Info ? { delayMs: 10 * ACK_TIMEOUT } : 'deliver';
+      if (type === FrameType.Info || type === FrameType.Join) return 'drop';
+      return type === FrameType.Ack ? { delayMs: 10 * ACK_TIMEOUT } : 'deliver';
     });
     const suspected = new Set<string>();
     const readmitted = new Set<string>();
@@ -110,7 +110,7 @@ describe('acknowledged forwarding', () => {
     // The queue group alternates between the two members, so one of these two reaches the forwarder.
     await forwarder.publish('orders', text.encode('late-1'), { key });
     await forwarder.publish('orders', text.encode('late-2'), { key });
-    await waitFor(() => readmitted.size === ownerPositions.size, { bus: clique!.bus, timeoutMs: 5_000 });
+    await settled(() => readmitted.size === ownerPositions.size, 50 * ACK_TIMEOUT);
 
     // Positions of one broker leave and come back together.
     expect(suspected).toEqual(ownerPositions);
@@ -131,7 +131,7 @@ describe('acknowledged forwarding', () => {
 
     await forwarder.publish('orders', text.encode('once'), { key });
     await forwarder.publish('orders', text.encode('twice'), { key });
-    await waitFor(() => handled.length >= 2, { bus: clique!.bus, timeoutMs: 5_000 });
+    await settled(() => handled.length >= 2, 50 * ACK_TIMEOUT);
 
     expect(fwds).toBeGreaterThan(1);
     expect(handled.sort()).toEqual(['once', 'twice']);
@@ -150,7 +150,7 @@ describe('acknowledged forwarding', () => {
       return 'deliver';
     });
     for (let i = 0; i < 300; i++) void publisher.publish('orders', text.encode(`m${i}`), { key: 'one-key' });
-    await waitFor(() => handled.length >= 300, { bus: clique!.bus, timeoutMs: 10_000 });
+    await settled(() => handled.length >= 300, 50 * ACK_TIMEOUT);
 
     expect(members.map((m) => m.counters.dropped)).toEqual([0, 0]);
     expect(new Set(handled).size).toBe(300);

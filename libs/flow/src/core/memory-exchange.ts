@@ -1,3 +1,4 @@
+import type { Clock } from './clock';
 import { MemoryRoutes, takeTurn } from './memory-routes';
 import type { MessageHeaders, PubSubHandler, Subscription } from './pubsub';
 
@@ -82,6 +83,8 @@ export class MemoryExchange {
   onHandlerError: HandlerErrorHook | undefined;
   /** MemoryBusOptions.maxPayload. */
   maxPayload: number | undefined;
+  /** MemoryBusOptions.clock. */
+  clock: Clock | undefined;
 
   readonly #routes = new MemoryRoutes();
   // The FIFO as parallel arrays: no object allocated per queued message.
@@ -227,13 +230,22 @@ export class MemoryExchange {
     } else if (decision === 'drop') {
       this.stats.dropped++;
     } else {
-      this.#delayed++;
-      setTimeout(this.#deliverLate, decision.delayMs, subscription, delivery);
+      this.#delay(subscription, delivery, decision.delayMs);
     }
   }
 
-  readonly #deliverLate = (subscription: MemorySubscription, delivery: BusDelivery): void => {
-    this.#delayed--;
+  /** On `clock`, a delayed delivery is that clock's timer: idle() does not wait for it (a manual clock moves only between waits). */
+  #delay(subscription: MemorySubscription, delivery: BusDelivery, ms: number): void {
+    if (this.clock !== undefined) {
+      this.clock.setTimeout(() => this.#deliverLate(subscription, delivery, false), ms);
+      return;
+    }
+    this.#delayed++;
+    setTimeout(this.#deliverLate, ms, subscription, delivery, true);
+  }
+
+  readonly #deliverLate = (subscription: MemorySubscription, delivery: BusDelivery, counted: boolean): void => {
+    if (counted) this.#delayed--;
     if (subscription.active) {
       this.#deliver(subscription, delivery.subject, delivery.data, delivery.from, delivery.headers);
     }

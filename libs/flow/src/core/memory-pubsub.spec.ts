@@ -1,3 +1,4 @@
+import { ManualClock } from '../testing/manual-clock';
 import { ClosedError } from './errors';
 import { BusDelivery, MemoryBus } from './memory-pubsub';
 import type { PubSubStatus, Subscription } from './pubsub';
@@ -220,6 +221,23 @@ describe('MemoryBus and MemoryPubSub', () => {
     await c.flush();
     expect(order).toEqual(['second']);
     await bus.idle();
+    expect(order).toEqual(['second', 'first']);
+  });
+
+  it('delays on the clock it was given: a step of a manual clock delivers, and idle() does not wait for it', async () => {
+    const clock = new ManualClock();
+    const bus = new MemoryBus({ clock });
+    bus.setFault((d) => (text(d.data) === 'first' ? { delayMs: 20 } : 'deliver'));
+    const c = bus.connect();
+    const order: string[] = [];
+    c.subscribe('s', {}, (_s, d) => order.push(text(d)));
+    c.publish('s', bytes('first'));
+    c.publish('s', bytes('second'));
+    await bus.idle();
+    expect(order).toEqual(['second']);
+    clock.advance(19);
+    expect(order).toEqual(['second']);
+    clock.advance(1);
     expect(order).toEqual(['second', 'first']);
   });
 

@@ -1,3 +1,4 @@
+import type { Clock } from './clock';
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
@@ -14,6 +15,13 @@ export interface MemoryBusOptions {
    * publish(). Unbounded when absent.
    */
   maxPayload?: number;
+  /**
+   * The clock that the fault hook's delays run on: a ManualClock makes them
+   * part of a deterministic test. A delivery delayed on it is one of its
+   * timers, so idle() does not wait for it. A real setTimeout when absent,
+   * and idle() waits for it.
+   */
+  clock?: Clock;
 }
 
 /**
@@ -28,9 +36,9 @@ export interface MemoryBusOptions {
  *   subscription order (round-robin per group and subject).
  * - A handler that throws does not affect other deliveries: the error is
  *   counted in `stats.handlerErrors` and passed to `onHandlerError` if set.
- * - A delivery the fault hook delays runs from its own setTimeout, so it may
- *   overtake or trail other messages; it is skipped if its subscription has
- *   ended by then.
+ * - A delivery the fault hook delays runs from its own timer (on the `clock`
+ *   option's clock when given), so it may overtake or trail other messages;
+ *   it is skipped if its subscription has ended by then.
  *
  * Each bus is independent: brokers on different buses never see each other.
  */
@@ -45,6 +53,7 @@ export class MemoryBus {
       throw new InvalidOptionError('maxPayload', 'must be a positive integer', maxPayload);
     }
     this.#exchange.maxPayload = maxPayload;
+    this.#exchange.clock = options.clock;
   }
 
   /** Live counters; read-only for callers. */
