@@ -239,6 +239,7 @@ describe('MemoryBus and MemoryPubSub', () => {
     expect(order).toEqual(['second']);
     clock.advance(1);
     expect(order).toEqual(['second', 'first']);
+    expect(() => new MemoryBus({ clock: Date as never })).toThrow(expect.objectContaining({ option: 'clock' }));
   });
 
   it('skips a delayed delivery whose subscription ended meanwhile', async () => {

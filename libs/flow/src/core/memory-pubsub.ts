@@ -1,4 +1,4 @@
-import type { Clock } from './clock';
+import { checkClock, type Clock } from './clock';
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
@@ -53,7 +53,7 @@ export class MemoryBus {
       throw new InvalidOptionError('maxPayload', 'must be a positive integer', maxPayload);
     }
     this.#exchange.maxPayload = maxPayload;
-    this.#exchange.clock = options.clock;
+    this.#exchange.clock = options.clock === undefined ? undefined : checkClock(options.clock);
   }
 
   /** Live counters; read-only for callers. */

@@ -113,6 +113,7 @@ describe('resolveBrokerOptions', () => {
       [{ nodeKey: 42 }, 'nodeKey'],
       [{ codec: {} }, 'codec'],
       [{ onError: 'log' }, 'onError'],
+      [{ clock: { now: () => 0 } }, 'clock'],
       [{ stabilization: 'often' }, 'stabilization'],
       ['not an object', 'options'],
     ];

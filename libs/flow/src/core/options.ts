@@ -1,4 +1,4 @@
-import { Clock, systemClock } from './clock';
+import { checkClock, Clock, systemClock } from './clock';
 import { Codec, DefaultCodec } from './codec';
 import { FlowError, InvalidOptionError } from './errors';
 import type { BrokerInstrumentation } from './instrumentation';
@@ -197,7 +197,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
     directRouting: booleanOption('directRouting', input.directRouting, true),
     batchForwards: input.batchForwards === undefined ? undefined : booleanOption('batchForwards', input.batchForwards, true),
     onError: input.onError,
-    clock: input.clock ?? systemClock,
+    clock: input.clock === undefined ? systemClock : checkClock(input.clock),
     instrumentation: resolveInstrumentation(input.instrumentation),
   });
 }
