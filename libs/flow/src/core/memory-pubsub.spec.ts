@@ -1,6 +1,6 @@
 import { ManualClock } from '../testing/manual-clock';
 import { ClosedError } from './errors';
-import { BusDelivery, MemoryBus } from './memory-pubsub';
+import { BusDelivery, MemoryBus, MemoryPubSub } from './memory-pubsub';
 import type { PubSubStatus, Subscription } from './pubsub';
 
 const utf8 = new TextEncoder();
@@ -210,15 +210,21 @@ describe('MemoryBus and MemoryPubSub', () => {
     expect([toA, toB]).toEqual([2, 1]);
   });
 
+  /** Publishes 'first' then 'second' on `bus`, with the delivery of 'first' delayed 20 ms; the order they arrive in. */
+  function firstDelayed(bus: MemoryBus): { connection: MemoryPubSub; order: string[] } {
+    bus.setFault((d) => (text(d.data) === 'first' ? { delayMs: 20 } : 'deliver'));
+    const connection = bus.connect();
+    const order: string[] = [];
+    connection.subscribe('s', {}, (_s, d) => order.push(text(d)));
+    connection.publish('s', bytes('first'));
+    connection.publish('s', bytes('second'));
+    return { connection, order };
+  }
+
   it('lets the fault hook delay a delivery, which may then arrive out of order', async () => {
     const bus = new MemoryBus();
-    bus.setFault((d) => (text(d.data) === 'first' ? { delayMs: 20 } : 'deliver'));
-    const c = bus.connect();
-    const order: string[] = [];
-    c.subscribe('s', {}, (_s, d) => order.push(text(d)));
-    c.publish('s', bytes('first'));
-    c.publish('s', bytes('second'));
-    await c.flush();
+    const { connection, order } = firstDelayed(bus);
+    await connection.flush();
     expect(order).toEqual(['second']);
     await bus.idle();
     expect(order).toEqual(['second', 'first']);
@@ -227,12 +233,7 @@ describe('MemoryBus and MemoryPubSub', () => {
   it('delays on the clock it was given: a step of a manual clock delivers, and idle() does not wait for it', async () => {
     const clock = new ManualClock();
     const bus = new MemoryBus({ clock });
-    bus.setFault((d) => (text(d.data) === 'first' ? { delayMs: 20 } : 'deliver'));
-    const c = bus.connect();
-    const order: string[] = [];
-    c.subscribe('s', {}, (_s, d) => order.push(text(d)));
-    c.publish('s', bytes('first'));
-    c.publish('s', bytes('second'));
+    const { order } = firstDelayed(bus);
     await bus.idle();
     expect(order).toEqual(['second']);
     clock.advance(19);
