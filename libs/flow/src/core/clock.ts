@@ -1,5 +1,3 @@
-import { InvalidOptionError } from './errors';
-
 /** Timer functions the broker uses, injectable so tests control time. */
 export interface Clock {
   /**
@@ -30,17 +28,3 @@ export const systemClock: Clock = Object.freeze({
   },
 });
 
-/** Returns `value` when it has a Clock's three functions; throws InvalidOptionError naming the `clock` option otherwise. */
-export function checkClock(value: unknown): Clock {
-  const clock = value as Partial<Clock> | null;
-  if (
-    typeof clock !== 'object' ||
-    clock === null ||
-    typeof clock.setTimeout !== 'function' ||
-    typeof clock.clearTimeout !== 'function' ||
-    typeof clock.now !== 'function'
-  ) {
-    throw new InvalidOptionError('clock', 'must be an object with setTimeout, clearTimeout and now functions', value);
-  }
-  return value as Clock;
-}

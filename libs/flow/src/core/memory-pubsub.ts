@@ -1,7 +1,8 @@
-import { checkClock, type Clock } from './clock';
+import type { Clock } from './clock';
 import { ClosedError, InvalidOptionError, TransportError } from './errors';
 import type { FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
 import { MemoryExchange, MemorySubscription } from './memory-exchange';
+import { clockOption } from './options';
 import { headerBytes, type MessageHeaders, type PubSubHandler, type PubSub, type PubSubStatus, type StatusListener, type SubscribeOptions, type Subscription } from './pubsub';
 
 export type { BusDelivery, FaultDecision, FaultHook, HandlerErrorHook, MemoryBusStats } from './memory-exchange';
@@ -53,7 +54,7 @@ export class MemoryBus {
       throw new InvalidOptionError('maxPayload', 'must be a positive integer', maxPayload);
     }
     this.#exchange.maxPayload = maxPayload;
-    this.#exchange.clock = options.clock === undefined ? undefined : checkClock(options.clock);
+    this.#exchange.clock = options.clock === undefined ? undefined : clockOption(options.clock);
   }
 
   /** Live counters; read-only for callers. */

@@ -1,4 +1,4 @@
-import { checkClock, Clock, systemClock } from './clock';
+import { Clock, systemClock } from './clock';
 import { Codec, DefaultCodec } from './codec';
 import { FlowError, InvalidOptionError } from './errors';
 import type { BrokerInstrumentation } from './instrumentation';
@@ -197,7 +197,7 @@ export function resolveBrokerOptions(input: BrokerOptions = {}): ResolvedBrokerO
     directRouting: booleanOption('directRouting', input.directRouting, true),
     batchForwards: input.batchForwards === undefined ? undefined : booleanOption('batchForwards', input.batchForwards, true),
     onError: input.onError,
-    clock: input.clock === undefined ? systemClock : checkClock(input.clock),
+    clock: input.clock === undefined ? systemClock : clockOption(input.clock),
     instrumentation: resolveInstrumentation(input.instrumentation),
   });
 }
@@ -221,14 +221,22 @@ function resolveNodeKey(input: BrokerOptions, partitionHash: PartitionHash): Key
   return randomKey();
 }
 
-const INSTRUMENTATION_METHODS = ['publish', 'request', 'forward', 'handle'] as const;
-
 function resolveInstrumentation(value: BrokerInstrumentation | undefined): BrokerInstrumentation | undefined {
-  if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object' || INSTRUMENTATION_METHODS.some((m) => typeof value[m] !== 'function')) {
-    throw new InvalidOptionError('instrumentation', `must be an object with ${INSTRUMENTATION_METHODS.join(', ')} methods`, value);
+  return value === undefined ? undefined : methodsOption<BrokerInstrumentation>('instrumentation', value, ['publish', 'request', 'forward', 'handle']);
+}
+
+/** Returns `value` as a Clock (the broker's or MemoryBus's `clock` option); InvalidOptionError otherwise. */
+export function clockOption(value: unknown): Clock {
+  return methodsOption<Clock>('clock', value, ['setTimeout', 'clearTimeout', 'now']);
+}
+
+/** Returns `value` when it is an object with every function in `methods`; throws InvalidOptionError naming `option` otherwise. */
+function methodsOption<T extends object>(option: string, value: unknown, methods: readonly (keyof T & string)[]): T {
+  const object = value as Record<string, unknown> | null;
+  if (object === null || typeof object !== 'object' || methods.some((m) => typeof object[m] !== 'function')) {
+    throw new InvalidOptionError(option, `must be an object with ${methods.join(', ')} methods`, value);
   }
-  return value;
+  return value as T;
 }
 
 /** Resolving resolved options again (the Nest host does) keeps the name their key came from. */
