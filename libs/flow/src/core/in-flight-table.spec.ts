@@ -54,8 +54,35 @@ describe('InFlightTable', () => {
         model.delete(id);
       }
       expect(table.size).toBe(model.size);
+      // The publisher's floor: the lowest id present (the model's keys are in insertion order, which is ascending).
+      expect(table.lowest()).toBe(model.size === 0 ? undefined : model.keys().next().value);
     }
     for (const [id, item] of model) expect(table.get(id)).toBe(item);
     expect(table.inOrder()).toEqual([...model.values()]);
+  });
+
+  it('gives the lowest number id, leaving bigints out, and none when empty or cleared', () => {
+    const table = new InFlightTable<Item>(10);
+    expect(table.lowest()).toBeUndefined();
+    table.add({ id: 1n << 60n });
+    expect(table.lowest()).toBeUndefined();
+    // A slot's later id goes to the overflow map: the lowest is found there too.
+    for (const id of [100, 100 + 1024, 2000]) table.add({ id });
+    expect(table.lowest()).toBe(100);
+    table.delete(100);
+    expect(table.lowest()).toBe(100 + 1024);
+    // An id below the lowest (not from one ascending counter) still counts.
+    table.add({ id: 50 });
+    expect(table.lowest()).toBe(50);
+    table.delete(50);
+    table.delete(100 + 1024);
+    table.delete(2000);
+    expect(table.lowest()).toBeUndefined();
+    table.add({ id: 7 });
+    expect(table.lowest()).toBe(7);
+    table.clear();
+    expect(table.lowest()).toBeUndefined();
+    table.add({ id: 3 });
+    expect(table.lowest()).toBe(3);
   });
 });

@@ -16,6 +16,10 @@ export class InFlightTable<T extends { readonly id: U64 }> {
   private readonly mask: number;
   private readonly overflow = new Map<U64, T>();
   private count = 0;
+  /** At most the lowest number id present (see lowest()); meaningless while there is none. */
+  private low = 0;
+  /** Ids present that are bigints (never from a publisher's counter; lowest() leaves them out). */
+  private bigints = 0;
 
   /** `expected`: how many are usually live at once (the in-flight window). */
   constructor(expected: number) {
@@ -41,10 +45,25 @@ export class InFlightTable<T extends { readonly id: U64 }> {
     return this.get(id) !== undefined;
   }
 
+  /**
+   * The lowest number id present, undefined when there is none. Ids are
+   * added in ascending order (from one counter), so it only moves up: it
+   * walks each id between the old and the new lowest once.
+   */
+  lowest(): number | undefined {
+    if (this.count === this.bigints) return undefined;
+    let low = this.low;
+    while (!this.has(low)) low++;
+    this.low = low;
+    return low;
+  }
+
   /** Adds `value`, whose id is not in the table. */
   add(value: T): void {
-    this.count++;
     const { id } = value;
+    if (typeof id !== 'number') this.bigints++;
+    else if (this.count === this.bigints || id < this.low) this.low = id;
+    this.count++;
     if (typeof id === 'number') {
       const at = (id >>> 0) & this.mask;
       if (this.ring[at] === undefined) {
@@ -68,6 +87,7 @@ export class InFlightTable<T extends { readonly id: U64 }> {
     }
     if (this.overflow.size === 0 || !this.overflow.delete(id)) return false;
     this.count--;
+    if (typeof id !== 'number') this.bigints--;
     return true;
   }
 
@@ -84,5 +104,6 @@ export class InFlightTable<T extends { readonly id: U64 }> {
     this.ring.fill(undefined);
     this.overflow.clear();
     this.count = 0;
+    this.bigints = 0;
   }
 }

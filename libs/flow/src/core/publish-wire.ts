@@ -5,7 +5,8 @@
  *
  * | where            | trailer (integers unsigned big-endian)                              |
  * |------------------|---------------------------------------------------------------------|
- * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags), then u64 predecessor id if flag 4    |
+ * | FWD (publisher)  | 'FPUB' u8 flags (PublishFlags), then u64 predecessor id if flag 4,   |
+ * |                  | then u64 floor if flag 16                                           |
  * | ACK id 0 (owner) | 'FNOT' u32 a, u32 h, a x u64 accepted ids, h x u64 handled ids,      |
  * |                  | then 'FBAT' key u16 v: the owner (v ring positions) takes forward batches |
  * | INFO (view)      | 'FSTR' u16 n, n x (u8 kind 0 = message / 1 = request, u16 len, name) |
@@ -43,6 +44,13 @@ export const PublishFlags = {
    * wants no notices learns whether the owner takes forward batches.
    */
   AskBatches: 8,
+  /**
+   * A u64 follows (after the predecessor, if any): the publisher's floor, the
+   * lowest id it has unsettled. It never sends an id below it again, so the
+   * owner's duplicate window may forget them (duplicate-window.ts). Set on
+   * every acknowledged publish, never on a member's forward.
+   */
+  Floor: 16,
 } as const;
 
 export type StreamKind = 'message' | 'request';
@@ -71,26 +79,29 @@ export function withTrailer(frame: Uint8Array, size: number, write: (out: Uint8A
   return out;
 }
 
-/** A publisher's FWD with its flags and, when `after` is given, its predecessor (flag Follows), in one allocation. */
-export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate, after?: U64): Uint8Array {
-  const out = encodeFwd(frame, allocate, publishTrailerSize(after));
-  writePublishTrailer(out, flags, after);
+/**
+ * A publisher's FWD with its flags and, when given, its predecessor `after`
+ * (flag Follows) and its `floor` (flag Floor), in one allocation.
+ */
+export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Allocate, after?: U64, floor?: U64): Uint8Array {
+  const out = encodeFwd(frame, allocate, publishTrailerSize(after, floor));
+  writePublishTrailer(out, flags, after, floor);
   return out;
 }
 
-/** `fwd` (encodePublishFwd's) again, in a new array, with `flags` and predecessor `after` in place of its trailer. */
-export function retrailPublishFwd(fwd: Uint8Array, flags: number, allocate: Allocate, after?: U64): Uint8Array {
+/** `fwd` (encodePublishFwd's) again, in a new array, with `flags`, `after` and `floor` in place of its trailer. */
+export function retrailPublishFwd(fwd: Uint8Array, flags: number, allocate: Allocate, after?: U64, floor?: U64): Uint8Array {
   const body = trailerAt(fwd);
-  const out = allocate(body + publishTrailerSize(after));
+  const out = allocate(body + publishTrailerSize(after, floor));
   out.set(fwd.subarray(0, body), 0);
-  writePublishTrailer(out, flags, after);
+  writePublishTrailer(out, flags, after, floor);
   return out;
 }
 
 /** Trailer bytes of a FWD with publish flags: 'FPUB' and the flags. */
 export const NOTICES_TRAILER = 5;
-/** Trailer bytes of the largest FWD: a publish FWD that also names its predecessor (8 bytes). */
-export const LARGEST_TRAILER = NOTICES_TRAILER + 8;
+/** Trailer bytes of the largest FWD: a publish FWD that also names its predecessor and its floor (8 bytes each). */
+export const LARGEST_TRAILER = NOTICES_TRAILER + 16;
 
 /**
  * The bytes `msg` takes on the transport as a FWD with `trailer` bytes after it
@@ -109,26 +120,21 @@ export function bytesAbove(limit: number | undefined, msg: MsgPayload, trailer =
 /** A FWD's bytes besides its stream, reply, partition key, data and trailer. */
 const FWD_OVERHEAD = fwdSize({ id: 0, reply: '', stream: '', partitionKey: new Uint8Array(0), data: new Uint8Array(0) });
 
-function publishTrailerSize(after: U64 | undefined): number {
-  return after === undefined ? NOTICES_TRAILER : LARGEST_TRAILER;
+function publishTrailerSize(after: U64 | undefined, floor: U64 | undefined): number {
+  return NOTICES_TRAILER + (after === undefined ? 0 : 8) + (floor === undefined ? 0 : 8);
 }
 
-/** Writes the 'FPUB' trailer at the end of `out`, sized by publishTrailerSize(after). */
-function writePublishTrailer(out: Uint8Array, flags: number, after: U64 | undefined): void {
-  const at = out.length - publishTrailerSize(after);
+/** Writes the 'FPUB' trailer at the end of `out`, sized by publishTrailerSize(after, floor); the flags say what is there. */
+function writePublishTrailer(out: Uint8Array, flags: number, after: U64 | undefined, floor: U64 | undefined): void {
+  let at = out.length - publishTrailerSize(after, floor);
   writeU32(out, at, FPUB);
-  if (after === undefined) out[at + 4] = flags & ~PublishFlags.Follows;
-  else {
-    out[at + 4] = flags | PublishFlags.Follows;
-    writeU64(out, at + 5, after);
-  }
-}
-
-export function appendPublishFlags(fwd: Uint8Array, flags: number): Uint8Array {
-  return withTrailer(fwd, 5, (out, at) => {
-    writeU32(out, at, FPUB);
-    out[at + 4] = flags;
-  });
+  flags &= ~(PublishFlags.Follows | PublishFlags.Floor);
+  if (after !== undefined) flags |= PublishFlags.Follows;
+  if (floor !== undefined) flags |= PublishFlags.Floor;
+  out[at + 4] = flags;
+  at += 5;
+  if (after !== undefined) (writeU64(out, at, after), (at += 8));
+  if (floor !== undefined) writeU64(out, at, floor);
 }
 
 /** The flags of a publisher's FWD; undefined for a FWD without them (a Go broker's, or a member's forward). */
@@ -143,6 +149,13 @@ export function readPredecessor(data: Uint8Array): U64 {
   const at = trailerAt(data);
   if (data.length - at < 13) throw new ProtocolError('publish flags', 'flag Follows without the predecessor id');
   return readU64(data, at + 5);
+}
+
+/** The floor of a FWD whose `flags` (its own) have Floor; throws ProtocolError when it is missing. */
+export function readFloor(data: Uint8Array, flags: number): U64 {
+  const at = trailerAt(data) + 5 + ((flags & PublishFlags.Follows) !== 0 ? 8 : 0);
+  if (data.length - at < 8) throw new ProtocolError('publish flags', 'flag Floor without the floor id');
+  return readU64(data, at);
 }
 
 /** Where an owner takes forward batches (forward-batches.ts): its node key, and how many ring positions it has. */

@@ -2,7 +2,7 @@ import type { U64 } from './bytes';
 import { FlowError, OverloadedError } from './errors';
 import { Fifo } from './fifo';
 import { InFlightTable } from './in-flight-table';
-import { AckFrame, ErrFrame, FrameType, MsgPayload } from './frame';
+import { AckFrame, ErrFrame, FrameType, FwdFrame, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import { ForwardRoutes } from './forward-batches';
 import { encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
@@ -195,7 +195,12 @@ export class Publisher {
     this.transmit(entry);
   }
 
-  /** Sends `entry` to its owner, naming the lane's previous unsettled message; the first send encodes it for good. */
+  /**
+   * Sends `entry` to its owner, naming the lane's previous unsettled message
+   * and this publisher's floor (publish-wire.ts, flag Floor); the first send
+   * encodes it for good. A resend may carry an older floor: lower, so it
+   * retires less in the owner's duplicate window, never more.
+   */
   private transmit(entry: Entry): void {
     const { allocate, options } = this.host;
     entry.since = options.clock.now();
@@ -203,10 +208,11 @@ export class Publisher {
     const after = entry.prev?.id;
     const first = entry.msg !== undefined;
     if (entry.msg !== undefined) {
-      entry.wire = encodePublishFwd({ type: FrameType.Fwd, id: entry.id, ackTo: options.nodeKey, msg: entry.msg }, PublishFlags.Notices, allocate, after);
+      const fwd: FwdFrame = { type: FrameType.Fwd, id: entry.id, ackTo: options.nodeKey, msg: entry.msg };
+      entry.wire = encodePublishFwd(fwd, PublishFlags.Notices, allocate, after, this.entries.lowest());
       entry.msg = undefined;
     } else if (after !== entry.wireAfter) {
-      entry.wire = retrailPublishFwd(entry.wire!, PublishFlags.Notices, allocate, after);
+      entry.wire = retrailPublishFwd(entry.wire!, PublishFlags.Notices, allocate, after, this.entries.lowest());
     }
     entry.wireAfter = after;
     this.host.counters.forwarded++;
