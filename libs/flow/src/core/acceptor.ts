@@ -11,7 +11,7 @@ import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './overdue-forwards';
 import { LaneOrder } from './lane-order';
 import { OwnerNotices } from './owner-notices';
-import { PublishFlags, readPredecessor } from './publish-wire';
+import { PublishFlags, readFloor, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { encodeViewAnswer, takesParts } from './view-answer';
 
@@ -95,6 +95,11 @@ export class Acceptor {
     this.order = new LaneOrder(Math.min(HELD_FORWARDS, host.options.maxQueuedMessages), ACK_PATIENCE * host.options.ackTimeout);
   }
 
+  /** Publishes in the duplicate window. */
+  get remembered(): number {
+    return this.seen.size;
+  }
+
   /** Direct publishes held for a missing predecessor. */
   get held(): number {
     return this.order.size;
@@ -106,6 +111,7 @@ export class Acceptor {
    */
   onForward(frame: FwdFrame, flags: number, data?: Uint8Array): void {
     const after = (flags & PublishFlags.Follows) !== 0 && data !== undefined ? readPredecessor(data) : undefined;
+    if ((flags & PublishFlags.Floor) !== 0 && data !== undefined) this.seen.setFloor(this.textOf(frame.ackTo), readFloor(data, flags));
     if (this.take(frame, flags, after)) this.release(this.textOf(frame.ackTo), frame.id);
   }
 
@@ -114,7 +120,8 @@ export class Acceptor {
     if (this.order.size === 0) return;
     for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
       id = next.id;
-      if (!this.take(next.value, PublishFlags.Notices, undefined)) return;
+      // Only publishers name predecessors, and they send floors (an older one's origin has none: nothing retires).
+      if (!this.take(next.value, PublishFlags.Notices | PublishFlags.Floor, undefined)) return;
     }
   }
 
@@ -133,6 +140,7 @@ export class Acceptor {
     const owner = membership.table.ownerOf(partition);
     const local = membership.table.isLocal(owner);
     const origin = this.textOf(ackTo);
+    const floored = (flags & PublishFlags.Floor) !== 0;
     const seen = local ? this.seen.get(origin, id) : undefined;
     if (seen !== undefined) {
       host.counters.duplicates++;
@@ -141,7 +149,7 @@ export class Acceptor {
     }
     if (this.holds(frame, origin, after, local)) return false;
     if (!local) {
-      this.relay(msg, ackTo, id);
+      this.relay(msg, ackTo, id, floored);
       return false;
     }
     let accepting = true;
@@ -161,7 +169,7 @@ export class Acceptor {
     accepting = false;
     if (refused !== undefined) this.refuse(ackTo, id, refused);
     else {
-      this.seen.set(origin, id, handledNow);
+      this.seen.set(origin, id, handledNow, floored);
       this.notify(ackTo, id, handledNow);
     }
     return true;
@@ -182,8 +190,8 @@ export class Acceptor {
     return true;
   }
 
-  /** Relays to the owner by our view (see the class comment); the forwarder keeps it until handled. */
-  private relay(msg: MsgPayload, ackTo: Key, id: U64): void {
+  /** Relays to the owner by our view (see the class comment); the forwarder keeps it until handled. `floored`: see DuplicateWindow.set. */
+  private relay(msg: MsgPayload, ackTo: Key, id: U64, floored: boolean): void {
     const origin = this.textOf(ackTo);
     const seen = this.seen.get(origin, id);
     const relaying = `${origin}/${id}`;
@@ -197,7 +205,7 @@ export class Acceptor {
     this.relayed.set(origin, id, true);
     msg.accepted = () => {
       if (!this.relaying.delete(relaying)) return;
-      this.seen.set(origin, id, false);
+      this.seen.set(origin, id, false, floored);
       this.notify(ackTo, id, false);
       this.release(origin, id);
     };
@@ -205,7 +213,7 @@ export class Acceptor {
       this.relaying.delete(relaying);
       if (error !== undefined) this.refuse(ackTo, id, error);
       else {
-        this.seen.set(origin, id, true);
+        this.seen.set(origin, id, true, floored);
         this.notify(ackTo, id, true);
       }
       this.release(origin, id);

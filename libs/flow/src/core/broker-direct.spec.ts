@@ -67,6 +67,23 @@ describe('broker direct routing', () => {
     expect(brokers[1].counters.handled).toBe(1);
   });
 
+  it('lets owners forget publishes the publisher has settled: its floor keeps their duplicate windows at their first slots', async () => {
+    const handled = new Map<string, number[]>();
+    const publisher = await directClique(handled);
+    const { bus, brokers } = clique!;
+    const total = 6000;
+    for (let n = 0; n < total; n += 200) {
+      const batch: Promise<void>[] = [];
+      for (let i = n; i < n + 200; i++) batch.push(publisher.publish('orders', seq(i), { key: `k${i % 50}` }));
+      await Promise.all(batch);
+    }
+    await waitFor(() => [...handled.values()].reduce((sum, seqs) => sum + seqs.length, 0) === total, { bus, what: 'every publish handled' });
+    const owners = brokers.slice(0, 3);
+    // Owners that took more than 1,024 would remember them all without the floor (their windows grown past 1,024 slots).
+    expect(owners.filter((b) => b.counters.handled > 2048)).not.toHaveLength(0);
+    for (const owner of owners) expect(owner.load.publishesRemembered).toBeLessThanOrEqual(1024);
+  });
+
   it('sends a keyed request straight to its owner: two NATS messages', async () => {
     const publisher = await directClique(new Map());
     const { bus, brokers } = clique!;

@@ -273,7 +273,7 @@ export class Broker {
 
   /** Work in progress, for metrics; computed on each read. */
   get load(): BrokerLoad {
-    return this.dispatcher.load(this.forwarder.inFlight);
+    return this.dispatcher.load(this.forwarder.inFlight, this.acceptor.remembered);
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {

@@ -67,8 +67,9 @@ export class Dispatcher {
   }
 
   /** The handlers' share of the broker's load, plus the forwarder's count. */
-  load(forwardsInFlight: number): BrokerLoad {
+  load(forwardsInFlight: number, publishesRemembered: number): BrokerLoad {
     return {
+      publishesRemembered,
       handlersRunning: this.scheduler.active,
       handlersQueued: this.scheduler.queued,
       forwardsInFlight,

@@ -122,7 +122,7 @@ describe('DuplicateWindow', () => {
     expect(window.size).toBe(4);
   });
 
-  it('starts small and grows to its capacity in one step, then allocates nothing more', () => {
+  it('starts small and grows in steps of 16 times up to its capacity, then allocates nothing more', () => {
     const window = new DuplicateWindow(5000);
     expect(window.allocated).toBe(1024);
     const seen: number[] = [];
@@ -132,6 +132,15 @@ describe('DuplicateWindow', () => {
     }
     expect(seen).toEqual([1024, 5000]);
     expect(window.size).toBe(5000);
+    const large = new DuplicateWindow(100_000);
+    const steps: number[] = [];
+    for (let id = 0; id < 120_000; id++) {
+      large.set('o', id, true);
+      if (steps[steps.length - 1] !== large.allocated) steps.push(large.allocated);
+    }
+    expect(steps).toEqual([1024, 16_384, 100_000]);
+    expect(large.get('o', 19_999)).toBeUndefined();
+    expect(large.get('o', 20_000)).toBe(true);
     expect(window.get('o0', 14_994)).toBeUndefined();
     expect(window.get(`o${19_999 % 7}`, 19_999)).toBe(false);
     expect(window.get(`o${15_000 % 7}`, 15_000)).toBe(false);
@@ -340,4 +349,180 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
     expect(window.get('a', moved)).toBe(true);
     expect(window.get('a', second)).toBe(false);
   });
+
+  describe('floors', () => {
+    it('retires floored entries below their origin\'s floor before growing: a publisher whose floor trails keeps the window at its first slots', () => {
+      const window = new DuplicateWindow(1 << 17);
+      const behind = 500;
+      for (let id = 1; id <= 50_000; id++) {
+        window.setFloor('p', Math.max(1, id - behind));
+        window.set('p', id, id % 3 === 0, true);
+      }
+      expect(window.allocated).toBe(1024);
+      expect(window.size).toBe(1024);
+      // Everything at or above the floor is answered; the oldest retired entries were reused first.
+      for (let id = 50_000 - behind; id <= 50_000; id++) expect(window.get('p', id)).toBe(id % 3 === 0);
+      expect(window.get('p', 50_000 - 1024)).toBeUndefined();
+    });
+
+    it('never retires an entry recorded without its floor: a broker\'s forwards share its publisher\'s origin and ids', () => {
+      const window = new DuplicateWindow(1 << 17);
+      // Even ids from the publisher (floored), odd ones from the same broker's forwarder (not).
+      for (let id = 1; id <= 4000; id++) {
+        window.setFloor('b', id);
+        window.set('b', id, false, id % 2 === 0);
+      }
+      expect(window.allocated).toBe(16_384);
+      for (let id = 1; id < 4000; id += 2) expect(window.get('b', id)).toBe(false);
+      // The floored ones below the floor stay too until space is needed: retiring only replaces.
+      expect(window.get('b', 2)).toBe(false);
+    });
+
+    it('takes the latest floor, not the highest: a publisher restarted under its node key starts its ids lower', () => {
+      const window = new DuplicateWindow(1 << 17);
+      for (let id = 9001; id <= 10_000; id++) window.set('p', id, true, true);
+      window.setFloor('p', 10_001);
+      // The new instance's ids start at 500 and its floor with them.
+      for (let id = 500; id < 500 + 3000; id++) {
+        window.setFloor('p', 500);
+        window.set('p', id, false, true);
+      }
+      expect(window.get('p', 500)).toBe(false);
+      expect(window.get('p', 3499)).toBe(false);
+      // The previous instance's entries are above the new floor: kept, so the window grew instead.
+      expect(window.get('p', 10_000)).toBe(true);
+      expect(window.allocated).toBe(16_384);
+    });
+
+    it('ignores a floor for an origin it does not hold', () => {
+      const window = new DuplicateWindow(1 << 17);
+      window.setFloor('z', 100);
+      window.set('z', 5, true, true);
+      for (let id = 1; id < 1024; id++) window.set('y', id, true, true);
+      window.setFloor('y', 1_000_000);
+      // Full, and the oldest entry is 'z' 5: kept (the window grows), as 'z' had no floor when it came.
+      window.set('y', 1024, true, true);
+      expect(window.allocated).toBe(16_384);
+      expect(window.get('z', 5)).toBe(true);
+    });
+
+    it('forgets an origin\'s floor with its last entry', () => {
+      const window = new DuplicateWindow(1 << 17);
+      for (let id = 1; id <= 10; id++) window.set('x', id, true, true);
+      window.setFloor('x', 100);
+      let y = 1;
+      while (window.size < 1024) window.set('y', y++, true, true);
+      window.setFloor('y', 1_000_000);
+      // Ten more replace the retired 'x' entries: 'x' leaves, its floor with it.
+      for (let n = 0; n < 10; n++) window.set('y', y++, true, true);
+      expect(window.origins).toBe(1);
+      window.set('x', 5, true, true);
+      for (let n = 0; n < 1023; n++) window.set('y', y++, true, true);
+      expect(window.allocated).toBe(1024);
+      // 'x' 5 is the oldest now: below the old floor of 100, but that floor left with 'x'.
+      window.set('y', y++, true, true);
+      expect(window.allocated).toBe(16_384);
+      expect(window.get('x', 5)).toBe(true);
+    });
+
+    it('agrees with a model of retiring, growing and evicting under a random schedule (seeded)', () => {
+      const capacity = 20_000;
+      for (const seed of [1, 2, 3]) {
+        const random = seededRandom(seed);
+        const window = new DuplicateWindow(capacity);
+        const model = new FloorModel(capacity);
+        const origins = ['p', 'q', 'r'];
+        const next = new Map(origins.map((o, n) => [o, 1000 * n] as [string, number]));
+        for (let step = 0; step < 30_000; step++) {
+          // 'r' is a broker's forwarder (never floored), busy for a while only: once its entries are the oldest, the window grows.
+          const origin = origins[random.int(step >= 15_000 && step < 16_000 ? 3 : 2)];
+          const roll = random.next();
+          if (roll < 0.1) {
+            // A floor some way behind the origin's newest id, now and then far behind (a stalled key).
+            const newest = next.get(origin)!;
+            const floor = Math.max(0, newest - (random.next() < 0.02 ? random.int(20_000) : random.int(400)));
+            window.setFloor(origin, floor);
+            model.setFloor(origin, floor);
+          } else if (roll < 0.15) {
+            const id = Math.max(0, next.get(origin)! - random.int(3000));
+            window.markHandled(origin, id);
+            model.markHandled(origin, id);
+          } else {
+            // Mostly new ids; sometimes a retry of a recent one.
+            const newest = next.get(origin)! + 1;
+            const id = random.next() < 0.9 ? newest : Math.max(0, newest - random.int(50));
+            if (id === newest) next.set(origin, newest);
+            const handled = random.next() < 0.5;
+            window.set(origin, id, handled, origin !== 'r');
+            model.set(origin, id, handled, origin !== 'r');
+          }
+          if (step % 211 === 0) {
+            expect(window.size).toBe(model.size);
+            expect(window.allocated).toBe(model.allocated);
+            expect(window.origins).toBe(model.origins);
+            for (const o of origins) {
+              const top = next.get(o)!;
+              for (let back = 0; back < 40; back++) expect(window.get(o, top - back * 37)).toBe(model.get(o, top - back * 37));
+            }
+          }
+        }
+        expect(model.allocated).toBeGreaterThan(1024);
+        expect(model.retired).toBeGreaterThan(100);
+      }
+    });
+  });
 });
+
+/** The retiring policy (DuplicateWindow's class comment), written plainly: a Map in age order and the slots it may use. */
+class FloorModel {
+  private readonly entries = new Map<string, { origin: string; id: number; handled: boolean; floored: boolean }>();
+  private readonly floors = new Map<string, number>();
+  private readonly perOrigin = new Map<string, number>();
+  allocated = 1024;
+  /** Entries that left because they had retired (before the window was full to its capacity). */
+  retired = 0;
+  constructor(private readonly capacity: number) {}
+  get size(): number {
+    return this.entries.size;
+  }
+  get origins(): number {
+    return this.perOrigin.size;
+  }
+  get(origin: string, id: number): boolean | undefined {
+    return this.entries.get(`${origin}/${id}`)?.handled;
+  }
+  setFloor(origin: string, floor: number): void {
+    if (this.perOrigin.has(origin)) this.floors.set(origin, floor);
+  }
+  markHandled(origin: string, id: number): void {
+    const entry = this.entries.get(`${origin}/${id}`);
+    if (entry !== undefined) entry.handled = true;
+  }
+  set(origin: string, id: number, handled: boolean, floored: boolean): void {
+    const key = `${origin}/${id}`;
+    const entry = this.entries.get(key);
+    if (entry !== undefined) {
+      entry.handled = handled;
+      entry.floored ||= floored;
+      return;
+    }
+    this.perOrigin.set(origin, (this.perOrigin.get(origin) ?? 0) + 1);
+    if (this.entries.size === this.allocated) {
+      const [oldestKey, oldest] = this.entries.entries().next().value!;
+      const floor = this.floors.get(oldest.origin);
+      const retired = oldest.floored && floor !== undefined && oldest.id < floor;
+      if (!retired && this.allocated < this.capacity) this.allocated = Math.min(this.capacity, this.allocated * 16);
+      else {
+        if (this.allocated < this.capacity) this.retired++;
+        this.entries.delete(oldestKey);
+        const left = this.perOrigin.get(oldest.origin)! - 1;
+        if (left > 0) this.perOrigin.set(oldest.origin, left);
+        else {
+          this.perOrigin.delete(oldest.origin);
+          this.floors.delete(oldest.origin);
+        }
+      }
+    }
+    this.entries.set(key, { origin, id, handled, floored });
+  }
+}

@@ -1,10 +1,14 @@
 import type { U64 } from './bytes';
 
-/** Slots an empty window starts with (fewer when its capacity is smaller); once they are full it takes its whole capacity. */
+/** Slots an empty window starts with (fewer when its capacity is smaller). */
 const INITIAL_SLOTS = 1024;
+/** Each growth multiplies the slots by this, up to the capacity: 1,024, then 16,384, then the capacity. */
+const GROWTH = 16;
 const TWO_32 = 0x100000000;
 const STATE_QUEUED = 1;
 const STATE_HANDLED = 2;
+/** Flag beside the state: the entry came with its publisher's floor (setFloor), which can retire it. */
+const STATE_FLOORED = 4;
 
 /**
  * The acceptor's duplicate window: for the newest `capacity` publishes over all
@@ -15,29 +19,42 @@ const STATE_HANDLED = 2;
  * origin, its state) says which entry leaves when the window is full, so the
  * oldest is forgotten first, as one insertion-ordered map would. An
  * open-addressing index (linear probing, deletion by backward shift, so no
- * tombstones) finds a slot by origin and id. An idle window stays small
- * (INITIAL_SLOTS); once those are full it grows to its whole capacity in one
- * step, never shrinks, and allocates nothing more. Not by doubling: each
- * doubling frees the previous arrays, and glibc's malloc raises its mmap
- * threshold to the size of a freed mmapped block (128 KiB and more), after
- * which the process keeps more freed memory in its heap. With the default
- * capacity (about 3.2 MB of arrays), an owner's RSS at the end of the Nest
- * events benchmark was 3 to 4 MiB lower than with doubling. Origins are
+ * tombstones) finds a slot by origin and id.
+ *
+ * Floors: a publisher that keeps every unsettled publish until it is settled
+ * says, with each FWD, the lowest id it has unsettled (its floor): it will
+ * never send an id below it again. An entry recorded as `floored` whose id is
+ * below its origin's latest floor is retired: it leaves before the window
+ * grows. Only floored entries retire, because a broker's forwards share its
+ * publisher's origin and ids but not its floor. The latest floor counts, not
+ * the highest: a publisher restarted under the same node key starts its ids
+ * at a new random point, maybe below its previous instance's floor.
+ *
+ * Growth: an idle window stays small (INITIAL_SLOTS). When its slots are full
+ * and the oldest entry has not retired, it grows by GROWTH times, up to its
+ * capacity, never shrinks, and then allocates nothing more; at the capacity
+ * the oldest entry leaves, retired or not. So a window whose publishers send
+ * floors holds about what they have unsettled, and one whose publishers do
+ * not (Go's forwards, older Flow publishers) grows to the capacity as before.
+ * Few and large steps, not doubling: each step frees the previous arrays, and
+ * glibc's malloc raises its mmap threshold to the size of a freed mmapped
+ * block (128 KiB and more), after which the process keeps more freed memory
+ * in its heap; the middle step's arrays stay at or below 128 KiB. Origins are
  * numbered while they have entries; an origin whose last entry leaves gives
- * its number back.
+ * its number back, and its floor with it.
  */
 export class DuplicateWindow {
   private idHi: Uint32Array;
   private idLo: Uint32Array;
   private originOf: Int32Array;
-  /** 0 for a free slot, else STATE_QUEUED or STATE_HANDLED. */
+  /** 0 for a free slot, else STATE_QUEUED or STATE_HANDLED, with STATE_FLOORED. */
   private state: Uint8Array;
   private slotHash: Int32Array;
   /** Slot + 1 per index position; 0 is empty. At most half full. */
   private index: Int32Array;
   private mask: number;
   private count = 0;
-  /** Next slot to overwrite once the ring is full. */
+  /** The oldest entry's slot once every allocated slot is taken (0 before), the next to overwrite. */
   private next = 0;
 
   private readonly originNumbers = new Map<string, number>();
@@ -45,6 +62,9 @@ export class DuplicateWindow {
   /** Entries per origin number; an origin with none is given back. */
   private originEntries: number[] = [];
   private readonly freeOrigins: number[] = [];
+  /** Per origin number: its latest floor's halves, or -1 (floorHi) for none. */
+  private floorHi: number[] = [];
+  private floorLo: number[] = [];
   private lastText: string | undefined;
   private lastOrigin = -1;
 
@@ -82,7 +102,7 @@ export class DuplicateWindow {
     return this.originNumbers.size;
   }
 
-  /** Slots allocated now: INITIAL_SLOTS (or the capacity when smaller), then the capacity. */
+  /** Slots allocated now: INITIAL_SLOTS (or the capacity when smaller), then larger steps up to the capacity. */
   get allocated(): number {
     return this.state.length;
   }
@@ -93,7 +113,7 @@ export class DuplicateWindow {
     if (number < 0) return undefined;
     this.split(id);
     const slot = this.find(number, hashOf(number, this.hi, this.lo));
-    if (slot >= 0) return this.state[slot] === STATE_HANDLED;
+    if (slot >= 0) return (this.state[slot] & STATE_HANDLED) !== 0;
     this.missAt = -1 - slot;
     // Most misses are followed by set() of the same id (a new publish): it can skip the search.
     this.missOrigin = number;
@@ -103,9 +123,13 @@ export class DuplicateWindow {
     return undefined;
   }
 
-  /** Records `id` of `origin` (a new entry is the newest); an entry already present only changes state. */
-  set(origin: string, id: U64, handled: boolean): void {
-    const state = handled ? STATE_HANDLED : STATE_QUEUED;
+  /**
+   * Records `id` of `origin` (a new entry is the newest); an entry already
+   * present only changes state. `floored`: it came with its publisher's floor
+   * (see the class comment).
+   */
+  set(origin: string, id: U64, handled: boolean, floored = false): void {
+    const state = (handled ? STATE_HANDLED : STATE_QUEUED) | (floored ? STATE_FLOORED : 0);
     const number = this.originNumber(origin, true);
     this.split(id);
     const { hi, lo } = this;
@@ -113,18 +137,17 @@ export class DuplicateWindow {
     const known = this.missStamp === this.stamp && this.missOrigin === number && this.missHi === hi && this.missLo === lo;
     const found = known ? -1 : this.find(number, hash);
     if (found >= 0) {
-      this.state[found] = state;
+      this.state[found] = state | (this.state[found] & STATE_FLOORED);
       return;
     }
     // Counted first, so that evicting this origin's last entry keeps its number.
     this.originEntries[number]++;
+    if (this.count === this.state.length && this.count < this.capacity && !this.retired(this.next)) this.grow();
     let slot: number;
-    if (this.count < this.capacity) {
-      if (this.count === this.state.length) this.grow();
-      slot = this.count++;
-    } else {
+    if (this.count < this.state.length) slot = this.count++;
+    else {
       slot = this.next;
-      this.next = slot + 1 === this.capacity ? 0 : slot + 1;
+      this.next = slot + 1 === this.count ? 0 : slot + 1;
       this.evict(slot);
     }
     this.idHi[slot] = hi;
@@ -144,7 +167,24 @@ export class DuplicateWindow {
     if (number < 0) return;
     this.split(id);
     const slot = this.find(number, hashOf(number, this.hi, this.lo));
-    if (slot >= 0) this.state[slot] = STATE_HANDLED;
+    if (slot >= 0) this.state[slot] = STATE_HANDLED | (this.state[slot] & STATE_FLOORED);
+  }
+
+  /** `origin` will not send an id below `floor` again: its floored entries below it retire. */
+  setFloor(origin: string, floor: U64): void {
+    const number = this.originNumber(origin, false);
+    if (number < 0) return;
+    this.split(floor);
+    this.floorHi[number] = this.hi;
+    this.floorLo[number] = this.lo;
+  }
+
+  /** Whether `slot`'s entry is floored and below its origin's floor. */
+  private retired(slot: number): boolean {
+    if ((this.state[slot] & STATE_FLOORED) === 0) return false;
+    const number = this.originOf[slot];
+    const hi = this.floorHi[number];
+    return hi >= 0 && (this.idHi[slot] < hi || (this.idHi[slot] === hi && this.idLo[slot] < this.floorLo[number]));
   }
 
   private split(id: U64): void {
@@ -197,13 +237,16 @@ export class DuplicateWindow {
     if (--this.originEntries[number] === 0) this.releaseOrigin(number);
   }
 
+  /** The next step of slots, with the entries oldest first from slot 0 (the ring may have wrapped). */
   private grow(): void {
-    const slots = this.capacity;
-    this.idHi = copied(new Uint32Array(slots), this.idHi);
-    this.idLo = copied(new Uint32Array(slots), this.idLo);
-    this.originOf = copied(new Int32Array(slots), this.originOf);
-    this.state = copied(new Uint8Array(slots), this.state);
-    this.slotHash = copied(new Int32Array(slots), this.slotHash);
+    const slots = Math.min(this.capacity, this.state.length * GROWTH);
+    const from = this.next;
+    this.idHi = rotated(new Uint32Array(slots), this.idHi, from);
+    this.idLo = rotated(new Uint32Array(slots), this.idLo, from);
+    this.originOf = rotated(new Int32Array(slots), this.originOf, from);
+    this.state = rotated(new Uint8Array(slots), this.state, from);
+    this.slotHash = rotated(new Int32Array(slots), this.slotHash, from);
+    this.next = 0;
     this.index = new Int32Array(indexSize(slots));
     this.mask = this.index.length - 1;
     this.stamp++;
@@ -220,6 +263,7 @@ export class DuplicateWindow {
       this.originNumbers.set(origin, number);
       this.originTexts[number] = origin;
       this.originEntries[number] = 0;
+      this.floorHi[number] = -1;
     }
     this.lastText = origin;
     this.lastOrigin = number;
@@ -238,8 +282,10 @@ export class DuplicateWindow {
   }
 }
 
-function copied<T extends Uint32Array | Int32Array | Uint8Array>(into: T, from: T): T {
-  into.set(from);
+/** `into` holding all of `from` (a full ring), starting with its slot `first`. */
+function rotated<T extends Uint32Array | Int32Array | Uint8Array>(into: T, from: T, first: number): T {
+  into.set(from.subarray(first), 0);
+  into.set(from.subarray(0, first), from.length - first);
   return into;
 }
 

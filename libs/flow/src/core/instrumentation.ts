@@ -53,6 +53,8 @@ export interface BrokerLoad {
   readonly forwardsInFlight: number;
   /** Age of the oldest waiting message, ms; 0 when none waits or the instrumentation does not time the queue. */
   readonly oldestQueuedMs: number;
+  /** Publishes this owner remembers to answer their retries (its duplicate window, duplicate-window.ts). */
+  readonly publishesRemembered: number;
 }
 
 /** Ends `trace` when `reply` settles and passes the outcome on unchanged. */
