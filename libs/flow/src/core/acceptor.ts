@@ -15,7 +15,7 @@ import { PublishFlags, readFloor, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { encodeViewAnswer, takesParts } from './view-answer';
 
-/** Publishes remembered per origin for duplicate suppression: the newest this many, over all publishers. */
+/** Publishes remembered per origin for duplicate suppression: the newest this many at most, over all publishers (fewer once floors retire them). */
 export const DUPLICATE_WINDOW = 1 << 17;
 
 /** Relayed publishes remembered for their successors' order, at most (relays happen while views disagree). */

@@ -11,8 +11,9 @@ const STATE_HANDLED = 2;
 const STATE_FLOORED = 4;
 
 /**
- * The acceptor's duplicate window: for the newest `capacity` publishes over all
- * origins, whether each is handled (true) or still queued (false).
+ * The acceptor's duplicate window: for the newest publishes over all origins
+ * (at most `capacity`, fewer once their publishers' floors retire them),
+ * whether each is handled (true) or still queued (false).
  *
  * Entries live in typed arrays (no object or heap number per message): a ring
  * of slots in insertion order (an id as two u32 halves, the index of its
