@@ -35,8 +35,9 @@ const STATE_FLOORED = 4;
  * and the oldest entry has not retired, it grows by GROWTH times, up to its
  * capacity, never shrinks, and then allocates nothing more; at the capacity
  * the oldest entry leaves, retired or not. So a window whose publishers send
- * floors holds about what they have unsettled, and one whose publishers do
- * not (Go's forwards, older Flow publishers) grows to the capacity as before.
+ * floors holds about what they sent since their oldest unsettled publish (one
+ * stalled publish keeps everything newer), and one whose publishers do not
+ * (Go's forwards, older Flow publishers) grows to the capacity as before.
  * Few and large steps, not doubling: each step frees the previous arrays, and
  * glibc's malloc raises its mmap threshold to the size of a freed mmapped
  * block (128 KiB and more), after which the process keeps more freed memory
