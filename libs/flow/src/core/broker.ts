@@ -72,6 +72,8 @@ export class Broker {
   private readonly handoff: Handoff;
   private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
+  /** This member's subscription to view questions (one of `subscriptions`). */
+  private viewAnswers: Subscription | undefined;
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
   private readonly nodeSubjects: NodeSubjects;
@@ -300,6 +302,8 @@ export class Broker {
     if (this.closed !== undefined || this.state === 'new') return this.close();
     this.state = 'draining';
     this.membership?.leave();
+    // The view question goes to one member of the queue group: not to one that would list itself.
+    this.stopAnsweringViews();
     // Our keys route to the members that take them over; they wait for what still runs here (handoff.ts).
     this.membership?.table.retire();
     this.handoff.retire();
@@ -309,6 +313,13 @@ export class Broker {
     const work = [this.dispatcher, this.forwarder, this.publisher];
     const host = { clock, streams, work, isClosed: () => this.closed !== undefined, close: () => this.close() };
     return drainAndClose({ ...host, releaseAll: () => this.ownership.releaseAll(), reportError: (error) => this.reportError(error) }, timeout);
+  }
+
+  private stopAnsweringViews(): void {
+    if (this.viewAnswers === undefined) return;
+    this.subscriptions.splice(this.subscriptions.indexOf(this.viewAnswers), 1);
+    this.viewAnswers.unsubscribe();
+    this.viewAnswers = undefined;
   }
 
   private async closeNow(): Promise<void> {
@@ -384,7 +395,12 @@ export class Broker {
     this.membership = membership;
     // Learn the ring from a member before owning anything; answer view questions only once ours is answered.
     const answerViews = (_s: string, data: Uint8Array) => this.inbound.onViewQuestion(data);
-    this.handoff.learn(this.nextId(), () => this.subscriptions.push(this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, answerViews)));
+    this.handoff.learn(this.nextId(), () => {
+      // Not once the broker has left: its answer would list it (shutdown() stops an earlier one).
+      if (this.state !== 'started') return;
+      this.viewAnswers = this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, answerViews);
+      this.subscriptions.push(this.viewAnswers);
+    });
     this.ownership.changed();
     if (!watching) this.watchRing();
     for (const position of positions) {

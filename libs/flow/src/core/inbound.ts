@@ -151,6 +151,8 @@ export class Inbound {
       case FrameType.Fwd: {
         // Closing: no ACK, so the sender routes the message to the next owner.
         if (!host.isRouting()) return;
+        // Left and draining: the sender's view still lists us (membership.ts, remindLeft).
+        host.membership()?.remindLeft();
         if (headers !== undefined) frame.msg.headers = headers;
         // A Flow publisher's direct FWD (publish-wire.ts): accepted/handled notices instead of one ACK.
         // Not joined (a restarted node whose old positions a stale view still lists, a publisher): no ACK,

@@ -74,6 +74,9 @@ export class Membership {
   readonly liveness: Liveness;
   private stabilizationTimer: unknown;
   private stopped = false;
+  /** leave() ran: this broker is draining, no longer a member (see remindLeft). */
+  private left = false;
+  private lastReminder = -Infinity;
   /** Which positions learned from the network the ring takes, and the check that removes unproven ones. */
   private readonly admission: Admission;
 
@@ -131,6 +134,30 @@ export class Membership {
   leave(): void {
     if (this.stopped) return;
     this.stop();
+    this.left = true;
+    this.broadcastLeave();
+  }
+
+  /**
+   * After leave(), while this broker drains: a member (or publisher) that
+   * still routes to us missed our LEAV, and whose view keeps us, relays what
+   * we send it back here (a routing loop, each hop a new forward). Whatever
+   * of ours it sends (a FWD, a stabilization PING) makes us broadcast the LEAV
+   * again: at once for the first, then at most once per ackTimeout. The LEAV
+   * goes out before we relay that FWD, so the sender drops us before the
+   * relay reaches it. False before leave().
+   */
+  remindLeft(): boolean {
+    if (!this.left) return false;
+    const now = this.host.options.clock.now();
+    if (now - this.lastReminder >= this.host.options.ackTimeout) {
+      this.lastReminder = now;
+      this.broadcastLeave();
+    }
+    return true;
+  }
+
+  private broadcastLeave(): void {
     for (const position of this.positions) this.host.broadcast(encodeFrame({ type: FrameType.Leave, node: position }));
   }
 
@@ -199,6 +226,8 @@ export class Membership {
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
   onPing(id: U64, sender: Key, at: Key, data?: Uint8Array): void {
+    // A stabilization PING to a broker that left: no INFO (it would list us), our LEAV again. Probes (id 0) are answered.
+    if (id !== 0 && this.remindLeft()) return;
     const announced = this.announcementIn(data);
     if (announced !== undefined) this.capabilities.learn(announced);
     // Stabilization PINGs (id 0 is a transport probe): the sender speaks for itself.

@@ -1,0 +1,108 @@
+import { Gate } from '../../test/gate';
+import { findKey, ownerWithout, positionsOf } from '../../test/ownership-probes';
+import { fromUtf8, readSeq, seq } from '../../test/sequence';
+import { createMemoryClique, MemoryClique } from '../testing/clique';
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Delivery } from './broker';
+import { decodeFrame, encodeFrame, FrameType } from './frame';
+import { keyFromString } from './key';
+import { viewSubject } from './publish-wire';
+
+const ACK_TIMEOUT = 100;
+
+describe('a draining broker whose LEAV a member missed', () => {
+  let clique: MemoryClique | undefined;
+  afterEach(async () => {
+    await clique?.close();
+    clique = undefined;
+  });
+
+  it('broadcasts its LEAV again when that member relays to it, so no relay loop forms and the message runs once', async () => {
+    const clock = new ManualClock();
+    const stuck = new Gate();
+    const runs: { broker: number; key: string; seq: number }[] = [];
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT, clock },
+      setup: (broker, i) =>
+        broker.handle('orders', async (d: Delivery) => {
+          runs.push({ broker: i, key: fromUtf8(d.partitionKey), seq: readSeq(d.data) });
+          if (readSeq(d.data) === 0) await stuck.opened;
+        }),
+    });
+    await clique.converged();
+    const { bus, brokers } = clique;
+    // The sender's view is right all along: it routes to the member, whose view is stale.
+    const [sender, member, leaver] = brokers;
+    // The leaver keeps draining: a handler of its own runs until the end of the test.
+    const busy = findKey((key) => positionsOf(leaver).has(String(leaver.ownerOf(key))));
+    await sender.publish('orders', seq(0), { key: busy });
+    await waitFor(() => runs.length === 1, { bus, clock, what: 'the leaver running its handler' });
+    // Another key the leaver owns in the member's view, and the member owns without the leaver.
+    const moved = findKey(
+      (key) => key !== busy && positionsOf(leaver).has(String(member.ownerOf(key))) && positionsOf(member).has(ownerWithout(key, member, leaver)),
+    );
+
+    // The member misses the leaver's LEAV; everyone else hears it.
+    let dropLeaves = true;
+    let relays = 0;
+    bus.setFault((delivery) => {
+      const type = decodeFrame(delivery.data).type;
+      if (type === FrameType.Leave && delivery.to === 'broker-1' && dropLeaves) return 'drop';
+      if (type === FrameType.Fwd && delivery.from === 'broker-1') relays++;
+      return 'deliver';
+    });
+    const leaving = leaver.shutdown({ timeout: 60_000 });
+    await bus.idle();
+    dropLeaves = false;
+    expect(positionsOf(leaver).has(String(member.ownerOf(moved)))).toBe(true);
+
+    // The member relays to the leaver by its view; the leaver, retired, relays back to the member.
+    let resolved = false;
+    void sender.publish('orders', seq(1), { key: moved }).then(() => (resolved = true));
+    await waitFor(() => resolved && runs.some((run) => run.seq === 1), { bus, clock, stepMs: 10, timeoutMs: 3_000, what: 'message 1 accepted and handled' });
+    await bus.idle();
+    expect(runs.filter((run) => run.seq === 1)).toEqual([{ broker: 1, key: moved, seq: 1 }]);
+    expect(member.snapshot().members.map(String).some((m) => positionsOf(leaver).has(m))).toBe(false);
+    // One relay to the leaver; without the reminder they bounce until the leaver closes.
+    expect(relays).toBe(1);
+    stuck.open();
+    await leaving;
+  });
+
+  it('stops answering view questions when it leaves: its answer would list it as a member', async () => {
+    const stuck = new Gate();
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT },
+      setup: (broker) => broker.handle('orders', () => stuck.opened),
+    });
+    await clique.converged();
+    const { bus, brokers } = clique;
+    const leaver = brokers[2];
+    await brokers[0].publish('orders', seq(0), { key: findKey((key) => positionsOf(leaver).has(String(leaver.ownerOf(key)))) });
+    await waitFor(() => leaver.inFlight === 1, { bus, what: 'the leaver running a handler' });
+    const leaving = leaver.shutdown({ timeout: 60_000 });
+    await bus.idle();
+
+    // View questions go to one member of the queue group each: none to the leaver, all answered.
+    const asked: string[] = [];
+    let answers = 0;
+    bus.setFault((delivery) => {
+      if (delivery.subject === viewSubject(leaver.options.clique)) asked.push(delivery.to);
+      else if (delivery.to === 'asker') answers++;
+      return 'deliver';
+    });
+    const asker = bus.connect('asker');
+    const sender = keyFromString('asker');
+    asker.subscribe(`${leaver.options.clique}.${sender}`, {}, () => undefined);
+    for (let id = 1; id <= 20; id++) asker.publish(viewSubject(leaver.options.clique), encodeFrame({ type: FrameType.Ping, id, sender }));
+    await bus.idle();
+    expect(asked).toHaveLength(20);
+    expect(asked.filter((to) => to === 'broker-2')).toEqual([]);
+    expect(answers).toBeGreaterThanOrEqual(20);
+    stuck.open();
+    await leaving;
+  });
+});
