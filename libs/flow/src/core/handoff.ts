@@ -4,8 +4,9 @@ import { HandoffAnswers } from './handoff-answers';
 import type { HandoffHost } from './handoff-host';
 import { sayFarewell } from './handoff-farewell';
 import { HandoffHolds } from './handoff-holds';
+import { releaseInOrder } from './ordered-release';
 import { readHandoff } from './handoff-wire';
-import type { Key } from './key';
+import { Key, keyFromBytes } from './key';
 import type { Interval } from './key-ranges';
 import { viewSubject } from './publish-wire';
 import { askingForParts, readViewPart, ViewParts } from './view-answer';
@@ -64,6 +65,8 @@ export class Handoff {
   private late: { question: number; parts: ViewParts; until: number } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private heldCount = 0;
+  /** Left the ring: every held message goes to another owner, in order (ordered-release.ts). */
+  private retired = false;
 
   constructor(private readonly host: HandoffHost) {
     this.holds = new HandoffHolds(host, (messages) => this.release(messages));
@@ -147,6 +150,7 @@ export class Handoff {
 
   /** This broker left the ring (graceful shutdown): nothing waits here any more, held messages route on. */
   retire(): void {
+    this.retired = true;
     this.holds.retire();
     if (this.learning !== undefined) this.stopLearning();
     this.release(this.heldWhileLearning.splice(0));
@@ -211,8 +215,16 @@ export class Handoff {
     this.host.options.clock.clearTimeout(learning.timer);
   }
 
+  /**
+   * Held messages go through routing again. Before retire(), those still owned here are queued in
+   * their lanes in the order routed; a forward is not ordered after them. After retire() every one is
+   * forwarded: within a lane one after another (ordered-release.ts). Chaining the ones that run here
+   * would let a message arriving meanwhile overtake them (simulation seeds 51030, 51126, 54990).
+   */
   private release(messages: MsgPayload[]): void {
     this.heldCount -= messages.length;
-    for (const msg of messages) this.host.route(msg);
+    const route = (msg: MsgPayload): void => this.host.route(msg);
+    if (!this.retired) for (const msg of messages) route(msg);
+    else releaseInOrder(messages, (msg) => keyFromBytes(msg.partitionKey, this.host.options.partitionHash), route);
   }
 }
