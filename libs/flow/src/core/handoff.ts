@@ -4,10 +4,10 @@ import { HandoffAnswers } from './handoff-answers';
 import type { HandoffHost } from './handoff-host';
 import { sayFarewell } from './handoff-farewell';
 import { HandoffHolds } from './handoff-holds';
-import { releaseInOrder } from './ordered-release';
 import { readHandoff } from './handoff-wire';
 import { Key, keyFromBytes } from './key';
 import type { Interval } from './key-ranges';
+import { releaseInOrder } from './ordered-release';
 import { viewSubject } from './publish-wire';
 import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
@@ -217,9 +217,10 @@ export class Handoff {
 
   /**
    * Held messages go through routing again. Before retire(), those still owned here are queued in
-   * their lanes in the order routed; a forward is not ordered after them. After retire() every one is
-   * forwarded: within a lane one after another (ordered-release.ts). Chaining the ones that run here
-   * would let a message arriving meanwhile overtake them (simulation seeds 51030, 51126, 54990).
+   * their lanes at once, in the order routed, and a message that arrives later queues behind them
+   * (those owned elsewhere by now are forwarded at once). After retire() every one is forwarded:
+   * within a lane one after another (ordered-release.ts). Chaining the ones that run here would let
+   * a message arriving meanwhile overtake them (simulation seeds 51030, 51126, 54990).
    */
   private release(messages: MsgPayload[]): void {
     this.heldCount -= messages.length;
