@@ -216,16 +216,22 @@ export class Handoff {
   }
 
   /**
-   * Held messages go through routing again. Before retire(), those still owned here are queued in
-   * their lanes at once, in the order routed, and a message that arrives later queues behind them
-   * (those owned elsewhere by now are forwarded at once). After retire() every one is forwarded:
-   * within a lane one after another (ordered-release.ts). Chaining the ones that run here would let
-   * a message arriving meanwhile overtake them (simulation seeds 51030, 51126, 54990).
+   * Held messages go through routing again. Those still owned here are queued in their lanes at
+   * once, in the order routed, and a message that arrives later queues behind them; chaining them
+   * would let it overtake them (simulation seeds 51030, 51126, 54990). Those owned elsewhere by now
+   * (all of them after retire()) are forwarded within a lane one after another (ordered-release.ts).
    */
   private release(messages: MsgPayload[]): void {
     this.heldCount -= messages.length;
     const route = (msg: MsgPayload): void => this.host.route(msg);
-    if (!this.retired) for (const msg of messages) route(msg);
-    else releaseInOrder(messages, (msg) => keyFromBytes(msg.partitionKey, this.host.options.partitionHash), route);
+    const partitionOf = (msg: MsgPayload): Key => keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
+    const table = this.host.membership()?.table;
+    if (this.retired || table === undefined) return releaseInOrder(messages, partitionOf, route);
+    const elsewhere: MsgPayload[] = [];
+    for (const msg of messages) {
+      if (msg.partitionKey.length === 0 || table.isLocal(table.ownerOf(partitionOf(msg)))) route(msg);
+      else elsewhere.push(msg);
+    }
+    releaseInOrder(elsewhere, partitionOf, route);
   }
 }

@@ -3,12 +3,12 @@ import type { Key } from './key';
 import { partitionLane } from './partition-scheduler';
 
 /**
- * Routes the messages a broker that left the ring held for a handoff
- * (handoff.ts), all to other owners, in their order. Within a partition lane
- * each goes only once the one before it was accepted by its owner or settled
- * (handled, refused, dropped); keyless messages and requests go at once. Routed all at once, two forwards of one key could reach a new
+ * Routes messages held for a handoff (handoff.ts) that now belong to other
+ * owners, in their order. Within a partition lane each goes only once the one
+ * before it was accepted by its owner or settled (handled, refused, dropped);
+ * keyless messages and requests go at once. Routed all at once, two forwards of one key could reach a new
  * owner the other way round (a lost forward sent again; reordered deliveries
- * in the simulation, seeds 55678 and 57936), and nothing there would put them
+ * in the simulation, seeds 55678, 57936, 66104), and nothing there would put them
  * back: a member's forwards name no predecessor, as a publisher's do.
  */
 export function releaseInOrder(messages: readonly MsgPayload[], partitionOf: (msg: MsgPayload) => Key, route: (msg: MsgPayload) => void): void {
