@@ -72,7 +72,7 @@ export class Broker {
   private readonly handoff: Handoff;
   private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
-  /** This member's subscription to view questions (one of `subscriptions`). */
+  /** This member's subscription to view questions (not in `subscriptions`: it ends when the broker leaves). */
   private viewAnswers: Subscription | undefined;
   private readonly streamSubscriptions = new Map<string, Subscription>();
   private readonly counterValues: BrokerCounters = newCounters();
@@ -316,9 +316,7 @@ export class Broker {
   }
 
   private stopAnsweringViews(): void {
-    if (this.viewAnswers === undefined) return;
-    this.subscriptions.splice(this.subscriptions.indexOf(this.viewAnswers), 1);
-    this.viewAnswers.unsubscribe();
+    this.viewAnswers?.unsubscribe();
     this.viewAnswers = undefined;
   }
 
@@ -330,6 +328,7 @@ export class Broker {
     for (const subscription of this.streamSubscriptions.values()) subscription.unsubscribe();
     this.streamSubscriptions.clear();
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+    this.stopAnsweringViews();
     this.removeStatusListener?.();
     const closed = new ClosedError();
     this.view?.stop();
@@ -399,7 +398,6 @@ export class Broker {
       // Not once the broker has left: its answer would list it (shutdown() stops an earlier one).
       if (this.state !== 'started') return;
       this.viewAnswers = this.pubsub.subscribe(viewSubject(this.clique), { queue: this.clique }, answerViews);
-      this.subscriptions.push(this.viewAnswers);
     });
     this.ownership.changed();
     if (!watching) this.watchRing();

@@ -207,7 +207,8 @@ export class HandoffHolds {
     hold.stopWatching = this.host.request(nodeSubjects.of(hold.from), frame, () => this.gone(hold));
   }
 
-  private partitionOf(msg: MsgPayload): Key {
+  /** `msg`'s partition by its key (the hash this broker uses). */
+  partitionOf(msg: MsgPayload): Key {
     return keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
   }
 

@@ -5,7 +5,7 @@ import type { HandoffHost } from './handoff-host';
 import { sayFarewell } from './handoff-farewell';
 import { HandoffHolds } from './handoff-holds';
 import { readHandoff } from './handoff-wire';
-import { Key, keyFromBytes } from './key';
+import type { Key } from './key';
 import type { Interval } from './key-ranges';
 import { releaseInOrder } from './ordered-release';
 import { viewSubject } from './publish-wire';
@@ -65,8 +65,6 @@ export class Handoff {
   private late: { question: number; parts: ViewParts; until: number } | undefined;
   private readonly heldWhileLearning: MsgPayload[] = [];
   private heldCount = 0;
-  /** Left the ring: every held message goes to another owner, in order (ordered-release.ts). */
-  private retired = false;
 
   constructor(private readonly host: HandoffHost) {
     this.holds = new HandoffHolds(host, (messages) => this.release(messages));
@@ -150,7 +148,6 @@ export class Handoff {
 
   /** This broker left the ring (graceful shutdown): nothing waits here any more, held messages route on. */
   retire(): void {
-    this.retired = true;
     this.holds.retire();
     if (this.learning !== undefined) this.stopLearning();
     this.release(this.heldWhileLearning.splice(0));
@@ -219,19 +216,18 @@ export class Handoff {
    * Held messages go through routing again. Those still owned here are queued in their lanes at
    * once, in the order routed, and a message that arrives later queues behind them; chaining them
    * would let it overtake them (simulation seeds 51030, 51126, 54990). Those owned elsewhere by now
-   * (all of them after retire()) are forwarded within a lane one after another (ordered-release.ts).
+   * (all of them once the routing table is retired) are forwarded within a lane one after another
+   * (ordered-release.ts).
    */
   private release(messages: MsgPayload[]): void {
     this.heldCount -= messages.length;
-    const route = (msg: MsgPayload): void => this.host.route(msg);
-    const partitionOf = (msg: MsgPayload): Key => keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
     const table = this.host.membership()?.table;
-    if (this.retired || table === undefined) return releaseInOrder(messages, partitionOf, route);
     const elsewhere: MsgPayload[] = [];
     for (const msg of messages) {
-      if (msg.partitionKey.length === 0 || table.isLocal(table.ownerOf(partitionOf(msg)))) route(msg);
-      else elsewhere.push(msg);
+      const forwarded = table !== undefined && msg.partitionKey.length > 0 && !table.isLocal(table.ownerOf(this.holds.partitionOf(msg)));
+      if (forwarded) elsewhere.push(msg);
+      else this.host.route(msg);
     }
-    releaseInOrder(elsewhere, partitionOf, route);
+    releaseInOrder(elsewhere, (msg) => this.holds.partitionOf(msg), (msg) => this.host.route(msg));
   }
 }
