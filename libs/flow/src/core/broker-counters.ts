@@ -26,6 +26,12 @@ export interface BrokerCounters {
   dropped: number;
   /** Handoffs given up (handoff.ts): the previous owner gone, silent, or past the bound; its keys ran here. */
   handoffsAbandoned: number;
+  /**
+   * Keyed publishes and requests sent through the stream's queue group instead of to their owner: the
+   * view unknown (no member answered yet, a clique of Go brokers), the transport down, or `directRouting`
+   * off. Such a publish resolves once sent and keeps no order relative to direct ones.
+   */
+  viaQueueGroup: number;
 }
 
 export function newCounters(): BrokerCounters {
@@ -43,5 +49,6 @@ export function newCounters(): BrokerCounters {
     duplicates: 0,
     dropped: 0,
     handoffsAbandoned: 0,
+    viaQueueGroup: 0,
   };
 }

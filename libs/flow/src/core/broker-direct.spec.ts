@@ -65,6 +65,7 @@ describe('broker direct routing', () => {
     expect(seen).toEqual(['broker-1:FWD+flags', 'broker-3:ACK+notice']);
     expect(brokers.map((b) => b.counters.received)).toEqual([0, 0, 0, 0]);
     expect(brokers[1].counters.handled).toBe(1);
+    expect(publisher.counters.viaQueueGroup).toBe(0);
   });
 
   it('lets owners forget publishes the publisher has settled: its floor keeps their duplicate windows at their first slots', async () => {
@@ -96,7 +97,7 @@ describe('broker direct routing', () => {
     expect(seen).toEqual(['broker-2:FWD+flags', 'broker-3:ACK ']);
   });
 
-  it('keeps the queue group for unkeyed messages, with directRouting off, and while no Flow member has answered', async () => {
+  it('keeps the queue group for unkeyed messages, with directRouting off, and while no Flow member has answered; counts the keyed ones', async () => {
     const handled = new Map<string, number[]>();
     const publisher = await directClique(handled);
     const { bus } = clique!;
@@ -105,6 +106,8 @@ describe('broker direct routing', () => {
     await publisher.publish('orders', seq(1));
     await bus.idle();
     expect(seen[0]).toBe('stream:orders');
+    // Unkeyed: the queue group is their path, not a fallback.
+    expect(publisher.counters.viaQueueGroup).toBe(0);
 
     // A publisher in a clique of Go brokers only never learns the ring.
     const lonely = new Broker(bus.connect('lonely'), { clique: 'go-only', virtualNodes: 1, stabilization: { interval: 0 } });
@@ -115,9 +118,13 @@ describe('broker direct routing', () => {
     await bus.idle();
     seen.length = 0;
     await lonely.publish('orders', seq(2), { key: 'k' });
+    // Nobody handles 'orders' here: the queue group answers no-responders.
+    await expect(lonely.request('orders', seq(2), { key: 'k' })).rejects.toMatchObject({ code: 'FLOW_NO_HANDLER' });
     await bus.idle();
     expect(seen[0]).toBe('stream:orders');
     expect(lonely.snapshot().members).toEqual([]);
+    // Keyed ones without order relative to direct sends: visible (flow_publishes_via_queue_group_total).
+    expect(lonely.counters.viaQueueGroup).toBe(2);
     go.close();
 
     const opted = new Broker(bus.connect('opted'), { directRouting: false, virtualNodes: 1, stabilization: { interval: 0 } });
@@ -128,6 +135,7 @@ describe('broker direct routing', () => {
     await opted.publish('orders', seq(3), { key: 'k' });
     await bus.idle();
     expect(seen[0]).toBe('stream:orders');
+    expect(opted.counters.viaQueueGroup).toBe(1);
   });
 
   it('ignores the late answer to its view question once it has joined (no ring growth from it, nothing reported)', async () => {

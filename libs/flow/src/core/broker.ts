@@ -215,6 +215,7 @@ export class Broker {
       const tooLarge = this.transport.tooLarge(msg);
       if (tooLarge !== undefined) throw tooLarge;
       const direct = this.gate.isDown ? undefined : this.publisher.publish(msg, options.ack !== false);
+      if (direct === undefined && partitionKey.length > 0) this.counterValues.viaQueueGroup++;
       return direct ?? this.gate.publish(stream, this.options.codec.encode(msg), headers);
     } catch (error) {
       return Promise.reject(error);
@@ -240,6 +241,7 @@ export class Broker {
       }
       const reply = this.replies.await(id, stream, timeout, signal);
       if (msg.partitionKey.length === 0 || !this.publisher.request(msg)) {
+        if (msg.partitionKey.length > 0) this.counterValues.viaQueueGroup++;
         this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
       }
       return trace === undefined ? reply : traceReply(reply, trace);

@@ -37,7 +37,10 @@ export function directPublishing(host: DirectPublishingHost): { publisher: Publi
     whenViewSettled: (listener) => host.view()?.whenSettled(listener),
     isLocal: (key) => membership()?.table.isLocal(key) ?? false,
     dispatchLocal: (msg) => host.route(msg),
-    viaQueueGroup: (msg: MsgPayload) => host.send(msg.stream, host.options.codec.encode(msg), msg.headers),
+    viaQueueGroup: (msg: MsgPayload) => {
+      host.counters.viaQueueGroup++;
+      host.send(msg.stream, host.options.codec.encode(msg), msg.headers);
+    },
     suspect: (key) => void (membership()?.declareDead(key) ?? host.view()?.suspect(key)),
     delivered: (owner, msg) => host.forwarder.recordDelivered(owner, msg, true),
     reportError: (error) => host.report(`publish:${error.code}`, error),

@@ -49,10 +49,12 @@ export interface Trace {
   /** No frame was dropped or delayed from here on. */
   faultsUntil: number;
   endAt: number;
+  /** Keyed publishes the publishers sent through the queue group (BrokerCounters.viaQueueGroup), their view unknown. */
+  viaQueueGroup: number;
 }
 
 export function emptyTrace(seed: number): Trace {
-  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0 };
+  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0 };
 }
 
 /** The trace as text, one line per record in time order: equal texts mean equal runs. */
@@ -75,7 +77,8 @@ export function formatTrace(trace: Trace): string {
   add(trace.faultsUntil, 'faults end');
   for (const line of trace.ringsAtEnd) add(trace.endAt, `ring of ${line}`);
   const errors = Object.entries(trace.errors).map(([code, n]) => `${code} x${n}`);
-  add(trace.endAt, `end${errors.length > 0 ? `; errors reported: ${errors.join(', ')}` : ''}`);
+  const fallback = trace.viaQueueGroup > 0 ? `; ${trace.viaQueueGroup} publishes through the queue group` : '';
+  add(trace.endAt, `end${errors.length > 0 ? `; errors reported: ${errors.join(', ')}` : ''}${fallback}`);
   lines.sort((a, b) => a.at - b.at || a.order - b.order);
   return lines.map((l) => `${String(l.at).padStart(6)}  ${l.text}`).join('\n');
 }

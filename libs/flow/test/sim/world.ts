@@ -76,6 +76,7 @@ export class World {
     this.sampleRings();
     this.trace.endAt = endAt;
     this.trace.faultsUntil = this.schedule.faultsUntil;
+    this.trace.viaQueueGroup = this.publishers.reduce((sum, publisher) => sum + publisher.counters.viaQueueGroup, 0);
     await this.closeAll();
     return this.trace;
   }
