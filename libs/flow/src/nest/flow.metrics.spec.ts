@@ -100,6 +100,8 @@ describe('FlowMetrics', () => {
       expect(await value(registry, 'flow_messages_received_total')).toBe(counters.received);
       expect(await value(registry, 'flow_messages_forwarded_total')).toBe(counters.forwarded);
       expect(await value(registry, 'flow_messages_handled_total')).toBe(counters.handled);
+      // Members route keyed publishes by their own ring: none took the queue group.
+      expect(await value(registry, 'flow_publishes_via_queue_group_total')).toBe(0);
       expect(await value(registry, 'flow_ring_size')).toBe(16);
       expect(await value(registry, 'flow_own_positions')).toBe(8);
       expect(await value(registry, 'flow_handlers_running')).toBe(0);
