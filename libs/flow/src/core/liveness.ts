@@ -153,13 +153,20 @@ export class Liveness {
     return false;
   }
 
-  /** `key`'s broker spoke for itself: its buried positions (known by node) may return. Returns them. */
+  /**
+   * `key`'s broker spoke for itself: its buried positions may return. Returns them. A stone is matched
+   * by the node it was buried under and by the node its position is known under now: one buried before
+   * its broker announced itself here (learned from a peer's INFO, then a LEAV) was buried as its own
+   * node, and would otherwise stay off the ring, its broker's PINGs notwithstanding, until the stone
+   * runs out once that broker's JOIN for it was lost.
+   */
   exhume(key: Key): Key[] {
     const text = key.toString();
-    const node = this.tombstones.get(text)?.node ?? this.host.nodeOf(key);
+    const current = this.host.nodeOf(key);
+    const node = this.tombstones.get(text)?.node ?? current;
     const raised: Key[] = [];
     for (const [position, stone] of this.tombstones) {
-      if (position === text || stone.node === node) {
+      if (position === text || stone.node === node || this.host.nodeOf(stone.key) === current) {
         this.tombstones.delete(position);
         raised.push(stone.key);
       }
