@@ -53,6 +53,12 @@ export class BrokerTransport {
     return () => undefined;
   }
 
+  /** Runs `task` once the input that has arrived by now is read (PubSub.afterInput); else as a microtask. */
+  afterInput(task: () => void): void {
+    if (this.pubsub.afterInput === undefined) void Promise.resolve().then(task);
+    else this.pubsub.afterInput(task);
+  }
+
   /** The transport's max payload (PubSub.maxPayload); undefined when it has none. */
   maxPayload(): number | undefined {
     return this.pubsub.maxPayload?.();

@@ -149,7 +149,6 @@ export class Broker {
       ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership, batchForwards: this.options.batchForwards ?? pubsub.prefersBatches === true },
       ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
       report: (kind, error) => this.networkErrors.report(kind, error),
-      afterInput: (task) => (this.pubsub.afterInput === undefined ? void Promise.resolve().then(task) : this.pubsub.afterInput(task)),
     }));
     this.inbound = new Inbound({
       ...this.collaborator(),
@@ -428,7 +427,8 @@ export class Broker {
     const send = (subject: string, frame: Uint8Array, headers?: MessageHeaders) => transport.send(subject, frame, headers);
     const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
     const maxPayload = () => transport.maxPayload();
-    return { options, counters, allocate, ownership, send, contain, maxPayload, nextId: () => this.nextId(), probe: (key: Key) => transport.probe(key) };
+    const afterInput = (task: () => void) => transport.afterInput(task);
+    return { options, counters, allocate, ownership, send, contain, maxPayload, afterInput, nextId: () => this.nextId(), probe: (key: Key) => transport.probe(key) };
   }
 
   private subscribeStream(stream: string): void {

@@ -33,6 +33,8 @@ export interface HandoffHost {
   maxPayload(): number | undefined;
   /** Publishes; `onNoResponders` runs when the transport knows nobody listens. */
   request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
+  /** Runs `task` once the input that has arrived by now is read (PubSub.afterInput). */
+  afterInput(task: () => void): void;
   report(kind: string, error: FlowError): void;
 }
 

@@ -86,13 +86,21 @@ export class Handoff {
    * A joining broker asks one member for the ring (`<clique>.view`) and holds
    * everything until it knows; `onLearned` runs first then (the broker starts
    * answering view questions only after its own is answered).
+   *
+   * The ackTimeout ends learning only after the input that has arrived by then
+   * is read (afterInput). After the event loop stalled (a long GC, a starved
+   * CPU), timers run before the socket is read: the answer, and the members'
+   * INFOs, may be waiting there, and a joiner that settled without them would
+   * take the whole ring for itself and run the messages it held.
    */
   learn(id: number, onLearned: () => void): void {
     const { options } = this.host;
     const ping = askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
     const stop = this.host.request(viewSubject(options.clique), ping, () => this.endLearning());
-    const timer = options.clock.setTimeout(() => this.endLearning(), options.ackTimeout);
-    this.learning = { stop, timer, question: id, onLearned, parts: new ViewParts(), answered: false };
+    const learning = { stop, timer: undefined as unknown, question: id, onLearned, parts: new ViewParts(), answered: false };
+    const timedOut = (): void => void (this.learning === learning && this.endLearning());
+    learning.timer = options.clock.setTimeout(() => this.host.afterInput(timedOut), options.ackTimeout);
+    this.learning = learning;
   }
 
   /**

@@ -20,6 +20,8 @@ export interface RingViewHost {
   readonly options: ResolvedBrokerOptions;
   nextId(): number;
   send(subject: string, frame: Uint8Array): void;
+  /** Runs `task` once the input that has arrived by now is read (PubSub.afterInput). */
+  afterInput(task: () => void): void;
 }
 
 /**
@@ -99,9 +101,12 @@ export class RingView {
     return this.known;
   }
 
-  /** Unknown, and an awaited question (at start, on a JOIN, or asked again) pending for less than an ackTimeout. */
+  /**
+   * Unknown, and an awaited question (at start, on a JOIN, or asked again) pending for less than an
+   * ackTimeout, or its ackTimeout passed and the input that came by then is not read yet (wakeAt).
+   */
   get isAwaited(): boolean {
-    return !this.known && !this.stopped && this.host.options.clock.now() < this.awaitedUntil;
+    return !this.known && !this.stopped && (this.host.options.clock.now() < this.awaitedUntil || this.awaitTimer !== undefined);
   }
 
   /** Calls `listener` once, when the view is answered or no longer awaited. Only while isAwaited. */
@@ -215,18 +220,29 @@ export class RingView {
 
   private awaitAnswer(until: number): void {
     this.awaitedUntil = until;
-    if (this.awaitTimer !== undefined) return;
+    if (this.awaitTimer === undefined) this.wakeAt(until);
+  }
+
+  /**
+   * The wait is over at `until`, once the input that has arrived by then is
+   * read (afterInput): after the event loop stalled, timers run before the
+   * socket is read, and an answer waiting there would otherwise find keyed
+   * publishes already sent through the queue group.
+   */
+  private wakeAt(until: number): void {
     const { clock } = this.host.options;
-    const wake = (): void => {
-      this.awaitTimer = undefined;
-      if (this.isAwaited) this.awaitTimer = clock.setTimeout(wake, this.awaitedUntil - clock.now());
-      else if (!this.known && !this.stopped && this.flowMemberHeard && this.awaitedInARow < AWAITED_QUESTIONS) this.ask(true);
-      else {
-        this.settled();
-        this.catchUp();
-      }
-    };
-    this.awaitTimer = clock.setTimeout(wake, until - clock.now());
+    const timer = clock.setTimeout(() => this.host.afterInput(() => this.awaitTimer === timer && this.wake()), until - clock.now());
+    this.awaitTimer = timer;
+  }
+
+  private wake(): void {
+    this.awaitTimer = undefined;
+    if (this.isAwaited) this.wakeAt(this.awaitedUntil);
+    else if (!this.known && !this.stopped && this.flowMemberHeard && this.awaitedInARow < AWAITED_QUESTIONS) this.ask(true);
+    else {
+      this.settled();
+      this.catchUp();
+    }
   }
 
   /**
