@@ -131,10 +131,11 @@ describe('brokers on a nats-server with max_payload 8 KiB', () => {
 
   it('answers a view question in parts when the ring does not fit one message: a publisher and a joiner learn all of it', async () => {
     // 3 brokers of 512 positions: a view answer of about 12 KiB; each one's answer to a JOIN (about 4 KiB) fits.
-    // A joiner stops waiting for its answer after an ackTimeout and starts with what it knows. Every broker here
-    // shares one event loop, and with jest's other workers on 2 cores it stalled for 350 to 550 ms at the joiner's
-    // start (measured), past the default 500 ms: the answer, already sent, came late. The assertion below is that
-    // the parts make one answer, not how fast a loaded machine delivers them.
+    // A joiner stops waiting for its answer after an ackTimeout (once what has arrived by then is read) and starts
+    // with what it knows. Every broker here shares one event loop, and with jest's other workers on 2 cores it
+    // stalled for 350 to 550 ms at the joiner's start (measured), past the default 500 ms: the member had not yet
+    // read the question when the joiner's timer ran. The assertion below is that the parts make one answer, not
+    // how fast a loaded machine answers.
     const options: BrokerOptions = { clique: 'wide', virtualNodes: 512, ackTimeout: 5_000 };
     const handled: string[] = [];
     const members: Broker[] = [];
