@@ -77,7 +77,8 @@ export class Acceptor {
   private readonly relaying = new Set<string>();
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
-  private readonly order: LaneOrder<FwdFrame>;
+  /** Held frames with the publish flags they came with. */
+  private readonly order: LaneOrder<{ frame: FwdFrame; flags: number }>;
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
 
@@ -120,8 +121,7 @@ export class Acceptor {
     if (this.order.size === 0) return;
     for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
       id = next.id;
-      // Only publishers name predecessors, and they send floors (an older one's origin has none: nothing retires).
-      if (!this.take(next.value, PublishFlags.Notices | PublishFlags.Floor, undefined)) return;
+      if (!this.take(next.value.frame, next.value.flags, undefined)) return;
     }
   }
 
@@ -147,7 +147,7 @@ export class Acceptor {
       this.notify(ackTo, id, seen);
       return false;
     }
-    if (this.holds(frame, origin, after, local)) return false;
+    if (this.holds(frame, flags, origin, after, local)) return false;
     if (!local) {
       this.relay(msg, ackTo, id, floored);
       return false;
@@ -176,17 +176,17 @@ export class Acceptor {
   }
 
   /**
-   * Holds `frame` until its predecessor `after` allows it (see the class
+   * Holds `frame` (with its publish `flags`) until its predecessor `after` allows it (see the class
    * comment); a held copy is replaced by this one, whose predecessor may have
    * changed (settled elsewhere, refused).
    */
-  private holds(frame: FwdFrame, origin: string, after: U64 | undefined, local: boolean): boolean {
+  private holds(frame: FwdFrame, flags: number, origin: string, after: U64 | undefined, local: boolean): boolean {
     if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
     if (after === undefined) return false;
     const state = this.seen.get(origin, after);
     // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here.
     if (state === true || (state === false && local === (this.relayed.get(origin, after) === undefined))) return false;
-    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), frame)) this.notify(frame.ackTo, frame.id, false);
+    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags })) this.notify(frame.ackTo, frame.id, false);
     return true;
   }
 
