@@ -79,6 +79,9 @@ describe('deterministic simulation', () => {
     // node-3 joined after node-0 crashed, learned node-0's positions from peers' INFO and buried them (LEAV)
     // under their own texts; node-0 restarted and node-3 missed one JOIN: that position stayed buried.
     [65374, "a restarted broker's positions buried before its announcement came back (liveness.ts, exhume)"],
+    // pub-0's awaited view questions went unanswered (5 % drops) until an answer came at the very instant its
+    // wait ran out; the timeout ran first, and publish #0 of k2 took the queue group and ran after #10.
+    [62441, 'a view answer that came with the wait\'s timeout is read first: no queue group, order kept (ring-view.ts, wakeAt)'],
   ];
   for (const [seed, what] of REGRESSIONS) {
     it(`seed ${seed}: ${what}`, async () => {
@@ -86,6 +89,8 @@ describe('deterministic simulation', () => {
       for (const property of PROPERTIES) if (expectedToHold(property, schedule, t)) expect([property, violations[property]]).toEqual([property, []]);
       // Repeats come only from crashes and retries: nothing runs over and over.
       expect(t.runs.length).toBeLessThanOrEqual(2 * t.publishes.length);
+      // Order and loss are asserted only without a fallback to the queue group: none here.
+      expect(t.viaQueueGroup).toBe(0);
     });
   }
 
