@@ -450,21 +450,14 @@ export class Broker {
   /** Sends the message to its owner, or runs it here when this broker owns it. */
   private route(msg: MsgPayload): void {
     const membership = this.membership;
-    if (membership === undefined || !this.isRouting()) {
-      this.drop(msg, new ClosedError());
-      return;
+    if (membership === undefined || !this.isRouting()) this.drop(msg, new ClosedError());
+    else if (msg.partitionKey.length === 0) this.dispatcher.dispatch(msg, undefined, this.nodeKey, this.clique);
+    else {
+      const partition = keyFromBytes(msg.partitionKey, this.options.partitionHash);
+      const owner = membership.table.ownerOf(partition);
+      if (membership.table.isLocal(owner)) this.dispatcher.dispatch(msg, partition, owner, this.clique);
+      else this.forwarder.forward(msg, owner);
     }
-    if (msg.partitionKey.length === 0) {
-      this.dispatcher.dispatch(msg, undefined, this.nodeKey, this.clique);
-      return;
-    }
-    const partition = keyFromBytes(msg.partitionKey, this.options.partitionHash);
-    const owner = membership.table.ownerOf(partition);
-    if (membership.table.isLocal(owner)) {
-      this.dispatcher.dispatch(msg, partition, owner, this.clique);
-      return;
-    }
-    this.forwarder.forward(msg, owner);
   }
 
   /** Gives up on a message: requests get an error reply, messages are counted and reported. */
