@@ -15,7 +15,9 @@
  * NATS messages per keyed message: the server's in_msgs (monitoring /varz)
  * during the run divided by the messages delivered. JS heap bytes allocated
  * per message, receivers together and publisher: bench/support/heap-allocation.ts,
- * before and after the run.
+ * before and after the run. The whole machine's CPUs during each run, busy,
+ * idle and stolen by the hypervisor (/proc/stat): a round that got less
+ * machine shows as stolen time, which no process's CPU counts.
  *
  * Both publish `messages` 256-byte payloads, in two modes:
  * - flushed: the publisher awaits a flush every 5,000 messages, so that the
@@ -64,7 +66,7 @@ import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './suppo
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
-import { processCpuSeconds, syscallsFrom } from './support/proc-cpu';
+import { machineCpuFrom, machineShare, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
 import { serverVarz } from './support/server-varz';
 
 const MESSAGES = Math.min(
@@ -133,6 +135,8 @@ interface RunResult {
   gcPauseMs: { receivers: number; publisher: number };
   /** Bytes allocated on the JS heap during the run (WorkerStats.allocatedBytes): the receivers together and the publisher. */
   allocated: { receivers: number; publisher: number };
+  /** The whole machine's CPUs from the first publish until every message arrived: busy, idle, stolen. */
+  machine: MachineCpu;
 }
 
 async function launch(
@@ -242,8 +246,10 @@ async function run(
     const profiled = profileDir === undefined ? [] : [{ worker: receivers[0]!, what: 'receiver' }, { worker: publisher, what: 'publisher' }];
     await Promise.all(profiled.map(({ worker }) => worker.call({ type: 'profile-start' })));
     const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack };
+    const machineSince = machineCpuFrom();
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
     await awaitReceivers(receivers, report.published);
+    const machine = machineSince();
     for (const { worker, what } of profiled) {
       mkdirSync(join(profileDir!, what), { recursive: true });
       await worker.call({ type: 'profile-stop', path: join(profileDir!, what, `${what}.cpuprofile`) });
@@ -300,10 +306,15 @@ async function run(
         receivers: stats.reduce((n, s, i) => n + allocatedOf(s, i), 0),
         publisher: allocatedOf(publisherStats, stats.length),
       },
+      machine,
     };
   } finally {
     await Promise.all(spawned.map((w) => w.exit()));
   }
+}
+
+function machineShares(r: RunResult): string {
+  return (['busy', 'idle', 'steal'] as const).map((part) => machineShare(r.machine, part).toFixed(0)).join('/');
 }
 
 function rate(r: RunResult): number {
@@ -387,7 +398,8 @@ function printResults(results: RunResult[]): void {
             `NATS messages per message ${flow.natsPerMessage.toFixed(2)} (raw ${raw.natsPerMessage.toFixed(2)}); ` +
             `CPU per message, all processes: ${cpuPerMessage(flow).toFixed(1)} µs / ${cpuPerMessage(raw).toFixed(1)} µs ` +
             `= ${cpuRatio.toFixed(2)} x (target <= 2); JS heap bytes allocated per message, receivers / publisher: ` +
-            `${allocatedPerMessage(flow)} (raw ${allocatedPerMessage(raw)})`,
+            `${allocatedPerMessage(flow)} (raw ${allocatedPerMessage(raw)}); machine's CPUs busy/idle/stolen ` +
+            `${machineShares(flow)} % (raw ${machineShares(raw)} %)`,
         );
       }
     }

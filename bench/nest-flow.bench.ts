@@ -21,7 +21,9 @@
  * Measured per setup, after a warm-up: (a/b) events end to end: first
  * publish until the last handler run, across processes on one clock, the
  * consumers' RSS after the run, and the JS heap bytes allocated per event by
- * the consumers together and by the publisher (bench/support/heap-allocation.ts); (c) request/reply with 64 in flight: req/s,
+ * the consumers together and by the publisher (bench/support/heap-allocation.ts), and
+ * the whole machine's CPUs busy, idle and stolen by the hypervisor (/proc/stat:
+ * stolen time is counted by no process); (c) request/reply with 64 in flight: req/s,
  * p50, p99; (d) sequential request/reply p50, p99. --growth adds (e): the RSS
  * of the Flow apps after 200,000 and after 1,000,000 events. --profile runs
  * the first Flow app, the first Nest consumer and both publishers under `node --cpu-prof` and
@@ -48,7 +50,7 @@ import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
-import { processCpuSeconds, syscallsFrom } from './support/proc-cpu';
+import { machineCpuFrom, machineShare, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
 import { serverVarz } from './support/server-varz';
 import type {
   EventPlan,
@@ -116,6 +118,8 @@ interface EventResult {
   readonly syscalls: { consumers: number; publisher: number; server: number };
   /** Bytes allocated on the JS heap during the run: consumers together, publisher. */
   readonly allocated: { consumers: number; publisher: number };
+  /** The whole machine's CPUs during the run: busy, idle, stolen. */
+  readonly machine: MachineCpu;
 }
 
 interface SetupResult {
@@ -201,7 +205,9 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
   const serverCpuBefore = processCpuSeconds(server.pid);
   const syscallsSince = syscallsFrom([...workers, server].map((p) => p.pid));
   const varzBefore = await serverVarz(server);
+  const machineSince = machineCpuFrom();
   const report = await publish(fleet, count);
+  const machine = machineSince();
   const after = await Promise.all(workers.map((w) => w.call<WorkerStats>({ type: 'stats' })));
   const syscallsDuring = syscallsSince().map(({ reads, writes }) => reads + writes);
   const seen = await Promise.all(fleet.consumers.map((c) => c.call<Uint8Array>({ type: 'seen' })));
@@ -235,6 +241,7 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
       consumers: consumers.reduce((n, _s, i) => n + allocated(i), 0),
       publisher: allocated(workers.length - 1),
     },
+    machine,
   };
 }
 
@@ -394,7 +401,8 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
         `${[e.cpu.consumers, e.cpu.publisher, e.cpu.server].map((s) => s.toFixed(1)).join('/')}` +
         ` (${((1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1)).toFixed(1)} µs/event)` +
         `; system calls per 1,000 events consumers/publisher/server ` +
-        `${[e.syscalls.consumers, e.syscalls.publisher, e.syscalls.server].map((n) => ((1000 * n) / Math.max(e.distinct, 1)).toFixed(1)).join('/')}`,
+        `${[e.syscalls.consumers, e.syscalls.publisher, e.syscalls.server].map((n) => ((1000 * n) / Math.max(e.distinct, 1)).toFixed(1)).join('/')}` +
+        `; machine's CPUs busy/idle/stolen ${(['busy', 'idle', 'steal'] as const).map((part) => machineShare(e.machine, part).toFixed(0)).join('/')} %`,
     );
     for (const [what, report] of [['64 in flight', r.concurrent], ['sequential', r.sequential]] as const) {
       console.log(

@@ -47,3 +47,40 @@ export function syscallsFrom(pids: readonly number[]): () => { reads: number; wr
       return { reads: now.reads - before[i]!.reads, writes: now.writes - before[i]!.writes };
     });
 }
+
+/** What the whole machine's CPUs did over an interval, in core-seconds (/proc/stat, Linux; NaN elsewhere). */
+export interface MachineCpu {
+  readonly busy: number;
+  readonly idle: number;
+  /** Time a hypervisor ran something else on our virtual CPUs: no process here counts it. */
+  readonly steal: number;
+}
+
+/**
+ * Starts watching the machine's CPUs: the returned function gives what they
+ * did since. On a shared virtual machine a slow run can be a run with less
+ * machine (steal) rather than more work or more waiting (idle).
+ */
+export function machineCpuFrom(): () => MachineCpu {
+  const before = machineTicks();
+  return () => {
+    const now = machineTicks();
+    const since = (i: number): number => (now[i]! - before[i]!) / CLOCK_TICKS_PER_SECOND;
+    // user nice system idle iowait irq softirq steal
+    return { busy: since(0) + since(1) + since(2) + since(5) + since(6), idle: since(3) + since(4), steal: since(7) };
+  };
+}
+
+/** The machine's share of `part` in `cpu`, in percent. */
+export function machineShare(cpu: MachineCpu, part: keyof MachineCpu): number {
+  return (100 * cpu[part]) / (cpu.busy + cpu.idle + cpu.steal);
+}
+
+function machineTicks(): number[] {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    return line.trim().split(/\s+/).slice(1, 9).map(Number);
+  } catch {
+    return new Array<number>(8).fill(Number.NaN);
+  }
+}
