@@ -97,10 +97,8 @@ export class Handoff {
     const { options } = this.host;
     const ping = askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
     const stop = this.host.request(viewSubject(options.clique), ping, () => this.endLearning());
-    const learning = { stop, timer: undefined as unknown, question: id, onLearned, parts: new ViewParts(), answered: false };
-    const timedOut = (): void => void (this.learning === learning && this.endLearning());
-    learning.timer = options.clock.setTimeout(() => this.host.afterInput(timedOut), options.ackTimeout);
-    this.learning = learning;
+    const timer = options.clock.setTimeout(() => this.host.afterInput(() => void (this.learning?.timer === timer && this.endLearning())), options.ackTimeout);
+    this.learning = { stop, timer, question: id, onLearned, parts: new ViewParts(), answered: false };
   }
 
   /**
