@@ -66,7 +66,7 @@ import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './suppo
 import { summarizeProfile, type SelfTime } from './support/cpu-profile';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
-import { machineCpuFrom, machineShare, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
+import { machineCpuFrom, machineShares, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
 import { serverVarz } from './support/server-varz';
 
 const MESSAGES = Math.min(
@@ -313,10 +313,6 @@ async function run(
   }
 }
 
-function machineShares(r: RunResult): string {
-  return (['busy', 'idle', 'steal'] as const).map((part) => machineShare(r.machine, part).toFixed(0)).join('/');
-}
-
 function rate(r: RunResult): number {
   return (r.distinct / r.elapsedMs) * 1000;
 }
@@ -399,7 +395,7 @@ function printResults(results: RunResult[]): void {
             `CPU per message, all processes: ${cpuPerMessage(flow).toFixed(1)} µs / ${cpuPerMessage(raw).toFixed(1)} µs ` +
             `= ${cpuRatio.toFixed(2)} x (target <= 2); JS heap bytes allocated per message, receivers / publisher: ` +
             `${allocatedPerMessage(flow)} (raw ${allocatedPerMessage(raw)}); machine's CPUs busy/idle/stolen ` +
-            `${machineShares(flow)} % (raw ${machineShares(raw)} %)`,
+            `${machineShares(flow.machine)} % (raw ${machineShares(raw.machine)} %)`,
         );
       }
     }

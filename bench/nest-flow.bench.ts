@@ -50,7 +50,7 @@ import { summarizeProfile } from './support/cpu-profile';
 import { groupProfile } from './support/nest/profile-groups';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
-import { machineCpuFrom, machineShare, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
+import { machineCpuFrom, machineShares, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
 import { serverVarz } from './support/server-varz';
 import type {
   EventPlan,
@@ -402,7 +402,7 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
         ` (${((1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1)).toFixed(1)} µs/event)` +
         `; system calls per 1,000 events consumers/publisher/server ` +
         `${[e.syscalls.consumers, e.syscalls.publisher, e.syscalls.server].map((n) => ((1000 * n) / Math.max(e.distinct, 1)).toFixed(1)).join('/')}` +
-        `; machine's CPUs busy/idle/stolen ${(['busy', 'idle', 'steal'] as const).map((part) => machineShare(e.machine, part).toFixed(0)).join('/')} %`,
+        `; machine's CPUs busy/idle/stolen ${machineShares(e.machine)} %`,
     );
     for (const [what, report] of [['64 in flight', r.concurrent], ['sequential', r.sequential]] as const) {
       console.log(

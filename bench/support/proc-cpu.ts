@@ -71,9 +71,10 @@ export function machineCpuFrom(): () => MachineCpu {
   };
 }
 
-/** The machine's share of `part` in `cpu`, in percent. */
-export function machineShare(cpu: MachineCpu, part: keyof MachineCpu): number {
-  return (100 * cpu[part]) / (cpu.busy + cpu.idle + cpu.steal);
+/** `cpu` as whole percentages of the machine, busy/idle/stolen. */
+export function machineShares(cpu: MachineCpu): string {
+  const total = cpu.busy + cpu.idle + cpu.steal;
+  return [cpu.busy, cpu.idle, cpu.steal].map((part) => ((100 * part) / total).toFixed(0)).join('/');
 }
 
 function machineTicks(): number[] {
