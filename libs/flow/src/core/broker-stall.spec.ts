@@ -7,14 +7,6 @@ import type { BrokerOptions } from './options';
 const ACK_TIMEOUT = 50;
 const noop = (): void => undefined;
 
-function isInfo(data: Uint8Array): boolean {
-  try {
-    return decodeFrame(data).type === FrameType.Info;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * After the event loop stalls (a long GC pause, a starved CPU), Node runs the
  * timers that fell due before it reads the socket: a timeout and the answer
@@ -31,7 +23,7 @@ describe('a timeout that falls due with the answer it waits for (a stalled event
   /** Holds back every INFO to `to`; `arrive()` puts them on the bus, unread, and stops holding. */
   function holdInfos(bus: MemoryBus, to: string): { arrive: () => void } {
     const held: { subject: string; data: Uint8Array }[] = [];
-    bus.setFault((delivery) => (delivery.to === to && isInfo(delivery.data) ? (held.push(delivery), 'drop') : 'deliver'));
+    bus.setFault((delivery) => (delivery.to === to && decodeFrame(delivery.data).type === FrameType.Info ? (held.push(delivery), 'drop') : 'deliver'));
     const network = bus.connect('network');
     return {
       arrive: () => {
