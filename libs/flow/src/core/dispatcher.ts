@@ -90,7 +90,6 @@ export class Dispatcher {
     this.handlers.set(stream, entry);
   }
 
-  /** Resolves once no handler runs or waits. */
   /** Resolves once no handler runs or waits (graceful-shutdown.ts's Drainable). */
   drained(): Promise<void> {
     return this.scheduler.idle();
@@ -99,6 +98,11 @@ export class Dispatcher {
   /** Lanes with work queued or running (see PartitionScheduler.busyLanes). */
   busyLanes(): IterableIterator<number> {
     return this.scheduler.busyLanes();
+  }
+
+  /** Starts no handler of a lane `isBlocked` holds (PartitionScheduler.block); undefined ends the block. */
+  block(isBlocked: ((lane: number | undefined) => boolean) | undefined): void {
+    this.scheduler.block(isBlocked);
   }
 
   /** Told when a busy lane drains. */

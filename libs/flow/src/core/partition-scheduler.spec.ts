@@ -132,6 +132,38 @@ describe('PartitionScheduler', () => {
     expect(scheduler.queued).toBe(0);
   });
 
+  it('starts no task of a blocked lane, lets running tasks finish, and runs each lane in order once unblocked', async () => {
+    const scheduler = new PartitionScheduler(4, 6, noErrors);
+    const gate = deferred();
+    const ran: string[] = [];
+    scheduler.submit(0, () => {
+      ran.push('0a');
+      return gate.promise;
+    });
+    scheduler.block(() => true);
+    expect(scheduler.isBlocking).toBe(true);
+    const accepted = ['0b', '1a', '1b', 'x', '2a', '2b', '3a'].map((name) =>
+      scheduler.submit(name === 'x' ? undefined : Number(name[0]), () => void ran.push(name)),
+    );
+    // Bounded while blocked too: the seventh waiting task is refused.
+    expect(accepted).toEqual([true, true, true, true, true, true, false]);
+    gate.resolve();
+    await busy(2);
+    expect(ran).toEqual(['0a']);
+    expect([...scheduler.busyLanes()].sort()).toEqual([0, 1, 2]);
+    expect(scheduler.active).toBe(0);
+    expect(scheduler.queued).toBe(6);
+
+    scheduler.block((lane) => lane === 1);
+    expect(ran).toEqual(['0a', 'x', '2a', '0b', '2b']);
+    expect([...scheduler.busyLanes()]).toEqual([1]);
+
+    scheduler.block(undefined);
+    await scheduler.idle();
+    expect(scheduler.isBlocking).toBe(false);
+    expect(ran).toEqual(['0a', 'x', '2a', '0b', '2b', '1a', '1b']);
+  });
+
   it('resolves idle() at once when nothing runs, and only after the last task otherwise', async () => {
     const scheduler = new PartitionScheduler(2, 10, noErrors);
     await expect(scheduler.idle()).resolves.toBeUndefined();

@@ -60,6 +60,10 @@ export class PartitionScheduler {
   private running = 0;
   private waiting = 0;
   private pumping = false;
+  /** While set, a task of a lane it holds does not start (see block). */
+  private blocked: ((lane: number | undefined) => boolean) | undefined;
+  /** Waiting tasks of blocked lanes, out of the ready queue (at most one per lane, as there). */
+  private parked: Ready[] = [];
   private idleWaiters: (() => void)[] = [];
   /** Told when a lane that had work queued or running has none any more (handoff.ts watches draining lanes). */
   onLaneIdle: ((lane: number) => void) | undefined;
@@ -83,6 +87,28 @@ export class PartitionScheduler {
     return this.waiting;
   }
 
+  /** True while some lane may be blocked (see block). */
+  get isBlocking(): boolean {
+    return this.blocked !== undefined;
+  }
+
+  /**
+   * No task of a lane `isBlocked` holds (undefined: tasks without a lane)
+   * starts until it no longer does: such tasks wait in their lanes (still
+   * bounded by `maxQueued`), their lanes stay busy, and running tasks finish.
+   * Call again whenever its answers may have changed; undefined ends the block.
+   * Per lane, order is kept; across lanes, a lane unblocked later runs later.
+   */
+  block(isBlocked: ((lane: number | undefined) => boolean) | undefined): void {
+    this.blocked = isBlocked;
+    if (this.parked.length > 0) {
+      const parked = this.parked;
+      this.parked = [];
+      for (const entry of parked) this.ready.push(entry);
+    }
+    this.pump();
+  }
+
   /** Queues `task` (a function: a task that is only run) in `lane`; false when `maxQueued` tasks wait already. */
   submit(lane: number | undefined, work: Task | (() => unknown)): boolean {
     const task = typeof work === 'function' ? { run: work } : work;
@@ -97,10 +123,12 @@ export class PartitionScheduler {
         return true;
       }
     }
-    if (this.running >= this.concurrency) {
+    if (this.running >= this.concurrency || this.blocked?.(lane) === true) {
       if (this.waiting >= this.maxQueued) return false;
       if (lane !== undefined) this.lanes.set(lane, NONE_WAITING);
-      this.ready.push({ lane, task, at: this.now?.() ?? 0 });
+      const entry: Ready = { lane, task, at: this.now?.() ?? 0 };
+      if (this.blocked?.(lane) === true) this.parked.push(entry);
+      else this.ready.push(entry);
       this.waiting++;
       return true;
     }
@@ -122,6 +150,7 @@ export class PartitionScheduler {
     this.ready.forEach((entry) => {
       if (entry.at < oldest) oldest = entry.at;
     });
+    for (const entry of this.parked) if (entry.at < oldest) oldest = entry.at;
     return now - oldest;
   }
 
@@ -193,6 +222,10 @@ export class PartitionScheduler {
       while (this.running < this.concurrency) {
         const next = this.ready.shift();
         if (next === undefined) break;
+        if (this.blocked?.(next.lane) === true) {
+          this.parked.push(next);
+          continue;
+        }
         this.waiting--;
         this.start(next.lane, next.task);
       }
