@@ -19,6 +19,7 @@ import { Membership, MembershipEvents } from './membership';
 import { BrokerOptions, integerOption, LIMITS, ResolvedBrokerOptions, resolveBrokerOptions } from './options';
 import { RingSnapshot } from './ring-snapshot';
 import { PendingReplies } from './pending-replies';
+import { ReconnectFence } from './reconnect-fence';
 import { directPublishing } from './direct-publishing';
 import type { Publisher } from './publisher';
 import { viewSubject } from './publish-wire';
@@ -70,6 +71,7 @@ export class Broker {
   private readonly inbound: Inbound;
   private readonly ownership: Ownership;
   private readonly handoff: Handoff;
+  private readonly fence: ReconnectFence;
   private readonly networkErrors: ErrorReporter;
   private readonly subscriptions: Subscription[] = [];
   /** This member's subscription to view questions (not in `subscriptions`: it ends when the broker leaves). */
@@ -143,6 +145,8 @@ export class Broker {
       hold: (msg, partition) => this.handoff.admit(msg, partition),
     });
     this.dispatcher.onLaneIdle((lane) => this.handoff.laneIdle(lane));
+    const { dispatcher, handoff } = this;
+    this.fence = new ReconnectFence({ block: (isBlocked) => dispatcher.block(isBlocked), rejoin: (block) => handoff.rejoined(block) });
     const membership = () => this.membership;
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),
@@ -443,8 +447,9 @@ export class Broker {
     this.gate.onStatus(status);
     this.membership?.liveness.onStatus(status);
     this.events.emit('status', status);
-    // After a reconnect the others may have suspected us: announce again (JOIN is idempotent).
+    // After a reconnect the others may have suspected us: announce again (JOIN is idempotent), then take our ranges back.
     if (status === 'reconnected' && this.state === 'started') this.membership?.announce();
+    this.fence.onStatus(status);
   }
 
   /** Sends the message to its owner, or runs it here when this broker owns it. */

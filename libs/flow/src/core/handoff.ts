@@ -1,13 +1,14 @@
 import { ClosedError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
-import type { HandoffHost } from './handoff-host';
+import type { HandoffHost, Hold } from './handoff-host';
 import { sayFarewell } from './handoff-farewell';
 import { HandoffHolds } from './handoff-holds';
 import { readHandoff } from './handoff-wire';
 import type { Key } from './key';
 import type { Interval } from './key-ranges';
 import { releaseInOrder } from './ordered-release';
+import type { LaneBlock } from './reconnect-fence';
 import { viewSubject } from './publish-wire';
 import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
@@ -147,6 +148,28 @@ export class Handoff {
     this.holds.acquired(intervals, before, members, isLocal);
   }
 
+  /**
+   * The transport is back after an outage (reconnect-fence.ts): the members
+   * may have run this broker's keys meanwhile. It takes its ranges back as a
+   * joiner does (their previous owners are the ring without its positions);
+   * `block` hears which lanes of what queued here must not start yet: every
+   * lane until a previous owner has answered and released our ranges, then
+   * the lanes it still runs, and (undefined) nothing once all of them are done
+   * or given up on. With synchronous slots, whose numbers are not partition
+   * lanes, every lane waits until then. A learning joiner holds everything anyway.
+   */
+  rejoined(block: (isBlocked: LaneBlock) => void): void {
+    const membership = this.host.membership();
+    if (membership === undefined || this.learning !== undefined) return block(undefined);
+    const { table } = membership;
+    const placed = this.holds.acquired(this.host.ownership.servedIntervals(), [], table.members(), (key) => table.isLocal(key));
+    const slots = this.host.options.syncPartitions > 0;
+    this.holds.follow(placed, (remaining) => {
+      if (remaining.length === 0) block(undefined);
+      else block((lane) => lane !== undefined && remaining.some((hold) => slots || stillRuns(hold, lane)));
+    });
+  }
+
   /** Ownership settled: the holds follow what this broker owns now (handoff-holds.ts). */
   ownedChanged(owned: readonly Interval[]): void {
     this.holds.ownedChanged(owned);
@@ -236,4 +259,9 @@ export class Handoff {
     }
     releaseInOrder(elsewhere, (msg) => this.holds.partitionOf(msg), (msg) => this.host.route(msg));
   }
+}
+
+/** True while `hold`'s previous owner may still run keys of ours on `lane`: it has not answered, kept some of our ranges, or runs that lane (or all of them). */
+function stillRuns(hold: Hold, lane: number): boolean {
+  return !hold.answered || hold.pending.length > 0 || hold.lanes === undefined || hold.lanes.has(lane);
 }

@@ -1,0 +1,146 @@
+import { ManualClock } from '../testing/manual-clock';
+import { waitFor } from '../testing/wait-for';
+import { Broker, Delivery } from './broker';
+import { MemoryBus, MemoryPubSub } from './memory-pubsub';
+import type { BrokerOptions } from './options';
+
+const ACK_TIMEOUT = 50;
+const INTERVAL = 100;
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+interface Run {
+  readonly broker: string;
+  readonly data: string;
+  readonly start: number;
+  end: number | undefined;
+}
+
+/**
+ * A broker whose connection goes down may be found dead by the others (on NATS
+ * at once: no responders), who then run its keys. It starts no handler while
+ * it is down, and after the reconnect it takes its ranges back as a joiner
+ * does: nothing it queued runs while a member that ran its keys meanwhile
+ * still runs one of them (reconnect-fence.ts).
+ */
+describe('a broker whose connection was down (reconnect fence)', () => {
+  const brokers: Broker[] = [];
+  afterEach(async () => {
+    for (const broker of brokers.splice(0).reverse()) await broker.close();
+  });
+
+  async function setUp(handlers: Record<string, (d: Delivery, run: Run) => void | Promise<void>> = {}) {
+    const clock = new ManualClock();
+    const bus = new MemoryBus({ clock });
+    const options: BrokerOptions = { clock, virtualNodes: 4, ackTimeout: ACK_TIMEOUT, stabilization: { interval: INTERVAL } };
+    const runs: Run[] = [];
+    const connections = new Map<string, MemoryPubSub>();
+    const start = async (name: string, handles: boolean): Promise<Broker> => {
+      const connection = bus.connect(name);
+      connections.set(name, connection);
+      const broker = new Broker(connection, { ...options, nodeName: name });
+      brokers.push(broker);
+      if (handles) {
+        await broker.handle('orders', (d) => {
+          const run: Run = { broker: name, data: text.decode(d.data), start: clock.now(), end: undefined };
+          runs.push(run);
+          const ran = handlers[name]?.(d, run);
+          if (ran === undefined) run.end = clock.now();
+          else return ran.then(() => void (run.end = clock.now()));
+        });
+      }
+      await broker.start();
+      await bus.idle();
+      return broker;
+    };
+    const a = await start('a', true);
+    const b = await start('b', true);
+    const publisher = await start('p', false);
+    await bus.idle();
+    // The publisher learned the same ring: it sends a key's messages to its owner.
+    const keyOwnedBy = (owner: Broker): string => {
+      const positions = new Set(owner.snapshot().positions.map(String));
+      for (let n = 0; n < 10_000; n++) if (positions.has(String(a.ownerOf(`k${n}`)))) return `k${n}`;
+      throw new Error(`no key owned by ${owner.nodeKey}`);
+    };
+    const keyOfA = keyOwnedBy(a);
+    const sendTo = (key: string, data: string) => void publisher.publish('orders', utf8.encode(data), { key, ack: false });
+    const send = (data: string) => sendTo(keyOfA, data);
+    return { bus, clock, a, b, runs, keyOwnedBy, send, sendTo, connectionOf: (name: string) => connections.get(name)! };
+  }
+
+  it('starts nothing while down, and runs what queued, in order, once back', async () => {
+    const { bus, clock, runs, send, connectionOf } = await setUp();
+    connectionOf('a').disconnect();
+    // The server still routes to a's subscriptions in this outage: the messages reach a while it cannot answer.
+    for (const data of ['1', '2', '3']) send(data);
+    await bus.idle();
+    clock.advance(ACK_TIMEOUT / 5);
+    await bus.idle();
+    expect(runs).toEqual([]);
+
+    connectionOf('a').reconnect();
+    await bus.idle();
+    expect(runs.map((r) => `${r.broker}:${r.data}`)).toEqual(['a:1', 'a:2', 'a:3']);
+  });
+
+  it('runs nothing of a key that the member which took it over meanwhile still runs', async () => {
+    let finishB!: () => void;
+    const bRunning = new Promise<void>((resolve) => (finishB = resolve));
+    const { bus, clock, a, b, runs, send, connectionOf } = await setUp({ b: () => bRunning });
+    const suspected: string[] = [];
+    b.on('suspected', (position) => suspected.push(String(position)));
+    const steps = { bus, clock, stepMs: 10, timeoutMs: 20 * INTERVAL };
+
+    connectionOf('a').disconnect();
+    send('1');
+    // b finds a dead (four probes in a row unanswered) and takes its keys; the publisher hears b's LEAV.
+    await waitFor(() => suspected.length === a.snapshot().positions.length, { ...steps, what: 'a suspected on b' });
+    send('2');
+    // b asks a (gone silent) for what it runs there, gives up, and runs it.
+    await waitFor(() => runs.some((r) => r.broker === 'b'), { ...steps, what: "the key's message run on b" });
+    expect(runs.map((r) => `${r.broker}:${r.data}`)).toEqual(['b:2']);
+
+    // a is back: it announces itself, and b gives the key back but still runs it.
+    connectionOf('a').reconnect();
+    await bus.idle();
+    for (let i = 0; i < 4; i++) {
+      clock.advance(ACK_TIMEOUT);
+      await bus.idle();
+    }
+    expect(b.snapshot().members.map(String)).toEqual(expect.arrayContaining([...a.snapshot().positions.map(String)]));
+    expect(runs.map((r) => `${r.broker}:${r.data}`)).toEqual(['b:2']);
+
+    finishB();
+    await waitFor(() => runs.length === 2, { ...steps, what: 'the queued message run on a' });
+    const [onB, onA] = runs;
+    expect(`${onA.broker}:${onA.data}`).toBe('a:1');
+    expect(onB.end).toBeDefined();
+    expect(onA.start).toBeGreaterThanOrEqual(onB.end!);
+  });
+
+  it("does not wait for the members' own keys when they were all down at once (a server restart)", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const firstOnEach = (d: Delivery) => (text.decode(d.data).endsWith('1') ? gate : undefined);
+    const { bus, clock, a, b, runs, keyOwnedBy, sendTo, connectionOf } = await setUp({ a: firstOnEach, b: firstOnEach });
+    const [keyOfA, keyOfB] = [keyOwnedBy(a), keyOwnedBy(b)];
+    for (const data of ['1', '2']) {
+      sendTo(keyOfA, `a${data}`);
+      sendTo(keyOfB, `b${data}`);
+    }
+    await bus.idle();
+    expect(runs.map((r) => r.data).sort()).toEqual(['a1', 'b1']);
+
+    // Both connections drop and come back, each with a handler running and one queued behind it.
+    for (const name of ['a', 'b']) connectionOf(name).disconnect();
+    for (const name of ['a', 'b']) connectionOf(name).reconnect();
+    await bus.idle();
+    release();
+    // Each lists the other its busy lanes: its own keys', which hold nothing of the other's (lanes differ here).
+    await waitFor(() => runs.length === 4, { bus, clock, stepMs: 10, timeoutMs: 2 * ACK_TIMEOUT, what: 'the queued messages run' });
+    expect(runs.filter((r) => r.broker === 'a').map((r) => r.data)).toEqual(['a1', 'a2']);
+    expect(runs.filter((r) => r.broker === 'b').map((r) => r.data)).toEqual(['b1', 'b2']);
+    expect(a.counters.handoffsAbandoned + b.counters.handoffsAbandoned).toBe(0);
+  });
+});
