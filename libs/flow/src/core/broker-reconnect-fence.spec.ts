@@ -63,10 +63,16 @@ describe('a broker whose connection was down (reconnect fence)', () => {
       for (let n = 0; n < 10_000; n++) if (positions.has(String(a.ownerOf(`k${n}`)))) return `k${n}`;
       throw new Error(`no key owned by ${owner.nodeKey}`);
     };
+    const keysOwnedBy = (owner: Broker, view: Broker, count: number): string[] => {
+      const positions = new Set(owner.snapshot().positions.map(String));
+      const keys: string[] = [];
+      for (let n = 0; keys.length < count && n < 10_000; n++) if (positions.has(String(view.ownerOf(`k${n}`)))) keys.push(`k${n}`);
+      return keys;
+    };
     const keyOfA = keyOwnedBy(a);
     const sendTo = (key: string, data: string) => void publisher.publish('orders', utf8.encode(data), { key, ack: false });
     const send = (data: string) => sendTo(keyOfA, data);
-    return { bus, clock, a, b, runs, keyOwnedBy, send, sendTo, connectionOf: (name: string) => connections.get(name)! };
+    return { bus, clock, a, b, runs, start, keyOwnedBy, keysOwnedBy, send, sendTo, connectionOf: (name: string) => connections.get(name)! };
   }
 
   it('starts nothing while down, and runs what queued, in order, once back', async () => {
@@ -142,5 +148,31 @@ describe('a broker whose connection was down (reconnect fence)', () => {
     expect(runs.filter((r) => r.broker === 'a').map((r) => r.data)).toEqual(['a1', 'a2']);
     expect(runs.filter((r) => r.broker === 'b').map((r) => r.data)).toEqual(['b1', 'b2']);
     expect(a.counters.handoffsAbandoned + b.counters.handoffsAbandoned).toBe(0);
+  });
+
+  it('forwards what waited for keys that a member which joined meanwhile owns now, and runs the rest itself', async () => {
+    const { bus, clock, a, runs, start, keysOwnedBy, sendTo, connectionOf } = await setUp();
+    const keys = keysOwnedBy(a, a, 40);
+    connectionOf('a').disconnect();
+    for (const key of keys) sendTo(key, key);
+    await bus.idle();
+    // c joins while a is away (a hears its JOIN, but cannot answer): it takes part of a's keys.
+    const c = await start('c', true);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(ACK_TIMEOUT);
+      await bus.idle();
+    }
+    expect(runs).toEqual([]);
+
+    connectionOf('a').reconnect();
+    await waitFor(() => runs.length === keys.length, { bus, clock, stepMs: 10, timeoutMs: 20 * ACK_TIMEOUT, what: 'every message run once' });
+    // By a's view when it came back (every member): the keys c took.
+    const positionsOfC = new Set(c.snapshot().positions.map(String));
+    const toC = keys.filter((key) => positionsOfC.has(String(a.ownerOf(key))));
+    expect(toC.length).toBeGreaterThan(0);
+    expect(toC.length).toBeLessThan(keys.length);
+    const ranOn = new Map(runs.map((r) => [r.data, r.broker]));
+    expect(ranOn.size).toBe(keys.length);
+    for (const key of keys) expect([key, ranOn.get(key)]).toEqual([key, toC.includes(key) ? 'c' : 'a']);
   });
 });

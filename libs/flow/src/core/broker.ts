@@ -145,8 +145,7 @@ export class Broker {
       hold: (msg, partition) => this.handoff.admit(msg, partition),
     });
     this.dispatcher.onLaneIdle((lane) => this.handoff.laneIdle(lane));
-    const { dispatcher, handoff } = this;
-    this.fence = new ReconnectFence({ block: (isBlocked) => dispatcher.block(isBlocked), rejoin: (block) => handoff.rejoined(block) });
+    this.fence = new ReconnectFence(this.dispatcher, this.handoff);
     const membership = () => this.membership;
     ({ publisher: this.publisher, acceptor: this.acceptor } = directPublishing({
       ...this.collaborator(),

@@ -100,9 +100,21 @@ export class Dispatcher {
     return this.scheduler.busyLanes();
   }
 
-  /** Starts no handler of a lane `isBlocked` holds (PartitionScheduler.block); undefined ends the block. */
-  block(isBlocked: ((lane: number | undefined) => boolean) | undefined): void {
-    this.scheduler.block(isBlocked);
+  /** Starts no handler until resume(): messages wait in their lanes (PartitionScheduler.pause). */
+  pause(): void {
+    this.scheduler.pause();
+  }
+
+  resume(): void {
+    this.scheduler.resume();
+  }
+
+  /**
+   * The messages waiting for their handlers, taken back (each lane's in its
+   * order) to be routed again; their handler traces end. Running ones stay.
+   */
+  takeWaiting(): MsgPayload[] {
+    return this.scheduler.takeWaiting().map((task) => (task as Run).takeBack());
   }
 
   /** Told when a busy lane drains. */
@@ -140,7 +152,7 @@ export class Dispatcher {
     const trace = this.host.options.instrumentation?.handle(delivery, msg.headers);
     const task = isRequest
       ? new RequestRun(this.host, entry.handler as RequestHandler, delivery, msg, trace)
-      : new MessageRun(this.host, entry.handler as MessageHandler, delivery, trace, msg.settle);
+      : new MessageRun(this.host, entry.handler as MessageHandler, delivery, msg, trace);
     if (!this.scheduler.submit(lane, task)) {
       const error = new OverloadedError('maxQueuedMessages', this.host.options.maxQueuedMessages);
       trace?.end(error);
@@ -149,19 +161,29 @@ export class Dispatcher {
   }
 }
 
+/** A task of this dispatcher's: its message can be taken back before it runs. */
+interface Run extends Task {
+  takeBack(): MsgPayload;
+}
+
 /**
  * A message's run in the scheduler: calls its handler, and hears from the
  * scheduler how it ended (one object per message; an asynchronous handler's
  * promise gets the scheduler's reaction only).
  */
-class MessageRun implements Task {
+class MessageRun implements Run {
   constructor(
     private readonly host: DispatcherHost,
     private readonly handler: MessageHandler,
     private readonly delivery: Delivery,
+    private readonly msg: MsgPayload,
     private readonly trace: HandlerTrace | undefined,
-    private readonly settle: MsgPayload['settle'],
   ) {}
+
+  takeBack(): MsgPayload {
+    this.trace?.end();
+    return this.msg;
+  }
 
   run(): void | PromiseLike<void> {
     const { handler, delivery, trace } = this;
@@ -169,14 +191,14 @@ class MessageRun implements Task {
   }
 
   done(): void {
-    const { settle } = this;
+    const { settle } = this.msg;
     this.host.counters.handled++;
     this.trace?.end();
     settle?.();
   }
 
   failed(error: unknown): void {
-    const { settle } = this;
+    const { settle } = this.msg;
     this.host.counters.failed++;
     this.trace?.end(error);
     settle?.();
@@ -185,7 +207,7 @@ class MessageRun implements Task {
 }
 
 /** A request's run in the scheduler: calls its handler, and answers the requester with its reply or error. */
-class RequestRun implements Task {
+class RequestRun implements Run {
   constructor(
     private readonly host: DispatcherHost,
     private readonly handler: RequestHandler,
@@ -193,6 +215,11 @@ class RequestRun implements Task {
     private readonly msg: MsgPayload,
     private readonly trace: HandlerTrace | undefined,
   ) {}
+
+  takeBack(): MsgPayload {
+    this.trace?.end();
+    return this.msg;
+  }
 
   run(): Uint8Array | PromiseLike<Uint8Array> {
     const { handler, delivery, trace } = this;

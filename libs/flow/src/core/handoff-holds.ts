@@ -7,11 +7,6 @@ import { encodeQuery, HandoffAnswer, HandoffFarewell, Redirect } from './handoff
 import { Key, keyFromBytes } from './key';
 import { containsHash, Interval, intersect, normalize, ownersOf, subtract } from './key-ranges';
 
-interface Follower {
-  readonly holds: Set<Hold>;
-  readonly update: (remaining: readonly Hold[]) => void;
-}
-
 /**
  * The new owner's side of the handoff (docs/PROTOCOL.md, "Handoff"; the whole
  * picture in handoff.ts): a hold per previous owner of the intervals this
@@ -23,8 +18,6 @@ export class HandoffHolds {
   private retired = false;
   private lastToken = 0;
   private watchTimer: unknown;
-  /** Callers of follow, each with the holds it still follows. */
-  private followers: Follower[] = [];
 
   constructor(
     private readonly host: Pick<HandoffHost, 'options' | 'counters' | 'nodeSubjects' | 'ownership' | 'membership' | 'request' | 'report'>,
@@ -58,16 +51,13 @@ export class HandoffHolds {
     for (const hold of this.holds) if (!hold.speaks && this.speaksHandoff(hold.position) === true) this.query(hold);
   }
 
-  /**
-   * Intervals this broker just acquired, with the members before the change
-   * (empty: a joiner's first); returns the holds it placed.
-   */
-  acquired(intervals: readonly Interval[], before: readonly Key[], members: readonly Key[], isLocal: (key: Key) => boolean): Hold[] {
+  /** Intervals this broker just acquired, with the members before the change (empty: a joiner's first). */
+  acquired(intervals: readonly Interval[], before: readonly Key[], members: readonly Key[], isLocal: (key: Key) => boolean): void {
     // A retired broker takes nothing over (a leaving member's keys go to the members that stay).
-    if (this.retired) return [];
+    if (this.retired) return;
     // A joiner's previous owners are the members that owned its ranges before it came: the ring without it.
     const ring = (before.length > 0 ? before : members).filter((key) => !isLocal(key));
-    if (ring.length === 0) return [];
+    if (ring.length === 0) return;
     const points = ring.map((key) => key.toBigInt());
     const byOwner = new Map<number, Interval[]>();
     for (const interval of intervals) {
@@ -86,23 +76,7 @@ export class HandoffHolds {
       if (group === undefined) byNode.set(from.toString(), { from, position, parts: [...parts] });
       else group.parts.push(...parts);
     }
-    const placed: Hold[] = [];
-    for (const { from, position, parts } of byNode.values()) {
-      const hold = this.ask(from, position, normalize(parts));
-      if (hold !== undefined) placed.push(hold);
-    }
-    return placed;
-  }
-
-  /**
-   * Calls `update` with those of `holds` still in place: at once, after each
-   * answer to one of them, and when one ends, until none is left (the last
-   * call gets none). Holds they redirect us to are followed too.
-   */
-  follow(holds: readonly Hold[], update: (remaining: readonly Hold[]) => void): void {
-    const follower: Follower = { holds: new Set(holds.filter((hold) => this.holds.includes(hold))), update };
-    if (follower.holds.size > 0) this.followers.push(follower);
-    update([...follower.holds]);
+    for (const { from, position, parts } of byNode.values()) this.ask(from, position, normalize(parts));
   }
 
   /**
@@ -142,7 +116,6 @@ export class HandoffHolds {
       held.push(...hold.held);
     }
     this.holds = [];
-    this.followers = [];
     if (this.watchTimer !== undefined) this.host.options.clock.clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
     return held;
@@ -159,12 +132,11 @@ export class HandoffHolds {
     hold.released = hold.redirected ? all : intersect(all, normalize(answer.released));
     hold.pending = hold.redirected ? [] : subtract(all, hold.released);
     hold.lanes = answer.lanes === undefined ? undefined : new Set(answer.lanes);
-    for (const redirect of answer.redirects) this.redirected(redirect, [hold]);
+    for (const redirect of answer.redirects) this.redirected(redirect);
     if (hold.pending.length === 0 && hold.lanes?.size === 0) {
       this.finish(hold);
       return;
     }
-    this.changed(hold);
     if (hold.lanes === undefined) return;
     const waiting = hold.held.splice(0);
     const runnable: MsgPayload[] = [];
@@ -182,7 +154,7 @@ export class HandoffHolds {
     this.host.ownership.settle();
     const positions = this.host.membership()?.capabilities.positionsOf(farewell.node);
     const ended = this.holds.filter((hold) => waitsFor(hold, farewell.node, positions));
-    if (ended.length > 0) for (const redirect of farewell.redirects) this.redirected(redirect, ended);
+    if (ended.length > 0) for (const redirect of farewell.redirects) this.redirected(redirect);
     for (const hold of ended) this.finish(hold);
   }
 
@@ -197,9 +169,9 @@ export class HandoffHolds {
     return announced === undefined ? undefined : supports(announced, Capability.Handoff);
   }
 
-  private ask(from: Key, position: Key, intervals: Interval[], vouched = false): Hold | undefined {
+  private ask(from: Key, position: Key, intervals: Interval[], vouched = false): void {
     const speaks = vouched || this.speaksHandoff(position);
-    if (speaks === false) return undefined;
+    if (speaks === false) return;
     const { clock } = this.host.options;
     const hold: Hold = {
       token: (this.lastToken = (this.lastToken + 1) >>> 0),
@@ -222,7 +194,6 @@ export class HandoffHolds {
     // Not known yet (its announcement is on its way, or it is a Go broker): asked once it is, else let go.
     if (speaks === true) this.query(hold);
     this.watchTimer ??= clock.setTimeout(() => this.watch(), this.host.options.ackTimeout);
-    return hold;
   }
 
   private query(hold: Hold): void {
@@ -245,15 +216,6 @@ export class HandoffHolds {
     hold.stopWatching();
     this.holds = this.holds.filter((h) => h !== hold);
     this.release(hold.held.splice(0));
-    if (this.followers.length === 0) return;
-    const following = this.followers.filter((follower) => follower.holds.delete(hold));
-    this.followers = this.followers.filter((follower) => follower.holds.size > 0);
-    for (const { holds, update } of following) update([...holds]);
-  }
-
-  /** Followers of `hold` hear of its new state. */
-  private changed(hold: Hold): void {
-    for (const { holds, update } of this.followers) if (holds.has(hold)) update([...holds]);
   }
 
   /**
@@ -281,18 +243,15 @@ export class HandoffHolds {
   /**
    * A previous owner still waits for an earlier one in these intervals: ask
    * that one too (its lanes hold our keys), unless it is us or already asked.
-   * Whoever waits for the end of a hold in `from` waits for the new one too.
    */
-  private redirected(redirect: Redirect, from: readonly Hold[]): void {
+  private redirected(redirect: Redirect): void {
     if (this.retired || redirect.node.equals(this.host.options.nodeKey)) return;
     const mine = intersect(normalize(redirect.intervals), this.host.ownership.servedIntervals());
     if (mine.length === 0) return;
     const asked = this.holds.filter((hold) => hold.from.equals(redirect.node)).flatMap((hold) => [...hold.pending, ...hold.released]);
     const fresh = subtract(mine, normalize(asked));
     if (fresh.length === 0) return;
-    const hold = this.ask(redirect.node, redirect.node, fresh, true);
-    if (hold === undefined) return;
-    for (const follower of this.followers) if (from.some((cause) => follower.holds.has(cause))) follower.holds.add(hold);
+    this.ask(redirect.node, redirect.node, fresh, true);
   }
 
   /** Every ackTimeout while holds exist: ask again, give up on the silent and the overdue. */

@@ -1,14 +1,13 @@
 import { ClosedError, OverloadedError } from './errors';
 import { encodeFrame, FrameType, MsgPayload } from './frame';
 import { HandoffAnswers } from './handoff-answers';
-import type { HandoffHost, Hold } from './handoff-host';
+import type { HandoffHost } from './handoff-host';
 import { sayFarewell } from './handoff-farewell';
 import { HandoffHolds } from './handoff-holds';
 import { readHandoff } from './handoff-wire';
 import type { Key } from './key';
 import type { Interval } from './key-ranges';
 import { releaseInOrder } from './ordered-release';
-import type { LaneBlock } from './reconnect-fence';
 import { viewSubject } from './publish-wire';
 import { askingForParts, readViewPart, ViewParts } from './view-answer';
 
@@ -150,24 +149,21 @@ export class Handoff {
 
   /**
    * The transport is back after an outage (reconnect-fence.ts): the members
-   * may have run this broker's keys meanwhile. It takes its ranges back as a
-   * joiner does (their previous owners are the ring without its positions);
-   * `block` hears which lanes of what queued here must not start yet: every
-   * lane until a previous owner has answered and released our ranges, then
-   * the lanes it still runs, and (undefined) nothing once all of them are done
-   * or given up on. With synchronous slots, whose numbers are not partition
-   * lanes, every lane waits until then. A learning joiner holds everything anyway.
+   * may have run this broker's keys meanwhile, and a joiner may have taken
+   * some. It takes its ranges back as a joiner does: it holds them and asks
+   * their previous owners, the owners in its ring without its own positions.
+   * Then `waiting` (the messages that waited for their handlers, each lane's
+   * in order) goes through routing again: held while a previous owner may
+   * still run their keys, forwarded in their order when another broker owns
+   * them now. A learning joiner holds everything anyway.
    */
-  rejoined(block: (isBlocked: LaneBlock) => void): void {
+  rejoined(waiting: MsgPayload[]): void {
     const membership = this.host.membership();
-    if (membership === undefined || this.learning !== undefined) return block(undefined);
-    const { table } = membership;
-    const placed = this.holds.acquired(this.host.ownership.servedIntervals(), [], table.members(), (key) => table.isLocal(key));
-    const slots = this.host.options.syncPartitions > 0;
-    this.holds.follow(placed, (remaining) => {
-      if (remaining.length === 0) block(undefined);
-      else block((lane) => lane !== undefined && remaining.some((hold) => slots || stillRuns(hold, lane)));
-    });
+    if (membership !== undefined && this.learning === undefined) {
+      const { table } = membership;
+      this.holds.acquired(this.host.ownership.servedIntervals(), [], table.members(), (key) => table.isLocal(key));
+    }
+    this.routeAgain(waiting);
   }
 
   /** Ownership settled: the holds follow what this broker owns now (handoff-holds.ts). */
@@ -241,15 +237,20 @@ export class Handoff {
     this.host.options.clock.clearTimeout(learning.timer);
   }
 
-  /**
-   * Held messages go through routing again. Those still owned here are queued in their lanes at
-   * once, in the order routed, and a message that arrives later queues behind them; chaining them
-   * would let it overtake them (simulation seeds 51030, 51126, 54990). Those owned elsewhere by now
-   * (all of them once the routing table is retired) are forwarded within a lane one after another
-   * (ordered-release.ts).
-   */
+  /** Held messages go through routing again (routeAgain); they no longer count as held. */
   private release(messages: MsgPayload[]): void {
     this.heldCount -= messages.length;
+    this.routeAgain(messages);
+  }
+
+  /**
+   * Those still owned here are queued in their lanes at once, in the order
+   * routed, and a message that arrives later queues behind them; chaining
+   * them would let it overtake them (simulation seeds 51030, 51126, 54990).
+   * Those owned elsewhere by now (all of them once the routing table is
+   * retired) are forwarded within a lane one after another (ordered-release.ts).
+   */
+  private routeAgain(messages: MsgPayload[]): void {
     const table = this.host.membership()?.table;
     const elsewhere: MsgPayload[] = [];
     for (const msg of messages) {
@@ -261,7 +262,3 @@ export class Handoff {
   }
 }
 
-/** True while `hold`'s previous owner may still run keys of ours on `lane`: it has not answered, kept some of our ranges, or runs that lane (or all of them). */
-function stillRuns(hold: Hold, lane: number): boolean {
-  return !hold.answered || hold.pending.length > 0 || hold.lanes === undefined || hold.lanes.has(lane);
-}

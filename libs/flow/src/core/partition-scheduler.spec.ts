@@ -132,36 +132,45 @@ describe('PartitionScheduler', () => {
     expect(scheduler.queued).toBe(0);
   });
 
-  it('starts no task of a blocked lane, lets running tasks finish, and runs each lane in order once unblocked', async () => {
+  it('starts nothing while paused, lets running tasks finish, and gives back what waits, each lane in order', async () => {
     const scheduler = new PartitionScheduler(4, 6, noErrors);
-    const gate = deferred();
+    const idleLanes: number[] = [];
+    scheduler.onLaneIdle = (lane) => idleLanes.push(lane);
+    const gates = [deferred(), deferred()];
     const ran: string[] = [];
-    scheduler.submit(0, () => {
-      ran.push('0a');
-      return gate.promise;
-    });
-    scheduler.block(() => true);
-    expect(scheduler.isBlocking).toBe(true);
-    const accepted = ['0b', '1a', '1b', 'x', '2a', '2b', '3a'].map((name) =>
-      scheduler.submit(name === 'x' ? undefined : Number(name[0]), () => void ran.push(name)),
-    );
-    // Bounded while blocked too: the seventh waiting task is refused.
+    const task = (name: string) => () => void ran.push(name);
+    scheduler.submit(0, () => (ran.push('0a'), gates[0].promise));
+    scheduler.submit(1, () => (ran.push('1a'), gates[1].promise));
+    scheduler.pause();
+    expect(scheduler.isPaused).toBe(true);
+    const accepted = ['0b', '2a', '2b', 'x', '1b', '3a', '4a'].map((name) => scheduler.submit(name === 'x' ? undefined : Number(name[0]), task(name)));
+    // Bounded while paused too: the seventh waiting task is refused.
     expect(accepted).toEqual([true, true, true, true, true, true, false]);
-    gate.resolve();
+    gates[0].resolve();
     await busy(2);
-    expect(ran).toEqual(['0a']);
-    expect([...scheduler.busyLanes()].sort()).toEqual([0, 1, 2]);
-    expect(scheduler.active).toBe(0);
-    expect(scheduler.queued).toBe(6);
+    // 0a ended; 0b, next in lane 0, did not start.
+    expect(ran).toEqual(['0a', '1a']);
+    expect([...scheduler.busyLanes()].sort()).toEqual([0, 1, 2, 3]);
 
-    scheduler.block((lane) => lane === 1);
-    expect(ran).toEqual(['0a', 'x', '2a', '0b', '2b']);
+    const taken = scheduler.takeWaiting();
+    const names = taken.map((t) => (t.run(), ran.pop()));
+    // Each lane's in its order: 2a before 2b.
+    expect(names.indexOf('2a')).toBeLessThan(names.indexOf('2b'));
+    expect([...names].sort()).toEqual(['0b', '1b', '2a', '2b', '3a', 'x']);
+    expect(scheduler.queued).toBe(0);
+    // Lane 1 still runs 1a: busy. The others have nothing left.
     expect([...scheduler.busyLanes()]).toEqual([1]);
+    expect(idleLanes.sort()).toEqual([0, 2, 3]);
 
-    scheduler.block(undefined);
+    scheduler.resume();
+    expect(scheduler.isPaused).toBe(false);
+    expect(scheduler.submit(1, task('1c'))).toBe(true);
+    expect(scheduler.submit(5, task('5a'))).toBe(true);
+    expect(ran).toEqual(['0a', '1a', '5a']);
+    gates[1].resolve();
     await scheduler.idle();
-    expect(scheduler.isBlocking).toBe(false);
-    expect(ran).toEqual(['0a', 'x', '2a', '0b', '2b', '1a', '1b']);
+    expect(ran).toEqual(['0a', '1a', '5a', '1c']);
+    expect(idleLanes.sort()).toEqual([0, 1, 2, 3]);
   });
 
   it('resolves idle() at once when nothing runs, and only after the last task otherwise', async () => {

@@ -60,10 +60,8 @@ export class PartitionScheduler {
   private running = 0;
   private waiting = 0;
   private pumping = false;
-  /** While set, a task of a lane it holds does not start (see block). */
-  private blocked: ((lane: number | undefined) => boolean) | undefined;
-  /** Waiting tasks of blocked lanes, out of the ready queue (at most one per lane, as there). */
-  private parked: Ready[] = [];
+  /** While true nothing starts (see pause). */
+  private paused = false;
   private idleWaiters: (() => void)[] = [];
   /** Told when a lane that had work queued or running has none any more (handoff.ts watches draining lanes). */
   onLaneIdle: ((lane: number) => void) | undefined;
@@ -87,26 +85,51 @@ export class PartitionScheduler {
     return this.waiting;
   }
 
-  /** True while some lane may be blocked (see block). */
-  get isBlocking(): boolean {
-    return this.blocked !== undefined;
+  /** True between pause() and resume(). */
+  get isPaused(): boolean {
+    return this.paused;
   }
 
   /**
-   * No task of a lane `isBlocked` holds (undefined: tasks without a lane)
-   * starts until it no longer does: such tasks wait in their lanes (still
-   * bounded by `maxQueued`), their lanes stay busy, and running tasks finish.
-   * Call again whenever its answers may have changed; undefined ends the block.
-   * Per lane, order is kept; across lanes, a lane unblocked later runs later.
+   * Starts nothing until resume(): submitted tasks wait in their lanes (still
+   * bounded by `maxQueued`), and running ones finish.
    */
-  block(isBlocked: ((lane: number | undefined) => boolean) | undefined): void {
-    this.blocked = isBlocked;
-    if (this.parked.length > 0) {
-      const parked = this.parked;
-      this.parked = [];
-      for (const entry of parked) this.ready.push(entry);
-    }
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
     this.pump();
+  }
+
+  /**
+   * Removes every waiting task and returns them, each lane's in its order
+   * (lanes one after another). A lane left with nothing running is idle
+   * (onLaneIdle); one whose task runs stays busy until it ends.
+   */
+  takeWaiting(): Task[] {
+    const taken: Task[] = [];
+    const notRunning = new Set<number>();
+    for (let next = this.ready.shift(); next !== undefined; next = this.ready.shift()) {
+      taken.push(next.task);
+      if (next.lane === undefined) continue;
+      notRunning.add(next.lane);
+      for (const behind of this.lanes.get(next.lane) ?? []) taken.push(behind.task);
+    }
+    for (const [lane, waiting] of this.lanes) {
+      if (notRunning.has(lane)) continue;
+      for (const behind of waiting) taken.push(behind.task);
+      if (waiting.length > 0) this.lanes.set(lane, NONE_WAITING);
+    }
+    this.waiting = 0;
+    for (const lane of notRunning) {
+      this.lanes.delete(lane);
+      this.onLaneIdle?.(lane);
+    }
+    this.settleIdle();
+    return taken;
   }
 
   /** Queues `task` (a function: a task that is only run) in `lane`; false when `maxQueued` tasks wait already. */
@@ -123,12 +146,10 @@ export class PartitionScheduler {
         return true;
       }
     }
-    if (this.running >= this.concurrency || this.blocked?.(lane) === true) {
+    if (this.running >= this.concurrency || this.paused) {
       if (this.waiting >= this.maxQueued) return false;
       if (lane !== undefined) this.lanes.set(lane, NONE_WAITING);
-      const entry: Ready = { lane, task, at: this.now?.() ?? 0 };
-      if (this.blocked?.(lane) === true) this.parked.push(entry);
-      else this.ready.push(entry);
+      this.ready.push({ lane, task, at: this.now?.() ?? 0 });
       this.waiting++;
       return true;
     }
@@ -150,7 +171,6 @@ export class PartitionScheduler {
     this.ready.forEach((entry) => {
       if (entry.at < oldest) oldest = entry.at;
     });
-    for (const entry of this.parked) if (entry.at < oldest) oldest = entry.at;
     return now - oldest;
   }
 
@@ -219,19 +239,20 @@ export class PartitionScheduler {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.running < this.concurrency) {
+      while (this.running < this.concurrency && !this.paused) {
         const next = this.ready.shift();
         if (next === undefined) break;
-        if (this.blocked?.(next.lane) === true) {
-          this.parked.push(next);
-          continue;
-        }
         this.waiting--;
         this.start(next.lane, next.task);
       }
     } finally {
       this.pumping = false;
     }
+    this.settleIdle();
+  }
+
+  /** Resolves idle() once nothing runs or waits. */
+  private settleIdle(): void {
     if (this.running === 0 && this.waiting === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
