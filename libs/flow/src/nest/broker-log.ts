@@ -120,7 +120,7 @@ export class BrokerLog {
     switch (status) {
       case 'disconnected':
         this.reconnecting = true;
-        this.warn('Disconnected from NATS: publish() and request() fail with FLOW_TRANSPORT until reconnected');
+        this.warn('Disconnected from NATS: publish() and request() fail with FLOW_TRANSPORT, and no handler starts, until reconnected');
         return;
       case 'reconnecting':
         // One line per outage; the client tries again every reconnect interval.
