@@ -114,7 +114,8 @@ export class Dispatcher {
    * order) to be routed again; their handler traces end. Running ones stay.
    */
   takeWaiting(): MsgPayload[] {
-    return this.scheduler.takeWaiting().map((task) => (task as Run).takeBack());
+    const why = new TransportError('not run here: the connection dropped while it waited; routed again once reconnected');
+    return this.scheduler.takeWaiting().map((task) => (task as Run).takeBack(why));
   }
 
   /** Told when a busy lane drains. */
@@ -163,7 +164,8 @@ export class Dispatcher {
 
 /** A task of this dispatcher's: its message can be taken back before it runs. */
 interface Run extends Task {
-  takeBack(): MsgPayload;
+  /** The message, its trace ended with `why`. */
+  takeBack(why: FlowError): MsgPayload;
 }
 
 /**
@@ -180,8 +182,8 @@ class MessageRun implements Run {
     private readonly trace: HandlerTrace | undefined,
   ) {}
 
-  takeBack(): MsgPayload {
-    this.trace?.end();
+  takeBack(why: FlowError): MsgPayload {
+    this.trace?.end(why);
     return this.msg;
   }
 
@@ -216,8 +218,8 @@ class RequestRun implements Run {
     private readonly trace: HandlerTrace | undefined,
   ) {}
 
-  takeBack(): MsgPayload {
-    this.trace?.end();
+  takeBack(why: FlowError): MsgPayload {
+    this.trace?.end(why);
     return this.msg;
   }
 
