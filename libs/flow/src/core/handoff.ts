@@ -261,4 +261,3 @@ export class Handoff {
     releaseInOrder(elsewhere, (msg) => this.holds.partitionOf(msg), (msg) => this.host.route(msg));
   }
 }
-
