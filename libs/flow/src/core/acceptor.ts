@@ -155,8 +155,9 @@ export class Acceptor {
     let accepting = true;
     let refused: FlowError | undefined;
     let handledNow = false;
-    msg.settle = (error) => {
-      if (accepting) {
+    msg.settle = (error, moved) => {
+      if (moved === true) this.moved(msg, origin, id);
+      else if (accepting) {
         if (error === undefined) handledNow = true;
         else refused = error;
       } else if (error === undefined) {
@@ -184,8 +185,10 @@ export class Acceptor {
     if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
     if (after === undefined) return false;
     const state = this.seen.get(origin, after);
-    // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here.
-    if (state === true || (state === false && local === (this.relayed.get(origin, after) === undefined))) return false;
+    const relayed = this.relayed.get(origin, after);
+    // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here
+    // (a predecessor moved from here counts once its new owner accepted it: see moved).
+    if (state === true || (state === false && relayed !== false && local === (relayed === undefined))) return false;
     if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags })) this.notify(frame.ackTo, frame.id, false);
     return true;
   }
@@ -219,6 +222,20 @@ export class Acceptor {
       this.release(origin, id);
     };
     this.host.route(msg);
+  }
+
+  /**
+   * `id` of `origin`, queued here, goes to another owner instead (a handoff's
+   * release, a reconnect: handoff.ts), which tells `msg.accepted`, then settles
+   * it. Until accepted there, its successors wait as behind a relay not yet
+   * accepted (`relayed` false); then as behind an accepted relay.
+   */
+  private moved(msg: MsgPayload, origin: string, id: U64): void {
+    this.relayed.set(origin, id, false);
+    msg.accepted = () => {
+      this.relayed.set(origin, id, true);
+      this.release(origin, id);
+    };
   }
 
   /** A publisher or a joining broker asks for the ring (a PING on `<clique>.view`): all members, and our streams. */

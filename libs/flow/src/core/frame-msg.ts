@@ -22,8 +22,12 @@ export interface MsgPayload {
   data: Uint8Array;
   /** Not on the wire: the NATS headers the message arrived with, passed on when forwarding. */
   headers?: MessageHeaders;
-  /** Not on the wire: told how a message this broker owns ended (error: refused; none: handled). */
-  settle?: (error?: FlowError) => void;
+  /**
+   * Not on the wire: told how a message this broker owns ended (error: refused; none: handled),
+   * or, `moved`, that one queued here for its handler goes to another owner instead (a handoff's
+   * release, a reconnect: handoff.ts); it settles later as that owner's.
+   */
+  settle?: (error?: FlowError, moved?: boolean) => void;
   /** Not on the wire: told when the owner a forward went to accepted it, before `settle` (forward notices). */
   accepted?: () => void;
 }

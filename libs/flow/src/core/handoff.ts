@@ -255,8 +255,11 @@ export class Handoff {
     const elsewhere: MsgPayload[] = [];
     for (const msg of messages) {
       const forwarded = table !== undefined && msg.partitionKey.length > 0 && !table.isLocal(table.ownerOf(this.holds.partitionOf(msg)));
-      if (forwarded) elsewhere.push(msg);
-      else this.host.route(msg);
+      if (!forwarded) this.host.route(msg);
+      else {
+        elsewhere.push(msg);
+        msg.settle?.(undefined, true);
+      }
     }
     releaseInOrder(elsewhere, (msg) => this.holds.partitionOf(msg), (msg) => this.host.route(msg));
   }

@@ -62,8 +62,8 @@ function whenTaken(msg: MsgPayload, next: () => void): void {
     accepted?.();
     tell();
   };
-  msg.settle = (error) => {
-    settle?.(error);
-    tell();
+  msg.settle = (error, moved) => {
+    settle?.(error, moved);
+    if (moved !== true) tell();
   };
 }
