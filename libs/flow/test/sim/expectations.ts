@@ -8,7 +8,7 @@ import { Trace } from './trace';
  * publisher fell back to the queue group (its trace). The spec asserts
  * exactly these; the script reports every other violation without failing.
  */
-export function expectedToHold(property: Property, _schedule: Schedule, trace: Trace): boolean {
+export function expectedToHold(property: Property, schedule: Schedule, trace: Trace): boolean {
   switch (property) {
     case 'converged':
       // Always: proof of life by answers, LEAV of the dead, re-admission by a broker's own PING, and a Flow
@@ -23,8 +23,10 @@ export function expectedToHold(property: Property, _schedule: Schedule, trace: T
       // Handoff (handoff.ts) covers joins, leaves and restarts; a crashed broker runs nothing more; a live owner
       // is suspected only after 4 probes in a row go unanswered (never at these drop rates in 3,000 seeds). A
       // disconnected broker starts no handler, and after the reconnect takes its ranges back as a joiner does
-      // (reconnect-fence.ts), so the keys the others ran meanwhile are not run here at the same time.
-      return true;
+      // (reconnect-fence.ts), so the keys the others ran meanwhile are not run here at the same time. Not when
+      // a handler was under way as its broker close()d (which abandons its work) or lost its connection: it
+      // may overlap the new owner's run for its remaining time, as documented (seed 114947).
+      return !schedule.events.some((e) => (e.kind === 'disconnect' || (e.kind === 'leave' && e.how === 'close')) && runsAcross(trace, e.node, e.at));
     case 'order':
       // Keyed publishes go direct, each naming its lane's unsettled predecessor, which the owner (or a relaying
       // broker) queues first; a publisher awaits its first view answer. Not when a publisher sent through the
@@ -32,4 +34,9 @@ export function expectedToHold(property: Property, _schedule: Schedule, trace: T
       // 62441): it has no order relative to direct sends. BrokerCounters.viaQueueGroup counts them.
       return trace.viaQueueGroup === 0;
   }
+}
+
+/** True when a handler of `node` was under way at `at`. */
+function runsAcross(trace: Trace, node: string, at: number): boolean {
+  return trace.runs.some((r) => r.node === node && r.start <= at && (r.end ?? trace.endAt) > at);
 }
