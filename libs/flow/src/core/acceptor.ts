@@ -212,7 +212,9 @@ export class Acceptor {
       this.notify(ackTo, id, false);
       this.release(origin, id);
     };
-    msg.settle = (error) => {
+    msg.settle = (error, moved) => {
+      // Routed here again after all (its owner died), then on from here: still a relay, not settled.
+      if (moved === true) return;
       this.relaying.delete(relaying);
       if (error !== undefined) this.refuse(ackTo, id, error);
       else {
