@@ -1,6 +1,7 @@
 import { Acceptor, type AcceptorHost } from './acceptor';
 import { newCounters } from './broker-counters';
-import { FrameType, type FwdFrame } from './frame';
+import { OverloadedError } from './errors';
+import { decodeFrame, FrameType, type FwdFrame } from './frame';
 import { newBytes } from './frame-layout';
 import { keyFromString } from './key';
 import type { Membership } from './membership';
@@ -19,6 +20,8 @@ describe('a message the handoff moves on (settle with moved)', () => {
   function acceptorOwning(local: boolean) {
     const options = resolveBrokerOptions({ nodeName: 'owner' });
     const handled: bigint[] = [];
+    const accepted: bigint[] = [];
+    const refused: { id: bigint; code: string }[] = [];
     const routed: FwdFrame['msg'][] = [];
     const dispatched: FwdFrame['msg'][] = [];
     const table = { ownerOf: () => keyFromString('member'), isLocal: () => local };
@@ -30,7 +33,13 @@ describe('a message the handoff moves on (settle with moved)', () => {
       membership: () => ({ table }) as unknown as Membership,
       dispatcher: { dispatch: (msg: FwdFrame['msg']) => void dispatched.push(msg) } as unknown as AcceptorHost['dispatcher'],
       route: (msg) => void routed.push(msg),
-      send: (_subject, frame) => void handled.push(...(readNotice(frame)?.handled ?? []).map(BigInt)),
+      send: (_subject, frame) => {
+        const decoded = decodeFrame(frame);
+        if (decoded.type === FrameType.Err) refused.push({ id: BigInt(decoded.id), code: decoded.code });
+        const notice = readNotice(frame);
+        handled.push(...(notice?.handled ?? []).map(BigInt));
+        accepted.push(...(notice?.accepted ?? []).map(BigInt));
+      },
       maxPayload: () => undefined,
       afterInput: (task) => task(),
     };
@@ -40,7 +49,7 @@ describe('a message the handoff moves on (settle with moved)', () => {
       acceptor.onForward({ type: FrameType.Fwd, id, ackTo: keyFromString('publisher'), msg }, 0);
       return msg;
     };
-    return { publish, handled, routed, dispatched };
+    return { publish, handled, accepted, refused, routed, dispatched };
   }
 
   it('leaves a relay a relay: its publisher hears "handled" from the owner it reaches, not from the move', () => {
@@ -61,5 +70,37 @@ describe('a message the handoff moves on (settle with moved)', () => {
     expect(handled).toEqual([]);
     msg.settle!();
     expect(handled).toEqual([8n]);
+  });
+
+  // Before, a refusal after "accepted" was dropped here: the publisher kept the
+  // publish, and each of its retries was answered "accepted" from the window.
+  it('tells the publisher when the new owner of a message moved from here refuses it, and refuses a retry the same way', () => {
+    const { publish, accepted, refused, dispatched } = acceptorOwning(true);
+    const msg = publish(9n);
+    expect(accepted).toEqual([9n]);
+    msg.settle!(undefined, true);
+    msg.accepted!();
+    msg.settle!(new OverloadedError('maxQueuedMessages', 1));
+    expect(refused).toEqual([{ id: 9n, code: 'FLOW_OVERLOADED' }]);
+    // A retry that crossed the ERR (or came after it was lost) is not run: its publisher was told it was refused.
+    publish(9n);
+    expect(dispatched).toEqual([msg]);
+    expect(accepted).toEqual([9n]);
+    expect(refused).toEqual([
+      { id: 9n, code: 'FLOW_OVERLOADED' },
+      { id: 9n, code: 'FLOW_OVERLOADED' },
+    ]);
+  });
+
+  it('tells the publisher when a relay its owner had accepted is refused after all, and refuses a retry the same way', () => {
+    const { publish, accepted, refused, routed } = acceptorOwning(false);
+    const msg = publish(10n);
+    msg.accepted!();
+    expect(accepted).toEqual([10n]);
+    msg.settle!(new OverloadedError('maxQueuedMessages', 1));
+    expect(refused).toEqual([{ id: 10n, code: 'FLOW_OVERLOADED' }]);
+    publish(10n);
+    expect(routed).toEqual([msg]);
+    expect(refused.map((r) => r.id)).toEqual([10n, 10n]);
   });
 });

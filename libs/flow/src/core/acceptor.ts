@@ -81,6 +81,8 @@ export class Acceptor {
   private readonly order: LaneOrder<{ frame: FwdFrame; flags: number }>;
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
+  /** Publishes refused after "accepted" (refusedLate), by '<origin>/<id>', oldest first: a retry gets the same answer. */
+  private readonly lateRefusals = new Map<string, FlowError>();
 
   private readonly notices: OwnerNotices;
 
@@ -136,10 +138,16 @@ export class Acceptor {
       host.route(msg);
       return false;
     }
+    const origin = this.textOf(ackTo);
+    const refusal = this.lateRefusals.size > 0 ? this.lateRefusals.get(`${origin}/${id}`) : undefined;
+    if (refusal !== undefined) {
+      host.counters.duplicates++;
+      this.refuse(ackTo, id, refusal);
+      return false;
+    }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
     const owner = membership.table.ownerOf(partition);
     const local = membership.table.isLocal(owner);
-    const origin = this.textOf(ackTo);
     const floored = (flags & PublishFlags.Floor) !== 0;
     const seen = local ? this.seen.get(origin, id) : undefined;
     if (seen !== undefined) {
@@ -164,7 +172,7 @@ export class Acceptor {
         this.seen.markHandled(origin, id);
         this.notify(ackTo, id, true);
         this.release(origin, id);
-      }
+      } else this.refusedLate(ackTo, origin, id, error);
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
@@ -215,9 +223,11 @@ export class Acceptor {
     msg.settle = (error, moved) => {
       // Routed here again after all (its owner died), then on from here: still a relay, not settled.
       if (moved === true) return;
-      this.relaying.delete(relaying);
-      if (error !== undefined) this.refuse(ackTo, id, error);
-      else {
+      if (error !== undefined) {
+        if (!this.relaying.delete(relaying)) return this.refusedLate(ackTo, origin, id, error);
+        this.refuse(ackTo, id, error);
+      } else {
+        this.relaying.delete(relaying);
         this.seen.set(origin, id, true, floored);
         this.notify(ackTo, id, true);
       }
@@ -238,6 +248,24 @@ export class Acceptor {
       this.relayed.set(origin, id, true);
       this.release(origin, id);
     };
+  }
+
+  /**
+   * `id` of `origin` was answered "accepted" and then could not be placed after
+   * all: the owner it moved or was relayed to refused it, or the broker closed
+   * while it was held. The publisher hears the refusal (its publish() has
+   * resolved, so it reports the error), and what waited for it goes on. A retry
+   * of it (one that crossed the ERR, or after the ERR was lost) is refused the
+   * same way, not run after its publisher was told it was refused; once a flood
+   * of such refusals has pushed it out, a retry is taken as new, never told
+   * "accepted" for ever from the window.
+   */
+  private refusedLate(ackTo: Key, origin: string, id: U64, error: FlowError): void {
+    this.seen.markRefused(origin, id);
+    if (this.lateRefusals.size >= RELAYED_WINDOW) this.lateRefusals.delete(this.lateRefusals.keys().next().value!);
+    this.lateRefusals.set(`${origin}/${id}`, error);
+    this.refuse(ackTo, id, error);
+    this.release(origin, id);
   }
 
   /** A publisher or a joining broker asks for the ring (a PING on `<clique>.view`): all members, and our streams. */

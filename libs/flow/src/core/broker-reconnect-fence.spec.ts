@@ -1,6 +1,7 @@
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
-import { Broker, Delivery } from './broker';
+import { Broker, Delivery, ERROR_REPORT_INTERVAL } from './broker';
+import type { FlowError } from './errors';
 import { MemoryBus, MemoryPubSub } from './memory-pubsub';
 import type { BrokerOptions } from './options';
 
@@ -34,11 +35,12 @@ describe('a broker whose connection was down (reconnect fence)', () => {
     const bus = new MemoryBus({ clock });
     const options: BrokerOptions = { clock, virtualNodes: 4, ackTimeout: ACK_TIMEOUT, stabilization: { interval: INTERVAL } };
     const runs: Run[] = [];
+    const errors: { broker: string; error: FlowError }[] = [];
     const connections = new Map<string, MemoryPubSub>();
-    const start = async (name: string, handles: boolean): Promise<Broker> => {
+    const start = async (name: string, handles: boolean, more: BrokerOptions = {}): Promise<Broker> => {
       const connection = bus.connect(name);
       connections.set(name, connection);
-      const broker = new Broker(connection, { ...options, nodeName: name });
+      const broker = new Broker(connection, { ...options, ...more, nodeName: name, onError: (error) => void errors.push({ broker: name, error }) });
       brokers.push(broker);
       if (handles) {
         await broker.handle('orders', (d) => {
@@ -72,7 +74,7 @@ describe('a broker whose connection was down (reconnect fence)', () => {
     const keyOfA = keyOwnedBy(a);
     const sendTo = (key: string, data: string) => void publisher.publish('orders', utf8.encode(data), { key, ack: false });
     const send = (data: string) => sendTo(keyOfA, data);
-    return { bus, clock, a, b, runs, start, keyOwnedBy, keysOwnedBy, send, sendTo, connectionOf: (name: string) => connections.get(name)! };
+    return { bus, clock, a, b, publisher, runs, errors, start, keyOwnedBy, keysOwnedBy, send, sendTo, connectionOf: (name: string) => connections.get(name)! };
   }
 
   it('starts nothing while down, and runs what queued, in order, once back', async () => {
@@ -174,5 +176,52 @@ describe('a broker whose connection was down (reconnect fence)', () => {
     const ranOn = new Map(runs.map((r) => [r.data, r.broker]));
     expect(ranOn.size).toBe(keys.length);
     for (const key of keys) expect([key, ranOn.get(key)]).toEqual([key, toC.includes(key) ? 'c' : 'a']);
+  });
+
+  // Before, the waiting broker took the refusal as nothing: the publisher kept
+  // its accepted publishes for ever, each retry answered "accepted" again.
+  it('tells the publisher when a member which joined meanwhile refuses what waited for its keys', async () => {
+    const hanging: (() => void)[] = [];
+    const hang = () => new Promise<void>((resolve) => void hanging.push(resolve));
+    const { bus, clock, a, publisher, runs, errors, start, keysOwnedBy, connectionOf } = await setUp({ a: hang, c: hang });
+    const keys = keysOwnedBy(a, a, 40);
+    // Each key's #1 runs on a (and hangs), its #2 waits in a's lane, accepted.
+    const accepted = keys.flatMap((key) => [1, 2].map((n) => publisher.publish('orders', utf8.encode(`${key}#${n}`), { key })));
+    await bus.idle();
+    await Promise.all(accepted);
+    expect(runs.map((r) => r.data)).toEqual(keys.map((key) => `${key}#1`));
+    connectionOf('a').disconnect();
+    await bus.idle();
+    // c runs one message at a time and queues one: what a forwards to it beyond that is refused.
+    const c = await start('c', true, { concurrency: 1, maxQueuedMessages: 1 });
+    for (let i = 0; i < 10; i++) {
+      clock.advance(ACK_TIMEOUT);
+      await bus.idle();
+    }
+    connectionOf('a').reconnect();
+    const positionsOfC = new Set(c.snapshot().positions.map(String));
+    const toC = keys.filter((key) => positionsOfC.has(String(a.ownerOf(key))));
+    expect(toC.length).toBeGreaterThan(2);
+    const refused = toC.length - 2;
+    // a counts each refusal as dropped and passes it on; the publisher reports it (its publish() had resolved).
+    await waitFor(() => a.counters.dropped === refused, { bus, clock, stepMs: 10, timeoutMs: 40 * ACK_TIMEOUT, what: 'the refusals' });
+    for (let n = 0; n < 100 && publisher.load.publishesUnsettled > 0; n++) {
+      for (const resolve of hanging.splice(0)) resolve();
+      clock.advance(10);
+      await bus.idle();
+    }
+    expect(publisher.load.publishesUnsettled).toBe(0);
+    // Reports are rate limited: the first at once, the rest counted in one summary.
+    clock.advance(ERROR_REPORT_INTERVAL);
+    await bus.idle();
+    const reports = errors.filter((e) => e.broker === 'p').map((e) => [e.error.code, /^\d+ more/.exec(e.error.message)?.[0]]);
+    expect(reports).toEqual([
+      ['FLOW_OVERLOADED', undefined],
+      ['FLOW_OVERLOADED', `${refused - 1} more`],
+    ]);
+    // Two of what a forwarded ran on c; a ran every #1 and the #2 of the keys it kept.
+    expect(runs.filter((r) => r.broker === 'c').map((r) => r.data.replace(/k\d+/, 'k'))).toEqual(['k#2', 'k#2']);
+    const kept = keys.filter((key) => !toC.includes(key));
+    expect(runs.filter((r) => r.broker === 'a').map((r) => r.data).sort()).toEqual([...keys.map((key) => `${key}#1`), ...kept.map((key) => `${key}#2`)].sort());
   });
 });

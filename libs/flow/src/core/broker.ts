@@ -279,7 +279,7 @@ export class Broker {
 
   /** Work in progress, for metrics; computed on each read. */
   get load(): BrokerLoad {
-    return this.dispatcher.load(this.forwarder.inFlight, this.acceptor.remembered);
+    return this.dispatcher.load(this.forwarder.inFlight, this.acceptor.remembered, this.publisher.inFlight);
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): () => void {

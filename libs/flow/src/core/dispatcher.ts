@@ -66,10 +66,11 @@ export class Dispatcher {
     return this.scheduler.active + this.scheduler.queued;
   }
 
-  /** The handlers' share of the broker's load, plus the forwarder's count. */
-  load(forwardsInFlight: number, publishesRemembered: number): BrokerLoad {
+  /** The handlers' share of the broker's load, plus the forwarder's, the acceptor's and the publisher's counts. */
+  load(forwardsInFlight: number, publishesRemembered: number, publishesUnsettled: number): BrokerLoad {
     return {
       publishesRemembered,
+      publishesUnsettled,
       handlersRunning: this.scheduler.active,
       handlersQueued: this.scheduler.queued,
       forwardsInFlight,

@@ -4,10 +4,11 @@ import { seededRandom } from '../testing/seeded-random';
 
 /** The behaviour DuplicateWindow must have: one insertion-ordered map of '<origin>/<id>', oldest dropped first. */
 class ModelWindow {
-  readonly entries = new Map<string, boolean>();
+  readonly entries = new Map<string, boolean | 'refused'>();
   constructor(private readonly capacity: number) {}
   get(origin: string, id: U64): boolean | undefined {
-    return this.entries.get(`${origin}/${id}`);
+    const state = this.entries.get(`${origin}/${id}`);
+    return state === 'refused' ? undefined : state;
   }
   set(origin: string, id: U64, handled: boolean): void {
     const key = `${origin}/${id}`;
@@ -17,6 +18,11 @@ class ModelWindow {
   markHandled(origin: string, id: U64): void {
     const key = `${origin}/${id}`;
     if (this.entries.has(key)) this.entries.set(key, true);
+  }
+  /** A refused entry keeps its place in the order: it is looked up as absent until set again. */
+  markRefused(origin: string, id: U64): void {
+    const key = `${origin}/${id}`;
+    if (this.entries.has(key)) this.entries.set(key, 'refused');
   }
 }
 
@@ -197,12 +203,36 @@ describe('DuplicateWindow', () => {
       } else if (roll < 7) {
         window.markHandled(origin, id);
         model.markHandled(origin, id);
+      } else if (roll === 7) {
+        window.markRefused(origin, id);
+        model.markRefused(origin, id);
       } else if (window.get(origin, id) !== model.get(origin, id)) differences.push(`step ${step}: get ${origin}/${id}`);
       if (window.size !== model.entries.size) differences.push(`step ${step}: size ${window.size}`);
     }
     expect(differences).toEqual([]);
     for (const origin of origins) for (let n = 0; n < idRange; n++) expect(window.get(origin, idOf(n))).toBe(model.get(origin, idOf(n)));
     expect(window.origins).toBe(new Set([...model.entries.keys()].map((key) => key.split('/')[0])).size);
+  });
+
+  it('looks up a refused entry as absent, and records it again in its place when it is set', () => {
+    const window = new DuplicateWindow(2);
+    window.set('a', 1, false);
+    window.set('a', 2, false);
+    window.markRefused('a', 1);
+    window.markRefused('a', 3);
+    expect(window.get('a', 1)).toBeUndefined();
+    expect(window.get('a', 3)).toBeUndefined();
+    expect(window.size).toBe(2);
+    // The lookup that found it refused is not a remembered miss: set() updates the entry instead of adding one.
+    expect(window.get('a', 1)).toBeUndefined();
+    window.set('a', 1, true);
+    expect(window.get('a', 1)).toBe(true);
+    expect(window.get('a', 2)).toBe(false);
+    expect(window.size).toBe(2);
+    // Still the oldest: the next new id replaces it.
+    window.set('a', 4, false);
+    expect(window.get('a', 1)).toBeUndefined();
+    expect(window.get('a', 2)).toBe(false);
   });
 
   it('rejects a capacity that is not a positive integer', () => {

@@ -9,6 +9,8 @@ const STATE_QUEUED = 1;
 const STATE_HANDLED = 2;
 /** Flag beside the state: the entry came with its publisher's floor (setFloor), which can retire it. */
 const STATE_FLOORED = 4;
+/** Refused after it was recorded (markRefused): looked up as not in the window. */
+const STATE_REFUSED = 8;
 
 /**
  * The acceptor's duplicate window: for the newest publishes over all origins
@@ -49,7 +51,7 @@ export class DuplicateWindow {
   private idHi: Uint32Array;
   private idLo: Uint32Array;
   private originOf: Int32Array;
-  /** 0 for a free slot, else STATE_QUEUED or STATE_HANDLED, with STATE_FLOORED. */
+  /** 0 for a free slot, else STATE_QUEUED, STATE_HANDLED or STATE_REFUSED, with STATE_FLOORED. */
   private state: Uint8Array;
   private slotHash: Int32Array;
   /** Slot + 1 per index position; 0 is empty. At most half full. */
@@ -109,13 +111,17 @@ export class DuplicateWindow {
     return this.state.length;
   }
 
-  /** True once handled, false while queued, undefined when not in the window. */
+  /** True once handled, false while queued, undefined when not in the window (or refused since). */
   get(origin: string, id: U64): boolean | undefined {
     const number = this.originNumber(origin, false);
     if (number < 0) return undefined;
     this.split(id);
     const slot = this.find(number, hashOf(number, this.hi, this.lo));
-    if (slot >= 0) return (this.state[slot] & STATE_HANDLED) !== 0;
+    if (slot >= 0) {
+      const state = this.state[slot];
+      // A refused entry is still in the index: set() must find it, so this is not a remembered miss.
+      return (state & STATE_REFUSED) !== 0 ? undefined : (state & STATE_HANDLED) !== 0;
+    }
     this.missAt = -1 - slot;
     // Most misses are followed by set() of the same id (a new publish): it can skip the search.
     this.missOrigin = number;
@@ -165,11 +171,25 @@ export class DuplicateWindow {
 
   /** Marks `id` of `origin` handled when it is still in the window. */
   markHandled(origin: string, id: U64): void {
+    this.mark(origin, id, STATE_HANDLED);
+  }
+
+  /**
+   * Marks `id` of `origin` refused when it is still in the window: it was
+   * recorded, then could not be placed after all (its new owner refused it).
+   * A publish of it sent again is then taken as new; set() records it again.
+   */
+  markRefused(origin: string, id: U64): void {
+    this.mark(origin, id, STATE_REFUSED);
+  }
+
+  /** Gives `id` of `origin` the state `state` (its floored flag kept) when it is still in the window. */
+  private mark(origin: string, id: U64, state: number): void {
     const number = this.originNumber(origin, false);
     if (number < 0) return;
     this.split(id);
     const slot = this.find(number, hashOf(number, this.hi, this.lo));
-    if (slot >= 0) this.state[slot] = STATE_HANDLED | (this.state[slot] & STATE_FLOORED);
+    if (slot >= 0) this.state[slot] = state | (this.state[slot] & STATE_FLOORED);
   }
 
   /** `origin` will not send an id below `floor` again: its floored entries below it retire. */

@@ -55,6 +55,8 @@ export interface BrokerLoad {
   readonly oldestQueuedMs: number;
   /** Publishes this owner remembers to answer their retries (its duplicate window, duplicate-window.ts). */
   readonly publishesRemembered: number;
+  /** This broker's own acknowledged publishes not yet handled by their owner, and those waiting for the window (publisher.ts). */
+  readonly publishesUnsettled: number;
 }
 
 /** Ends `trace` when `reply` settles and passes the outcome on unchanged. */

@@ -143,6 +143,24 @@ describe('FlowMetrics', () => {
     expect(await value(registry, 'flow_oldest_queued_message_age_seconds')).toBe(0);
   });
 
+  it("shows a publisher's acknowledged publishes that its owner has not handled yet", async () => {
+    const registry = new Registry();
+    apps.push(await startFlowApp({ name: 'owner', bus, controllers: [CountingController], providers: providers() }));
+    const publisher = await startFlowApp({ name: 'p', bus, flow: { metrics: { registry } } });
+    apps.push(publisher);
+    await bus.idle();
+    gate.current = new Gate();
+
+    // Resolved once the owner accepted them; kept by the publisher until handled.
+    for (let i = 0; i < 5; i++) await publisher.client.publish('orders', { i }, { key: 'hot' });
+    await seen.until(1);
+    expect(await value(registry, 'flow_publishes_unsettled')).toBe(5);
+    gate.current.open();
+    await seen.until(5);
+    await waitFor(() => publisher.broker.load.publishesUnsettled === 0, { bus });
+    expect(await value(registry, 'flow_publishes_unsettled')).toBe(0);
+  });
+
   it('counts failed handler runs', async () => {
     const registry = new Registry();
     const app = await solo({ metrics: { registry } });

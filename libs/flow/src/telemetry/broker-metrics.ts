@@ -42,6 +42,7 @@ const GAUGES: readonly (readonly [string, string, (source: MetricsSource) => num
   ['handlers_queued', 'Messages accepted for their handler and waiting for their partition key\'s turn', (s) => s.load.handlersQueued],
   ['forwards_in_flight', 'Forwards awaiting their ACK or a free slot in the window', (s) => s.load.forwardsInFlight],
   ['publishes_remembered', 'Publishes remembered to answer their retries (the duplicate window)', (s) => s.load.publishesRemembered],
+  ['publishes_unsettled', 'Acknowledged publishes from here not yet handled by their owner, and those waiting for the window', (s) => s.load.publishesUnsettled],
   ['oldest_queued_message_age_seconds', 'Age of the oldest message waiting for its handler', (s) => s.load.oldestQueuedMs / 1000],
 ];
 
