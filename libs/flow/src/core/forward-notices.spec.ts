@@ -5,7 +5,7 @@ import { fromUtf8 } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
-import { Broker } from './broker';
+import { Broker, type Delivery } from './broker';
 import { decodeFrame, FrameType } from './frame';
 import { MemoryBus } from './memory-pubsub';
 import { PublishFlags, readNotice, readPublishFlags } from './publish-wire';
@@ -32,7 +32,7 @@ describe('forward notices between Flow members', () => {
   });
 
   /** Brokers 0..2 handle 'orders' (broker 1 through `ownerHandler`); broker 3 publishes through the queue group. */
-  async function threeMembers(clock: ManualClock, handled: string[], ownerHandler: () => Promise<void>) {
+  async function threeMembers(clock: ManualClock, handled: string[], ownerHandler: (d: Delivery) => Promise<void>) {
     clique = await createMemoryClique({
       size: 4,
       options: { virtualNodes: 4, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, directRouting: false, clock },
@@ -118,6 +118,37 @@ describe('forward notices between Flow members', () => {
     expect(brokers[1].counters.duplicates).toBeGreaterThanOrEqual(2);
     expect(brokers[0].counters.retried + brokers[2].counters.retried).toBeGreaterThanOrEqual(2);
     // Nobody was suspected for it: the owner answered the probe.
+    expect(brokers[0].snapshot().members).toHaveLength(12);
+  });
+
+  // Before, it waited ACK_PATIENCE ackTimeouts while the owner answered others: a relayed publish's
+  // publisher, as patient, then took the relaying broker for dead (simulation seed 1477 with overload).
+  it('sends a forward again after one ackTimeout when its FWD was lost and the owner answers other forwards', async () => {
+    const clock = new ManualClock();
+    const handled: string[] = [];
+    const { bus, brokers } = await threeMembers(clock, [], async (d) => void handled.push(fromUtf8(d.data)));
+    let dropped = 0;
+    bus.setFault((delivery) => {
+      if (delivery.from !== 'broker-0' || delivery.to !== 'broker-1' || frameType(delivery.data) !== FrameType.Fwd) return 'deliver';
+      return dropped++ === 0 ? 'drop' : 'deliver';
+    });
+    const key = findKey((k) => isOwnedBy(brokers, 1, k));
+    // One publish every 5 ms; the queue group hands them to brokers 0, 1 and 2 in turn: broker 0 forwards
+    // m0 (lost), m3, m6, ..., and the owner's answers to those keep coming.
+    const started = clock.now();
+    const sent: string[] = [];
+    for (let i = 0; i < 30 && !handled.includes('m0'); i++) {
+      sent.push(`m${i}`);
+      await brokers[3].publish('orders', utf8.encode(`m${i}`), { key });
+      clock.advance(5);
+      await bus.idle();
+    }
+    expect(handled).toContain('m0');
+    expect(clock.now() - started).toBeLessThanOrEqual(2 * ACK_TIMEOUT);
+    await waitFor(() => brokers[0].load.forwardsInFlight === 0, { bus, clock, stepMs: 5, what: 'the forwards settled' });
+    expect([...handled].sort()).toEqual([...sent].sort());
+    expect(brokers[0].counters.retried).toBe(1);
+    // Nobody was suspected.
     expect(brokers[0].snapshot().members).toHaveLength(12);
   });
 

@@ -39,6 +39,12 @@ export interface OverdueHost {
  * A forward with notices that its owner accepted waits as long as its owner
  * speaks, and is sent again (answered from the owner's duplicate window)
  * after ACK_PATIENCE ackTimeouts or when its silent owner answers a probe.
+ * One not accepted yet is sent again every ackTimeout while its owner answers
+ * other forwards (a Flow owner answers "accepted" on receipt, so the frame or
+ * the notice was lost), and given up on after ACK_PATIENCE ackTimeouts as
+ * before. Not when only a probe says the owner is alive: between a leaving
+ * broker and a member that missed its LEAV, forwards bounce as relays under
+ * new ids, and copies of each would run once the member learns (seed 52981).
  */
 export class OverdueForwards {
   /**
@@ -65,6 +71,10 @@ export class OverdueForwards {
     if (signs.heardWithin(owner, ackTimeout)) {
       // Accepted, long since: the handled notice may be lost; the owner answers a copy from its window.
       if (!patient) this.sendAgain(entry);
+      // Not accepted while the owner answers others: this FWD or its notice was lost, as a Flow owner
+      // answers "accepted" on receipt, backlog or not. A copy now, not after ACK_PATIENCE ackTimeouts:
+      // a relay's publisher waits as long and would take the relaying broker for dead (seed 1477).
+      else if (entry.notices && !entry.accepted) this.resend(entry);
       return;
     }
     signs
@@ -97,6 +107,11 @@ export class OverdueForwards {
   /** An accepted forward, to its owner again: answered from the owner's duplicate window. */
   private sendAgain(entry: Forward): void {
     entry.since = this.forwarder.host.options.clock.now();
+    this.resend(entry);
+  }
+
+  /** The same FWD (same id) again; its patience still counts from the first send. */
+  private resend(entry: Forward): void {
     this.forwarder.host.counters.retried++;
     this.forwarder.send(entry);
   }
