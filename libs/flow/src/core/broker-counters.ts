@@ -32,6 +32,12 @@ export interface BrokerCounters {
    * off. Such a publish resolves once sent and keeps no order relative to direct ones.
    */
   viaQueueGroup: number;
+  /**
+   * Acknowledged publishes refused after publish() had resolved: the owner that accepted one could not
+   * place it after all (a handoff or reconnect sent it on to an owner that refused it). Each is also
+   * reported through onError (rate limited); this counts every one.
+   */
+  refusedLate: number;
 }
 
 export function newCounters(): BrokerCounters {
@@ -50,5 +56,6 @@ export function newCounters(): BrokerCounters {
     dropped: 0,
     handoffsAbandoned: 0,
     viaQueueGroup: 0,
+    refusedLate: 0,
   };
 }

@@ -211,6 +211,7 @@ describe('a broker whose connection was down (reconnect fence)', () => {
       await bus.idle();
     }
     expect(publisher.load.publishesUnsettled).toBe(0);
+    expect(publisher.counters.refusedLate).toBe(refused);
     // Reports are rate limited: the first at once, the rest counted in one summary.
     clock.advance(ERROR_REPORT_INTERVAL);
     await bus.idle();

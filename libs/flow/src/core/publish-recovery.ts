@@ -67,8 +67,10 @@ export class PublishRecovery {
       return true;
     }
     const error = new RemoteError(frame.code, frame.message, undefined);
-    if (entry.reject === undefined) host.reportError(error);
-    else entry.reject(error);
+    if (entry.reject === undefined) {
+      host.counters.refusedLate++;
+      host.reportError(error);
+    } else entry.reject(error);
     this.publisher.settleApart(frame.id, false);
     return true;
   }

@@ -32,6 +32,7 @@ const COUNTERS: readonly (readonly [string, keyof BrokerCounters, string])[] = [
   ['messages_malformed_total', 'malformed', 'Undecodable input on any subject'],
   ['handoffs_abandoned_total', 'handoffsAbandoned', 'Handoffs given up: the previous owner gone, silent, or past the bound'],
   ['publishes_via_queue_group_total', 'viaQueueGroup', 'Keyed publishes and requests sent through the queue group, not to their owner: no order relative to direct ones'],
+  ['publishes_refused_late_total', 'refusedLate', 'Acknowledged publishes refused after publish() resolved (each also reported through onError)'],
 ];
 
 /** Gauges computed at collection time: name suffix, help, value. */

@@ -1,15 +1,16 @@
 import { HandlerRun, Trace } from './trace';
 
 /** The four properties of issue 13, part 4. */
-export type Property = 'exclusive' | 'order' | 'lost' | 'converged';
+export type Property = 'exclusive' | 'order' | 'lost' | 'converged' | 'settled';
 
-export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged'];
+export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged', 'settled'];
 
 export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
   exclusive: '(a) no key handled on two brokers at overlapping times',
   order: '(b) per-key order per publisher',
-  lost: '(c) no acknowledged (resolved) publish lost',
+  lost: '(c) no acknowledged (resolved) publish lost without its publisher reporting it',
   converged: '(d) rings converge after the last membership change',
+  settled: '(e) every publish settled by the end: none pending, none kept by its publisher',
 };
 
 /**
@@ -29,6 +30,7 @@ export function checkTrace(trace: Trace): Violations {
     order: checkOrder(trace),
     lost: checkLost(trace),
     converged: checkConverged(trace),
+    settled: checkSettled(trace),
   };
 }
 
@@ -68,12 +70,34 @@ export function checkOrder(trace: Trace): string[] {
   return out;
 }
 
-/** (c) A publish that resolved and whose message no run completed (a run cut by a crash does not count). */
+/**
+ * (c) Publishes that resolved and whose message no run completed (a run cut by
+ * a crash does not count), beyond what their publisher reported refused after
+ * resolving (its refusedLate count: a refusal names no publish, so this
+ * compares counts).
+ */
 export function checkLost(trace: Trace): string[] {
   const handled = new Set(trace.runs.filter((r) => !r.cut).map((r) => `${r.publisher}:${r.seq}`));
-  return trace.publishes
-    .filter((p) => p.outcome === 'resolved' && !handled.has(`${p.publisher}:${p.seq}`))
-    .map((p) => `pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, resolved, never handled`);
+  const unhandled = trace.publishes.filter((p) => p.outcome === 'resolved' && !handled.has(`${p.publisher}:${p.seq}`));
+  const out: string[] = [];
+  for (const [publisher, lost] of groupBy(unhandled, (p) => String(p.publisher))) {
+    const reported = trace.refusedLate[Number(publisher)] ?? 0;
+    if (lost.length <= reported) continue;
+    const of = reported > 0 ? ` (${lost.length} such, ${reported} reported refused)` : '';
+    for (const p of lost) out.push(`pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, resolved, never handled${of}`);
+  }
+  return out;
+}
+
+/** (e) At the end, after the quiet period: no publish() still pending, and no publisher keeping a publish. */
+export function checkSettled(trace: Trace): string[] {
+  const out = trace.publishes
+    .filter((p) => p.outcome === 'pending')
+    .map((p) => `pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, neither resolved nor rejected`);
+  trace.unsettledAtEnd.forEach((n, publisher) => {
+    if (n > 0) out.push(`pub-${publisher} keeps ${n} publishes at the end`);
+  });
+  return out;
 }
 
 /** The last membership change or the end of frame faults, whichever is later. */

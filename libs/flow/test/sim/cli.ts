@@ -4,12 +4,13 @@
  * with a replay command per violating seed (the first 20 of each property),
  * and the same counts by what the schedules hold (groups.ts).
  * `npm run sim -- --seed S [--verbose]`: one seed; --verbose prints its trace.
+ * `--overload` with either: owners queue 1 to 3 messages at most, so that they refuse some.
  * Exits 1 when a property that holds today (see expectations.ts) is violated.
  */
 import { convergenceDelay, PROPERTIES, Property, PROPERTY_TEXT } from './checkers';
 import { expectedToHold } from './expectations';
 import { GROUPS } from './groups';
-import { MembershipClass } from './schedule';
+import { MembershipClass, ScheduleOptions } from './schedule';
 import { describeSchedule, replayCommand, simulate } from './simulate';
 import { formatTrace } from './trace';
 
@@ -27,8 +28,8 @@ function seedArgument(name: string, fallback: number): number {
   return value;
 }
 
-async function one(seed: number, verbose: boolean): Promise<boolean> {
-  const { schedule, trace, violations } = await simulate(seed);
+async function one(seed: number, verbose: boolean, options: ScheduleOptions): Promise<boolean> {
+  const { schedule, trace, violations } = await simulate(seed, options);
   console.log(describeSchedule(schedule));
   if (verbose) console.log(formatTrace(trace));
   let ok = true;
@@ -43,7 +44,7 @@ async function one(seed: number, verbose: boolean): Promise<boolean> {
   return ok;
 }
 
-async function many(from: number, count: number): Promise<boolean> {
+async function many(from: number, count: number, options: ScheduleOptions): Promise<boolean> {
   const started = Date.now();
   const classes = new Map<MembershipClass, number>();
   const violating = new Map<Property, { seed: number; membership: MembershipClass; expected: boolean }[]>(
@@ -51,15 +52,19 @@ async function many(from: number, count: number): Promise<boolean> {
   );
   let maxDelay = 0;
   let fellBack = 0;
+  let rejected = 0;
+  let refusedLate = 0;
   const groups = GROUPS.map((g) => ({ ...g, seeds: 0, violating: new Map<Property, number>(PROPERTIES.map((p) => [p, 0])) }));
   for (let seed = from; seed < from + count; seed++) {
-    const { schedule, trace, violations } = await simulate(seed);
+    const { schedule, trace, violations } = await simulate(seed, options);
     for (const group of groups.filter((g) => g.holds(schedule))) {
       group.seeds++;
       for (const p of PROPERTIES) if (violations[p].length > 0) group.violating.set(p, (group.violating.get(p) ?? 0) + 1);
     }
     classes.set(schedule.membership, (classes.get(schedule.membership) ?? 0) + 1);
     if (trace.viaQueueGroup > 0) fellBack++;
+    rejected += trace.publishes.filter((p) => p.outcome === 'rejected').length;
+    refusedLate += trace.refusedLate.reduce((sum, n) => sum + n, 0);
     if (violations.converged.length === 0) maxDelay = Math.max(maxDelay, convergenceDelay(trace));
     for (const property of PROPERTIES) {
       if (violations[property].length === 0) continue;
@@ -70,7 +75,8 @@ async function many(from: number, count: number): Promise<boolean> {
   console.log(`${count} seeds (${from}..${from + count - 1}; ${perClass}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`slowest convergence within the bound: ${maxDelay} virtual ms after the last change or fault`);
   console.log(`seeds where a publisher sent through the queue group (order and loss not asserted): ${fellBack}`);
-  console.log(`\nseeds violating (a) (b) (c) (d), by what the schedule holds:`);
+  console.log(`publishes rejected: ${rejected}; refused after they resolved (reported): ${refusedLate}`);
+  console.log(`\nseeds violating (a) (b) (c) (d) (e), by what the schedule holds:`);
   for (const g of groups) console.log(`  ${g.name.padEnd(34)} ${String(g.seeds).padStart(6)} seeds: ${[...g.violating.values()].join(' ')}`);
   let ok = true;
   for (const property of PROPERTIES) {
@@ -80,7 +86,7 @@ async function many(from: number, count: number): Promise<boolean> {
     const unexpected = seeds.filter((s) => s.expected);
     if (unexpected.length > 0) ok = false;
     for (const s of [...unexpected, ...seeds.filter((x) => !x.expected)].slice(0, SHOWN_PER_PROPERTY)) {
-      console.log(`  ${s.expected ? 'UNEXPECTED ' : ''}${s.membership.padEnd(7)}  ${replayCommand(s.seed)}`);
+      console.log(`  ${s.expected ? 'UNEXPECTED ' : ''}${s.membership.padEnd(7)}  ${replayCommand(s.seed, options)}`);
     }
     if (seeds.length > SHOWN_PER_PROPERTY) console.log(`  ... and ${seeds.length - SHOWN_PER_PROPERTY} more`);
   }
@@ -89,9 +95,10 @@ async function many(from: number, count: number): Promise<boolean> {
 
 async function main(): Promise<void> {
   const verbose = process.argv.includes('--verbose');
+  const options: ScheduleOptions = { overload: process.argv.includes('--overload') };
   const ok = argument('--seed') !== undefined
-    ? await one(seedArgument('--seed', 1), verbose)
-    : await many(seedArgument('--from', 1), seedArgument('--seeds', 1000));
+    ? await one(seedArgument('--seed', 1), verbose, options)
+    : await many(seedArgument('--from', 1), seedArgument('--seeds', 1000), options);
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -10,6 +10,10 @@ import { Trace } from './trace';
  */
 export function expectedToHold(property: Property, schedule: Schedule, trace: Trace): boolean {
   switch (property) {
+    case 'settled':
+      // A publisher keeps an acknowledged publish until it is handled or refused; one whose owner died goes to
+      // the next owner, and an owner that cannot place a publish it accepted refuses it (Acceptor.refusedLate).
+      return true;
     case 'converged':
       // Always: proof of life by answers, LEAV of the dead, re-admission by a broker's own PING, and a Flow
       // member's announced positions learned from its PING even when its JOINs were lost.

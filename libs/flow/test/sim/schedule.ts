@@ -45,6 +45,16 @@ export interface Schedule {
   readonly faultsUntil: number;
   /** The run stops here: the last event plus a quiet period (no faults) for retries and convergence. */
   readonly endAt: number;
+  /**
+   * Overloaded owners (drawSchedule's `overload`): each handling broker's maxQueuedMessages, so small that
+   * bursts, handoff holds and reconnects make owners refuse messages. Undefined: the default bound.
+   */
+  readonly queueBound: number | undefined;
+}
+
+export interface ScheduleOptions {
+  /** Handling brokers queue 1 to 3 messages at most (by seed), so that owners refuse some. */
+  readonly overload?: boolean;
 }
 
 /** Sizes of a schedule; small, so that a thousand seeds run in seconds. */
@@ -69,7 +79,7 @@ const CLASSES: readonly MembershipClass[] = ['stable', 'changes', 'crashes'];
 const DROP_RATES = [0, 0, 0.02, 0.05];
 const DELAY_RATES = [0, 0, 0.1, 0.3];
 
-export function drawSchedule(seed: number): Schedule {
+export function drawSchedule(seed: number, options: ScheduleOptions = {}): Schedule {
   const random = seededRandom(seed);
   const between = (min: number, max: number): number => min + random.int(max - min + 1);
   const membership = CLASSES[random.int(CLASSES.length)];
@@ -103,7 +113,9 @@ export function drawSchedule(seed: number): Schedule {
     maxDelayMs: between(1, 30),
   };
   const last = sorted.reduce((max, e) => Math.max(max, e.at + (e.kind === 'disconnect' ? e.forMs : 0)), 0);
-  return { seed, membership, initial, publishers, keys, events: sorted, faults, faultsUntil: last, endAt: last + SCHEDULE.quietMs };
+  // Not drawn from `random`: the same seed gives the same schedule with and without overload.
+  const queueBound = options.overload === true ? 1 + (seed % 3) : undefined;
+  return { seed, membership, initial, publishers, keys, events: sorted, faults, faultsUntil: last, endAt: last + SCHEDULE.quietMs, queueBound };
 }
 
 /** Membership events in time order, keeping at least `minLive` handling brokers live. */

@@ -1,5 +1,5 @@
 import { checkTrace, Violations } from './checkers';
-import { drawSchedule, Schedule } from './schedule';
+import { drawSchedule, Schedule, ScheduleOptions } from './schedule';
 import { Trace } from './trace';
 import { World } from './world';
 
@@ -9,16 +9,16 @@ export interface SimResult {
   readonly violations: Violations;
 }
 
-/** Draws the schedule of `seed`, runs it and checks its trace. The same seed gives the same result. */
-export async function simulate(seed: number): Promise<SimResult> {
-  const schedule = drawSchedule(seed);
+/** Draws the schedule of `seed`, runs it and checks its trace. The same seed (and options) gives the same result. */
+export async function simulate(seed: number, options: ScheduleOptions = {}): Promise<SimResult> {
+  const schedule = drawSchedule(seed, options);
   const trace = await new World(schedule).run();
   return { schedule, trace, violations: checkTrace(trace) };
 }
 
 /** The command that prints this seed's schedule, trace and violations. */
-export function replayCommand(seed: number): string {
-  return `npm run sim -- --seed ${seed} --verbose`;
+export function replayCommand(seed: number, options: ScheduleOptions = {}): string {
+  return `npm run sim -- --seed ${seed}${options.overload === true ? ' --overload' : ''} --verbose`;
 }
 
 /** What the seed's schedule contains, for the per-class assertions and reports. */
@@ -31,6 +31,7 @@ export function describeSchedule(schedule: Schedule): string {
   return (
     `seed ${schedule.seed}: ${membership}; ${initial.length} brokers, ${publishers} publisher(s), ${messages} messages; ` +
     `drop ${faults.drop}, delay ${faults.delay} (<= ${faults.maxDelayMs} ms)` +
+    (schedule.queueBound !== undefined ? `; owners queue ${schedule.queueBound} at most` : '') +
     (changes.length > 0 ? `; ${changes.join(', ')}` : '')
   );
 }

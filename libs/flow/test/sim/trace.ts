@@ -51,10 +51,14 @@ export interface Trace {
   endAt: number;
   /** Keyed publishes the publishers sent through the queue group (BrokerCounters.viaQueueGroup), their view unknown. */
   viaQueueGroup: number;
+  /** Per publisher: its publishes refused after they resolved (BrokerCounters.refusedLate), each reported. */
+  refusedLate: number[];
+  /** Per publisher: the publishes it still kept or had waiting at the end (BrokerLoad.publishesUnsettled). */
+  unsettledAtEnd: number[];
 }
 
 export function emptyTrace(seed: number): Trace {
-  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0 };
+  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0, refusedLate: [], unsettledAtEnd: [] };
 }
 
 /** The trace as text, one line per record in time order: equal texts mean equal runs. */
@@ -78,7 +82,9 @@ export function formatTrace(trace: Trace): string {
   for (const line of trace.ringsAtEnd) add(trace.endAt, `ring of ${line}`);
   const errors = Object.entries(trace.errors).map(([code, n]) => `${code} x${n}`);
   const fallback = trace.viaQueueGroup > 0 ? `; ${trace.viaQueueGroup} publishes through the queue group` : '';
-  add(trace.endAt, `end${errors.length > 0 ? `; errors reported: ${errors.join(', ')}` : ''}${fallback}`);
+  const refused = trace.refusedLate.some((n) => n > 0) ? `; refused after resolving, per publisher: ${trace.refusedLate.join(', ')}` : '';
+  const kept = trace.unsettledAtEnd.some((n) => n > 0) ? `; kept at the end, per publisher: ${trace.unsettledAtEnd.join(', ')}` : '';
+  add(trace.endAt, `end${errors.length > 0 ? `; errors reported: ${errors.join(', ')}` : ''}${fallback}${refused}${kept}`);
   lines.sort((a, b) => a.at - b.at || a.order - b.order);
   return lines.map((l) => `${String(l.at).padStart(6)}  ${l.text}`).join('\n');
 }

@@ -56,7 +56,7 @@ export class World {
 
   async run(): Promise<Trace> {
     for (let p = 0; p < this.schedule.publishers; p++) {
-      const publisher = new Broker(this.connect(`pub-${p}`), this.options(`pub-${p}`));
+      const publisher = new Broker(this.connect(`pub-${p}`), this.options(`pub-${p}`, false));
       this.publishers.push(publisher);
       await this.settled(publisher.start());
     }
@@ -77,6 +77,8 @@ export class World {
     this.trace.endAt = endAt;
     this.trace.faultsUntil = this.schedule.faultsUntil;
     this.trace.viaQueueGroup = this.publishers.reduce((sum, publisher) => sum + publisher.counters.viaQueueGroup, 0);
+    this.trace.refusedLate.push(...this.publishers.map((publisher) => publisher.counters.refusedLate));
+    this.trace.unsettledAtEnd.push(...this.publishers.map((publisher) => publisher.load.publishesUnsettled));
     await this.closeAll();
     return this.trace;
   }
@@ -126,7 +128,7 @@ export class World {
     this.starts.set(node, count);
     const name = `${node}#${count}`;
     const connection = this.connect(name);
-    const broker = new Broker(connection, this.options(node));
+    const broker = new Broker(connection, this.options(node, true));
     const instance: Instance = { node, name, broker, connection, crashed: false, gone: false };
     this.instances.set(node, instance);
     await broker.handle(STREAM, (delivery) => this.handle(instance, delivery.partitionKey, delivery.data));
@@ -198,8 +200,11 @@ export class World {
     return this.clock.now() < this.schedule.faultsUntil;
   }
 
-  private options(node: string): BrokerOptions {
+  /** `handles`: a handling broker, which takes the schedule's queue bound. */
+  private options(node: string, handles: boolean): BrokerOptions {
+    const { queueBound } = this.schedule;
     return {
+      ...(handles && queueBound !== undefined ? { maxQueuedMessages: queueBound } : {}),
       nodeName: node,
       clock: this.clock,
       virtualNodes: SIM_BROKER.virtualNodes,
