@@ -16,9 +16,11 @@ const utf8 = new TextEncoder();
  * (handoff.ts), not that it ended: whatever the acceptor took it as, its
  * publisher hears "handled" only when it was handled.
  */
-describe('a message the handoff moves on (settle with moved)', () => {
-  function acceptorOwning(local: boolean) {
+describe('a message the handoff moves on (settle with moved), and refusals', () => {
+  function acceptorOwning(owned: boolean, refuseDispatch = false) {
+    let local = owned;
     const options = resolveBrokerOptions({ nodeName: 'owner' });
+    const counters = newCounters();
     const handled: bigint[] = [];
     const accepted: bigint[] = [];
     const refused: { id: bigint; code: string }[] = [];
@@ -27,11 +29,16 @@ describe('a message the handoff moves on (settle with moved)', () => {
     const table = { ownerOf: () => keyFromString('member'), isLocal: () => local };
     const host: AcceptorHost = {
       options,
-      counters: newCounters(),
+      counters,
       allocate: newBytes,
       nodeSubjects: new NodeSubjects(options.clique),
       membership: () => ({ table }) as unknown as Membership,
-      dispatcher: { dispatch: (msg: FwdFrame['msg']) => void dispatched.push(msg) } as unknown as AcceptorHost['dispatcher'],
+      dispatcher: {
+        dispatch: (msg: FwdFrame['msg']) => {
+          dispatched.push(msg);
+          if (refuseDispatch) msg.settle!(new OverloadedError('maxQueuedMessages', 1));
+        },
+      } as unknown as AcceptorHost['dispatcher'],
       route: (msg) => void routed.push(msg),
       send: (_subject, frame) => {
         const decoded = decodeFrame(frame);
@@ -49,7 +56,8 @@ describe('a message the handoff moves on (settle with moved)', () => {
       acceptor.onForward({ type: FrameType.Fwd, id, ackTo: keyFromString('publisher'), msg }, 0);
       return msg;
     };
-    return { publish, handled, accepted, refused, routed, dispatched };
+    const ownKey = (now: boolean) => void (local = now);
+    return { publish, handled, accepted, refused, routed, dispatched, counters, ownKey };
   }
 
   it('leaves a relay a relay: its publisher hears "handled" from the owner it reaches, not from the move', () => {
@@ -102,5 +110,35 @@ describe('a message the handoff moves on (settle with moved)', () => {
     publish(10n);
     expect(routed).toEqual([msg]);
     expect(refused.map((r) => r.id)).toEqual([10n, 10n]);
+  });
+
+  // Seed 166 with overload: a retry of a refused publish (its ERR late, behind a disconnect) was relayed to a
+  // joiner and ran, while its publisher took the ERR and rejected the publish.
+  it('answers a retry of a publish it refused with the same refusal, and does not queue it again', () => {
+    const { publish, refused, dispatched, counters } = acceptorOwning(true, true);
+    publish(11n);
+    publish(11n);
+    expect(dispatched).toHaveLength(1);
+    expect(refused).toEqual([
+      { id: 11n, code: 'FLOW_OVERLOADED' },
+      { id: 11n, code: 'FLOW_OVERLOADED' },
+    ]);
+    expect(counters.duplicates).toBe(1);
+  });
+
+  // Seed 56652 with overload: the retry was queued beside the relay's copy, refused for a full queue, and the
+  // relay's copy ran after its publisher had been told the publish was refused.
+  it('does not queue a second copy of a publish it relays, not yet accepted, when its key comes back here', () => {
+    const { publish, routed, dispatched, handled, counters, ownKey } = acceptorOwning(false);
+    const relay = publish(12n);
+    expect(routed).toEqual([relay]);
+    // Its owner died: the key is ours now, and the publisher sends the publish again.
+    ownKey(true);
+    publish(12n);
+    expect(dispatched).toEqual([]);
+    expect(counters.duplicates).toBe(1);
+    // The relay comes back here (routed again) and runs: its publisher hears "handled" once.
+    relay.settle!();
+    expect(handled).toEqual([12n]);
   });
 });

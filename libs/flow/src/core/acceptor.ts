@@ -21,6 +21,9 @@ export const DUPLICATE_WINDOW = 1 << 17;
 /** Relayed publishes remembered for their successors' order, at most (relays happen while views disagree). */
 export const RELAYED_WINDOW = 1 << 12;
 
+/** Refusals remembered to answer retries the same way, at most (refusals happen under overload or misconfiguration). */
+export const REFUSALS = 1 << 12;
+
 /** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
 export const HELD_FORWARDS = 1 << 14;
 
@@ -81,8 +84,8 @@ export class Acceptor {
   private readonly order: LaneOrder<{ frame: FwdFrame; flags: number }>;
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
-  /** Publishes refused after "accepted" (refusedLate), by '<origin>/<id>', oldest first: a retry gets the same answer. */
-  private readonly lateRefusals = new Map<string, FlowError>();
+  /** Publishes refused here, by '<origin>/<id>', oldest first (at most REFUSALS): a retry gets the same answer. */
+  private readonly refusals = new Map<string, FlowError>();
 
   private readonly notices: OwnerNotices;
 
@@ -139,10 +142,10 @@ export class Acceptor {
       return false;
     }
     const origin = this.textOf(ackTo);
-    const refusal = this.lateRefusals.size > 0 ? this.lateRefusals.get(`${origin}/${id}`) : undefined;
+    const refusal = this.refusals.size > 0 ? this.refusals.get(`${origin}/${id}`) : undefined;
     if (refusal !== undefined) {
       host.counters.duplicates++;
-      this.refuse(ackTo, id, refusal);
+      this.send(ackTo, id, refusal);
       return false;
     }
     const partition = keyFromBytes(msg.partitionKey, host.options.partitionHash);
@@ -153,6 +156,12 @@ export class Acceptor {
     if (seen !== undefined) {
       host.counters.duplicates++;
       this.notify(ackTo, id, seen);
+      return false;
+    }
+    // Relayed from here and not accepted yet, and now ours (its owner died): the relay comes back here
+    // and answers for it. A second copy would run twice, or be refused while the first runs (seed 56652).
+    if (local && this.relaying.size > 0 && this.relaying.has(`${origin}/${id}`)) {
+      host.counters.duplicates++;
       return false;
     }
     if (this.holds(frame, flags, origin, after, local)) return false;
@@ -176,7 +185,7 @@ export class Acceptor {
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
-    if (refused !== undefined) this.refuse(ackTo, id, refused);
+    if (refused !== undefined) this.refuse(ackTo, origin, id, refused);
     else {
       this.seen.set(origin, id, handledNow, floored);
       this.notify(ackTo, id, handledNow);
@@ -225,7 +234,7 @@ export class Acceptor {
       if (moved === true) return;
       if (error !== undefined) {
         if (!this.relaying.delete(relaying)) return this.refusedLate(ackTo, origin, id, error);
-        this.refuse(ackTo, id, error);
+        this.refuse(ackTo, origin, id, error);
       } else {
         this.relaying.delete(relaying);
         this.seen.set(origin, id, true, floored);
@@ -255,16 +264,13 @@ export class Acceptor {
    * all: the owner it moved or was relayed to refused it, or the broker closed
    * while it was held. The publisher hears the refusal (its publish() has
    * resolved, so it reports the error), and what waited for it goes on. A retry
-   * of it (one that crossed the ERR, or after the ERR was lost) is refused the
-   * same way, not run after its publisher was told it was refused; once a flood
-   * of such refusals has pushed it out, a retry is taken as new, never told
-   * "accepted" for ever from the window.
+   * of it is refused the same way (refuse); once a flood of refusals has pushed
+   * it out, a retry is taken as new, never told "accepted" for ever from the
+   * window.
    */
   private refusedLate(ackTo: Key, origin: string, id: U64, error: FlowError): void {
     this.seen.markRefused(origin, id);
-    if (this.lateRefusals.size >= RELAYED_WINDOW) this.lateRefusals.delete(this.lateRefusals.keys().next().value!);
-    this.lateRefusals.set(`${origin}/${id}`, error);
-    this.refuse(ackTo, id, error);
+    this.refuse(ackTo, origin, id, error);
     this.release(origin, id);
   }
 
@@ -289,7 +295,19 @@ export class Acceptor {
     return this.lastOriginText;
   }
 
-  private refuse(ackTo: Key, id: U64, error: FlowError): void {
+  /**
+   * Refuses `id` of `origin` for good: a retry of it (one that crossed the
+   * ERR, or one sent because the ERR was lost or late) gets the same ERR,
+   * not a second chance that could run it after its publisher was told it
+   * was refused (seed 166), while the newest REFUSALS are remembered.
+   */
+  private refuse(ackTo: Key, origin: string, id: U64, error: FlowError): void {
+    if (this.refusals.size >= REFUSALS) this.refusals.delete(this.refusals.keys().next().value!);
+    this.refusals.set(`${origin}/${id}`, error);
+    this.send(ackTo, id, error);
+  }
+
+  private send(ackTo: Key, id: U64, error: FlowError): void {
     this.host.send(this.host.nodeSubjects.of(ackTo), encodeFrame(errorReply(id, error), this.host.allocate));
   }
 

@@ -1,4 +1,4 @@
-import { checkConverged, checkExclusive, checkLost, checkOrder, checkSettled, PROPERTIES, PROPERTY_TEXT } from '../../test/sim/checkers';
+import { checkConverged, checkExclusive, checkLost, checkOrder, checkRefused, checkSettled, PROPERTIES, PROPERTY_TEXT } from '../../test/sim/checkers';
 import { expectedToHold } from '../../test/sim/expectations';
 import { MembershipClass, ScheduleOptions } from '../../test/sim/schedule';
 import { describeSchedule, replayCommand, simulate } from '../../test/sim/simulate';
@@ -57,6 +57,16 @@ describe('simulation checkers', () => {
     expect(checkSettled(trace({ publishes, unsettledAtEnd: [0, 2] }))).toEqual(['pub-1 keeps 2 publishes at the end']);
     const pending = [...publishes, { publisher: 0, seq: 1, key: 'j', at: 3, outcome: 'pending' as const }];
     expect(checkSettled(trace({ publishes: pending }))).toEqual([expect.stringContaining('pub-0 #1 key j')]);
+  });
+
+  it('(f) flags a publish whose publish() rejected and whose message a completed run handled', () => {
+    const publishes = [
+      { publisher: 0, seq: 0, key: 'k', at: 1, outcome: 'rejected' as const },
+      { publisher: 0, seq: 1, key: 'k', at: 2, outcome: 'rejected' as const },
+      { publisher: 0, seq: 2, key: 'k', at: 3, outcome: 'resolved' as const },
+    ];
+    const runs = [run('n#1', 'k', 0, 5, 6), { ...run('n#1', 'k', 1, 6, 7), cut: true }, run('n#1', 'k', 2, 7, 8)];
+    expect(checkRefused(trace({ publishes, runs }))).toEqual([expect.stringContaining('pub-0 #0 key k')]);
   });
 
   it('(d) flags rings that differ at the end or longer than the bound after the last change', () => {
@@ -118,6 +128,12 @@ describe('deterministic simulation', () => {
     // ackTimeouts without a copy, and pub-0, as patient, took node-5 for dead and sent the lane to node-4: node-5's
     // held #4 ran after #10. A forward not accepted is now sent again every ackTimeout while its owner is alive.
     [1477, 'an unanswered forward to a live owner is sent again at once, not after ACK_PATIENCE (OverdueForwards)', { overload: true }],
+    // node-2 relayed #3 of k2 to node-1, which had crashed, and node-2's view then gave k2 to node-2 itself. pub-1's
+    // retry of #3 reached node-2, which tried to queue a second copy, found its queue full (1) and refused it: pub-1's
+    // publish() rejected, and the relay's copy, routed back, ran after #8. A publish relayed from here and not yet
+    // accepted is not taken again when its key comes back (Acceptor.take). (Seed 166 with overload, in npm test's
+    // range: a retry of a refused publish was relayed to a joiner and ran; a refusal now answers retries the same.)
+    [56652, 'a publish relayed from here is not queued a second time when its key comes back here', { overload: true }],
   ];
   for (const [seed, what, options] of REGRESSIONS) {
     it(`seed ${seed}${options?.overload === true ? ' (overload)' : ''}: ${what}`, async () => {
@@ -127,6 +143,8 @@ describe('deterministic simulation', () => {
       expect(t.runs.length).toBeLessThanOrEqual(2 * t.publishes.length);
       // Order and loss are asserted only without a fallback to the queue group: none here.
       expect(t.viaQueueGroup).toBe(0);
+      // The late-refusal cases refuse publishes after they resolved, and their publishers count them.
+      if (seed === 634 || seed === 967) expect(t.refusedLate.reduce((sum, n) => sum + n, 0)).toBeGreaterThan(0);
     });
   }
 
@@ -144,12 +162,12 @@ describe('deterministic simulation', () => {
         const failures: string[] = [];
         const classes: Record<MembershipClass, number> = { stable: 0, changes: 0, crashes: 0 };
         let handled = 0;
-        let refusedLate = 0;
+        let rejected = 0;
         for (let seed = first; seed <= last; seed++) {
           const { schedule, trace: t, violations } = await simulate(seed, options);
           classes[schedule.membership]++;
           handled += t.runs.length;
-          refusedLate += t.refusedLate.reduce((sum, n) => sum + n, 0);
+          rejected += t.publishes.filter((p) => p.outcome === 'rejected').length;
           for (const property of PROPERTIES) {
             if (violations[property].length === 0 || !expectedToHold(property, schedule, t)) continue;
             failures.push(
@@ -162,8 +180,9 @@ describe('deterministic simulation', () => {
         // Every class of schedule is exercised, with real traffic.
         for (const count of Object.values(classes)) expect(count).toBeGreaterThan(BLOCK / 5);
         expect(handled).toBeGreaterThan(BLOCK * 10);
-        // Overloaded owners refuse some publishes after they resolved (107 in seeds 1..3,000), not only before.
-        if (overload) expect(refusedLate).toBeGreaterThan(0);
+        // Overloaded owners refuse publishes (1,313 in seeds 1..3,000; 67 more after they resolved, rarer than
+        // one per block, which seeds 634 and 967 assert).
+        if (overload) expect(rejected).toBeGreaterThan(0);
       },
       BLOCK_TIMEOUT_MS,
     );

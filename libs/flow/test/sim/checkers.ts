@@ -1,9 +1,9 @@
 import { HandlerRun, Trace } from './trace';
 
 /** The four properties of issue 13, part 4. */
-export type Property = 'exclusive' | 'order' | 'lost' | 'converged' | 'settled';
+export type Property = 'exclusive' | 'order' | 'lost' | 'converged' | 'settled' | 'refused';
 
-export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged', 'settled'];
+export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged', 'settled', 'refused'];
 
 export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
   exclusive: '(a) no key handled on two brokers at overlapping times',
@@ -11,6 +11,7 @@ export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
   lost: '(c) no acknowledged (resolved) publish lost without its publisher reporting it',
   converged: '(d) rings converge after the last membership change',
   settled: '(e) every publish settled by the end: none pending, none kept by its publisher',
+  refused: '(f) no publish whose publish() rejected ran',
 };
 
 /**
@@ -31,6 +32,7 @@ export function checkTrace(trace: Trace): Violations {
     lost: checkLost(trace),
     converged: checkConverged(trace),
     settled: checkSettled(trace),
+    refused: checkRefused(trace),
   };
 }
 
@@ -87,6 +89,14 @@ export function checkLost(trace: Trace): string[] {
     for (const p of lost) out.push(`pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, resolved, never handled${of}`);
   }
   return out;
+}
+
+/** (f) A publish whose publish() rejected (refused: overloaded owners) and whose message a run completed anyway. */
+export function checkRefused(trace: Trace): string[] {
+  const ran = new Map(trace.runs.filter((r) => !r.cut).map((r) => [`${r.publisher}:${r.seq}`, r]));
+  return trace.publishes
+    .filter((p) => p.outcome === 'rejected' && ran.has(`${p.publisher}:${p.seq}`))
+    .map((p) => `pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, rejected, yet ${label(ran.get(`${p.publisher}:${p.seq}`)!)}`);
 }
 
 /** (e) At the end, after the quiet period: no publish() still pending, and no publisher keeping a publish. */

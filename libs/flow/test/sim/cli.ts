@@ -76,7 +76,7 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
   console.log(`slowest convergence within the bound: ${maxDelay} virtual ms after the last change or fault`);
   console.log(`seeds where a publisher sent through the queue group (order and loss not asserted): ${fellBack}`);
   console.log(`publishes rejected: ${rejected}; refused after they resolved (reported): ${refusedLate}`);
-  console.log(`\nseeds violating (a) (b) (c) (d) (e), by what the schedule holds:`);
+  console.log(`\nseeds violating (a) (b) (c) (d) (e) (f), by what the schedule holds:`);
   for (const g of groups) console.log(`  ${g.name.padEnd(34)} ${String(g.seeds).padStart(6)} seeds: ${[...g.violating.values()].join(' ')}`);
   let ok = true;
   for (const property of PROPERTIES) {

@@ -10,6 +10,10 @@ import { Trace } from './trace';
  */
 export function expectedToHold(property: Property, schedule: Schedule, trace: Trace): boolean {
   switch (property) {
+    case 'refused':
+      // An owner that refused a publish answers a retry of it with the same refusal (Acceptor.refuse), and a
+      // publish relayed from here is not queued a second time when its key comes back here.
+      return true;
     case 'settled':
       // A publisher keeps an acknowledged publish until it is handled or refused; one whose owner died goes to
       // the next owner, and an owner that cannot place a publish it accepted refuses it (Acceptor.refusedLate).
