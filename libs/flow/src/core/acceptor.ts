@@ -142,7 +142,8 @@ export class Acceptor {
       return false;
     }
     const origin = this.textOf(ackTo);
-    const refusal = this.refusals.size > 0 ? this.refusals.get(`${origin}/${id}`) : undefined;
+    // Only after a refusal, and a string key only for what the window says was refused: this runs for every FWD.
+    const refusal = this.refusals.size > 0 && this.seen.isRefused(origin, id) ? this.refusals.get(`${origin}/${id}`) : undefined;
     if (refusal !== undefined) {
       host.counters.duplicates++;
       this.send(ackTo, id, refusal);
@@ -269,7 +270,6 @@ export class Acceptor {
    * window.
    */
   private refusedLate(ackTo: Key, origin: string, id: U64, error: FlowError): void {
-    this.seen.markRefused(origin, id);
     this.refuse(ackTo, origin, id, error);
     this.release(origin, id);
   }
@@ -304,6 +304,7 @@ export class Acceptor {
   private refuse(ackTo: Key, origin: string, id: U64, error: FlowError): void {
     if (this.refusals.size >= REFUSALS) this.refusals.delete(this.refusals.keys().next().value!);
     this.refusals.set(`${origin}/${id}`, error);
+    this.seen.refusedNow(origin, id);
     this.send(ackTo, id, error);
   }
 

@@ -235,6 +235,20 @@ describe('DuplicateWindow', () => {
     expect(window.get('a', 2)).toBe(false);
   });
 
+  it('records a refusal of an id it does not hold, and tells refused entries apart from absent ones', () => {
+    const window = new DuplicateWindow(4);
+    window.set('a', 1, false);
+    window.refusedNow('a', 1);
+    window.refusedNow('a', 2);
+    window.refusedNow('b', 3);
+    expect([window.isRefused('a', 1), window.isRefused('a', 2), window.isRefused('b', 3), window.isRefused('a', 3)]).toEqual([true, true, true, false]);
+    expect([window.get('a', 1), window.get('a', 2)]).toEqual([undefined, undefined]);
+    expect(window.size).toBe(3);
+    window.set('a', 2, true);
+    expect(window.isRefused('a', 2)).toBe(false);
+    expect(window.get('a', 2)).toBe(true);
+  });
+
   it('rejects a capacity that is not a positive integer', () => {
     expect(() => new DuplicateWindow(0)).toThrow(RangeError);
     expect(() => new DuplicateWindow(1.5)).toThrow(RangeError);

@@ -183,6 +183,21 @@ export class DuplicateWindow {
     this.mark(origin, id, STATE_REFUSED);
   }
 
+  /** Whether `id` of `origin` is in the window, refused (markRefused, refusedNow). */
+  isRefused(origin: string, id: U64): boolean {
+    const number = this.originNumber(origin, false);
+    if (number < 0) return false;
+    this.split(id);
+    const slot = this.find(number, hashOf(number, this.hi, this.lo));
+    return slot >= 0 && (this.state[slot] & STATE_REFUSED) !== 0;
+  }
+
+  /** Records `id` of `origin` as refused: a new entry when it is not in the window, else the entry's new state. */
+  refusedNow(origin: string, id: U64): void {
+    if (this.get(origin, id) === undefined && !this.isRefused(origin, id)) this.set(origin, id, false);
+    this.markRefused(origin, id);
+  }
+
   /** Gives `id` of `origin` the state `state` (its floored flag kept) when it is still in the window. */
   private mark(origin: string, id: U64, state: number): void {
     const number = this.originNumber(origin, false);
