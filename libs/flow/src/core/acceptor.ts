@@ -1,7 +1,7 @@
 import type { U64 } from './bytes';
 import type { BrokerCounters } from './broker-counters';
 import { errorReply } from './error-reply';
-import { FlowError, ProtocolError } from './errors';
+import { ErrorCode, FlowError, ProtocolError } from './errors';
 import { Allocate, decodeFrame, encodeAck, encodeFrame, FrameType, FwdFrame, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import type { Membership } from './membership';
@@ -236,6 +236,8 @@ export class Acceptor {
       if (error !== undefined) {
         if (!this.relaying.delete(relaying)) return this.refusedLate(ackTo, origin, id, error);
         this.refuse(ackTo, origin, id, error);
+        // Closing: the publisher sends it to the next owner; what waits behind it goes there after it (seed 148000).
+        if (error.code === ErrorCode.Closed) return;
       } else {
         this.relaying.delete(relaying);
         this.seen.set(origin, id, true, floored);
@@ -271,7 +273,8 @@ export class Acceptor {
    */
   private refusedLate(ackTo: Key, origin: string, id: U64, error: FlowError): void {
     this.refuse(ackTo, origin, id, error);
-    this.release(origin, id);
+    // Closing (see relay): not placed, and the publisher sends it on; its successors must not run here first.
+    if (error.code !== ErrorCode.Closed) this.release(origin, id);
   }
 
   /** A publisher or a joining broker asks for the ring (a PING on `<clique>.view`): all members, and our streams. */
