@@ -387,6 +387,7 @@ export class Broker {
         broadcast: (frame) => this.transport.send(this.clique, frame),
         reportError: (error) => this.networkErrors.report(`membership:${error.code}`, error),
         heardWithin: (key, ms) => this.forwarder.heardWithin(key, ms),
+        joinedBy: (position) => this.forwarder.joined(position),
         probe: (key) => this.transport.probe(key),
         contain: (error, what) => this.inbound.contain(error, what),
       },

@@ -143,6 +143,11 @@ export class Forwarder {
     this.host.counters.ownerLost += lost.length;
   }
 
+  /** `position` sent a JOIN: a forward it has not accepted, sent before, goes again at its next overdue check. */
+  joined(position: Key): void {
+    this.signs.joined(position);
+  }
+
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
   heardWithin(key: Key, ms: number): boolean {
     return this.signs.heardWithin(key, ms);

@@ -45,6 +45,8 @@ export interface MembershipHost {
   reportError(error: FlowError): void;
   /** True when `key` acknowledged a forward within the last `ms`: alive, if slow. */
   heardWithin(key: Key, ms: number): boolean;
+  /** A JOIN from `position` (not ours): a broker (re)started there. */
+  joinedBy?(position: Key): void;
   /** Whether `key`'s node subject still has a subscriber; undefined when the transport cannot tell. */
   probe(key: Key): Promise<boolean | undefined>;
   /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
@@ -240,6 +242,7 @@ export class Membership {
     const announced = this.announcementIn(data);
     const verdict = announced === undefined ? undefined : this.capabilities.learn(announced);
     if (verdict === 'self' || verdict === 'twin' || this.table.isLocal(sender)) return;
+    this.host.joinedBy?.(sender);
     if (announced === undefined) this.capabilities.onSilentJoin(sender);
     // Like Go flow, answer with the view from before the joiner arrived, and
     // list every position of ours so the joiner learns all of them at once.

@@ -83,6 +83,9 @@ export class OverdueForwards {
         if (!entry.pending) return;
         if (verdict === 'dead') this.forwarder.pending.fail(entry.id, this.ownerGone);
         else if (entry.accepted) this.sendAgain(entry);
+        // Its owner restarted after it was sent (a JOIN since): the new instance never saw it (seeds 56140,
+        // 65900). Only then: a copy on any "alive" revives a relay loop (seed 52981).
+        else if (entry.notices && signs.joinedSince(owner, entry.since)) this.resend(entry);
       })
       .catch((error: unknown) => host.contain(error, 'forward probe'));
   }

@@ -27,8 +27,24 @@ export class OwnerSigns {
   private readonly lastHeard = new Map<string, number>();
   private readonly givenUp = new Map<U64, Key>();
   private readonly probes = new Map<string, Promise<Verdict>>();
+  /** When each ring position last sent a JOIN (clock time, by key text), the newest GIVEN_UP_MEMORY. */
+  private readonly lastJoined = new Map<string, number>();
 
   constructor(private readonly host: OwnerSignsHost) {}
+
+  /** `position` sent a JOIN: a broker (re)started there, which has not seen what was sent to it before. */
+  joined(position: Key): void {
+    const text = position.toString();
+    this.lastJoined.delete(text);
+    this.lastJoined.set(text, this.host.clock.now());
+    if (this.lastJoined.size > GIVEN_UP_MEMORY) this.lastJoined.delete(this.lastJoined.keys().next().value!);
+  }
+
+  /** True when `position` sent a JOIN at or after `at`. */
+  joinedSince(position: Key, at: number): boolean {
+    const joined = this.lastJoined.get(position.toString());
+    return joined !== undefined && joined >= at;
+  }
 
   /** Forwards given up on and still remembered. */
   get givenUpCount(): number {

@@ -137,6 +137,12 @@ describe('deterministic simulation', () => {
     // node-2 held pub-0's #7 of k1 behind its relay of #5 (to node-4, crashed). node-2 close()d: the relay failed
     // with FLOW_CLOSED, which released #7, and #7 ran on the closing node-2 while #5 went to node-1 and ran after it.
     [148000, 'a relay that fails because its broker closes does not release its successors to run there (Acceptor.relay)'],
+    // node-2 relayed pub-0's #3 to node-1 just after node-1 crashed; node-1 restarted under its name, so the relay's
+    // FWD was lost while node-1 answered probes. node-2 waited its patience; pub-0 took node-2 for dead after 8
+    // unaccepted sends and sent #3 to node-3, whose relay was refused (queue full): rejected, and node-2's copy ran.
+    // An unaccepted forward goes again once its owner sent a JOIN after it (OverdueForwards, OwnerSigns.joined).
+    [56140, 'an unaccepted forward goes again to an owner that restarted after it was sent', { overload: true }],
+    [65900, 'the same, the relay from node-1 to a restarted node-2', { overload: true }],
   ];
   for (const [seed, what, options] of REGRESSIONS) {
     it(`seed ${seed}${options?.overload === true ? ' (overload)' : ''}: ${what}`, async () => {
