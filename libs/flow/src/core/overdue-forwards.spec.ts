@@ -56,5 +56,7 @@ describe('an overdue forward whose owner answers probes', () => {
   it('waits when its owner did not join since (a copy on any "alive" revives a relay loop, seed 52981)', async () => {
     expect(await overdue(undefined, 100)).toBe(0);
     expect(await overdue(90, 100)).toBe(0);
+    // A JOIN of the same instant may be the start the forward was sent to (forwarder.spec's slow owner).
+    expect(await overdue(100, 100)).toBe(0);
   });
 });

@@ -40,10 +40,10 @@ export class OwnerSigns {
     if (this.lastJoined.size > GIVEN_UP_MEMORY) this.lastJoined.delete(this.lastJoined.keys().next().value!);
   }
 
-  /** True when `position` sent a JOIN at or after `at`. */
+  /** True when `position` sent a JOIN after `at` (strictly: a JOIN of the same instant may be the start this was sent to). */
   joinedSince(position: Key, at: number): boolean {
     const joined = this.lastJoined.get(position.toString());
-    return joined !== undefined && joined >= at;
+    return joined !== undefined && joined > at;
   }
 
   /** Forwards given up on and still remembered. */
