@@ -60,24 +60,17 @@ describe('a message the handoff moves on (settle with moved), and refusals', () 
     return { publish, handled, accepted, refused, routed, dispatched, counters, ownKey };
   }
 
-  it('leaves a relay a relay: its publisher hears "handled" from the owner it reaches, not from the move', () => {
-    const { publish, handled, routed } = acceptorOwning(false);
+  it.each([
+    ['leaves a relay a relay: its publisher hears "handled" from the owner it reaches, not from the move', false],
+    ['tells the publisher of a message queued here "handled" only once its new owner handled it', true],
+  ])('%s', (_title, owned) => {
+    const { publish, handled, routed, dispatched } = acceptorOwning(owned);
     const msg = publish(7n);
-    expect(routed).toEqual([msg]);
+    expect(owned ? dispatched : routed).toEqual([msg]);
     msg.settle!(undefined, true);
     expect(handled).toEqual([]);
     msg.settle!();
     expect(handled).toEqual([7n]);
-  });
-
-  it('tells the publisher of a message queued here "handled" only once its new owner handled it', () => {
-    const { publish, handled, dispatched } = acceptorOwning(true);
-    const msg = publish(8n);
-    expect(dispatched).toEqual([msg]);
-    msg.settle!(undefined, true);
-    expect(handled).toEqual([]);
-    msg.settle!();
-    expect(handled).toEqual([8n]);
   });
 
   // Before, a refusal after "accepted" was dropped here: the publisher kept the

@@ -182,7 +182,7 @@ export class Acceptor {
         this.seen.markHandled(origin, id);
         this.notify(ackTo, id, true);
         this.release(origin, id);
-      } else this.refusedLate(ackTo, origin, id, error);
+      } else this.notPlaced(ackTo, origin, id, error);
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
@@ -233,16 +233,11 @@ export class Acceptor {
     msg.settle = (error, moved) => {
       // Routed here again after all (its owner died), then on from here: still a relay, not settled.
       if (moved === true) return;
-      if (error !== undefined) {
-        if (!this.relaying.delete(relaying)) return this.refusedLate(ackTo, origin, id, error);
-        this.refuse(ackTo, origin, id, error);
-        // Closing: the publisher sends it to the next owner; what waits behind it goes there after it (seed 148000).
-        if (error.code === ErrorCode.Closed) return;
-      } else {
-        this.relaying.delete(relaying);
-        this.seen.set(origin, id, true, floored);
-        this.notify(ackTo, id, true);
-      }
+      this.relaying.delete(relaying);
+      // Refused by its owner, accepted there or not yet.
+      if (error !== undefined) return this.notPlaced(ackTo, origin, id, error);
+      this.seen.set(origin, id, true, floored);
+      this.notify(ackTo, id, true);
       this.release(origin, id);
     };
     this.host.route(msg);
@@ -263,17 +258,16 @@ export class Acceptor {
   }
 
   /**
-   * `id` of `origin` was answered "accepted" and then could not be placed after
-   * all: the owner it moved or was relayed to refused it, or the broker closed
-   * while it was held. The publisher hears the refusal (its publish() has
-   * resolved, so it reports the error), and what waited for it goes on. A retry
-   * of it is refused the same way (refuse); once a flood of refusals has pushed
-   * it out, a retry is taken as new, never told "accepted" for ever from the
-   * window.
+   * `id` of `origin` could not be placed: the owner it was relayed or moved
+   * to refused it (before or after it was answered "accepted" here), or the
+   * broker closed while it was held. The publisher hears the refusal (after
+   * publish() resolved, it reports the error), and a retry of it is refused
+   * the same way (refuse). What waited for it goes on, unless the refusal is
+   * FLOW_CLOSED: the publisher sends it to the next owner and its successors
+   * after it, which must not run here first (seed 148000).
    */
-  private refusedLate(ackTo: Key, origin: string, id: U64, error: FlowError): void {
+  private notPlaced(ackTo: Key, origin: string, id: U64, error: FlowError): void {
     this.refuse(ackTo, origin, id, error);
-    // Closing (see relay): not placed, and the publisher sends it on; its successors must not run here first.
     if (error.code !== ErrorCode.Closed) this.release(origin, id);
   }
 

@@ -194,7 +194,8 @@ export class DuplicateWindow {
 
   /** Records `id` of `origin` as refused: a new entry when it is not in the window, else the entry's new state. */
   refusedNow(origin: string, id: U64): void {
-    if (this.get(origin, id) === undefined && !this.isRefused(origin, id)) this.set(origin, id, false);
+    // set() adds the entry or only changes its state; markRefused() then gives it the refused one.
+    this.set(origin, id, false);
     this.markRefused(origin, id);
   }
 

@@ -42,9 +42,11 @@ export interface OverdueHost {
  * One not accepted yet is sent again every ackTimeout while its owner answers
  * other forwards (a Flow owner answers "accepted" on receipt, so the frame or
  * the notice was lost), and given up on after ACK_PATIENCE ackTimeouts as
- * before. Not when only a probe says the owner is alive: between a leaving
- * broker and a member that missed its LEAV, forwards bounce as relays under
- * new ids, and copies of each would run once the member learns (seed 52981).
+ * before. When only a probe says the owner is alive, a copy goes only if the
+ * owner sent a JOIN after the forward went out (a broker restarted there and
+ * never saw it; seeds 56140, 65900): between a leaving broker and a member
+ * that missed its LEAV, forwards bounce as relays under new ids, and copies
+ * of each on any "alive" would run once the member learns (seed 52981).
  */
 export class OverdueForwards {
   /**

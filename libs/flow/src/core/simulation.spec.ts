@@ -120,7 +120,7 @@ describe('deterministic simulation', () => {
     // Owners queue 2 messages at most. node-2's connection was down from 441 to 625 ms while node-1 crashed; once
     // back, node-2 sent what had waited in its lanes to the keys' owners now, and one refused k3's #9. node-2
     // ignored the refusal: pub-0, whose publish() had resolved, kept #9 for ever, each retry answered "accepted".
-    [634, 'a publish refused after it resolved is refused to its publisher, who counts and reports it (Acceptor.refusedLate)', { overload: true }],
+    [634, 'a publish refused after it resolved is refused to its publisher, who counts and reports it (Acceptor.notPlaced)', { overload: true }],
     // The same with node-2 down from 216 to 425 ms across a leave: 2 of 5 such publishes kept for ever.
     [967, 'the same, across a leave and a crash', { overload: true }],
     // node-5 joined; pub-0's view gave it k1, node-5's gave k1 to node-4, so node-5 relayed #2 (and held #3, #4 behind
@@ -136,7 +136,7 @@ describe('deterministic simulation', () => {
     [56652, 'a publish relayed from here is not queued a second time when its key comes back here', { overload: true }],
     // node-2 held pub-0's #7 of k1 behind its relay of #5 (to node-4, crashed). node-2 close()d: the relay failed
     // with FLOW_CLOSED, which released #7, and #7 ran on the closing node-2 while #5 went to node-1 and ran after it.
-    [148000, 'a relay that fails because its broker closes does not release its successors to run there (Acceptor.relay)'],
+    [148000, 'a relay that fails because its broker closes does not release its successors to run there (Acceptor.notPlaced)'],
     // node-2 relayed pub-0's #3 to node-1 just after node-1 crashed; node-1 restarted under its name, so the relay's
     // FWD was lost while node-1 answered probes. node-2 waited its patience; pub-0 took node-2 for dead after 8
     // unaccepted sends and sent #3 to node-3, whose relay was refused (queue full): rejected, and node-2's copy ran.

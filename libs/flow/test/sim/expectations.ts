@@ -16,7 +16,7 @@ export function expectedToHold(property: Property, schedule: Schedule, trace: Tr
       return true;
     case 'settled':
       // A publisher keeps an acknowledged publish until it is handled or refused; one whose owner died goes to
-      // the next owner, and an owner that cannot place a publish it accepted refuses it (Acceptor.refusedLate).
+      // the next owner, and an owner that cannot place a publish it accepted refuses it (Acceptor.notPlaced).
       return true;
     case 'converged':
       // Always: proof of life by answers, LEAV of the dead, re-admission by a broker's own PING, and a Flow
