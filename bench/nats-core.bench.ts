@@ -48,7 +48,9 @@
  * helper threads are not in it. The profiler's own cost shows in the CPU and
  * rate columns of those runs. With
  * FLOW_BENCH_PROFILE_DIR set, the .cpuprofile files are kept there (open them
- * in Chrome DevTools for call trees).
+ * in Chrome DevTools for call trees). --alloc-profile takes V8's sampling
+ * heap profile of the same processes instead and prints the bytes each
+ * allocating function (with its caller) allocated per message.
  *
  * The Flow workers run the built package, as users install it; --sources runs
  * the TypeScript sources instead (bench/support/built-library.ts).
@@ -63,7 +65,7 @@ import { DEFAULTS } from 'nestjs-flow/core';
 import { startNatsServer, type NatsServer } from '../test/harness/nats-server';
 import { BenchProcess } from './support/bench-process';
 import type { BenchRole, PublishPlan, PublishReport, WorkerStats } from './support/bench-protocol';
-import { summarizeProfile, type SelfTime } from './support/cpu-profile';
+import { summarizeAllocations, summarizeProfile, type SelfTime } from './support/cpu-profile';
 import { median } from './support/median';
 import { useBuiltLibrary } from './support/built-library';
 import { machineCpuFrom, machineShares, processCpuSeconds, syscallsFrom, type MachineCpu } from './support/proc-cpu';
@@ -73,7 +75,8 @@ const MESSAGES = Math.min(
   Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 300_000),
   5_000_000,
 );
-const PROFILE = process.argv.includes('--profile');
+const ALLOCATIONS = process.argv.includes('--alloc-profile');
+const PROFILE = process.argv.includes('--profile') || ALLOCATIONS;
 const ROUNDS = roundsArgument();
 /**
  * Outstanding messages in paced mode; FLOW_BENCH_WINDOW overrides. Beyond
@@ -244,7 +247,7 @@ async function run(
 
     // Profiled: the first receiver and the publisher, from here until every message arrived.
     const profiled = profileDir === undefined ? [] : [{ worker: receivers[0]!, what: 'receiver' }, { worker: publisher, what: 'publisher' }];
-    await Promise.all(profiled.map(({ worker }) => worker.call({ type: 'profile-start' })));
+    await Promise.all(profiled.map(({ worker }) => worker.call({ type: 'profile-start', allocations: ALLOCATIONS })));
     const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack };
     const machineSince = machineCpuFrom();
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
@@ -252,7 +255,7 @@ async function run(
     const machine = machineSince();
     for (const { worker, what } of profiled) {
       mkdirSync(join(profileDir!, what), { recursive: true });
-      await worker.call({ type: 'profile-stop', path: join(profileDir!, what, `${what}.cpuprofile`) });
+      await worker.call({ type: 'profile-stop', path: join(profileDir!, what, `${what}.${ALLOCATIONS ? 'heapprofile' : 'cpuprofile'}`) });
     }
     const { stats, union } = await collectStats(receivers, report.published);
     const publisherStats = await publisher.call<Stats>({ type: 'stats' });
@@ -427,6 +430,22 @@ function printResults(results: RunResult[]): void {
   );
 }
 
+/** Bytes per message by allocating site (--alloc-profile), from a sampling heap profile: estimates, unlike the table's exact totals. */
+function printAllocations(dir: string, label: string, share: number): void {
+  const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.heapprofile')) : undefined;
+  if (file === undefined) {
+    console.log(`\nno allocation profile of ${label} was written`);
+    return;
+  }
+  const { sites, totalBytes } = summarizeAllocations(join(dir, file));
+  // Per message it took: a receiver (one of three) about a third of them, the publisher all.
+  const messages = MESSAGES * share;
+  console.log(`\nAllocations of ${label}, sampled: ${(totalBytes / messages).toFixed(0)} bytes per message it took. Top sites (function < caller):`);
+  for (const site of sites.slice(0, 30)) {
+    console.log(`  ${(100 * site.share).toFixed(1).padStart(5)} %  ${(site.bytes / messages).toFixed(1).padStart(6)} B/msg  ${site.frame}`);
+  }
+}
+
 function printProfile(dir: string, label: string): void {
   const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.cpuprofile')) : undefined;
   if (file === undefined) {
@@ -471,8 +490,10 @@ async function main(): Promise<void> {
       for (const { mode } of MODES) {
         for (const ack of ['raw', 'acked', 'fire and forget']) {
           const [receiver, publisher] = ack === 'raw' ? ['raw-subscriber-1', 'raw-publisher'] : ['flow-broker-1', 'flow-publisher'];
-          printProfile(join(profileRoot, mode, ack, 'receiver'), `${receiver} (${mode}, ${ack})`);
-          printProfile(join(profileRoot, mode, ack, 'publisher'), `${publisher} (${mode}, ${ack})`);
+          const print = (what: string, label: string, share: number): void =>
+            ALLOCATIONS ? printAllocations(join(profileRoot, mode, ack, what), label, share) : printProfile(join(profileRoot, mode, ack, what), label);
+          print('receiver', `${receiver} (${mode}, ${ack})`, 1 / 3);
+          print('publisher', `${publisher} (${mode}, ${ack})`, 1);
         }
       }
     }

@@ -109,9 +109,12 @@ export type BenchCommand =
    * /proc/self/smaps. Without it, nothing is collected or read.
    */
   | { type: 'stats'; memory?: boolean }
-  /** Starts a CPU profile of this process (node:inspector), for the run window only. */
-  | { type: 'profile-start' }
-  /** Stops it and writes the .cpuprofile to `path`. */
+  /**
+   * Starts a CPU profile of this process (node:inspector), for the run window only; `allocations`:
+   * V8's sampling heap profile instead, counting objects that were collected since as well.
+   */
+  | { type: 'profile-start'; allocations?: boolean }
+  /** Stops it and writes the .cpuprofile (or .heapprofile) to `path`. */
   | { type: 'profile-stop'; path: string }
   | { type: 'exit' };
 

@@ -65,7 +65,7 @@ class BenchWorker {
       case 'stats':
         return this.stats(command.memory === true);
       case 'profile-start':
-        return this.profileStart();
+        return this.profileStart(command.allocations === true);
       case 'profile-stop':
         return this.profileStop(command.path);
       case 'exit':
@@ -186,26 +186,34 @@ class BenchWorker {
   }
 
   private profiler: Session | undefined;
+  private profilesAllocations = false;
 
-  private async profileStart(): Promise<null> {
+  private async profileStart(allocations: boolean): Promise<null> {
     this.profiler = new Session();
     this.profiler.connect();
-    await this.inspect('Profiler.enable');
-    await this.inspect('Profiler.start');
+    this.profilesAllocations = allocations;
+    if (allocations) {
+      await this.inspect('HeapProfiler.enable');
+      // Every object sampled counts, the ones a collection has freed since too: what was allocated, not what is left.
+      await this.inspect('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    } else {
+      await this.inspect('Profiler.enable');
+      await this.inspect('Profiler.start');
+    }
     return null;
   }
 
   private async profileStop(path: string): Promise<null> {
-    const { profile } = (await this.inspect('Profiler.stop')) as { profile: unknown };
+    const { profile } = (await this.inspect(this.profilesAllocations ? 'HeapProfiler.stopSampling' : 'Profiler.stop')) as { profile: unknown };
     writeFileSync(path, JSON.stringify(profile));
     this.profiler?.disconnect();
     this.profiler = undefined;
     return null;
   }
 
-  private inspect(method: string): Promise<unknown> {
+  private inspect(method: string, params?: object): Promise<unknown> {
     return new Promise((resolve, reject) =>
-      this.profiler!.post(method, (error, result) => (error === null ? resolve(result) : reject(error))),
+      this.profiler!.post(method, params ?? {}, (error, result) => (error === null ? resolve(result) : reject(error))),
     );
   }
 
