@@ -220,6 +220,12 @@ describe('a broker whose connection was down (reconnect fence)', () => {
       ['FLOW_OVERLOADED', undefined],
       ['FLOW_OVERLOADED', `${refused - 1} more`],
     ]);
+    // The first report names the publish: its stream and key, one of those a forwarded to c.
+    const first = errors.find((e) => e.broker === 'p')!.error;
+    const named = /^publish \d+ of stream "orders" with partition key "(k\d+)" was refused after publish\(\) resolved, and was not handled: /.exec(first.message);
+    expect(named).not.toBeNull();
+    expect(toC).toContain(named![1]);
+    expect(first).toMatchObject({ name: 'RemoteError', stream: 'orders' });
     // Two of what a forwarded ran on c; a ran every #1 and the #2 of the keys it kept.
     expect(runs.filter((r) => r.broker === 'c').map((r) => r.data.replace(/k\d+/, 'k'))).toEqual(['k#2', 'k#2']);
     const kept = keys.filter((key) => !toC.includes(key));

@@ -1,6 +1,7 @@
 import {
   fieldEnd,
   fieldOverrun,
+  quoteBytes,
   readU32,
   readU64,
   readUtf8,
@@ -101,5 +102,15 @@ describe('length-prefixed fields', () => {
     const bytes = new Uint8Array([0, 0, 0, 9, 1, 2]);
     expect(fieldOverrun(bytes, 0, 6, 'stream')).toBe('stream length 9 exceeds the 2 bytes left');
     expect(fieldOverrun(bytes, 3, 6, 'stream')).toBe('stream length is cut off: 3 of 4 bytes at offset 3');
+  });
+});
+
+describe('quoteBytes', () => {
+  it('quotes UTF-8 as a JSON string, anything else as hex, and cuts what is longer than asked', () => {
+    expect(quoteBytes(encoder.encode('customer-7'), 64)).toBe('"customer-7"');
+    expect(quoteBytes(encoder.encode('say "hi"\n'), 64)).toBe('"say \\"hi\\"\\n"');
+    expect(quoteBytes(new Uint8Array([0xc3, 0x28, 0x00, 0xff]), 64)).toBe('0xc32800ff');
+    expect(quoteBytes(encoder.encode('x'.repeat(100)), 10)).toBe(`"${'x'.repeat(9)}... (100 bytes)`);
+    expect(quoteBytes(new Uint8Array(40).fill(0xff), 8)).toBe('0xffffff... (40 bytes)');
   });
 });

@@ -144,3 +144,19 @@ export function fieldOverrun(bytes: Uint8Array, at: number, end: number, field: 
     ? `${field} length is cut off: ${Math.max(end - at, 0)} of 4 bytes at offset ${at}`
     : `${field} length ${readU32(bytes, at)} exceeds the ${end - at - 4} bytes left`;
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * `bytes` for a message to people: as a JSON string when they are UTF-8, else
+ * as 0x and hex; cut after `max` characters, saying the length in bytes.
+ */
+export function quoteBytes(bytes: Uint8Array, max: number): string {
+  let text: string;
+  try {
+    text = JSON.stringify(strictUtf8.decode(bytes));
+  } catch {
+    text = `0x${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+  }
+  return text.length <= max ? text : `${text.slice(0, max)}... (${bytes.length} bytes)`;
+}

@@ -1,7 +1,7 @@
-import type { U64 } from './bytes';
+import { quoteBytes, U64 } from './bytes';
 import { ErrorCode, RemoteError } from './errors';
 import type { ForwardRoutes } from './forward-batches';
-import type { ErrFrame } from './frame';
+import { decodeFrame, ErrFrame } from './frame';
 import type { InFlightTable } from './in-flight-table';
 import type { Key } from './key';
 import { ACK_PATIENCE } from './overdue-forwards';
@@ -66,11 +66,10 @@ export class PublishRecovery {
       entry.resolve?.();
       return true;
     }
-    const error = new RemoteError(frame.code, frame.message, undefined);
     if (entry.reject === undefined) {
       host.counters.refusedLate++;
-      host.reportError(error);
-    } else entry.reject(error);
+      host.reportError(lateRefusal(entry, frame));
+    } else entry.reject(new RemoteError(frame.code, frame.message, undefined));
     this.publisher.settleApart(frame.id, false);
     return true;
   }
@@ -141,5 +140,32 @@ export class PublishRecovery {
     for (const entry of moving) entry.owner = undefined;
     for (const entry of moving) this.publisher.route(entry);
     for (const entry of held) if (entries.has(entry.id)) this.publisher.route(entry);
+  }
+}
+
+/** Longest partition key, in characters, that a late refusal's report quotes whole. */
+const QUOTED_KEY = 64;
+
+/**
+ * The report of a publish refused after its publish() resolved: the message
+ * names its stream, its partition key and its id, so that the application can
+ * tell which of its messages was not handled (nobody awaits it any more).
+ */
+function lateRefusal(entry: Entry, frame: ErrFrame): RemoteError {
+  const key = entry.msg?.partitionKey ?? keyOfWire(entry.wire);
+  const message =
+    `publish ${entry.id} of stream "${entry.stream}"${key === undefined ? '' : ` with partition key ${quoteBytes(key, QUOTED_KEY)}`} ` +
+    `was refused after publish() resolved, and was not handled: ${frame.message}`;
+  return new RemoteError(frame.code, message, undefined, entry.stream);
+}
+
+/** The partition key of the FWD a publish was last sent as (kept until it settles). */
+function keyOfWire(wire: Uint8Array | undefined): Uint8Array | undefined {
+  if (wire === undefined) return undefined;
+  try {
+    const frame = decodeFrame(wire);
+    return frame.type === 'FWD ' ? frame.msg.partitionKey : undefined;
+  } catch {
+    return undefined;
   }
 }
