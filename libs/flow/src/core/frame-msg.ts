@@ -62,5 +62,9 @@ export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: F
     stream: cache === undefined ? readUtf8(bytes, replyEnd + 4, streamEnd) : cache.stream(bytes, replyEnd + 4, streamEnd),
     partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
     data: bytes.subarray(pkeyEnd, end),
+    // Present from the start, so that setting them later changes no shape and allocates no property store.
+    headers: undefined,
+    settle: undefined,
+    accepted: undefined,
   };
 }
