@@ -120,11 +120,20 @@ export class ForwardBatcher {
     this.send(subject, frame, headers);
   }
 
-  /** Sends everything queued now (also on close, so nothing queued is left behind). */
+  /**
+   * Sends everything queued now (also on close, so nothing queued is left
+   * behind). A destination stays in the map while it gets frames, and leaves
+   * at the first flush that finds nothing for it: never Map.clear() once a
+   * turn, whose replaced table links to its successor, so that one table
+   * left in the old generation keeps every later turn's frames alive through
+   * each scavenge (measured on the owner's notices, owner-notices.ts).
+   */
   flush(): void {
     this.scheduled = false;
-    for (const [subject, pending] of this.pending) this.sendPending(subject, pending);
-    this.pending.clear();
+    for (const [subject, pending] of this.pending) {
+      if (pending.frames.length === 0) this.pending.delete(subject);
+      else this.sendPending(subject, pending);
+    }
   }
 
   private sendPending(subject: string, pending: Pending): void {

@@ -53,6 +53,28 @@ describe('OwnerNotices', () => {
     ]);
   });
 
+  // A publisher's lists stay from turn to turn (an owner's notices allocate nothing per message once grown):
+  // what an earlier turn left in them must neither count nor be sent.
+  it('reads nothing of an earlier turn, and sends nothing to a publisher not heard from in this one', () => {
+    const { owner, sent, endTurn } = notices();
+    for (const id of [5, 6]) owner.notify('00000000000000a1', id, false);
+    endTurn();
+    // 5 sits where an earlier turn left it in the accepted list: handled now, it is not taken for this turn's first.
+    owner.notify('00000000000000a1', 5, true);
+    owner.notify('00000000000000a1', 7, false);
+    endTurn();
+    owner.notify('00000000000000b2', 8, true);
+    endTurn();
+    owner.notify('00000000000000a1', 9, true);
+    endTurn();
+    expect(sent).toEqual([
+      { subject: 'c.00000000000000a1', accepted: [5, 6], handled: [] },
+      { subject: 'c.00000000000000a1', accepted: [7], handled: [5] },
+      { subject: 'c.00000000000000b2', accepted: [], handled: [8] },
+      { subject: 'c.00000000000000a1', accepted: [], handled: [9] },
+    ]);
+  });
+
   it('splits a turn whose ids do not fit the max payload, accepted ones first, and sends what waits when flushed early', () => {
     const { owner, sent, endTurn } = notices(noticeBytes(0) + 3 * NOTICE_ID_BYTES);
     for (const id of [1, 2, 3, 4, 5]) owner.notify('00000000000000a1', id, false);

@@ -15,10 +15,25 @@ export interface OwnerNoticesHost {
   afterInput(task: () => void): void;
 }
 
-/** One publisher's notices of this turn. */
+/**
+ * One publisher's notices of this turn. It stays from turn to turn while the
+ * publisher is heard from, with its arrays (only their first `acceptedCount`
+ * and `handledCount` ids count): a turn's notices allocate nothing once they
+ * have grown to that publisher's usual turn.
+ *
+ * Not a fresh map, objects and arrays each turn, emptied with Map.clear():
+ * V8 replaces a cleared map's table and links the old table to the new one
+ * (for iterators still running), so an old table that had reached the old
+ * generation kept every later turn's table, and its notices, alive through
+ * each scavenge until the next full collection. A broker's scavenges then
+ * kept about 80 KB each where a raw nats.js subscriber's keep 5 KB, and V8
+ * doubled the young generation (docs/BENCHMARKS.md).
+ */
 interface Pending {
   accepted: U64[];
+  acceptedCount: number;
   handled: U64[];
+  handledCount: number;
   /** How many of `accepted`, from its start, were handled in that order (handlers mostly finish in the order they started). */
   handledInOrder: number;
   /** Handled ids that did not continue that run: only then is `accepted` searched for them. */
@@ -44,13 +59,13 @@ export class OwnerNotices {
   notify(origin: string, id: U64, handled: boolean): void {
     let pending = this.pending.get(origin);
     if (pending === undefined) {
-      pending = { accepted: [], handled: [], handledInOrder: 0, handledOtherwise: 0 };
+      pending = { accepted: [], acceptedCount: 0, handled: [], handledCount: 0, handledInOrder: 0, handledOtherwise: 0 };
       this.pending.set(origin, pending);
     }
-    if (!handled) pending.accepted.push(id);
+    if (!handled) pending.accepted[pending.acceptedCount++] = id;
     else {
-      pending.handled.push(id);
-      if (pending.accepted[pending.handledInOrder] === id) pending.handledInOrder++;
+      pending.handled[pending.handledCount++] = id;
+      if (pending.handledInOrder < pending.acceptedCount && pending.accepted[pending.handledInOrder] === id) pending.handledInOrder++;
       else pending.handledOtherwise++;
     }
     if (!this.flushScheduled) {
@@ -70,9 +85,15 @@ export class OwnerNotices {
     // Ids one notice can carry within the transport's max payload.
     const room = limit === undefined ? Infinity : Math.max(1, Math.floor((limit - noticeBytes(0)) / NOTICE_ID_BYTES));
     for (const [origin, pending] of this.pending) {
+      // A publisher not heard from this turn is forgotten: the map holds the publishers of the last two turns at most.
+      if (pending.acceptedCount + pending.handledCount === 0) {
+        this.pending.delete(origin);
+        continue;
+      }
       const subject = nodeSubject(this.host.clique, origin);
-      const { handled } = pending;
+      const handled = pending.handled.slice(0, pending.handledCount);
       const waiting = notHandled(pending);
+      pending.acceptedCount = pending.handledCount = pending.handledInOrder = pending.handledOtherwise = 0;
       if (waiting.length + handled.length <= room) this.send(subject, waiting, handled);
       else {
         // Accepted ones first, as one notice would list them.
@@ -83,7 +104,6 @@ export class OwnerNotices {
         }
       }
     }
-    this.pending.clear();
   }
 
   private send(subject: string, accepted: readonly U64[], handled: readonly U64[]): void {
@@ -92,9 +112,9 @@ export class OwnerNotices {
 }
 
 /** The accepted ids without those also handled; searched only when handlers finished out of order. */
-function notHandled({ accepted, handled, handledInOrder, handledOtherwise }: Pending): U64[] {
-  const rest = handledInOrder === 0 ? accepted : accepted.slice(handledInOrder);
+function notHandled({ accepted, acceptedCount, handled, handledCount, handledInOrder, handledOtherwise }: Pending): U64[] {
+  const rest = accepted.slice(handledInOrder, acceptedCount);
   if (handledOtherwise === 0 || rest.length === 0) return rest;
-  const done = new Set(handled);
+  const done = new Set(handled.slice(0, handledCount));
   return rest.filter((id) => !done.has(id));
 }
