@@ -110,6 +110,28 @@ describe('forward batches', () => {
         ['b', [2]],
       ]);
     });
+
+    // Destinations stay queued from turn to turn (no Map.clear() per turn: see flush()); one not sent to is not sent anything.
+    it('sends each turn only to the destinations it queued for, in the order they were first queued', async () => {
+      const { sent, send } = recorder();
+      const batcher = new ForwardBatcher(send);
+      batcher.add('a', bytes(1));
+      batcher.add('b', bytes(2));
+      await Promise.resolve();
+      batcher.add('b', bytes(3));
+      batcher.add('c', bytes(4));
+      batcher.add('b', bytes(5));
+      await Promise.resolve();
+      batcher.add('a', bytes(6));
+      await Promise.resolve();
+      expect(sent.map((s) => [s.subject, isForwardBatch(s.data) ? framesOf(s.data) : [...s.data]])).toEqual([
+        ['a', [1]],
+        ['b', [2]],
+        ['b', [[3], [5]]],
+        ['c', [4]],
+        ['a', [6]],
+      ]);
+    });
   });
 
   describe('forEachBatched', () => {
