@@ -77,6 +77,33 @@ describe('a broker whose connection was down (reconnect fence)', () => {
     return { bus, clock, a, b, publisher, runs, errors, start, keyOwnedBy, keysOwnedBy, send, sendTo, connectionOf: (name: string) => connections.get(name)! };
   }
 
+  // Taken back as on a reconnect (Dispatcher.takeWaiting), but dropped: before, close() let them run here
+  // while their publisher sent them to the next owner (seed 73214 with overload: one refused there, whose
+  // publish() rejected, ran here).
+  it('close() runs nothing of what waited for a handler: the publisher sends it to the next owner, which runs it', async () => {
+    const hanging: (() => void)[] = [];
+    const { bus, clock, a, publisher, runs, keyOwnedBy } = await setUp({ a: () => new Promise<void>((resolve) => void hanging.push(resolve)) });
+    const key = keyOwnedBy(a);
+    const published = [1, 2, 3].map((n) => publisher.publish('orders', utf8.encode(`${key}#${n}`), { key }));
+    await bus.idle();
+    await Promise.all(published);
+    // #1 runs on a (and hangs); #2 and #3 wait in its lane.
+    expect(runs.map((r) => [r.broker, r.data])).toEqual([['a', `${key}#1`]]);
+    await a.close();
+    expect(a.counters.dropped).toBe(2);
+    for (const resolve of hanging.splice(0)) resolve();
+    await waitFor(() => runs.filter((r) => r.broker === 'b').length === 2, { bus, clock, stepMs: 10, timeoutMs: 40 * ACK_TIMEOUT, what: 'b runs what waited' });
+    for (let i = 0; i < 5; i++) {
+      clock.advance(ACK_TIMEOUT);
+      await bus.idle();
+    }
+    // a ran only what was under way when it closed (and said so); b ran what had waited there, in order, after it.
+    expect(runs.filter((r) => r.broker === 'a').map((r) => r.data)).toEqual([`${key}#1`]);
+    expect(runs.filter((r) => r.broker === 'b').map((r) => r.data)).toEqual([`${key}#2`, `${key}#3`]);
+    expect(runs[1]!.start).toBeGreaterThanOrEqual(runs[0]!.end!);
+    expect(publisher.load.publishesUnsettled).toBe(0);
+  });
+
   it('starts nothing while down, and runs what queued, in order, once back', async () => {
     const { bus, clock, runs, send, connectionOf } = await setUp();
     connectionOf('a').disconnect();

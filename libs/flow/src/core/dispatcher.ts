@@ -112,10 +112,9 @@ export class Dispatcher {
 
   /**
    * The messages waiting for their handlers, taken back (each lane's in its
-   * order) to be routed again; their handler traces end. Running ones stay.
+   * order); their handler traces end with `why`. Running ones stay.
    */
-  takeWaiting(): MsgPayload[] {
-    const why = new TransportError('not run here: the connection dropped while it waited; routed again once reconnected');
+  takeWaiting(why: FlowError): MsgPayload[] {
     return this.scheduler.takeWaiting().map((task) => (task as Run).takeBack(why));
   }
 

@@ -1,4 +1,5 @@
 import type { Dispatcher } from './dispatcher';
+import { TransportError } from './errors';
 import type { Handoff } from './handoff';
 import type { PubSubStatus } from './pubsub';
 
@@ -27,7 +28,7 @@ export class ReconnectFence {
       this.dispatcher.pause();
     } else if (status === 'reconnected' && this.down) {
       this.down = false;
-      const waiting = this.dispatcher.takeWaiting();
+      const waiting = this.dispatcher.takeWaiting(new TransportError('not run here: the connection dropped while it waited; routed again once reconnected'));
       this.dispatcher.resume();
       this.handoff.rejoined(waiting);
     }
