@@ -11,7 +11,7 @@ import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './overdue-forwards';
 import { LaneOrder } from './lane-order';
 import { OwnerNotices } from './owner-notices';
-import { PublishFlags, readFloor, readPredecessor } from './publish-wire';
+import { PublishFlags, PublishOrigin, readFloor, readOrigin, readPredecessor } from './publish-wire';
 import type { NodeSubjects } from './subjects';
 import { encodeViewAnswer, takesParts } from './view-answer';
 
@@ -81,7 +81,7 @@ export class Acceptor {
   private lastOrigin: Key | undefined;
   private lastOriginText = '';
   /** Held frames with the publish flags they came with. */
-  private readonly order: LaneOrder<{ frame: FwdFrame; flags: number }>;
+  private readonly order: LaneOrder<{ frame: FwdFrame; flags: number; publish: PublishOrigin | undefined }>;
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
   /** Publishes refused here, by '<origin>/<id>', oldest first (at most REFUSALS): a retry gets the same answer. */
@@ -118,7 +118,11 @@ export class Acceptor {
   onForward(frame: FwdFrame, flags: number, data?: Uint8Array): void {
     const after = (flags & PublishFlags.Follows) !== 0 && data !== undefined ? readPredecessor(data) : undefined;
     if ((flags & PublishFlags.Floor) !== 0 && data !== undefined) this.seen.setFloor(this.textOf(frame.ackTo), readFloor(data, flags));
-    if (this.take(frame, flags, after)) this.release(this.textOf(frame.ackTo), frame.id);
+    // A member's relay or moved message names the publish it is (flag Origin).
+    const publish = (flags & PublishFlags.Origin) !== 0 && data !== undefined ? readOrigin(data, flags) : undefined;
+    if (this.take(frame, flags, after, publish)) {
+      this.release(publish === undefined ? this.textOf(frame.ackTo) : publish.key.toString(), publish?.id ?? frame.id);
+    }
   }
 
   /** `id` of `origin` was queued, refused, or its relay accepted or ended: the messages waiting for it, in order. */
@@ -126,12 +130,17 @@ export class Acceptor {
     if (this.order.size === 0) return;
     for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
       id = next.id;
-      if (!this.take(next.value.frame, next.value.flags, undefined)) return;
+      if (!this.take(next.value.frame, next.value.flags, undefined, next.value.publish)) return;
     }
   }
 
-  /** Queues, refuses or answers one FWD (true), or relays, holds or finds it known (false). */
-  private take(frame: FwdFrame, flags: number, after: U64 | undefined): boolean {
+  /**
+   * Queues, refuses or answers one FWD (true), or relays, holds or finds it
+   * known (false). `publish`: the publish a member's FWD names (flag Origin);
+   * by it, not by the member's own origin and id, this owner's duplicate
+   * window and refusals know what it takes here. Answers go to the sender.
+   */
+  private take(frame: FwdFrame, flags: number, after: U64 | undefined, publish: PublishOrigin | undefined): boolean {
     const { host } = this;
     const { msg, ackTo, id } = frame;
     const membership = host.membership();
@@ -142,8 +151,11 @@ export class Acceptor {
       return false;
     }
     const origin = this.textOf(ackTo);
+    // The publish this is: the sender's own, or the one a member's FWD names.
+    const publisher = publish === undefined ? origin : publish.key.toString();
+    const publishId = publish?.id ?? id;
     // Only after a refusal, and a string key only for what the window says was refused: this runs for every FWD.
-    const refusal = this.refusals.size > 0 && this.seen.isRefused(origin, id) ? this.refusals.get(`${origin}/${id}`) : undefined;
+    const refusal = this.refusals.size > 0 && this.seen.isRefused(publisher, publishId) ? this.refusals.get(`${publisher}/${publishId}`) : undefined;
     if (refusal !== undefined) {
       host.counters.duplicates++;
       this.send(ackTo, id, refusal);
@@ -153,7 +165,7 @@ export class Acceptor {
     const owner = membership.table.ownerOf(partition);
     const local = membership.table.isLocal(owner);
     const floored = (flags & PublishFlags.Floor) !== 0;
-    const seen = local ? this.seen.get(origin, id) : undefined;
+    const seen = local ? this.seen.get(publisher, publishId) : undefined;
     if (seen !== undefined) {
       host.counters.duplicates++;
       this.notify(ackTo, id, seen);
@@ -165,30 +177,33 @@ export class Acceptor {
       host.counters.duplicates++;
       return false;
     }
-    if (this.holds(frame, flags, origin, after, local)) return false;
+    if (this.holds(frame, flags, origin, after, local, publish)) return false;
     if (!local) {
-      this.relay(msg, ackTo, id, floored);
+      this.relay(msg, ackTo, id, floored, publish);
       return false;
     }
     let accepting = true;
     let refused: FlowError | undefined;
     let handledNow = false;
     msg.settle = (error, moved) => {
-      if (moved === true) this.moved(msg, origin, id);
-      else if (accepting) {
+      if (moved === true) {
+        // It goes to another owner as a member's FWD that names this publish.
+        msg.origin = publish ?? { key: ackTo, id };
+        this.moved(msg, publisher, publishId);
+      } else if (accepting) {
         if (error === undefined) handledNow = true;
         else refused = error;
       } else if (error === undefined) {
-        this.seen.markHandled(origin, id);
+        this.seen.markHandled(publisher, publishId);
         this.notify(ackTo, id, true);
-        this.release(origin, id);
-      } else this.notPlaced(ackTo, origin, id, error);
+        this.release(publisher, publishId);
+      } else this.notPlaced(ackTo, id, publisher, publishId, error);
     };
     host.dispatcher.dispatch(msg, partition, owner, host.options.clique);
     accepting = false;
-    if (refused !== undefined) this.refuse(ackTo, origin, id, refused);
+    if (refused !== undefined) this.refuse(ackTo, id, publisher, publishId, refused);
     else {
-      this.seen.set(origin, id, handledNow, floored);
+      this.seen.set(publisher, publishId, handledNow, floored);
       this.notify(ackTo, id, handledNow);
     }
     return true;
@@ -199,7 +214,7 @@ export class Acceptor {
    * comment); a held copy is replaced by this one, whose predecessor may have
    * changed (settled elsewhere, refused).
    */
-  private holds(frame: FwdFrame, flags: number, origin: string, after: U64 | undefined, local: boolean): boolean {
+  private holds(frame: FwdFrame, flags: number, origin: string, after: U64 | undefined, local: boolean, publish: PublishOrigin | undefined): boolean {
     if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
     if (after === undefined) return false;
     const state = this.seen.get(origin, after);
@@ -207,12 +222,16 @@ export class Acceptor {
     // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here
     // (a predecessor moved from here counts once its new owner accepted it: see moved).
     if (state === true || (state === false && relayed !== false && local === (relayed === undefined))) return false;
-    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags })) this.notify(frame.ackTo, frame.id, false);
+    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags, publish })) this.notify(frame.ackTo, frame.id, false);
     return true;
   }
 
-  /** Relays to the owner by our view (see the class comment); the forwarder keeps it until handled. `floored`: see DuplicateWindow.set. */
-  private relay(msg: MsgPayload, ackTo: Key, id: U64, floored: boolean): void {
+  /**
+   * Relays to the owner by our view (see the class comment); the forwarder
+   * keeps it until handled, and names the publish (`publish`, or the sender's
+   * own) to the owner. `floored`: see DuplicateWindow.set.
+   */
+  private relay(msg: MsgPayload, ackTo: Key, id: U64, floored: boolean, publish: PublishOrigin | undefined): void {
     const origin = this.textOf(ackTo);
     const seen = this.seen.get(origin, id);
     const relaying = `${origin}/${id}`;
@@ -224,6 +243,7 @@ export class Acceptor {
     }
     this.relaying.add(relaying);
     this.relayed.set(origin, id, true);
+    msg.origin = publish ?? { key: ackTo, id };
     msg.accepted = () => {
       if (!this.relaying.delete(relaying)) return;
       this.seen.set(origin, id, false, floored);
@@ -235,7 +255,7 @@ export class Acceptor {
       if (moved === true) return;
       this.relaying.delete(relaying);
       // Refused by its owner, accepted there or not yet.
-      if (error !== undefined) return this.notPlaced(ackTo, origin, id, error);
+      if (error !== undefined) return this.notPlaced(ackTo, id, origin, id, error);
       this.seen.set(origin, id, true, floored);
       this.notify(ackTo, id, true);
       this.release(origin, id);
@@ -266,8 +286,8 @@ export class Acceptor {
    * FLOW_CLOSED: the publisher sends it to the next owner and its successors
    * after it, which must not run here first (seed 148000).
    */
-  private notPlaced(ackTo: Key, origin: string, id: U64, error: FlowError): void {
-    this.refuse(ackTo, origin, id, error);
+  private notPlaced(ackTo: Key, answerId: U64, origin: string, id: U64, error: FlowError): void {
+    this.refuse(ackTo, answerId, origin, id, error);
     if (error.code !== ErrorCode.Closed) this.release(origin, id);
   }
 
@@ -298,11 +318,11 @@ export class Acceptor {
    * not a second chance that could run it after its publisher was told it
    * was refused (seed 166), while the newest REFUSALS are remembered.
    */
-  private refuse(ackTo: Key, origin: string, id: U64, error: FlowError): void {
+  private refuse(ackTo: Key, answerId: U64, origin: string, id: U64, error: FlowError): void {
     if (this.refusals.size >= REFUSALS) this.refusals.delete(this.refusals.keys().next().value!);
     this.refusals.set(`${origin}/${id}`, error);
     this.seen.refusedNow(origin, id);
-    this.send(ackTo, id, error);
+    this.send(ackTo, answerId, error);
   }
 
   private send(ackTo: Key, id: U64, error: FlowError): void {

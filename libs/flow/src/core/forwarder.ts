@@ -8,7 +8,7 @@ import { encodeFrame, ErrFrame, FrameType, MsgPayload } from './frame';
 import { Forward, ForwarderHost } from './forwarder-host';
 import { Key, parseKey } from './key';
 import { PendingTable } from './pending';
-import { bytesAbove, encodePublishFwd, NOTICES_TRAILER, PublishFlags, readNotice } from './publish-wire';
+import { bytesAbove, encodeMemberFwd, memberTrailer, readNotice } from './publish-wire';
 import { OverdueForwards } from './overdue-forwards';
 import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
@@ -37,7 +37,9 @@ export type { ForwarderHost } from './forwarder-host';
  *
  * Forward notices (PROTOCOL.md, "Forward notices"): a message (not a
  * request) forwarded to a Flow owner that announced ForwardNotices goes as a
- * FWD with publish flags asking for notices, as a publisher's does. "Accepted"
+ * FWD with publish flags asking for notices, as a publisher's does (and,
+ * for a publisher's publish relayed or moved on from here, naming it: flag
+ * Origin, publish-wire.ts). "Accepted"
  * proves the owner alive and keeps the message here; "handled" settles it.
  * Until then the forward holds its window slot, and when the owner is found
  * dead the message is routed again under the same id, so an owner that had
@@ -91,7 +93,7 @@ export class Forwarder {
     }
     const notices = msg.reply.length === 0 && supports(this.host.announcementOf(owner), Capability.ForwardNotices);
     const limit = this.host.maxPayload();
-    const bytes = bytesAbove(limit, msg, notices ? NOTICES_TRAILER : 0);
+    const bytes = bytesAbove(limit, msg, notices ? memberTrailer(msg.origin) : 0);
     if (bytes !== undefined) {
       // A foreign publisher's message near the limit: the transport would refuse every try, and the owner be taken for dead.
       this.host.drop(msg, new TransportError(`cannot forward a message on "${msg.stream}": ${bytes} bytes as a FWD, above the max payload of ${limit}`));
@@ -215,7 +217,7 @@ export class Forwarder {
     const { options, allocate } = this.host;
     const { id, msg, owner } = entry;
     const fwd = { type: FrameType.Fwd, id, ackTo: options.nodeKey, msg } as const;
-    const frame = entry.notices ? encodePublishFwd(fwd, PublishFlags.Notices, allocate) : encodeFrame(fwd, allocate);
+    const frame = entry.notices ? encodeMemberFwd(fwd, allocate, msg.origin) : encodeFrame(fwd, allocate);
     const headers = options.instrumentation === undefined ? msg.headers : options.instrumentation.forward(msg, owner);
     this.host.send(nodeSubject(options.clique, owner), frame, headers);
   }

@@ -8,6 +8,7 @@ import type { DecodeCache } from './decode-cache';
 import type { FlowError } from './errors';
 import type { FrameType } from './frame';
 import { Allocate, checkId, checkSize, field, FRAME_HEADER_SIZE, header } from './frame-layout';
+import type { PublishOrigin } from './publish-wire';
 import type { MessageHeaders } from './pubsub';
 
 /** u64 id + three u32 lengths: the smallest msg payload. */
@@ -30,6 +31,11 @@ export interface MsgPayload {
   settle?: (error?: FlowError, moved?: boolean) => void;
   /** Not on the wire: told when the owner a forward went to accepted it, before `settle` (forward notices). */
   accepted?: () => void;
+  /**
+   * Not on the wire but in a member's FWD (publish-wire.ts, flag Origin): the
+   * publish this message is, once a member relays it or moves it on.
+   */
+  origin?: PublishOrigin;
 }
 
 /** Payload bytes of a msg frame with `prefix` bytes before the msg. */
@@ -66,5 +72,6 @@ export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: F
     headers: undefined,
     settle: undefined,
     accepted: undefined,
+    origin: undefined,
   };
 }
