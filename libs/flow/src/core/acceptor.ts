@@ -151,9 +151,13 @@ export class Acceptor {
       return false;
     }
     const origin = this.textOf(ackTo);
-    // The publish this is: the sender's own, or the one a member's FWD names.
-    const publisher = publish === undefined ? origin : publish.key.toString();
-    const publishId = publish?.id ?? id;
+    // The publish this is: the sender's own, or the one a member's FWD names, unless this broker relayed that
+    // publish itself: its relay's records are under that name, and a member's copy stays apart from them, as
+    // before names were sent (seed 76704: two members' views flapped, and the records of a relay and of a
+    // member's copy taken here, under one name, lost the publish).
+    const named = publish !== undefined && this.relayed.get(publish.key.toString(), publish.id) === undefined;
+    const publisher = named ? publish.key.toString() : origin;
+    const publishId = named ? publish.id : id;
     // Only after a refusal, and a string key only for what the window says was refused: this runs for every FWD.
     const refusal = this.refusals.size > 0 && this.seen.isRefused(publisher, publishId) ? this.refusals.get(`${publisher}/${publishId}`) : undefined;
     if (refusal !== undefined) {
@@ -179,7 +183,7 @@ export class Acceptor {
     }
     if (this.holds(frame, flags, origin, after, local, publish)) return false;
     if (!local) {
-      this.relay(msg, ackTo, id, floored, publish);
+      this.relay(msg, ackTo, id, floored, publish, publisher, publishId);
       return false;
     }
     let accepting = true;
@@ -231,9 +235,11 @@ export class Acceptor {
    * keeps it until handled, and names the publish (`publish`, or the sender's
    * own) to the owner. `floored`: see DuplicateWindow.set.
    */
-  private relay(msg: MsgPayload, ackTo: Key, id: U64, floored: boolean, publish: PublishOrigin | undefined): void {
+  private relay(msg: MsgPayload, ackTo: Key, id: U64, floored: boolean, publish: PublishOrigin | undefined, publisher: string, publishId: U64): void {
     const origin = this.textOf(ackTo);
-    const seen = this.seen.get(origin, id);
+    // Known here as the publish it is (taken here, then moved on), or as this sender's relay: answered from
+    // the window. Relaying it instead would bounce a moved message between two views that disagree (seed 76704).
+    const seen = this.seen.get(publisher, publishId) ?? (publish === undefined ? undefined : this.seen.get(origin, id));
     const relaying = `${origin}/${id}`;
     if (seen !== undefined || this.relaying.has(relaying)) {
       this.host.counters.duplicates++;

@@ -145,6 +145,10 @@ describe('deterministic simulation', () => {
     // An unaccepted forward goes again once its owner sent a JOIN after it (OverdueForwards, OwnerSigns.joined).
     [56140, 'an unaccepted forward goes again to an owner that restarted after it was sent', { overload: true }],
     [65900, 'the same, the relay from node-1 to a restarted node-2', { overload: true }],
+    // Members now name the publish they relay or move on (flag Origin). node-3 relayed pub-1's #4 of k1 to node-1,
+    // whose flapping view sent it back as a member's copy, which node-3, owner again, took: under one name, the
+    // records of node-3's relay and of that copy lost #4. A member's copy of a publish relayed here stays apart.
+    [76704, "a member's copy of a publish this broker relays itself is kept apart from that relay (Acceptor.take)", { overload: true }],
   ];
   for (const [seed, what, options] of REGRESSIONS) {
     it(`seed ${seed}${options?.overload === true ? ' (overload)' : ''}: ${what}`, async () => {
