@@ -50,7 +50,10 @@
  * FLOW_BENCH_PROFILE_DIR set, the .cpuprofile files are kept there (open them
  * in Chrome DevTools for call trees). --alloc-profile takes V8's sampling
  * heap profile of the same processes instead and prints the bytes each
- * allocating function (with its caller) allocated per message.
+ * allocating function (with its caller) allocated per message. --scavenges
+ * runs every worker with --trace-gc-nvp and prints, per run, how many
+ * scavenges the receivers and the publisher did and the median bytes each
+ * kept in the young generation and promoted.
  *
  * The Flow workers run the built package, as users install it; --sources runs
  * the TypeScript sources instead (bench/support/built-library.ts).
@@ -76,6 +79,8 @@ const MESSAGES = Math.min(
   5_000_000,
 );
 const ALLOCATIONS = process.argv.includes('--alloc-profile');
+/** Workers run with --trace-gc-nvp, and each run's scavenges are summarized (see ScavengeSummary). */
+const SCAVENGES = process.argv.includes('--scavenges');
 const PROFILE = process.argv.includes('--profile') || ALLOCATIONS;
 const ROUNDS = roundsArgument();
 /**
@@ -104,7 +109,16 @@ const MIB = 1024 * 1024;
 
 type Stats = WorkerStats & { seen: Uint8Array };
 
+/** What the scavenges of some processes during a run kept: their count, and the median bytes each kept and promoted. */
+interface ScavengeSummary {
+  count: number;
+  survived: number;
+  promoted: number;
+}
+
 interface RunResult {
+  /** With --scavenges: the receivers' (together) and the publisher's. */
+  scavenges?: { receivers: ScavengeSummary; publisher: ScavengeSummary };
   name: string;
   mode: string;
   /** 1-based round (--rounds). */
@@ -230,10 +244,10 @@ async function run(
   try {
     const receivers = await Promise.all(
       [1, 2, 3].map((i) =>
-        launch(`${roles.receiver}-${i}`, roles.receiver, server, spawned, []),
+        launch(`${roles.receiver}-${i}`, roles.receiver, server, spawned, SCAVENGES ? ['--trace-gc-nvp'] : []),
       ),
     );
-    const publisher = await launch(roles.publisher, roles.publisher, server, spawned, []);
+    const publisher = await launch(roles.publisher, roles.publisher, server, spawned, SCAVENGES ? ['--trace-gc-nvp'] : []);
     if (roles.receiver === 'flow-broker') await awaitRing([...receivers, publisher], receivers.length * DEFAULTS.virtualNodes);
     if (mode.window !== undefined) {
       const relay = (): void => publisher.sendCredit(receivers.reduce((n, r) => n + r.distinct, 0));
@@ -241,6 +255,7 @@ async function run(
     }
     const slowBefore = countSlowConsumers(server);
     const cpuBefore = await Promise.all([...receivers, publisher].map((w) => w.call<Stats>({ type: 'stats' })));
+    for (const worker of [...receivers, publisher]) worker.resetScavenges();
     const serverCpuBefore = processCpuSeconds(server.pid);
     const syscallsSince = syscallsFrom([...receivers, publisher, server].map((p) => p.pid));
     const inMsgsBefore = (await serverVarz(server)).inMsgs;
@@ -252,6 +267,7 @@ async function run(
     const machineSince = machineCpuFrom();
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
     await awaitReceivers(receivers, report.published);
+    const scavenges = SCAVENGES ? { receivers: summarizeScavenges(receivers), publisher: summarizeScavenges([publisher]) } : undefined;
     const machine = machineSince();
     for (const { worker, what } of profiled) {
       mkdirSync(join(profileDir!, what), { recursive: true });
@@ -272,6 +288,7 @@ async function run(
     const sum = (field: string): number | undefined =>
       counters[0] === undefined ? undefined : counters.reduce((n, c) => n + (c?.[field] ?? 0), 0);
     return {
+      scavenges,
       name,
       round,
       mode: mode.window === undefined ? mode.mode : `${mode.mode} (${mode.window.toLocaleString('en')})`,
@@ -337,6 +354,23 @@ function roundsArgument(): number {
   const rounds = Number(process.argv[at + 1]);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds must be an integer from 1 to 20');
   return rounds;
+}
+
+function summarizeScavenges(workers: BenchProcess[]): ScavengeSummary {
+  const survived = workers.flatMap((w) => w.scavenges.survived);
+  const promoted = workers.flatMap((w) => w.scavenges.promoted);
+  return { count: survived.length, survived: survived.length === 0 ? 0 : median(survived), promoted: promoted.length === 0 ? 0 : median(promoted) };
+}
+
+/** --scavenges: what each run's scavenges kept, receivers and publisher. */
+function printScavenges(results: RunResult[]): void {
+  const kb = (bytes: number): string => (bytes / 1024).toFixed(1);
+  const cell = (s: ScavengeSummary): string => `${String(s.count).padStart(4)} scavenges, each kept ${kb(s.survived).padStart(6)} KB, promoted ${kb(s.promoted).padStart(6)} KB`;
+  console.log('\nScavenges during each run (--trace-gc-nvp; medians): what survives one grows the young generation, and RSS');
+  for (const r of results) {
+    if (r.scavenges === undefined) continue;
+    console.log(`${`${r.name}, ${r.mode}${ROUNDS > 1 ? `, round ${r.round}` : ''}`.padEnd(72)} receivers: ${cell(r.scavenges.receivers)}; publisher: ${cell(r.scavenges.publisher)}`);
+  }
 }
 
 function printResults(results: RunResult[]): void {
@@ -486,6 +520,7 @@ async function main(): Promise<void> {
       }
     }
     printResults(results);
+    if (SCAVENGES) printScavenges(results);
     if (profileRoot !== undefined) {
       for (const { mode } of MODES) {
         for (const ack of ['raw', 'acked', 'fire and forget']) {

@@ -26,15 +26,25 @@ export class BenchProcess {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private lastId = 0;
   private output = '';
+  /**
+   * The worker's scavenges since resetScavenges(), when it runs with
+   * --trace-gc-nvp: the bytes each kept in the young generation, and promoted
+   * to the old one. Objects that keep surviving make V8 grow the young
+   * generation, and with it the process's RSS (bench/young-gen.bench.ts).
+   */
+  readonly scavenges = { survived: [] as number[], promoted: [] as number[] };
+  private unparsed = '';
 
   private constructor(
     readonly label: string,
     private readonly child: ChildProcess,
+    tracesGc: boolean,
   ) {
     const collect = (chunk: Buffer): void => {
       this.output = (this.output + chunk.toString('utf8')).slice(-8192);
     };
     child.stdout?.on('data', collect);
+    if (tracesGc) child.stdout?.on('data', (chunk: Buffer) => this.readGcTrace(chunk.toString('utf8')));
     child.stderr?.on('data', collect);
     child.on('message', (message: BenchMessage) => {
       if (message.kind === 'progress') {
@@ -64,7 +74,7 @@ export class BenchProcess {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
-    const worker = new BenchProcess(label, child);
+    const worker = new BenchProcess(label, child, nodeFlags.includes('--trace-gc-nvp'));
     const hello = new Promise<void>((done, fail) => {
       child.once('message', () => done());
       void worker.exited.then(() => fail(new Error(`${label} exited before hello:\n${worker.output}`)));
@@ -85,6 +95,25 @@ export class BenchProcess {
   static async warmTranspileCache(): Promise<void> {
     const worker = await BenchProcess.spawn('warm-up');
     await worker.exit();
+  }
+
+  resetScavenges(): void {
+    this.scavenges.survived.length = 0;
+    this.scavenges.promoted.length = 0;
+  }
+
+  /** One line per collection; a scavenge's says gc=s. */
+  private readGcTrace(text: string): void {
+    const lines = (this.unparsed + text).split('\n');
+    this.unparsed = lines.pop()!;
+    for (const line of lines) {
+      if (!line.includes(' gc=s ')) continue;
+      const survived = /new_space_survived=(\d+)/.exec(line);
+      const promoted = / promoted=(\d+)/.exec(line);
+      if (survived === null || promoted === null) continue;
+      this.scavenges.survived.push(Number(survived[1]));
+      this.scavenges.promoted.push(Number(promoted[1]));
+    }
   }
 
   get pid(): number {
