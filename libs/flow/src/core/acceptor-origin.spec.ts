@@ -6,7 +6,8 @@ import { newBytes } from './frame-layout';
 import { keyFromString } from './key';
 import type { Membership } from './membership';
 import { resolveBrokerOptions } from './options';
-import { encodeMemberFwd, encodePublishFwd, PublishFlags, readNotice, readOrigin, readPublishFlags } from './publish-wire';
+import { encodeMemberFwd, memberTrailer, ORIGIN_BYTES, readOrigin } from './publish-origin';
+import { encodePublishFwd, LARGEST_TRAILER, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 import { NodeSubjects } from './subjects';
 
 const utf8 = new TextEncoder();
@@ -80,6 +81,9 @@ describe('a publish a member relays or moves on (flag Origin)', () => {
     const origin = readOrigin(data, flags);
     expect([origin.key.toString(), origin.id]).toEqual([PUBLISHER.toString(), 2 ** 40 + 3]);
     expect(() => readOrigin(data.subarray(0, data.length - 1), flags)).toThrow(/flag Origin without the publisher and id/);
+    // A publisher checks a message's size against the largest trailer between brokers: a member's must not be larger.
+    expect(memberTrailer({ key: PUBLISHER, id: 1 })).toBeLessThanOrEqual(LARGEST_TRAILER);
+    expect(data.length - ORIGIN_BYTES).toBe(encodePublishFwd({ type: FrameType.Fwd, id: 5, ackTo: MEMBER, msg: { id: 0, reply: '', stream: 's', partitionKey: utf8.encode('k'), data: new Uint8Array(3) } }, PublishFlags.Notices, newBytes).length);
   });
 
   it("runs a member's copy once, and answers the publisher's own copy from the window", () => {

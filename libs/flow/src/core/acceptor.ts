@@ -1,8 +1,8 @@
 import type { U64 } from './bytes';
 import type { BrokerCounters } from './broker-counters';
 import { errorReply } from './error-reply';
-import { ErrorCode, FlowError, ProtocolError } from './errors';
-import { Allocate, decodeFrame, encodeAck, encodeFrame, FrameType, FwdFrame, MsgPayload } from './frame';
+import { ErrorCode, FlowError } from './errors';
+import { Allocate, encodeAck, encodeFrame, FwdFrame, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
@@ -11,18 +11,17 @@ import { DuplicateWindow } from './duplicate-window';
 import { ACK_PATIENCE } from './overdue-forwards';
 import { LaneOrder } from './lane-order';
 import { OwnerNotices } from './owner-notices';
-import { PublishFlags, PublishOrigin, readFloor, readOrigin, readPredecessor } from './publish-wire';
+import { PublishOrigin, readOrigin } from './publish-origin';
+import { PublishFlags, readFloor, readPredecessor } from './publish-wire';
+import { Refusals } from './refusals';
 import type { NodeSubjects } from './subjects';
-import { encodeViewAnswer, takesParts } from './view-answer';
+import { answerViewQuestion } from './view-answer';
 
 /** Publishes remembered per origin for duplicate suppression: the newest this many at most, over all publishers (fewer once floors retire them). */
 export const DUPLICATE_WINDOW = 1 << 17;
 
 /** Relayed publishes remembered for their successors' order, at most (relays happen while views disagree). */
 export const RELAYED_WINDOW = 1 << 12;
-
-/** Refusals remembered to answer retries the same way, at most (refusals happen under overload or misconfiguration). */
-export const REFUSALS = 1 << 12;
 
 /** Direct publishes held for a missing predecessor (lane-order.ts), at most, over all publishers. */
 export const HELD_FORWARDS = 1 << 14;
@@ -84,8 +83,8 @@ export class Acceptor {
   private readonly order: LaneOrder<{ frame: FwdFrame; flags: number; publish: PublishOrigin | undefined }>;
   /** Publishes relayed from here, by origin and id (their state is in `seen`). */
   private readonly relayed = new DuplicateWindow(RELAYED_WINDOW);
-  /** Publishes refused here, by '<origin>/<id>', oldest first (at most REFUSALS): a retry gets the same answer. */
-  private readonly refusals = new Map<string, FlowError>();
+  /** Publishes refused here: a retry gets the same answer. */
+  private readonly refusals = new Refusals(this.seen);
 
   private readonly notices: OwnerNotices;
 
@@ -158,8 +157,7 @@ export class Acceptor {
     const named = publish !== undefined && this.relayed.get(publish.key.toString(), publish.id) === undefined;
     const publisher = named ? publish.key.toString() : origin;
     const publishId = named ? publish.id : id;
-    // Only after a refusal, and a string key only for what the window says was refused: this runs for every FWD.
-    const refusal = this.refusals.size > 0 && this.seen.isRefused(publisher, publishId) ? this.refusals.get(`${publisher}/${publishId}`) : undefined;
+    const refusal = this.refusals.of(publisher, publishId);
     if (refusal !== undefined) {
       host.counters.duplicates++;
       this.send(ackTo, id, refusal);
@@ -297,16 +295,9 @@ export class Acceptor {
     if (error.code !== ErrorCode.Closed) this.release(origin, id);
   }
 
-  /** A publisher or a joining broker asks for the ring (a PING on `<clique>.view`): all members, and our streams. */
+  /** A view question (view-answer.ts): answered by a joined broker. */
   onViewQuestion(data: Uint8Array): void {
-    const membership = this.host.membership();
-    if (membership === undefined) return;
-    const frame = decodeFrame(data);
-    if (frame.type !== FrameType.Ping) throw new ProtocolError(frame.type, 'expected a PING on the view subject');
-    const subject = this.host.nodeSubjects.of(frame.sender);
-    // In parts when the asker takes them and one answer would exceed the transport's max payload (view-answer.ts).
-    const limit = takesParts(data) ? this.host.maxPayload() : undefined;
-    for (const answer of encodeViewAnswer(frame.id, [...membership.table.members()], this.host.dispatcher.kinds(), limit)) this.host.send(subject, answer);
+    answerViewQuestion(this.host, data);
   }
 
   /** Key text, cached for the last origin: most FWDs come from few publishers. */
@@ -318,16 +309,9 @@ export class Acceptor {
     return this.lastOriginText;
   }
 
-  /**
-   * Refuses `id` of `origin` for good: a retry of it (one that crossed the
-   * ERR, or one sent because the ERR was lost or late) gets the same ERR,
-   * not a second chance that could run it after its publisher was told it
-   * was refused (seed 166), while the newest REFUSALS are remembered.
-   */
+  /** Refuses `id` of `origin` for good (Refusals), answering `ackTo` under `answerId`. */
   private refuse(ackTo: Key, answerId: U64, origin: string, id: U64, error: FlowError): void {
-    if (this.refusals.size >= REFUSALS) this.refusals.delete(this.refusals.keys().next().value!);
-    this.refusals.set(`${origin}/${id}`, error);
-    this.seen.refusedNow(origin, id);
+    this.refusals.record(origin, id, error);
     this.send(ackTo, answerId, error);
   }
 

@@ -287,11 +287,10 @@ export class Broker {
   }
 
   /**
-   * Leaves the ring, stops all subscriptions and fails everything pending
-   * with FLOW_CLOSED, messages waiting for their handlers included (counted
-   * as dropped: a requester gets the error, a publisher or forwarding member
-   * sends the message to the next owner). Handlers already running finish on
-   * their own; their replies are not sent. Idempotent.
+   * Leaves the ring, stops all subscriptions and fails everything pending with
+   * FLOW_CLOSED, messages waiting for their handlers too (dropped: their
+   * publishers send them on). Handlers already running finish on their own;
+   * their replies are not sent. Idempotent.
    */
   close(): Promise<void> {
     if (this.closed === undefined) this.closed = this.closeNow();
@@ -337,8 +336,7 @@ export class Broker {
     this.stopAnsweringViews();
     this.removeStatusListener?.();
     const closed = new ClosedError();
-    // What waits for a handler does not run here: each publisher or forwarding member that keeps it sends it
-    // to the next owner, which would run it too (seed 73214: one refused there, its publish() rejected, ran here).
+    // Not run here: whoever keeps it sends it to the next owner (seed 73214: refused there, yet run here).
     for (const msg of this.dispatcher.takeWaiting(closed)) this.drop(msg, closed);
     this.view?.stop();
     this.handoff.stop();

@@ -8,7 +8,7 @@ import type { DecodeCache } from './decode-cache';
 import type { FlowError } from './errors';
 import type { FrameType } from './frame';
 import { Allocate, checkId, checkSize, field, FRAME_HEADER_SIZE, header } from './frame-layout';
-import type { PublishOrigin } from './publish-wire';
+import type { PublishOrigin } from './publish-origin';
 import type { MessageHeaders } from './pubsub';
 
 /** u64 id + three u32 lengths: the smallest msg payload. */

@@ -60,25 +60,14 @@ export const PublishFlags = {
    * under its own id, and names the publish: the owner's duplicate window and
    * refusals know it by them, so that the publisher's own copy and the
    * member's are one publish (runs once, answered alike). Never on a
-   * publisher's own FWD, and never with Follows or Floor.
+   * publisher's own FWD, and never with Follows or Floor (publish-origin.ts).
    */
   Origin: 32,
 } as const;
 
-/** The publish a member's FWD is (flag Origin). */
-export interface PublishOrigin {
-  /** Its publisher's node key. */
-  readonly key: Key;
-  /** Its id at that publisher. */
-  readonly id: U64;
-}
-
-/** Trailer bytes of flag Origin's fields. */
-const ORIGIN_BYTES = KEY_SIZE + 8;
-
 export type StreamKind = 'message' | 'request';
 
-const FPUB = 0x46505542;
+export const FPUB = 0x46505542;
 const FNOT = 0x464e4f54;
 const FSTR = 0x46535452;
 /** Names listed in one view answer, at most. */
@@ -112,18 +101,6 @@ export function encodePublishFwd(frame: FwdFrame, flags: number, allocate: Alloc
   return out;
 }
 
-/** A member's FWD asking for notices, naming the publish it is when `origin` is given (flag Origin). */
-export function encodeMemberFwd(frame: FwdFrame, allocate: Allocate, origin: PublishOrigin | undefined): Uint8Array {
-  if (origin === undefined) return encodePublishFwd(frame, PublishFlags.Notices, allocate);
-  const out = encodeFwd(frame, allocate, memberTrailer(origin));
-  const at = out.length - memberTrailer(origin);
-  writeU32(out, at, FPUB);
-  out[at + 4] = PublishFlags.Notices | PublishFlags.Origin;
-  origin.key.write(out, at + 5);
-  writeU64(out, at + 5 + KEY_SIZE, origin.id);
-  return out;
-}
-
 /** `fwd` (encodePublishFwd's) again, in a new array, with `flags`, `after` and `floor` in place of its trailer. */
 export function retrailPublishFwd(fwd: Uint8Array, flags: number, allocate: Allocate, after?: U64, floor?: U64): Uint8Array {
   const body = trailerAt(fwd);
@@ -138,14 +115,9 @@ export const NOTICES_TRAILER = 5;
 /**
  * Trailer bytes of the largest FWD: a publish FWD that also names its
  * predecessor and its floor (8 bytes each), or a member's that names its
- * publish (Origin: as many).
+ * publish (flag Origin, publish-origin.ts: a key and an id, as many).
  */
-export const LARGEST_TRAILER = NOTICES_TRAILER + Math.max(16, ORIGIN_BYTES);
-
-/** Trailer bytes of a member's FWD with notices that names the publish `origin` (or none). */
-export function memberTrailer(origin: PublishOrigin | undefined): number {
-  return NOTICES_TRAILER + (origin === undefined ? 0 : ORIGIN_BYTES);
-}
+export const LARGEST_TRAILER = NOTICES_TRAILER + 16;
 
 /**
  * The bytes `msg` takes on the transport as a FWD with `trailer` bytes after it
@@ -200,16 +172,6 @@ export function readFloor(data: Uint8Array, flags: number): U64 {
   const at = trailerAt(data) + 5 + ((flags & PublishFlags.Follows) !== 0 ? 8 : 0);
   if (data.length - at < 8) throw new ProtocolError('publish flags', 'flag Floor without the floor id');
   return readU64(data, at);
-}
-
-/**
- * The publish a member's FWD names (flags, its own, have Origin), after any
- * predecessor and floor; throws ProtocolError when it is missing.
- */
-export function readOrigin(data: Uint8Array, flags: number): PublishOrigin {
-  const at = trailerAt(data) + 5 + ((flags & PublishFlags.Follows) !== 0 ? 8 : 0) + ((flags & PublishFlags.Floor) !== 0 ? 8 : 0);
-  if (data.length - at < ORIGIN_BYTES) throw new ProtocolError('publish flags', 'flag Origin without the publisher and id');
-  return { key: Key.read(data, at), id: readU64(data, at + KEY_SIZE) };
 }
 
 /** Where an owner takes forward batches (forward-batches.ts): its node key, and how many ring positions it has. */

@@ -16,10 +16,13 @@
  */
 import { readU32, U64, writeU32 } from './bytes';
 import { ProtocolError } from './errors';
-import { encodeFrame, FrameType } from './frame';
+import type { Dispatcher } from './dispatcher';
+import { decodeFrame, encodeFrame, FrameType } from './frame';
 import type { Key } from './key';
 import { KEY_SIZE } from './key';
+import type { Membership } from './membership';
 import { appendStreams, readStreamsAt, StreamKind, trailerAt, withTrailer } from './publish-wire';
+import type { NodeSubjects } from './subjects';
 
 const FPAR = 0x46504152;
 /** 'FPAR' u16 index u16 count, after the 'FSTR' trailer of a part. */
@@ -142,4 +145,25 @@ export class ViewParts {
 function writeU16(out: Uint8Array, at: number, value: number): void {
   out[at] = value >> 8;
   out[at + 1] = value & 0xff;
+}
+
+/** What answering a view question needs from the broker. */
+export interface ViewQuestionHost {
+  readonly nodeSubjects: NodeSubjects;
+  readonly dispatcher: Pick<Dispatcher, 'kinds'>;
+  membership(): Membership | undefined;
+  maxPayload(): number | undefined;
+  send(subject: string, frame: Uint8Array): void;
+}
+
+/** A publisher or a joining broker asks for the ring (a PING on `<clique>.view`): all members, and our streams. */
+export function answerViewQuestion(host: ViewQuestionHost, data: Uint8Array): void {
+  const membership = host.membership();
+  if (membership === undefined) return;
+  const frame = decodeFrame(data);
+  if (frame.type !== FrameType.Ping) throw new ProtocolError(frame.type, 'expected a PING on the view subject');
+  const subject = host.nodeSubjects.of(frame.sender);
+  // In parts when the asker takes them and one answer would exceed the transport's max payload.
+  const limit = takesParts(data) ? host.maxPayload() : undefined;
+  for (const answer of encodeViewAnswer(frame.id, [...membership.table.members()], host.dispatcher.kinds(), limit)) host.send(subject, answer);
 }
