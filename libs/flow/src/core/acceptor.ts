@@ -120,7 +120,8 @@ export class Acceptor {
     // A member's relay or moved message names the publish it is (flag Origin).
     const publish = (flags & PublishFlags.Origin) !== 0 && data !== undefined ? readOrigin(data, flags) : undefined;
     if (this.take(frame, flags, after, publish)) {
-      this.release(publish === undefined ? this.textOf(frame.ackTo) : publish.key.toString(), publish?.id ?? frame.id);
+      const named = publish !== undefined && this.knowsByName(publish);
+      this.release(named ? publish.key.toString() : this.textOf(frame.ackTo), named ? publish.id : frame.id);
     }
   }
 
@@ -154,7 +155,7 @@ export class Acceptor {
     // publish itself: its relay's records are under that name, and a member's copy stays apart from them, as
     // before names were sent (seed 76704: two members' views flapped, and the records of a relay and of a
     // member's copy taken here, under one name, lost the publish).
-    const named = publish !== undefined && this.relayed.get(publish.key.toString(), publish.id) === undefined;
+    const named = publish !== undefined && this.knowsByName(publish);
     const publisher = named ? publish.key.toString() : origin;
     const publishId = named ? publish.id : id;
     const refusal = this.refusals.of(publisher, publishId);
@@ -293,6 +294,11 @@ export class Acceptor {
   private notPlaced(ackTo: Key, answerId: U64, origin: string, id: U64, error: FlowError): void {
     this.refuse(ackTo, answerId, origin, id, error);
     if (error.code !== ErrorCode.Closed) this.release(origin, id);
+  }
+
+  /** Whether a member's FWD naming `publish` is known by that name here: not when this broker relayed it itself (take). */
+  private knowsByName(publish: PublishOrigin): boolean {
+    return this.relayed.get(publish.key.toString(), publish.id) === undefined;
   }
 
   /** A view question (view-answer.ts): answered by a joined broker. */
