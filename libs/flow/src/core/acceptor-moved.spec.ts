@@ -1,6 +1,6 @@
 import { Acceptor, type AcceptorHost } from './acceptor';
 import { newCounters } from './broker-counters';
-import { OverloadedError } from './errors';
+import { ClosedError, OverloadedError } from './errors';
 import { decodeFrame, FrameType, type FwdFrame } from './frame';
 import { newBytes } from './frame-layout';
 import { keyFromString } from './key';
@@ -103,6 +103,22 @@ describe('a message the handoff moves on (settle with moved), and refusals', () 
     publish(10n);
     expect(routed).toEqual([msg]);
     expect(refused.map((r) => r.id)).toEqual([10n, 10n]);
+  });
+
+  // Seed 90206 with overload: a relay failed because its owner closed; this broker, owner next, answered every
+  // retry FLOW_CLOSED from its refusals, and the publisher, sending it on each time, kept it for ever.
+  it('takes a retry as new once a relay it passed on failed with FLOW_CLOSED, its owner closing: that is no final refusal', () => {
+    const { publish, accepted, refused, routed, dispatched, ownKey } = acceptorOwning(false);
+    const msg = publish(12n);
+    msg.accepted!();
+    msg.settle!(new ClosedError());
+    expect(refused).toEqual([{ id: 12n, code: 'FLOW_CLOSED' }]);
+    ownKey(true);
+    const retry = publish(12n);
+    expect(routed).toEqual([msg]);
+    expect(dispatched).toEqual([retry]);
+    expect(accepted).toEqual([12n, 12n]);
+    expect(refused).toHaveLength(1);
   });
 
   // Seed 166 with overload: a retry of a refused publish (its ERR late, behind a disconnect) was relayed to a

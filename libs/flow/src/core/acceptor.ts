@@ -315,9 +315,16 @@ export class Acceptor {
     return this.lastOriginText;
   }
 
-  /** Refuses `id` of `origin` for good (Refusals), answering `ackTo` under `answerId`. */
+  /**
+   * Refuses `id` of `origin` (answering `ackTo` under `answerId`): for good
+   * (Refusals), but for FLOW_CLOSED, which says "not here, send it on": the
+   * publisher does, maybe to this broker once it owns the key, which must
+   * then take it as new (seed 90206: a relay failed because its owner closed,
+   * and the relaying broker, owner next, answered each retry FLOW_CLOSED).
+   */
   private refuse(ackTo: Key, answerId: U64, origin: string, id: U64, error: FlowError): void {
-    this.refusals.record(origin, id, error);
+    if (error.code === ErrorCode.Closed) this.seen.markRefused(origin, id);
+    else this.refusals.record(origin, id, error);
     this.send(ackTo, answerId, error);
   }
 
