@@ -465,13 +465,17 @@ function printResults(results: RunResult[]): void {
 }
 
 /** Bytes per message by allocating site (--alloc-profile), from a sampling heap profile: estimates, unlike the table's exact totals. */
+/** The profile a worker wrote into `dir` (its one file ending in `extension`), or undefined after saying none was. */
+function profileIn(dir: string, extension: string, what: string): string | undefined {
+  const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith(extension)) : undefined;
+  if (file === undefined) console.log(`\nno ${what} was written`);
+  return file === undefined ? undefined : join(dir, file);
+}
+
 function printAllocations(dir: string, label: string, share: number): void {
-  const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.heapprofile')) : undefined;
-  if (file === undefined) {
-    console.log(`\nno allocation profile of ${label} was written`);
-    return;
-  }
-  const { sites, totalBytes } = summarizeAllocations(join(dir, file));
+  const file = profileIn(dir, '.heapprofile', `allocation profile of ${label}`);
+  if (file === undefined) return;
+  const { sites, totalBytes } = summarizeAllocations(file);
   // Per message it took: a receiver (one of three) about a third of them, the publisher all.
   const messages = MESSAGES * share;
   console.log(`\nAllocations of ${label}, sampled: ${(totalBytes / messages).toFixed(0)} bytes per message it took. Top sites (function < caller):`);
@@ -481,12 +485,9 @@ function printAllocations(dir: string, label: string, share: number): void {
 }
 
 function printProfile(dir: string, label: string): void {
-  const file = existsSync(dir) ? readdirSync(dir).find((name) => name.endsWith('.cpuprofile')) : undefined;
-  if (file === undefined) {
-    console.log(`\nno CPU profile of ${label} was written`);
-    return;
-  }
-  const { functions, files, busyMs } = summarizeProfile(join(dir, file));
+  const file = profileIn(dir, '.cpuprofile', `CPU profile of ${label}`);
+  if (file === undefined) return;
+  const { functions, files, busyMs } = summarizeProfile(file);
   console.log(`\nCPU profile of ${label}: ${busyMs.toFixed(0)} ms busy. Top self time by function:`);
   const row = (f: SelfTime): string => `  ${(100 * f.share).toFixed(1).padStart(5)} %  ${f.ms.toFixed(0).padStart(5)} ms  ${f.frame}`;
   for (const f of functions.slice(0, 25)) console.log(row(f));

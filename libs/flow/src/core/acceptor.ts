@@ -238,7 +238,7 @@ export class Acceptor {
     const origin = this.textOf(ackTo);
     // Known here as the publish it is (taken here, then moved on), or as this sender's relay: answered from
     // the window. Relaying it instead would bounce a moved message between two views that disagree (seed 76704).
-    const seen = this.seen.get(publisher, publishId) ?? (publish === undefined ? undefined : this.seen.get(origin, id));
+    const seen = this.seen.get(publisher, publishId) ?? (publisher === origin ? undefined : this.seen.get(origin, id));
     const relaying = `${origin}/${id}`;
     if (seen !== undefined || this.relaying.has(relaying)) {
       this.host.counters.duplicates++;

@@ -1,7 +1,7 @@
 import { quoteBytes, U64 } from './bytes';
 import { ErrorCode, RemoteError } from './errors';
 import type { ForwardRoutes } from './forward-batches';
-import { decodeFrame, ErrFrame } from './frame';
+import type { ErrFrame } from './frame';
 import type { InFlightTable } from './in-flight-table';
 import type { Key } from './key';
 import { ACK_PATIENCE } from './overdue-forwards';
@@ -152,20 +152,9 @@ const QUOTED_KEY = 64;
  * tell which of its messages was not handled (nobody awaits it any more).
  */
 function lateRefusal(entry: Entry, frame: ErrFrame): RemoteError {
-  const key = entry.msg?.partitionKey ?? keyOfWire(entry.wire);
+  const key = messageOf(entry).partitionKey;
   const message =
-    `publish ${entry.id} of stream "${entry.stream}"${key === undefined ? '' : ` with partition key ${quoteBytes(key, QUOTED_KEY)}`} ` +
+    `publish ${entry.id} of stream "${entry.stream}" with partition key ${quoteBytes(key, QUOTED_KEY)} ` +
     `was refused after publish() resolved, and was not handled: ${frame.message}`;
   return new RemoteError(frame.code, message, undefined, entry.stream);
-}
-
-/** The partition key of the FWD a publish was last sent as (kept until it settles). */
-function keyOfWire(wire: Uint8Array | undefined): Uint8Array | undefined {
-  if (wire === undefined) return undefined;
-  try {
-    const frame = decodeFrame(wire);
-    return frame.type === 'FWD ' ? frame.msg.partitionKey : undefined;
-  } catch {
-    return undefined;
-  }
 }
