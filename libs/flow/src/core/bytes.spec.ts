@@ -6,6 +6,7 @@ import {
   readU64,
   readUtf8,
   utf8Length,
+  view,
   writeBytesField,
   writeTextField,
   writeU32,
@@ -102,6 +103,19 @@ describe('length-prefixed fields', () => {
     const bytes = new Uint8Array([0, 0, 0, 9, 1, 2]);
     expect(fieldOverrun(bytes, 0, 6, 'stream')).toBe('stream length 9 exceeds the 2 bytes left');
     expect(fieldOverrun(bytes, 3, 6, 'stream')).toBe('stream length is cut off: 3 of 4 bytes at offset 3');
+  });
+});
+
+describe('view', () => {
+  it('is bytes [start, end) of an array that starts inside its buffer, sharing its memory', () => {
+    const backing = new Uint8Array(32).map((_, i) => i);
+    const outer = Buffer.from(backing.buffer, 8, 16);
+    const inner = view(outer, 3, 7);
+    expect(Object.getPrototypeOf(inner)).toBe(Uint8Array.prototype);
+    expect(Array.from(inner)).toEqual([11, 12, 13, 14]);
+    backing[12] = 99;
+    expect(inner[1]).toBe(99);
+    expect(view(outer, 5, 5).length).toBe(0);
   });
 });
 

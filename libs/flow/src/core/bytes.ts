@@ -32,6 +32,16 @@ const SHORT_TEXT = 12;
 /** Below this many chars, a write loop beats TextEncoder.encodeInto on ASCII text. */
 const SHORT_ASCII_WRITE = 64;
 
+/**
+ * Bytes [start, end) of `bytes` as a new Uint8Array over the same memory:
+ * what `bytes.subarray(start, end)` gives for a Uint8Array, at less than
+ * half its cost in V8 (subarray looks up the species constructor each call;
+ * measured on Node 20). Always a plain Uint8Array, also for a Buffer.
+ */
+export function view(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
+}
+
 export function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
 }

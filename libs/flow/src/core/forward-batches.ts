@@ -1,4 +1,4 @@
-import { readU32, U64, writeU32 } from './bytes';
+import { readU32, U64, view, writeU32 } from './bytes';
 import { ProtocolError } from './errors';
 import { FRAME_HEADER_SIZE, FRAME_VERSION } from './frame';
 import type { Key } from './key';
@@ -49,7 +49,7 @@ export function forEachBatched(data: Uint8Array, each: (frame: Uint8Array) => vo
     const length = readU32(data, at);
     at += 4;
     if (length > end - at) throw new ProtocolError('batch', `a frame of ${length} bytes overruns the batch`);
-    const frame = data.subarray(at, at + length);
+    const frame = view(data, at, at + length);
     if (isForwardBatch(frame)) throw new ProtocolError('batch', 'a batch inside a batch');
     each(frame);
     at += length;

@@ -3,7 +3,7 @@
  * and how it is written after a frame header and read back. frame.ts
  * re-exports MsgPayload.
  */
-import { readU64, readUtf8, U64, utf8Length, writeBytesField, writeTextField, writeU64 } from './bytes';
+import { readU64, readUtf8, U64, utf8Length, view, writeBytesField, writeTextField, writeU64 } from './bytes';
 import type { DecodeCache } from './decode-cache';
 import type { FlowError } from './errors';
 import type { FrameType } from './frame';
@@ -66,8 +66,8 @@ export function decodeMsg(bytes: Uint8Array, start: number, end: number, type: F
     id: readU64(bytes, start),
     reply: readUtf8(bytes, start + 12, replyEnd),
     stream: cache === undefined ? readUtf8(bytes, replyEnd + 4, streamEnd) : cache.stream(bytes, replyEnd + 4, streamEnd),
-    partitionKey: bytes.subarray(streamEnd + 4, pkeyEnd),
-    data: bytes.subarray(pkeyEnd, end),
+    partitionKey: view(bytes, streamEnd + 4, pkeyEnd),
+    data: view(bytes, pkeyEnd, end),
     // Present from the start, so that setting them later changes no shape and allocates no property store.
     headers: undefined,
     settle: undefined,

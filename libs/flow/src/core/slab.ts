@@ -23,7 +23,7 @@ export class Slab {
       this.buffer = new Uint8Array(SLAB_SIZE);
       this.offset = 0;
     }
-    const view = this.buffer.subarray(this.offset, this.offset + size);
+    const view = new Uint8Array(this.buffer.buffer, this.offset, size);
     // Keep views 8-byte aligned so a later DataView or wide read stays cheap.
     this.offset += (size + 7) & ~7;
     return view;
