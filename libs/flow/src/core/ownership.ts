@@ -1,6 +1,6 @@
-import { lowerBound } from './binary-search';
 import { intersect, Interval, KeyRange, keyOf, ownedIntervals, subtract, toRanges } from './key-ranges';
 import type { Key } from './key';
+import { KeyIndex } from './key-index';
 import type { RoutingTable } from './routing-table';
 
 export type { KeyRange };
@@ -69,8 +69,8 @@ export class Ownership implements OwnershipView {
   #owned: Interval[] = [];
   /** Owned hashes by acquisition epoch, ascending by `hi`, non-wrapping. */
   #segments: Segment[] = [];
-  /** Each segment's `hi`, for the binary search. */
-  #ends: Key[] = [];
+  /** Each segment's `hi`, laid out for the binary search (every dispatch looks its partition up). */
+  #ends = new KeyIndex([]);
   #dirty = false;
   #released = false;
   /** The ring at the last settle (empty before the first). */
@@ -106,7 +106,7 @@ export class Ownership implements OwnershipView {
     this.settle();
     if (partition === undefined) return this.#epoch;
     const segments = this.#segments;
-    const i = lowerBound(this.#ends, partition);
+    const i = this.#ends.lowerBound(partition);
     return i < segments.length && segments[i].lo.compare(partition) <= 0 ? segments[i].epoch : this.#epoch;
   }
 
@@ -124,7 +124,7 @@ export class Ownership implements OwnershipView {
     const ranges = toRanges(this.#owned);
     this.#owned = [];
     this.#segments = [];
-    this.#ends = [];
+    this.#ends = new KeyIndex([]);
     return this.host.events.emitAndWait('released', { ranges, epoch: ++this.#epoch });
   }
 
@@ -156,7 +156,7 @@ export class Ownership implements OwnershipView {
     this.#segments = [...kept, ...fresh]
       .sort((a, b) => (a.interval.lo < b.interval.lo ? -1 : 1))
       .map(({ interval, epoch: at }) => ({ lo: keyOf(interval.lo), hi: keyOf(interval.hi), interval, epoch: at }));
-    this.#ends = this.#segments.map((segment) => segment.hi);
+    this.#ends = new KeyIndex(this.#segments.map((segment) => segment.hi));
     this.#owned = owned;
     if (released.length > 0) handoff?.ownedChanged(owned);
     if (acquired.length > 0) handoff?.acquired(acquired, before, members, isLocal);
