@@ -221,10 +221,11 @@ export class Acceptor {
     if (this.order.size > 0 && this.order.forget(origin, frame.id)) this.host.counters.duplicates++;
     if (after === undefined) return false;
     const state = this.seen.get(origin, after);
-    const relayed = this.relayed.get(origin, after);
+    if (state === true) return false;
     // Accepted (not yet handled) is enough where both go the same way: queued here, or relayed from here
     // (a predecessor moved from here counts once its new owner accepted it: see moved).
-    if (state === true || (state === false && relayed !== false && local === (relayed === undefined))) return false;
+    const relayed = state === false && this.relayed.size > 0 ? this.relayed.get(origin, after) : undefined;
+    if (state === false && relayed !== false && local === (relayed === undefined)) return false;
     if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags, publish })) this.notify(frame.ackTo, frame.id, false);
     return true;
   }
