@@ -42,6 +42,7 @@ export class PublishLanes {
     }
     lane.owner = owner;
     lane.open++;
+    entry.openIn = lane;
     entry.prev = lane.last;
     if (lane.last !== undefined) lane.last.next = entry;
     lane.last = entry;
@@ -50,12 +51,13 @@ export class PublishLanes {
 
   /** Closes a settled open `entry`; the held entries to route again when its lane emptied. */
   close(entry: Entry): Entry[] | undefined {
-    const lane = this.lanes.get(entry.lane);
+    // Every lane that leaves the map takes its open entries' openIn with it (here, drop, clear).
+    const lane = entry.openIn;
     if (lane === undefined) return undefined;
     if (entry.prev !== undefined) entry.prev.next = entry.next;
     if (entry.next !== undefined) entry.next.prev = entry.prev;
     else if (lane.last === entry) lane.last = entry.prev;
-    entry.prev = entry.next = undefined;
+    entry.prev = entry.next = entry.openIn = undefined;
     if (--lane.open > 0) return undefined;
     const held = lane.held;
     lane.last = lane.held = undefined;
@@ -74,7 +76,7 @@ export class PublishLanes {
         if (lane.open === 0) this.empty--;
         this.lanes.delete(entry.lane);
       }
-      entry.prev = entry.next = undefined;
+      entry.prev = entry.next = entry.openIn = undefined;
     }
     return held;
   }

@@ -70,6 +70,8 @@ export interface Entry {
   /** Sends to the current owner without an answer. */
   tries: number;
   accepted: boolean;
+  /** The lane it is open in (publish-lanes.ts), while it is: closing it needs no lookup. */
+  openIn: Lane | undefined;
   /** The lane's open messages at one owner, in publish order (a linked list): `prev` is named in each send. */
   prev: Entry | undefined;
   next: Entry | undefined;
@@ -114,6 +116,7 @@ class PublishEntry implements Entry {
   since = 0;
   tries = 0;
   accepted = false;
+  openIn: Lane | undefined = undefined;
   prev: Entry | undefined = undefined;
   next: Entry | undefined = undefined;
 
