@@ -32,6 +32,21 @@ describe('PublishLanes', () => {
     expect(lanes.close(again)).toBeUndefined();
   });
 
+  it('leaves a dropped lane for good: closing a moved message later changes nothing in its reopened lane', () => {
+    const lanes = new PublishLanes();
+    const [a, b] = [entry(1, 7), entry(2, 7)];
+    lanes.open(a, 'A');
+    lanes.open(b, 'A');
+    expect(lanes.drop([a, b])).toEqual([]);
+    const c = entry(3, 7);
+    expect(lanes.open(c, 'B')).toBe(true);
+    expect(lanes.close(a)).toBeUndefined();
+    // Still open at B alone: a message for another owner waits behind it, and goes once it closes.
+    const d = entry(4, 7);
+    expect(lanes.open(d, 'C')).toBe(false);
+    expect(lanes.close(c)).toEqual([d]);
+  });
+
   it(`keeps at most ${KEPT_EMPTY_LANES} empty lanes however many keys pass`, () => {
     const lanes = new PublishLanes();
     for (let lane = 0; lane < KEPT_EMPTY_LANES + 5_000; lane++) {
