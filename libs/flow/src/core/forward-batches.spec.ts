@@ -244,22 +244,31 @@ describe('forward batches', () => {
   });
 
   describe('ForwardRoutes asks', () => {
+    /** A clock that reads `ms`. */
+    const at = (ms: number) => ({ now: () => ms });
+
     it('asks once per position and interval, learns from the answer to the ask, and never asks when off or known', async () => {
       const { sent, send } = recorder();
       const subjects = new NodeSubjects('c');
       const routes = new ForwardRoutes(subjects, send, true);
-      expect(routes.shouldAsk(owner.toString(), 10, 0, 100)).toBe(true);
-      expect(routes.shouldAsk(owner.toString(), 11, 50, 100)).toBe(false);
-      expect(routes.shouldAsk(owner.toString(), 12, 100, 100)).toBe(true);
+      expect(routes.shouldAsk(owner.toString(), 10, at(0), 100)).toBe(true);
+      expect(routes.shouldAsk(owner.toString(), 11, at(50), 100)).toBe(false);
+      expect(routes.shouldAsk(owner.toString(), 12, at(100), 100)).toBe(true);
       routes.answered(99, target); // not an ask
       routes.send(owner, owner.toString(), bytes(1), undefined, true);
       routes.answered(12, target);
-      expect(routes.shouldAsk(owner.toString(), 13, 500, 100)).toBe(false);
+      // Known to take batches: not asked, and the clock not even read.
+      const unread = {
+        now: (): number => {
+          throw new Error('the clock was read');
+        },
+      };
+      expect(routes.shouldAsk(owner.toString(), 13, unread, 100)).toBe(false);
       routes.send(owner, owner.toString(), bytes(2), undefined, true);
       routes.send(owner, owner.toString(), bytes(3), undefined, true);
       await Promise.resolve();
       expect(sent.map((s) => s.subject)).toEqual([subjects.of(owner), subjects.of(node)]);
-      expect(new ForwardRoutes(subjects, send, false).shouldAsk(owner.toString(), 1, 0, 100)).toBe(false);
+      expect(new ForwardRoutes(subjects, send, false).shouldAsk(owner.toString(), 1, at(0), 100)).toBe(false);
     });
   });
 

@@ -1,6 +1,7 @@
 import { readU32, U64, view, writeU32 } from './bytes';
 import { ProtocolError } from './errors';
 import { FRAME_HEADER_SIZE, FRAME_VERSION } from './frame';
+import type { Clock } from './clock';
 import type { Key } from './key';
 import type { BatchTarget } from './publish-wire';
 import { ringPositions } from './virtual-nodes';
@@ -219,10 +220,13 @@ export class ForwardRoutes {
   /**
    * Whether fire-and-forget FWD `id` to `ownerText` asks (PublishFlags.AskBatches)
    * whether that position's node takes batches: not when known, at most once
-   * per position every `everyMs`. The answer is a notice naming `id`.
+   * per position every `everyMs`. The answer is a notice naming `id`. The
+   * clock is read only past the first test: once batches are learned, every
+   * fire-and-forget FWD would otherwise pay for a clock read (about 0.2 µs here).
    */
-  shouldAsk(ownerText: string, id: U64, now: number, everyMs: number): boolean {
+  shouldAsk(ownerText: string, id: U64, clock: Pick<Clock, 'now'>, everyMs: number): boolean {
     if (!this.enabled || this.batchSubjects.has(ownerText)) return false;
+    const now = clock.now();
     const at = this.askedAt.get(ownerText);
     if (at !== undefined && now - at < everyMs) return false;
     if (this.asks.size >= MAX_BATCH_SUBJECTS) (this.asks.clear(), this.askedAt.clear());

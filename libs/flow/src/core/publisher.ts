@@ -224,7 +224,7 @@ export class Publisher {
   private sendFwd(id: U64, msg: MsgPayload, owner: Key, flags: number): void {
     const { options, allocate } = this.host;
     const ownerText = owner.toString();
-    if (this.routes.shouldAsk(ownerText, id, options.clock.now(), options.ackTimeout)) flags |= PublishFlags.AskBatches;
+    if (this.routes.shouldAsk(ownerText, id, options.clock, options.ackTimeout)) flags |= PublishFlags.AskBatches;
     const frame = encodePublishFwd({ type: FrameType.Fwd, id, ackTo: options.nodeKey, msg }, flags, allocate);
     this.host.counters.forwarded++;
     this.routes.send(owner, ownerText, frame, msg.headers, true);
