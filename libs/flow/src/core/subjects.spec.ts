@@ -1,5 +1,5 @@
 import { InvalidOptionError } from './errors';
-import { partitionKeyBytes } from './subjects';
+import { checkStream, partitionKeyBytes } from './subjects';
 
 describe('partitionKeyBytes', () => {
   const encoder = new TextEncoder();
@@ -26,5 +26,18 @@ describe('partitionKeyBytes', () => {
   it('refuses anything else, naming the option', () => {
     expect(() => partitionKeyBytes(42 as unknown as string)).toThrow(InvalidOptionError);
     expect(() => partitionKeyBytes(42 as unknown as string)).toThrow(/key/);
+  });
+});
+
+describe('checkStream', () => {
+  it('passes a stream it passed before and refuses an invalid one after it, every time', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(checkStream('orders')).toBe('orders');
+      expect(checkStream('orders')).toBe('orders');
+      for (const bad of ['', 'or ders', 'orders.*', 'orders.>', undefined, 7]) {
+        expect(() => checkStream(bad as string)).toThrow(InvalidOptionError);
+      }
+      expect(checkStream('payments')).toBe('payments');
+    }
   });
 });
