@@ -224,7 +224,7 @@ export class Membership {
     if (announced === undefined) this.capabilities.onSilentInfo(id);
     if (id !== 0) this.liveness.onAnswer(id);
     this.admission.register(asked ? neighbours : this.admission.boundUnknown(neighbours));
-    if (announced !== undefined && verdict === 'compatible') this.admission.announcedBy(announced.nodeKey);
+    if (verdict === 'compatible') this.admission.announcedBy(announced!.nodeKey);
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
@@ -257,7 +257,7 @@ export class Membership {
       }
     }
     this.admission.joinedBy(sender);
-    if (announced !== undefined && verdict === 'compatible') this.admission.announcedBy(announced.nodeKey);
+    if (verdict === 'compatible') this.admission.announcedBy(announced!.nodeKey);
     // One INFO when it fits (8 bytes a position: about 2.1 KiB at 256 virtual nodes), else several, each signed.
     const per = positionsPerInfo(this.host.maxPayload());
     for (let at = 0; at < neighbours.length; at += per) {
