@@ -152,10 +152,6 @@ describe('deterministic simulation', () => {
     // node-1 relayed pub-0's #1 of k1 to node-2, which close()d: the relay failed with FLOW_CLOSED, and node-1, owner
     // next, remembered that as a final refusal and answered every retry with it; #1 and the 3 behind it never ran.
     [90206, 'a relay that fails because its owner closes is no final refusal: the retry runs (Acceptor.refuse)', { overload: true }],
-    // Four brokers started together (stable, 5 % drops). node-1 missed three of node-2's JOINs and knew node-2 by
-    // its fourth, announcement and all, yet owned the keys of the three positions: at 50 ms it ran pub-1's #1 of k1
-    // while node-2 ran pub-0's #0. A Flow member's announcement now puts all its positions on the ring.
-    [201018, "a member known by one position takes all the positions its announcement names (Admission.announcedBy)"],
   ];
   for (const [seed, what, options] of REGRESSIONS) {
     it(`seed ${seed}${options?.overload === true ? ' (overload)' : ''}: ${what}`, async () => {
