@@ -120,8 +120,8 @@ export class Acceptor {
     // A member's relay or moved message names the publish it is (flag Origin).
     const publish = (flags & PublishFlags.Origin) !== 0 && data !== undefined ? readOrigin(data, flags) : undefined;
     if (this.take(frame, flags, after, publish)) {
-      const named = publish !== undefined && this.knowsByName(publish);
-      this.release(named ? publish.key.toString() : this.textOf(frame.ackTo), named ? publish.id : frame.id);
+      const name = this.nameOf(publish);
+      this.release(name?.key.toString() ?? this.textOf(frame.ackTo), name?.id ?? frame.id);
     }
   }
 
@@ -155,9 +155,9 @@ export class Acceptor {
     // publish itself: its relay's records are under that name, and a member's copy stays apart from them, as
     // before names were sent (seed 76704: two members' views flapped, and the records of a relay and of a
     // member's copy taken here, under one name, lost the publish).
-    const named = publish !== undefined && this.knowsByName(publish);
-    const publisher = named ? publish.key.toString() : origin;
-    const publishId = named ? publish.id : id;
+    const name = this.nameOf(publish);
+    const publisher = name?.key.toString() ?? origin;
+    const publishId = name?.id ?? id;
     const refusal = this.refusals.of(publisher, publishId);
     if (refusal !== undefined) {
       host.counters.duplicates++;
@@ -297,9 +297,13 @@ export class Acceptor {
     if (error.code !== ErrorCode.Closed) this.release(origin, id);
   }
 
-  /** Whether a member's FWD naming `publish` is known by that name here: not when this broker relayed it itself (take). */
-  private knowsByName(publish: PublishOrigin): boolean {
-    return this.relayed.get(publish.key.toString(), publish.id) === undefined;
+  /**
+   * The name a member's FWD naming `publish` is known by here: that publish,
+   * unless this broker relayed it itself (see take); undefined then, and for a
+   * FWD that names none: it is known by its sender's own origin and id.
+   */
+  private nameOf(publish: PublishOrigin | undefined): PublishOrigin | undefined {
+    return publish !== undefined && this.relayed.get(publish.key.toString(), publish.id) === undefined ? publish : undefined;
   }
 
   /** A view question (view-answer.ts): answered by a joined broker. */
