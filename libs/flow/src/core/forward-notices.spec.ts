@@ -168,6 +168,53 @@ describe('forward notices between Flow members', () => {
     expect(flow.counters.forwarded).toBe(3);
   });
 
+  // Seed 130441 (with overload): a broker that joined while the owner was disconnected knew its positions from
+  // other members' INFO, not its announcement, took it for Go and settled a relayed publish on its ACK on
+  // receipt; the owner, overloaded, dropped it, and the publisher was told it was handled.
+  it('asks for notices an owner whose announcement it has not heard yet, outside go-flow mode, and keeps the forward until handled', async () => {
+    const clock = new ManualClock();
+    const gate = new Gate();
+    const handled: string[] = [];
+    // Brokers 0 and 1 handle (1 through the gate); 2 joins later and never hears broker 1 itself; 3 publishes.
+    clique = await createMemoryClique({
+      size: 4,
+      options: { virtualNodes: 4, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, directRouting: false, clock },
+      setup: (broker, i) => {
+        if (i === 3) return undefined;
+        return broker.handle('orders', async (d) => {
+          if (i === 1) await gate.opened;
+          handled.push(fromUtf8(d.data));
+        });
+      },
+      start: false,
+    });
+    const { bus, brokers } = clique;
+    for (const i of [0, 1, 3]) await brokers[i].start();
+    await waitFor(() => clique!.isConverged(), { bus, clock, what: 'a ring of two' });
+    const toOwner: (number | undefined)[] = [];
+    bus.setFault((delivery) => {
+      const type = frameType(delivery.data);
+      // Every frame that could carry broker 1's announcement to broker 2 is lost.
+      if (delivery.from === 'broker-1' && delivery.to === 'broker-2' && type !== FrameType.Ack) return 'drop';
+      if (delivery.from === 'broker-2' && delivery.to === 'broker-1' && type === FrameType.Fwd) toOwner.push(readPublishFlags(delivery.data));
+      return 'deliver';
+    });
+    await brokers[2].start();
+    await waitFor(() => clique!.isConverged(), { bus, clock, what: 'broker 2 to know every position' });
+    const key = findKey((k) => isOwnedBy(brokers, 1, k));
+    // The queue group hands the six to brokers 0, 1 and 2 in turn: 2 forwards two of them.
+    for (let i = 0; i < 6; i++) await brokers[3].publish('orders', utf8.encode(`m${i}`), { key });
+    await waitFor(() => toOwner.length === 2 && brokers[1].inFlight === 6, { bus, clock, what: 'broker 2 to forward two' });
+    expect(toOwner).toEqual([PublishFlags.Notices, PublishFlags.Notices]);
+    // Accepted, not handled: broker 2 keeps both (an ACK on receipt would have settled them).
+    expect(brokers[2].load.forwardsInFlight).toBe(2);
+    expect(brokers[2].counters.acked).toBe(0);
+    gate.open();
+    await waitFor(() => brokers[2].load.forwardsInFlight === 0, { bus, clock, what: 'handled notices' });
+    expect(brokers[2].counters.acked).toBe(2);
+    expect(handled).toHaveLength(6);
+  });
+
   it("relays a publisher's message to the owner by its own view, and reports it handled only once that owner ran it", async () => {
     const clock = new ManualClock();
     const gate = new Gate();

@@ -92,7 +92,7 @@ export class Forwarder {
       }
       return;
     }
-    const notices = msg.reply.length === 0 && supports(this.host.announcementOf(owner), Capability.ForwardNotices);
+    const notices = msg.reply.length === 0 && this.takesNotices(owner);
     const limit = this.host.maxPayload();
     const bytes = bytesAbove(limit, msg, notices ? memberTrailer(msg.origin) : 0);
     if (bytes !== undefined) {
@@ -107,6 +107,21 @@ export class Forwarder {
     if (!this.awaitAck(entry)) return;
     this.host.counters.forwarded++;
     this.send(entry);
+  }
+
+  /**
+   * Whether `owner` answers a forward with notices: it announced
+   * ForwardNotices, or it announced nothing yet and this broker is not in
+   * 'go-flow' mode, where every member is a Flow broker (a Go member is refused
+   * once known). Taking such an owner for Go would let its ACK on receipt settle
+   * the forward, and a message it then refused or died holding be lost (seed
+   * 130441: a broker that joined while the owner was disconnected relayed an
+   * acknowledged publish to it, and the owner, overloaded, dropped it).
+   */
+  private takesNotices(owner: Key): boolean {
+    const announcement = this.host.announcementOf(owner);
+    if (announcement === undefined) return this.host.options.partitionHash !== 'go-flow';
+    return supports(announcement, Capability.ForwardNotices);
   }
 
   /**

@@ -152,6 +152,11 @@ describe('deterministic simulation', () => {
     // node-1 relayed pub-0's #1 of k1 to node-2, which close()d: the relay failed with FLOW_CLOSED, and node-1, owner
     // next, remembered that as a final refusal and answered every retry with it; #1 and the 3 behind it never ran.
     [90206, 'a relay that fails because its owner closes is no final refusal: the retry runs (Acceptor.refuse)', { overload: true }],
+    // node-4 joined while node-2's connection was down, knew node-2's positions from others' INFO but not its
+    // announcement, and took it for a Go broker: it relayed pub-0's #0 of k0 to node-2 as a plain FWD, whose ACK on
+    // receipt settled it; node-2, its queue full (2), dropped it, and pub-0 was told it was handled. A member not yet
+    // announced is asked for notices outside go-flow mode (Forwarder.takesNotices).
+    [130441, 'a forward to an owner not announced yet asks for notices: a refusal reaches the publisher (Forwarder)', { overload: true }],
   ];
   for (const [seed, what, options] of REGRESSIONS) {
     it(`seed ${seed}${options?.overload === true ? ' (overload)' : ''}: ${what}`, async () => {
