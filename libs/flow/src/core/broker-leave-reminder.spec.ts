@@ -71,6 +71,69 @@ describe('a draining broker whose LEAV a member missed', () => {
     await leaving;
   });
 
+  // Seed 220714 (once JOINs' announcements were admitted): a draining broker's probe PING made the owner take its
+  // positions back, until the next reminder; the rings flapped every ackTimeout, and a relay ran round three brokers.
+  it('probes a silent owner by its subscriber, not by a PING: a PING would put it back on that owner\'s ring', async () => {
+    const clock = new ManualClock();
+    const stuck = new Gate();
+    const runs: { broker: number; seq: number }[] = [];
+    clique = await createMemoryClique({
+      size: 3,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT, clock },
+      setup: (broker, i) =>
+        broker.handle('orders', async (d: Delivery) => {
+          runs.push({ broker: i, seq: readSeq(d.data) });
+          if (readSeq(d.data) === 0) await stuck.opened;
+        }),
+    });
+    await clique.converged();
+    const { bus, brokers } = clique;
+    const [sender, member, leaver] = brokers;
+    const busy = findKey((key) => positionsOf(leaver).has(String(leaver.ownerOf(key))));
+    await sender.publish('orders', seq(0), { key: busy });
+    await waitFor(() => runs.length === 1, { bus, clock, what: 'the leaver running its handler' });
+    const moved = findKey(
+      (key) => key !== busy && positionsOf(leaver).has(String(member.ownerOf(key))) && positionsOf(member).has(ownerWithout(key, member, leaver)),
+    );
+    // The member misses the first LEAV; the leaver's relays back to it are lost for a while.
+    let dropLeaves = true;
+    let dropRelays = true;
+    let pings = 0;
+    bus.setFault((delivery) => {
+      const type = decodeFrame(delivery.data).type;
+      if (type === FrameType.Leave && delivery.to === 'broker-1' && dropLeaves) return 'drop';
+      if (delivery.from !== 'broker-2') return 'deliver';
+      if (type === FrameType.Ping) pings++;
+      return type === FrameType.Fwd && dropRelays ? 'drop' : 'deliver';
+    });
+    const leaving = leaver.shutdown({ timeout: 60_000 });
+    await bus.idle();
+    dropLeaves = false;
+    void sender.publish('orders', seq(1), { key: moved });
+    const listsLeaver = (): boolean => member.snapshot().members.some((m) => positionsOf(leaver).has(String(m)));
+    await waitFor(() => !listsLeaver(), { bus, clock, what: 'the reminder to reach the member' });
+    const rejoined: string[] = [];
+    member.on('joined', (key) => {
+      if (positionsOf(leaver).has(String(key))) rejoined.push(String(key));
+    });
+    // The leaver's relay goes unanswered for four ackTimeouts: it probes the member, which keeps it off its ring.
+    for (let step = 0; step < 4 * ACK_TIMEOUT; step += 10) {
+      clock.advance(10);
+      await bus.idle();
+    }
+    expect(rejoined).toEqual([]);
+    expect(pings).toBe(0);
+    dropRelays = false;
+    await waitFor(() => runs.some((run) => run.seq === 1), { bus, clock, stepMs: 10, timeoutMs: 3_000, what: 'message 1 handled' });
+    await bus.idle();
+    // On the member only. It runs there twice: the member took the silent leaver for dead (a broker that left
+    // answers a liveness PING with its LEAV only) and ran its own relay's message, and the leaver's copy came
+    // after (README, duplicates).
+    expect(runs.filter((run) => run.seq === 1).map((run) => run.broker)).toEqual([1, 1]);
+    stuck.open();
+    await leaving;
+  });
+
   it('stops answering view questions when it leaves: its answer would list it as a member', async () => {
     const stuck = new Gate();
     clique = await createMemoryClique({

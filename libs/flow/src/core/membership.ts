@@ -140,6 +140,11 @@ export class Membership {
     this.broadcastLeave();
   }
 
+  /** leave() ran: this broker drains and is no member any more. */
+  get hasLeft(): boolean {
+    return this.left;
+  }
+
   /**
    * After leave(), while this broker drains: a member (or publisher) that
    * still routes to us missed our LEAV, and whose view keeps us, relays what
