@@ -117,8 +117,19 @@ export class Admission {
         this.register(raised);
       }
     }
-    // A Flow member's announcement names all its positions: one we never learned (its JOIN was lost) joins now.
-    const own = this.capabilities.positionsOf(sender);
+    this.announcedBy(sender);
+  }
+
+  /**
+   * A compatible Flow member (`node`, its node key) announced itself: its
+   * announcement names all its positions, and one we never learned (its JOIN
+   * or an INFO listing it was lost) joins now. Without it, a broker that
+   * knew some of a member's positions owned the keys of the others, beside
+   * that member (simulation seed 201018: four brokers started together, and
+   * one missed three JOINs of another).
+   */
+  announcedBy(node: Key): void {
+    const own = this.capabilities.positionsOf(node);
     if (own !== undefined && own.some((position) => !this.table.isMember(position))) this.register(own);
   }
 

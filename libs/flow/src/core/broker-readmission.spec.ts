@@ -9,6 +9,36 @@ const INTERVAL = 100;
 const noop = (): void => undefined;
 const text = (keys: readonly Key[]): string[] => keys.map(String).sort();
 
+describe('admission of a Flow member known by one position', () => {
+  it('takes every position its announcement names from one JOIN, before any stabilization round (sim seed 201018)', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const options = { clock, virtualNodes: 4, ackTimeout: 50, stabilization: { interval: INTERVAL } };
+    const start = async (nodeName: string): Promise<Broker> => {
+      const broker = new Broker(bus.connect(nodeName), { ...options, nodeName });
+      await broker.handle('orders', noop);
+      await broker.start();
+      await bus.idle();
+      return broker;
+    };
+    const c = await start('c');
+    // a joins; c hears its JOIN for one position only, as with dropped frames.
+    let heard: Key | undefined;
+    bus.setFault((d) => {
+      if (d.to !== 'c' || d.subject !== c.clique) return 'deliver';
+      const frame = decodeFrame(d.data);
+      if (frame.type !== FrameType.Join) return 'deliver';
+      heard ??= frame.sender;
+      return frame.sender.equals(heard) ? 'deliver' : 'drop';
+    });
+    const a = await start('a');
+    bus.setFault(undefined);
+    expect(heard).toBeDefined();
+    expect(text(c.snapshot().members)).toEqual(text([a, c].flatMap((broker) => broker.snapshot().positions)));
+    for (const broker of [a, c]) await broker.close();
+  });
+});
+
 describe('re-admission of a restarted broker whose positions were buried before it was known', () => {
   it('takes back every position of a broker restarted under its name when its JOIN for one was lost (sim seed 65374)', async () => {
     const bus = new MemoryBus();

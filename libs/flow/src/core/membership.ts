@@ -225,10 +225,11 @@ export class Membership {
    */
   onInfo(id: U64, neighbours: readonly Key[], data?: Uint8Array, asked = false): void {
     const announced = this.announcementIn(data);
+    const verdict = announced === undefined ? undefined : this.capabilities.learn(announced);
     if (announced === undefined) this.capabilities.onSilentInfo(id);
-    else this.capabilities.learn(announced);
     if (id !== 0) this.liveness.onAnswer(id);
     this.admission.register(asked ? neighbours : this.admission.boundUnknown(neighbours));
+    if (verdict === 'compatible') this.admission.announcedBy(announced!.nodeKey);
   }
 
   /** PING addressed to our position `at`: answer with that position's neighbours. */
@@ -261,6 +262,7 @@ export class Membership {
       }
     }
     this.admission.joinedBy(sender);
+    if (verdict === 'compatible') this.admission.announcedBy(announced!.nodeKey);
     // One INFO when it fits (8 bytes a position: about 2.1 KiB at 256 virtual nodes), else several, each signed.
     const per = positionsPerInfo(this.host.maxPayload());
     for (let at = 0; at < neighbours.length; at += per) {
