@@ -182,7 +182,8 @@ export class Acceptor {
     }
     if (this.holds(frame, flags, origin, after, local, publish)) return false;
     if (!local) {
-      this.relay(msg, ackTo, id, floored, publish, publisher, publishId);
+      if (publish !== undefined && name === undefined) this.cameBack(ackTo, id, publish);
+      else this.relay(msg, ackTo, id, floored, publish, publisher, publishId);
       return false;
     }
     let accepting = true;
@@ -267,6 +268,21 @@ export class Acceptor {
       this.release(origin, id);
     };
     this.host.route(msg);
+  }
+
+  /**
+   * A member's copy of `publish`, which this broker relayed or moved on
+   * itself, came back while the key is another's by its view: the views form
+   * a cycle. Relayed again it would go round at wire speed, a new forward at
+   * each hop, until the views agree (seed 220714: thousands of FWDs in one
+   * instant between three brokers). It stops here, answered "handled" once
+   * this broker's own relay was, else not at all: its sender sends it again,
+   * or after its patience routes it by its view then, while this broker's
+   * own relay carries the publish.
+   */
+  private cameBack(ackTo: Key, id: U64, publish: PublishOrigin): void {
+    this.host.counters.duplicates++;
+    if (this.seen.get(publish.key.toString(), publish.id) === true) this.notify(ackTo, id, true);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Gate } from '../../test/gate';
-import { findKey, ownerWithout, positionsOf } from '../../test/ownership-probes';
+import { findKey, ownerOn, ownerWithout, positionsOf } from '../../test/ownership-probes';
 import { fromUtf8, readSeq, seq } from '../../test/sequence';
 import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
@@ -7,6 +7,7 @@ import { waitFor } from '../testing/wait-for';
 import { Delivery } from './broker';
 import { decodeFrame, encodeFrame, FrameType } from './frame';
 import { keyFromString } from './key';
+import { ringPositions } from './virtual-nodes';
 import { viewSubject } from './publish-wire';
 
 const ACK_TIMEOUT = 100;
@@ -130,6 +131,79 @@ describe('a draining broker whose LEAV a member missed', () => {
     // answers a liveness PING with its LEAV only) and ran its own relay's message, and the leaver's copy came
     // after (README, duplicates).
     expect(runs.filter((run) => run.seq === 1).map((run) => run.broker)).toEqual([1, 1]);
+    stuck.open();
+    await leaving;
+  });
+
+  // Seed 220714 (once JOINs' announcements were admitted): node-2 drained; its view gave k0 to node-1, node-1's to
+  // node-0, node-0's (it kept node-2) to node-2. The publish went round them, thousands of FWDs in one instant.
+  it('stops a relay that came back to it round a cycle of views, and the message runs once', async () => {
+    const clock = new ManualClock();
+    const stuck = new Gate();
+    const runs: { broker: number; seq: number }[] = [];
+    clique = await createMemoryClique({
+      size: 4,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT, clock },
+      setup: (broker, i) =>
+        i === 3
+          ? undefined
+          : broker.handle('orders', async (d: Delivery) => {
+              runs.push({ broker: i, seq: readSeq(d.data) });
+              if (readSeq(d.data) === 0) await stuck.opened;
+            }),
+      start: false,
+    });
+    const { bus, brokers } = clique;
+    const [member, leaver, joiner, publisher] = brokers;
+    for (const i of [0, 1, 3]) await brokers[i].start();
+    await clique.converged({ clock });
+    const all = (b: typeof member): string[] => ringPositions(b.nodeKey, b.options.virtualNodes).map(String);
+    const own = (b: typeof member, position: string): boolean => all(b).includes(position);
+    // With all three, the leaver owns the key, then the joiner: the member, without the leaver, gives it to the
+    // joiner; the joiner, which keeps the leaver, gives it to the leaver; the leaver, which never heard the
+    // joiner, gives it to the member.
+    const key = findKey(
+      (k) =>
+        own(leaver, ownerOn(k, member, [...all(member), ...all(leaver), ...all(joiner)])) &&
+        own(joiner, ownerOn(k, member, [...all(member), ...all(joiner)])),
+    );
+    const busy = findKey((k) => positionsOf(leaver).has(String(leaver.ownerOf(k))));
+    await publisher.publish('orders', seq(0), { key: busy });
+    await waitFor(() => runs.length === 1, { bus, clock, what: 'the leaver running its handler' });
+    let relays = 0;
+    let dropLeaves = true;
+    const direct: string[] = [];
+    bus.setFault((delivery) => {
+      const type = decodeFrame(delivery.data).type;
+      if (type === FrameType.Join && delivery.from === 'broker-2' && delivery.to === 'broker-1') return 'drop';
+      if (type === FrameType.Leave && delivery.from === 'broker-1' && delivery.to !== 'broker-0' && dropLeaves) return 'drop';
+      if (type === FrameType.Fwd && delivery.from !== 'broker-3') relays++;
+      else if (type === FrameType.Fwd) direct.push(delivery.to);
+      return 'deliver';
+    });
+    await joiner.start();
+    const leaving = leaver.shutdown({ timeout: 60_000 });
+    await bus.idle();
+    const who = (p: string) => [member, leaver, joiner].findIndex((b) => own(b, p));
+    expect([leaver, member, joiner].map((b) => who(String(b.ownerOf(key))))).toEqual([0, 2, 1]);
+    let resolved = false;
+    void publisher.publish('orders', seq(1), { key }).then(() => (resolved = true));
+    await bus.idle();
+    // Leaver, member, joiner relayed it once each; the joiner's copy stopped at the leaver, which relayed it first.
+    // Relayed on, it went round at once, a new forward each hop, until the views agreed.
+    expect(relays).toBe(3);
+    expect(direct).toEqual(['broker-1']);
+    dropLeaves = false;
+    // The reminders reach the joiner and the publisher now; the publish is handled and reported handled.
+    await waitFor(() => resolved && publisher.counters.acked === 1, { bus, clock, stepMs: 10, timeoutMs: 20 * ACK_TIMEOUT, what: 'message 1 handled' });
+    await bus.idle();
+    // Not once: the joiner ran the publisher's copy, and after their patience (8 ackTimeouts) the joiner and the
+    // leaver, each alone with its unanswered relay, took their owners for dead and ran their relays' copies
+    // (README, exclusivity). A bounded few all the same, where the relays went round for ever before.
+    const ran = runs.filter((run) => run.seq === 1).map((run) => run.broker);
+    expect(ran).toContain(2);
+    expect(ran.length).toBeLessThanOrEqual(3);
+    expect(relays).toBeLessThanOrEqual(6);
     stuck.open();
     await leaving;
   });
