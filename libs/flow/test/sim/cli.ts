@@ -3,7 +3,8 @@
  * prints, per property, how many seeds of each membership class violate it,
  * with a replay command per violating seed (the first 20 of each property),
  * and the same counts by what the schedules hold (groups.ts).
- * `npm run sim -- --seed S [--verbose]`: one seed; --verbose prints its trace.
+ * `npm run sim -- --seed S [--verbose] [--frames]`: one seed; --verbose prints its trace, --frames
+ * every delivery on the bus as it happens (frame-log.ts).
  * `--overload` with either: owners queue 1 to 3 messages at most, so that they refuse some.
  * Exits 1 when a property that holds today (see expectations.ts) is violated.
  */
@@ -29,7 +30,8 @@ function seedArgument(name: string, fallback: number): number {
 }
 
 async function one(seed: number, verbose: boolean, options: ScheduleOptions): Promise<boolean> {
-  const { schedule, trace, violations } = await simulate(seed, options);
+  const frames = process.argv.includes('--frames') ? (line: string) => console.log(line) : undefined;
+  const { schedule, trace, violations } = await simulate(seed, options, frames);
   console.log(describeSchedule(schedule));
   if (verbose) console.log(formatTrace(trace));
   let ok = true;

@@ -9,10 +9,13 @@ export interface SimResult {
   readonly violations: Violations;
 }
 
-/** Draws the schedule of `seed`, runs it and checks its trace. The same seed (and options) gives the same result. */
-export async function simulate(seed: number, options: ScheduleOptions = {}): Promise<SimResult> {
+/**
+ * Draws the schedule of `seed`, runs it and checks its trace. The same seed (and options) gives the same result;
+ * `log` (frame-log.ts) only watches.
+ */
+export async function simulate(seed: number, options: ScheduleOptions = {}, log?: (line: string) => void): Promise<SimResult> {
   const schedule = drawSchedule(seed, options);
-  const trace = await new World(schedule).run();
+  const trace = await new World(schedule, log).run();
   return { schedule, trace, violations: checkTrace(trace) };
 }
 

@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/testing/manual-clock';
 import { SeededRandom, seededRandom } from '../../src/testing/seeded-random';
 import { Schedule, SimEvent } from './schedule';
 import { SimConnection } from './sim-connection';
+import { describeFrame } from './frame-log';
 import { emptyTrace, Trace } from './trace';
 
 export const STREAM = 'sim';
@@ -45,12 +46,23 @@ export class World {
   private readonly starts = new Map<string, number>();
   private readonly connections: SimConnection[] = [];
 
-  constructor(private readonly schedule: Schedule) {
+  /** `log`: given, receives a line per delivery on the bus (frame-log.ts). */
+  constructor(
+    private readonly schedule: Schedule,
+    private readonly log?: (line: string) => void,
+  ) {
     this.trace = emptyTrace(schedule.seed);
     this.random = seededRandom(schedule.seed ^ 0x5eed);
     const { drop } = schedule.faults;
-    if (drop > 0) {
-      this.bus.setFault((d) => (d.subject !== STREAM && this.faulty() && this.random.next() < drop ? 'drop' : 'deliver'));
+    if (drop > 0 || log !== undefined) {
+      this.bus.setFault((d) => {
+        const decision = drop > 0 && d.subject !== STREAM && this.faulty() && this.random.next() < drop ? 'drop' : 'deliver';
+        if (log !== undefined) {
+          const what = d.subject === STREAM ? `stream ${d.data.length} bytes` : describeFrame(d.data, (key) => this.nameOf(key));
+          log(`${String(this.clock.now()).padStart(6)}  ${d.from} -> ${d.to}${decision === 'drop' ? ' DROPPED' : ''}: ${what}`);
+        }
+        return decision;
+      });
     }
   }
 
@@ -183,9 +195,13 @@ export class World {
     this.trace.rings.push({ at, converged });
   }
 
+  /** The instance or publisher a node key (or ring position: `node-1#1@9f4c`) belongs to, else its text. */
   private nameOf(nodeKey: unknown): string {
-    for (const i of this.instances.values()) if (String(i.broker.nodeKey) === String(nodeKey)) return i.name;
-    return String(nodeKey);
+    const text = String(nodeKey);
+    for (const i of this.instances.values()) if (String(i.broker.nodeKey) === text) return i.name;
+    for (const [n, publisher] of this.publishers.entries()) if (String(publisher.nodeKey) === text) return `pub-${n}`;
+    for (const i of this.instances.values()) if (i.broker.snapshot().positions.some((p) => String(p) === text)) return `${i.name}@${text.slice(0, 4)}`;
+    return text;
   }
 
   /** The live instance holding ring position `position` (16-hex text). */
@@ -221,7 +237,11 @@ export class World {
 
   private connect(name: string): SimConnection {
     const { delay, maxDelayMs } = this.schedule.faults;
-    const policy = (): number => (delay > 0 && this.faulty() && this.random.next() < delay ? 1 + this.random.int(maxDelayMs) : 0);
+    const policy = (): number => {
+      const ms = delay > 0 && this.faulty() && this.random.next() < delay ? 1 + this.random.int(maxDelayMs) : 0;
+      if (ms > 0) this.log?.(`${' '.repeat(8)}held back ${ms} ms, until ${this.clock.now() + ms}`);
+      return ms;
+    };
     const connection = new SimConnection(this.bus.connect(name), this.clock, policy);
     this.connections.push(connection);
     return connection;
