@@ -156,6 +156,12 @@ export class Acceptor {
     // before names were sent (seed 76704: two members' views flapped, and the records of a relay and of a
     // member's copy taken here, under one name, lost the publish).
     const name = this.nameOf(publish);
+    // Apart until that relay is settled: once it was handled, so was the publish, and the copy is answered so.
+    if (publish !== undefined && name === undefined && this.seen.get(publish.key.toString(), publish.id) === true) {
+      host.counters.duplicates++;
+      this.notify(ackTo, id, true);
+      return false;
+    }
     const publisher = name?.key.toString() ?? origin;
     const publishId = name?.id ?? id;
     const refusal = this.refusals.of(publisher, publishId);
@@ -176,13 +182,18 @@ export class Acceptor {
     }
     // Relayed from here and not accepted yet, and now ours (its owner died): the relay comes back here
     // and answers for it. A second copy would run twice, or be refused while the first runs (seed 56652).
-    if (local && this.relaying.size > 0 && this.relaying.has(`${origin}/${id}`)) {
+    if (local && this.relaying.size > 0 && (this.relaying.has(`${origin}/${id}`) || this.relaying.has(`${publisher}/${publishId}`))) {
       host.counters.duplicates++;
       return false;
     }
     if (this.holds(frame, flags, origin, after, local, publish)) return false;
     if (!local) {
-      if (publish !== undefined && name === undefined) this.cameBack(ackTo, id, publish);
+      // A member's copy of a publish this broker relayed or moved on itself came back, and the key is another's:
+      // the views form a cycle. Relayed again it would go round at wire speed, a new forward at each hop, until
+      // the views agree (seed 220714: thousands of FWDs in one instant between three brokers). It stops here,
+      // unanswered until that relay is handled (above): its sender sends it again, or after its patience routes
+      // it by its view then, while this broker's own relay carries the publish.
+      if (publish !== undefined && name === undefined) host.counters.duplicates++;
       else this.relay(msg, ackTo, id, floored, publish, publisher, publishId);
       return false;
     }
@@ -248,11 +259,14 @@ export class Acceptor {
       if (seen !== undefined) this.notify(ackTo, id, seen);
       return;
     }
-    this.relaying.add(relaying);
+    // Known by the publish it is too: the publisher's own copy, sent here once the key is ours, waits for it (take).
+    const named = `${publisher}/${publishId}`;
+    this.relaying.add(relaying).add(named);
     this.relayed.set(origin, id, true);
     msg.origin = publish ?? { key: ackTo, id };
     msg.accepted = () => {
       if (!this.relaying.delete(relaying)) return;
+      this.relaying.delete(named);
       this.seen.set(origin, id, false, floored);
       this.notify(ackTo, id, false);
       this.release(origin, id);
@@ -261,29 +275,18 @@ export class Acceptor {
       // Routed here again after all (its owner died), then on from here: still a relay, not settled.
       if (moved === true) return;
       this.relaying.delete(relaying);
+      this.relaying.delete(named);
       // Refused by its owner, accepted there or not yet.
       if (error !== undefined) return this.notPlaced(ackTo, id, origin, id, error);
       this.seen.set(origin, id, true, floored);
+      // A member's copy: the publish it names was handled, and its publisher's own copy must not run here after.
+      if (named !== relaying) this.seen.set(publisher, publishId, true, floored);
       this.notify(ackTo, id, true);
       this.release(origin, id);
     };
     this.host.route(msg);
   }
 
-  /**
-   * A member's copy of `publish`, which this broker relayed or moved on
-   * itself, came back while the key is another's by its view: the views form
-   * a cycle. Relayed again it would go round at wire speed, a new forward at
-   * each hop, until the views agree (seed 220714: thousands of FWDs in one
-   * instant between three brokers). It stops here, answered "handled" once
-   * this broker's own relay was, else not at all: its sender sends it again,
-   * or after its patience routes it by its view then, while this broker's
-   * own relay carries the publish.
-   */
-  private cameBack(ackTo: Key, id: U64, publish: PublishOrigin): void {
-    this.host.counters.duplicates++;
-    if (this.seen.get(publish.key.toString(), publish.id) === true) this.notify(ackTo, id, true);
-  }
 
   /**
    * `id` of `origin`, queued here, goes to another owner instead (a handoff's

@@ -135,7 +135,9 @@ export class Broker {
         this.membership?.hasLeft === false
           ? this.membership.liveness.probe(key)
           : this.transport.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
-      answeredWithin: (key, ms) => this.membership?.liveness.answeredWithin(key, ms) ?? false,
+      // A broker that left probes by subscriber only (above), so silence proves nothing there: it suspects an owner
+      // proven gone, not a quiet one, which would leave it alone on its ring, running what it routes.
+      answeredWithin: (key, ms) => this.membership?.hasLeft === true || (this.membership?.liveness.answeredWithin(key, ms) ?? false),
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
     });

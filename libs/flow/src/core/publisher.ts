@@ -179,10 +179,11 @@ export class Publisher {
   private route(entry: Entry, known?: Key): void {
     const owner = known ?? this.host.ownerOf(entry.stream, 'message', entry.partition);
     if (owner === undefined || this.host.isLocal(owner)) {
-      // No view any more, or this broker owns it now: handed on, settled here.
+      // No view any more, or this broker owns it now: handed on, settled here. Named, in case its routing sends it
+      // on after all (its ring still lists the owner the publisher gave up on): that owner may hold it already.
       this.settle(entry.id, false);
       if (owner === undefined) this.host.viaQueueGroup(messageOf(entry));
-      else this.host.dispatchLocal(messageOf(entry));
+      else this.host.dispatchLocal(Object.assign(messageOf(entry), { origin: { key: this.host.options.nodeKey, id: entry.id } }));
       entry.resolve?.();
       return;
     }
