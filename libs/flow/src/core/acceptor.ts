@@ -180,8 +180,9 @@ export class Acceptor {
       this.notify(ackTo, id, seen);
       return false;
     }
-    // Relayed from here and not accepted yet, and now ours (its owner died): the relay comes back here
-    // and answers for it. A second copy would run twice, or be refused while the first runs (seed 56652).
+    // Relayed from here and not accepted yet (by this sender's id, or by the publish its copy named), and now
+    // ours (its owner died): the relay comes back here and answers for it. A second copy would run twice, or be
+    // refused while the first runs (seed 56652).
     if (local && this.relaying.size > 0 && (this.relaying.has(`${origin}/${id}`) || this.relaying.has(`${publisher}/${publishId}`))) {
       host.counters.duplicates++;
       return false;
@@ -286,7 +287,6 @@ export class Acceptor {
     };
     this.host.route(msg);
   }
-
 
   /**
    * `id` of `origin`, queued here, goes to another owner instead (a handoff's
