@@ -59,6 +59,8 @@ export class Forwarder {
   private readonly signs: OwnerSigns;
   /** The id of a notice forward routed again: kept, so the owner's duplicate window knows it. */
   private readonly retryIds = new WeakMap<MsgPayload, U64>();
+  /** Forwards in the pending table, by id: those of an owner proven gone give up together (ownerGone). */
+  private readonly awaiting = new Map<U64, Forward>();
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
   private readonly delivered: DeliveredRequests;
   private watchTimer: unknown;
@@ -72,7 +74,7 @@ export class Forwarder {
     this.signs = new OwnerSigns({ clock, probe: (key) => host.probe(key), readmit: (key) => host.readmit(key) });
     this.late = new OverdueForwards({
       ...{ host, pending: this.pending, signs: this.signs, retryIds: this.retryIds },
-      ...{ awaitAck: (entry) => this.awaitAck(entry), send: (entry) => this.send(entry) },
+      ...{ awaitAck: (entry) => this.awaitAck(entry), send: (entry) => this.send(entry), ownerGone: (owner) => this.ownerGone(owner) },
     });
   }
 
@@ -260,6 +262,7 @@ export class Forwarder {
     try {
       this.pending.add(entry.id, ackTimeout, () => this.late.overdue, (error, handled) => {
         entry.pending = false;
+        this.awaiting.delete(entry.id);
         if (error === undefined) {
           this.signs.heard(owner);
           if (handled === false && entry.notices) return this.onAccepted(entry);
@@ -271,11 +274,25 @@ export class Forwarder {
         if (this.waiting.length > 0) this.release();
       });
       entry.pending = true;
+      this.awaiting.set(entry.id, entry);
       return true;
     } catch (error) {
       this.host.drop(msg, asFlowError(error, 'forward', ErrorCode.Transport));
       return false;
     }
+  }
+
+  /**
+   * `owner` is proven gone: every forward waiting on it gives up now, the
+   * first sent first, so that messages of one key routed again keep their
+   * order. Each on its own verdict, a later relay of a key gave up first and
+   * ran here before the earlier one (seed 240734: node-1's relays of pub-1's
+   * #0 and #2 to node-2, draining, came back to node-1 the other way round).
+   */
+  private ownerGone(owner: Key): void {
+    const gone = [...this.awaiting.values()].filter((entry) => entry.owner.equals(owner));
+    gone.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const entry of gone) this.pending.fail(entry.id, this.late.ownerGone);
   }
 
   /** The owner holds the message (again): wait for "handled"; the relay behind it hears "accepted" once. */

@@ -31,6 +31,7 @@ describe('an overdue forward whose owner answers probes', () => {
       retryIds: new WeakMap(),
       awaitAck: () => true,
       send: () => void sent++,
+      ownerGone: () => undefined,
     });
     const join = (): void => {
       clock.advance(joinedAt! - clock.now());

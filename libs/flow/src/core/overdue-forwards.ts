@@ -2,6 +2,7 @@ import type { U64 } from './bytes';
 import { TimeoutError } from './errors';
 import type { MsgPayload } from './frame';
 import type { Forward, ForwarderHost } from './forwarder-host';
+import type { Key } from './key';
 import type { OwnerSigns } from './owner-signs';
 import type { PendingTable } from './pending';
 
@@ -19,6 +20,8 @@ export interface OverdueHost {
   awaitAck(entry: Forward): boolean;
   /** Sends `entry`'s FWD to its owner. */
   send(entry: Forward): void;
+  /** `owner` is proven gone: every forward waiting on it gives up (giveUp, proven), the first sent first. */
+  ownerGone(owner: Key): void;
 }
 
 /**
@@ -83,7 +86,7 @@ export class OverdueForwards {
       .probe(owner)
       .then((verdict) => {
         if (!entry.pending) return;
-        if (verdict === 'dead') this.forwarder.pending.fail(entry.id, this.ownerGone);
+        if (verdict === 'dead') this.forwarder.ownerGone(owner);
         else if (entry.accepted) this.sendAgain(entry);
         // Its owner restarted after it was sent (a JOIN since): the new instance never saw it (seeds 56140,
         // 65900). Only then: a copy on any "alive" revives a relay loop (seed 52981).
