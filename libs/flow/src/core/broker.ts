@@ -128,16 +128,9 @@ export class Broker {
       suspect: (key) => this.membership?.declareDead(key) ?? this.view?.forget(key) ?? false,
       readmit: (key) => this.membership?.readmit(key),
       announcementOf: (key) => this.membership?.capabilities.of(key),
-      // A publisher has no liveness probes: the transport's subscriber check tells dead from unknown. Nor has a broker
-      // that left: its probe, a PING, would tell the owner it is a member still, and put its positions back on that
-      // owner's ring until the next LEAV reminder, round after round (seed 220714 with JOINs' announcements admitted).
-      probe: (key) =>
-        this.membership?.hasLeft === false
-          ? this.membership.liveness.probe(key)
-          : this.transport.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
-      // A broker that left probes by subscriber only (above), so silence proves nothing there: it suspects an owner
-      // proven gone, not a quiet one, which would leave it alone on its ring, running what it routes.
-      answeredWithin: (key, ms) => this.membership?.hasLeft === true || (this.membership?.liveness.answeredWithin(key, ms) ?? false),
+      // A publisher, or a broker that left, probes by the transport's subscriber check: dead or unknown.
+      probe: (key) => this.membership?.probeOwner(key) ?? this.transport.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
+      answeredWithin: (key, ms) => this.membership?.answeredWithin(key, ms) ?? false,
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
     });

@@ -5,7 +5,7 @@ import { FlowError, ProtocolError } from './errors';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
 import { Key, KEY_SIZE } from './key';
-import { Liveness, tombstoneMs } from './liveness';
+import { Liveness, tombstoneMs, Verdict } from './liveness';
 import { MemberCapabilities } from './member-capabilities';
 import { ResolvedBrokerOptions } from './options';
 import { RoutingTable } from './routing-table';
@@ -140,9 +140,24 @@ export class Membership {
     this.broadcastLeave();
   }
 
-  /** leave() ran: this broker drains and is no member any more. */
-  get hasLeft(): boolean {
-    return this.left;
+  /**
+   * Probes a forward's owner by liveness PING; undefined once this broker
+   * left (the caller probes by subscriber then): its PING would tell the
+   * owner it is a member still, and put its positions back on that owner's
+   * ring until the next LEAV reminder, round after round (seed 220714).
+   */
+  probeOwner(key: Key): Promise<Verdict> | undefined {
+    return this.left ? undefined : this.liveness.probe(key);
+  }
+
+  /**
+   * Whether `key`'s broker answered within `ms`. True once this broker left:
+   * probing by subscriber only, it takes silence for no proof, and suspects
+   * only an owner proven gone; a quiet one taken for dead could leave it
+   * alone on its ring, running what it routes.
+   */
+  answeredWithin(key: Key, ms: number): boolean {
+    return this.left || this.liveness.answeredWithin(key, ms);
   }
 
   /**
