@@ -156,8 +156,9 @@ export class Acceptor {
     // before names were sent (seed 76704: two members' views flapped, and the records of a relay and of a
     // member's copy taken here, under one name, lost the publish).
     const name = this.nameOf(publish);
+    const relayedHere = publish !== undefined && name === undefined;
     // Apart until that relay is settled: once it was handled, so was the publish, and the copy is answered so.
-    if (publish !== undefined && name === undefined && this.seen.get(publish.key.toString(), publish.id) === true) {
+    if (relayedHere && this.seen.get(publish.key.toString(), publish.id) === true) {
       host.counters.duplicates++;
       this.notify(ackTo, id, true);
       return false;
@@ -194,7 +195,7 @@ export class Acceptor {
       // the views agree (seed 220714: thousands of FWDs in one instant between three brokers). It stops here,
       // unanswered until that relay is handled (above): its sender sends it again, or after its patience routes
       // it by its view then, while this broker's own relay carries the publish.
-      if (publish !== undefined && name === undefined) host.counters.duplicates++;
+      if (relayedHere) host.counters.duplicates++;
       else this.relay(msg, ackTo, id, floored, publish, publisher, publishId);
       return false;
     }

@@ -19,9 +19,12 @@ describe('a draining broker whose LEAV a member missed', () => {
     clique = undefined;
   });
 
-  it('broadcasts its LEAV again when that member relays to it, so no relay loop forms and the message runs once', async () => {
-    const clock = new ManualClock();
-    const stuck = new Gate();
+  /**
+   * Brokers 0 (the sender), 1 (the member) and 2 (the leaver), converged. The leaver runs message 0 until
+   * `stuck` opens, so that it keeps draining once it leaves. `moved`: a key the leaver owns in the member's
+   * view, and the member owns without the leaver.
+   */
+  async function leaverRunning(clock: ManualClock, stuck: Gate) {
     const runs: { broker: number; key: string; seq: number }[] = [];
     clique = await createMemoryClique({
       size: 3,
@@ -34,16 +37,21 @@ describe('a draining broker whose LEAV a member missed', () => {
     });
     await clique.converged();
     const { bus, brokers } = clique;
-    // The sender's view is right all along: it routes to the member, whose view is stale.
     const [sender, member, leaver] = brokers;
-    // The leaver keeps draining: a handler of its own runs until the end of the test.
     const busy = findKey((key) => positionsOf(leaver).has(String(leaver.ownerOf(key))));
     await sender.publish('orders', seq(0), { key: busy });
     await waitFor(() => runs.length === 1, { bus, clock, what: 'the leaver running its handler' });
-    // Another key the leaver owns in the member's view, and the member owns without the leaver.
     const moved = findKey(
       (key) => key !== busy && positionsOf(leaver).has(String(member.ownerOf(key))) && positionsOf(member).has(ownerWithout(key, member, leaver)),
     );
+    return { bus, runs, sender, member, leaver, moved };
+  }
+
+  it('broadcasts its LEAV again when that member relays to it, so no relay loop forms and the message runs once', async () => {
+    const clock = new ManualClock();
+    const stuck = new Gate();
+    // The sender's view is right all along: it routes to the member, whose view is stale.
+    const { bus, runs, sender, member, leaver, moved } = await leaverRunning(clock, stuck);
 
     // The member misses the leaver's LEAV; everyone else hears it.
     let dropLeaves = true;
@@ -77,25 +85,7 @@ describe('a draining broker whose LEAV a member missed', () => {
   it('probes a silent owner by its subscriber, not by a PING: a PING would put it back on that owner\'s ring', async () => {
     const clock = new ManualClock();
     const stuck = new Gate();
-    const runs: { broker: number; seq: number }[] = [];
-    clique = await createMemoryClique({
-      size: 3,
-      options: { virtualNodes: 4, stabilization: { interval: 0 }, ackTimeout: ACK_TIMEOUT, clock },
-      setup: (broker, i) =>
-        broker.handle('orders', async (d: Delivery) => {
-          runs.push({ broker: i, seq: readSeq(d.data) });
-          if (readSeq(d.data) === 0) await stuck.opened;
-        }),
-    });
-    await clique.converged();
-    const { bus, brokers } = clique;
-    const [sender, member, leaver] = brokers;
-    const busy = findKey((key) => positionsOf(leaver).has(String(leaver.ownerOf(key))));
-    await sender.publish('orders', seq(0), { key: busy });
-    await waitFor(() => runs.length === 1, { bus, clock, what: 'the leaver running its handler' });
-    const moved = findKey(
-      (key) => key !== busy && positionsOf(leaver).has(String(member.ownerOf(key))) && positionsOf(member).has(ownerWithout(key, member, leaver)),
-    );
+    const { bus, runs, sender, member, leaver, moved } = await leaverRunning(clock, stuck);
     // The member misses the first LEAV; the leaver's relays back to it are lost for a while.
     let dropLeaves = true;
     let dropRelays = true;

@@ -51,7 +51,7 @@ export type { ForwarderHost } from './forwarder-host';
  */
 export class Forwarder {
   /** By id; the value says whether the answer was "handled" (an ACK counts as handled). */
-  private readonly pending: PendingTable<boolean>;
+  private readonly pending: PendingTable<boolean, Forward>;
   /** Messages waiting for a free slot in the window, oldest first. */
   private readonly waiting = new Fifo<MsgPayload>();
   private releasing = false;
@@ -59,8 +59,6 @@ export class Forwarder {
   private readonly signs: OwnerSigns;
   /** The id of a notice forward routed again: kept, so the owner's duplicate window knows it. */
   private readonly retryIds = new WeakMap<MsgPayload, U64>();
-  /** Forwards in the pending table, by id: those of an owner proven gone give up together (ownerGone). */
-  private readonly awaiting = new Map<U64, Forward>();
   /** Acknowledged requests by owner: told FLOW_OWNER_LOST when that owner is found dead. */
   private readonly delivered: DeliveredRequests;
   private watchTimer: unknown;
@@ -262,7 +260,6 @@ export class Forwarder {
     try {
       this.pending.add(entry.id, ackTimeout, () => this.late.overdue, (error, handled) => {
         entry.pending = false;
-        this.awaiting.delete(entry.id);
         if (error === undefined) {
           this.signs.heard(owner);
           if (handled === false && entry.notices) return this.onAccepted(entry);
@@ -272,9 +269,8 @@ export class Forwarder {
         else if (error === this.late.overdue) this.late.onOverdue(entry);
         else this.host.drop(msg, error);
         if (this.waiting.length > 0) this.release();
-      });
+      }, entry);
       entry.pending = true;
-      this.awaiting.set(entry.id, entry);
       return true;
     } catch (error) {
       this.host.drop(msg, asFlowError(error, 'forward', ErrorCode.Transport));
@@ -290,9 +286,7 @@ export class Forwarder {
    * #0 and #2 to node-2, draining, came back to node-1 the other way round).
    */
   private ownerGone(owner: Key): void {
-    const gone = [...this.awaiting.values()].filter((entry) => entry.owner.equals(owner));
-    gone.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    for (const entry of gone) this.pending.fail(entry.id, this.late.ownerGone);
+    this.pending.failWhere((entry) => entry.owner.equals(owner), this.late.ownerGone);
   }
 
   /** The owner holds the message (again): wait for "handled"; the relay behind it hears "accepted" once. */

@@ -26,7 +26,7 @@ describe('an overdue forward whose owner answers probes', () => {
     let sent = 0;
     const late = new OverdueForwards({
       host,
-      pending: { fail: () => true } as unknown as PendingTable<boolean>,
+      pending: { fail: () => true } as unknown as PendingTable<boolean, Forward>,
       signs,
       retryIds: new WeakMap(),
       awaitAck: () => true,

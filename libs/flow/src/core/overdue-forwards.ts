@@ -12,7 +12,7 @@ export const ACK_PATIENCE = 8;
 /** What overdue forwards need from their forwarder. */
 export interface OverdueHost {
   readonly host: ForwarderHost;
-  readonly pending: PendingTable<boolean>;
+  readonly pending: PendingTable<boolean, Forward>;
   readonly signs: OwnerSigns;
   /** The id of a notice forward routed again, by message: the forwarder sends it under that id. */
   readonly retryIds: WeakMap<MsgPayload, U64>;

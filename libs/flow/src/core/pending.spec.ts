@@ -88,6 +88,19 @@ describe('PendingTable', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('fails, lowest id first, the entries whose tag passes the test, and leaves the others pending', () => {
+    const table = new PendingTable<string, string>(new ManualClock(), 'maxInFlightForwards', 10, 100);
+    const failed: number[] = [];
+    for (const [id, owner] of [[7, 'a'], [3, 'b'], [5, 'a'], [2, 'a']] as const) {
+      table.add(id, 100, timeout(100), (error) => error !== undefined && failed.push(id), owner);
+    }
+    table.add(1, 100, timeout(100), () => failed.push(1));
+    table.failWhere((owner) => owner === 'a', new ClosedError());
+    expect(failed).toEqual([2, 5, 7]);
+    expect([1, 3].map((id) => table.has(id))).toEqual([true, true]);
+    expect(table.size).toBe(2);
+  });
+
   it('refuses an entry beyond its limit with an OverloadedError naming the limit, before starting a timer', () => {
     const clock = new ManualClock();
     const table = new PendingTable<void>(clock, 'maxPendingRequests', 2, 100);

@@ -8,8 +8,10 @@ import { FlowError, OverloadedError } from './errors';
  */
 export type Settle<T> = (error: FlowError | undefined, value: T | undefined) => void;
 
-interface Entry<T> {
+interface Entry<T, G> {
   readonly settle: Settle<T>;
+  /** What the caller registered it with (add), for failWhere. */
+  readonly tag: G | undefined;
   readonly onTimeout: () => FlowError;
   /** Clock time at which the entry expires. */
   readonly deadline: number;
@@ -30,8 +32,8 @@ interface Entry<T> {
  * with it), so the timer only ever looks at the oldest entries. An entry
  * with any other timeout gets a timer of its own.
  */
-export class PendingTable<T> {
-  private readonly entries = new Map<U64, Entry<T>>();
+export class PendingTable<T, G = never> {
+  private readonly entries = new Map<U64, Entry<T, G>>();
   private sharedTimer: unknown;
   private emptyWaiters: (() => void)[] = [];
 
@@ -54,11 +56,11 @@ export class PendingTable<T> {
    * Registers `id`. After `timeoutMs` without an answer, `settle` receives
    * `onTimeout()`'s error. The id must not be pending already.
    */
-  add(id: U64, timeoutMs: number, onTimeout: () => FlowError, settle: Settle<T>): void {
+  add(id: U64, timeoutMs: number, onTimeout: () => FlowError, settle: Settle<T>, tag?: G): void {
     if (this.entries.size >= this.limit) throw new OverloadedError(this.limitName, this.limit);
     const shared = timeoutMs === this.usualTimeout;
     const timer = shared ? undefined : this.clock.setTimeout(() => this.expire(id), timeoutMs, this.holdsProcess);
-    this.entries.set(id, { settle, onTimeout, deadline: this.clock.now() + timeoutMs, timer });
+    this.entries.set(id, { settle, tag, onTimeout, deadline: this.clock.now() + timeoutMs, timer });
     if (shared && this.sharedTimer === undefined) this.armSharedTimer(timeoutMs);
   }
 
@@ -80,6 +82,14 @@ export class PendingTable<T> {
     if (entry === undefined) return false;
     entry.settle(error, undefined);
     return true;
+  }
+
+  /** Settles with `error`, lowest id first, every entry whose tag passes `test`. */
+  failWhere(test: (tag: G) => boolean, error: FlowError): void {
+    const ids: U64[] = [];
+    for (const [id, entry] of this.entries) if (entry.tag !== undefined && test(entry.tag)) ids.push(id);
+    ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const id of ids) this.fail(id, error);
   }
 
   /** Resolves once nothing is pending. */
@@ -118,7 +128,7 @@ export class PendingTable<T> {
     }
   }
 
-  private take(id: U64): Entry<T> | undefined {
+  private take(id: U64): Entry<T, G> | undefined {
     const entry = this.entries.get(id);
     if (entry === undefined) return undefined;
     this.entries.delete(id);
