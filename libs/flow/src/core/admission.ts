@@ -45,6 +45,8 @@ export class Admission {
   /** New positions from the network are checked once; those without a subscriber leave in batches. */
   private readonly check: PositionCheck;
   private readonly maxNewPerInfo: number;
+  /** A member's announced positions (by the list MemberCapabilities keeps) -> the ring's removals when all were found on it. */
+  private readonly allMembers = new WeakMap<readonly Key[], number>();
 
   constructor(
     private readonly host: AdmissionHost,
@@ -130,7 +132,10 @@ export class Admission {
    */
   announcedBy(node: Key): void {
     const own = this.capabilities.positionsOf(node);
-    if (own !== undefined && own.some((position) => !this.table.isMember(position))) this.register(own);
+    // Found all on the ring, and none has left since: a member announces itself in every JOIN, INFO and PING.
+    if (own === undefined || this.allMembers.get(own) === this.table.removals) return;
+    if (own.some((position) => !this.table.isMember(position))) this.register(own);
+    else this.allMembers.set(own, this.table.removals);
   }
 
   /** At most maxNewPerInfo positions not on the ring yet; the known ones all pass. */

@@ -192,3 +192,18 @@ describe('Ring.addAll', () => {
     expect(keys.every((key, i) => i === 0 || keys[i - 1].compare(key) < 0)).toBe(true);
   });
 });
+
+describe('Ring.removals', () => {
+  it('counts the members removed, and nothing else', () => {
+    const ring = new Ring();
+    const [a, b, c] = [new Key(1, 1), new Key(2, 2), new Key(3, 3)];
+    ring.addAll([a, b]);
+    ring.add(c);
+    expect(ring.removals).toBe(0);
+    expect(ring.remove(new Key(9, 9))).toBe(false);
+    expect(ring.removals).toBe(0);
+    ring.remove(b);
+    ring.remove(b);
+    expect(ring.removals).toBe(1);
+  });
+});

@@ -20,6 +20,7 @@ export class Ring {
   #keys: Key[] = [];
   /** The search layout of #keys; undefined after a change until the next lookup rebuilds it. */
   #index: KeyIndex | undefined;
+  #removals = 0;
 
   get size(): number {
     return this.#keys.length;
@@ -42,10 +43,13 @@ export class Ring {
    */
   addAll(keys: readonly Key[]): Key[] {
     if (keys.length <= BULK_THRESHOLD) return keys.filter((key) => this.add(key));
+    // Members first: most of what an INFO lists is known, and only the rest needs its text for duplicates.
+    const fresh = keys.filter((key) => !this.has(key));
+    if (fresh.length === 0) return fresh;
     const seen = new Set<string>();
-    const added = keys.filter((key) => {
+    const added = fresh.filter((key) => {
       const text = key.toString();
-      if (seen.has(text) || this.has(key)) return false;
+      if (seen.has(text)) return false;
       seen.add(text);
       return true;
     });
@@ -62,7 +66,13 @@ export class Ring {
     if (i === this.#keys.length || !this.#keys[i].equals(key)) return false;
     this.#keys.splice(i, 1);
     this.#index = undefined;
+    this.#removals++;
     return true;
+  }
+
+  /** Members removed so far: while it stays the same, every key found a member is still one. */
+  get removals(): number {
+    return this.#removals;
   }
 
   has(key: Key): boolean {

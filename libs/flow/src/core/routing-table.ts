@@ -61,6 +61,11 @@ export class RoutingTable {
     return !this.isLocal(key) && this.#ring.remove(key);
   }
 
+  /** Members removed so far (Ring.removals): while it stays the same, no member has left. */
+  get removals(): number {
+    return this.#ring.removals;
+  }
+
   /** True when `key` is on the ring (local or remote). */
   isMember(key: Key): boolean {
     return this.#ring.has(key);
