@@ -2,10 +2,10 @@ import { createMemoryClique, MemoryClique } from '../testing';
 import { ManualClock } from '../testing/manual-clock';
 import { seededRandom } from '../testing/seeded-random';
 import { FlowError } from './errors';
-import { encodeFrame, FrameType } from './frame';
+import { decodeFrame, encodeFrame, FrameType } from './frame';
 import { Key } from './key';
 import { Broker } from './broker';
-import { MemoryPubSub } from './memory-pubsub';
+import { MemoryBus, MemoryPubSub } from './memory-pubsub';
 import { MAX_REMOTE_MEMBERS, maxNewPerInfo } from './admission';
 import { resolveBrokerOptions } from './options';
 
@@ -231,5 +231,41 @@ describe('forged and stale ring positions', () => {
 
     expect(left).toEqual([String(victim)]);
     expect(clique.brokers.map((b) => b.snapshot().members.map(String))).toEqual(Array(3).fill(truth));
+  });
+});
+
+describe('the answer to a JOIN', () => {
+  it('lists the neighbours of its first position as they are now, then each of its positions, every key once', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const options = { clock, virtualNodes: 16, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 } };
+    const listed: string[][] = [];
+    bus.setFault((d) => {
+      const frame = decodeFrame(d.data);
+      if (d.from === 'member' && d.to === 'joiner' && frame.type === FrameType.Info && frame.id === 0) listed.push(frame.neighbours.map(String));
+      return 'deliver';
+    });
+    const brokers: Broker[] = [];
+    // The member answers the other's JOINs first, while it is alone, then the joiner's.
+    for (const nodeName of ['member', 'other', 'joiner']) {
+      const broker = new Broker(bus.connect(nodeName), { ...options, nodeName });
+      brokers.push(broker);
+      await broker.handle('orders', () => undefined);
+      await broker.start();
+      await bus.idle();
+    }
+    const [member, other] = brokers.map((broker) => broker.snapshot());
+    // One answer per JOIN the joiner sent (one per position), each listing the same keys.
+    expect(listed).toHaveLength(16);
+    const answer = listed[0]!;
+    const own = member!.positions.map(String);
+    expect(new Set(answer).size).toBe(answer.length);
+    // First the neighbours of its first position (that position last among them), then its other positions in order.
+    const around = answer.slice(0, answer.indexOf(own[0]!) + 1);
+    expect(around.length).toBeLessThanOrEqual(resolveBrokerOptions().stabilization.successors + 2);
+    expect(answer.slice(around.length)).toEqual(own.filter((position) => !around.includes(position)));
+    // Among the neighbours now, positions of the other member (a ring of 32 positions): not the answer it got itself.
+    expect(around.some((key) => other!.positions.map(String).includes(key))).toBe(true);
+    for (const broker of brokers) await broker.close();
   });
 });

@@ -4,6 +4,7 @@ import type { U64 } from './bytes';
 import { FlowError, ProtocolError } from './errors';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
+import { JoinAnswer } from './join-answer';
 import { Key, KEY_SIZE } from './key';
 import { Liveness, tombstoneMs, Verdict } from './liveness';
 import { MemberCapabilities } from './member-capabilities';
@@ -79,6 +80,7 @@ export class Membership {
   /** leave() ran: this broker is draining, no longer a member (see remindLeft). */
   private left = false;
   private lastReminder = -Infinity;
+  private readonly joinAnswer: JoinAnswer;
   /** Which positions learned from the network the ring takes, and the check that removes unproven ones. */
   private readonly admission: Admission;
 
@@ -120,6 +122,7 @@ export class Membership {
       heardWithin: (key, ms) => host.heardWithin(key, ms),
     });
     this.admission = new Admission(host, this.table, this.liveness, this.capabilities, (key) => this.suspect(key));
+    this.joinAnswer = new JoinAnswer(positions, (frame) => this.signed(frame));
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
@@ -267,22 +270,10 @@ export class Membership {
     if (announced === undefined) this.capabilities.onSilentJoin(sender);
     // Like Go flow, answer with the view from before the joiner arrived, and
     // list every position of ours so the joiner learns all of them at once.
-    const listed = new Set<string>();
-    const neighbours: Key[] = [];
-    for (const key of [...this.table.neighbours(this.positions[0]), ...this.positions]) {
-      const text = key.toString();
-      if (!listed.has(text)) {
-        listed.add(text);
-        neighbours.push(key);
-      }
-    }
+    const around = this.table.neighbours(this.positions[0]);
     this.admission.joinedBy(sender);
     if (verdict === 'compatible') this.admission.announcedBy(announced!.nodeKey);
-    // One INFO when it fits (8 bytes a position: about 2.1 KiB at 256 virtual nodes), else several, each signed.
-    const per = positionsPerInfo(this.host.maxPayload());
-    for (let at = 0; at < neighbours.length; at += per) {
-      this.host.sendTo(sender, this.signed(encodeFrame({ type: FrameType.Info, id: 0, neighbours: neighbours.slice(at, at + per) })));
-    }
+    for (const frame of this.joinAnswer.frames(around, positionsPerInfo(this.host.maxPayload()))) this.host.sendTo(sender, frame);
   }
 
   /** `frame` with our announcement after it: every JOIN, INFO and PING carries it (capabilities.ts). */
@@ -349,3 +340,4 @@ export class Membership {
       .catch((error: unknown) => this.host.contain(error, 'stabilization probe'));
   }
 }
+
