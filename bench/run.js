@@ -8,7 +8,7 @@ const path = require('node:path');
 
 /** Those that run the built package (useBuiltLibrary). */
 const BUILT = ['nats-core', 'nest-flow', 'rss'];
-const ALL = ['hash', 'ring', 'balance', 'broker', 'nats-core', 'nest-flow', 'telemetry', 'takeover', 'rebalance', 'rss', 'young-gen', 'handoff'];
+const ALL = ['hash', 'ring', 'balance', 'broker', 'startup', 'nats-core', 'nest-flow', 'telemetry', 'takeover', 'rebalance', 'rss', 'young-gen', 'handoff'];
 // Everything that is not a benchmark's name goes to each benchmark: flags and
 // numbers (`npm run bench -- nats-core --rounds 3`, `npm run bench -- rss 500000`).
 const args = process.argv.slice(2);
