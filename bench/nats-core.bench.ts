@@ -48,7 +48,8 @@
  * helper threads are not in it. The profiler's own cost shows in the CPU and
  * rate columns of those runs. With
  * FLOW_BENCH_PROFILE_DIR set, the .cpuprofile files are kept there (open them
- * in Chrome DevTools for call trees). --alloc-profile takes V8's sampling
+ * in Chrome DevTools for call trees); FLOW_BENCH_PROFILE_US sets the sampling
+ * interval in µs (default 1,000: a receiver's run gives a few hundred samples). --alloc-profile takes V8's sampling
  * heap profile of the same processes instead and prints the bytes each
  * allocating function (with its caller) allocated per message. --scavenges
  * runs every worker with --trace-gc-nvp and prints, per run, how many

@@ -198,6 +198,8 @@ class BenchWorker {
       await this.inspect('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     } else {
       await this.inspect('Profiler.enable');
+      // FLOW_BENCH_PROFILE_US: the sampling interval in µs (nats-core.bench.ts).
+      await this.inspect('Profiler.setSamplingInterval', { interval: Number(process.env.FLOW_BENCH_PROFILE_US ?? 1000) });
       await this.inspect('Profiler.start');
     }
     return null;
