@@ -1,5 +1,6 @@
 import { encodeFrame, FrameType } from './frame';
 import type { Key } from './key';
+import type { RoutingTable } from './routing-table';
 
 /**
  * A member's answer to a JOIN (docs/PROTOCOL.md, "Answering a JOIN"): signed INFOs
@@ -47,4 +48,42 @@ function withoutRepeats(around: readonly Key[], own: readonly Key[]): Key[] {
   const near = listed.slice();
   for (const key of own) if (!near.some((other) => other.equals(key))) listed.push(key);
   return listed;
+}
+
+/** Announcers whose last answer is remembered, at most (more than a clique has members). */
+const MAX_ANNOUNCERS = 256;
+
+/**
+ * The joiner's side: the last answer each Flow member sent, once taken whole
+ * (every key it lists on the ring). A member answers each of the joiner's
+ * JOINs, one per position, with the same INFO; while no member has left the
+ * ring since (RoutingTable.removals), taking it again would change nothing,
+ * and it is not looked up key by key again.
+ */
+export class TakenAnswers {
+  private readonly taken = new Map<string, { readonly bytes: Uint8Array; readonly removals: number }>();
+
+  constructor(private readonly table: Pick<RoutingTable, 'removals' | 'isMember'>) {}
+
+  /** True when `data` is the answer `node` (its node key text) sent last, taken whole, and no member left since. */
+  repeats(node: string, data: Uint8Array): boolean {
+    const last = this.taken.get(node);
+    return last !== undefined && last.removals === this.table.removals && sameBytes(last.bytes, data);
+  }
+
+  /** `data`, an answer from `node` listing `keys`, was taken: remembered when every key is on the ring. */
+  took(node: string, data: Uint8Array, keys: readonly Key[]): void {
+    if (!keys.every((key) => this.table.isMember(key))) {
+      this.taken.delete(node);
+      return;
+    }
+    if (this.taken.size >= MAX_ANNOUNCERS && !this.taken.has(node)) this.taken.clear();
+    this.taken.set(node, { bytes: data.slice(), removals: this.table.removals });
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

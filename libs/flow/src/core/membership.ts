@@ -4,7 +4,7 @@ import type { U64 } from './bytes';
 import { FlowError, ProtocolError } from './errors';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, JoinFrame, LeaveFrame } from './frame';
 import { Identity } from './identity';
-import { JoinAnswer } from './join-answer';
+import { JoinAnswer, TakenAnswers } from './join-answer';
 import { Key, KEY_SIZE } from './key';
 import { Liveness, tombstoneMs, Verdict } from './liveness';
 import { MemberCapabilities } from './member-capabilities';
@@ -81,6 +81,7 @@ export class Membership {
   private left = false;
   private lastReminder = -Infinity;
   private readonly joinAnswer: JoinAnswer;
+  private readonly takenAnswers: TakenAnswers;
   /** Which positions learned from the network the ring takes, and the check that removes unproven ones. */
   private readonly admission: Admission;
 
@@ -123,6 +124,7 @@ export class Membership {
     });
     this.admission = new Admission(host, this.table, this.liveness, this.capabilities, (key) => this.suspect(key));
     this.joinAnswer = new JoinAnswer(positions, (frame) => this.signed(frame));
+    this.takenAnswers = new TakenAnswers(this.table);
   }
 
   /** Announces every position: one ordinary JOIN each, so Go brokers see ordinary members. */
@@ -246,7 +248,12 @@ export class Membership {
     const verdict = announced === undefined ? undefined : this.capabilities.learn(announced);
     if (announced === undefined) this.capabilities.onSilentInfo(id);
     if (id !== 0) this.liveness.onAnswer(id);
-    this.admission.register(asked ? neighbours : this.admission.boundUnknown(neighbours));
+    // An answer to one of our JOINs from a Flow member: the same for each (join-answer.ts), taken whole once.
+    const answerer = id === 0 && !asked && verdict === 'compatible' ? announced!.nodeKey.toString() : undefined;
+    if (answerer === undefined || !this.takenAnswers.repeats(answerer, data!)) {
+      this.admission.register(asked ? neighbours : this.admission.boundUnknown(neighbours));
+      if (answerer !== undefined) this.takenAnswers.took(answerer, data!, neighbours);
+    }
     if (verdict === 'compatible') this.admission.announcedBy(announced!.nodeKey);
   }
 
