@@ -6,7 +6,7 @@ import { newBytes } from './frame-layout';
 import { keyFromString } from './key';
 import type { Membership } from './membership';
 import { resolveBrokerOptions } from './options';
-import { readNotice } from './publish-wire';
+import { encodePublishFwd, PublishFlags, readNotice, readPublishFlags } from './publish-wire';
 import { NodeSubjects } from './subjects';
 
 const utf8 = new TextEncoder();
@@ -57,7 +57,15 @@ describe('a message the handoff moves on (settle with moved), and refusals', () 
       return msg;
     };
     const ownKey = (now: boolean) => void (local = now);
-    return { publish, handled, accepted, refused, routed, dispatched, counters, ownKey };
+    /** A publish that names its lane's previous unsettled one, `after` (flag Follows). */
+    const publishAfter = (id: bigint, after: bigint): FwdFrame['msg'] => {
+      const frame: FwdFrame = { type: FrameType.Fwd, id, ackTo: keyFromString('publisher'), msg: { id: 0n, reply: '', stream: 'orders', partitionKey: utf8.encode('k1'), data: new Uint8Array(1) } };
+      const data = encodePublishFwd(frame, PublishFlags.Notices, newBytes, after);
+      const decoded = decodeFrame(data) as FwdFrame;
+      acceptor.onForward(decoded, readPublishFlags(data)!, data);
+      return decoded.msg;
+    };
+    return { publish, publishAfter, handled, accepted, refused, routed, dispatched, counters, ownKey };
   }
 
   it.each([
@@ -149,5 +157,30 @@ describe('a message the handoff moves on (settle with moved), and refusals', () 
     // The relay comes back here (routed again) and runs: its publisher hears "handled" once.
     relay.settle!();
     expect(handled).toEqual([12n]);
+  });
+
+  it('relays the messages held behind a relay once its owner accepted it: they go the same way, in order', () => {
+    const { publish, publishAfter, routed, dispatched } = acceptorOwning(false);
+    const first = publish(20n);
+    publishAfter(21n, 20n);
+    expect(routed).toEqual([first]);
+    first.accepted!();
+    expect(routed).toHaveLength(2);
+    expect(dispatched).toEqual([]);
+  });
+
+  // Seed 271338: the key came back here while a relay's retry reached the restarted owner, which accepted it; its
+  // acceptance let the messages held behind it run here first.
+  it('holds what waits behind a relay until its owner handled it, when the key is ours by the time the owner accepted it', () => {
+    const { publish, publishAfter, routed, dispatched, handled, ownKey } = acceptorOwning(false);
+    const first = publish(30n);
+    const second = publishAfter(31n, 30n);
+    ownKey(true);
+    first.accepted!();
+    expect(routed).toEqual([first]);
+    expect(dispatched).toEqual([]);
+    first.settle!();
+    expect(handled).toEqual([30n]);
+    expect(dispatched.map((msg) => msg.data)).toEqual([second.data]);
   });
 });

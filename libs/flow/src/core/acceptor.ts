@@ -125,12 +125,21 @@ export class Acceptor {
     }
   }
 
-  /** `id` of `origin` was queued, refused, or its relay accepted or ended: the messages waiting for it, in order. */
-  private release(origin: string, id: U64): void {
+  /**
+   * `id` of `origin` was queued, refused, or its relay accepted or ended: the
+   * messages waiting for it, in order. `acceptedElsewhere`: it was only
+   * accepted by the owner it was relayed or moved to, so one waiting for it
+   * goes on only the same way, relayed; one this broker owns by now waits
+   * until that owner has handled it (seed 271338: a relay's retry reached the
+   * restarted owner, which took it, while this broker owned the key again and
+   * ran its successors first).
+   */
+  private release(origin: string, id: U64, acceptedElsewhere = false): void {
     if (this.order.size === 0) return;
     for (let next = this.order.release(origin, id); next !== undefined; next = this.order.release(origin, id)) {
+      const after = acceptedElsewhere ? id : undefined;
       id = next.id;
-      if (!this.take(next.value.frame, next.value.flags, undefined, next.value.publish)) return;
+      if (!this.take(next.value.frame, next.value.flags, after, next.value.publish)) return;
     }
   }
 
@@ -271,7 +280,7 @@ export class Acceptor {
       this.relaying.delete(named);
       this.seen.set(origin, id, false, floored);
       this.notify(ackTo, id, false);
-      this.release(origin, id);
+      this.release(origin, id, true);
     };
     msg.settle = (error, moved) => {
       // Routed here again after all (its owner died), then on from here: still a relay, not settled.
@@ -299,7 +308,7 @@ export class Acceptor {
     this.relayed.set(origin, id, false);
     msg.accepted = () => {
       this.relayed.set(origin, id, true);
-      this.release(origin, id);
+      this.release(origin, id, true);
     };
   }
 

@@ -164,6 +164,11 @@ describe('deterministic simulation', () => {
     // With that, node-2's probes while it drained (it left at 55 ms) put its positions back on node-0's ring each
     // time; the rings flapped and a relay ran round three brokers. A broker that left probes by subscriber only.
     [220714, 'a draining broker probes by subscriber: it stays off the rings (Broker, forwarder probe)'],
+    // node-2 crashed with pub-0's #12 of k0 on its way; node-0, which still saw node-2 as its owner, relayed it, then
+    // found node-2 dead and owned k0. The relay's retry reached node-2 restarted under its name, which took it, and its
+    // acceptance released #16, #18 and #21 held behind it at node-0, which ran them there before node-2 ran #12. A
+    // message waiting for one only accepted elsewhere goes on only relayed (Acceptor.release).
+    [271338, 'a relay accepted elsewhere releases only relays: what is ours now waits for it to be handled (Acceptor)'],
     // node-1 relayed pub-1's #0 and #2 of k1 to node-2, which drained after a shutdown (and restarted under its
     // name). When node-2 was proven gone, each relay gave up on its own verdict, #2's first: it ran on node-1
     // before #0. Every forward to an owner proven gone gives up together now, the first sent first.
