@@ -130,7 +130,7 @@ export class Broker {
       announcementOf: (key) => this.membership?.capabilities.of(key),
       // A publisher, or a broker that left, probes by the transport's subscriber check: dead or unknown.
       probe: (key) => this.membership?.probeOwner(key) ?? this.transport.probe(key).then((up) => (up === false ? 'dead' : 'unknown')),
-      answeredWithin: (key, ms) => this.membership?.answeredWithin(key, ms) ?? false,
+      silentFor: (key, ms) => this.membership?.silentFor(key, ms) ?? true,
       // Suspicions follow from network input (a crash, forged positions): rate limited.
       reportError: (error) => this.networkErrors.report(`forward:${error.code}`, error),
     });

@@ -29,8 +29,8 @@ export interface ForwarderHost {
   announcementOf(key: Key): Announcement | undefined;
   /** Whether a ring position's broker answers (liveness.ts): only an answer is proof of life. */
   probe(key: Key): Promise<Verdict>;
-  /** True when `key`'s broker answered a probe within the last `ms`. */
-  answeredWithin(key: Key, ms: number): boolean;
+  /** True when `key`'s broker answered nothing within the last `ms`, as a sign of death this broker acts on (Membership.silentFor). */
+  silentFor(key: Key, ms: number): boolean;
   reportError(error: FlowError): void;
   /** Counts and reports what a probe's continuation threw (it must not become an unhandled rejection). */
   contain(error: unknown, what: string): void;

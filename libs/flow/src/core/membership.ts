@@ -156,13 +156,13 @@ export class Membership {
   }
 
   /**
-   * Whether `key`'s broker answered within `ms`. True once this broker left:
-   * probing by subscriber only, it takes silence for no proof, and suspects
-   * only an owner proven gone; a quiet one taken for dead could leave it
-   * alone on its ring, running what it routes.
+   * Whether `key`'s broker answered nothing for `ms`, as a sign of death this
+   * broker acts on. Never once it left: probing by subscriber only, it takes
+   * silence for no proof, and suspects only an owner proven gone; a quiet one
+   * taken for dead could leave it alone on its ring, running what it routes.
    */
-  answeredWithin(key: Key, ms: number): boolean {
-    return this.left || this.liveness.answeredWithin(key, ms);
+  silentFor(key: Key, ms: number): boolean {
+    return !this.left && !this.liveness.answeredWithin(key, ms);
   }
 
   /**

@@ -105,7 +105,7 @@ export class OverdueForwards {
     counters.timedOut++;
     counters.retried++;
     // Proven dead, or silent all along; an owner that answered probes lost this frame only.
-    if ((proven || !host.answeredWithin(owner, silentMs)) && host.suspect(owner)) {
+    if ((proven || host.silentFor(owner, silentMs)) && host.suspect(owner)) {
       host.reportError(new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs));
     }
     if (entry.notices) this.forwarder.retryIds.set(msg, id);
