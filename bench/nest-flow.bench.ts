@@ -27,7 +27,8 @@
  * p50, p99; (d) sequential request/reply p50, p99. --growth adds (e): the RSS
  * of the Flow apps after 200,000 and after 1,000,000 events. --profile runs
  * the first Flow app, the first Nest consumer and both publishers under `node --cpu-prof` and
- * prints where their time goes (by layer, function and file). --keys 0 sends
+ * prints where their time goes (by layer, function and file; FLOW_BENCH_PROFILE_US sets
+ * the sampling interval in µs, default 1,000). --keys 0 sends
  * Flow's events and requests unkeyed: a diagnostic that takes forwarding out.
  *
  * Publishers flush every BATCH events and keep at most WINDOW events
@@ -252,7 +253,7 @@ function requests(fleet: Fleet, count: number, concurrency: number): Promise<Req
 
 async function runSetup(setup: Setup, server: NatsServer, spawned: WorkerProcess[], profileDir?: string): Promise<SetupResult> {
   try {
-    const profile = (dir: string): string[] => (profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profileDir, dir)]);
+    const profile = (dir: string): string[] => (profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-interval', process.env.FLOW_BENCH_PROFILE_US ?? '1000', '--cpu-prof-dir', join(profileDir, dir)]);
     const fleet = await startFleet(setup, server, WARMUP_EVENTS + EVENTS, spawned, { first: profile('consumer') }, profile('publisher'));
     await publish(fleet, WARMUP_EVENTS);
     await requests(fleet, WARMUP_REQUESTS, IN_FLIGHT);
