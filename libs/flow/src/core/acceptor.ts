@@ -9,7 +9,7 @@ import { ACK_PATIENCE } from './overdue-forwards';
 import { LaneOrder } from './lane-order';
 import { OwnerNotices } from './owner-notices';
 import { PublishOrigin, readOrigin } from './publish-origin';
-import { PublishFlags, readFloor, readPredecessor } from './publish-wire';
+import { appendRefuser, type BatchTarget, PublishFlags, readFloor, readPredecessor } from './publish-wire';
 import { Refusals } from './refusals';
 import { answerViewQuestion } from './view-answer';
 
@@ -57,12 +57,15 @@ export class Acceptor {
   private readonly refusals = new Refusals(this.seen);
 
   private readonly notices: OwnerNotices;
+  /** This broker, as its notices and refusals name it. */
+  private readonly self: BatchTarget;
 
   constructor(private readonly host: AcceptorHost) {
     const { clique, nodeKey, virtualNodes } = host.options;
+    this.self = { node: nodeKey, virtualNodes };
     this.notices = new OwnerNotices({
       clique,
-      batchTo: { node: nodeKey, virtualNodes },
+      batchTo: this.self,
       send: (subject, frame) => host.send(subject, frame),
       maxPayload: () => host.maxPayload(),
       afterInput: (task) => host.afterInput(task),
@@ -332,8 +335,9 @@ export class Acceptor {
     this.send(ackTo, answerId, error);
   }
 
+  /** An ERR naming this broker (appendRefuser): a publisher tells it from a refusal by the owner its publish went on to. */
   private send(ackTo: Key, id: U64, error: FlowError): void {
-    this.host.send(this.host.nodeSubjects.of(ackTo), encodeFrame(errorReply(id, error), this.host.allocate));
+    this.host.send(this.host.nodeSubjects.of(ackTo), appendRefuser(encodeFrame(errorReply(id, error)), this.self));
   }
 
   private plainAck(ackTo: Key, id: U64): void {

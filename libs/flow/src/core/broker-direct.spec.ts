@@ -5,7 +5,11 @@ import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker, Delivery } from './broker';
-import { FlowError } from './errors';
+import { FlowError, OverloadedError } from './errors';
+import { errorReply } from './error-reply';
+import { decodeFrame, encodeFrame, type FwdFrame } from './frame';
+import { appendRefuser } from './publish-wire';
+import { nodeSubject } from './subjects';
 import { keyFromString } from './key';
 import { BusDelivery } from './memory-exchange';
 
@@ -267,5 +271,46 @@ describe('broker direct routing', () => {
     expect(handled.get(key)).toEqual([1]);
     expect(brokers[0].counters.duplicates).toBe(1);
     await waitFor(() => publisher.counters.acked === 1, { bus });
+  });
+
+  // Seed 223296 (overload): the publisher took an owner for dead and sent a publish on to the next, and the old
+  // owner's refusal of its copy came after: the publisher rejected the publish, and the new owner ran it.
+  it.each([
+    ['goes on when a broker it has left refuses its earlier copy: not rejected, run once', false],
+    ['is rejected when the broker it is at refuses it', true],
+  ])('a publish %s', async (_title, byItsOwner) => {
+    const clock = new ManualClock();
+    const handled = new Map<string, number[]>();
+    const publisher = await directClique(handled, clock);
+    const { bus, brokers } = clique!;
+    const owner = brokers[0]!;
+    let id: number | bigint | undefined;
+    let dropped = 0;
+    bus.setFault((delivery) => {
+      if (delivery.to === 'broker-0' && delivery.from === 'broker-3' && kindOf(delivery) === 'FWD+flags') id ??= (decodeFrame(delivery.data) as FwdFrame).id;
+      return delivery.to === 'broker-3' && kindOf(delivery) === 'ACK+notice' && dropped++ === 0 ? 'drop' : 'deliver';
+    });
+    const key = keyOwnedBy(owner, owner);
+    let outcome = 'pending';
+    const published = publisher.publish('orders', seq(1), { key }).then(
+      () => (outcome = 'resolved'),
+      (error: FlowError) => (outcome = error.code),
+    );
+    await waitFor(() => dropped === 1, { bus });
+    const refuser = byItsOwner ? owner.nodeKey : keyFromString('a broker it has left');
+    const err = appendRefuser(encodeFrame(errorReply(id!, new OverloadedError('maxQueuedMessages', 1))), { node: refuser, virtualNodes: 4 });
+    bus.connect('forger').publish(nodeSubject(publisher.clique, publisher.nodeKey), err);
+    await bus.idle();
+    if (byItsOwner) {
+      expect(outcome).toBe('FLOW_OVERLOADED');
+      return;
+    }
+    expect(outcome).toBe('pending');
+    // The owner it is at answers its next send from the duplicate window.
+    clock.advance(100);
+    await waitFor(() => outcome !== 'pending', { bus });
+    await published;
+    expect(outcome).toBe('resolved');
+    expect(handled.get(key)).toEqual([1]);
   });
 });

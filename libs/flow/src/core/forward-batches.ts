@@ -205,6 +205,11 @@ export class ForwardRoutes {
     this.batchSubjects.set(ownerText, subject);
   }
 
+  /** Whether `position` (text) is one of `target`'s node's ring positions. */
+  isPositionOf(target: BatchTarget, position: string): boolean {
+    return this.positionsOf(target).has(position);
+  }
+
   /** The ring positions of `target`'s node, as text (cached per node). */
   private positionsOf(target: BatchTarget): ReadonlySet<string> {
     const id = `${target.node.toString()}/${target.virtualNodes}`;

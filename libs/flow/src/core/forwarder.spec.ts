@@ -1,7 +1,12 @@
 import { fromUtf8 } from '../../test/sequence';
 import { createMemoryClique, ManualClock, MemoryClique, waitFor } from '../testing';
 import { Broker } from './broker';
-import { decodeFrame, FrameType } from './frame';
+import { errorReply } from './error-reply';
+import { OverloadedError } from './errors';
+import { decodeFrame, encodeFrame, FrameType } from './frame';
+import { keyFromString } from './key';
+import { appendRefuser } from './publish-wire';
+import { nodeSubject } from './subjects';
 import { MemoryBus } from './memory-pubsub';
 
 const ACK_TIMEOUT = 40;
@@ -157,6 +162,47 @@ describe('acknowledged forwarding', () => {
     // Half the stream entered through the other member and waited for the window of 2.
     expect(forwarded).toHaveLength(150);
     expect(forwarded).toEqual([...forwarded].sort((a, b) => a - b));
+  });
+
+  // The forwarder's side of seed 223296: a forward routed again under its id is refused only by the owner it is at.
+  it.each([
+    ['a refusal naming a broker it has left is not its owner\'s answer: it runs once, nothing dropped', false],
+    ['a refusal naming its owner drops it', true],
+  ])('for a forward, %s', async (_title, byItsOwner) => {
+    const handled: string[] = [];
+    const { publisher, members } = await twoHandlersAndAPublisher(handled);
+    const bus = clique!.bus;
+    let forward: { id: number | bigint; from: string; to: string } | undefined;
+    let dropped = 0;
+    bus.setFault((delivery) => {
+      const frame = tryDecode(delivery.data);
+      if (frame?.type === FrameType.Fwd && forward === undefined && delivery.from !== 'broker-2') forward = { id: frame.id, from: delivery.from, to: delivery.to };
+      // The owner's first answer to it is lost: the forward stays unanswered.
+      return forward !== undefined && delivery.from === forward.to && delivery.to === forward.from && isAck(delivery.data) && dropped++ === 0 ? 'drop' : 'deliver';
+    });
+    let published = 0;
+    while (published < 20 && forward === undefined) {
+      await publisher.publish('orders', text.encode(`m${published}`), { key: `k${published}` });
+      published++;
+      await bus.idle();
+    }
+    expect(forward).toBeDefined();
+    expect(dropped).toBe(1);
+    const sender = members[Number(forward!.from.slice('broker-'.length))]!;
+    const owner = members[Number(forward!.to.slice('broker-'.length))]!;
+    const refuser = byItsOwner ? owner.nodeKey : keyFromString('a broker it has left');
+    const err = appendRefuser(encodeFrame(errorReply(forward!.id, new OverloadedError('maxQueuedMessages', 1))), { node: refuser, virtualNodes: 8 });
+    bus.connect('forger').publish(nodeSubject(sender.clique, sender.nodeKey), err);
+    await bus.idle();
+    expect(sender.counters.dropped).toBe(byItsOwner ? 1 : 0);
+    // Not refused: sent again, answered from the owner's window; refused: never again.
+    if (byItsOwner) {
+      for (let i = 0; i < 4; i++) (clock.advance(ACK_TIMEOUT), await bus.idle());
+    } else await settled(() => sender.counters.retried >= 1 && owner.counters.duplicates >= 1, 12 * ACK_TIMEOUT);
+    if (byItsOwner) expect(sender.counters.retried).toBe(0);
+    expect(sender.counters.dropped).toBe(byItsOwner ? 1 : 0);
+    expect(handled).toHaveLength(published);
+    expect(new Set(handled).size).toBe(published);
   });
 });
 

@@ -9,7 +9,7 @@ import { Forward, ForwarderHost } from './forwarder-host';
 import { Key, parseKey } from './key';
 import { PendingTable } from './pending';
 import { encodeMemberFwd, memberTrailer } from './publish-origin';
-import { bytesAbove, readNotice } from './publish-wire';
+import { type BatchTarget, bytesAbove, readNotice } from './publish-wire';
 import { OverdueForwards } from './overdue-forwards';
 import { OwnerSigns } from './owner-signs';
 import { nodeSubject } from './subjects';
@@ -144,7 +144,15 @@ export class Forwarder {
    * the answer settles it, and the message is dropped with the owner's error
    * (a relay behind it hears the refusal). False when the id is not ours.
    */
-  onErr(frame: ErrFrame): boolean {
+  /**
+   * An owner refused a forward. `refuser`: the broker the ERR names; one this
+   * forward has since left (routed again under the same id) refused only its
+   * earlier copy, which ended there: this one waits for its owner's answer.
+   */
+  onErr(frame: ErrFrame, refuser?: BatchTarget): boolean {
+    const forward = refuser === undefined ? undefined : this.pending.tagOf(frame.id);
+    const owner = forward === undefined ? undefined : this.host.announcementOf(forward.owner)?.nodeKey;
+    if (owner !== undefined && !owner.equals(refuser!.node)) return true;
     return this.pending.fail(frame.id, new RemoteError(frame.code, frame.message, undefined));
   }
 

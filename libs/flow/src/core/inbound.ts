@@ -12,7 +12,7 @@ import type { Key } from './key';
 import type { Membership } from './membership';
 import type { ResolvedBrokerOptions } from './options';
 import type { PendingReplies } from './pending-replies';
-import { readPublishFlags } from './publish-wire';
+import { readPublishFlags, readRefuser } from './publish-wire';
 import type { Publisher } from './publisher';
 import type { RingView } from './ring-view';
 import type { MessageHeaders } from './pubsub';
@@ -143,11 +143,13 @@ export class Inbound {
         if (host.forwarder.onAck(frame.id, data)) host.counters.acked++;
         else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
-      case FrameType.Err:
+      case FrameType.Err: {
         // An owner's refusal of a member's forward counts as its answer (acked), then the message is dropped.
-        if (host.forwarder.onErr(frame)) host.counters.acked++;
-        else if (!host.publisher.onErr(frame)) host.replies.onErr(frame);
+        const refuser = readRefuser(data);
+        if (host.forwarder.onErr(frame, refuser)) host.counters.acked++;
+        else if (!host.publisher.onErr(frame, refuser)) host.replies.onErr(frame);
         return;
+      }
       case FrameType.Fwd: {
         // Closing: no ACK, so the sender routes the message to the next owner.
         if (!host.isRouting()) return;

@@ -68,6 +68,11 @@ export class PendingTable<T, G = never> {
     return this.entries.has(id);
   }
 
+  /** The tag `id` was added with; undefined when it is not pending or has none. */
+  tagOf(id: U64): G | undefined {
+    return this.entries.get(id)?.tag;
+  }
+
   /** Settles `id` with a value. False when it was not pending (late or foreign answer). */
   resolve(id: U64, value: T): boolean {
     const entry = this.take(id);

@@ -2,6 +2,7 @@ import { quoteBytes, U64 } from './bytes';
 import { ErrorCode, RemoteError } from './errors';
 import type { ForwardRoutes } from './forward-batches';
 import type { ErrFrame } from './frame';
+import type { BatchTarget } from './publish-wire';
 import type { InFlightTable } from './in-flight-table';
 import type { Key } from './key';
 import { ACK_PATIENCE } from './overdue-forwards';
@@ -51,11 +52,20 @@ export class PublishRecovery {
 
   constructor(private readonly publisher: RecoveryHost) {}
 
-  /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
-  refused(frame: ErrFrame): boolean {
-    const { entries, host } = this.publisher;
+  /**
+   * An ERR for one of our publishes: the owner refused it (no handler,
+   * overload). `refuser`: the broker the ERR names. One the publish has since
+   * left (its owner taken for dead, the publish sent on under the same id)
+   * refused only the copy it had, which ended there; the publish goes on at
+   * its owner now, and is neither rejected nor settled (seed 223296: the old
+   * owner's refusal arrived after the copy was sent on, the publisher
+   * rejected the publish, and the new owner ran it).
+   */
+  refused(frame: ErrFrame, refuser?: BatchTarget): boolean {
+    const { entries, host, routes } = this.publisher;
     const entry = entries.get(frame.id);
     if (entry === undefined) return false;
+    if (refuser !== undefined && (entry.owner === undefined || !routes.isPositionOf(refuser, entry.ownerText))) return true;
     // A broker closing under the message: the watch finds it gone and moves the message on.
     if (frame.code === ErrorCode.Closed) return true;
     this.publisher.heard(entry);

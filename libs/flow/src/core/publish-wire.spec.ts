@@ -1,7 +1,9 @@
 import { ProtocolError } from './errors';
 import { decodeFrame, FrameType, FwdFrame } from './frame';
 import { keyFromString } from './key';
-import { encodePublishFwd, PublishFlags, readFloor, readPredecessor, readPublishFlags, retrailPublishFwd, trailerAt } from './publish-wire';
+import { appendRefuser, encodePublishFwd, PublishFlags, readFloor, readPredecessor, readPublishFlags, readRefuser, retrailPublishFwd, trailerAt } from './publish-wire';
+import { errorReply } from './error-reply';
+import { encodeFrame } from './frame';
 
 const utf8 = new TextEncoder();
 const allocate = (n: number): Uint8Array => new Uint8Array(n);
@@ -57,5 +59,23 @@ describe('publish FWD trailer', () => {
       const cut = data.subarray(0, data.length - 1);
       expect(() => readFloor(cut, readPublishFlags(cut)!)).toThrow(ProtocolError);
     }
+  });
+});
+
+describe('the refuser an ERR names', () => {
+  const err = (): Uint8Array => encodeFrame(errorReply(7, new ProtocolError('x', 'refused')));
+
+  it('reads back the broker appended after an ERR, which still decodes as the same ERR', () => {
+    const named = appendRefuser(err(), { node: keyFromString('owner'), virtualNodes: 256 });
+    expect(decodeFrame(named)).toEqual(decodeFrame(err()));
+    const refuser = readRefuser(named);
+    expect(refuser?.node.equals(keyFromString('owner'))).toBe(true);
+    expect(refuser?.virtualNodes).toBe(256);
+  });
+
+  it('reads none from a plain ERR (Go, older Flow), and refuses a truncated one', () => {
+    expect(readRefuser(err())).toBeUndefined();
+    const named = appendRefuser(err(), { node: keyFromString('owner'), virtualNodes: 4 });
+    expect(() => readRefuser(named.subarray(0, named.length - 3))).toThrow(ProtocolError);
   });
 });

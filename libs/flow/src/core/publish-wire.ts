@@ -200,12 +200,31 @@ export function appendNotice(ack: Uint8Array, accepted: readonly U64[], handled:
     let p = at + 12;
     for (const id of accepted) (writeU64(out, p, id), (p += 8));
     for (const id of handled) (writeU64(out, p, id), (p += 8));
-    if (batchTo === undefined) return;
-    writeU32(out, p, FBAT);
-    batchTo.node.write(out, p + 4);
-    out[p + 12] = batchTo.virtualNodes >>> 8;
-    out[p + 13] = batchTo.virtualNodes & 0xff;
+    if (batchTo !== undefined) writeBatchTarget(out, p, batchTo);
   });
+}
+
+function writeBatchTarget(out: Uint8Array, p: number, target: BatchTarget): void {
+  writeU32(out, p, FBAT);
+  target.node.write(out, p + 4);
+  out[p + 12] = target.virtualNodes >>> 8;
+  out[p + 13] = target.virtualNodes & 0xff;
+}
+
+/**
+ * An owner's ERR refusing a publish or a member's forward, naming the owner
+ * after the frame (the 'FBAT' extension, as its notices do): a copy refused by
+ * a broker the publish has since left, sent on to another owner under the same
+ * id, is told from a refusal by the owner it is at now. Readers that know no
+ * extension see a plain ERR.
+ */
+export function appendRefuser(err: Uint8Array, refuser: BatchTarget): Uint8Array {
+  return withTrailer(err, BATCH_TARGET_SIZE, (out, at) => writeBatchTarget(out, at, refuser));
+}
+
+/** The owner an ERR names (appendRefuser); undefined for one that names none (Go, older Flow). Throws ProtocolError when malformed. */
+export function readRefuser(data: Uint8Array): BatchTarget | undefined {
+  return readBatchTarget(data, trailerAt(data));
 }
 
 export interface Notice {

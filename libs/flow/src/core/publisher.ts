@@ -5,7 +5,7 @@ import { InFlightTable } from './in-flight-table';
 import { AckFrame, ErrFrame, FrameType, FwdFrame, MsgPayload } from './frame';
 import { Key, keyFromBytes } from './key';
 import { ForwardRoutes } from './forward-batches';
-import { encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
+import { type BatchTarget, encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
 import { PublishRecovery } from './publish-recovery';
 import { Entry, messageOf, newEntry, PublisherHost, Waiting } from './publisher-host';
@@ -141,9 +141,9 @@ export class Publisher {
     return this.settleApart(frame.id, true);
   }
 
-  /** An ERR for one of our publishes: the owner refused it (no handler, overload). */
-  onErr(frame: ErrFrame): boolean {
-    return this.recovery.refused(frame);
+  /** An ERR for one of our publishes: the owner refused it (no handler, overload); `refuser`: the broker it names. */
+  onErr(frame: ErrFrame, refuser?: BatchTarget): boolean {
+    return this.recovery.refused(frame, refuser);
   }
 
   /** Resolves when no acknowledged publish is unsettled. */

@@ -169,6 +169,10 @@ describe('deterministic simulation', () => {
     // acceptance released #16, #18 and #21 held behind it at node-0, which ran them there before node-2 ran #12. A
     // message waiting for one only accepted elsewhere goes on only relayed (Acceptor.release).
     [271338, 'a relay accepted elsewhere releases only relays: what is ours now waits for it to be handled (Acceptor)'],
+    // node-2, disconnected, refused pub-0's #11 of k1 (queue full) as it came back; the publisher had taken it for dead
+    // and sent #11 on to node-1 when the refusal arrived, rejected the publish, and node-1 ran it. An ERR names the
+    // refusing broker, and one the publish has left refused only its own copy (PublishRecovery.refused).
+    [223296, 'a refusal by an owner the publish has left does not reject it (PublishRecovery)', { overload: true }],
     // node-1 relayed pub-1's #0 and #2 of k1 to node-2, which drained after a shutdown (and restarted under its
     // name). When node-2 was proven gone, each relay gave up on its own verdict, #2's first: it ran on node-1
     // before #0. Every forward to an owner proven gone gives up together now, the first sent first.
