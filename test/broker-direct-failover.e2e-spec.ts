@@ -81,8 +81,6 @@ describe.each([
     expect(published.length).toBe(result.published);
     expect(published.length).toBeGreaterThan(KILL_AFTER_PUBLISHED);
     expect(published.filter((seq) => !handled.has(seq))).toEqual([]);
-    // The kill mattered: the publisher moved messages held by the dead owner to new owners.
-    expect((await publisher.counters()).timedOut).toBeGreaterThan(0);
 
     // Runs per sequence number, and each key's first runs in handling order (journals are per worker:
     // a key stays on one worker while its owner does not change).
@@ -97,6 +95,10 @@ describe.each([
     }
     const keyOf = (seq: number): string => `customer-${seq % STREAM.keyCount}`;
     const victimKeys = new Set([...firstByKey.keys()].filter((key) => victimPositions.has(ownerBefore(key))));
+    // The kill mattered: the survivors ran the dead owner's keys. (Whether the publisher itself found the owner
+    // dead and moved what it held, its timedOut counter, or first heard the members' LEAV, is a race; not asserted.)
+    const survivorsRan = all.filter((_, i) => i !== 1 && i < 3).flatMap((journal) => journal.handled.filter((record) => victimKeys.has(record.key)));
+    expect(survivorsRan.length).toBeGreaterThan(0);
     const stayed = [...firstByKey].filter(([key]) => !victimKeys.has(key));
     expect(stayed.length).toBeGreaterThan(STREAM.keyCount / 2);
     for (const [key, order] of stayed) expect([key, order]).toEqual([key, [...order].sort((a, b) => a - b)]);
