@@ -143,17 +143,20 @@ export class Forwarder {
    * An owner refused a forward that asked for notices (no handler, overload):
    * the answer settles it, and the message is dropped with the owner's error
    * (a relay behind it hears the refusal). False when the id is not ours.
-   */
-  /**
-   * An owner refused a forward. `refuser`: the broker the ERR names; one this
-   * forward has since left (routed again under the same id) refused only its
-   * earlier copy, which ended there: this one waits for its owner's answer.
+   * `refuser`: the broker the ERR names; one this forward has since left
+   * (routed again under the same id) refused only its earlier copy, which
+   * ended there: this one waits for its owner's answer.
    */
   onErr(frame: ErrFrame, refuser?: BatchTarget): boolean {
-    const forward = refuser === undefined ? undefined : this.pending.tagOf(frame.id);
-    const owner = forward === undefined ? undefined : this.host.announcementOf(forward.owner)?.nodeKey;
-    if (owner !== undefined && !owner.equals(refuser!.node)) return true;
+    if (refuser !== undefined && this.leftBehind(frame.id, refuser)) return true;
     return this.pending.fail(frame.id, new RemoteError(frame.code, frame.message, undefined));
+  }
+
+  /** Whether pending forward `id` is at a broker other than `refuser`, by its owner's announcement (unknown: not). */
+  private leftBehind(id: U64, refuser: BatchTarget): boolean {
+    const forward = this.pending.tagOf(id);
+    const owner = forward === undefined ? undefined : this.host.announcementOf(forward.owner)?.nodeKey;
+    return owner !== undefined && !owner.equals(refuser.node);
   }
 
   /**

@@ -347,4 +347,3 @@ export class Membership {
       .catch((error: unknown) => this.host.contain(error, 'stabilization probe'));
   }
 }
-
