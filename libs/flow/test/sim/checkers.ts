@@ -91,7 +91,10 @@ export function checkLost(trace: Trace): string[] {
   return out;
 }
 
-/** (f) A publish whose publish() rejected (refused: overloaded owners) and whose message a run completed anyway. */
+/**
+ * (f) A publish whose publish() rejected (refused: overloaded owners) and whose message a run completed anyway.
+ * Not one its own publisher's stop rejected (outcome 'closed'): that outcome is open.
+ */
 export function checkRefused(trace: Trace): string[] {
   const ran = new Map(trace.runs.filter((r) => !r.cut).map((r) => [`${r.publisher}:${r.seq}`, r]));
   return trace.publishes
@@ -110,9 +113,9 @@ export function checkSettled(trace: Trace): string[] {
   return out;
 }
 
-/** The last membership change or the end of frame faults, whichever is later. */
+/** The last membership change or the end of frame faults, whichever is later (a publisher is no member). */
 function lastDisturbance(trace: Trace): number {
-  return trace.changes.reduce((max, c) => Math.max(max, c.at), trace.faultsUntil);
+  return trace.changes.reduce((max, c) => (c.kind.startsWith('publisher-') ? max : Math.max(max, c.at)), trace.faultsUntil);
 }
 
 /**

@@ -6,6 +6,7 @@
  * `npm run sim -- --seed S [--verbose] [--frames]`: one seed; --verbose prints its trace, --frames
  * every delivery on the bus as it happens (frame-log.ts).
  * `--overload` with either: owners queue 1 to 3 messages at most, so that they refuse some.
+ * `--publisher-restart` with either: one publisher stops (crash, close() or shutdown()) and starts again.
  * Exits 1 when a property that holds today (see expectations.ts) is violated.
  */
 import { convergenceDelay, PROPERTIES, Property, PROPERTY_TEXT } from './checkers';
@@ -55,6 +56,7 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
   let maxDelay = 0;
   let fellBack = 0;
   let rejected = 0;
+  let closed = 0;
   let refusedLate = 0;
   const groups = GROUPS.map((g) => ({ ...g, seeds: 0, violating: new Map<Property, number>(PROPERTIES.map((p) => [p, 0])) }));
   for (let seed = from; seed < from + count; seed++) {
@@ -66,6 +68,7 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
     classes.set(schedule.membership, (classes.get(schedule.membership) ?? 0) + 1);
     if (trace.viaQueueGroup > 0) fellBack++;
     rejected += trace.publishes.filter((p) => p.outcome === 'rejected').length;
+    closed += trace.publishes.filter((p) => p.outcome === 'closed').length;
     refusedLate += trace.refusedLate.reduce((sum, n) => sum + n, 0);
     if (violations.converged.length === 0) maxDelay = Math.max(maxDelay, convergenceDelay(trace));
     for (const property of PROPERTIES) {
@@ -78,6 +81,7 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
   console.log(`slowest convergence within the bound: ${maxDelay} virtual ms after the last change or fault`);
   console.log(`seeds where a publisher sent through the queue group (order and loss not asserted): ${fellBack}`);
   console.log(`publishes rejected: ${rejected}; refused after they resolved (reported): ${refusedLate}`);
+  if (options.publisherRestart === true) console.log(`publishes rejected by their own publisher's stop (outcome open): ${closed}`);
   console.log(`\nseeds violating (a) (b) (c) (d) (e) (f), by what the schedule holds:`);
   for (const g of groups) console.log(`  ${g.name.padEnd(34)} ${String(g.seeds).padStart(6)} seeds: ${[...g.violating.values()].join(' ')}`);
   let ok = true;
@@ -97,7 +101,7 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
 
 async function main(): Promise<void> {
   const verbose = process.argv.includes('--verbose');
-  const options: ScheduleOptions = { overload: process.argv.includes('--overload') };
+  const options: ScheduleOptions = { overload: process.argv.includes('--overload'), publisherRestart: process.argv.includes('--publisher-restart') };
   const ok = argument('--seed') !== undefined
     ? await one(seedArgument('--seed', 1), verbose, options)
     : await many(seedArgument('--from', 1), seedArgument('--seeds', 1000), options);

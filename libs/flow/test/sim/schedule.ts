@@ -19,7 +19,14 @@ export type SimEvent =
   /** A node that left or crashed starts again with the same node name. */
   | { readonly at: number; readonly kind: 'restart'; readonly node: string }
   /** A live broker's connection is down for `forMs` (disconnect(), then reconnect()). */
-  | { readonly at: number; readonly kind: 'disconnect'; readonly node: string; readonly forMs: number };
+  | { readonly at: number; readonly kind: 'disconnect'; readonly node: string; readonly forMs: number }
+  /** A publisher stops (its connection killed, close(), or shutdown(), which drains first); `publisherRestart` only. */
+  | { readonly at: number; readonly kind: 'publisher-stop'; readonly publisher: number; readonly how: PublisherStop }
+  /** The stopped publisher starts again under its node name, once its stop has finished; `publisherRestart` only. */
+  | { readonly at: number; readonly kind: 'publisher-start'; readonly publisher: number };
+
+/** How a publisher stops: 'crash' kills its connection (nothing sent after), then close()s it. */
+export type PublisherStop = 'crash' | 'close' | 'shutdown';
 
 export interface Faults {
   /** Probability that one delivery of a broker-to-broker frame (clique or node subject) is dropped. */
@@ -55,6 +62,11 @@ export interface Schedule {
 export interface ScheduleOptions {
   /** Handling brokers queue 1 to 3 messages at most (by seed), so that owners refuse some. */
   readonly overload?: boolean;
+  /**
+   * One publisher stops at a random time and starts again under its node name 1 to 100 ms later (a deploy,
+   * a crash and its restart). Drawn from a stream of its own: the rest of the schedule stays the seed's.
+   */
+  readonly publisherRestart?: boolean;
 }
 
 /** Sizes of a schedule; small, so that a thousand seeds run in seconds. */
@@ -103,6 +115,7 @@ export function drawSchedule(seed: number, options: ScheduleOptions = {}): Sched
     events.push({ at, kind: 'publish', publisher, key, seq: 0 });
   }
   if (membership !== 'stable') events.push(...drawChanges(random, membership, initial));
+  if (options.publisherRestart === true) events.push(...drawPublisherRestart(seed, publishers));
   const sorted = events
     .map((event, index) => ({ event, index }))
     .sort((a, b) => a.event.at - b.event.at || a.index - b.index)
@@ -113,7 +126,7 @@ export function drawSchedule(seed: number, options: ScheduleOptions = {}): Sched
     maxDelayMs: between(1, 30),
   };
   const last = sorted.reduce((max, e) => Math.max(max, e.at + (e.kind === 'disconnect' ? e.forMs : 0)), 0);
-  // Not drawn from `random`: the same seed gives the same schedule with and without overload.
+  // Not drawn from `random`: the same seed gives the same schedule with and without overload (and restarts).
   const queueBound = options.overload === true ? 1 + (seed % 3) : undefined;
   return { seed, membership, initial, publishers, keys, events: sorted, faults, faultsUntil: last, endAt: last + SCHEDULE.quietMs, queueBound };
 }
@@ -158,4 +171,16 @@ function drawChanges(random: SeededRandom, membership: MembershipClass, initial:
     out.push({ at: SCHEDULE.activeMs - 50, kind: 'crash', node: [...live][random.int(live.size)] });
   }
   return out;
+}
+
+/** One publisher's stop and restart, from a stream of its own (ScheduleOptions.publisherRestart). */
+function drawPublisherRestart(seed: number, publishers: number): SimEvent[] {
+  const random = seededRandom(seed ^ 0x9b5e7a);
+  const publisher = random.int(publishers);
+  const at = SCHEDULE.startMs + random.int(SCHEDULE.activeMs - SCHEDULE.startMs - 100);
+  const how = (['crash', 'close', 'shutdown'] as const)[random.int(3)];
+  return [
+    { at, kind: 'publisher-stop', publisher, how },
+    { at: at + 1 + random.int(100), kind: 'publisher-start', publisher },
+  ];
 }

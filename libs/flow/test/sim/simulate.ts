@@ -1,5 +1,5 @@
 import { checkTrace, Violations } from './checkers';
-import { drawSchedule, Schedule, ScheduleOptions } from './schedule';
+import { drawSchedule, Schedule, ScheduleOptions, SimEvent } from './schedule';
 import { Trace } from './trace';
 import { World } from './world';
 
@@ -21,15 +21,16 @@ export async function simulate(seed: number, options: ScheduleOptions = {}, log?
 
 /** The command that prints this seed's schedule, trace and violations. */
 export function replayCommand(seed: number, options: ScheduleOptions = {}): string {
-  return `npm run sim -- --seed ${seed}${options.overload === true ? ' --overload' : ''} --verbose`;
+  const flags = `${options.overload === true ? ' --overload' : ''}${options.publisherRestart === true ? ' --publisher-restart' : ''}`;
+  return `npm run sim -- --seed ${seed}${flags} --verbose`;
 }
 
 /** What the seed's schedule contains, for the per-class assertions and reports. */
 export function describeSchedule(schedule: Schedule): string {
   const { membership, initial, publishers, events, faults } = schedule;
   const changes = events
-    .filter((e) => e.kind !== 'publish')
-    .map((e) => `${e.kind === 'leave' ? e.how : e.kind} ${'node' in e ? e.node : ''}@${e.at}`);
+    .filter((e): e is Change => e.kind !== 'publish')
+    .map((e) => `${describeChange(e)}@${e.at}`);
   const messages = events.length - changes.length;
   return (
     `seed ${schedule.seed}: ${membership}; ${initial.length} brokers, ${publishers} publisher(s), ${messages} messages; ` +
@@ -37,4 +38,12 @@ export function describeSchedule(schedule: Schedule): string {
     (schedule.queueBound !== undefined ? `; owners queue ${schedule.queueBound} at most` : '') +
     (changes.length > 0 ? `; ${changes.join(', ')}` : '')
   );
+}
+
+type Change = Exclude<SimEvent, { kind: 'publish' }>;
+
+function describeChange(e: Change): string {
+  if (e.kind === 'publisher-stop') return `${e.how} pub-${e.publisher}`;
+  if (e.kind === 'publisher-start') return `restart pub-${e.publisher}`;
+  return `${e.kind === 'leave' ? e.how : e.kind} ${e.node}`;
 }

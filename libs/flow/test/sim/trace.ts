@@ -1,3 +1,5 @@
+import type { PublisherStop } from './schedule';
+
 /** What a simulated run recorded; checkers read only this. Times are virtual ms. */
 
 /** One handler run: which broker instance ran which message, from when to when. */
@@ -20,13 +22,18 @@ export interface PublishRecord {
   readonly seq: number;
   readonly key: string;
   readonly at: number;
-  /** 'resolved': publish() resolved (handed to the transport: today's acknowledgement). */
-  outcome: 'pending' | 'resolved' | 'rejected';
+  /**
+   * 'resolved': publish() resolved (the owner accepted it, or on the queue-group path it was sent). 'closed':
+   * rejected with FLOW_CLOSED by its own publisher's stop, an outcome left open (the message may have reached
+   * its owner, docs/PROTOCOL.md "What publish() promises"); 'rejected': any other rejection.
+   */
+  outcome: 'pending' | 'resolved' | 'rejected' | 'closed';
 }
 
 export interface ChangeRecord {
   readonly at: number;
-  readonly kind: 'start' | 'join' | 'leave' | 'crash' | 'restart' | 'disconnect' | 'reconnect';
+  readonly kind: 'start' | 'join' | 'leave' | 'crash' | 'restart' | 'disconnect' | 'reconnect' | `publisher-${PublisherStop}` | 'publisher-start';
+  /** A node name, or for a publisher's stop and start `pub-<n>`, its number in the trace (a restart gets a new one). */
   readonly node: string;
 }
 

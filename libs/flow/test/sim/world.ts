@@ -1,12 +1,13 @@
 import { Broker } from '../../src/core/broker';
+import { ErrorCode, FlowError } from '../../src/core/errors';
 import { MemoryBus } from '../../src/core/memory-pubsub';
 import { BrokerOptions } from '../../src/core/options';
 import { ManualClock } from '../../src/testing/manual-clock';
 import { SeededRandom, seededRandom } from '../../src/testing/seeded-random';
-import { Schedule, SimEvent } from './schedule';
+import { PublisherStop, Schedule, SimEvent } from './schedule';
 import { SimConnection } from './sim-connection';
 import { describeFrame } from './frame-log';
-import { emptyTrace, Trace } from './trace';
+import { emptyTrace, PublishRecord, Trace } from './trace';
 
 export const STREAM = 'sim';
 
@@ -42,7 +43,13 @@ export class World {
   /** Fault decisions; a stream of its own, so that faults do not shift the schedule. */
   private readonly random: SeededRandom;
   private readonly instances = new Map<string, Instance>();
+  /** By publisher number in the trace: the schedule's publishers, then each restarted one under a new number. */
   private readonly publishers: Broker[] = [];
+  private readonly publisherConnections: SimConnection[] = [];
+  /** By the schedule's publisher: its number in the trace now (a restart gives it a new one). */
+  private readonly current: number[] = [];
+  /** Publisher numbers whose broker is stopping or stopped: a FLOW_CLOSED rejection there is outcome 'closed'. */
+  private readonly stopped = new Map<number, Promise<unknown>>();
   private readonly starts = new Map<string, number>();
   private readonly connections: SimConnection[] = [];
 
@@ -67,11 +74,7 @@ export class World {
   }
 
   async run(): Promise<Trace> {
-    for (let p = 0; p < this.schedule.publishers; p++) {
-      const publisher = new Broker(this.connect(`pub-${p}`), this.options(`pub-${p}`, false));
-      this.publishers.push(publisher);
-      await this.settled(publisher.start());
-    }
+    for (let p = 0; p < this.schedule.publishers; p++) await this.settled(this.startPublisher(p));
     for (const node of this.schedule.initial) {
       this.trace.changes.push({ at: 0, kind: 'start', node });
       await this.settled(this.startNode(node));
@@ -97,6 +100,13 @@ export class World {
 
   private apply(event: SimEvent): void {
     if (event.kind === 'publish') return this.publish(event.publisher, event.key, event.seq);
+    if (event.kind === 'publisher-stop') return this.stopPublisher(event.publisher, event.how);
+    if (event.kind === 'publisher-start') {
+      const stopping = this.stopped.get(this.current[event.publisher]) ?? Promise.resolve();
+      // Under its node name again, once the stopped instance has let go of its subscriptions.
+      this.track(stopping.then(() => this.startPublisher(event.publisher)));
+      return;
+    }
     const { at, kind, node } = event;
     this.trace.changes.push({ at, kind, node });
     if (kind === 'join' || kind === 'restart') {
@@ -126,13 +136,36 @@ export class World {
     this.track(leaving.finally(() => instance.connection.close()));
   }
 
-  private publish(publisher: number, key: string, seq: number): void {
-    const record = { publisher, seq, key, at: this.clock.now(), outcome: 'pending' as 'pending' | 'resolved' | 'rejected' };
+  private publish(scheduled: number, key: string, seq: number): void {
+    const publisher = this.current[scheduled];
+    const record: PublishRecord = { publisher, seq, key, at: this.clock.now(), outcome: 'pending' };
     this.trace.publishes.push(record);
     this.publishers[publisher].publish(STREAM, utf8.encode(`${publisher}:${seq}`), { key }).then(
       () => (record.outcome = 'resolved'),
-      () => (record.outcome = 'rejected'),
+      (error: unknown) => (record.outcome = this.stopped.has(publisher) && (error as FlowError).code === ErrorCode.Closed ? 'closed' : 'rejected'),
     );
+  }
+
+  /** Starts the schedule's publisher `scheduled` (again) under its node name, with the next number in the trace. */
+  private async startPublisher(scheduled: number): Promise<void> {
+    const number = this.publishers.length;
+    const connection = this.connect(`pub-${number}`);
+    const publisher = new Broker(connection, this.options(`pub-${scheduled}`, false));
+    this.publishers.push(publisher);
+    this.publisherConnections.push(connection);
+    if (scheduled < this.current.length) this.trace.changes.push({ at: this.clock.now(), kind: 'publisher-start', node: `pub-${number}` });
+    await publisher.start();
+    this.current[scheduled] = number;
+  }
+
+  private stopPublisher(scheduled: number, how: PublisherStop): void {
+    const number = this.current[scheduled];
+    const publisher = this.publishers[number];
+    this.trace.changes.push({ at: this.clock.now(), kind: `publisher-${how}`, node: `pub-${number}` });
+    if (how === 'crash') this.publisherConnections[number].kill();
+    const stopping = (how === 'shutdown' ? publisher.shutdown({ timeout: 1_000 }) : publisher.close()).catch(() => publisher.close());
+    this.stopped.set(number, stopping);
+    this.track(stopping);
   }
 
   private async startNode(node: string): Promise<void> {
