@@ -38,9 +38,11 @@ export type { AcceptorHost } from './acceptor-host';
  * Order: a FWD that names a predecessor (flag Follows) waits for it: queued
  * here once that predecessor is queued (or refused) here, relayed once its
  * relay was accepted by its owner, and either once it was handled (here or by
- * the owner it was relayed to). Meanwhile it is held (LaneOrder) and answered
- * "accepted": it is kept here, in order, as a queued one is. One that cannot
- * be held (full) is not answered, so the publisher sends it again.
+ * the owner it was relayed to). Meanwhile it is held (LaneOrder), unanswered:
+ * "accepted" comes when it is queued (or relayed and accepted), since a held
+ * message runs only if its predecessor arrives, which only its publisher can
+ * send. The publisher sends it again each ackTimeout meanwhile; each copy
+ * replaces the held one.
  */
 export class Acceptor {
   /** By origin and id: true once handled, false while queued. */
@@ -222,7 +224,11 @@ export class Acceptor {
     // (a predecessor moved from here counts once its new owner accepted it: see moved).
     const relayed = state === false && this.relayed.size > 0 ? this.relayed.get(origin, after) : undefined;
     if (state === false && relayed !== false && local === (relayed === undefined)) return false;
-    if (this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags, publish })) this.notify(frame.ackTo, frame.id, false);
+    // Not answered while held: "accepted" promises the message runs unless this owner dies, and a held one runs
+    // only if its predecessor comes, which its publisher may no longer send (seed 960 with publisher restarts: the
+    // publisher crashed before its retry of the lost predecessor, and the held message it had been told was
+    // accepted was dropped after its patience). Its publisher sends it again until the predecessor is here.
+    this.order.hold(origin, frame.id, after, this.host.options.clock.now(), { frame, flags, publish });
     return true;
   }
 

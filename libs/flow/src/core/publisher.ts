@@ -267,13 +267,13 @@ export class Publisher {
 
   /**
    * Settles a publish without a handled notice from its owner (a plain ACK, a
-   * refusal): an accepted successor, which that owner may hold for it, is sent
-   * again at once, naming what is left of the lane.
+   * refusal): its successor, which that owner may hold for it (unanswered), is
+   * sent again at once, naming what is left of the lane.
    */
   private settleApart(id: U64, done: boolean): boolean {
     const next = this.entries.get(id)?.next;
     if (!this.settle(id, done)) return false;
-    if (next?.accepted === true && this.entries.has(next.id)) this.transmit(next);
+    if (next !== undefined && this.entries.has(next.id)) this.transmit(next);
     return true;
   }
 
