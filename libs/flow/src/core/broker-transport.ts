@@ -46,6 +46,11 @@ export class BrokerTransport {
     return this.pubsub.hasSubscribers(this.nodeSubjects.of(key), this.probePing, this.ackTimeout).catch(() => undefined);
   }
 
+  /** Whether request() hears no-responders (the transport has publishRequest). */
+  get tellsNoResponders(): boolean {
+    return this.pubsub.publishRequest !== undefined;
+  }
+
   /** Publishes and listens for no-responders where the transport can tell; returns the way to stop listening. */
   request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void {
     if (this.pubsub.publishRequest !== undefined) return this.pubsub.publishRequest(subject, frame, onNoResponders);

@@ -425,7 +425,9 @@ export class Broker {
   /** JOIN and LEAV on the clique subject: a publisher's view until it joins, then its membership. */
   private watchRing(): void {
     this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)));
-    if (this.membership === undefined) this.view = new RingView(this.collaborator());
+    const { transport } = this;
+    const request = transport.tellsNoResponders ? (subject: string, frame: Uint8Array, onNoResponders: () => void) => transport.request(subject, frame, onNoResponders) : undefined;
+    if (this.membership === undefined) this.view = new RingView({ ...this.collaborator(), request });
   }
 
   /** What every collaborator gets from its broker. */

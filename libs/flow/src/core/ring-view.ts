@@ -22,6 +22,11 @@ export interface RingViewHost {
   send(subject: string, frame: Uint8Array): void;
   /** Runs `task` once the input that has arrived by now is read (PubSub.afterInput). */
   afterInput(task: () => void): void;
+  /**
+   * Sends and tells when nothing subscribes to `subject` (PubSub.publishRequest); the returned function stops
+   * listening. Absent when the transport cannot tell.
+   */
+  request?(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
 }
 
 /**
@@ -41,9 +46,12 @@ export interface RingViewHost {
  * the publisher keeps keyed publishes (publisher.ts), so a publisher that
  * starts where members exist sends its first ones direct, one round trip
  * later. Unanswered, it is asked again (and awaited) while a Flow member's
- * JOIN was heard, AWAITED_QUESTIONS in a row at most (a lost question or
- * answer; one asked before any JOIN was heard is not counted: it may have
- * reached nobody). Otherwise, unknown, every message takes the queue group
+ * JOIN was heard, or while the transport, which reports no-responders, did
+ * not for the last one (it reached a member: a publisher that starts or
+ * restarts among members hears no JOIN), AWAITED_QUESTIONS in a row at most (a
+ * lost question or answer; one asked before any JOIN was heard and not known
+ * to have reached a member is not counted: it may have reached nobody).
+ * Otherwise, unknown, every message takes the queue group
  * while the view is asked again at growing intervals (catchUp): a clique of Go
  * brokers alone never answers, so its publishers keep Go's path.
  */
@@ -75,6 +83,9 @@ export class RingView {
   private flowMemberHeard = false;
   /** Any JOIN was heard: from then on, awaited questions count against AWAITED_QUESTIONS. */
   private joinHeard = false;
+  /** The last awaited question was sent where no-responders is told (host.request), and none came: a member got it. */
+  private reached = false;
+  private stopWatch: (() => void) | undefined;
 
   constructor(private readonly host: RingViewHost) {
     const { stabilization, ackTimeout } = host.options;
@@ -215,7 +226,24 @@ export class RingView {
       if (this.joinHeard) this.awaitedInARow++;
       this.awaitAnswer(this.lastAsked + options.ackTimeout);
     }
-    this.host.send(viewSubject(options.clique), askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey })));
+    const frame = askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
+    if (!awaited || this.host.request === undefined) return this.host.send(viewSubject(options.clique), frame);
+    this.stopWatching();
+    this.reached = true;
+    this.stopWatch = this.host.request(viewSubject(options.clique), frame, () => (this.reached = false));
+  }
+
+  /** Asked again, awaited: a Flow member's JOIN was heard, or the last question reached a member; at most AWAITED_QUESTIONS in a row. */
+  private answerExpected(): boolean {
+    if (!(this.flowMemberHeard || this.reached)) return false;
+    // One asked before any JOIN counts once it is known to have reached a member (ask counts those asked after one).
+    if (!this.joinHeard) this.awaitedInARow++;
+    return this.awaitedInARow < AWAITED_QUESTIONS;
+  }
+
+  private stopWatching(): void {
+    this.stopWatch?.();
+    this.stopWatch = undefined;
   }
 
   private awaitAnswer(until: number): void {
@@ -238,7 +266,7 @@ export class RingView {
   private wake(): void {
     this.awaitTimer = undefined;
     if (this.isAwaited) this.wakeAt(this.awaitedUntil);
-    else if (!this.known && !this.stopped && this.flowMemberHeard && this.awaitedInARow < AWAITED_QUESTIONS) this.ask(true);
+    else if (!this.known && !this.stopped && this.answerExpected()) this.ask(true);
     else {
       this.settled();
       this.catchUp();
@@ -267,6 +295,8 @@ export class RingView {
   }
 
   private settled(): void {
+    this.stopWatching();
+    this.reached = false;
     if (this.awaitTimer !== undefined) this.host.options.clock.clearTimeout(this.awaitTimer);
     this.awaitTimer = undefined;
     this.awaitedUntil = -Infinity;
