@@ -266,14 +266,16 @@ export class Publisher {
   }
 
   /**
-   * Settles a publish without a handled notice from its owner (a plain ACK, a
-   * refusal): its successor, which that owner may hold for it (unanswered), is
-   * sent again at once, naming what is left of the lane.
+   * Settles a publish without a handled notice from its owner (a plain ACK:
+   * `done`, a refusal): after a refusal its successor, which that owner may
+   * hold for it (unanswered), is sent again at once, naming what is left of
+   * the lane. Not after a plain ACK, a Go owner's, unless accepted: Go holds
+   * nothing and runs every copy it gets.
    */
   private settleApart(id: U64, done: boolean): boolean {
     const next = this.entries.get(id)?.next;
     if (!this.settle(id, done)) return false;
-    if (next !== undefined && this.entries.has(next.id)) this.transmit(next);
+    if (next !== undefined && (!done || next.accepted) && this.entries.has(next.id)) this.transmit(next);
     return true;
   }
 
