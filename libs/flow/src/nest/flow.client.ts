@@ -89,11 +89,18 @@ export class FlowClient extends ClientProxy<FlowServerEvents, FlowStatus> {
   }
 
   /**
-   * Publishes a message on a message stream. Resolves once it is handed to
-   * the transport (not on delivery): at once while connected. While the
-   * transport is down it rejects at once with FLOW_TRANSPORT, or, with
-   * `reconnectBuffer` > 0, resolves when the held message is sent after the
-   * reconnect (FLOW_OVERLOADED beyond the buffer, FLOW_CLOSED on shutdown).
+   * Publishes a message on a message stream. A keyed one, once the client
+   * knows the ring, goes direct to its owner and resolves when the owner
+   * accepted it (queued there; `ack: false`: once sent); the client keeps it
+   * until handled, and sends it on if that owner dies. It rejects when the
+   * owner refused it (a RemoteError with the owner's code), with
+   * FLOW_OVERLOADED when too many publishes wait for the window, and with
+   * FLOW_CLOSED when the client closes first (an open outcome: it may have
+   * reached its owner; shutdown waits for what is in flight first). Any
+   * other resolves once handed to the transport. While the transport is down
+   * it rejects at once with FLOW_TRANSPORT, or, with `reconnectBuffer` > 0,
+   * resolves when the held message is sent after the reconnect
+   * (FLOW_OVERLOADED beyond the buffer, FLOW_CLOSED on shutdown).
    */
   override publish(stream: string, payload: unknown, options?: FlowPublishOptions): Promise<void>;
   /** @internal ClientProxy's request primitive, behind `send()`. */
