@@ -118,7 +118,6 @@ export class Broker {
       ...this.collaborator(),
       ...{ nodeSubjects: this.nodeSubjects, membership: () => this.membership, busyLanes: () => this.dispatcher.busyLanes() },
       ...{ route: (msg: MsgPayload) => this.route(msg), drop: (msg: MsgPayload, error: FlowError) => this.drop(msg, error) },
-      request: (subject, frame, onNoResponders) => this.transport.request(subject, frame, onNoResponders),
       report: (kind, error) => this.networkErrors.report(kind, error),
     });
     this.forwarder = new Forwarder({
@@ -425,9 +424,7 @@ export class Broker {
   /** JOIN and LEAV on the clique subject: a publisher's view until it joins, then its membership. */
   private watchRing(): void {
     this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)));
-    const { transport } = this;
-    const request = transport.tellsNoResponders ? (subject: string, frame: Uint8Array, onNoResponders: () => void) => transport.request(subject, frame, onNoResponders) : undefined;
-    if (this.membership === undefined) this.view = new RingView({ ...this.collaborator(), request });
+    if (this.membership === undefined) this.view = new RingView(this.collaborator());
   }
 
   /** What every collaborator gets from its broker. */
@@ -437,7 +434,9 @@ export class Broker {
     const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
     const maxPayload = () => transport.maxPayload();
     const afterInput = (task: () => void) => transport.afterInput(task);
-    return { options, counters, allocate, ownership, send, contain, maxPayload, afterInput, nextId: () => this.nextId(), probe: (key: Key) => transport.probe(key) };
+    const request = (subject: string, frame: Uint8Array, onNoResponders: () => void) => transport.request(subject, frame, onNoResponders);
+    const { tellsNoResponders } = transport;
+    return { options, counters, allocate, ownership, send, contain, maxPayload, afterInput, request, tellsNoResponders, nextId: () => this.nextId(), probe: (key: Key) => transport.probe(key) };
   }
 
   private subscribeStream(stream: string): void {

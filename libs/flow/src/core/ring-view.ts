@@ -22,11 +22,10 @@ export interface RingViewHost {
   send(subject: string, frame: Uint8Array): void;
   /** Runs `task` once the input that has arrived by now is read (PubSub.afterInput). */
   afterInput(task: () => void): void;
-  /**
-   * Sends and tells when nothing subscribes to `subject` (PubSub.publishRequest); the returned function stops
-   * listening. Absent when the transport cannot tell.
-   */
-  request?(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
+  /** Whether request() hears no-responders (the transport has PubSub.publishRequest). */
+  readonly tellsNoResponders: boolean;
+  /** Sends, and calls `onNoResponders` when nothing subscribes to `subject`; the returned function stops listening. */
+  request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
 }
 
 /**
@@ -83,7 +82,7 @@ export class RingView {
   private flowMemberHeard = false;
   /** Any JOIN was heard: from then on, awaited questions count against AWAITED_QUESTIONS. */
   private joinHeard = false;
-  /** The last awaited question was sent where no-responders is told (host.request), and none came: a member got it. */
+  /** The last awaited question was sent where no-responders is told (tellsNoResponders), and none came: a member got it. */
   private reached = false;
   private stopWatch: (() => void) | undefined;
 
@@ -227,7 +226,7 @@ export class RingView {
       this.awaitAnswer(this.lastAsked + options.ackTimeout);
     }
     const frame = askingForParts(encodeFrame({ type: FrameType.Ping, id, sender: options.nodeKey }));
-    if (!awaited || this.host.request === undefined) return this.host.send(viewSubject(options.clique), frame);
+    if (!awaited || !this.host.tellsNoResponders) return this.host.send(viewSubject(options.clique), frame);
     this.stopWatching();
     this.reached = true;
     this.stopWatch = this.host.request(viewSubject(options.clique), frame, () => (this.reached = false));
