@@ -103,6 +103,8 @@ describe('broker: fast errors and the transport being down', () => {
     const published = await rejection(publisher.publish('events', utf8.encode('lost?'), { key: 'k' }));
     expect(published.code).toBe('FLOW_TRANSPORT');
     expect(published.name).toBe('TransportError');
+    // Rejected, not sent through the queue group: flow_publishes_via_queue_group_total does not count it.
+    expect(publisher.counters.viaQueueGroup).toBe(0);
     const requested = await rejection(publisher.request('echo', utf8.encode('x'), { key: 'k' }));
     expect(requested.code).toBe('FLOW_TRANSPORT');
     connection.reconnect();
@@ -121,6 +123,8 @@ describe('broker: fast errors and the transport being down', () => {
     const beyond = await rejection(publisher.publish('events', utf8.encode('three'), { key: 'k' }));
     expect(beyond.code).toBe('FLOW_OVERLOADED');
     expect(beyond.message).toContain('reconnectBuffer');
+    // The two held go through the queue group once back (the transport was down: not direct); the third does not go.
+    expect(publisher.counters.viaQueueGroup).toBe(2);
     expect((await rejection(publisher.request('echo', utf8.encode('x'), { key: 'k' }))).code).toBe('FLOW_TRANSPORT');
     await clique!.bus.idle();
     expect(resolved).toBe(0);

@@ -216,8 +216,10 @@ export class Broker {
       const tooLarge = this.transport.tooLarge(msg);
       if (tooLarge !== undefined) throw tooLarge;
       const direct = this.gate.isDown ? undefined : this.publisher.publish(msg, options.ack !== false);
-      if (direct === undefined && partitionKey.length > 0) this.counterValues.viaQueueGroup++;
-      return direct ?? this.gate.publish(stream, this.options.codec.encode(msg), headers);
+      if (direct !== undefined) return direct;
+      // Counted when it goes (or is held to go) through the queue group, not when the gate rejects it.
+      if (partitionKey.length > 0 && this.gate.takes) this.counterValues.viaQueueGroup++;
+      return this.gate.publish(stream, this.options.codec.encode(msg), headers);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -46,6 +46,11 @@ export class TransportGate {
     }
   }
 
+  /** Whether publish() would send or hold a message now (not reject it). */
+  get takes(): boolean {
+    return !this.down || this.held.length < this.bound;
+  }
+
   /** Throws TransportError while the transport is down. */
   check(operation: string, stream: string): void {
     if (this.down) throw unavailable(operation, stream);
