@@ -7,6 +7,7 @@
  * every delivery on the bus as it happens (frame-log.ts).
  * `--overload` with either: owners queue 1 to 3 messages at most, so that they refuse some.
  * `--publisher-restart` with either: one publisher stops (crash, close() or shutdown()) and starts again.
+ * `--member-publishers` with either: half of the publishes come from handling brokers.
  * Exits 1 when a property that holds today (see expectations.ts) is violated.
  */
 import { convergenceDelay, PROPERTIES, Property, PROPERTY_TEXT } from './checkers';
@@ -101,7 +102,8 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
 
 async function main(): Promise<void> {
   const verbose = process.argv.includes('--verbose');
-  const options: ScheduleOptions = { overload: process.argv.includes('--overload'), publisherRestart: process.argv.includes('--publisher-restart') };
+  const flag = (name: string): boolean => process.argv.includes(name);
+  const options: ScheduleOptions = { overload: flag('--overload'), publisherRestart: flag('--publisher-restart'), memberPublishers: flag('--member-publishers') };
   const ok = argument('--seed') !== undefined
     ? await one(seedArgument('--seed', 1), verbose, options)
     : await many(seedArgument('--from', 1), seedArgument('--seeds', 1000), options);

@@ -9,7 +9,8 @@ import { SeededRandom, seededRandom } from '../../src/testing/seeded-random';
 export type MembershipClass = 'stable' | 'changes' | 'crashes';
 
 export type SimEvent =
-  | { readonly at: number; readonly kind: 'publish'; readonly publisher: number; readonly key: string; readonly seq: number }
+  /** `from` (`memberPublishers`): a handling broker publishes it instead, when that node is live and joined then. */
+  | { readonly at: number; readonly kind: 'publish'; readonly publisher: number; readonly key: string; readonly seq: number; readonly from?: string }
   /** A broker with a new node name starts and joins. */
   | { readonly at: number; readonly kind: 'join'; readonly node: string }
   /** A live broker leaves: close() (LEAV, in-flight work abandoned) or shutdown() (LEAV, then drains). */
@@ -67,6 +68,12 @@ export interface ScheduleOptions {
    * a crash and its restart). Drawn from a stream of its own: the rest of the schedule stays the seed's.
    */
   readonly publisherRestart?: boolean;
+  /**
+   * Half of the publishes come from a handling broker (one of the initial nodes, by seed) when it is live and
+   * joined at that moment: a service that handles and publishes, its own keys among them. Drawn from a stream of
+   * its own, like the restart.
+   */
+  readonly memberPublishers?: boolean;
 }
 
 /** Sizes of a schedule; small, so that a thousand seeds run in seconds. */
@@ -116,6 +123,7 @@ export function drawSchedule(seed: number, options: ScheduleOptions = {}): Sched
   }
   if (membership !== 'stable') events.push(...drawChanges(random, membership, initial));
   if (options.publisherRestart === true) events.push(...drawPublisherRestart(seed, publishers));
+  if (options.memberPublishers === true) fromMembers(seed, events, initial);
   const sorted = events
     .map((event, index) => ({ event, index }))
     .sort((a, b) => a.event.at - b.event.at || a.index - b.index)
@@ -183,4 +191,12 @@ function drawPublisherRestart(seed: number, publishers: number): SimEvent[] {
     { at, kind: 'publisher-stop', publisher, how },
     { at: at + 1 + random.int(100), kind: 'publisher-start', publisher },
   ];
+}
+
+/** Gives half of the publishes a handling broker to publish them (ScheduleOptions.memberPublishers), in place. */
+function fromMembers(seed: number, events: SimEvent[], initial: readonly string[]): void {
+  const random = seededRandom(seed ^ 0x6d656d);
+  events.forEach((event, i) => {
+    if (event.kind === 'publish' && random.next() < 0.5) events[i] = { ...event, from: initial[random.int(initial.length)] };
+  });
 }

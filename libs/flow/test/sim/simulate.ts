@@ -21,7 +21,11 @@ export async function simulate(seed: number, options: ScheduleOptions = {}, log?
 
 /** The command that prints this seed's schedule, trace and violations. */
 export function replayCommand(seed: number, options: ScheduleOptions = {}): string {
-  const flags = `${options.overload === true ? ' --overload' : ''}${options.publisherRestart === true ? ' --publisher-restart' : ''}`;
+  const flags = [
+    options.overload === true ? ' --overload' : '',
+    options.publisherRestart === true ? ' --publisher-restart' : '',
+    options.memberPublishers === true ? ' --member-publishers' : '',
+  ].join('');
   return `npm run sim -- --seed ${seed}${flags} --verbose`;
 }
 

@@ -62,10 +62,17 @@ export interface Trace {
   refusedLate: number[];
   /** Per publisher: the publishes it still kept or had waiting at the end (BrokerLoad.publishesUnsettled). */
   unsettledAtEnd: number[];
+  /**
+   * Publishers that stopped without draining (a crash, close()), a handling broker among them once it published:
+   * what they kept is moved by nobody when its owner dies or leaves too.
+   */
+  readonly stoppedUndrained: number[];
+  /** Publisher numbers of handling brokers' instances (memberPublishers), by instance name. */
+  readonly members: Record<string, number>;
 }
 
 export function emptyTrace(seed: number): Trace {
-  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0, refusedLate: [], unsettledAtEnd: [] };
+  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0, refusedLate: [], unsettledAtEnd: [], stoppedUndrained: [], members: {} };
 }
 
 /** The trace as text, one line per record in time order: equal texts mean equal runs. */
@@ -75,7 +82,8 @@ export function formatTrace(trace: Trace): string {
     lines.push({ at, order: lines.length, text });
   };
   for (const c of trace.changes) add(c.at, `${c.kind} ${c.node}`);
-  for (const p of trace.publishes) add(p.at, `publish pub-${p.publisher} #${p.seq} key ${p.key} ${p.outcome}`);
+  const names = new Map(Object.entries(trace.members).map(([instance, n]) => [n, instance]));
+  for (const p of trace.publishes) add(p.at, `publish pub-${p.publisher}${names.has(p.publisher) ? ` (${names.get(p.publisher)})` : ''} #${p.seq} key ${p.key} ${p.outcome}`);
   for (const r of trace.runs) {
     const end = r.end === undefined ? 'unfinished' : `${r.cut ? 'cut' : 'end'} ${r.end}`;
     add(r.start, `handle ${r.instance} pub-${r.publisher} #${r.seq} key ${r.key} -> ${end}`);

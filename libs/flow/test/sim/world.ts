@@ -50,6 +50,8 @@ export class World {
   private readonly current: number[] = [];
   /** Publisher numbers whose broker is stopping or stopped: a FLOW_CLOSED rejection there is outcome 'closed'. */
   private readonly stopped = new Map<number, Promise<unknown>>();
+  /** The last sequence number each member publisher (by number) gave a publish. */
+  private readonly memberSeqs: number[] = [];
   private readonly starts = new Map<string, number>();
   private readonly connections: SimConnection[] = [];
 
@@ -99,7 +101,7 @@ export class World {
   }
 
   private apply(event: SimEvent): void {
-    if (event.kind === 'publish') return this.publish(event.publisher, event.key, event.seq);
+    if (event.kind === 'publish') return this.publish(event);
     if (event.kind === 'publisher-stop') return this.stopPublisher(event.publisher, event.how);
     if (event.kind === 'publisher-start') {
       const stopping = this.stopped.get(this.current[event.publisher]) ?? Promise.resolve();
@@ -125,6 +127,8 @@ export class World {
       return;
     }
     instance.gone = true;
+    const number = this.trace.members[instance.name];
+    if (number !== undefined && (kind === 'crash' || event.how === 'close')) this.trace.stoppedUndrained.push(number);
     if (kind === 'crash') {
       instance.crashed = true;
       instance.connection.kill();
@@ -133,17 +137,35 @@ export class World {
       }
     }
     const leaving = event.kind === 'leave' && event.how === 'shutdown' ? instance.broker.shutdown({ timeout: 1_000 }) : instance.broker.close();
+    if (number !== undefined) this.stopped.set(number, leaving);
     this.track(leaving.finally(() => instance.connection.close()));
   }
 
-  private publish(scheduled: number, key: string, seq: number): void {
-    const publisher = this.current[scheduled];
+  /** From the scheduled publisher, or from the handling broker `from` names when that is live and joined (memberPublishers). */
+  private publish({ publisher: scheduled, key, seq: scheduledSeq, from }: Extract<SimEvent, { kind: 'publish' }>): void {
+    const member = from === undefined ? undefined : this.instances.get(from);
+    const joined = member !== undefined && !member.gone && member.broker.snapshot().joined;
+    const publisher = joined ? this.memberNumber(member) : this.current[scheduled];
+    // A member's publishes are numbered per instance as they happen; the scheduled publishers keep the schedule's.
+    const seq = joined ? (this.memberSeqs[publisher] = (this.memberSeqs[publisher] ?? -1) + 1) : scheduledSeq;
     const record: PublishRecord = { publisher, seq, key, at: this.clock.now(), outcome: 'pending' };
     this.trace.publishes.push(record);
     this.publishers[publisher].publish(STREAM, utf8.encode(`${publisher}:${seq}`), { key }).then(
       () => (record.outcome = 'resolved'),
       (error: unknown) => (record.outcome = this.stopped.has(publisher) && (error as FlowError).code === ErrorCode.Closed ? 'closed' : 'rejected'),
     );
+  }
+
+  /** A handling broker's instance as a publisher: its number in the trace, the next one at its first publish. */
+  private memberNumber(instance: Instance): number {
+    let number = this.trace.members[instance.name];
+    if (number === undefined) {
+      number = this.publishers.length;
+      this.trace.members[instance.name] = number;
+      this.publishers.push(instance.broker);
+      this.publisherConnections.push(instance.connection);
+    }
+    return number;
   }
 
   /** Starts the schedule's publisher `scheduled` (again) under its node name, with the next number in the trace. */
@@ -163,6 +185,7 @@ export class World {
     const publisher = this.publishers[number];
     this.trace.changes.push({ at: this.clock.now(), kind: `publisher-${how}`, node: `pub-${number}` });
     if (how === 'crash') this.publisherConnections[number].kill();
+    if (how !== 'shutdown') this.trace.stoppedUndrained.push(number);
     const stopping = (how === 'shutdown' ? publisher.shutdown({ timeout: 1_000 }) : publisher.close()).catch(() => publisher.close());
     this.stopped.set(number, stopping);
     this.track(stopping);
