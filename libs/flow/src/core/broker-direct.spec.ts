@@ -313,4 +313,30 @@ describe('broker direct routing', () => {
     expect(outcome).toBe('resolved');
     expect(handled.get(key)).toEqual([1]);
   });
+
+  it("settles a member's publish to a key it owns as its own dispatcher does: rejected when its queue is full, not resolved and dropped", async () => {
+    const ran: number[] = [];
+    const unblock: (() => void)[] = [];
+    clique = await createMemoryClique({
+      size: 1,
+      options: { virtualNodes: 4, stabilization: { interval: 0 }, maxQueuedMessages: 1 },
+      // Each run waits until unblocked: one runs, one waits in the queue, a third finds it full.
+      setup: (broker) => void broker.handle('orders', (d: Delivery) => new Promise<void>((resolve) => unblock.push(() => (ran.push(readSeq(d.data)), resolve())))),
+    });
+    await clique.converged();
+    const [member] = clique.brokers;
+    await member.publish('orders', seq(1), { key: 'k' });
+    await member.publish('orders', seq(2), { key: 'k' });
+    const refused = await member.publish('orders', seq(3), { key: 'k' }).then(
+      () => undefined,
+      (error: FlowError) => error,
+    );
+    expect(refused?.code).toBe('FLOW_OVERLOADED');
+    unblock.shift()!();
+    await waitFor(() => unblock.length === 1, { bus: clique.bus, what: 'the second run to start' });
+    unblock.shift()!();
+    await clique.bus.idle();
+    expect(ran).toEqual([1, 2]);
+    expect(member.counters.refusedLate).toBe(0);
+  });
 });

@@ -161,10 +161,10 @@ const QUOTED_KEY = 64;
  * names its stream, its partition key and its id, so that the application can
  * tell which of its messages was not handled (nobody awaits it any more).
  */
-function lateRefusal(entry: Entry, frame: ErrFrame): RemoteError {
+export function lateRefusal(entry: Entry, refusal: { readonly code: string; readonly message: string }): RemoteError {
   const key = messageOf(entry).partitionKey;
   const message =
     `publish ${entry.id} of stream "${entry.stream}" with partition key ${quoteBytes(key, QUOTED_KEY)} ` +
-    `was refused after publish() resolved, and was not handled: ${frame.message}`;
-  return new RemoteError(frame.code, message, undefined, entry.stream);
+    `was refused after publish() resolved, and was not handled: ${refusal.message}`;
+  return new RemoteError(refusal.code, message, undefined, entry.stream);
 }

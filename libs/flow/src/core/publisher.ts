@@ -7,7 +7,7 @@ import { Key, keyFromBytes } from './key';
 import { ForwardRoutes } from './forward-batches';
 import { type BatchTarget, encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
-import { PublishRecovery } from './publish-recovery';
+import { lateRefusal, PublishRecovery } from './publish-recovery';
 import { Entry, messageOf, newEntry, PublisherHost, Waiting } from './publisher-host';
 import { ViewWait } from './view-wait';
 
@@ -179,11 +179,10 @@ export class Publisher {
   private route(entry: Entry, known?: Key): void {
     const owner = known ?? this.host.ownerOf(entry.stream, 'message', entry.partition);
     if (owner === undefined || this.host.isLocal(owner)) {
-      // No view any more, or this broker owns it now: handed on, settled here. Named, in case its routing sends it
-      // on after all (its ring still lists the owner the publisher gave up on): that owner may hold it already.
+      // No view any more, or this broker owns it now: handed on, settled here.
       this.settle(entry.id, false);
-      if (owner === undefined) this.host.viaQueueGroup(messageOf(entry));
-      else this.host.dispatchLocal(Object.assign(messageOf(entry), { origin: { key: this.host.options.nodeKey, id: entry.id } }));
+      if (owner !== undefined) return this.runHere(entry);
+      this.host.viaQueueGroup(messageOf(entry));
       entry.resolve?.();
       return;
     }
@@ -194,6 +193,37 @@ export class Publisher {
     entry.ownerText = ownerText;
     entry.tries = 0;
     this.transmit(entry);
+  }
+
+  /**
+   * Runs `entry` here, this broker owning its key: accepted once queued for its handler (or held by a
+   * handoff), refused when the dispatcher refuses it at once (overloaded, closing), as an owner's ERR
+   * would: publish() rejects, or after it resolved the refusal is counted and reported. So is one that
+   * comes later (a handoff sent it on, and that owner refused it). Named, in case its routing sends it on
+   * after all (its ring still lists the owner the publisher gave up on): that owner may hold it already.
+   * Before, publish() resolved whatever the dispatcher did (seed 105 with member publishers and overload:
+   * node-1's own #1 of k2 met its full queue, and the resolved publish was dropped).
+   */
+  private runHere(entry: Entry): void {
+    const msg = Object.assign(messageOf(entry), { origin: { key: this.host.options.nodeKey, id: entry.id } });
+    let placing = true;
+    let refused: FlowError | undefined;
+    msg.settle = (error, moved) => {
+      if (error === undefined || moved === true) return;
+      if (placing) refused = error;
+      else this.refusedLate(entry, error);
+    };
+    this.host.dispatchLocal(msg);
+    placing = false;
+    if (refused === undefined) entry.resolve?.();
+    else if (entry.reject !== undefined) entry.reject(refused);
+    else this.refusedLate(entry, refused);
+    entry.resolve = entry.reject = undefined;
+  }
+
+  private refusedLate(entry: Entry, error: FlowError): void {
+    this.host.counters.refusedLate++;
+    this.host.reportError(lateRefusal(entry, error));
   }
 
   /**
