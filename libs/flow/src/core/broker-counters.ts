@@ -28,8 +28,9 @@ export interface BrokerCounters {
   handoffsAbandoned: number;
   /**
    * Keyed publishes and requests sent through the stream's queue group instead of to their owner: the
-   * view unknown (no member answered yet, a clique of Go brokers), the transport down, or `directRouting`
-   * off. Such a publish resolves once sent and keeps no order relative to direct ones.
+   * view unknown (no member answered yet, a clique of Go brokers), held by reconnectBuffer while the
+   * transport was down, or `directRouting` off (not one rejected while the transport is down). Such a
+   * publish resolves once sent and keeps no order relative to direct ones.
    */
   viaQueueGroup: number;
   /**
