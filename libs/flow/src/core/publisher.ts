@@ -178,19 +178,27 @@ export class Publisher {
   /** Sends `entry` to its owner by the current view (`known`: just looked up), or holds it behind its lane. */
   private route(entry: Entry, known?: Key): void {
     const owner = known ?? this.host.ownerOf(entry.stream, 'message', entry.partition);
-    if (owner === undefined || this.host.isLocal(owner)) {
-      // No view any more, or this broker owns it now: handed on, settled here.
+    if (owner === undefined) {
+      // No view any more: handed on, settled here.
       this.settle(entry.id, false);
-      if (owner !== undefined) return this.runHere(entry);
       this.host.viaQueueGroup(messageOf(entry));
       entry.resolve?.();
       return;
     }
     const ownerText = owner.toString();
     entry.owner = undefined;
+    // Also when this broker owns the key: behind its lane's messages still at another owner it waits, as for any
+    // owner change (seed 1769 with member publishers: node-0 took k3 over from the crashed node-2 and ran its own
+    // #3 at once, before its #1, which node-2 had held, was moved).
     if (!this.lanes.open(entry, ownerText)) return;
     entry.owner = owner;
     entry.ownerText = ownerText;
+    if (this.host.isLocal(owner)) {
+      // Queued here first, then settled: what waits behind it in its lane goes after it.
+      this.runHere(entry);
+      this.settle(entry.id, false);
+      return;
+    }
     entry.tries = 0;
     this.transmit(entry);
   }
