@@ -150,6 +150,7 @@ export class Broker {
       ...this.collaborator(),
       ...{ nodeSubjects: this.nodeSubjects, dispatcher: this.dispatcher, forwarder: this.forwarder, membership, batchForwards: this.options.batchForwards ?? pubsub.prefersBatches === true },
       ...{ view: () => this.view, isStarted: () => this.state === 'started', route: (msg: MsgPayload) => this.route(msg) },
+      ...{ linkDown: () => this.gate.isDown, linkDowns: () => this.gate.downs },
       report: (kind, error) => this.networkErrors.report(kind, error),
     }));
     this.inbound = new Inbound({

@@ -38,6 +38,10 @@ export interface PublisherHost {
   suspect(key: Key): void;
   /** Whether `key`'s node subject still has a subscriber (PubSub.hasSubscribers). */
   probe(key: Key): Promise<boolean | undefined>;
+  /** Whether this broker's transport is down now (TransportGate). */
+  linkDown(): boolean;
+  /** How many times this broker's transport went down so far. */
+  linkDowns(): number;
   /** A direct request reached `owner`'s subject: FLOW_OWNER_LOST if that owner is found dead. */
   delivered(owner: Key, msg: MsgPayload): void;
   reportError(error: FlowError): void;

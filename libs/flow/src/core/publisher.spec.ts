@@ -24,6 +24,8 @@ function fakePublisher() {
   const options = resolveBrokerOptions({ clock, ackTimeout: 100, maxInFlightForwards: 2, nodeKey: LOCAL });
   const sent: { subject: string; id: number }[] = [];
   let ownerDead = false;
+  /** This broker's own transport: down or not, how many times it went down, and what a probe answers. */
+  const link = { down: false, downs: 0, probe: (): Promise<boolean | undefined> => Promise.resolve(true) };
   const keyOf = new Map(['a', 'b', 'w'].map((k) => [keyFromBytes(utf8.encode(k), options.partitionHash).toString(), k]));
   const host: PublisherHost = {
     options,
@@ -49,7 +51,9 @@ function fakePublisher() {
     suspect: () => {
       ownerDead = true;
     },
-    probe: () => Promise.resolve(true),
+    probe: () => link.probe(),
+    linkDown: () => link.down,
+    linkDowns: () => link.downs,
     delivered: () => undefined,
     reportError: (error) => {
       throw error;
@@ -65,7 +69,7 @@ function fakePublisher() {
     publisher.onAck(decodeFrame(data) as AckFrame, data);
   };
   const message = (key: string): MsgPayload => ({ id: 0, reply: '', stream: 'orders', partitionKey: utf8.encode(key), data: utf8.encode(key) });
-  return { clock, publisher, sent, accepted, message, isOwnerDead: () => ownerDead };
+  return { clock, publisher, sent, accepted, message, link, isOwnerDead: () => ownerDead };
 }
 
 describe('Publisher', () => {
@@ -97,5 +101,37 @@ describe('Publisher', () => {
     }
     expect(sent.filter((s) => s.id === 3)).toHaveLength(4);
     expect(clock.pending).toBe(1);
+  });
+
+  it('takes no owner for dead while its own transport is down, nor on a probe that could not tell because it went down', async () => {
+    const { clock, publisher, sent, message, link, isOwnerDead } = fakePublisher();
+    void publisher.publish(message('a'), true);
+    link.probe = () => Promise.resolve(undefined);
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) await Promise.resolve();
+    };
+    // Down: the rounds judge nothing (the owner's silence is this broker's own).
+    link.down = true;
+    link.downs = 1;
+    for (let round = 0; round < 3; round++) {
+      clock.advance(100);
+      await settle();
+    }
+    expect(isOwnerDead()).toBe(false);
+    expect(sent).toHaveLength(1);
+    // Up again; the next round's probe cannot tell, and the transport goes down again before it answers: no verdict.
+    link.down = false;
+    const answer = { resolve: (_alive: boolean | undefined) => undefined as void };
+    link.probe = () => new Promise((resolve) => (answer.resolve = resolve));
+    clock.advance(100);
+    link.downs = 2;
+    answer.resolve(undefined);
+    await settle();
+    expect(isOwnerDead()).toBe(false);
+    // Connected throughout: a probe that cannot tell takes the owner for dead, as before.
+    link.probe = () => Promise.resolve(undefined);
+    clock.advance(100);
+    await settle();
+    expect(isOwnerDead()).toBe(true);
   });
 });

@@ -26,6 +26,7 @@ interface Held {
  */
 export class TransportGate {
   private down = false;
+  private downCount = 0;
   private held: Held[] = [];
 
   constructor(
@@ -37,8 +38,14 @@ export class TransportGate {
     return this.down;
   }
 
+  /** How many times the transport went down so far. */
+  get downs(): number {
+    return this.downCount;
+  }
+
   onStatus(status: PubSubStatus): void {
     if (status === 'disconnected' || status === 'reconnecting') {
+      if (!this.down) this.downCount++;
       this.down = true;
     } else if (status === 'connected' || status === 'reconnected') {
       this.down = false;
