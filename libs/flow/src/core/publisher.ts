@@ -7,7 +7,8 @@ import { Key, keyFromBytes } from './key';
 import { ForwardRoutes } from './forward-batches';
 import { type BatchTarget, encodePublishFwd, Notice, PublishFlags, readNotice, retrailPublishFwd } from './publish-wire';
 import { PublishLanes } from './publish-lanes';
-import { lateRefusal, PublishRecovery } from './publish-recovery';
+import { publishHere } from './publish-here';
+import { PublishRecovery } from './publish-recovery';
 import { Entry, messageOf, newEntry, PublisherHost, Waiting } from './publisher-host';
 import { ViewWait } from './view-wait';
 
@@ -195,43 +196,12 @@ export class Publisher {
     entry.ownerText = ownerText;
     if (this.host.isLocal(owner)) {
       // Queued here first, then settled: what waits behind it in its lane goes after it.
-      this.runHere(entry);
+      publishHere(this.host, entry);
       this.settle(entry.id, false);
       return;
     }
     entry.tries = 0;
     this.transmit(entry);
-  }
-
-  /**
-   * Runs `entry` here, this broker owning its key: accepted once queued for its handler (or held by a
-   * handoff), refused when the dispatcher refuses it at once (overloaded, closing), as an owner's ERR
-   * would: publish() rejects, or after it resolved the refusal is counted and reported. So is one that
-   * comes later (a handoff sent it on, and that owner refused it). Named, in case its routing sends it on
-   * after all (its ring still lists the owner the publisher gave up on): that owner may hold it already.
-   * Before, publish() resolved whatever the dispatcher did (seed 105 with member publishers and overload:
-   * node-1's own #1 of k2 met its full queue, and the resolved publish was dropped).
-   */
-  private runHere(entry: Entry): void {
-    const msg = Object.assign(messageOf(entry), { origin: { key: this.host.options.nodeKey, id: entry.id } });
-    let placing = true;
-    let refused: FlowError | undefined;
-    msg.settle = (error, moved) => {
-      if (error === undefined || moved === true) return;
-      if (placing) refused = error;
-      else this.refusedLate(entry, error);
-    };
-    this.host.dispatchLocal(msg);
-    placing = false;
-    if (refused === undefined) entry.resolve?.();
-    else if (entry.reject !== undefined) entry.reject(refused);
-    else this.refusedLate(entry, refused);
-    entry.resolve = entry.reject = undefined;
-  }
-
-  private refusedLate(entry: Entry, error: FlowError): void {
-    this.host.counters.refusedLate++;
-    this.host.reportError(lateRefusal(entry, error));
   }
 
   /**
