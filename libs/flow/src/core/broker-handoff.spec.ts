@@ -36,7 +36,8 @@ describe('handoff between live brokers', () => {
     const [a, b] = clique.brokers;
     const [busy, idle] = keysOwnedBy(b, a, 2);
     const gate = journal.gate('busy-1');
-    await a.publish('orders', new TextEncoder().encode('busy-1'), { key: busy });
+    // Fire and forget: a keeps nothing of busy-1, so the handoff alone holds busy-2 (see the next test).
+    await a.publish('orders', new TextEncoder().encode('busy-1'), { key: busy, ack: false });
     await clique.bus.idle();
     expect(journal.lines).toEqual(['b1 start busy-1']);
 
@@ -53,6 +54,33 @@ describe('handoff between live brokers', () => {
     await clique.bus.idle();
     expect(journal.lines).toEqual(['b1 start busy-1', 'b0 start idle-1', 'b0 end idle-1', 'b1 end busy-1', 'b0 start busy-2', 'b0 end busy-2']);
     expect(a.counters.handoffsAbandoned).toBe(0);
+  });
+
+  it("graceful leave: a member's publish to a key it takes over waits in its lane for its own earlier one at the old owner", async () => {
+    const journal = new Journal();
+    clique = await createMemoryClique({
+      size: 2,
+      options: { virtualNodes: 8, stabilization: { interval: 0 } },
+      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+    });
+    const [a, b] = clique.brokers;
+    const [busy] = keysOwnedBy(b, a, 1);
+    const gate = journal.gate('busy-1');
+    await a.publish('orders', bytes('busy-1'), { key: busy });
+    await clique.bus.idle();
+    const leaving = b.shutdown();
+    await clique.bus.idle();
+    // busy is a's now, but a keeps busy-1 unsettled at b: busy-2 waits behind it, as for any owner change.
+    let resolved = false;
+    const second = a.publish('orders', bytes('busy-2'), { key: busy }).then(() => (resolved = true));
+    await clique.bus.idle();
+    expect(resolved).toBe(false);
+    expect(a.load.publishesUnsettled).toBe(2);
+    gate.open();
+    await leaving;
+    await second;
+    await clique.bus.idle();
+    expect(journal.lines).toEqual(['b1 start busy-1', 'b1 end busy-1', 'b0 start busy-2', 'b0 end busy-2']);
   });
 
   it('join: the joiner waits for a key its previous owner still runs; other keys it takes run at once', async () => {
@@ -99,7 +127,8 @@ describe('handoff between live brokers', () => {
     const [a, b] = clique.brokers;
     const [busy] = keysOwnedBy(b, a, 1);
     const gate = journal.gate('busy-1');
-    await a.publish('orders', bytes('busy-1'), { key: busy });
+    // Fire and forget: a keeps nothing of busy-1, so the handoff alone holds busy-2.
+    await a.publish('orders', bytes('busy-1'), { key: busy, ack: false });
     await clique.bus.idle();
     let queries = 0;
     const leaving = b.shutdown({ timeout: 60_000 });
