@@ -192,15 +192,20 @@ describe('acknowledged forwarding', () => {
     const owner = members[Number(forward!.to.slice('broker-'.length))]!;
     const refuser = byItsOwner ? owner.nodeKey : keyFromString('a broker it has left');
     const err = appendRefuser(encodeFrame(errorReply(forward!.id, new OverloadedError('maxQueuedMessages', 1))), { node: refuser, virtualNodes: 8 });
+    const ackedBefore = sender.counters.acked;
     bus.connect('forger').publish(nodeSubject(sender.clique, sender.nodeKey), err);
     await bus.idle();
     expect(sender.counters.dropped).toBe(byItsOwner ? 1 : 0);
+    // The owner's refusal is its answer; a left-behind copy's settles nothing and is not counted as one.
+    expect(sender.counters.acked - ackedBefore).toBe(byItsOwner ? 1 : 0);
     // Not refused: sent again, answered from the owner's window; refused: never again.
     if (byItsOwner) {
       for (let i = 0; i < 4; i++) (clock.advance(ACK_TIMEOUT), await bus.idle());
     } else await settled(() => sender.counters.retried >= 1 && owner.counters.duplicates >= 1, 12 * ACK_TIMEOUT);
     if (byItsOwner) expect(sender.counters.retried).toBe(0);
     expect(sender.counters.dropped).toBe(byItsOwner ? 1 : 0);
+    // Every forward answered once: sends balance answers and resends (what the e2e workers' settle() waits for).
+    await settled(() => sender.counters.forwarded === sender.counters.acked + sender.counters.retried, 12 * ACK_TIMEOUT);
     expect(handled).toHaveLength(published);
     expect(new Set(handled).size).toBe(published);
   });

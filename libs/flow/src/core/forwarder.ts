@@ -149,7 +149,11 @@ export class Forwarder {
    */
   onErr(frame: ErrFrame, refuser?: BatchTarget): boolean {
     if (refuser !== undefined && this.leftBehind(frame.id, refuser)) return true;
-    return this.pending.fail(frame.id, new RemoteError(frame.code, frame.message, undefined));
+    if (!this.pending.fail(frame.id, new RemoteError(frame.code, frame.message, undefined))) return false;
+    // The owner's refusal is its answer (acked), then the message is dropped. Not a left-behind copy's: the forward
+    // is still pending, and its owner's answer counts when it comes.
+    this.host.counters.acked++;
+    return true;
   }
 
   /** Whether pending forward `id` is at a broker other than `refuser`, by its owner's announcement (unknown: not). */

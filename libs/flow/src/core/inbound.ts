@@ -144,10 +144,9 @@ export class Inbound {
         else if (!host.publisher.onAck(frame, data)) host.replies.onAck(frame);
         return;
       case FrameType.Err: {
-        // An owner's refusal of a member's forward counts as its answer (acked), then the message is dropped.
+        // An owner's refusal of a member's forward (the forwarder counts it), of a publish, or of a request.
         const refuser = readRefuser(data);
-        if (host.forwarder.onErr(frame, refuser)) host.counters.acked++;
-        else if (!host.publisher.onErr(frame, refuser)) host.replies.onErr(frame);
+        if (!host.forwarder.onErr(frame, refuser) && !host.publisher.onErr(frame, refuser)) host.replies.onErr(frame);
         return;
       }
       case FrameType.Fwd: {
