@@ -4,7 +4,7 @@ export interface BrokerCounters {
   received: number;
   /** FWD frames sent to an owner. */
   forwarded: number;
-  /** ACKs received for our forwards. */
+  /** Answers that settled our forwards and publishes: an ACK or a handled notice, or for a forward its owner's refusal (ERR). */
   acked: number;
   /** Forwards routed again after their owner timed out. */
   retried: number;
