@@ -26,13 +26,19 @@ describe('handoff between live brokers', () => {
     clique = undefined;
   });
 
-  it('graceful leave: a moved key waits for the old owner to finish it, other moved keys run at once', async () => {
-    const journal = new Journal();
-    clique = await createMemoryClique({
+  /** Two brokers of 8 positions handling 'orders' into `journal` (b0, b1), without stabilization. */
+  function journaledPair(journal: Journal, start = true): Promise<MemoryClique> {
+    return createMemoryClique({
       size: 2,
       options: { virtualNodes: 8, stabilization: { interval: 0 } },
       setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
+      start,
     });
+  }
+
+  it('graceful leave: a moved key waits for the old owner to finish it, other moved keys run at once', async () => {
+    const journal = new Journal();
+    clique = await journaledPair(journal);
     const [a, b] = clique.brokers;
     const [busy, idle] = keysOwnedBy(b, a, 2);
     const gate = journal.gate('busy-1');
@@ -58,11 +64,7 @@ describe('handoff between live brokers', () => {
 
   it("graceful leave: a member's publish to a key it takes over waits in its lane for its own earlier one at the old owner", async () => {
     const journal = new Journal();
-    clique = await createMemoryClique({
-      size: 2,
-      options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
-    });
+    clique = await journaledPair(journal);
     const [a, b] = clique.brokers;
     const [busy] = keysOwnedBy(b, a, 1);
     const gate = journal.gate('busy-1');
@@ -85,12 +87,7 @@ describe('handoff between live brokers', () => {
 
   it('join: the joiner waits for a key its previous owner still runs; other keys it takes run at once', async () => {
     const journal = new Journal();
-    clique = await createMemoryClique({
-      size: 2,
-      options: { virtualNodes: 8, stabilization: { interval: 0 } },
-      setup: (broker, i) => broker.handle('orders', journal.handler(`b${i}`)),
-      start: false,
-    });
+    clique = await journaledPair(journal, false);
     const [a, b] = clique.brokers;
     await a.start();
     // Keys that b will own once it joins: in a two-member ring of a and b, by b's positions.

@@ -43,9 +43,11 @@ export class World {
   /** Fault decisions; a stream of its own, so that faults do not shift the schedule. */
   private readonly random: SeededRandom;
   private readonly instances = new Map<string, Instance>();
-  /** By publisher number in the trace: the schedule's publishers, then each restarted one under a new number. */
-  private readonly publishers: Broker[] = [];
-  private readonly publisherConnections: SimConnection[] = [];
+  /**
+   * By publisher number in the trace: the schedule's publishers, then each restarted one under a new number, and
+   * each handling broker's instance that publishes (memberPublishers), with their connections.
+   */
+  private readonly publishers: { readonly broker: Broker; readonly connection: SimConnection }[] = [];
   /** By the schedule's publisher: its number in the trace now (a restart gives it a new one). */
   private readonly current: number[] = [];
   /** Publisher numbers whose broker is stopping or stopped: a FLOW_CLOSED rejection there is outcome 'closed'. */
@@ -93,9 +95,9 @@ export class World {
     this.sampleRings();
     this.trace.endAt = endAt;
     this.trace.faultsUntil = this.schedule.faultsUntil;
-    this.trace.viaQueueGroup = this.publishers.reduce((sum, publisher) => sum + publisher.counters.viaQueueGroup, 0);
-    this.trace.refusedLate.push(...this.publishers.map((publisher) => publisher.counters.refusedLate));
-    this.trace.unsettledAtEnd.push(...this.publishers.map((publisher) => publisher.load.publishesUnsettled));
+    this.trace.viaQueueGroup = this.publishers.reduce((sum, { broker }) => sum + broker.counters.viaQueueGroup, 0);
+    this.trace.refusedLate.push(...this.publishers.map(({ broker }) => broker.counters.refusedLate));
+    this.trace.unsettledAtEnd.push(...this.publishers.map(({ broker }) => broker.load.publishesUnsettled));
     await this.closeAll();
     return this.trace;
   }
@@ -150,7 +152,7 @@ export class World {
     const seq = joined ? (this.memberSeqs[publisher] = (this.memberSeqs[publisher] ?? -1) + 1) : scheduledSeq;
     const record: PublishRecord = { publisher, seq, key, at: this.clock.now(), outcome: 'pending' };
     this.trace.publishes.push(record);
-    this.publishers[publisher].publish(STREAM, utf8.encode(`${publisher}:${seq}`), { key }).then(
+    this.publishers[publisher].broker.publish(STREAM, utf8.encode(`${publisher}:${seq}`), { key }).then(
       () => (record.outcome = 'resolved'),
       (error: unknown) => (record.outcome = this.stopped.has(publisher) && (error as FlowError).code === ErrorCode.Closed ? 'closed' : 'rejected'),
     );
@@ -162,8 +164,7 @@ export class World {
     if (number === undefined) {
       number = this.publishers.length;
       this.trace.members[instance.name] = number;
-      this.publishers.push(instance.broker);
-      this.publisherConnections.push(instance.connection);
+      this.publishers.push(instance);
     }
     return number;
   }
@@ -173,8 +174,7 @@ export class World {
     const number = this.publishers.length;
     const connection = this.connect(`pub-${number}`);
     const publisher = new Broker(connection, this.options(`pub-${scheduled}`, false));
-    this.publishers.push(publisher);
-    this.publisherConnections.push(connection);
+    this.publishers.push({ broker: publisher, connection });
     if (scheduled < this.current.length) this.trace.changes.push({ at: this.clock.now(), kind: 'publisher-start', node: `pub-${number}` });
     await publisher.start();
     this.current[scheduled] = number;
@@ -182,9 +182,9 @@ export class World {
 
   private stopPublisher(scheduled: number, how: PublisherStop): void {
     const number = this.current[scheduled];
-    const publisher = this.publishers[number];
+    const { broker: publisher, connection } = this.publishers[number];
     this.trace.changes.push({ at: this.clock.now(), kind: `publisher-${how}`, node: `pub-${number}` });
-    if (how === 'crash') this.publisherConnections[number].kill();
+    if (how === 'crash') connection.kill();
     if (how !== 'shutdown') this.trace.stoppedUndrained.push(number);
     const stopping = (how === 'shutdown' ? publisher.shutdown({ timeout: 1_000 }) : publisher.close()).catch(() => publisher.close());
     this.stopped.set(number, stopping);
@@ -255,7 +255,7 @@ export class World {
   private nameOf(nodeKey: unknown): string {
     const text = String(nodeKey);
     for (const i of this.instances.values()) if (String(i.broker.nodeKey) === text) return i.name;
-    for (const [n, publisher] of this.publishers.entries()) if (String(publisher.nodeKey) === text) return `pub-${n}`;
+    for (const [n, { broker }] of this.publishers.entries()) if (String(broker.nodeKey) === text) return `pub-${n}`;
     for (const i of this.instances.values()) if (i.broker.snapshot().positions.some((p) => String(p) === text)) return `${i.name}@${text.slice(0, 4)}`;
     return text;
   }
@@ -326,7 +326,7 @@ export class World {
 
   private async closeAll(): Promise<void> {
     for (const instance of this.instances.values()) if (!instance.gone) await instance.broker.close();
-    for (const publisher of this.publishers) await publisher.close();
+    for (const { broker } of this.publishers) await broker.close();
     for (const connection of this.connections) await connection.close();
     this.bus.setFault(undefined);
   }
