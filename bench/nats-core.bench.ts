@@ -2,7 +2,7 @@
  * Flow core on a real nats-server against raw nats.js, each side in its own
  * processes, measured in one run.
  *
- *   node -r ./test/support/ts-register.js bench/nats-core.bench.ts [messages] [--rounds N] [--profile] [--await-each] [--sources]
+ *   node -r ./test/support/ts-register.js bench/nats-core.bench.ts [messages] [--warm-up N] [--rounds N] [--profile] [--await-each] [--sources]
  *
  * (a) raw nats.js: 1 publisher process, 3 queue-subscriber processes.
  * (b) Flow core: 1 publisher-only broker process (Broker.publish with one of
@@ -25,6 +25,11 @@
  * - paced: in addition, at most WINDOW messages are outstanding (published
  *   and not yet received or handled): the parent relays the receivers'
  *   progress to the publisher. This is the rate a clique sustains.
+ * Each run first publishes a warm-up (--warm-up N, default 100,000, see
+ * WARM_UP) in the same way and waits until it has all arrived; only the
+ * messages after it are measured, and every figure (CPU, system calls,
+ * allocation, counters) is taken over them alone.
+ *
  * End to end = first publish until every message has been received (raw) or
  * handled (Flow) once, across processes on one clock; duplicates are counted
  * apart. Printed, never asserted; the target is (b)/(a) and (c)/(a) >= 0.5,
@@ -79,6 +84,16 @@ const MESSAGES = Math.min(
   Number(process.argv.find((a, i) => /^\d+$/.test(a) && !process.argv[i - 1]!.startsWith('--')) ?? 300_000),
   5_000_000,
 );
+/**
+ * Messages each run publishes before it measures, in the same processes, to
+ * the same receivers (--warm-up N; 0 measures from a cold start, as the
+ * records before the eleventh session did). A process that has just started
+ * compiles its hot code while it runs: over a cold run of 300,000 messages,
+ * V8's compiler threads took 18 to 36 % of each side's CPU (perf), raw
+ * nats.js's included, and a cold run of 1,000,000 reached twice the
+ * per-second rate of one of 300,000 on both sides.
+ */
+const WARM_UP = integerArgument('--warm-up', 100_000, 0, 5_000_000);
 const ALLOCATIONS = process.argv.includes('--alloc-profile');
 /** Workers run with --trace-gc-nvp, and each run's scavenges are summarized (see ScavengeSummary). */
 const SCAVENGES = process.argv.includes('--scavenges');
@@ -168,7 +183,7 @@ async function launch(
   spawned.push(worker);
   await worker.call({
     type: 'start',
-    config: { role, servers: server.url, subject: SUBJECT, queue: 'bench', nodeName: label, messages: MESSAGES },
+    config: { role, servers: server.url, subject: SUBJECT, queue: 'bench', nodeName: label, messages: WARM_UP + MESSAGES },
   });
   return worker;
 }
@@ -204,8 +219,9 @@ async function collectStats(receivers: readonly BenchProcess[], total: number): 
   let lastChange = Date.now();
   for (;;) {
     const stats = await Promise.all(receivers.map((r) => r.call<Stats>({ type: 'stats' })));
+    // The measured messages only, after the warm-up's.
     const seen = new Uint8Array(MESSAGES);
-    for (const s of stats) for (let i = 0; i < MESSAGES; i++) seen[i] |= s.seen[i]!;
+    for (const s of stats) for (let i = 0; i < MESSAGES; i++) seen[i] |= s.seen[WARM_UP + i]!;
     const union = seen.reduce((n, v) => n + (v === 0 ? 0 : 1), 0);
     if (union !== lastUnion) {
       lastUnion = union;
@@ -254,6 +270,10 @@ async function run(
       const relay = (): void => publisher.sendCredit(receivers.reduce((n, r) => n + r.distinct, 0));
       for (const receiver of receivers) receiver.onProgress = relay;
     }
+    if (WARM_UP > 0) {
+      await publisher.call<PublishReport>({ type: 'publish', plan: { ...BASE_PLAN, window: mode.window, ack, from: 0, to: WARM_UP } }, BASE_PLAN.maxMs + 30_000);
+      await awaitReceivers(receivers, WARM_UP);
+    }
     const slowBefore = countSlowConsumers(server);
     const cpuBefore = await Promise.all([...receivers, publisher].map((w) => w.call<Stats>({ type: 'stats' })));
     for (const worker of [...receivers, publisher]) worker.resetScavenges();
@@ -264,10 +284,10 @@ async function run(
     // Profiled: the first receiver and the publisher, from here until every message arrived.
     const profiled = profileDir === undefined ? [] : [{ worker: receivers[0]!, what: 'receiver' }, { worker: publisher, what: 'publisher' }];
     await Promise.all(profiled.map(({ worker }) => worker.call({ type: 'profile-start', allocations: ALLOCATIONS })));
-    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack };
+    const plan: PublishPlan = { ...BASE_PLAN, window: mode.window, ack, from: WARM_UP, to: WARM_UP + MESSAGES };
     const machineSince = machineCpuFrom();
     const report = await publisher.call<PublishReport>({ type: 'publish', plan }, plan.maxMs + 30_000);
-    await awaitReceivers(receivers, report.published);
+    await awaitReceivers(receivers, WARM_UP + report.published);
     const scavenges = SCAVENGES ? { receivers: summarizeScavenges(receivers), publisher: summarizeScavenges([publisher]) } : undefined;
     const machine = machineSince();
     for (const { worker, what } of profiled) {
@@ -286,8 +306,9 @@ async function run(
     const gcOf = (after: WorkerStats, i: number): number => after.gcPauseMs - cpuBefore[i]!.gcPauseMs;
     const allocatedOf = (after: WorkerStats, i: number): number => after.allocatedBytes - cpuBefore[i]!.allocatedBytes;
     const counters = stats.map((s) => s.counters);
+    // Counted during the measured run: the warm-up's are in the stats taken before it.
     const sum = (field: string): number | undefined =>
-      counters[0] === undefined ? undefined : counters.reduce((n, c) => n + (c?.[field] ?? 0), 0);
+      counters[0] === undefined ? undefined : counters.reduce((n, c, i) => n + (c?.[field] ?? 0) - (cpuBefore[i]!.counters?.[field] ?? 0), 0);
     return {
       scavenges,
       name,
@@ -295,7 +316,7 @@ async function run(
       mode: mode.window === undefined ? mode.mode : `${mode.mode} (${mode.window.toLocaleString('en')})`,
       published: report.published,
       publishMs: report.lastAt - report.firstAt,
-      received: stats.reduce((n, s) => n + s.count, 0),
+      received: stats.reduce((n, s, i) => n + s.count - cpuBefore[i]!.count, 0),
       distinct: union,
       elapsedMs: Math.max(...stats.map((s) => s.lastNewAt)) - report.firstAt,
       forwarded: sum('forwarded'),
@@ -350,11 +371,16 @@ function allocatedPerMessage(r: RunResult): string {
 
 /** --rounds N (1 to 20), default 1. */
 function roundsArgument(): number {
-  const at = process.argv.indexOf('--rounds');
-  if (at < 0) return 1;
-  const rounds = Number(process.argv[at + 1]);
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds must be an integer from 1 to 20');
-  return rounds;
+  return integerArgument('--rounds', 1, 1, 20);
+}
+
+/** The integer after `flag` on the command line, `fallback` without the flag. */
+function integerArgument(flag: string, fallback: number, min: number, max: number): number {
+  const at = process.argv.indexOf(flag);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${flag} must be an integer from ${min} to ${max}`);
+  return value;
 }
 
 function summarizeScavenges(workers: BenchProcess[]): ScavengeSummary {
@@ -459,7 +485,8 @@ function printResults(results: RunResult[]): void {
     }
   }
   console.log(
-    `${MESSAGES.toLocaleString('en')} messages of ${BASE_PLAN.payloadBytes} bytes, flush every ` +
+    `${MESSAGES.toLocaleString('en')} messages of ${BASE_PLAN.payloadBytes} bytes measured after ` +
+      `${WARM_UP === 0 ? 'no warm-up (cold processes)' : `a warm-up of ${WARM_UP.toLocaleString('en')} in the same processes`}, flush every ` +
       `${BASE_PLAN.batch.toLocaleString('en')}, ${BASE_PLAN.keys.toLocaleString('en')} partition keys (Flow)` +
       `${BASE_PLAN.awaitEach ? ', each publish awaited' : ''}; node ${process.version}`,
   );
