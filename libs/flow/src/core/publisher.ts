@@ -56,6 +56,8 @@ export class Publisher {
   private readonly routes: ForwardRoutes;
   /** The notice being read. */
   private notice: Notice | undefined;
+  /** The owner last heard from while reading `notice`: its ids mostly share one, recorded once (heard). */
+  private noticeHeard: string | undefined;
   /**
    * One executor for every publish's Promise, instead of a closure per
    * publish: it runs synchronously inside `new Promise` and leaves the
@@ -135,7 +137,7 @@ export class Publisher {
       this.notice = notice;
       for (const id of notice.accepted) this.onAccepted(id, now);
       for (const id of notice.handled) this.settle(id, true, now);
-      this.notice = undefined;
+      this.notice = this.noticeHeard = undefined;
       return true;
     }
     // A Go owner's ACK, or a Flow broker's that relays the message: accepted, and nothing follows.
@@ -304,8 +306,15 @@ export class Publisher {
 
   private heard(entry: Entry, now = this.host.options.clock.now()): void {
     if (entry.owner === undefined) return;
+    if (this.notice === undefined) {
+      this.lastHeard.set(entry.ownerText, now);
+      return;
+    }
+    // Within one notice (one `now`, one batchTo), an owner recorded already needs nothing more.
+    if (entry.ownerText === this.noticeHeard) return;
+    this.noticeHeard = entry.ownerText;
     this.lastHeard.set(entry.ownerText, now);
-    if (this.notice !== undefined) this.routes.learn(entry.ownerText, this.notice.batchTo);
+    this.routes.learn(entry.ownerText, this.notice.batchTo);
   }
 
   /** Every ackTimeout while publishes are unsettled (publish-recovery.ts); a round that admitted a waiting publish armed the next already. */
