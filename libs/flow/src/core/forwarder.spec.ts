@@ -144,6 +144,42 @@ describe('acknowledged forwarding', () => {
     expect(forwarder.counters.retried).toBe(1);
   });
 
+  it('runs a forwarded request once when its ACK is lost: the forward is given up on, not routed again', async () => {
+    // Seed 1412 with requests: after ACK_PATIENCE the forwarder routed the request again, and the live owner ran it twice.
+    clock = new ManualClock();
+    const runs: string[] = [];
+    clique = await createMemoryClique({
+      size: 3,
+      bus: new MemoryBus({ clock }),
+      options: { virtualNodes: 8, ackTimeout: ACK_TIMEOUT, stabilization: { interval: 0 }, directRouting: false, clock },
+      setup: (broker, i) => {
+        if (i === 2) return undefined;
+        return broker.handleRequest('ask', (d) => {
+          runs.push(fromUtf8(d.data));
+          return text.encode(`reply to ${fromUtf8(d.data)}`);
+        });
+      },
+    });
+    await clique.converged();
+    const [first, second, requester] = clique.brokers;
+    const ownerPositions = new Set(second.snapshot().positions.map(String));
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => ownerPositions.has(String(first.ownerOf(k))))!;
+    // The owner's ACK of every forward is lost; the replies (ACKs to the requester) and probe answers go through.
+    const requesterSubject = nodeSubject(requester.clique, requester.nodeKey);
+    clique.bus.setFault((d) => (isAck(d.data) && d.subject !== requesterSubject ? 'drop' : 'deliver'));
+
+    // The queue group takes turns: one of the two reaches the other member and is forwarded to the owner.
+    const replies = await Promise.all([requester.request('ask', text.encode('a'), { key }), requester.request('ask', text.encode('b'), { key })]);
+    // Given up after ACK_PATIENCE ackTimeouts; a forward routed again would be on the bus now.
+    await settled(() => first.counters.timedOut + second.counters.timedOut > 0, 50 * ACK_TIMEOUT);
+    await clique.bus.idle();
+
+    expect(replies.map(fromUtf8)).toEqual(['reply to a', 'reply to b']);
+    expect(runs.sort()).toEqual(['a', 'b']);
+    expect(first.counters.forwarded + second.counters.forwarded).toBe(1);
+    expect(first.counters.retried + second.counters.retried).toBe(0);
+  });
+
   it('holds forwards beyond maxInFlightForwards back in order instead of dropping them', async () => {
     const handled: string[] = [];
     const { publisher, members } = await twoHandlersAndAPublisher(handled, { maxInFlightForwards: 2 });

@@ -1,5 +1,5 @@
 import type { U64 } from './bytes';
-import { TimeoutError } from './errors';
+import { ErrorCode, FlowError, TimeoutError } from './errors';
 import type { MsgPayload } from './frame';
 import type { Forward, ForwarderHost } from './forwarder-host';
 import type { Key } from './key';
@@ -95,7 +95,17 @@ export class OverdueForwards {
       .catch((error: unknown) => host.contain(error, 'forward probe'));
   }
 
-  /** At-least-once inside the clique: the owner may have handled it and lost only the ACK. */
+  /**
+   * At-least-once inside the clique: the owner may have handled it and lost
+   * only the ACK. A request goes again only when its owner is proven gone,
+   * as for a message; one whose owner may still live (it answers probes, or
+   * was only silent) is not routed again: that owner may have run it, its
+   * reply may be on the way, and it fails instead (FLOW_TIMEOUT, or
+   * FLOW_OWNER_LOST for a silent owner taken for dead), "may or may not have
+   * run" (seed 1412 with requests: a request taken from the queue group was
+   * forwarded, the owner's ACK lost, and after ACK_PATIENCE the forward went
+   * again to the live owner, which ran it twice).
+   */
   giveUp(entry: Forward, proven: boolean): void {
     const { host } = this.forwarder;
     const { counters } = host;
@@ -103,11 +113,20 @@ export class OverdueForwards {
     const silentMs = host.options.clock.now() - entry.since;
     this.forwarder.signs.gaveUp(id, owner);
     counters.timedOut++;
-    counters.retried++;
     // Proven dead, or silent all along; an owner that answered probes lost this frame only.
-    if ((proven || host.silentFor(owner, silentMs)) && host.suspect(owner)) {
+    const silent = !proven && host.silentFor(owner, silentMs);
+    if ((proven || silent) && host.suspect(owner)) {
       host.reportError(new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs));
     }
+    if (msg.reply.length > 0 && !proven) {
+      const unsure = 'the request may or may not have run';
+      const error = silent
+        ? new FlowError(ErrorCode.OwnerLost, `the broker at ring position ${owner} went silent before it acknowledged the request; ${unsure}`)
+        : new TimeoutError(`forward to ring position ${owner} (${unsure})`, silentMs, msg.stream);
+      host.drop(msg, error);
+      return;
+    }
+    counters.retried++;
     if (entry.notices) this.forwarder.retryIds.set(msg, id);
     host.route(msg);
   }
