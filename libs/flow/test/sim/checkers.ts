@@ -1,9 +1,9 @@
 import { HandlerRun, Trace } from './trace';
 
 /** The four properties of issue 13, part 4. */
-export type Property = 'exclusive' | 'order' | 'lost' | 'converged' | 'settled' | 'refused';
+export type Property = 'exclusive' | 'order' | 'lost' | 'converged' | 'settled' | 'refused' | 'answered' | 'once';
 
-export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged', 'settled', 'refused'];
+export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged', 'settled', 'refused', 'answered', 'once'];
 
 export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
   exclusive: '(a) no key handled on two brokers at overlapping times',
@@ -12,7 +12,15 @@ export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
   converged: '(d) rings converge after the last membership change',
   settled: '(e) every publish settled by the end: none pending, none kept by its publisher',
   refused: '(f) no publish whose publish() rejected ran',
+  answered: '(g) a request resolves only with the reply of a completed run of it, and one refused did not run',
+  once: '(h) no request run twice',
 };
+
+/**
+ * Request rejections that say nothing about whether the handler ran: the reply did not come in time, the owner
+ * died after taking it, or the requester's own broker closed. Every other rejection says it did not run.
+ */
+export const OPEN_REQUEST_CODES: ReadonlySet<string> = new Set(['FLOW_TIMEOUT', 'FLOW_OWNER_LOST', 'FLOW_CLOSED']);
 
 /**
  * Virtual ms after the last membership change or frame fault within which
@@ -33,6 +41,8 @@ export function checkTrace(trace: Trace): Violations {
     converged: checkConverged(trace),
     settled: checkSettled(trace),
     refused: checkRefused(trace),
+    answered: checkAnswered(trace),
+    once: checkOnce(trace),
   };
 }
 
@@ -58,7 +68,9 @@ export function checkExclusive(trace: Trace): string[] {
 /** (b) For each publisher and key, first runs of its messages start in publish (seq) order. */
 export function checkOrder(trace: Trace): string[] {
   const out: string[] = [];
-  for (const runs of groupBy(trace.runs, (r) => `${r.publisher}/${r.key}`).values()) {
+  // A request goes to its owner at once, in no lane of its publisher's: it has no order (docs/PROTOCOL.md, "Order").
+  const messages = trace.runs.filter((r) => r.request !== true);
+  for (const runs of groupBy(messages, (r) => `${r.publisher}/${r.key}`).values()) {
     const first = new Map<number, HandlerRun>();
     for (const run of runs) if (!first.has(run.seq)) first.set(run.seq, run);
     let previous: HandlerRun | undefined;
@@ -80,7 +92,7 @@ export function checkOrder(trace: Trace): string[] {
  */
 export function checkLost(trace: Trace): string[] {
   const handled = new Set(trace.runs.filter((r) => !r.cut).map((r) => `${r.publisher}:${r.seq}`));
-  const unhandled = trace.publishes.filter((p) => p.outcome === 'resolved' && !handled.has(`${p.publisher}:${p.seq}`));
+  const unhandled = trace.publishes.filter((p) => p.request !== true && p.outcome === 'resolved' && !handled.has(`${p.publisher}:${p.seq}`));
   const out: string[] = [];
   for (const [publisher, lost] of groupBy(unhandled, (p) => String(p.publisher))) {
     const reported = trace.refusedLate[Number(publisher)] ?? 0;
@@ -98,8 +110,38 @@ export function checkLost(trace: Trace): string[] {
 export function checkRefused(trace: Trace): string[] {
   const ran = new Map(trace.runs.filter((r) => !r.cut).map((r) => [`${r.publisher}:${r.seq}`, r]));
   return trace.publishes
-    .filter((p) => p.outcome === 'rejected' && ran.has(`${p.publisher}:${p.seq}`))
+    .filter((p) => p.request !== true && p.outcome === 'rejected' && ran.has(`${p.publisher}:${p.seq}`))
     .map((p) => `pub-${p.publisher} #${p.seq} key ${p.key} published at ${p.at}, rejected, yet ${label(ran.get(`${p.publisher}:${p.seq}`)!)}`);
+}
+
+/**
+ * (g) A request that resolved names in its reply an instance with a completed run of it; one rejected with a
+ * code that says it did not run (not OPEN_REQUEST_CODES) has no completed run.
+ */
+export function checkAnswered(trace: Trace): string[] {
+  const completed = groupBy(trace.runs.filter((r) => r.request === true && !r.cut), (r) => `${r.publisher}:${r.seq}`);
+  const out: string[] = [];
+  for (const p of trace.publishes) {
+    if (p.request !== true) continue;
+    const runs = completed.get(`${p.publisher}:${p.seq}`) ?? [];
+    const what = `request pub-${p.publisher} #${p.seq} key ${p.key} at ${p.at}`;
+    if (p.outcome === 'resolved' && !runs.some((r) => r.instance === p.reply)) {
+      out.push(`${what} resolved with the reply of ${p.reply}, which completed no run of it${runs.length > 0 ? ` (${runs.map(label).join(', ')})` : ''}`);
+    }
+    if (p.outcome === 'rejected' && p.code !== undefined && !OPEN_REQUEST_CODES.has(p.code) && runs.length > 0) {
+      out.push(`${what} rejected with ${p.code}, yet ${label(runs[0])}`);
+    }
+  }
+  return out;
+}
+
+/** (h) A request whose handler started more than once (a run cut by a crash counts: it started). */
+export function checkOnce(trace: Trace): string[] {
+  const out: string[] = [];
+  for (const runs of groupBy(trace.runs.filter((r) => r.request === true), (r) => `${r.publisher}:${r.seq}`).values()) {
+    if (runs.length > 1) out.push(`request pub-${runs[0].publisher} #${runs[0].seq} key ${runs[0].key} ran ${runs.length} times: ${runs.map(label).join(', ')}`);
+  }
+  return out;
 }
 
 /** (e) At the end, after the quiet period: no publish() still pending, and no publisher keeping a publish. */

@@ -8,6 +8,7 @@
  * `--overload` with either: owners queue 1 to 3 messages at most, so that they refuse some.
  * `--publisher-restart` with either: one publisher stops (crash, close() or shutdown()) and starts again.
  * `--member-publishers` with either: half of the publishes come from handling brokers.
+ * `--requests` with either: a third of the publishes are keyed requests instead.
  * Exits 1 when a property that holds today (see expectations.ts) is violated.
  */
 import { convergenceDelay, PROPERTIES, Property, PROPERTY_TEXT } from './checkers';
@@ -59,6 +60,8 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
   let rejected = 0;
   let closed = 0;
   let refusedLate = 0;
+  const requestOutcomes = new Map<string, number>();
+  let requestFallbacks = 0;
   const groups = GROUPS.map((g) => ({ ...g, seeds: 0, violating: new Map<Property, number>(PROPERTIES.map((p) => [p, 0])) }));
   for (let seed = from; seed < from + count; seed++) {
     const { schedule, trace, violations } = await simulate(seed, options);
@@ -71,6 +74,12 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
     rejected += trace.publishes.filter((p) => p.outcome === 'rejected').length;
     closed += trace.publishes.filter((p) => p.outcome === 'closed').length;
     refusedLate += trace.refusedLate.reduce((sum, n) => sum + n, 0);
+    requestFallbacks += trace.requestsViaQueueGroup;
+    for (const p of trace.publishes) {
+      if (p.request !== true) continue;
+      const outcome = p.outcome === 'resolved' || p.outcome === 'pending' ? p.outcome : `${p.outcome} ${p.code ?? ''}`.trim();
+      requestOutcomes.set(outcome, (requestOutcomes.get(outcome) ?? 0) + 1);
+    }
     if (violations.converged.length === 0) maxDelay = Math.max(maxDelay, convergenceDelay(trace));
     for (const property of PROPERTIES) {
       if (violations[property].length === 0) continue;
@@ -83,7 +92,11 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
   console.log(`seeds where a publisher sent through the queue group (order and loss not asserted): ${fellBack}`);
   console.log(`publishes rejected: ${rejected}; refused after they resolved (reported): ${refusedLate}`);
   if (options.publisherRestart === true) console.log(`publishes rejected by their own publisher's stop (outcome open): ${closed}`);
-  console.log(`\nseeds violating (a) (b) (c) (d) (e) (f), by what the schedule holds:`);
+  if (options.requests === true) {
+    const counts = [...requestOutcomes].sort((a, b) => b[1] - a[1]).map(([outcome, n]) => `${outcome} ${n}`);
+    console.log(`requests: ${counts.join(', ')}; ${requestFallbacks} sent through the queue group (their view unknown)`);
+  }
+  console.log(`\nseeds violating ${PROPERTIES.map((p) => PROPERTY_TEXT[p].slice(0, 3)).join(' ')}, by what the schedule holds:`);
   for (const g of groups) console.log(`  ${g.name.padEnd(34)} ${String(g.seeds).padStart(6)} seeds: ${[...g.violating.values()].join(' ')}`);
   let ok = true;
   for (const property of PROPERTIES) {
@@ -103,7 +116,12 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
 async function main(): Promise<void> {
   const verbose = process.argv.includes('--verbose');
   const flag = (name: string): boolean => process.argv.includes(name);
-  const options: ScheduleOptions = { overload: flag('--overload'), publisherRestart: flag('--publisher-restart'), memberPublishers: flag('--member-publishers') };
+  const options: ScheduleOptions = {
+    overload: flag('--overload'),
+    publisherRestart: flag('--publisher-restart'),
+    memberPublishers: flag('--member-publishers'),
+    requests: flag('--requests'),
+  };
   const ok = argument('--seed') !== undefined
     ? await one(seedArgument('--seed', 1), verbose, options)
     : await many(seedArgument('--from', 1), seedArgument('--seeds', 1000), options);

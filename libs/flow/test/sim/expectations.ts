@@ -45,6 +45,14 @@ export function expectedToHold(property: Property, schedule: Schedule, trace: Tr
       // queue group (its view questions or their answers all lost: a disconnect, or drops alone as in seed
       // 62441): it has no order relative to direct sends. BrokerCounters.viaQueueGroup counts them.
       return trace.viaQueueGroup === 0;
+    case 'answered':
+      // A reply comes from the handler that ran the request (its id is the requester's, matched by the requester);
+      // a broker that refuses a request (full queue, no handler) answers so without running it.
+      return true;
+    case 'once':
+      // A request is not retried: the requester sends it once, a forwarding broker hands it on once, and an owner
+      // found dead after taking it fails it with FLOW_OWNER_LOST instead of sending it elsewhere.
+      return true;
   }
 }
 

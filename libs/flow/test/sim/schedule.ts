@@ -9,8 +9,11 @@ import { SeededRandom, seededRandom } from '../../src/testing/seeded-random';
 export type MembershipClass = 'stable' | 'changes' | 'crashes';
 
 export type SimEvent =
-  /** `from` (`memberPublishers`): a handling broker publishes it instead, when that node is live and joined then. */
-  | { readonly at: number; readonly kind: 'publish'; readonly publisher: number; readonly key: string; readonly seq: number; readonly from?: string }
+  /**
+   * `from` (`memberPublishers`): a handling broker publishes it instead, when that node is live and joined then.
+   * `request` (`requests`): a keyed request on the request stream instead of a publish.
+   */
+  | { readonly at: number; readonly kind: 'publish'; readonly publisher: number; readonly key: string; readonly seq: number; readonly from?: string; readonly request?: true }
   /** A broker with a new node name starts and joins. */
   | { readonly at: number; readonly kind: 'join'; readonly node: string }
   /** A live broker leaves: close() (LEAV, in-flight work abandoned) or shutdown() (LEAV, then drains). */
@@ -58,6 +61,8 @@ export interface Schedule {
    * bursts, handoff holds and reconnects make owners refuse messages. Undefined: the default bound.
    */
   readonly queueBound: number | undefined;
+  /** Handling brokers serve the request stream too (ScheduleOptions.requests). */
+  readonly requests: boolean;
 }
 
 export interface ScheduleOptions {
@@ -74,6 +79,12 @@ export interface ScheduleOptions {
    * its own, like the restart.
    */
   readonly memberPublishers?: boolean;
+  /**
+   * A third of the publishes are keyed requests instead (Broker.request), on a request stream whose handler
+   * replies with the instance that ran it; the same keys, so requests and messages share lanes and owners.
+   * Drawn from a stream of its own, like the restart.
+   */
+  readonly requests?: boolean;
 }
 
 /** Sizes of a schedule; small, so that a thousand seeds run in seconds. */
@@ -124,6 +135,7 @@ export function drawSchedule(seed: number, options: ScheduleOptions = {}): Sched
   if (membership !== 'stable') events.push(...drawChanges(random, membership, initial));
   if (options.publisherRestart === true) events.push(...drawPublisherRestart(seed, publishers));
   if (options.memberPublishers === true) fromMembers(seed, events, initial);
+  if (options.requests === true) asRequests(seed, events);
   const sorted = events
     .map((event, index) => ({ event, index }))
     .sort((a, b) => a.event.at - b.event.at || a.index - b.index)
@@ -136,7 +148,8 @@ export function drawSchedule(seed: number, options: ScheduleOptions = {}): Sched
   const last = sorted.reduce((max, e) => Math.max(max, e.at + (e.kind === 'disconnect' ? e.forMs : 0)), 0);
   // Not drawn from `random`: the same seed gives the same schedule with and without overload (and restarts).
   const queueBound = options.overload === true ? 1 + (seed % 3) : undefined;
-  return { seed, membership, initial, publishers, keys, events: sorted, faults, faultsUntil: last, endAt: last + SCHEDULE.quietMs, queueBound };
+  const requests = options.requests === true;
+  return { seed, membership, initial, publishers, keys, events: sorted, faults, faultsUntil: last, endAt: last + SCHEDULE.quietMs, queueBound, requests };
 }
 
 /** Membership events in time order, keeping at least `minLive` handling brokers live. */
@@ -191,6 +204,14 @@ function drawPublisherRestart(seed: number, publishers: number): SimEvent[] {
     { at, kind: 'publisher-stop', publisher, how },
     { at: at + 1 + random.int(100), kind: 'publisher-start', publisher },
   ];
+}
+
+/** Makes a third of the publishes requests (ScheduleOptions.requests), in place. */
+function asRequests(seed: number, events: SimEvent[]): void {
+  const random = seededRandom(seed ^ 0x726571);
+  events.forEach((event, i) => {
+    if (event.kind === 'publish' && random.next() < 1 / 3) events[i] = { ...event, request: true };
+  });
 }
 
 /** Gives half of the publishes a handling broker to publish them (ScheduleOptions.memberPublishers), in place. */

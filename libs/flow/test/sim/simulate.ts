@@ -25,6 +25,7 @@ export function replayCommand(seed: number, options: ScheduleOptions = {}): stri
     options.overload === true ? ' --overload' : '',
     options.publisherRestart === true ? ' --publisher-restart' : '',
     options.memberPublishers === true ? ' --member-publishers' : '',
+    options.requests === true ? ' --requests' : '',
   ].join('');
   return `npm run sim -- --seed ${seed}${flags} --verbose`;
 }
@@ -36,8 +37,10 @@ export function describeSchedule(schedule: Schedule): string {
     .filter((e): e is Change => e.kind !== 'publish')
     .map((e) => `${describeChange(e)}@${e.at}`);
   const messages = events.length - changes.length;
+  const requests = events.filter((e) => e.kind === 'publish' && e.request === true).length;
   return (
-    `seed ${schedule.seed}: ${membership}; ${initial.length} brokers, ${publishers} publisher(s), ${messages} messages; ` +
+    `seed ${schedule.seed}: ${membership}; ${initial.length} brokers, ${publishers} publisher(s), ${messages} messages` +
+    `${requests > 0 ? ` (${requests} of them requests)` : ''}; ` +
     `drop ${faults.drop}, delay ${faults.delay} (<= ${faults.maxDelayMs} ms)` +
     (schedule.queueBound !== undefined ? `; owners queue ${schedule.queueBound} at most` : '') +
     (changes.length > 0 ? `; ${changes.join(', ')}` : '')

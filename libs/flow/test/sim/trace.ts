@@ -15,6 +15,8 @@ export interface HandlerRun {
   end: number | undefined;
   /** The instance crashed while this ran: `end` is the crash time and the run did not complete. */
   cut: boolean;
+  /** A request's run (its reply names `instance`); absent for a message's. */
+  readonly request?: true;
 }
 
 export interface PublishRecord {
@@ -28,6 +30,10 @@ export interface PublishRecord {
    * its owner, docs/PROTOCOL.md "What publish() promises"); 'rejected': any other rejection.
    */
   outcome: 'pending' | 'resolved' | 'rejected' | 'closed';
+  /** A request (ScheduleOptions.requests): resolved with `reply`, the instance its handler named, or rejected with `code`. */
+  readonly request?: true;
+  reply?: string;
+  code?: string;
 }
 
 export interface ChangeRecord {
@@ -58,6 +64,8 @@ export interface Trace {
   endAt: number;
   /** Keyed publishes the publishers sent through the queue group (BrokerCounters.viaQueueGroup), their view unknown. */
   viaQueueGroup: number;
+  /** Keyed requests sent through the queue group (not in viaQueueGroup: they have no order to lose). */
+  requestsViaQueueGroup: number;
   /** Per publisher: its publishes refused after they resolved (BrokerCounters.refusedLate), each reported. */
   refusedLate: number[];
   /** Per publisher: the publishes it still kept or had waiting at the end (BrokerLoad.publishesUnsettled). */
@@ -72,7 +80,7 @@ export interface Trace {
 }
 
 export function emptyTrace(seed: number): Trace {
-  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0, refusedLate: [], unsettledAtEnd: [], stoppedUndrained: [], members: {} };
+  return { seed, runs: [], publishes: [], changes: [], rings: [], errors: {}, ringsAtEnd: [], faultsUntil: 0, endAt: 0, viaQueueGroup: 0, requestsViaQueueGroup: 0, refusedLate: [], unsettledAtEnd: [], stoppedUndrained: [], members: {} };
 }
 
 /** The trace as text, one line per record in time order: equal texts mean equal runs. */
@@ -83,10 +91,14 @@ export function formatTrace(trace: Trace): string {
   };
   for (const c of trace.changes) add(c.at, `${c.kind} ${c.node}`);
   const names = new Map(Object.entries(trace.members).map(([instance, n]) => [n, instance]));
-  for (const p of trace.publishes) add(p.at, `publish pub-${p.publisher}${names.has(p.publisher) ? ` (${names.get(p.publisher)})` : ''} #${p.seq} key ${p.key} ${p.outcome}`);
+  for (const p of trace.publishes) {
+    const what = p.request === true ? 'request' : 'publish';
+    const answer = p.reply !== undefined ? ` by ${p.reply}` : p.code !== undefined ? ` ${p.code}` : '';
+    add(p.at, `${what} pub-${p.publisher}${names.has(p.publisher) ? ` (${names.get(p.publisher)})` : ''} #${p.seq} key ${p.key} ${p.outcome}${answer}`);
+  }
   for (const r of trace.runs) {
     const end = r.end === undefined ? 'unfinished' : `${r.cut ? 'cut' : 'end'} ${r.end}`;
-    add(r.start, `handle ${r.instance} pub-${r.publisher} #${r.seq} key ${r.key} -> ${end}`);
+    add(r.start, `handle ${r.request === true ? 'request ' : ''}${r.instance} pub-${r.publisher} #${r.seq} key ${r.key} -> ${end}`);
   }
   let converged: boolean | undefined;
   for (const s of trace.rings) {
@@ -96,7 +108,9 @@ export function formatTrace(trace: Trace): string {
   add(trace.faultsUntil, 'faults end');
   for (const line of trace.ringsAtEnd) add(trace.endAt, `ring of ${line}`);
   const errors = Object.entries(trace.errors).map(([code, n]) => `${code} x${n}`);
-  const fallback = trace.viaQueueGroup > 0 ? `; ${trace.viaQueueGroup} publishes through the queue group` : '';
+  const fallback =
+    (trace.viaQueueGroup > 0 ? `; ${trace.viaQueueGroup} publishes through the queue group` : '') +
+    (trace.requestsViaQueueGroup > 0 ? `; ${trace.requestsViaQueueGroup} requests through the queue group` : '');
   const refused = trace.refusedLate.some((n) => n > 0) ? `; refused after resolving, per publisher: ${trace.refusedLate.join(', ')}` : '';
   const kept = trace.unsettledAtEnd.some((n) => n > 0) ? `; kept at the end, per publisher: ${trace.unsettledAtEnd.join(', ')}` : '';
   add(trace.endAt, `end${errors.length > 0 ? `; errors reported: ${errors.join(', ')}` : ''}${fallback}${refused}${kept}`);

@@ -10,6 +10,8 @@ import { describeFrame } from './frame-log';
 import { emptyTrace, PublishRecord, Trace } from './trace';
 
 export const STREAM = 'sim';
+/** The request stream (ScheduleOptions.requests): one stream serves one kind, messages or requests. */
+export const REQUEST_STREAM = 'sim-req';
 
 /** Broker options of every simulated broker: short timers, so a run spans few virtual seconds. */
 export const SIM_BROKER = Object.freeze({ virtualNodes: 4, ackTimeout: 50, stabilizationMs: 100 });
@@ -55,6 +57,8 @@ export class World {
   /** The last sequence number each member publisher (by number) gave a publish. */
   private readonly memberSeqs: number[] = [];
   private readonly starts = new Map<string, number>();
+  /** Keyed requests sent through the queue group (their publisher's view unknown): counted apart from publishes. */
+  private requestsViaQueueGroup = 0;
   private readonly connections: SimConnection[] = [];
 
   /** `log`: given, receives a line per delivery on the bus (frame-log.ts). */
@@ -67,9 +71,10 @@ export class World {
     const { drop } = schedule.faults;
     if (drop > 0 || log !== undefined) {
       this.bus.setFault((d) => {
-        const decision = drop > 0 && d.subject !== STREAM && this.faulty() && this.random.next() < drop ? 'drop' : 'deliver';
+        const stream = d.subject === STREAM || d.subject === REQUEST_STREAM;
+        const decision = drop > 0 && !stream && this.faulty() && this.random.next() < drop ? 'drop' : 'deliver';
         if (log !== undefined) {
-          const what = d.subject === STREAM ? `stream ${d.data.length} bytes` : describeFrame(d.data, (key) => this.nameOf(key));
+          const what = stream ? `stream ${d.data.length} bytes` : describeFrame(d.data, (key) => this.nameOf(key));
           log(`${String(this.clock.now()).padStart(6)}  ${d.from} -> ${d.to}${decision === 'drop' ? ' DROPPED' : ''}: ${what}`);
         }
         return decision;
@@ -95,7 +100,9 @@ export class World {
     this.sampleRings();
     this.trace.endAt = endAt;
     this.trace.faultsUntil = this.schedule.faultsUntil;
-    this.trace.viaQueueGroup = this.publishers.reduce((sum, { broker }) => sum + broker.counters.viaQueueGroup, 0);
+    // BrokerCounters.viaQueueGroup counts requests too; a request has no order and no (c) to lose.
+    this.trace.viaQueueGroup = this.publishers.reduce((sum, { broker }) => sum + broker.counters.viaQueueGroup, 0) - this.requestsViaQueueGroup;
+    this.trace.requestsViaQueueGroup = this.requestsViaQueueGroup;
     this.trace.refusedLate.push(...this.publishers.map(({ broker }) => broker.counters.refusedLate));
     this.trace.unsettledAtEnd.push(...this.publishers.map(({ broker }) => broker.load.publishesUnsettled));
     await this.closeAll();
@@ -144,18 +151,32 @@ export class World {
   }
 
   /** From the scheduled publisher, or from the handling broker `from` names when that is live and joined (memberPublishers). */
-  private publish({ publisher: scheduled, key, seq: scheduledSeq, from }: Extract<SimEvent, { kind: 'publish' }>): void {
+  private publish({ publisher: scheduled, key, seq: scheduledSeq, from, request }: Extract<SimEvent, { kind: 'publish' }>): void {
     const member = from === undefined ? undefined : this.instances.get(from);
     const joined = member !== undefined && !member.gone && member.broker.snapshot().joined;
     const publisher = joined ? this.memberNumber(member) : this.current[scheduled];
     // A member's publishes are numbered per instance as they happen; the scheduled publishers keep the schedule's.
     const seq = joined ? (this.memberSeqs[publisher] = (this.memberSeqs[publisher] ?? -1) + 1) : scheduledSeq;
-    const record: PublishRecord = { publisher, seq, key, at: this.clock.now(), outcome: 'pending' };
+    const record: PublishRecord = { publisher, seq, key, at: this.clock.now(), outcome: 'pending', ...(request === true ? { request } : {}) };
     this.trace.publishes.push(record);
-    this.publishers[publisher].broker.publish(STREAM, utf8.encode(`${publisher}:${seq}`), { key }).then(
-      () => (record.outcome = 'resolved'),
-      (error: unknown) => (record.outcome = this.stopped.has(publisher) && (error as FlowError).code === ErrorCode.Closed ? 'closed' : 'rejected'),
-    );
+    const { broker } = this.publishers[publisher];
+    const data = utf8.encode(`${publisher}:${seq}`);
+    const rejected = (error: unknown): void => {
+      const { code } = error as FlowError;
+      record.outcome = this.stopped.has(publisher) && code === ErrorCode.Closed ? 'closed' : 'rejected';
+      if (request === true) record.code = code;
+    };
+    if (request !== true) {
+      broker.publish(STREAM, data, { key }).then(() => (record.outcome = 'resolved'), rejected);
+      return;
+    }
+    const before = broker.counters.viaQueueGroup;
+    broker.request(REQUEST_STREAM, data, { key }).then((reply) => {
+      record.outcome = 'resolved';
+      record.reply = fromUtf8.decode(reply);
+    }, rejected);
+    // Counted within the call when the request took the queue group.
+    this.requestsViaQueueGroup += broker.counters.viaQueueGroup - before;
   }
 
   /** A handling broker's instance as a publisher: its number in the trace, the next one at its first publish. */
@@ -200,11 +221,17 @@ export class World {
     const instance: Instance = { node, name, broker, connection, crashed: false, gone: false };
     this.instances.set(node, instance);
     await broker.handle(STREAM, (delivery) => this.handle(instance, delivery.partitionKey, delivery.data));
+    if (this.schedule.requests) {
+      await broker.handleRequest(REQUEST_STREAM, async (delivery) => {
+        await this.handle(instance, delivery.partitionKey, delivery.data, true);
+        return utf8.encode(instance.name);
+      });
+    }
     await broker.start().catch(() => undefined);
   }
 
-  /** Runs 1..8 virtual ms (fixed per message), recording start and end. */
-  private handle(instance: Instance, partitionKey: Uint8Array, data: Uint8Array): Promise<void> | void {
+  /** Runs 1..8 virtual ms (fixed per message), recording start and end; `request`: a request's run. */
+  private handle(instance: Instance, partitionKey: Uint8Array, data: Uint8Array, request = false): Promise<void> | void {
     if (instance.crashed) return;
     const [publisher, seq] = fromUtf8.decode(data).split(':').map(Number);
     const run = {
@@ -216,6 +243,7 @@ export class World {
       start: this.clock.now(),
       end: undefined as number | undefined,
       cut: false,
+      ...(request ? { request: true as const } : {}),
     };
     this.trace.runs.push(run);
     return new Promise((resolve) => {
