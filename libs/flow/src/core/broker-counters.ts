@@ -16,7 +16,7 @@ export interface BrokerCounters {
   failed: number;
   /** Undecodable input on any subject. */
   malformed: number;
-  /** Forwarded requests failed fast with FLOW_OWNER_LOST: acknowledged by an owner later found dead. */
+  /** Forwarded requests failed fast with FLOW_OWNER_LOST: their owner was found dead (or went silent) after they were sent. */
   ownerLost: number;
   /** Errors thrown while acting on network input, or by timers and probes acting on it later: caught, reported. */
   contained: number;

@@ -166,7 +166,8 @@ export class Forwarder {
   /**
    * `owner` was found dead (suspected): every request it acknowledged and may
    * not have answered fails at once with FLOW_OWNER_LOST, sent to its requester.
-   * Requests not yet acknowledged are re-routed by the usual retry instead.
+   * One not yet acknowledged fails the same way when its forward gives up
+   * (OverdueForwards.giveUp): a request is never sent to a second owner.
    */
   ownerLost(owner: Key): void {
     const lost = this.delivered.take(owner.toString());

@@ -96,15 +96,15 @@ export class OverdueForwards {
   }
 
   /**
-   * At-least-once inside the clique: the owner may have handled it and lost
-   * only the ACK. A request goes again only when its owner is proven gone,
-   * as for a message; one whose owner may still live (it answers probes, or
-   * was only silent) is not routed again: that owner may have run it, its
-   * reply may be on the way, and it fails instead (FLOW_TIMEOUT, or
-   * FLOW_OWNER_LOST for a silent owner taken for dead), "may or may not have
-   * run" (seed 1412 with requests: a request taken from the queue group was
-   * forwarded, the owner's ACK lost, and after ACK_PATIENCE the forward went
-   * again to the live owner, which ran it twice).
+   * At-least-once inside the clique for a message: the owner may have handled
+   * it and lost only the ACK. At most once for a request, as for one sent
+   * direct: once sent it goes nowhere else, since its owner may have run it
+   * (its reply may be on the way); its requester is told FLOW_OWNER_LOST when
+   * that owner is gone (proven, or silent and suspected), else FLOW_TIMEOUT,
+   * "may or may not have run". Seeds 1313 and 1412 with requests: the owner's
+   * ACK of the forward was dropped, and after ACK_PATIENCE the request went
+   * again to the live owner, which ran it twice; seed 7574: the same, and the
+   * owner then left, proven gone, and the next owner ran it again.
    */
   giveUp(entry: Forward, proven: boolean): void {
     const { host } = this.forwarder;
@@ -114,15 +114,16 @@ export class OverdueForwards {
     this.forwarder.signs.gaveUp(id, owner);
     counters.timedOut++;
     // Proven dead, or silent all along; an owner that answered probes lost this frame only.
-    const silent = !proven && host.silentFor(owner, silentMs);
-    if ((proven || silent) && host.suspect(owner)) {
+    const gone = proven || host.silentFor(owner, silentMs);
+    if (gone && host.suspect(owner)) {
       host.reportError(new TimeoutError(`forward to ring position ${owner} (suspected and removed after ${silentMs} ms)`, silentMs));
     }
-    if (msg.reply.length > 0 && !proven) {
+    if (msg.reply.length > 0) {
       const unsure = 'the request may or may not have run';
-      const error = silent
-        ? new FlowError(ErrorCode.OwnerLost, `the broker at ring position ${owner} went silent before it acknowledged the request; ${unsure}`)
+      const error = gone
+        ? new FlowError(ErrorCode.OwnerLost, `the broker at ring position ${owner} was lost before it acknowledged the request; ${unsure}`)
         : new TimeoutError(`forward to ring position ${owner} (${unsure})`, silentMs, msg.stream);
+      if (gone) counters.ownerLost++;
       host.drop(msg, error);
       return;
     }
