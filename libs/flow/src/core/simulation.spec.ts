@@ -243,6 +243,10 @@ describe('deterministic simulation', () => {
     // dropped. After ACK_PATIENCE node-1 gave up and routed the request again: node-2, alive, ran it a second time.
     // A request goes again only when its owner is proven gone (OverdueForwards.giveUp).
     [1313, 'a forwarded request whose ACK was lost is not sent again to its live owner: it runs once (OverdueForwards)', { requests: true }],
+    // node-4 forwarded pub-0's request #1 of k0 to node-2, which ran it; the ACK was dropped, node-2 close()d at 165
+    // ms, and node-4, its forward's owner proven gone, routed the request to k0's next owner, itself, and ran it again.
+    // A forwarded request goes to no second owner: FLOW_OWNER_LOST (OverdueForwards.giveUp).
+    [7574, 'a forwarded request whose owner left before its ACK arrived runs on no second owner (OverdueForwards)', { requests: true, overload: true, publisherRestart: true, memberPublishers: true }],
   ];
   for (const [seed, what, options] of REGRESSIONS) {
     it(`seed ${seed}${modes(options)}: ${what}`, async () => {
