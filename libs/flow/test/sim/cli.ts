@@ -71,8 +71,8 @@ async function many(from: number, count: number, options: ScheduleOptions): Prom
     }
     classes.set(schedule.membership, (classes.get(schedule.membership) ?? 0) + 1);
     if (trace.viaQueueGroup > 0) fellBack++;
-    rejected += trace.publishes.filter((p) => p.outcome === 'rejected').length;
-    closed += trace.publishes.filter((p) => p.outcome === 'closed').length;
+    rejected += trace.publishes.filter((p) => p.outcome === 'rejected' && p.request !== true).length;
+    closed += trace.publishes.filter((p) => p.outcome === 'closed' && p.request !== true).length;
     refusedLate += trace.refusedLate.reduce((sum, n) => sum + n, 0);
     requestFallbacks += trace.requestsViaQueueGroup;
     for (const p of trace.publishes) {
