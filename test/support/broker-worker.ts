@@ -233,15 +233,20 @@ class BrokerWorker {
 
   /**
    * Resolves once everything the server sent us has arrived, no handler runs
-   * (silent request handlers aside) and no forward awaits an ACK.
+   * (silent request handlers aside) and no forward awaits an ACK. Not
+   * `forwarded === acked + retried`: a forwarded request given up on is
+   * answered with an error, not routed again (OverdueForwards.giveUp). The
+   * answers counted can still not exceed the forwards (an answer counted
+   * twice did, once: 3e3997d).
    */
   private async settle(timeoutMs: number): Promise<WorkerCounters> {
     const broker = this.started();
     const deadline = Date.now() + timeoutMs;
     await this.pubsub!.flush();
     for (;;) {
-      const counters = broker.counters;
-      if (broker.inFlight === this.silent && counters.forwarded === counters.acked + counters.retried) break;
+      const { forwarded, acked, retried } = broker.counters;
+      if (acked + retried > forwarded) throw new Error(`answers counted twice: ${JSON.stringify(this.countersNow())}`);
+      if (broker.inFlight === this.silent && broker.load.forwardsInFlight === 0) break;
       if (Date.now() > deadline) {
         throw new Error(`not settled within ${timeoutMs} ms: ${JSON.stringify(this.countersNow())}`);
       }
