@@ -244,10 +244,12 @@ export class Broker {
         throw tooLarge;
       }
       const reply = this.replies.await(id, stream, timeout, signal);
-      if (msg.partitionKey.length === 0 || !this.publisher.request(msg)) {
+      const viaQueueGroup = (): void => {
         if (msg.partitionKey.length > 0) this.counterValues.viaQueueGroup++;
         this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
-      }
+      };
+      if (msg.partitionKey.length === 0) viaQueueGroup();
+      else this.publisher.request(msg, viaQueueGroup, () => this.replies.isPending(id));
       return trace === undefined ? reply : traceReply(reply, trace);
     } catch (error) {
       return Promise.reject(error);

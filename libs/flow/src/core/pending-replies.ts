@@ -75,6 +75,11 @@ export class PendingReplies {
     });
   }
 
+  /** Whether request `id` still awaits its reply (registered, not ended). */
+  isPending(id: U64): boolean {
+    return this.table.has(id);
+  }
+
   /** An ACK on our node subject that was not a forward's: a reply, unless late or foreign. */
   onAck(frame: AckFrame): void {
     this.table.resolve(frame.id, frame.data);
