@@ -277,34 +277,6 @@ describe('broker requests', () => {
     expect((await second).code).toBe('FLOW_TIMEOUT');
   });
 
-  it('keeps a keyed request made while its view is awaited, then sends it to its owner direct, not through the queue group', async () => {
-    clock = new ManualClock();
-    const bus = new MemoryBus();
-    const requester = new Broker(bus.connect('requester'), { virtualNodes: 4, stabilization: { interval: 0 }, clock });
-    const sent: string[] = [];
-    bus.setFault((d) => {
-      if (d.from === 'requester' && !d.subject.endsWith('.view') && d.subject !== '_global') sent.push(d.subject);
-      return 'deliver';
-    });
-    // Started before any member: its first view question reaches nobody, and the member's JOIN makes it ask again.
-    await requester.start();
-    const reply = requester.request('quote', utf8.encode('q'), { key: 'k' });
-    await bus.idle();
-    expect(sent).toEqual([]);
-    clique = await createMemoryClique({
-      size: 1,
-      bus,
-      options: { virtualNodes: 4, stabilization: { interval: 0 }, clock },
-      setup: (broker) => broker.handleRequest('quote', (d) => d.data),
-    });
-
-    expect(fromUtf8(await reply)).toBe('q');
-    const owner = String(clique.brokers[0].ownerOf('k'));
-    expect(sent).toEqual([`_global.${owner}`]);
-    expect(requester.counters.viaQueueGroup).toBe(0);
-    await requester.close();
-  });
-
   it('rejects an invalid timeout, and a request before start', async () => {
     const { requester } = await requestClique(1, (broker) => broker.handleRequest('echo', (d) => d.data));
     expect(await rejection(requester.request('echo', utf8.encode('x'), { timeout: 0 }))).toBeInstanceOf(InvalidOptionError);

@@ -155,15 +155,10 @@ export interface Waiting {
   readonly reject: (error: FlowError) => void;
 }
 
-/**
- * A keyed publish made while the view is awaited (`ack` false: fire and
- * forget), or a keyed request (`request`: sends it once the view settles; its
- * reply, timeout and failure on close are its pending reply's).
- */
+/** A keyed publish made while the view is awaited (`ack` false: fire and forget). */
 export interface Early {
   readonly msg: MsgPayload;
   readonly ack: boolean;
   readonly resolve: () => void;
   readonly reject: (error: FlowError) => void;
-  readonly request?: () => void;
 }

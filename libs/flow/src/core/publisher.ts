@@ -116,14 +116,12 @@ export class Publisher {
 
   /**
    * Sends a keyed request direct (FWD, no ACK: the reply answers it), or
-   * through `viaQueueGroup` when this broker cannot; while the view is awaited,
-   * once it settles (ViewWait.keepRequest). Nothing while `awaited()` is false:
-   * its requester no longer waits (refused at maxPendingRequests, timed out,
-   * aborted, closed), and a request sent then would run for nobody.
+   * through `viaQueueGroup` when this broker cannot. Nothing while `awaited()`
+   * is false: its requester does not wait for it (refused at
+   * maxPendingRequests), and a request sent then would run for nobody.
    */
   request(msg: MsgPayload, viaQueueGroup: () => void, awaited: () => boolean): void {
     if (!awaited()) return;
-    if (this.host.options.directRouting && this.early.applies && this.early.keepRequest(msg, () => this.request(msg, viaQueueGroup, awaited))) return;
     if (!this.requestDirect(msg)) viaQueueGroup();
   }
 

@@ -9,12 +9,8 @@ import type { Early, PublisherHost } from './publisher-host';
  * (`send`: direct if the view allows, else the queue group) when the view is
  * answered or no longer awaited, at most an ackTimeout (a few, see RingView).
  * Once any is kept, later keyed publishes queue behind it until they all go,
- * so order holds. Keyed requests wait the same way (keepRequest), so that
- * they too go to their owner rather than through the queue group and a
- * forward.
+ * so order holds.
  */
-const noop = (): void => undefined;
-
 export class ViewWait {
   private kept = new Fifo<Early>();
 
@@ -43,15 +39,6 @@ export class ViewWait {
     return new Promise((resolve, reject) => this.kept.push({ msg, ack, resolve, reject }));
   }
 
-  /** Keeps a keyed request until the view settles, then calls `send`; false when full (the caller sends it now). */
-  keepRequest(msg: MsgPayload, send: () => void): boolean {
-    if (this.kept.length >= this.host.options.maxQueuedMessages) return false;
-    if (this.kept.length === 0) this.host.whenViewSettled(() => void Promise.resolve().then(() => this.settled()));
-    this.kept.push({ msg, ack: false, resolve: noop, reject: noop, request: send });
-    return true;
-  }
-
-  /** Rejects every kept publish with `error`; a kept request is failed by its pending reply. */
   failAll(error: FlowError): void {
     for (let e = this.kept.shift(); e !== undefined; e = this.kept.shift()) e.reject(error);
   }
@@ -59,10 +46,7 @@ export class ViewWait {
   private settled(): void {
     const kept = this.kept;
     this.kept = new Fifo();
-    for (let e = kept.shift(); e !== undefined; e = kept.shift()) {
-      if (e.request !== undefined) e.request();
-      else this.send(e.msg, e.ack).then(e.resolve, e.reject);
-    }
+    for (let e = kept.shift(); e !== undefined; e = kept.shift()) this.send(e.msg, e.ack).then(e.resolve, e.reject);
     this.emptied();
   }
 }
