@@ -244,12 +244,11 @@ export class Broker {
         throw tooLarge;
       }
       const reply = this.replies.await(id, stream, timeout, signal);
-      const viaQueueGroup = (): void => {
+      // Refused at maxPendingRequests: nothing goes out, direct or not (a keyed one went to its owner and ran).
+      if (this.replies.isPending(id) && (msg.partitionKey.length === 0 || !this.publisher.request(msg))) {
         if (msg.partitionKey.length > 0) this.counterValues.viaQueueGroup++;
         this.replies.publish(this.pubsub, id, stream, encodeFrame({ type: FrameType.Msg, msg }, this.allocate), trace?.headers);
-      };
-      if (msg.partitionKey.length === 0) viaQueueGroup();
-      else this.publisher.request(msg, viaQueueGroup, () => this.replies.isPending(id));
+      }
       return trace === undefined ? reply : traceReply(reply, trace);
     } catch (error) {
       return Promise.reject(error);

@@ -114,18 +114,8 @@ export class Publisher {
     return new Promise((resolve, reject) => this.waiting.push({ msg, partition, resolve, reject }));
   }
 
-  /**
-   * Sends a keyed request direct (FWD, no ACK: the reply answers it), or
-   * through `viaQueueGroup` when this broker cannot. Nothing while `awaited()`
-   * is false: its requester does not wait for it (refused at
-   * maxPendingRequests), and a request sent then would run for nobody.
-   */
-  request(msg: MsgPayload, viaQueueGroup: () => void, awaited: () => boolean): void {
-    if (!awaited()) return;
-    if (!this.requestDirect(msg)) viaQueueGroup();
-  }
-
-  private requestDirect(msg: MsgPayload): boolean {
+  /** Sends a keyed request direct (FWD, no ACK: the reply answers it); false when this broker cannot. */
+  request(msg: MsgPayload): boolean {
     if (!this.host.options.directRouting) return false;
     const partition = keyFromBytes(msg.partitionKey, this.host.options.partitionHash);
     const owner = this.host.ownerOf(msg.stream, 'request', partition);
