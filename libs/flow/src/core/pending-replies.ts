@@ -31,13 +31,13 @@ export class PendingReplies {
   }
 
   /**
-   * Publishes the MSG frame of pending request `id` on `stream`, unless it
-   * already ended (refused at the bound, aborted): nothing goes out for it
-   * then. A failure to publish ends the request with it; a transport that
-   * learns that nobody subscribes to the stream ends it with FLOW_NO_HANDLER.
+   * Publishes the MSG frame of pending request `id` on `stream` (the caller
+   * sends only a pending one, isPending: one refused at the bound goes
+   * nowhere, direct or not). A failure to publish ends the request with it; a
+   * transport that learns that nobody subscribes to the stream ends it with
+   * FLOW_NO_HANDLER.
    */
   publish(pubsub: PubSub, id: U64, stream: string, frame: Uint8Array, headers?: MessageHeaders): void {
-    if (!this.table.has(id)) return;
     try {
       if (pubsub.publishRequest === undefined) {
         pubsub.publish(stream, frame, headers);

@@ -1,6 +1,7 @@
+import { ErrorCode } from '../../src/core/errors';
 import { HandlerRun, Trace } from './trace';
 
-/** The four properties of issue 13, part 4. */
+/** The properties each trace is checked for: the four of issue 13, part 4, and four added since. */
 export type Property = 'exclusive' | 'order' | 'lost' | 'converged' | 'settled' | 'refused' | 'answered' | 'once';
 
 export const PROPERTIES: readonly Property[] = ['exclusive', 'order', 'lost', 'converged', 'settled', 'refused', 'answered', 'once'];
@@ -20,7 +21,7 @@ export const PROPERTY_TEXT: Readonly<Record<Property, string>> = {
  * Request rejections that say nothing about whether the handler ran: the reply did not come in time, the owner
  * died after taking it, or the requester's own broker closed. Every other rejection says it did not run.
  */
-export const OPEN_REQUEST_CODES: ReadonlySet<string> = new Set(['FLOW_TIMEOUT', 'FLOW_OWNER_LOST', 'FLOW_CLOSED']);
+export const OPEN_REQUEST_CODES: ReadonlySet<string> = new Set([ErrorCode.Timeout, ErrorCode.OwnerLost, ErrorCode.Closed]);
 
 /**
  * Virtual ms after the last membership change or frame fault within which
