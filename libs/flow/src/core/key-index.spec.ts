@@ -21,4 +21,18 @@ describe('KeyIndex', () => {
       for (const k of keys) expect(index.has(new Key(k.hi, k.lo))).toBe(true);
     }
   });
+
+  it('finds the same positions when keys crowd into few buckets, and past the largest bucket table', () => {
+    const random = seededRandom(11);
+    // Crowded: every key in the top or bottom 1/65,536 of the ring, so a few buckets hold them all.
+    const crowded = (): Key => new Key((random.next() < 0.5 ? 0 : 0xffff0000) + random.int(0x10000), random.int(0x100000000));
+    const spread = (): Key => new Key(random.int(0x100000000), random.int(0x100000000));
+    for (const [size, make] of [[3, crowded], [768, crowded], [70_000, spread]] as const) {
+      const keys = Array.from({ length: size }, make).sort((a, b) => a.compare(b));
+      const index = new KeyIndex(keys);
+      const probes = [...keys.filter((_, i) => i % 7 === 0), ...Array.from({ length: 2_000 }, () => (random.next() < 0.5 ? crowded() : spread()))];
+      const wrong = probes.filter((probe) => index.lowerBound(probe) !== lowerBound(keys, probe));
+      expect(wrong).toEqual([]);
+    }
+  });
 });

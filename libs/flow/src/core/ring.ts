@@ -7,11 +7,12 @@ import { KeyIndex } from './key-index';
  *
  * The owner of a partition `p` is the first member `k` with `p <= k`, or the
  * smallest member when there is none (wrap around); a member therefore owns
- * `(predecessor, itself]` (PROTOCOL.md, "Ring ownership"). Lookups are
- * O(log n) over a typed-array copy of the keys (KeyIndex), made by the first
- * lookup after a change; add and remove are a binary search plus an array
- * splice, which is cheap for rings of thousands of members. Between changes,
- * lookups allocate nothing.
+ * `(predecessor, itself]` (PROTOCOL.md, "Ring ownership"). Lookups search
+ * a typed-array copy of the keys through a bucket table (KeyIndex: most
+ * compare with one key or none), made by the first lookup after a change;
+ * add and remove are a binary search plus an array splice, which is cheap
+ * for rings of thousands of members. Between changes, lookups allocate
+ * nothing.
  */
 /** Above this many keys, addAll sorts once instead of splicing each. */
 const BULK_THRESHOLD = 32;
