@@ -2,8 +2,11 @@
  * NATS permissions are Flow's access control (docs/SECURITY.md): nats-server
  * runs with the shipped example docs/nats-permissions.conf. Brokers of the
  * ledger clique and a Flow requester work with their users' permissions; a
- * client without the clique's permissions cannot forge membership: the server
- * refuses its publishes and the rings stay as they were.
+ * Flow publisher of its own clique publishes keyed messages through the queue
+ * group, and reports once what its permissions refuse (its ring view) unless
+ * it does not route direct; a client without the clique's permissions cannot
+ * forge membership: the server refuses its publishes and the rings stay as
+ * they were.
  */
 import { join } from 'node:path';
 import { connect, Events, type NatsConnection } from 'nats';
@@ -12,7 +15,7 @@ import { Key } from '../libs/flow/src/core/key';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { BrokerFleet } from './support/broker-fleet';
 import type { BrokerProcess } from './support/broker-process';
-import { awaitConvergence, quiesce } from './support/clique-waits';
+import { awaitConvergence, awaitHandled, quiesce } from './support/clique-waits';
 import type { RingView } from './support/worker-protocol';
 import { PATIENT_TIMERS } from './support/worker-configs';
 
@@ -81,6 +84,42 @@ describe('brokers on nats-server with the shipped permissions example', () => {
     const items = Array.from({ length: 20 }, (_, n) => ({ key: `account-${n}`, body: { mode: 'echo' as const, text: `q${n}` } }));
     const outcomes = await requester.requests(REQUEST_STREAM, 5_000, items);
     expect(outcomes.map((o) => (o.ok ? o.reply.text : o.error.code))).toEqual(items.map((i) => i.body.text));
+  });
+
+  it('fails a request on a stream its user may not publish on at once, with the refusal, not a timeout', async () => {
+    const before = (await requester.counters()).errors;
+    const items = [{ key: 'account-1', body: { mode: 'echo' as const, text: 'q' } }];
+    const [outcome] = await requester.requests('ledger.audit', 60_000, items);
+    expect(outcome).toMatchObject({ ok: false, error: { code: 'FLOW_TRANSPORT' } });
+    expect(outcome!.ok ? '' : outcome!.error.message).toContain('"ledger.audit"');
+    // Told to the request that asked, not reported besides.
+    expect((await requester.counters()).errors).toEqual(before);
+  });
+
+  it.each([
+    // What the client's user may not do: subscribe the clique subject "ledger-clients", ask "ledger-clients.view".
+    ['default options', {}, { FLOW_TRANSPORT: 2 }],
+    ['directRouting false', { directRouting: false }, {}],
+  ])('lets a publisher of its own clique with %s publish keyed messages through the queue group', async (label, options, errors) => {
+    const publisher = await fleet.launch(`publisher-${label.replace(/ /g, '-')}`, {
+      nats: { servers: server.url, user: 'ledger-client', pass: 'client-secret' },
+      broker: { ...PATIENT_TIMERS, clique: 'ledger-clients', nodeName: `ledger-publisher-${label.replace(/ /g, '-')}`, ...options },
+      messageStreams: [],
+      requestStreams: [],
+    });
+    const before = (await quiesce(handlers)).reduce((n, c) => n + c.handled, 0);
+    // Messages journaled as handled (requests are not): what awaitHandled counts.
+    const journaled = handlers.reduce((n, h) => n + h.handled, 0);
+    const spec = { stream: MESSAGE_STREAM, count: 30, firstSeq: 1, keyCount: 10, keyPrefix: 'account-', batch: 30, pauseMs: 0, concurrent: true };
+    const result = await publisher.publish(spec);
+    expect(result.published).toBe(30);
+    await awaitHandled(handlers, journaled + 30, 10_000);
+    const after = await quiesce(handlers);
+    expect(after.reduce((n, c) => n + c.handled, 0)).toBe(before + 30);
+    const counters = await publisher.counters();
+    // The view is refused at once (its question's publish), or never asked: no keyed publish waited for it.
+    expect(counters.viaQueueGroup).toBe(30);
+    expect(counters.errors).toEqual(errors);
   });
 
   it.each([

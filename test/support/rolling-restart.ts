@@ -11,7 +11,7 @@ export interface RestartStep {
   /** How the process exited ('0': its graceful shutdown completed). */
   readonly exit: string;
   readonly exitedAt: number;
-  /** When every ring, and the publisher's view, held all positions again. */
+  /** When every ring, and the publisher's view (when it keeps one), held all positions again. */
   readonly convergedAt: number;
 }
 
@@ -30,13 +30,14 @@ export interface RestartOptions {
  * Restarts `handlers[index]` as a deployment does: SIGTERM (graceful
  * shutdown), wait until it has exited and the other brokers dropped it, start
  * it again with the same configuration (node name) and wait until every ring
- * and the publisher's view are whole. Replaces the entry in `handlers`.
+ * and the publisher's view are whole (`publisher` undefined: a publisher that
+ * keeps no view, directRouting false). Replaces the entry in `handlers`.
  */
 export async function restartOne(
   fleet: BrokerFleet,
   handlers: BrokerProcess[],
   index: number,
-  publisher: BrokerProcess,
+  publisher: BrokerProcess | undefined,
   options: RestartOptions,
 ): Promise<RestartStep> {
   const victim = handlers[index]!;
@@ -55,7 +56,7 @@ export async function restartOne(
   const restarted = await fleet.relaunch(victim, options.label?.(victim) ?? `${victim.label}'`);
   handlers[index] = restarted;
   await awaitConvergence(handlers, full, options.timeoutMs);
-  await awaitPublisherView(publisher, full, options.timeoutMs);
+  if (publisher !== undefined) await awaitPublisherView(publisher, full, options.timeoutMs);
   return { label: victim.label, terminatedAt, exit, exitedAt, convergedAt: journalClock() };
 }
 
@@ -63,7 +64,7 @@ export async function restartOne(
 export async function rollingRestart(
   fleet: BrokerFleet,
   handlers: BrokerProcess[],
-  publisher: BrokerProcess,
+  publisher: BrokerProcess | undefined,
   options: RestartOptions,
 ): Promise<RestartStep[]> {
   const steps: RestartStep[] = [];

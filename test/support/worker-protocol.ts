@@ -32,6 +32,8 @@ export interface WorkerBrokerConfig {
   /** Stabilization interval, ms. */
   stabilizationInterval?: number;
   partitionHash?: 'murmur3' | 'go-flow';
+  /** BrokerOptions.directRouting (default true). */
+  directRouting?: boolean;
 }
 
 export interface WorkerConfig {

@@ -51,9 +51,12 @@ export class BrokerTransport {
     return this.pubsub.publishRequest !== undefined;
   }
 
-  /** Publishes and listens for no-responders where the transport can tell; returns the way to stop listening. */
-  request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void {
-    if (this.pubsub.publishRequest !== undefined) return this.pubsub.publishRequest(subject, frame, onNoResponders);
+  /**
+   * Publishes and listens for no-responders, and for a refusal when `onRefused` is given (PubSub.publishRequest),
+   * where the transport can tell; returns the way to stop listening.
+   */
+  request(subject: string, frame: Uint8Array, onNoResponders: () => void, onRefused?: (error: FlowError) => void): () => void {
+    if (this.pubsub.publishRequest !== undefined) return this.pubsub.publishRequest(subject, frame, onNoResponders, undefined, onRefused);
     this.send(subject, frame);
     return () => undefined;
   }

@@ -425,10 +425,14 @@ export class Broker {
     membership.startStabilization();
   }
 
-  /** JOIN and LEAV on the clique subject: a publisher's view until it joins, then its membership. */
+  /**
+   * JOIN and LEAV on the clique subject: a publisher's view until it joins, then its membership. A publisher
+   * that does not route direct (directRouting false) has no use for a view: it watches nothing.
+   */
   private watchRing(): void {
+    if (this.membership === undefined && !this.options.directRouting) return;
     this.subscriptions.push(this.pubsub.subscribe(this.clique, {}, (_subject, data) => this.inbound.onCliqueFrame(data)));
-    if (this.membership === undefined) this.view = new RingView(this.collaborator());
+    if (this.membership === undefined) this.view = new RingView({ ...this.collaborator(), report: (kind, error) => this.networkErrors.report(kind, error) });
   }
 
   /** What every collaborator gets from its broker. */
@@ -438,7 +442,8 @@ export class Broker {
     const contain = (error: unknown, what: string) => this.inbound.contain(error, what);
     const maxPayload = () => transport.maxPayload();
     const afterInput = (task: () => void) => transport.afterInput(task);
-    const request = (subject: string, frame: Uint8Array, onNoResponders: () => void) => transport.request(subject, frame, onNoResponders);
+    const request = (subject: string, frame: Uint8Array, onNoResponders: () => void, onRefused?: (error: FlowError) => void) =>
+      transport.request(subject, frame, onNoResponders, onRefused);
     const { tellsNoResponders } = transport;
     return { options, counters, allocate, ownership, send, contain, maxPayload, afterInput, request, tellsNoResponders, nextId: () => this.nextId(), probe: (key: Key) => transport.probe(key) };
   }

@@ -6,9 +6,10 @@ import { createMemoryClique, MemoryClique } from '../testing/clique';
 import { ManualClock } from '../testing/manual-clock';
 import { waitFor } from '../testing/wait-for';
 import { Broker, type Delivery } from './broker';
-import { decodeFrame, FrameType } from './frame';
+import { decodeFrame, encodeFrame, FrameType } from './frame';
+import { keyFromString } from './key';
 import { MemoryBus } from './memory-pubsub';
-import { PublishFlags, readNotice, readPublishFlags } from './publish-wire';
+import { PublishFlags, readNotice, readPublishFlags, viewSubject } from './publish-wire';
 
 const ACK_TIMEOUT = 50;
 const utf8 = new TextEncoder();
@@ -191,6 +192,16 @@ describe('forward notices between Flow members', () => {
     const { bus, brokers } = clique;
     for (const i of [0, 1, 3]) await brokers[i].start();
     await waitFor(() => clique!.isConverged(), { bus, clock, what: 'a ring of two' });
+    // Broker 2 learns broker 1's positions from broker 0's answer to its view question (stabilization is off):
+    // the view subject's queue group takes turns, so turns are spent until broker 1 took the last one.
+    const rotor = bus.connect('rotor');
+    let lastAnswerer = '';
+    bus.setFault((delivery) => ((lastAnswerer = delivery.subject === viewSubject('_global') ? delivery.to : lastAnswerer), 'deliver'));
+    for (let turn = 0; turn < 2 && lastAnswerer !== 'broker-1'; turn++) {
+      rotor.publish(viewSubject('_global'), encodeFrame({ type: FrameType.Ping, id: turn + 1, sender: keyFromString('rotor') }));
+      await bus.idle();
+    }
+    expect(lastAnswerer).toBe('broker-1');
     const toOwner: (number | undefined)[] = [];
     bus.setFault((delivery) => {
       const type = frameType(delivery.data);

@@ -11,7 +11,8 @@ import { MessageHeaders, PubSub } from './pubsub';
  * Bounded by `maxPendingRequests`; each request ends exactly once: with its
  * reply, an error reply (RemoteError carrying the handler's code, message
  * and details), FLOW_NO_HANDLER when the transport reports that nobody
- * subscribes to the stream, a timeout, an abort, or close. A pending request
+ * subscribes to the stream, FLOW_TRANSPORT when the server refused to
+ * publish it there (NATS permissions), a timeout, an abort, or close. A pending request
  * keeps the process alive until it ends: a caller awaiting it is never left
  * behind by an exiting process.
  */
@@ -35,7 +36,7 @@ export class PendingReplies {
    * sends only a pending one, isPending: one refused at the bound goes
    * nowhere, direct or not). A failure to publish ends the request with it; a
    * transport that learns that nobody subscribes to the stream ends it with
-   * FLOW_NO_HANDLER.
+   * FLOW_NO_HANDLER, one whose server refused the publish with that refusal.
    */
   publish(pubsub: PubSub, id: U64, stream: string, frame: Uint8Array, headers?: MessageHeaders): void {
     try {
@@ -43,7 +44,13 @@ export class PendingReplies {
         pubsub.publish(stream, frame, headers);
         return;
       }
-      const stop = pubsub.publishRequest(stream, frame, () => this.table.fail(id, noHandler(stream)), headers);
+      const stop = pubsub.publishRequest(
+        stream,
+        frame,
+        () => this.table.fail(id, noHandler(stream)),
+        headers,
+        (refusal) => this.table.fail(id, refusal),
+      );
       if (this.table.has(id)) this.unwatch.set(id, stop);
       else stop();
     } catch (error) {

@@ -1,4 +1,5 @@
 import { utf8Length } from './bytes';
+import type { FlowError } from './errors';
 /**
  * The port between a broker and a publish/subscribe system (NATS in
  * production, MemoryPubSub in tests and single-process use).
@@ -72,8 +73,19 @@ export interface PubSub {
    * `subject` (NATS: the server's 503 no-responders status; the embedded bus:
    * no route). The returned function stops listening; the caller calls it
    * once the request has settled. Throws as publish() does.
+   *
+   * `onRefused`, when given, is called instead (once, never inside this call)
+   * when the server refused the publish, so nobody got it (NATS: a
+   * permissions violation for publishing on `subject`); its error names the
+   * subject. A transport that enforces no permissions never calls it.
    */
-  publishRequest?(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void;
+  publishRequest?(
+    subject: string,
+    data: Uint8Array,
+    onNoResponders: () => void,
+    headers?: MessageHeaders,
+    onRefused?: (error: FlowError) => void,
+  ): () => void;
 
   /** Starts delivering messages on `subject` to `handler`. */
   subscribe(subject: string, options: SubscribeOptions, handler: PubSubHandler): Subscription;

@@ -1,4 +1,5 @@
 import type { U64 } from './bytes';
+import { ErrorCode, FlowError } from './errors';
 import { encodeFrame, FrameType, JoinFrame, LeaveFrame } from './frame';
 import type { Key } from './key';
 import type { ResolvedBrokerOptions } from './options';
@@ -24,8 +25,13 @@ export interface RingViewHost {
   afterInput(task: () => void): void;
   /** Whether request() hears no-responders (the transport has PubSub.publishRequest). */
   readonly tellsNoResponders: boolean;
-  /** Sends, and calls `onNoResponders` when nothing subscribes to `subject`; the returned function stops listening. */
-  request(subject: string, frame: Uint8Array, onNoResponders: () => void): () => void;
+  /**
+   * Sends, and calls `onNoResponders` when nothing subscribes to `subject`, or `onRefused` when the transport
+   * refused the publish (NATS permissions); the returned function stops listening.
+   */
+  request(subject: string, frame: Uint8Array, onNoResponders: () => void, onRefused: (error: FlowError) => void): () => void;
+  /** Reports an error (rate limited per kind, as network input's). */
+  report(kind: string, error: FlowError): void;
 }
 
 /**
@@ -53,6 +59,11 @@ export interface RingViewHost {
  * Otherwise, unknown, every message takes the queue group
  * while the view is asked again at growing intervals (catchUp): a clique of Go
  * brokers alone never answers, so its publishers keep Go's path.
+ *
+ * A question the transport refused (NATS: the publisher's user may not publish
+ * on `<clique>.view`, as docs/nats-permissions.conf grants a client of its own
+ * clique) ends the wait at once: the view stays unknown, keyed publishes take
+ * the queue group, nothing is asked again, and it is reported once.
  */
 export class RingView {
   private readonly ring = new Ring();
@@ -85,6 +96,8 @@ export class RingView {
   /** The last awaited question was sent where no-responders is told (tellsNoResponders), and none came: a member got it. */
   private reached = false;
   private stopWatch: (() => void) | undefined;
+  /** The transport refused a question: none is asked again. */
+  private refused = false;
 
   constructor(private readonly host: RingViewHost) {
     const { stabilization, ackTimeout } = host.options;
@@ -211,7 +224,7 @@ export class RingView {
 
   /** `awaited`: keyed publishes wait for the answer, at most an ackTimeout. */
   private ask(awaited = false): void {
-    if (this.stopped) return;
+    if (this.stopped || this.refused) return;
     const { options } = this.host;
     const id = this.host.nextId();
     this.questions.push(id);
@@ -229,7 +242,32 @@ export class RingView {
     if (!awaited || !this.host.tellsNoResponders) return this.host.send(viewSubject(options.clique), frame);
     this.stopWatching();
     this.reached = true;
-    this.stopWatch = this.host.request(viewSubject(options.clique), frame, () => (this.reached = false));
+    this.stopWatch = this.host.request(
+      viewSubject(options.clique),
+      frame,
+      () => (this.reached = false),
+      (error) => this.onRefused(error),
+    );
+  }
+
+  /** The transport refused a question: see the class comment. */
+  private onRefused(cause: FlowError): void {
+    if (this.refused || this.stopped) return;
+    this.refused = true;
+    if (this.catchUpTimer !== undefined) this.host.options.clock.clearTimeout(this.catchUpTimer);
+    this.catchUpTimer = undefined;
+    const subject = viewSubject(this.host.options.clique);
+    this.host.report(
+      'view:refused',
+      new FlowError(
+        ErrorCode.Transport,
+        `the transport refused this publisher's question for the ring on "${subject}": keyed messages and requests ` +
+          `go through their stream's queue group (no direct publishing, no per-key order); grant publish on "${subject}" ` +
+          'and subscribe on the clique subject for direct publishing, or set directRouting: false to skip the question',
+        { cause },
+      ),
+    );
+    if (!this.known) this.settled();
   }
 
   /** Asked again, awaited: a Flow member's JOIN was heard, or the last question reached a member; at most AWAITED_QUESTIONS in a row. */
@@ -282,7 +320,7 @@ export class RingView {
    * for good with stabilization off.
    */
   private catchUp(delay = this.host.options.ackTimeout): void {
-    if (this.catchUpTimer !== undefined || this.known || this.stopped) return;
+    if (this.catchUpTimer !== undefined || this.known || this.stopped || this.refused) return;
     const { clock, ackTimeout, stabilization } = this.host.options;
     if (stabilization.interval > 0 && delay >= stabilization.interval) return;
     this.catchUpTimer = clock.setTimeout(() => {

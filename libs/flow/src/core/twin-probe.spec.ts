@@ -1,5 +1,6 @@
 import { ManualClock } from '../testing/manual-clock';
 import { decodeFrame, encodeFrame, Frame, FrameType } from './frame';
+import { FlowError, TransportError } from './errors';
 import { Key, keyFromString } from './key';
 import { MemoryBus } from './memory-pubsub';
 import { MessageHeaders, PubSub } from './pubsub';
@@ -83,6 +84,26 @@ describe('findLiveTwin', () => {
     // The answer subject is given up afterwards, and no timer is left behind.
     await expect(prober.hasSubscribers(`${CLIQUE}.${sender}`)).resolves.toBe(false);
     expect(clock.pending).toBe(0);
+  });
+
+  it('goes on at once when the transport refuses its PINGs (permissions), though an operator subscribes the keys', async () => {
+    const bus = new MemoryBus();
+    const clock = new ManualClock();
+    const seen = operator(bus);
+    const memory = bus.connect('prober');
+    // A server that refuses publishing on the node subjects: each PING is refused, after the call, and reaches nobody.
+    const prober: PubSub = Object.assign(Object.create(memory) as PubSub, {
+      publishRequest: (_subject: string, _data: Uint8Array, _onNoResponders: () => void, _headers?: MessageHeaders, onRefused?: (error: FlowError) => void) => {
+        queueMicrotask(() => onRefused?.(new TransportError('refused')));
+        return () => undefined;
+      },
+      subscribe: memory.subscribe.bind(memory),
+      flush: memory.flush.bind(memory),
+    });
+    await expect(findLiveTwin(prober, { clique: CLIQUE, ackTimeout: ACK_TIMEOUT, clock }, keys)).resolves.toBeUndefined();
+    expect(clock.now()).toBe(0);
+    expect(clock.pending).toBe(0);
+    expect(seen.filter((s) => s.frame.type === FrameType.Ping)).toEqual([]);
   });
 
   it('proves a twin by its INFO answer, before the ackTimeout and despite an operator', async () => {

@@ -40,7 +40,9 @@ export interface LiveTwin {
  * A transport without publishRequest is asked hasSubscribers first; one that
  * offers neither cannot tell, and the start goes on (undefined). Transport
  * errors also mean "cannot tell": the start goes on and fails there if the
- * transport is really unusable.
+ * transport is really unusable. So does a PING the transport refused (NATS:
+ * a client of its own clique may not publish on its node subject,
+ * docs/nats-permissions.conf), at once, without waiting the ackTimeout.
  */
 export async function findLiveTwin(
   pubsub: PubSub,
@@ -112,8 +114,9 @@ async function subscribed(
   return keys.filter((_key, index) => answers[index] !== false);
 }
 
-function send(pubsub: PubSub, subject: string, ping: Uint8Array, onNoResponders: () => void): () => void {
-  if (pubsub.publishRequest !== undefined) return pubsub.publishRequest(subject, ping, onNoResponders, CHECK_HEADERS);
+/** `ruledOut`: nobody subscribes the subject, or the transport refused the PING (nobody got it: cannot tell). */
+function send(pubsub: PubSub, subject: string, ping: Uint8Array, ruledOut: () => void): () => void {
+  if (pubsub.publishRequest !== undefined) return pubsub.publishRequest(subject, ping, ruledOut, CHECK_HEADERS, ruledOut);
   pubsub.publish(subject, ping, CHECK_HEADERS);
   return () => undefined;
 }

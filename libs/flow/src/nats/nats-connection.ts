@@ -42,6 +42,8 @@ export interface NatsStatusLike {
   readonly data?: unknown;
   readonly server?: string;
   readonly error?: unknown;
+  /** nats v2, with a permissions violation: what the server refused (v3 puts it on `error`). */
+  readonly permissionContext?: unknown;
 }
 
 export interface NatsConnectionLike {

@@ -10,7 +10,7 @@ import { NatsPubSub } from './nats-pubsub';
  * The e2e suite runs the same adapter against real servers.
  */
 class FakeConnection implements NatsConnectionLike {
-  readonly published: { subject: string; payload?: Uint8Array; headers?: NatsHeadersLike }[] = [];
+  readonly published: { subject: string; payload?: Uint8Array; headers?: NatsHeadersLike; reply?: string }[] = [];
   readonly subscriptions: { subject: string; queue?: string; callback: NatsMsgCallback; sub: FakeSubscription }[] = [];
   publishError: Error | undefined;
   drainForever = false;
@@ -19,10 +19,11 @@ class FakeConnection implements NatsConnectionLike {
   private readonly closedPromise = new Promise<void | Error>((resolve) => (this.closedAt = resolve));
   private closedFlag = false;
 
-  publish(subject: string, payload?: Uint8Array, options?: { headers?: NatsHeadersLike }): void {
+  publish(subject: string, payload?: Uint8Array, options?: { headers?: NatsHeadersLike; reply?: string }): void {
     if (this.closedFlag) throw Object.assign(new Error('closed connection'), { code: 'CONNECTION_CLOSED' });
     if (this.publishError !== undefined) throw this.publishError;
-    this.published.push(options === undefined ? { subject, payload } : { subject, payload, headers: options.headers });
+    if (options?.reply !== undefined) this.published.push({ subject, payload, reply: options.reply });
+    else this.published.push(options === undefined ? { subject, payload } : { subject, payload, headers: options.headers });
   }
 
   subscribe(subject: string, options?: { queue?: string; callback?: NatsMsgCallback }): NatsSubscriptionLike {
@@ -348,6 +349,90 @@ describe('NatsPubSub', () => {
       'NATS server reported: \'Permissions Violation for Publish to "x"\'',
       'NATS server reported: Authorization Violation',
     ]);
+  });
+
+  describe('a publish the server refuses (permissions violation)', () => {
+    /** The status event of a refused publish on `subject`, as nats v2 and v3 report it. */
+    const refusal = {
+      v2: (subject: string): NatsStatusLike => ({
+        type: 'error',
+        data: 'PERMISSIONS_VIOLATION',
+        permissionContext: { operation: 'publish', subject, queue: undefined },
+      }),
+      v3: (subject: string): NatsStatusLike => ({
+        type: 'error',
+        error: Object.assign(new Error(`Permissions Violation for Publish to "${subject}"`), {
+          name: 'PermissionViolationError',
+          operation: 'publish',
+          subject,
+        }),
+      }),
+    };
+
+    it.each(['v2', 'v3'] as const)('fails the requests on its subject that asked, not others, and reports nothing itself (%s)', async (shape) => {
+      const connection = new FakeConnection();
+      const { pubsub, errors } = adapter(connection);
+      const heard: string[] = [];
+      pubsub.publishRequest('view', new Uint8Array([1]), () => heard.push('no responders 1'), undefined, (error) => heard.push(`refused 1: ${error.code} ${error.message}`));
+      pubsub.publishRequest('view', new Uint8Array([2]), () => heard.push('no responders 2'), undefined, (error) => heard.push(`refused 2: ${error.code}`));
+      pubsub.publishRequest('other', new Uint8Array([3]), () => heard.push('no responders 3'), undefined, () => heard.push('refused 3'));
+      const stopped = pubsub.publishRequest('view', new Uint8Array([4]), () => heard.push('no responders 4'), undefined, () => heard.push('refused 4'));
+      stopped();
+
+      connection.emitStatus(refusal[shape]('view'));
+      await settle();
+
+      expect(heard).toEqual([
+        'refused 1: FLOW_TRANSPORT the NATS server refused to publish on "view" (permissions violation): nothing was delivered',
+        'refused 2: FLOW_TRANSPORT',
+      ]);
+      expect(errors).toEqual([]);
+      // Told once: a later no-responders status for the same requests is not passed on.
+      const inbox = connection.subscriptions.find((sub) => sub.subject.endsWith('.*'))!;
+      for (const { reply } of connection.published) {
+        inbox.callback(null, { subject: reply!, data: new Uint8Array(0), headers: { code: 503 } as unknown as NatsHeadersLike });
+      }
+      expect(heard.slice(2)).toEqual(['no responders 3']);
+    });
+
+    it('goes to onError when no request asked, naming the subject, once at first per subject', async () => {
+      const connection = new FakeConnection();
+      const { pubsub, errors } = adapter(connection);
+      pubsub.publish('orders', new Uint8Array([1]));
+      // A request that did not ask about refusals hears nothing of it either.
+      const heard: string[] = [];
+      pubsub.publishRequest('orders', new Uint8Array([2]), () => heard.push('no responders'));
+
+      connection.emitStatus(refusal.v2('orders'));
+      connection.emitStatus(refusal.v3('orders'));
+      connection.emitStatus(refusal.v2('payments'));
+      await settle();
+
+      expect(heard).toEqual([]);
+      expect(errors.map((e) => [(e.error as TransportError).code, (e.error as Error).message])).toEqual([
+        ['FLOW_TRANSPORT', 'the NATS server refused to publish on "orders" (permissions violation): nothing was delivered'],
+        ['FLOW_TRANSPORT', 'the NATS server refused to publish on "payments" (permissions violation): nothing was delivered'],
+      ]);
+      await closeWithFakeClock(pubsub);
+      // close() reports what was held back: the second refusal on "orders", as a summary.
+      expect(errors).toHaveLength(3);
+      expect((errors[2]!.error as Error).message).toContain('"orders"');
+    });
+
+    it('leaves a refused subscription to the subscription, which reports it', async () => {
+      const connection = new FakeConnection();
+      const { pubsub, errors } = adapter(connection);
+      pubsub.subscribe('secret', {}, () => undefined);
+
+      const violation = Object.assign(new Error('Permissions Violation for Subscription to "secret"'), { code: 'PERMISSIONS_VIOLATION' });
+      connection.emitStatus({ type: 'error', data: 'PERMISSIONS_VIOLATION', permissionContext: { operation: 'subscription', subject: 'secret' } });
+      connection.subscriptions[0]!.callback(violation as never, {} as never);
+      await settle();
+
+      expect(errors.map((e) => (e.error as Error).message)).toEqual([
+        'subscription on "secret" failed: Permissions Violation for Subscription to "secret"',
+      ]);
+    });
   });
 
   it('reports "closed" once when the client reports close and closed() resolves', async () => {

@@ -1,5 +1,7 @@
 import { headers as natsHeaders } from 'nats';
-import { ClosedError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
+import { systemClock } from '../core/clock';
+import { ErrorReporter } from '../core/error-reporter';
+import { ClosedError, type FlowError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import { randomFillSync } from '../core/random';
 import type { MessageHeaders, PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from '../core/pubsub';
 import { isClosedConnectionError, isNoRespondersError, isTimeoutError, reasonOf } from './client-errors';
@@ -12,11 +14,13 @@ import {
   type NatsSubscriptionLike,
 } from './nats-connection';
 import { resolveNatsPubSubOptions, type NatsPubSubOptions, type ResolvedNatsPubSubOptions } from './nats-options';
-import { ConnectionStatus } from './nats-status';
+import { ConnectionStatus, type Refusal } from './nats-status';
 import { attempt, firstRejection, NatsSubscription, settleWithin } from './nats-subscription';
 
 const ADAPTER = 'NATS pub/sub';
 const CONNECTION = 'NATS connection';
+/** Refusals of one subject after the first are summarized at most this often (ms). */
+const REFUSAL_REPORT_INTERVAL = 10_000;
 
 /**
  * PubSub over a NATS connection (`nats` v2 or `@nats-io/transport-node` v3).
@@ -32,6 +36,11 @@ const CONNECTION = 'NATS connection';
  * - Status listeners hear 'disconnected', 'reconnecting' (once per attempt),
  *   'reconnected', and 'closed' exactly once: when this adapter closes or its
  *   connection closes, whichever comes first. Nothing is reported after it.
+ * - A publish the server refuses (permissions violation) is told to the
+ *   requests on that subject that asked (publishRequest's `onRefused`); one
+ *   nobody asked about goes to `onError`, naming the subject: the first of
+ *   each subject at once, later ones as one summary per 10 s with their
+ *   number. A refused subscription is reported by that subscription alone.
  */
 export class NatsPubSub implements PubSub {
   private readonly subscriptions = new Set<NatsSubscription>();
@@ -39,6 +48,11 @@ export class NatsPubSub implements PubSub {
   private closing = false;
   /** Requests awaiting a possible "no responders", by reply token; see publishRequest. */
   private readonly noResponders = new Map<number, () => void>();
+  /** Requests that want to hear a refusal (publishRequest's `onRefused`): per subject, by reply token. */
+  private readonly refusable = new Map<string, Map<number, (error: FlowError) => void>>();
+  /** The subject of each token in `refusable`. */
+  private readonly refusableSubjects = new Map<number, string>();
+  private readonly refusals = new ErrorReporter(systemClock, REFUSAL_REPORT_INTERVAL, (error) => this.report(error));
   private inbox: string | undefined;
   private lastToken = 0;
   private closePromise: Promise<void> | undefined;
@@ -63,7 +77,11 @@ export class NatsPubSub implements PubSub {
     private readonly options: ResolvedNatsPubSubOptions,
   ) {
     // Subscribed before anything can happen: a status iterator only sees later events.
-    this.status = new ConnectionStatus(nc.status(), (error) => this.report(error));
+    this.status = new ConnectionStatus(
+      nc.status(),
+      (error) => this.report(error),
+      (refusal, cause) => this.onRefusal(refusal, cause),
+    );
     void this.status.watch();
     void nc.closed().then(
       (error) => {
@@ -100,7 +118,13 @@ export class NatsPubSub implements PubSub {
    * the requester's node subject and ignore the NATS reply subject, so a
    * served request leaves the token for the returned function to remove.
    */
-  publishRequest(subject: string, data: Uint8Array, onNoResponders: () => void, headers?: MessageHeaders): () => void {
+  publishRequest(
+    subject: string,
+    data: Uint8Array,
+    onNoResponders: () => void,
+    headers?: MessageHeaders,
+    onRefused?: (error: FlowError) => void,
+  ): () => void {
     if (this.closing) throw new ClosedError(ADAPTER);
     const inbox = (this.inbox ??= this.openInbox());
     const token = ++this.lastToken;
@@ -111,9 +135,54 @@ export class NatsPubSub implements PubSub {
       throw this.failure(`cannot publish on "${subject}"`, error);
     }
     this.noResponders.set(token, onNoResponders);
+    if (onRefused === undefined) {
+      return () => {
+        this.noResponders.delete(token);
+      };
+    }
+    let waiting = this.refusable.get(subject);
+    if (waiting === undefined) this.refusable.set(subject, (waiting = new Map()));
+    waiting.set(token, onRefused);
+    this.refusableSubjects.set(token, subject);
     return () => {
       this.noResponders.delete(token);
+      this.forgetRefusable(token);
     };
+  }
+
+  /**
+   * The server refused a publish or a subscription. A refused subscription
+   * was told through its own callback already (nats.js), which reports it. A
+   * refused publish goes to the requests on its subject that asked (they fail
+   * at once, nobody got them), or else to onError, rate limited per subject.
+   */
+  private onRefusal(refusal: Refusal, cause: unknown): void {
+    if (refusal.operation === 'subscription') return;
+    const { subject } = refusal;
+    const error = new TransportError(`the NATS server refused to publish on "${subject}" (permissions violation): nothing was delivered`, {
+      cause,
+    });
+    const waiting = this.refusable.get(subject);
+    if (waiting === undefined) return this.refusals.report(`refused:${subject}`, error);
+    this.refusable.delete(subject);
+    for (const [token, onRefused] of waiting) {
+      this.noResponders.delete(token);
+      this.refusableSubjects.delete(token);
+      try {
+        onRefused(error);
+      } catch (thrown) {
+        this.report(thrown, subject);
+      }
+    }
+  }
+
+  private forgetRefusable(token: number): void {
+    const subject = this.refusableSubjects.get(token);
+    if (subject === undefined) return;
+    this.refusableSubjects.delete(token);
+    const waiting = this.refusable.get(subject);
+    waiting?.delete(token);
+    if (waiting?.size === 0) this.refusable.delete(subject);
   }
 
   /**
@@ -221,6 +290,7 @@ export class NatsPubSub implements PubSub {
       const onNoResponders = this.noResponders.get(token);
       if (onNoResponders === undefined) return;
       this.noResponders.delete(token);
+      this.forgetRefusable(token);
       onNoResponders();
     });
     return inbox;
@@ -246,6 +316,7 @@ export class NatsPubSub implements PubSub {
     if (this.options.owned && !this.nc.isClosed()) await attempt(() => this.nc.close()).catch(() => undefined);
     this.status.stop();
     this.status.closed(undefined);
+    this.refusals.stop();
   }
 
   private report(error: unknown, subject?: string): void {

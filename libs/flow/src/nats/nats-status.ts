@@ -3,6 +3,26 @@ import type { PubSubStatus, StatusListener } from '../core/pubsub';
 import { reasonOf } from './client-errors';
 import type { NatsStatusLike } from './nats-connection';
 
+/** What a server's permissions violation refused: publishing on `subject`, or subscribing to it. */
+export interface Refusal {
+  readonly operation: 'publish' | 'subscription';
+  readonly subject: string;
+}
+
+/**
+ * The refusal a status event reports, when it is a permissions violation that
+ * names one: nats v2 puts it in `permissionContext` (its `data` is the code
+ * 'PERMISSIONS_VIOLATION'), v3 on its PermissionViolationError (`error`).
+ */
+export function refusalOf(status: NatsStatusLike): Refusal | undefined {
+  const context = (status.permissionContext ?? status.error) as { operation?: unknown; subject?: unknown } | undefined;
+  if (typeof context !== 'object' || context === null) return undefined;
+  if (status.permissionContext === undefined && (context as { name?: unknown }).name !== 'PermissionViolationError') return undefined;
+  const { operation, subject } = context;
+  if ((operation !== 'publish' && operation !== 'subscription') || typeof subject !== 'string' || subject === '') return undefined;
+  return { operation, subject };
+}
+
 /** Client status event types (the same in v2 and v3) and what the port calls them. */
 const CLIENT_STATUS: ReadonlyMap<string, PubSubStatus> = new Map([
   ['disconnect', 'disconnected'],
@@ -26,6 +46,8 @@ export class ConnectionStatus {
     /** The client's status iterator, taken before anything can happen: it only sees later events. */
     private readonly events: AsyncIterable<NatsStatusLike>,
     private readonly report: (error: unknown) => void,
+    /** A permissions violation that names what the server refused goes here instead of to `report`. */
+    private readonly refused: (refusal: Refusal, cause: unknown) => void,
   ) {}
 
   listen(listener: StatusListener): () => void {
@@ -67,7 +89,9 @@ export class ConnectionStatus {
       this.emit(mapped, status.server ?? status.data);
     } else if (status.type === 'error') {
       const cause = status.error ?? status.data;
-      this.report(new TransportError(`NATS server reported: ${reasonOf(cause)}`, { cause }));
+      const refusal = refusalOf(status);
+      if (refusal !== undefined) this.refused(refusal, cause);
+      else this.report(new TransportError(`NATS server reported: ${reasonOf(cause)}`, { cause }));
     }
   }
 
