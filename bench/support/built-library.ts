@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -23,6 +24,25 @@ export function useBuiltLibrary(): string {
     const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
   }
+  requireThisCheckout();
   process.env.FLOW_LIBRARY = 'dist';
   return 'Flow from the built package (npm run build, libs/flow/dist)';
+}
+
+/**
+ * Throws unless `nestjs-flow` resolves to this checkout's libs/flow. A second
+ * checkout (a git worktree of an older commit, to compare) whose
+ * node_modules is a link to the first one's would otherwise build its own
+ * package and run the first one's: the workspace link points at the first
+ * checkout's libs/flow.
+ */
+function requireThisCheckout(): void {
+  const resolved = realpathSync(dirname(require.resolve('nestjs-flow/package.json', { paths: [REPO_ROOT] })));
+  const own = realpathSync(join(REPO_ROOT, 'libs', 'flow'));
+  if (resolved !== own) {
+    throw new Error(
+      `nestjs-flow resolves to ${resolved}, not to this checkout's ${own}: the workers would run another build. ` +
+        `Give this checkout a node_modules whose nestjs-flow links to its own libs/flow, or pass --sources.`,
+    );
+  }
 }
