@@ -50,7 +50,7 @@ function refusing(pubsub: PubSub, refused: string, traffic: Traffic): PubSub {
   });
 }
 
-describe('a publisher whose view questions the transport refuses, or that does not route direct', () => {
+describe('publishes the transport refuses (NATS permissions), and a publisher that does not route direct', () => {
   let clique: MemoryClique | undefined;
   let publisher: Broker | undefined;
   afterEach(async () => {
@@ -109,6 +109,17 @@ describe('a publisher whose view questions the transport refuses, or that does n
     expect(traffic.viewQuestions).toBe(1);
     expect(errors).toHaveLength(1);
     expect(publisher.snapshot().members).toEqual([]);
+  });
+
+  it('fails a request whose publish the transport refused at once, with the refusal, without waiting for its timeout', async () => {
+    const clock = new ManualClock();
+    const bus = await members(clock, new Map());
+    const traffic: Traffic = { cliqueSubscriptions: 0, viewQuestions: 0 };
+    publisher = new Broker(refusing(bus.connect('publisher'), 'quotes', traffic), { clique: CLIQUE, nodeName: 'publisher', directRouting: false, clock });
+    await publisher.start();
+    const refused = publisher.request('quotes', seq(1), { key: 'k1', timeout: 60_000 });
+    await expect(refused).rejects.toMatchObject({ code: ErrorCode.Transport, message: 'refused to publish on "quotes"' });
+    expect(clock.now()).toBe(0);
   });
 
   it('with directRouting false, watches no ring: no clique subscription, no view question, keyed publishes take the queue group at once', async () => {
