@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { connect as connectV3 } from '@nats-io/transport-node';
 import { ClosedError, TransportError } from 'nestjs-flow';
 import { connectNats, NatsPubSub, type NatsConnectionLike, type NatsOptions } from 'nestjs-flow/nats';
@@ -242,6 +243,52 @@ describe('NatsPubSub over a connection from @nats-io/transport-node', () => {
 
     expect(nc.isClosed()).toBe(true);
   });
+});
+
+describe('NatsPubSub with permissions (docs/nats-permissions.conf)', () => {
+  let server: NatsServer;
+
+  beforeAll(async () => {
+    server = await startNatsServer({ configFile: join(__dirname, '..', 'docs', 'nats-permissions.conf') });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  // The client's user may publish on the ledger's streams only.
+  it.each(['v2', 'v3'] as const)(
+    'tells a request the server refused that it was refused, and reports a refused publish naming its subject (%s client)',
+    async (version) => {
+      const reported: unknown[] = [];
+      let onReport: () => void = () => undefined;
+      const firstReport = new Promise<void>((resolve) => (onReport = resolve));
+      const onError = (error: unknown): void => {
+        reported.push(error);
+        onReport();
+      };
+      const credentials = { servers: server.url, user: 'ledger-client', pass: 'client-secret' };
+      const pubsub =
+        version === 'v2'
+          ? await connectNats({ ...credentials, onError })
+          : NatsPubSub.fromConnection((await connectV3(credentials)) as NatsConnectionLike, { owned: true, onError });
+      opened.push(pubsub);
+
+      const refusal = new Promise<unknown>((resolve, reject) => {
+        pubsub.publishRequest('ledger-clients.view', text('?'), () => reject(new Error('heard no-responders, not the refusal')), undefined, resolve);
+      });
+      await expect(refusal).resolves.toMatchObject({
+        code: 'FLOW_TRANSPORT',
+        message: 'the NATS server refused to publish on "ledger-clients.view" (permissions violation): nothing was delivered',
+      });
+      expect(reported).toEqual([]);
+
+      pubsub.publish('ledger.audit', text('unseen'));
+      await firstReport;
+      expect(reported.map((error) => (error as Error).message)).toEqual([
+        'the NATS server refused to publish on "ledger.audit" (permissions violation): nothing was delivered',
+      ]);
+    },
+  );
 });
 
 describe('NatsPubSub with authentication', () => {
