@@ -159,17 +159,17 @@ export class NatsPubSub implements PubSub {
   private onRefusal(refusal: Refusal, cause: unknown): void {
     if (refusal.operation === 'subscription') return;
     const { subject } = refusal;
-    const error = new TransportError(`the NATS server refused to publish on "${subject}" (permissions violation): nothing was delivered`, {
-      cause,
-    });
+    // One error each: the requests' callers may keep or change theirs.
+    const refused = (): TransportError =>
+      new TransportError(`the NATS server refused to publish on "${subject}" (permissions violation): nothing was delivered`, { cause });
     const waiting = this.refusable.get(subject);
-    if (waiting === undefined) return this.refusals.report(`refused:${subject}`, error);
+    if (waiting === undefined) return this.refusals.report(`refused:${subject}`, refused());
     this.refusable.delete(subject);
     for (const [token, onRefused] of waiting) {
       this.noResponders.delete(token);
       this.refusableSubjects.delete(token);
       try {
-        onRefused(error);
+        onRefused(refused());
       } catch (thrown) {
         this.report(thrown, subject);
       }
