@@ -61,8 +61,8 @@ export interface RingViewHost {
  * brokers alone never answers, so its publishers keep Go's path.
  *
  * A question the transport refused (NATS: the publisher's user may not publish
- * on `<clique>.view`, as docs/nats-permissions.conf grants a client of its own
- * clique) ends the wait at once: the view stays unknown, keyed publishes take
+ * on `<clique>.view`, as with docs/nats-permissions.conf for a client of its
+ * own clique) ends the wait at once: the view stays unknown, keyed publishes take
  * the queue group, nothing is asked again, and it is reported once.
  */
 export class RingView {
