@@ -197,7 +197,7 @@ describe('direct publishing under a deterministic fault schedule', () => {
     expect(owners[0].counters.duplicates + owners[1].counters.duplicates).toBeGreaterThan(0);
     expect(repeats).toBe(0);
     // Retired meanwhile: a publish whose notice is lost holds its publisher's floor until answered, and the
-    // windows grow while it does (to 16,384 slots), but they keep fewer than their owners took.
+    // windows grow while it does (through 4,096 slots and more), but they keep fewer than their owners took.
     for (const owner of owners) expect(owner.load.publishesRemembered).toBeLessThan(owner.counters.handled);
   }, SLOW_TEST_MS);
 });

@@ -128,7 +128,7 @@ describe('DuplicateWindow', () => {
     expect(window.size).toBe(4);
   });
 
-  it('starts small and grows in steps of 16 times up to its capacity, then allocates nothing more', () => {
+  it('starts small and grows through 4,096 and 16,384 slots to its capacity, then allocates nothing more', () => {
     const window = new DuplicateWindow(5000);
     expect(window.allocated).toBe(1024);
     const seen: number[] = [];
@@ -136,7 +136,7 @@ describe('DuplicateWindow', () => {
       window.set(`o${id % 7}`, id, false);
       if (seen[seen.length - 1] !== window.allocated) seen.push(window.allocated);
     }
-    expect(seen).toEqual([1024, 5000]);
+    expect(seen).toEqual([1024, 4096, 5000]);
     expect(window.size).toBe(5000);
     const large = new DuplicateWindow(100_000);
     const steps: number[] = [];
@@ -144,7 +144,7 @@ describe('DuplicateWindow', () => {
       large.set('o', id, true);
       if (steps[steps.length - 1] !== large.allocated) steps.push(large.allocated);
     }
-    expect(steps).toEqual([1024, 16_384, 100_000]);
+    expect(steps).toEqual([1024, 4096, 16_384, 100_000]);
     expect(large.get('o', 19_999)).toBeUndefined();
     expect(large.get('o', 20_000)).toBe(true);
     expect(window.get('o0', 14_994)).toBeUndefined();
@@ -416,7 +416,7 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
         window.setFloor('b', id);
         window.set('b', id, false, id % 2 === 0);
       }
-      expect(window.allocated).toBe(16_384);
+      expect(window.allocated).toBe(4096);
       for (let id = 1; id < 4000; id += 2) expect(window.get('b', id)).toBe(false);
       // The floored ones below the floor stay too until space is needed: retiring only replaces.
       expect(window.get('b', 2)).toBe(false);
@@ -435,7 +435,7 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
       expect(window.get('p', 3499)).toBe(false);
       // The previous instance's entries are above the new floor: kept, so the window grew instead.
       expect(window.get('p', 10_000)).toBe(true);
-      expect(window.allocated).toBe(16_384);
+      expect(window.allocated).toBe(4096);
     });
 
     it('ignores a floor for an origin it does not hold', () => {
@@ -446,7 +446,7 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
       window.setFloor('y', 1_000_000);
       // Full, and the oldest entry is 'z' 5: kept (the window grows), as 'z' had no floor when it came.
       window.set('y', 1024, true, true);
-      expect(window.allocated).toBe(16_384);
+      expect(window.allocated).toBe(4096);
       expect(window.get('z', 5)).toBe(true);
     });
 
@@ -465,7 +465,7 @@ describe('DuplicateWindow against an insertion-ordered Map (seeded)', () => {
       expect(window.allocated).toBe(1024);
       // 'x' 5 is the oldest now: below the old floor of 100, but that floor left with 'x'.
       window.set('y', y++, true, true);
-      expect(window.allocated).toBe(16_384);
+      expect(window.allocated).toBe(4096);
       expect(window.get('x', 5)).toBe(true);
     });
 
@@ -555,7 +555,7 @@ class FloorModel {
       const [oldestKey, oldest] = this.entries.entries().next().value!;
       const floor = this.floors.get(oldest.origin);
       const retired = oldest.floored && floor !== undefined && oldest.id < floor;
-      if (!retired && this.allocated < this.capacity) this.allocated = Math.min(this.capacity, this.allocated * 16);
+      if (!retired && this.allocated < this.capacity) this.allocated = Math.min(this.capacity, this.allocated < 16_384 ? this.allocated * 4 : this.capacity);
       else {
         if (this.allocated < this.capacity) this.retired++;
         this.entries.delete(oldestKey);
