@@ -1,6 +1,4 @@
 import { headers as natsHeaders } from 'nats';
-import { systemClock } from '../core/clock';
-import { ErrorReporter } from '../core/error-reporter';
 import { ClosedError, type FlowError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
 import { randomFillSync } from '../core/random';
 import type { MessageHeaders, PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from '../core/pubsub';
@@ -15,12 +13,11 @@ import {
 } from './nats-connection';
 import { resolveNatsPubSubOptions, type NatsPubSubOptions, type ResolvedNatsPubSubOptions } from './nats-options';
 import { ConnectionStatus, type Refusal } from './nats-status';
+import { PublishRefusals } from './publish-refusals';
 import { attempt, firstRejection, NatsSubscription, settleWithin } from './nats-subscription';
 
 const ADAPTER = 'NATS pub/sub';
 const CONNECTION = 'NATS connection';
-/** Refusals of one subject after the first are summarized at most this often (ms). */
-const REFUSAL_REPORT_INTERVAL = 10_000;
 
 /**
  * PubSub over a NATS connection (`nats` v2 or `@nats-io/transport-node` v3).
@@ -48,11 +45,8 @@ export class NatsPubSub implements PubSub {
   private closing = false;
   /** Requests awaiting a possible "no responders", by reply token; see publishRequest. */
   private readonly noResponders = new Map<number, () => void>();
-  /** Requests that want to hear a refusal (publishRequest's `onRefused`): per subject, by reply token. */
-  private readonly refusable = new Map<string, Map<number, (error: FlowError) => void>>();
-  /** The subject of each token in `refusable`. */
-  private readonly refusableSubjects = new Map<number, string>();
-  private readonly refusals = new ErrorReporter(systemClock, REFUSAL_REPORT_INTERVAL, (error) => this.report(error));
+  /** Refused publishes: the requests that asked to hear it (publishRequest's `onRefused`), and the reports. */
+  private readonly refusals = new PublishRefusals((error, subject) => this.report(error, subject));
   private inbox: string | undefined;
   private lastToken = 0;
   private closePromise: Promise<void> | undefined;
@@ -140,49 +134,22 @@ export class NatsPubSub implements PubSub {
         this.noResponders.delete(token);
       };
     }
-    let waiting = this.refusable.get(subject);
-    if (waiting === undefined) this.refusable.set(subject, (waiting = new Map()));
-    waiting.set(token, onRefused);
-    this.refusableSubjects.set(token, subject);
+    this.refusals.watch(subject, token, onRefused);
     return () => {
       this.noResponders.delete(token);
-      this.forgetRefusable(token);
+      this.refusals.forget(token);
     };
   }
 
   /**
    * The server refused a publish or a subscription. A refused subscription
    * was told through its own callback already (nats.js), which reports it. A
-   * refused publish goes to the requests on its subject that asked (they fail
-   * at once, nobody got them), or else to onError, rate limited per subject.
+   * refused publish fails the requests on its subject that asked (nobody got
+   * them), or else goes to onError (PublishRefusals).
    */
   private onRefusal(refusal: Refusal, cause: unknown): void {
     if (refusal.operation === 'subscription') return;
-    const { subject } = refusal;
-    // One error each: the requests' callers may keep or change theirs.
-    const refused = (): TransportError =>
-      new TransportError(`the NATS server refused to publish on "${subject}" (permissions violation): nothing was delivered`, { cause });
-    const waiting = this.refusable.get(subject);
-    if (waiting === undefined) return this.refusals.report(`refused:${subject}`, refused());
-    this.refusable.delete(subject);
-    for (const [token, onRefused] of waiting) {
-      this.noResponders.delete(token);
-      this.refusableSubjects.delete(token);
-      try {
-        onRefused(refused());
-      } catch (thrown) {
-        this.report(thrown, subject);
-      }
-    }
-  }
-
-  private forgetRefusable(token: number): void {
-    const subject = this.refusableSubjects.get(token);
-    if (subject === undefined) return;
-    this.refusableSubjects.delete(token);
-    const waiting = this.refusable.get(subject);
-    waiting?.delete(token);
-    if (waiting?.size === 0) this.refusable.delete(subject);
+    this.refusals.refused(refusal.subject, cause, (token) => this.noResponders.delete(token));
   }
 
   /**
@@ -290,7 +257,7 @@ export class NatsPubSub implements PubSub {
       const onNoResponders = this.noResponders.get(token);
       if (onNoResponders === undefined) return;
       this.noResponders.delete(token);
-      this.forgetRefusable(token);
+      this.refusals.forget(token);
       onNoResponders();
     });
     return inbox;
