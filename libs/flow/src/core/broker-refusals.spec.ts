@@ -5,6 +5,7 @@ import { waitFor } from '../testing/wait-for';
 import { Broker, Delivery } from './broker';
 import { ErrorCode, FlowError, TransportError } from './errors';
 import { MemoryBus } from './memory-pubsub';
+import type { BrokerOptions } from './options';
 import type { PubSub } from './pubsub';
 import { viewSubject } from './publish-wire';
 
@@ -52,11 +53,12 @@ function refusing(pubsub: PubSub, refused: string, traffic: Traffic): PubSub {
 
 describe('publishes the transport refuses (NATS permissions), and a publisher that does not route direct', () => {
   let clique: MemoryClique | undefined;
-  let publisher: Broker | undefined;
+  /** The publisher a test started, closed after it. */
+  let started: Broker | undefined;
   afterEach(async () => {
-    await publisher?.close();
+    await started?.close();
     await clique?.close();
-    clique = publisher = undefined;
+    clique = started = undefined;
   });
 
   /** 3 brokers handling 'orders' in clique CLIQUE on `clock`, and what they handled by key. */
@@ -75,26 +77,32 @@ describe('publishes the transport refuses (NATS permissions), and a publisher th
     return clique.bus;
   }
 
+  /** Starts `publisher` in clique CLIQUE on a connection whose server refuses requests on `refused`; what it did and reported. */
+  async function startPublisher(bus: MemoryBus, clock: ManualClock, refused: string, options: BrokerOptions = {}) {
+    const traffic: Traffic = { cliqueSubscriptions: 0, viewQuestions: 0 };
+    const errors: FlowError[] = [];
+    const publisher = new Broker(refusing(bus.connect('publisher'), refused, traffic), {
+      clique: CLIQUE,
+      nodeName: 'publisher',
+      clock,
+      onError: (error) => errors.push(error),
+      ...options,
+    });
+    started = publisher;
+    await publisher.start();
+    return { publisher, traffic, errors };
+  }
+
   it('stops waiting for the view at the refusal, sends keyed publishes through the queue group, reports once and asks no more', async () => {
     const clock = new ManualClock();
     const handled = new Map<string, number[]>();
     const bus = await members(clock, handled);
-    const traffic: Traffic = { cliqueSubscriptions: 0, viewQuestions: 0 };
-    const errors: FlowError[] = [];
-    publisher = new Broker(refusing(bus.connect('publisher'), viewSubject(CLIQUE), traffic), {
-      clique: CLIQUE,
-      nodeName: 'publisher',
-      ackTimeout: 100,
-      stabilization: { interval: 1_000 },
-      clock,
-      onError: (error) => errors.push(error),
-    });
-    await publisher.start();
+    const { publisher, traffic, errors } = await startPublisher(bus, clock, viewSubject(CLIQUE), { ackTimeout: 100, stabilization: { interval: 1_000 } });
     await bus.idle();
     expect(traffic.viewQuestions).toBe(1);
 
     // No clock time has passed: without the refusal, this publish would wait an ackTimeout per question.
-    const published = Promise.all([1, 2, 3].map((n) => publisher!.publish('orders', seq(n), { key: `k${n}` })));
+    const published = Promise.all([1, 2, 3].map((n) => publisher.publish('orders', seq(n), { key: `k${n}` })));
     await bus.idle();
     await published;
     expect(clock.now()).toBe(0);
@@ -114,9 +122,7 @@ describe('publishes the transport refuses (NATS permissions), and a publisher th
   it('fails a request whose publish the transport refused at once, with the refusal, without waiting for its timeout', async () => {
     const clock = new ManualClock();
     const bus = await members(clock, new Map());
-    const traffic: Traffic = { cliqueSubscriptions: 0, viewQuestions: 0 };
-    publisher = new Broker(refusing(bus.connect('publisher'), 'quotes', traffic), { clique: CLIQUE, nodeName: 'publisher', directRouting: false, clock });
-    await publisher.start();
+    const { publisher } = await startPublisher(bus, clock, 'quotes', { directRouting: false });
     const refused = publisher.request('quotes', seq(1), { key: 'k1', timeout: 60_000 });
     await expect(refused).rejects.toMatchObject({ code: ErrorCode.Transport, message: 'refused to publish on "quotes"' });
     expect(clock.now()).toBe(0);
@@ -126,16 +132,7 @@ describe('publishes the transport refuses (NATS permissions), and a publisher th
     const clock = new ManualClock();
     const handled = new Map<string, number[]>();
     const bus = await members(clock, handled);
-    const traffic: Traffic = { cliqueSubscriptions: 0, viewQuestions: 0 };
-    const errors: FlowError[] = [];
-    publisher = new Broker(refusing(bus.connect('publisher'), viewSubject(CLIQUE), traffic), {
-      clique: CLIQUE,
-      nodeName: 'publisher',
-      directRouting: false,
-      clock,
-      onError: (error) => errors.push(error),
-    });
-    await publisher.start();
+    const { publisher, traffic, errors } = await startPublisher(bus, clock, viewSubject(CLIQUE), { directRouting: false });
     await publisher.publish('orders', seq(1), { key: 'k1' });
     await waitFor(() => handled.has('k1'), { bus, clock, stepMs: 10 });
     await waitFor(() => clock.now() >= 5_000, { bus, clock, stepMs: 100, timeoutMs: 5_100 });

@@ -129,12 +129,7 @@ export class NatsPubSub implements PubSub {
       throw this.failure(`cannot publish on "${subject}"`, error);
     }
     this.noResponders.set(token, onNoResponders);
-    if (onRefused === undefined) {
-      return () => {
-        this.noResponders.delete(token);
-      };
-    }
-    this.refusals.watch(subject, token, onRefused);
+    if (onRefused !== undefined) this.refusals.watch(subject, token, onRefused);
     return () => {
       this.noResponders.delete(token);
       this.refusals.forget(token);
