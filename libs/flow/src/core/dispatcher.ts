@@ -97,7 +97,7 @@ export class Dispatcher {
   }
 
   /** Lanes with work queued or running (see PartitionScheduler.busyLanes). */
-  busyLanes(): IterableIterator<number> {
+  busyLanes(): number[] {
     return this.scheduler.busyLanes();
   }
 

@@ -1,5 +1,6 @@
 import { Fifo } from './fifo';
 import type { Key } from './key';
+import { LaneTable } from './lane-table';
 
 /**
  * The lane of a partition key: 30 bits of its hash, so lane ids stay small
@@ -55,7 +56,7 @@ interface Ready {
  */
 export class PartitionScheduler {
   /** Lanes with a running task; the array holds that lane's waiting tasks. */
-  private readonly lanes = new Map<number, Ready[]>();
+  private readonly lanes = new LaneTable<Ready[]>();
   private readonly ready = new Fifo<Ready>();
   private running = 0;
   private waiting = 0;
@@ -118,11 +119,11 @@ export class PartitionScheduler {
       notRunning.add(next.lane);
       for (const behind of this.lanes.get(next.lane) ?? []) taken.push(behind.task);
     }
-    for (const [lane, waiting] of this.lanes) {
-      if (notRunning.has(lane)) continue;
+    this.lanes.forEach((waiting, lane) => {
+      if (notRunning.has(lane)) return;
       for (const behind of waiting) taken.push(behind.task);
       if (waiting.length > 0) this.lanes.set(lane, NONE_WAITING);
-    }
+    });
     this.waiting = 0;
     for (const lane of notRunning) {
       this.lanes.delete(lane);
@@ -167,7 +168,9 @@ export class PartitionScheduler {
   oldestQueuedAge(now: number): number {
     if (this.now === undefined || this.waiting === 0) return 0;
     let oldest = now;
-    for (const waiting of this.lanes.values()) if (waiting.length > 0 && waiting[0].at < oldest) oldest = waiting[0].at;
+    this.lanes.forEach((waiting) => {
+      if (waiting.length > 0 && waiting[0].at < oldest) oldest = waiting[0].at;
+    });
     this.ready.forEach((entry) => {
       if (entry.at < oldest) oldest = entry.at;
     });
@@ -176,9 +179,9 @@ export class PartitionScheduler {
 
   /**
    * Lanes with a task queued or running asynchronously: the lanes with work in
-   * flight (a synchronous task never is, between two events).
+   * flight (a synchronous task never is, between two events). A copy.
    */
-  busyLanes(): IterableIterator<number> {
+  busyLanes(): number[] {
     return this.lanes.keys();
   }
 

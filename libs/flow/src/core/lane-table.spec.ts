@@ -1,0 +1,84 @@
+import { LaneTable } from './lane-table';
+import { seededRandom } from '../testing/seeded-random';
+
+/** Checks every observable of `table` against `model`. */
+function expectSame(table: LaneTable<string>, model: Map<number, string>): void {
+  expect(table.size).toBe(model.size);
+  expect(table.keys().sort((a, b) => a - b)).toEqual([...model.keys()].sort((a, b) => a - b));
+  const visited = new Map<number, string>();
+  table.forEach((value, lane) => visited.set(lane, value));
+  expect(visited).toEqual(model);
+}
+
+describe('LaneTable', () => {
+  it('sets, replaces, reads and deletes lanes', () => {
+    const table = new LaneTable<string>();
+    table.set(7, 'a');
+    table.set(0, 'b');
+    table.set(2 ** 30 - 1, 'c');
+    table.set(7, 'd');
+    expect([table.get(7), table.get(0), table.get(2 ** 30 - 1), table.get(8)]).toEqual(['d', 'b', 'c', undefined]);
+    expect([table.has(0), table.has(8)]).toEqual([true, false]);
+    expect(table.delete(0)).toBe(true);
+    expect(table.delete(0)).toBe(false);
+    expectSame(table, new Map([[7, 'd'], [2 ** 30 - 1, 'c']]));
+  });
+
+  it.each([1, 2, 3, 4, 5])('behaves as a Map under a seeded mix of operations on crowded lanes (seed %i)', (seed) => {
+    const random = seededRandom(seed);
+    const table = new LaneTable<string>();
+    const model = new Map<number, string>();
+    // Few distinct lanes, so probe runs collide, wrap around and shift back on delete.
+    const lanes = Array.from({ length: 300 }, () => random.int(2 ** 30));
+    for (let step = 0; step < 20_000; step++) {
+      const lane = lanes[random.int(lanes.length)]!;
+      const roll = random.next();
+      if (roll < 0.45) {
+        table.set(lane, `v${step}`);
+        model.set(lane, `v${step}`);
+      } else if (roll < 0.9) {
+        expect(table.delete(lane)).toBe(model.delete(lane));
+      } else {
+        expect(table.get(lane)).toBe(model.get(lane));
+        expect(table.has(lane)).toBe(model.has(lane));
+      }
+      if (step % 1000 === 0) expectSame(table, model);
+    }
+    expectSame(table, model);
+  });
+
+  it('grows to thousands of lanes and shrinks back to none, keeping every entry', () => {
+    const table = new LaneTable<string>();
+    const model = new Map<number, string>();
+    const random = seededRandom(42);
+    const lanes = random.shuffle(Array.from({ length: 5000 }, (_, i) => i * 7919));
+    for (const lane of lanes) {
+      table.set(lane, `v${lane}`);
+      model.set(lane, `v${lane}`);
+    }
+    expectSame(table, model);
+    for (const lane of lanes.slice(0, 4990)) {
+      table.delete(lane);
+      model.delete(lane);
+    }
+    expectSame(table, model);
+    for (const lane of lanes.slice(4990)) expect(table.get(lane)).toBe(`v${lane}`);
+  });
+
+  it('lets forEach replace the values of existing lanes', () => {
+    const table = new LaneTable<string>();
+    for (let lane = 0; lane < 100; lane++) table.set(lane, 'old');
+    table.forEach((_, lane) => table.set(lane, `new${lane}`));
+    expect(table.get(99)).toBe('new99');
+    expect(table.keys()).toHaveLength(100);
+  });
+
+  it('returns keys as a copy that later changes do not touch', () => {
+    const table = new LaneTable<string>();
+    table.set(1, 'a');
+    table.set(2, 'b');
+    const keys = table.keys();
+    table.delete(1);
+    expect(keys.sort()).toEqual([1, 2]);
+  });
+});
