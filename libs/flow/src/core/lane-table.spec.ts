@@ -65,6 +65,23 @@ describe('LaneTable', () => {
     for (const lane of lanes.slice(4990)) expect(table.get(lane)).toBe(`v${lane}`);
   });
 
+  it('keeps its slots while lanes come and go at a steady count, and halves them once few are left', () => {
+    const table = new LaneTable<string>();
+    let next = 0;
+    for (; next < 300; next++) table.set(next * 7919, 'v');
+    const slots = table.slots;
+    expect(slots).toBe(1024);
+    // A Map would rebuild its table each time its deleted entries filled it.
+    for (let oldest = 0; oldest < 100_000; oldest++, next++) {
+      table.delete(oldest * 7919);
+      table.set(next * 7919, 'v');
+      if (table.slots !== slots) throw new Error(`slots changed to ${table.slots} after ${oldest + 1} replacements`);
+    }
+    for (let lane = 100_000; lane < next - 10; lane++) table.delete(lane * 7919);
+    expect(table.size).toBe(10);
+    expect(table.slots).toBe(64);
+  });
+
   it('lets forEach replace the values of existing lanes', () => {
     const table = new LaneTable<string>();
     for (let lane = 0; lane < 100; lane++) table.set(lane, 'old');

@@ -30,6 +30,11 @@ export class LaneTable<V> {
     return this.count;
   }
 
+  /** Slots allocated: a power of two, at least 64. */
+  get slots(): number {
+    return this.lanes.length;
+  }
+
   get(lane: number): V | undefined {
     const at = this.find(lane);
     return at < 0 ? undefined : this.values[at];
