@@ -7,6 +7,16 @@ import { PendingTable } from './pending';
 import { MessageHeaders, PubSub } from './pubsub';
 
 /**
+ * A pending request's watch by the transport (publishRequest), stopped when
+ * the request ends. Kept with the request's table entry, not in a Map of its
+ * own: a Map that gains and loses an entry per request has V8 rebuild its
+ * table every few dozen requests, in the old generation once the Map is old.
+ */
+interface Watch {
+  stop: (() => void) | undefined;
+}
+
+/**
  * The requests this broker sent and awaits replies for, by request id.
  * Bounded by `maxPendingRequests`; each request ends exactly once: with its
  * reply, an error reply (RemoteError carrying the handler's code, message
@@ -17,9 +27,7 @@ import { MessageHeaders, PubSub } from './pubsub';
  * behind by an exiting process.
  */
 export class PendingReplies {
-  private readonly table: PendingTable<Uint8Array>;
-  /** Stops the transport's no-responders watch of a pending request (transports with publishRequest). */
-  private readonly unwatch = new Map<U64, () => void>();
+  private readonly table: PendingTable<Uint8Array, Watch>;
 
   /** `ended`: hears every registered request's end, whatever it was. */
   constructor(
@@ -51,7 +59,8 @@ export class PendingReplies {
         headers,
         (refusal) => this.table.fail(id, refusal),
       );
-      if (this.table.has(id)) this.unwatch.set(id, stop);
+      const watch = this.table.tagOf(id);
+      if (watch !== undefined) watch.stop = stop;
       else stop();
     } catch (error) {
       this.table.fail(id, asFlowError(error, 'publish', ErrorCode.Transport));
@@ -66,17 +75,19 @@ export class PendingReplies {
   await(id: U64, stream: string, timeout: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = () => this.table.fail(id, new AbortedError(`request on "${stream}"`, signal?.reason));
+      const watch: Watch = { stop: undefined };
       this.table.add(
         id,
         timeout,
         () => new TimeoutError('request', timeout, stream),
         (error, reply) => {
           signal?.removeEventListener('abort', onAbort);
-          if (this.unwatch.size > 0) this.stopWatching(id);
+          watch.stop?.();
           this.ended(id);
           if (error === undefined) resolve(reply!);
           else reject(error instanceof RemoteError ? new RemoteError(error.code, error.message, error.details, stream) : error);
         },
+        watch,
       );
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -102,13 +113,6 @@ export class PendingReplies {
 
   failAll(error: FlowError): void {
     this.table.failAll(error);
-  }
-
-  private stopWatching(id: U64): void {
-    const stop = this.unwatch.get(id);
-    if (stop === undefined) return;
-    this.unwatch.delete(id);
-    stop();
   }
 }
 
