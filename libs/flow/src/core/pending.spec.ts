@@ -159,6 +159,53 @@ describe('PendingTable', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('expires in the order entries were added, whatever their ids, and an id added again after it settled at its new deadline', () => {
+    const clock = new ManualClock();
+    const table = new PendingTable<void>(clock, 'maxInFlightForwards', 10, 50);
+    const expired: [number, number][] = [];
+    const add = (id: number) =>
+      table.add(id, 50, timeout(50), (error) => {
+        if (error !== undefined) expired.push([id, clock.now()]);
+      });
+    add(10);
+    clock.advance(10);
+    add(30);
+    clock.advance(10);
+    add(20);
+    clock.advance(5);
+    // 30 settles behind 10, which is still pending, and comes back with a later deadline.
+    table.resolve(30, undefined);
+    add(30);
+
+    clock.advance(100);
+    expect(expired).toEqual([
+      [10, 50],
+      [20, 70],
+      [30, 75],
+    ]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('still expires on time when an id is added again while pending (against the contract): the later entry wins', () => {
+    const clock = new ManualClock();
+    const table = new PendingTable<void>(clock, 'maxInFlightForwards', 10, 50);
+    const expired: string[] = [];
+    table.add(1, 50, timeout(50), (error) => error && expired.push(`first at ${clock.now()}`));
+    clock.advance(10);
+    table.add(1, 50, timeout(50), (error) => error && expired.push(`second at ${clock.now()}`));
+    clock.advance(100);
+    expect(expired).toEqual(['second at 60']);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('settles in the order entries were added on failAll, whatever their ids', () => {
+    const table = new PendingTable<void>(new ManualClock(), 'maxPendingRequests', 10, 100);
+    const settled: number[] = [];
+    for (const id of [9, 3, 7, 1]) table.add(id, id === 7 ? 500 : 100, timeout(100), () => settled.push(id));
+    table.failAll(new ClosedError());
+    expect(settled).toEqual([9, 3, 7, 1]);
+  });
+
   it('gives an entry with another timeout a timer of its own', () => {
     const clock = new ManualClock();
     const table = new PendingTable<void>(clock, 'maxPendingRequests', 10, 1000);

@@ -1,6 +1,8 @@
 import type { U64 } from './bytes';
 import { Clock } from './clock';
 import { FlowError, OverloadedError } from './errors';
+import { Fifo } from './fifo';
+import { IdTable } from './id-table';
 
 /**
  * Receives the outcome of one pending exchange exactly once: a value, or an
@@ -9,6 +11,7 @@ import { FlowError, OverloadedError } from './errors';
 export type Settle<T> = (error: FlowError | undefined, value: T | undefined) => void;
 
 interface Entry<T, G> {
+  readonly id: U64;
   readonly settle: Settle<T>;
   /** What the caller registered it with (add), for failWhere. */
   readonly tag: G | undefined;
@@ -17,6 +20,10 @@ interface Entry<T, G> {
   readonly deadline: number;
   /** A timer of its own, for an entry whose timeout differs from the table's. */
   readonly timer: unknown;
+  /** Its place in the order of adds (failAll settles in that order). */
+  readonly seq: number;
+  /** Settled: the shared timer's queue drops it when it reaches it. */
+  done: boolean;
 }
 
 /**
@@ -28,12 +35,23 @@ interface Entry<T, G> {
  *
  * Timers: a forward is on the hot path and most settle within a millisecond,
  * so entries with the table's usual timeout share one timer. They expire in
- * insertion order (a Map iterates in that order and their deadlines grow
- * with it), so the timer only ever looks at the oldest entries. An entry
- * with any other timeout gets a timer of its own.
+ * the order they were added (their deadlines grow with it), so the timer only
+ * ever looks at the oldest of them, kept in a queue. An entry with any other
+ * timeout gets a timer of its own.
+ *
+ * The entries are in an IdTable, not a Map: each forward and request adds
+ * one and deletes it, and V8 rebuilt the Map's table in the old generation
+ * every few dozen of them (about 250 bytes of garbage per request on a
+ * requester, docs/BENCHMARKS.md).
  */
 export class PendingTable<T, G = never> {
-  private readonly entries = new Map<U64, Entry<T, G>>();
+  private readonly entries = new IdTable<Entry<T, G>>();
+  /**
+   * Entries on the shared timer in the order added. A settled one leaves it
+   * once no unsettled one is ahead of it, so the first is never settled.
+   */
+  private readonly due = new Fifo<Entry<T, G>>();
+  private added = 0;
   private sharedTimer: unknown;
   private emptyWaiters: (() => void)[] = [];
 
@@ -60,8 +78,11 @@ export class PendingTable<T, G = never> {
     if (this.entries.size >= this.limit) throw new OverloadedError(this.limitName, this.limit);
     const shared = timeoutMs === this.usualTimeout;
     const timer = shared ? undefined : this.clock.setTimeout(() => this.expire(id), timeoutMs, this.holdsProcess);
-    this.entries.set(id, { settle, tag, onTimeout, deadline: this.clock.now() + timeoutMs, timer });
-    if (shared && this.sharedTimer === undefined) this.armSharedTimer(timeoutMs);
+    const entry: Entry<T, G> = { id, settle, tag, onTimeout, deadline: this.clock.now() + timeoutMs, timer, seq: this.added++, done: false };
+    this.entries.set(id, entry);
+    if (!shared) return;
+    this.due.push(entry);
+    if (this.sharedTimer === undefined) this.armSharedTimer(timeoutMs);
   }
 
   has(id: U64): boolean {
@@ -92,7 +113,9 @@ export class PendingTable<T, G = never> {
   /** Settles with `error`, lowest id first, every entry whose tag passes `test`. */
   failWhere(test: (tag: G) => boolean, error: FlowError): void {
     const ids: U64[] = [];
-    for (const [id, entry] of this.entries) if (entry.tag !== undefined && test(entry.tag)) ids.push(id);
+    this.entries.forEach((entry, id) => {
+      if (entry.tag !== undefined && test(entry.tag)) ids.push(id);
+    });
     ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const id of ids) this.fail(id, error);
   }
@@ -105,7 +128,10 @@ export class PendingTable<T, G = never> {
 
   /** Settles every pending entry with `error` (on close). */
   failAll(error: FlowError): void {
-    for (const id of [...this.entries.keys()]) this.fail(id, error);
+    const all: Entry<T, G>[] = [];
+    this.entries.forEach((entry) => all.push(entry));
+    all.sort((a, b) => a.seq - b.seq);
+    for (const entry of all) this.fail(entry.id, error);
     if (this.sharedTimer !== undefined) this.clock.clearTimeout(this.sharedTimer);
     this.sharedTimer = undefined;
   }
@@ -123,13 +149,18 @@ export class PendingTable<T, G = never> {
   private onSharedTimer(): void {
     this.sharedTimer = undefined;
     const now = this.clock.now();
-    for (const [id, entry] of this.entries) {
-      if (entry.timer !== undefined) continue;
+    // The first is never settled, and failing it takes it off the queue (take).
+    for (let entry = this.due.peek(); entry !== undefined; entry = this.due.peek()) {
+      if (this.entries.get(entry.id) !== entry) {
+        // Replaced by an add of its id while pending, against add's contract: it can only leave here.
+        this.due.shift();
+        continue;
+      }
       if (entry.deadline > now) {
         if (this.sharedTimer === undefined) this.armSharedTimer(entry.deadline - now);
         return;
       }
-      this.fail(id, entry.onTimeout());
+      this.fail(entry.id, entry.onTimeout());
     }
   }
 
@@ -137,7 +168,10 @@ export class PendingTable<T, G = never> {
     const entry = this.entries.get(id);
     if (entry === undefined) return undefined;
     this.entries.delete(id);
+    entry.done = true;
     if (entry.timer !== undefined) this.clock.clearTimeout(entry.timer);
+    // Most settle in the order they were added, so the queue holds few settled ones.
+    for (let front = this.due.peek(); front !== undefined && front.done; front = this.due.peek()) this.due.shift();
     if (this.entries.size === 0) this.onEmpty();
     return entry;
   }

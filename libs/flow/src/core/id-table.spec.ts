@@ -1,18 +1,21 @@
-import { LaneTable } from './lane-table';
+import type { U64 } from './bytes';
+import { IdTable } from './id-table';
 import { seededRandom } from '../testing/seeded-random';
 
+const byText = (a: U64, b: U64): number => (`${typeof a}:${a}` < `${typeof b}:${b}` ? -1 : 1);
+
 /** Checks every observable of `table` against `model`. */
-function expectSame(table: LaneTable<string>, model: Map<number, string>): void {
+function expectSame(table: IdTable<string>, model: Map<U64, string>): void {
   expect(table.size).toBe(model.size);
-  expect(table.keys().sort((a, b) => a - b)).toEqual([...model.keys()].sort((a, b) => a - b));
-  const visited = new Map<number, string>();
+  expect(table.keys().sort(byText)).toEqual([...model.keys()].sort(byText));
+  const visited = new Map<U64, string>();
   table.forEach((value, lane) => visited.set(lane, value));
   expect(visited).toEqual(model);
 }
 
-describe('LaneTable', () => {
+describe('IdTable', () => {
   it('sets, replaces, reads and deletes lanes', () => {
-    const table = new LaneTable<string>();
+    const table = new IdTable<string>();
     table.set(7, 'a');
     table.set(0, 'b');
     table.set(2 ** 30 - 1, 'c');
@@ -26,8 +29,8 @@ describe('LaneTable', () => {
 
   it.each([1, 2, 3, 4, 5])('behaves as a Map under a seeded mix of operations on crowded lanes (seed %i)', (seed) => {
     const random = seededRandom(seed);
-    const table = new LaneTable<string>();
-    const model = new Map<number, string>();
+    const table = new IdTable<string>();
+    const model = new Map<U64, string>();
     // Few distinct lanes, so probe runs collide, wrap around and shift back on delete.
     const lanes = Array.from({ length: 300 }, () => random.int(2 ** 30));
     for (let step = 0; step < 20_000; step++) {
@@ -48,8 +51,8 @@ describe('LaneTable', () => {
   });
 
   it('grows to thousands of lanes and shrinks back to none, keeping every entry', () => {
-    const table = new LaneTable<string>();
-    const model = new Map<number, string>();
+    const table = new IdTable<string>();
+    const model = new Map<U64, string>();
     const random = seededRandom(42);
     const lanes = random.shuffle(Array.from({ length: 5000 }, (_, i) => i * 7919));
     for (const lane of lanes) {
@@ -66,7 +69,7 @@ describe('LaneTable', () => {
   });
 
   it('keeps its slots while lanes come and go at a steady count, and halves them once few are left', () => {
-    const table = new LaneTable<string>();
+    const table = new IdTable<string>();
     let next = 0;
     for (; next < 300; next++) table.set(next * 7919, 'v');
     const slots = table.slots;
@@ -83,7 +86,7 @@ describe('LaneTable', () => {
   });
 
   it('lets forEach replace the values of existing lanes', () => {
-    const table = new LaneTable<string>();
+    const table = new IdTable<string>();
     for (let lane = 0; lane < 100; lane++) table.set(lane, 'old');
     table.forEach((_, lane) => table.set(lane, `new${lane}`));
     expect(table.get(99)).toBe('new99');
@@ -91,11 +94,28 @@ describe('LaneTable', () => {
   });
 
   it('returns keys as a copy that later changes do not touch', () => {
-    const table = new LaneTable<string>();
+    const table = new IdTable<string>();
     table.set(1, 'a');
     table.set(2, 'b');
     const keys = table.keys();
     table.delete(1);
     expect(keys.sort()).toEqual([1, 2]);
+  });
+
+  it('tells ids apart as a Map does: numbers up to 2^53, bigints beyond, and 5 from 5n', () => {
+    const random = seededRandom(9);
+    const table = new IdTable<string>();
+    const model = new Map<U64, string>();
+    const base = 2 ** 52;
+    const ids: U64[] = [5, 5n, 0, 0n, 2n ** 64n - 1n, 2n ** 63n];
+    for (let i = 0; i < 400; i++) ids.push(base + i * 4096, BigInt(base) * 4096n + BigInt(i), (random.int(2 ** 30) + 1) * 2 ** 21);
+    for (const [i, id] of ids.entries()) {
+      table.set(id, `v${i}`);
+      model.set(id, `v${i}`);
+    }
+    expectSame(table, model);
+    for (const id of ids.filter((_, i) => i % 3 === 0)) expect(table.delete(id)).toBe(model.delete(id));
+    expectSame(table, model);
+    expect([table.get(5), table.get(5n)]).toEqual([model.get(5), model.get(5n)]);
   });
 });
