@@ -75,4 +75,18 @@ describe('DeliveredRequests.ownersWaitingSince', () => {
     expect(delivered.ownersWaitingSince(100, 10)).toEqual(['b', 'c']);
     expect(delivered.count).toBe(2);
   });
+
+  it('lists each owner once, the one waiting longest first, past the requests that ended', () => {
+    const clock = new ManualClock();
+    const delivered = new DeliveredRequests(clock, 10_000);
+    delivered.record('a', 'me', 1, true);
+    delivered.record('b', 'me', 2, true);
+    delivered.record('a', 'me', 3, true);
+    clock.advance(50);
+    delivered.record('c', 'me', 4, true);
+    delivered.forget(1);
+    expect(delivered.ownersWaitingSince(0, 10)).toEqual(['b', 'a']);
+    expect(delivered.ownersWaitingSince(50, 10)).toEqual(['b', 'a', 'c']);
+    expect(delivered.take('a').map((r) => r.id)).toEqual([3]);
+  });
 });

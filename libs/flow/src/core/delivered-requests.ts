@@ -1,6 +1,7 @@
 import type { U64 } from './bytes';
 import type { Clock } from './clock';
 import { Fifo } from './fifo';
+import { IdTable } from './id-table';
 
 /** Requests remembered at most, over all owners; the oldest are forgotten first. */
 export const MAX_DELIVERED_REQUESTS = 1 << 16;
@@ -31,10 +32,15 @@ interface Entry extends DeliveredRequest {
  * awaits. Bounded by MAX_DELIVERED_REQUESTS (the order queue included).
  */
 export class DeliveredRequests {
-  private readonly byOwner = new Map<string, Set<Entry>>();
+  /**
+   * Every remembered request in the order recorded, so by age; settled ones
+   * leave from the front. No map by owner: the owner sets gained and lost an
+   * entry per request, which V8 pays for in old-generation garbage (IdTable),
+   * and only a dead owner (take) or the watch (ownersWaitingSince) asks.
+   */
   private readonly order = new Fifo<Entry>();
   /** This broker's own remembered requests, by id. */
-  private readonly own = new Map<U64, Entry>();
+  private readonly own = new IdTable<Entry>();
   private size = 0;
 
   constructor(
@@ -46,9 +52,6 @@ export class DeliveredRequests {
   record(owner: string, reply: string, id: U64, own = false): void {
     const entry: Entry = { owner, reply, id, at: this.clock.now(), own, settled: false };
     if (own) this.own.set(id, entry);
-    let set = this.byOwner.get(owner);
-    if (set === undefined) this.byOwner.set(owner, (set = new Set()));
-    set.add(entry);
     this.order.push(entry);
     this.size++;
     this.prune();
@@ -66,25 +69,25 @@ export class DeliveredRequests {
     return this.size;
   }
 
-  /** Up to `limit` owners holding a request recorded before `before` (clock time), oldest first per owner. */
+  /** Up to `limit` owners holding a request recorded at or before `before` (clock time), the one waiting longest first. */
   ownersWaitingSince(before: number, limit: number): string[] {
     this.prune();
-    const owners: string[] = [];
-    for (const [owner, set] of this.byOwner) {
-      if (owners.length >= limit) break;
-      // A Set iterates in insertion order: its first entry is its oldest.
-      const oldest = set.values().next().value as Entry;
-      if (oldest.at <= before) owners.push(owner);
+    const owners = new Set<string>();
+    for (let at = 0; owners.size < limit; at++) {
+      const entry = this.order.at(at);
+      if (entry === undefined || entry.at > before) break;
+      if (!entry.settled) owners.add(entry.owner);
     }
-    return owners;
+    return [...owners];
   }
 
-  /** Takes (and forgets) the requests still remembered for `owner`. */
+  /** Takes (and forgets) the requests still remembered for `owner`, oldest first. */
   take(owner: string): DeliveredRequest[] {
     this.prune();
-    const set = this.byOwner.get(owner);
-    if (set === undefined) return [];
-    const taken = [...set];
+    const taken: Entry[] = [];
+    this.order.forEach((entry) => {
+      if (!entry.settled && entry.owner === owner) taken.push(entry);
+    });
     for (const entry of taken) this.settle(entry);
     return taken;
   }
@@ -105,8 +108,5 @@ export class DeliveredRequests {
     entry.settled = true;
     this.size--;
     if (entry.own) this.own.delete(entry.id);
-    const set = this.byOwner.get(entry.owner)!;
-    set.delete(entry);
-    if (set.size === 0) this.byOwner.delete(entry.owner);
   }
 }
