@@ -1,5 +1,6 @@
 import { headers as natsHeaders } from 'nats';
 import { ClosedError, type FlowError, InvalidOptionError, TimeoutError, TransportError } from '../core/errors';
+import { IdTable } from '../core/id-table';
 import { randomFillSync } from '../core/random';
 import type { MessageHeaders, PubSubHandler, PubSub, StatusListener, SubscribeOptions, Subscription } from '../core/pubsub';
 import { isClosedConnectionError, isNoRespondersError, isTimeoutError, reasonOf } from './client-errors';
@@ -44,7 +45,8 @@ export class NatsPubSub implements PubSub {
   private readonly status: ConnectionStatus;
   private closing = false;
   /** Requests awaiting a possible "no responders", by reply token; see publishRequest. */
-  private readonly noResponders = new Map<number, () => void>();
+  /** By reply token; an IdTable, as a Map would churn with a token added and deleted per request. */
+  private readonly noResponders = new IdTable<() => void>();
   /** Refused publishes: the requests that asked to hear it (publishRequest's `onRefused`), and the reports. */
   private readonly refusals = new PublishRefusals((error, subject) => this.report(error, subject));
   private inbox: string | undefined;

@@ -1,6 +1,7 @@
 import { systemClock } from '../core/clock';
 import { ErrorReporter } from '../core/error-reporter';
 import { type FlowError, TransportError } from '../core/errors';
+import { IdTable } from '../core/id-table';
 
 /** Refusals of one subject after the first are summarized at most this often (ms). */
 const REPORT_INTERVAL = 10_000;
@@ -15,9 +16,10 @@ const REPORT_INTERVAL = 10_000;
  * a subject its user may not publish on.
  */
 export class PublishRefusals {
-  private readonly waiting = new Map<string, Map<number, (error: FlowError) => void>>();
+  /** By subject, then reply token (IdTables: a token comes and goes per request). */
+  private readonly waiting = new Map<string, IdTable<(error: FlowError) => void>>();
   /** The subject of each token in `waiting`. */
-  private readonly subjects = new Map<number, string>();
+  private readonly subjects = new IdTable<string>();
   private readonly reporter: ErrorReporter;
 
   constructor(private readonly report: (error: unknown, subject?: string) => void) {
@@ -27,7 +29,7 @@ export class PublishRefusals {
   /** Request `token` on `subject` hears a refusal through `onRefused`, until forget(token). */
   watch(subject: string, token: number, onRefused: (error: FlowError) => void): void {
     let waiting = this.waiting.get(subject);
-    if (waiting === undefined) this.waiting.set(subject, (waiting = new Map()));
+    if (waiting === undefined) this.waiting.set(subject, (waiting = new IdTable()));
     waiting.set(token, onRefused);
     this.subjects.set(token, subject);
   }
@@ -52,7 +54,10 @@ export class PublishRefusals {
     const waiting = this.waiting.get(subject);
     if (waiting === undefined) return this.reporter.report(`refused:${subject}`, refusal());
     this.waiting.delete(subject);
-    for (const [token, onRefused] of waiting) {
+    const watchers: [number, (error: FlowError) => void][] = [];
+    waiting.forEach((onRefused, token) => watchers.push([token as number, onRefused]));
+    // In the order the requests were sent.
+    for (const [token, onRefused] of watchers.sort((a, b) => a[0] - b[0])) {
       this.subjects.delete(token);
       told(token);
       try {
