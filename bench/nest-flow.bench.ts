@@ -23,8 +23,11 @@
  * consumers' RSS after the run, and the JS heap bytes allocated per event by
  * the consumers together and by the publisher (bench/support/heap-allocation.ts), and
  * the whole machine's CPUs busy, idle and stolen by the hypervisor (/proc/stat:
- * stolen time is counted by no process); (c) request/reply with 64 in flight: req/s,
- * p50, p99; (d) sequential request/reply p50, p99. --growth adds (e): the RSS
+ * stolen time is counted by no process), and what each process's old generation
+ * gained between collections (garbage there waits for a full collection and
+ * shows in RSS); (c) request/reply with 64 in flight: req/s,
+ * p50, p99; (d) sequential request/reply p50, p99, each with what the
+ * requester's old generation gained between collections. --growth adds (e): the RSS
  * of the Flow apps after 200,000 and after 1,000,000 events. --profile runs
  * the first Flow app, the first Nest consumer and both publishers under `node --cpu-prof` and
  * prints where their time goes (by layer, function and file; FLOW_BENCH_PROFILE_US sets
@@ -119,6 +122,8 @@ interface EventResult {
   readonly syscalls: { consumers: number; publisher: number; server: number };
   /** Bytes allocated on the JS heap during the run: consumers together, publisher. */
   readonly allocated: { consumers: number; publisher: number };
+  /** Bytes each consumer's old generation gained between collections during the run, then the publisher's (HeapAllocation.oldGenerationDirect). */
+  readonly oldDirect: number[];
   /** The whole machine's CPUs during the run: busy, idle, stolen. */
   readonly machine: MachineCpu;
 }
@@ -242,6 +247,7 @@ async function measureEvents(fleet: Fleet, server: NatsServer, count: number): P
       consumers: consumers.reduce((n, _s, i) => n + allocated(i), 0),
       publisher: allocated(workers.length - 1),
     },
+    oldDirect: after.map((s, i) => s.oldDirectBytes - before[i]!.oldDirectBytes),
     machine,
   };
 }
@@ -403,11 +409,13 @@ function printTable(nest: SetupResult, flow: SetupResult): void {
         ` (${((1e6 * (e.cpu.consumers + e.cpu.publisher + e.cpu.server)) / Math.max(e.distinct, 1)).toFixed(1)} µs/event)` +
         `; system calls per 1,000 events consumers/publisher/server ` +
         `${[e.syscalls.consumers, e.syscalls.publisher, e.syscalls.server].map((n) => ((1000 * n) / Math.max(e.distinct, 1)).toFixed(1)).join('/')}` +
-        `; machine's CPUs busy/idle/stolen ${machineShares(e.machine)} %`,
+        `; machine's CPUs busy/idle/stolen ${machineShares(e.machine)} %` +
+        `; old generation gained between collections, consumers/publisher ${e.oldDirect.map(mib).join('/')} MiB`,
     );
     for (const [what, report] of [['64 in flight', r.concurrent], ['sequential', r.sequential]] as const) {
       console.log(
         `  requests ${what}: ${int(report.completed)} in ${int(report.elapsedMs)} ms, failed ${report.failed}, max ${int(report.maxUs)} µs` +
+          `, requester's old generation gained ${mib(report.oldDirectBytes)} MiB between collections` +
           (Object.keys(report.errors).length > 0 ? `, errors ${JSON.stringify(report.errors)}` : ''),
       );
     }

@@ -11,6 +11,9 @@ import { GCProfiler, getHeapStatistics } from 'node:v8';
 export class HeapAllocation {
   private profiler = new GCProfiler();
   private freed = 0;
+  private oldDirect = 0;
+  /** The old generation in use after the last collection read, bytes. */
+  private oldAfterLast: number | undefined;
 
   constructor() {
     this.profiler.start();
@@ -18,11 +21,34 @@ export class HeapAllocation {
 
   /** Allocated so far. The profiler is read and started again, so that its record stays short. */
   read(): number {
+    this.drain();
+    return getHeapStatistics().used_heap_size + this.freed;
+  }
+
+  /**
+   * Bytes the old generation gained between collections so far: what went
+   * there without surviving a scavenge first. A Map that gains and loses
+   * entries while it is old is one source (V8 rebuilds its table there); such
+   * garbage stays until a full collection, and shows in RSS
+   * (docs/BENCHMARKS.md, thirteenth session).
+   */
+  oldGenerationDirect(): number {
+    this.drain();
+    return this.oldDirect;
+  }
+
+  private drain(): void {
     for (const { beforeGC, afterGC } of this.profiler.stop()?.statistics ?? []) {
       this.freed += beforeGC.heapStatistics.usedHeapSize - afterGC.heapStatistics.usedHeapSize;
+      const before = oldSpaceUsed(beforeGC.heapSpaceStatistics);
+      if (this.oldAfterLast !== undefined && before > this.oldAfterLast) this.oldDirect += before - this.oldAfterLast;
+      this.oldAfterLast = oldSpaceUsed(afterGC.heapSpaceStatistics);
     }
     this.profiler = new GCProfiler();
     this.profiler.start();
-    return getHeapStatistics().used_heap_size + this.freed;
   }
+}
+
+function oldSpaceUsed(spaces: readonly { spaceName: string; spaceUsedSize: number }[]): number {
+  return spaces.find((space) => space.spaceName === 'old_space')?.spaceUsedSize ?? 0;
 }

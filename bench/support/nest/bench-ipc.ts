@@ -74,6 +74,8 @@ export interface RequestReport {
   readonly p99Us: number;
   readonly maxUs: number;
   readonly errors: Record<string, number>;
+  /** What the requester's old generation gained between collections meanwhile (HeapAllocation.oldGenerationDirect), bytes. */
+  readonly oldDirectBytes: number;
 }
 
 export interface WorkerStats {
@@ -93,6 +95,8 @@ export interface WorkerStats {
   readonly cpuUs: number;
   /** Bytes allocated on the JS heap so far, about (bench/support/heap-allocation.ts). */
   readonly allocatedBytes: number;
+  /** Bytes the old generation gained between collections so far (HeapAllocation.oldGenerationDirect). */
+  readonly oldDirectBytes: number;
   /** Ring positions the app's broker knows (Flow apps only). */
   readonly members?: number;
   readonly counters?: Record<string, number>;

@@ -103,7 +103,7 @@ export async function publishEvents(
 }
 
 /** Sends plan.count requests, plan.concurrency at a time, and reports rate and latency percentiles. */
-export async function sendRequests(target: LoadTarget, plan: RequestPlan): Promise<RequestReport> {
+export async function sendRequests(target: LoadTarget, plan: RequestPlan): Promise<Omit<RequestReport, 'oldDirectBytes'>> {
   const payloads = new BenchPayloads(plan.payloadBytes);
   const keys = partitionKeys(plan.keys);
   const errors: Record<string, number> = {};

@@ -43,8 +43,11 @@ class NestBenchWorker {
         this.#sent += report.published;
         return report;
       }
-      case 'request':
-        return sendRequests(this.#target(), command.plan);
+      case 'request': {
+        const before = this.#allocation.oldGenerationDirect();
+        const report = await sendRequests(this.#target(), command.plan);
+        return { ...report, oldDirectBytes: this.#allocation.oldGenerationDirect() - before };
+      }
       case 'stats':
         if (command.gc === true) (globalThis as { gc?: () => void }).gc?.();
         return this.#stats();
@@ -96,6 +99,7 @@ class NestBenchWorker {
       externalBytes: memory.external,
       cpuUs: cpu.user + cpu.system,
       allocatedBytes: this.#allocation.read(),
+      oldDirectBytes: this.#allocation.oldGenerationDirect(),
       ...(broker === undefined
         ? {}
         : { members: broker.snapshot().members.length, counters: { ...broker.counters } as Record<string, number> }),
