@@ -57,8 +57,9 @@ export class BenchProcess {
         else pending?.reject(new Error(`${label}: ${message.error}`));
       }
     });
+    // 'close', not 'exit': a child's last IPC messages can still be unread when 'exit' fires.
     this.exited = new Promise((done) =>
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         const error = new Error(`${label} exited with ${code ?? signal}:\n${this.output}`);
         for (const { reject } of this.pending.values()) reject(error);
         this.pending.clear();

@@ -74,8 +74,10 @@ export class BrokerProcess {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     child.on('message', (message: WorkerMessage) => this.onMessage(message));
+    // 'close', not 'exit': a child's last IPC messages (a reply to close, sent
+    // just before it exits) can still be unread when 'exit' fires.
     this.exited = new Promise<void>((done) =>
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         this.exit = String(code ?? signal);
         const error = new Error(`${label} (pid ${this.pid}) exited with ${code ?? signal}; output:\n${this.output}`);
         for (const { reject } of this.pending.values()) reject(error);

@@ -42,8 +42,9 @@ export class WorkerProcess {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     child.on('message', (message: WorkerMessage) => this.#onMessage(message));
+    // 'close', not 'exit': a child's last IPC messages can still be unread when 'exit' fires.
     this.exited = new Promise((done) =>
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         const error = new Error(`${label} exited with ${code ?? signal}:\n${this.#output}`);
         for (const { reject } of this.#pending.values()) reject(error);
         this.#pending.clear();
