@@ -13,7 +13,8 @@ import type { U64 } from './bytes';
  * only a full collection gives back (the consumers' RSS in
  * bench/nest-flow.bench.ts, docs/BENCHMARKS.md).
  *
- * Ids compare as a Map's keys do (5 and 5n are two ids). Linear probing from a
+ * Ids compare as a Map's keys do (5 and 5n are two ids; K narrows them to
+ * numbers where only numbers are used). Linear probing from a
  * Fibonacci hash; a delete shifts the entries behind the hole back instead of
  * leaving a tombstone, so deleted entries never fill the table. At most half
  * of the slots are used; the table halves when fewer than an eighth are, down
@@ -21,8 +22,8 @@ import type { U64 } from './bytes';
  */
 const MIN_SLOTS = 64;
 
-export class IdTable<V> {
-  private ids: (U64 | undefined)[] = new Array<U64 | undefined>(MIN_SLOTS).fill(undefined);
+export class IdTable<V, K extends U64 = U64> {
+  private ids: (K | undefined)[] = new Array<K | undefined>(MIN_SLOTS).fill(undefined);
   private values: (V | undefined)[] = new Array<V | undefined>(MIN_SLOTS).fill(undefined);
   private mask = MIN_SLOTS - 1;
   /** 32 - log2(slots): a Fibonacci hash's top bits index the slots. */
@@ -38,16 +39,16 @@ export class IdTable<V> {
     return this.ids.length;
   }
 
-  get(id: U64): V | undefined {
+  get(id: K): V | undefined {
     const at = this.find(id);
     return at < 0 ? undefined : this.values[at];
   }
 
-  has(id: U64): boolean {
+  has(id: K): boolean {
     return this.find(id) >= 0;
   }
 
-  set(id: U64, value: V): void {
+  set(id: K, value: V): void {
     const at = this.find(id);
     if (at >= 0) {
       this.values[at] = value;
@@ -58,7 +59,7 @@ export class IdTable<V> {
     this.count++;
   }
 
-  delete(id: U64): boolean {
+  delete(id: K): boolean {
     let hole = this.find(id);
     if (hole < 0) return false;
     const { ids, values, mask } = this;
@@ -80,14 +81,14 @@ export class IdTable<V> {
   }
 
   /** The ids, in no particular order: a copy, so the table may change while the caller reads it. */
-  keys(): U64[] {
-    const out: U64[] = [];
+  keys(): K[] {
+    const out: K[] = [];
     for (const id of this.ids) if (id !== undefined) out.push(id);
     return out;
   }
 
   /** Visits every entry; `visit` may set values of existing ids, but not add or delete ids. */
-  forEach(visit: (value: V, id: U64) => void): void {
+  forEach(visit: (value: V, id: K) => void): void {
     const { ids, values } = this;
     for (let at = 0; at < ids.length; at++) if (ids[at] !== undefined) visit(values[at] as V, ids[at]!);
   }
@@ -102,7 +103,7 @@ export class IdTable<V> {
   }
 
   /** The slot holding `id`, or -1. */
-  private find(id: U64): number {
+  private find(id: K): number {
     const { ids, mask } = this;
     for (let at = this.home(id); ; at = (at + 1) & mask) {
       const held = ids[at];
@@ -112,7 +113,7 @@ export class IdTable<V> {
   }
 
   /** Puts an id that is not in the table into its first free slot. */
-  private place(id: U64, value: V | undefined): void {
+  private place(id: K, value: V | undefined): void {
     let at = this.home(id);
     while (this.ids[at] !== undefined) at = (at + 1) & this.mask;
     this.ids[at] = id;
@@ -121,7 +122,7 @@ export class IdTable<V> {
 
   private resize(slots: number): void {
     const { ids, values } = this;
-    this.ids = new Array<U64 | undefined>(slots).fill(undefined);
+    this.ids = new Array<K | undefined>(slots).fill(undefined);
     this.values = new Array<V | undefined>(slots).fill(undefined);
     this.mask = slots - 1;
     this.shift = 32 - Math.log2(slots);

@@ -56,7 +56,7 @@ interface Ready {
  */
 export class PartitionScheduler {
   /** Lanes with a running task; the array holds that lane's waiting tasks. */
-  private readonly lanes = new IdTable<Ready[]>();
+  private readonly lanes = new IdTable<Ready[], number>();
   private readonly ready = new Fifo<Ready>();
   private running = 0;
   private waiting = 0;
@@ -120,7 +120,7 @@ export class PartitionScheduler {
       for (const behind of this.lanes.get(next.lane) ?? []) taken.push(behind.task);
     }
     this.lanes.forEach((waiting, lane) => {
-      if (notRunning.has(lane as number)) return;
+      if (notRunning.has(lane)) return;
       for (const behind of waiting) taken.push(behind.task);
       if (waiting.length > 0) this.lanes.set(lane, NONE_WAITING);
     });
@@ -182,7 +182,7 @@ export class PartitionScheduler {
    * flight (a synchronous task never is, between two events). A copy.
    */
   busyLanes(): number[] {
-    return this.lanes.keys() as number[];
+    return this.lanes.keys();
   }
 
   /** Resolves once nothing runs or waits. */

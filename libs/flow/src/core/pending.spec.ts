@@ -15,6 +15,17 @@ function recorder<T>(): { calls: Outcome<T>[]; settle: (error: FlowError | undef
 
 const timeout = (ms: number) => () => new TimeoutError('forward', ms, 'orders');
 
+/** A table whose entries all take its usual timeout of 50 ms, and the [id, time] of each one that expired. */
+function expiringTable(clock: ManualClock) {
+  const table = new PendingTable<void>(clock, 'maxInFlightForwards', 10, 50);
+  const expired: [number, number][] = [];
+  const add = (id: number) =>
+    table.add(id, 50, timeout(50), (error) => {
+      if (error !== undefined) expired.push([id, clock.now()]);
+    });
+  return { table, expired, add };
+}
+
 describe('PendingTable', () => {
   it('settles an entry with its value exactly once and forgets it', () => {
     const clock = new ManualClock();
@@ -141,12 +152,9 @@ describe('PendingTable', () => {
 
   it('expires entries with the usual timeout one by one, each at its own deadline', () => {
     const clock = new ManualClock();
-    const table = new PendingTable<void>(clock, 'maxInFlightForwards', 10, 50);
-    const expired: [number, number][] = [];
+    const { table, expired, add } = expiringTable(clock);
     for (const id of [1, 2, 3]) {
-      table.add(id, 50, timeout(50), (error) => {
-        if (error !== undefined) expired.push([id, clock.now()]);
-      });
+      add(id);
       clock.advance(10);
     }
     table.resolve(2, undefined);
@@ -161,12 +169,7 @@ describe('PendingTable', () => {
 
   it('expires in the order entries were added, whatever their ids, and an id added again after it settled at its new deadline', () => {
     const clock = new ManualClock();
-    const table = new PendingTable<void>(clock, 'maxInFlightForwards', 10, 50);
-    const expired: [number, number][] = [];
-    const add = (id: number) =>
-      table.add(id, 50, timeout(50), (error) => {
-        if (error !== undefined) expired.push([id, clock.now()]);
-      });
+    const { table, expired, add } = expiringTable(clock);
     add(10);
     clock.advance(10);
     add(30);

@@ -44,9 +44,11 @@ export class NatsPubSub implements PubSub {
   private readonly subscriptions = new Set<NatsSubscription>();
   private readonly status: ConnectionStatus;
   private closing = false;
-  /** Requests awaiting a possible "no responders", by reply token; see publishRequest. */
-  /** By reply token; an IdTable, as a Map would churn with a token added and deleted per request. */
-  private readonly noResponders = new IdTable<() => void>();
+  /**
+   * Requests awaiting a possible "no responders", by reply token (see
+   * publishRequest); an IdTable, as a Map would churn with a token per request.
+   */
+  private readonly noResponders = new IdTable<() => void, number>();
   /** Refused publishes: the requests that asked to hear it (publishRequest's `onRefused`), and the reports. */
   private readonly refusals = new PublishRefusals((error, subject) => this.report(error, subject));
   private inbox: string | undefined;
